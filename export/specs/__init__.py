@@ -1,0 +1,33 @@
+"""Model specs: one module per Triton model, each exposing ``SPEC`` (a ModelSpec).
+
+``get_spec("stt")`` imports ``export.specs.stt`` lazily so that importing one spec
+never drags in the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from export.specs.base import DynamicBatching, ModelSpec, Tensor
+
+__all__ = ["MODEL_NAMES", "DynamicBatching", "ModelSpec", "Tensor", "all_specs", "get_spec"]
+
+MODEL_NAMES: tuple[str, ...] = ("stt", "llm", "tts", "embedder")
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODEL_NAMES:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+    return importlib.import_module(f"export.specs.{name}").SPEC
+
+
+def all_specs() -> dict[str, ModelSpec]:
+    """Every spec whose module exists, by model name."""
+    specs = {}
+    for name in MODEL_NAMES:
+        try:
+            specs[name] = get_spec(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"export.specs.{name}":
+                raise
+    return specs

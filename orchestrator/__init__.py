@@ -1,0 +1,1 @@
+"""Voice chat orchestrator: Litestar service over Triton-served STT, LLM and TTS."""

@@ -1,0 +1,52 @@
+"""The Litestar application: routes, dependencies, error mapping, lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from orchestrator.dependencies import DEPENDENCIES
+from orchestrator.errors import exception_to_response
+from orchestrator.middleware import request_id_middleware
+from orchestrator.routes import ROUTE_HANDLERS
+from orchestrator.runtime import start_runtime
+from orchestrator.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app; clients are created when it starts, not here."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings)
+        app.state.runtime = runtime
+        log.info("orchestrator started", extra={"sql": runtime.database.dialect,
+                                                "triton": settings.triton_url})
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        dependencies=DEPENDENCIES,
+        lifespan=[lifespan],
+        middleware=[request_id_middleware],
+        exception_handlers={Exception: exception_to_response},
+        request_max_body_size=settings.max_request_bytes,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins
+        else None,
+        openapi_config=OpenAPIConfig(title="Voice chat backend", version="0.1.0",
+                                     path="/schema",
+                                     render_plugins=[SwaggerRenderPlugin()]),
+        debug=False,
+    )

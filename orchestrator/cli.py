@@ -1,0 +1,145 @@
+"""The ``voicechat`` command.
+
+    voicechat serve            run the service (starts the embedded Triton unless TRITON_URL)
+    voicechat triton           run only the embedded Triton server
+    voicechat db upgrade       apply SQL migrations
+    voicechat db current       print the database's schema revision
+    voicechat config           list every setting, its variable and current value
+
+Every subcommand accepts ``--env-file PATH`` (the original env.local format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.logging import configure_logging
+from orchestrator.settings import Settings, SettingsError, get_settings, load_env_file
+
+log = logging.getLogger("voicechat")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        _COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
+    """Start tritonserver over the repository, loading each enabled model that has a version."""
+    from export.repository import ModelRepository
+    from orchestrator.inference.health import enabled_models
+    from orchestrator.inference.server import EmbeddedTriton
+
+    repository = ModelRepository(settings.model_repository)
+    models = [m for m in enabled_models(settings) if repository.versions(m)]
+    missing = sorted(set(enabled_models(settings)) - set(models))
+    if missing:
+        log.warning("no exported version for %s: run `python -m export <model> --source …` "
+                    "(see README)", ", ".join(missing))
+    server = EmbeddedTriton(repository=Path(settings.model_repository),
+                            work_dir=Path(settings.data_dir) / "triton",
+                            grpc_port=settings.triton_grpc_port,
+                            http_port=settings.triton_http_port,
+                            metrics_port=settings.triton_metrics_port, models=models)
+    server.start(settings.triton_startup_timeout_s)
+    return server
+
+
+@command("serve")
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from orchestrator.app import create_app
+
+    server = None
+    if not settings.triton_url:
+        server = start_embedded_triton(settings)
+        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
+    try:
+        tls = settings.tls_files
+        scheme = "https" if tls else "http"
+        log.info("serving on %s://%s:%s", scheme, settings.host, settings.port)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
+                    log_config=None, ws_max_size=16 * 1024 * 1024, timeout_graceful_shutdown=10)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+@command("triton")
+def triton(args: argparse.Namespace, settings: Settings) -> int:
+    server = start_embedded_triton(settings)
+    print(f"tritonserver ready: grpc {server.grpc_url}, http {server.http_url}; Ctrl-C stops",
+          flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            if server.process is None or server.process.poll() is not None:
+                print("tritonserver exited:\n" + server.tail_log(), file=sys.stderr)
+                return 1
+    finally:
+        server.stop()
+    return 0
+
+
+@command("db")
+def db(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import current_revision, head_revision, upgrade
+
+    if args.action == "upgrade":
+        upgrade(settings.sql_url)
+        print(f"database at revision {head_revision()}")
+    else:
+        print(asyncio.run(current_revision(settings.sql_url)) or "none")
+    return 0
+
+
+@command("config")
+def config(args: argparse.Namespace, settings: Settings) -> int:
+    for variable, value, doc in settings.describe():
+        print(f"{variable:<26} {value:<40} {doc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicechat", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-file", help="load KEY=value lines (env.local format) first")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service")
+    sub.add_parser("triton", help="run the embedded Triton server")
+    db_parser = sub.add_parser("db", help="database schema")
+    db_parser.add_argument("action", choices=["upgrade", "current"])
+    sub.add_parser("config", help="list settings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.env_file:
+            load_env_file(args.env_file)
+        settings = get_settings()
+    except (SettingsError, OSError) as exc:
+        print(f"voicechat: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    return _COMMANDS[args.command](args, settings)

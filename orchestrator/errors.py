@@ -1,0 +1,178 @@
+"""The service's error tree, and the one place that maps it to HTTP and WebSocket errors.
+
+::
+
+    AppError                      500 internal_error
+    ├── InvalidRequest            400 invalid_request
+    │   └── InvalidAudio          400 invalid_audio
+    ├── Unauthorized              401 unauthorized
+    ├── NotFound                  404 not_found
+    ├── Conflict                  409 conflict
+    ├── PayloadTooLarge           413 payload_too_large
+    ├── ServiceDisabled           503 service_disabled      (LLM_ENABLED=false, …)
+    └── InferenceError            502 inference_error
+        ├── InferenceInvalidInput 400 inference_invalid_input
+        ├── InferenceUnavailable  503 inference_unavailable
+        │   └── ModelNotReady     503 model_not_ready
+        └── InferenceTimeout      504 inference_timeout
+
+Storage raises its own tree (``storage.errors``), mapped here too: ``RecordNotFound``
+-> 404 not_found, ``StorageUnavailable`` -> 503 storage_unavailable, any other
+``StorageError`` -> 500 storage_error.
+
+Every error body has the same JSON shape, which the official OpenAI SDKs also parse::
+
+    {"error": {"code": "not_found", "message": "…", "type": "not_found",
+               "request_id": "…"}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from orchestrator.request_context import current_request_id
+from storage import errors as storage_errors
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error the service reports on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(AppError):
+    status, code = 400, "invalid_request"
+
+
+class InvalidAudio(InvalidRequest):
+    code = "invalid_audio"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+class ServiceDisabled(AppError):
+    status, code = 503, "service_disabled"
+
+
+class InferenceError(AppError):
+    status, code = 502, "inference_error"
+
+
+class InferenceInvalidInput(InferenceError):
+    status, code = 400, "inference_invalid_input"
+
+
+class InferenceUnavailable(InferenceError):
+    status, code = 503, "inference_unavailable"
+
+
+class ModelNotReady(InferenceUnavailable):
+    code = "model_not_ready"
+
+
+class InferenceTimeout(InferenceError):
+    status, code = 504, "inference_timeout"
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+    type: str
+    request_id: str | None = None
+    param: str | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail
+
+
+_HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden",
+               404: "not_found", 405: "method_not_allowed", 409: "conflict",
+               413: "payload_too_large", 415: "unsupported_media_type",
+               429: "rate_limited", 503: "unavailable"}
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> ErrorBody:
+    return ErrorBody(ErrorDetail(code=code, message=message, type=code,
+                                 request_id=current_request_id(), param=param))
+
+
+def describe(exc: BaseException) -> tuple[int, str, str]:
+    """(HTTP status, error code, message) for any exception: the single mapping."""
+    if isinstance(exc, AppError):
+        return exc.status, exc.code, exc.message
+    if isinstance(exc, storage_errors.RecordNotFound):
+        return 404, "not_found", str(exc)
+    if isinstance(exc, storage_errors.StorageUnavailable):
+        return 503, "storage_unavailable", "storage unavailable, try again shortly"
+    if isinstance(exc, storage_errors.StorageError):
+        return 500, "storage_error", "storage error"
+    if isinstance(exc, ValidationException):
+        return 400, "invalid_request", _validation_message(exc)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        return status, _HTTP_CODES.get(status, "http_error"), str(exc.detail)
+    return 500, "internal_error", "internal server error"
+
+
+def _validation_message(exc: ValidationException) -> str:
+    extra = exc.extra
+    if isinstance(extra, list) and extra:
+        parts = []
+        for item in extra:
+            if isinstance(item, dict):
+                key = item.get("key")
+                msg = item.get("message", "")
+                parts.append(f"{key}: {msg}" if key else str(msg))
+        if parts:
+            return "; ".join(parts)
+    return str(exc.detail)
+
+
+def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar exception handler: every error leaves through here."""
+    status, code, message = describe(exc)
+    if status >= 500 and not isinstance(exc, AppError | storage_errors.StorageUnavailable):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    elif status >= 500:
+        log.warning("%s: %s", code, message)
+    headers = {}
+    if isinstance(exc, HTTPException) and exc.headers:
+        headers.update(exc.headers)
+    return Response(content=error_body(status, code, message), status_code=status,
+                    headers=headers, media_type="application/json")
+
+
+def websocket_error_event(exc: BaseException, event_id: str | None = None) -> dict[str, Any]:
+    """The realtime ``error`` event for an exception (OpenAI Realtime shape)."""
+    status, code, message = describe(exc)
+    kind = "invalid_request_error" if 400 <= status < 500 else "server_error"
+    return {"type": "error", "event_id": event_id,
+            "error": {"type": kind, "code": code, "message": message}}

@@ -1,0 +1,1 @@
+"""Inference: the embedded Triton server and the gRPC client (imported lazily)."""

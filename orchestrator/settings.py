@@ -1,0 +1,261 @@
+"""Service settings, read once from the environment.
+
+Every variable the original FastAPI backend read (``env.local`` / ``env.docker``) is
+accepted under its original name, so an existing env file keeps working. A few
+overrides (``DATABASE_URL``, ``MILVUS_URI``, ``TRITON_URL``) point at production
+services directly. A value that cannot be parsed fails at start-up with a
+:class:`SettingsError` that names the variable.
+
+Settings are plain data: no clients or engines are built here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, get_type_hints
+from urllib.parse import quote_plus
+
+__all__ = ["Settings", "SettingsError", "get_settings", "load_env_file"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+class SettingsError(ValueError):
+    """A configuration variable holds a value the service cannot use."""
+
+    def __init__(self, variable: str, value: str, reason: str) -> None:
+        super().__init__(f"invalid {variable}={value!r}: {reason}")
+        self.variable = variable
+
+
+def _env(name: str, doc: str, default: Any = None, **kwargs: Any) -> Any:
+    """A dataclass field read from environment variable ``name``."""
+    metadata = {"env": name, "doc": doc, **kwargs}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All configuration. Field metadata names the environment variable."""
+
+    # --- general (original names) ---
+    environment: str = _env("ENVIRONMENT", "Deployment name: local, docker, production.", "local")
+    log_level: str = _env("LOG_LEVEL", "Logging level: DEBUG, INFO, WARNING, ERROR.", "INFO")
+    log_format: str = _env("LOG_FORMAT", "Log line format: json or text.", "json")
+    hf_home: str | None = _env("HF_HOME", "Hugging Face cache directory (exported to the "
+                               "export tool and Triton models).", None)
+
+    # --- HTTP server ---
+    host: str = _env("HOST", "Address the HTTP server binds.", "127.0.0.1")
+    port: int = _env("PORT", "Port the HTTP server binds.", 8000, minimum=1, maximum=65535)
+    ssl_crt_file: str = _env("SSL_CRT_FILE", "TLS certificate; HTTPS is served when both the "
+                             "certificate and key files exist.", "certs/cert.pem")
+    ssl_key_file: str = _env("SSL_KEY_FILE", "TLS private key (see SSL_CRT_FILE).",
+                             "certs/key.pem")
+    max_request_bytes: int = _env("MAX_REQUEST_BYTES", "Largest accepted request body "
+                                  "(JSON or upload), in bytes.", 25 * 1024 * 1024, minimum=1024)
+    cors_origins: list[str] = _env("CORS_ORIGINS", "Comma-separated origins allowed by CORS; "
+                                   "empty disables CORS.", [])
+    admin_api_key: str | None = _env("ADMIN_API_KEY", "Key required (X-Admin-Key or Bearer) by "
+                                     "the model administration endpoints; unset disables them.",
+                                     None)
+    data_dir: str = _env("DATA_DIR", "Directory for the embedded SQLite database, Milvus Lite "
+                         "file and processed audio.", "data")
+
+    # --- SQL (original names, plus DATABASE_URL) ---
+    database_url: str | None = _env("DATABASE_URL", "SQLAlchemy async URL; overrides DB_*. "
+                                    "Unset with no DB_HOST: embedded SQLite in DATA_DIR.", None)
+    db_host: str | None = _env("DB_HOST", "MariaDB host (original variable).", None)
+    db_port: int = _env("DB_PORT", "MariaDB port.", 3306, minimum=1, maximum=65535)
+    db_user: str = _env("DB_USER", "MariaDB user.", "voice_chat_user")
+    db_password: str = _env("DB_PASSWORD", "MariaDB password.", "", secret=True)
+    db_name: str = _env("DB_NAME", "MariaDB database name.", "voice_chat_db")
+    db_pool_size: int = _env("DB_POOL_SIZE", "SQL connection pool size.", 10, minimum=1)
+    db_auto_migrate: bool | None = _env("DB_AUTO_MIGRATE", "Apply migrations at start-up. "
+                                        "Default: yes for SQLite, no for servers.", None)
+
+    # --- Milvus (original names, plus MILVUS_URI) ---
+    milvus_uri: str | None = _env("MILVUS_URI", "Milvus URI (http://host:19530) or Milvus Lite "
+                                  "file path; overrides MILVUS_HOST/PORT.", None)
+    milvus_host: str | None = _env("MILVUS_HOST", "Milvus server host (original variable).", None)
+    milvus_port: int = _env("MILVUS_PORT", "Milvus server port.", 19530, minimum=1, maximum=65535)
+    milvus_collection: str = _env("MILVUS_COLLECTION", "Collection holding turn embeddings.",
+                                  "voice_conversations")
+    memory_enabled: bool = _env("MEMORY_ENABLED", "Write and retrieve conversation memory.", True)
+    memory_top_k: int = _env("MEMORY_TOP_K", "Past turns retrieved into each prompt.", 4,
+                             minimum=0)
+    memory_min_score: float = _env("MEMORY_MIN_SCORE", "Cosine similarity below which a past "
+                                   "turn is not retrieved.", 0.35)
+    embedding_model: str = _env("EMBEDDING_MODEL", "Sentence-transformers checkpoint exported "
+                                "as the embedder (hub name or local directory).",
+                                "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2")
+
+    # --- Triton and models ---
+    triton_url: str | None = _env("TRITON_URL", "gRPC address (host:port) of a running Triton; "
+                                  "unset: start the embedded tritonserver.", None)
+    model_repository: str = _env("MODEL_REPOSITORY", "Triton model repository directory.",
+                                 "model_repository")
+    triton_grpc_port: int = _env("TRITON_GRPC_PORT", "gRPC port of the embedded Triton.", 8001,
+                                 minimum=1, maximum=65535)
+    triton_http_port: int = _env("TRITON_HTTP_PORT", "HTTP port of the embedded Triton.", 8010,
+                                 minimum=1, maximum=65535)
+    triton_metrics_port: int = _env("TRITON_METRICS_PORT", "Metrics port of the embedded "
+                                    "Triton.", 8012, minimum=1, maximum=65535)
+    triton_timeout_s: float = _env("TRITON_TIMEOUT_S", "Deadline for one inference call.", 120.0)
+    triton_startup_timeout_s: float = _env("TRITON_STARTUP_TIMEOUT_S", "How long to wait for "
+                                           "the embedded Triton to become ready.", 300.0)
+    stt_enabled: bool = _env("STT_ENABLED", "Serve speech-to-text.", True)
+    llm_enabled: bool = _env("LLM_ENABLED", "Serve the LLM (original variable).", True)
+    tts_enabled: bool = _env("TTS_ENABLED", "Serve text-to-speech (original variable).", True)
+    default_voice: str = _env("DEFAULT_VOICE", "TTS voice used when a request names none.",
+                              "en_US-joe-medium")
+    default_language: str | None = _env("DEFAULT_LANGUAGE", "Language of new sessions; unset "
+                                        "lets STT detect it.", None)
+    default_instructions: str = _env("DEFAULT_INSTRUCTIONS", "System prompt of new sessions.",
+                                     "You are a helpful voice assistant. Answer briefly in "
+                                     "plain spoken language.")
+    llm_max_tokens: int = _env("LLM_MAX_TOKENS", "Default reply length limit in tokens.", 256,
+                               minimum=1)
+    llm_context_tokens: int = _env("LLM_CONTEXT_TOKENS", "Prompt budget in tokens; older turns "
+                                   "are dropped to fit.", 2048, minimum=128)
+
+    # --- audio limits ---
+    max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0)
+    max_tts_chars: int = _env("MAX_TTS_CHARS", "Longest text accepted for synthesis.", 4096,
+                              minimum=1)
+
+    @property
+    def sql_url(self) -> str:
+        """The SQLAlchemy URL the service connects to."""
+        if self.database_url:
+            return self.database_url
+        if self.db_host:
+            user = quote_plus(self.db_user)
+            password = quote_plus(self.db_password)
+            return (f"mysql+aiomysql://{user}:{password}@{self.db_host}:{self.db_port}/"
+                    f"{self.db_name}?charset=utf8mb4")
+        return f"sqlite+aiosqlite:///{Path(self.data_dir) / 'voicechat.db'}"
+
+    @property
+    def sql_is_embedded(self) -> bool:
+        return self.sql_url.startswith("sqlite")
+
+    @property
+    def auto_migrate(self) -> bool:
+        return self.sql_is_embedded if self.db_auto_migrate is None else self.db_auto_migrate
+
+    @property
+    def milvus_target(self) -> str:
+        """Milvus URI: a server when MILVUS_URI/MILVUS_HOST say so, else a Milvus Lite file."""
+        if self.milvus_uri:
+            return self.milvus_uri
+        if self.milvus_host:
+            return f"http://{self.milvus_host}:{self.milvus_port}"
+        return str(Path(self.data_dir) / "milvus.db")
+
+    @property
+    def tls_files(self) -> tuple[str, str] | None:
+        """Certificate and key paths when both exist (HTTPS), else None (plain HTTP)."""
+        if Path(self.ssl_crt_file).is_file() and Path(self.ssl_key_file).is_file():
+            return self.ssl_crt_file, self.ssl_key_file
+        return None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); raise SettingsError."""
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata["env"]
+            raw = environ.get(name)
+            if raw is None:
+                continue
+            values[f.name] = _parse(name, raw.strip(), hints[f.name], f.metadata)
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise SettingsError("LOG_LEVEL", self.log_level, f"use one of {sorted(_LOG_LEVELS)}")
+        if self.log_format not in {"json", "text"}:
+            raise SettingsError("LOG_FORMAT", self.log_format, "use json or text")
+        url = self.sql_url
+        if not url.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://", "mariadb+aiomysql://")):
+            raise SettingsError("DATABASE_URL", url.split("://")[0] + "://…",
+                                "use sqlite+aiosqlite:// or mysql+aiomysql://")
+        if not 0.0 <= self.memory_min_score <= 1.0:
+            raise SettingsError("MEMORY_MIN_SCORE", str(self.memory_min_score),
+                                "must be between 0 and 1")
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, current value, documentation) for every setting; secrets masked."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            shown = "***" if f.metadata.get("secret") and value else repr(value)
+            rows.append((f.metadata["env"], shown, f.metadata["doc"]))
+        return rows
+
+
+def _parse(name: str, raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:
+    kinds = set(getattr(kind, "__args__", (kind,))) - {type(None)}
+    optional = type(None) in getattr(kind, "__args__", ())
+    if optional and raw == "":
+        return None
+    if kinds == {bool}:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(name, raw, "expected true or false")
+    if kinds == {int} or kinds == {float}:
+        target = int if kinds == {int} else float
+        try:
+            number = target(raw)
+        except ValueError:
+            raise SettingsError(name, raw, f"expected {target.__name__}") from None
+        if "minimum" in meta and number < meta["minimum"]:
+            raise SettingsError(name, raw, f"must be at least {meta['minimum']}")
+        if "maximum" in meta and number > meta["maximum"]:
+            raise SettingsError(name, raw, f"must be at most {meta['maximum']}")
+        return number
+    if getattr(kind, "__origin__", None) is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def load_env_file(path: str | os.PathLike[str]) -> None:
+    """Load ``KEY=value`` lines (the original env.local format) into os.environ.
+
+    Variables already set in the environment win, as with docker's ``env_file``.
+    """
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):]
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise SettingsError(f"{path}:{number}", line, "expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        os.environ.setdefault(key.strip(), value)
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

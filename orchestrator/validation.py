@@ -1,0 +1,22 @@
+"""Shared field constraints for request bodies (hostile strings stop here)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+# No C0 control characters except tab/newline/carriage return, no DEL.
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                     pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]*$",
+                                     description="1-64 characters: letters, digits, . _ @ : -")]
+Language = Annotated[str, msgspec.Meta(min_length=2, max_length=16,
+                                       pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+                                       description="ISO 639 code, e.g. en, ko, pt-BR")]
+VoiceName = Annotated[str, msgspec.Meta(min_length=1, max_length=128,
+                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Instructions = Annotated[str, msgspec.Meta(max_length=8000, pattern=_NO_CONTROL,
+                                           description="System prompt; at most 8000 characters")]
+PlainText = Annotated[str, msgspec.Meta(pattern=_NO_CONTROL)]

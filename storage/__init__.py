@@ -1,0 +1,1 @@
+"""Persistence: SQL (MariaDB / SQLite), Milvus memory, processed audio files."""

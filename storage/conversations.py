@@ -1,0 +1,309 @@
+"""Users, sessions and turns: the conversation store (SQL is the source of truth)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import case, func, select, update
+
+from storage.database import Database
+from storage.errors import RecordNotFound
+from storage.tables import Session, Turn, User, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    language: str | None
+    voice: str | None
+    instructions: str | None
+    started_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Session) -> SessionRecord:
+        return cls(row.id, row.user_id, row.language, row.voice, row.instructions,
+                   row.started_at, row.ended_at)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    id: int
+    session_id: str
+    user_id: str
+    role: str
+    text: str
+    language: str | None
+    audio_path: str | None
+    audio_duration_ms: float | None
+    stt_ms: float | None
+    llm_first_token_ms: float | None
+    llm_total_ms: float | None
+    tts_first_audio_ms: float | None
+    tts_total_ms: float | None
+    voice_to_voice_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    interrupted: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Turn) -> TurnRecord:
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})
+
+
+@dataclass(slots=True)
+class NewTurn:
+    """What a caller knows about a turn it wants stored."""
+
+    role: str
+    text: str
+    language: str | None = None
+    audio_path: str | None = None
+    audio_duration_ms: float | None = None
+    stt_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    llm_total_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    tts_total_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Average milliseconds of each stage over the turns that recorded it."""
+
+    stt_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    llm_total_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    tts_total_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    session: SessionRecord
+    turns: int
+    user_turns: int
+    assistant_turns: int
+    interrupted_turns: int
+    prompt_tokens: int
+    completion_tokens: int
+    audio_seconds: float
+    first_turn_at: datetime | None
+    last_turn_at: datetime | None
+    average_ms: LatencySummary = field(default_factory=LatencySummary)
+
+
+@dataclass(frozen=True, slots=True)
+class UserStats:
+    user_id: str
+    created_at: datetime
+    sessions: int
+    active_sessions: int
+    turns: int
+    user_turns: int
+    assistant_turns: int
+    prompt_tokens: int
+    completion_tokens: int
+    average_turns_per_session: float
+    first_activity_at: datetime | None
+    last_activity_at: datetime | None
+    average_ms: LatencySummary = field(default_factory=LatencySummary)
+
+
+_TIMINGS = ("stt_ms", "llm_first_token_ms", "llm_total_ms", "tts_first_audio_ms",
+            "tts_total_ms", "voice_to_voice_ms")
+
+
+def _latency_columns() -> list:
+    return [func.avg(getattr(Turn, name)).label(name) for name in _TIMINGS]
+
+
+def _latency(row) -> LatencySummary:  # type: ignore[no-untyped-def]
+    return LatencySummary(**{name: (round(float(v), 3) if (v := getattr(row, name)) is not None
+                                    else None) for name in _TIMINGS})
+
+
+class ConversationStore:
+    """Repository over the SQL tables. Every method is one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def create_session(self, user_id: str | None, *, language: str | None = None,
+                             voice: str | None = None, instructions: str | None = None,
+                             session_id: str | None = None) -> SessionRecord:
+        """A new session; the user is created on first sight."""
+        user_id = user_id or uuid.uuid4().hex
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+            now = utcnow()
+            if user is None:
+                s.add(User(id=user_id, created_at=now, last_seen_at=now))
+            else:
+                user.last_seen_at = now
+            row = Session(id=session_id or uuid.uuid4().hex, user_id=user_id, language=language,
+                          voice=voice, instructions=instructions, started_at=now)
+            s.add(row)
+            await s.flush()
+            return SessionRecord.of(row)
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        async with self.db.session() as s:
+            row = await s.get(Session, session_id)
+            if row is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            return SessionRecord.of(row)
+
+    async def update_session(self, session_id: str, **fields: str | None) -> SessionRecord:
+        allowed = {"language", "voice", "instructions"}
+        if set(fields) - allowed:
+            raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
+        async with self.db.session() as s:
+            row = await s.get(Session, session_id)
+            if row is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            for key, value in fields.items():
+                setattr(row, key, value)
+            return SessionRecord.of(row)
+
+    async def end_session(self, session_id: str) -> SessionRecord:
+        """Mark ended; ending twice keeps the first end time (idempotent)."""
+        async with self.db.session() as s:
+            row = await s.get(Session, session_id)
+            if row is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            if row.ended_at is None:
+                row.ended_at = utcnow()
+            return SessionRecord.of(row)
+
+    async def add_turn(self, session_id: str, turn: NewTurn) -> TurnRecord:
+        async with self.db.session() as s:
+            session = await s.get(Session, session_id)
+            if session is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            row = Turn(session_id=session_id, user_id=session.user_id, created_at=utcnow(),
+                       **{k: getattr(turn, k) for k in NewTurn.__slots__})
+            s.add(row)
+            await s.execute(update(User).where(User.id == session.user_id)
+                            .values(last_seen_at=row.created_at))
+            await s.flush()
+            return TurnRecord.of(row)
+
+    async def list_turns(self, session_id: str, *, limit: int = 50, offset: int = 0
+                         ) -> tuple[list[TurnRecord], int]:
+        """A page of a session's turns, oldest first, and the session's total turn count."""
+        async with self.db.session() as s:
+            if await s.get(Session, session_id) is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            total = await s.scalar(select(func.count()).select_from(Turn)
+                                   .where(Turn.session_id == session_id))
+            rows = await s.scalars(select(Turn).where(Turn.session_id == session_id)
+                                   .order_by(Turn.id).limit(limit).offset(offset))
+            return [TurnRecord.of(r) for r in rows], int(total or 0)
+
+    async def recent_turns(self, session_id: str, limit: int = 50) -> list[TurnRecord]:
+        """The last ``limit`` turns of a session, oldest first (for prompt building)."""
+        async with self.db.session() as s:
+            rows = await s.scalars(select(Turn).where(Turn.session_id == session_id)
+                                   .order_by(Turn.id.desc()).limit(limit))
+            return [TurnRecord.of(r) for r in reversed(list(rows))]
+
+    async def get_turn(self, turn_id: int) -> TurnRecord:
+        async with self.db.session() as s:
+            row = await s.get(Turn, turn_id)
+            if row is None:
+                raise RecordNotFound(f"turn {turn_id} not found")
+            return TurnRecord.of(row)
+
+    async def iter_turns(self, batch: int = 500) -> AsyncIterator[list[TurnRecord]]:
+        """Every turn in id order, in batches (memory reindexing)."""
+        last = 0
+        while True:
+            async with self.db.session() as s:
+                rows = list(await s.scalars(select(Turn).where(Turn.id > last)
+                                            .order_by(Turn.id).limit(batch)))
+            if not rows:
+                return
+            last = rows[-1].id
+            yield [TurnRecord.of(r) for r in rows]
+
+    async def session_stats(self, session_id: str) -> SessionStats:
+        async with self.db.session() as s:
+            session = await s.get(Session, session_id)
+            if session is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            row = (await s.execute(
+                select(
+                    func.count(Turn.id).label("turns"),
+                    func.sum(case((Turn.role == "user", 1), else_=0)).label("user_turns"),
+                    func.sum(case((Turn.role == "assistant", 1), else_=0)).label("assistant"),
+                    func.sum(case((Turn.interrupted, 1), else_=0)).label("interrupted"),
+                    func.coalesce(func.sum(Turn.prompt_tokens), 0).label("prompt_tokens"),
+                    func.coalesce(func.sum(Turn.completion_tokens), 0).label("completion"),
+                    func.coalesce(func.sum(Turn.audio_duration_ms), 0).label("audio_ms"),
+                    func.min(Turn.created_at).label("first"),
+                    func.max(Turn.created_at).label("last"),
+                    *_latency_columns(),
+                ).where(Turn.session_id == session_id)
+            )).one()
+            return SessionStats(
+                session=SessionRecord.of(session), turns=int(row.turns),
+                user_turns=int(row.user_turns or 0), assistant_turns=int(row.assistant or 0),
+                interrupted_turns=int(row.interrupted or 0),
+                prompt_tokens=int(row.prompt_tokens), completion_tokens=int(row.completion),
+                audio_seconds=round(float(row.audio_ms) / 1000, 3),
+                first_turn_at=_aware(row.first), last_turn_at=_aware(row.last),
+                average_ms=_latency(row))
+
+    async def user_stats(self, user_id: str) -> UserStats:
+        async with self.db.session() as s:
+            user = await s.get(User, user_id)
+            if user is None:
+                raise RecordNotFound(f"user {user_id!r} not found")
+            sessions = (await s.execute(
+                select(func.count(Session.id).label("n"),
+                       func.sum(case((Session.ended_at.is_(None), 1), else_=0)).label("active"),
+                       func.min(Session.started_at).label("first"))
+                .where(Session.user_id == user_id))).one()
+            turns = (await s.execute(
+                select(
+                    func.count(Turn.id).label("turns"),
+                    func.sum(case((Turn.role == "user", 1), else_=0)).label("user_turns"),
+                    func.sum(case((Turn.role == "assistant", 1), else_=0)).label("assistant"),
+                    func.coalesce(func.sum(Turn.prompt_tokens), 0).label("prompt_tokens"),
+                    func.coalesce(func.sum(Turn.completion_tokens), 0).label("completion"),
+                    func.max(Turn.created_at).label("last"),
+                    *_latency_columns(),
+                ).where(Turn.user_id == user_id))).one()
+            n_sessions = int(sessions.n)
+            n_turns = int(turns.turns)
+            return UserStats(
+                user_id=user_id, created_at=user.created_at, sessions=n_sessions,
+                active_sessions=int(sessions.active or 0), turns=n_turns,
+                user_turns=int(turns.user_turns or 0), assistant_turns=int(turns.assistant or 0),
+                prompt_tokens=int(turns.prompt_tokens), completion_tokens=int(turns.completion),
+                average_turns_per_session=round(n_turns / n_sessions, 3) if n_sessions else 0.0,
+                first_activity_at=_aware(sessions.first),
+                last_activity_at=_aware(turns.last) or _aware(sessions.first),
+                average_ms=_latency(turns))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Aggregates bypass the column type: re-attach UTC."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite returns aggregates of DATETIME as text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

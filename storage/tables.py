@@ -1,0 +1,122 @@
+"""SQL schema: users, sessions, turns.
+
+Changes go through Alembic migrations (``storage/migrations``); this module is the
+target the migrations are checked against.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+ID_LENGTH = 64
+ROLES = ("system", "user", "assistant")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Naive UTC in the database (MariaDB DATETIME has no zone), aware UTC in Python."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+# utf8mb4 so Korean and emoji round-trip on MariaDB; ignored by SQLite.
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci",
+                    "mariadb_charset": "utf8mb4", "mariadb_collate": "utf8mb4_unicode_ci"}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    sessions: Mapped[list[Session]] = relationship(back_populates="user")
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_user_started", "user_id", "started_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    language: Mapped[str | None] = mapped_column(String(16))
+    voice: Mapped[str | None] = mapped_column(String(128))
+    instructions: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    user: Mapped[User] = relationship(back_populates="sessions")
+    turns: Mapped[list[Turn]] = relationship(back_populates="session",
+                                             order_by="Turn.id")
+
+
+class Turn(Base):
+    """One message of a conversation, with what it cost to produce."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        Index("ix_turns_session_id", "session_id", "id"),
+        Index("ix_turns_user_created", "user_id", "created_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    # Denormalised from the session so per-user statistics and memory need no join.
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    audio_path: Mapped[str | None] = mapped_column(String(512))
+    audio_duration_ms: Mapped[float | None] = mapped_column(Float)
+    # Per-stage timings in milliseconds (None when a stage did not run).
+    stt_ms: Mapped[float | None] = mapped_column(Float)
+    """End of user speech (or upload received) -> transcript ready."""
+    llm_first_token_ms: Mapped[float | None] = mapped_column(Float)
+    llm_total_ms: Mapped[float | None] = mapped_column(Float)
+    tts_first_audio_ms: Mapped[float | None] = mapped_column(Float)
+    tts_total_ms: Mapped[float | None] = mapped_column(Float)
+    voice_to_voice_ms: Mapped[float | None] = mapped_column(Float)
+    """End of user speech -> first reply audio sent."""
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    interrupted: Mapped[bool] = mapped_column(default=False)
+    """An assistant turn cut short by barge-in: ``text`` holds only what was sent."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    session: Mapped[Session] = relationship(back_populates="turns")
