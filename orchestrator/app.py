@@ -48,5 +48,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="Voice chat backend", version="0.1.0",
                                      path="/schema",
                                      render_plugins=[SwaggerRenderPlugin()]),
+        logging_config=None,  # logging is ours (orchestrator.logging), JSON with request ids
         debug=False,
     )

@@ -64,9 +64,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from orchestrator.app import create_app
+    from orchestrator.inference.health import enabled_models
 
     server = None
-    if not settings.triton_url:
+    if not settings.triton_url and enabled_models(settings):
         server = start_embedded_triton(settings)
         settings = dataclasses.replace(settings, triton_url=server.grpc_url)
     try:

@@ -53,5 +53,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     # Access lines duplicate our own request log; keep them at DEBUG only.
     logging.getLogger("uvicorn.access").setLevel(max(logging.getLogger().level, logging.WARNING))

@@ -13,6 +13,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orchestrator.settings import Settings
+from storage.conversations import ConversationStore
+from storage.database import Database
 from storage.migrate import upgrade
 from tests.support import mariadb
 from tests.support import triton as triton_support
@@ -46,6 +48,14 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     upgrade(url)
     yield url
     mariadb.drop_database(admin, name)
+
+
+@pytest.fixture
+async def store(sql_url: str) -> AsyncIterator[ConversationStore]:
+    """A store on the test's own event loop (the app's pool lives on the app's loop)."""
+    database = Database(sql_url)
+    yield ConversationStore(database)
+    await database.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from orchestrator.dependencies import ConversationsDep, SettingsDep
 from orchestrator.sessions.schemas import (
@@ -34,7 +34,7 @@ class SessionController(Controller):
     @post("/new", name="sessions:create", status_code=201,
           summary="Start a session (creates the user when new)")
     async def create(self, conversations: ConversationsDep, settings: SettingsDep,
-                     data: NewSessionRequest | None = None) -> SessionOut:
+                     data: JSONBody[NewSessionRequest | None] = None) -> SessionOut:
         body = data or NewSessionRequest()
         session = await conversations.create_session(
             body.user_id, language=body.language or settings.default_language,

@@ -4,7 +4,41 @@ from __future__ import annotations
 
 import pytest
 
+from storage.conversations import NewTurn
+from storage.errors import RecordNotFound
+
 pytestmark = pytest.mark.asyncio
+
+JSON = {"content-type": "application/json"}
+
+
+async def snapshot(store) -> list[dict]:
+    """Every stored user (of those tests create), session count and turn."""
+    rows = []
+    for user in ("alice", "bob"):
+        try:
+            stats = await store.user_stats(user)
+        except RecordNotFound:
+            continue
+        rows.append({"user": user, "sessions": stats.sessions, "turns": stats.turns})
+    async for batch in store.iter_turns():
+        rows += [{"turn": t.id, "text": t.text, "session": t.session_id} for t in batch]
+    return rows
+
+
+async def new_session(client, **body) -> dict:
+    r = await client.post("/api/sessions/new", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def assert_error(r, status: int, code: str, fragment: str = "") -> dict:
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["code"] == code
+    assert error["request_id"] == r.headers["x-request-id"]
+    assert fragment in error["message"]
+    return error
 
 
 async def test_create_session_without_body_assigns_user(client) -> None:
@@ -16,11 +50,127 @@ async def test_create_session_without_body_assigns_user(client) -> None:
     assert body["websocket_path"] == f"/ws/{body['user_id']}/{body['session_id']}"
 
 
-async def test_korean_and_emoji_round_trip(client) -> None:
-    instructions = "친절하게 대답하세요 😀🎙️ — ñ"
-    r = await client.post("/api/sessions/new", json={"user_id": "kim", "language": "ko",
-                                                     "instructions": instructions})
-    assert r.status_code == 201
-    sid = r.json()["session_id"]
-    r = await client.get(f"/api/sessions/{sid}")
-    assert r.json()["instructions"] == instructions
+async def test_session_fields_and_korean_emoji_round_trip(client) -> None:
+    instructions = "친절하게 대답하세요 😀🎙️ — ñ\nsecond line"
+    body = await new_session(client, user_id="kim", language="ko", voice="ko-voice",
+                             instructions=instructions)
+    r = await client.get(f"/api/sessions/{body['session_id']}")
+    assert r.status_code == 200
+    got = r.json()
+    assert (got["user_id"], got["language"], got["voice"]) == ("kim", "ko", "ko-voice")
+    assert got["instructions"] == instructions
+
+
+async def test_end_is_idempotent(client) -> None:
+    sid = (await new_session(client, user_id="alice"))["session_id"]
+    first = (await client.post(f"/api/sessions/{sid}/end")).json()
+    second = (await client.post(f"/api/sessions/{sid}/end")).json()
+    assert first["status"] == second["status"] == "ended"
+    assert first["ended_at"] == second["ended_at"]
+
+
+async def test_stats_and_turn_pages(client, store) -> None:
+    sid = (await new_session(client, user_id="alice"))["session_id"]
+    await store.add_turn(sid, NewTurn("user", "one", stt_ms=120, prompt_tokens=7))
+    await store.add_turn(sid, NewTurn("assistant", "two", llm_first_token_ms=30,
+                                      completion_tokens=4))
+    await store.add_turn(sid, NewTurn("user", "three", stt_ms=80, prompt_tokens=3))
+    stats = (await client.get(f"/api/sessions/{sid}/stats")).json()
+    assert (stats["turns"], stats["user_turns"], stats["assistant_turns"]) == (3, 2, 1)
+    assert (stats["prompt_tokens"], stats["completion_tokens"]) == (10, 4)
+    assert stats["average_latency_ms"]["stt_ms"] == 100.0
+    assert stats["average_latency_ms"]["llm_first_token_ms"] == 30.0
+    user = (await client.get("/api/users/alice/stats")).json()
+    assert (user["sessions"], user["turns"], user["active_sessions"]) == (1, 3, 1)
+    page = (await client.get(f"/api/sessions/{sid}/turns?limit=2")).json()
+    assert [t["text"] for t in page["data"]] == ["one", "two"]
+    assert (page["total"], page["has_more"]) == (3, True)
+    page = (await client.get(f"/api/sessions/{sid}/turns?limit=2&offset=2")).json()
+    assert [t["text"] for t in page["data"]] == ["three"] and page["has_more"] is False
+
+
+async def test_unknown_ids_are_404(client) -> None:
+    for method, path in [("GET", "/api/sessions/nope"), ("GET", "/api/sessions/nope/stats"),
+                         ("POST", "/api/sessions/nope/end"), ("GET", "/api/sessions/nope/turns"),
+                         ("GET", "/api/users/nobody/stats")]:
+        assert_error(await client.request(method, path), 404, "not_found")
+
+
+async def test_malformed_json_and_wrong_types_are_400(client, store) -> None:
+    await new_session(client, user_id="alice")
+    before = await snapshot(store)
+    cases = [
+        (b'{"user_id": ', "malformed"),
+        (b'[1, 2, 3]', "Expected `object"),
+        (b'{"user_id": 42}', "user_id"),
+        (b'{"language": ["en"]}', "language"),
+        (b'{"unknown_field": 1}', "unknown_field"),
+        ("\xff\xfe".encode("latin-1"), ""),
+    ]
+    for raw, fragment in cases:
+        r = await client.post("/api/sessions/new", content=raw, headers=JSON)
+        error = assert_error(r, 400, "invalid_request")
+        assert fragment.lower() in error["message"].lower() or fragment == "malformed"
+    for query in ("limit=0", "limit=100000", "offset=-1", "limit=abc"):
+        r = await client.get(f"/api/sessions/x/turns?{query}")
+        assert_error(r, 400, "invalid_request")
+    assert await snapshot(store) == before
+
+
+async def test_hostile_strings_are_refused_and_nothing_changes(client, store) -> None:
+    sid = (await new_session(client, user_id="alice"))["session_id"]
+    await store.add_turn(sid, NewTurn("user", "keep me"))
+    before = await snapshot(store)
+    hostile = [
+        {"user_id": "alice'; DROP TABLE users; --"},
+        {"user_id": "a" * 10_000},
+        {"user_id": "bob\x00"},
+        {"language": "en; DELETE FROM turns"},
+        {"voice": "../../etc/passwd"},
+        {"instructions": "x" * 10_000},
+        {"instructions": "bell \x07 and escape \x1b[31m"},
+    ]
+    for body in hostile:
+        r = await client.post("/api/sessions/new", json=body)
+        assert_error(r, 400, "invalid_request", next(iter(body)))
+    for path in ("/api/sessions/' OR 1=1 --/stats", "/api/users/" + "u" * 10_000 + "/stats",
+                 "/api/sessions/%00/turns"):
+        r = await client.get(path)
+        assert r.status_code in (400, 404), r.text
+        assert "error" in r.json()
+    assert await snapshot(store) == before
+
+
+async def test_sql_metacharacters_in_allowed_text_are_stored_verbatim(client) -> None:
+    text = "Robert'); DROP TABLE sessions;-- 😀 \"quoted\" \\ %_"
+    sid = (await new_session(client, user_id="alice", instructions=text))["session_id"]
+    assert (await client.get(f"/api/sessions/{sid}")).json()["instructions"] == text
+    assert (await client.get("/api/users/alice/stats")).json()["sessions"] == 1
+
+
+async def test_oversized_body_is_413(client, settings) -> None:
+    big = b'{"instructions": "' + b"x" * (settings.max_request_bytes + 10) + b'"}'
+    r = await client.post("/api/sessions/new", content=big, headers=JSON)
+    assert_error(r, 413, "payload_too_large")
+
+
+async def test_request_id_is_echoed_or_assigned(client) -> None:
+    r = await client.get("/api/ping", headers={"x-request-id": "trace-123"})
+    assert r.headers["x-request-id"] == "trace-123"
+    r = await client.get("/api/ping", headers={"x-request-id": "bad\tid" * 40})
+    assert r.headers["x-request-id"] != "bad\tid" * 40 and len(r.headers["x-request-id"]) == 32
+
+
+async def test_health_reports_sql(client) -> None:
+    r = await client.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["sql"]["status"] == "up" and body["checks"]["sql"]["required"]
+
+
+async def test_openapi_schema_lists_the_routes(client) -> None:
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    for path in ("/api/ping", "/api/health", "/api/sessions/new",
+                 "/api/sessions/{session_id}/stats", "/api/users/{user_id}/stats"):
+        assert path in paths

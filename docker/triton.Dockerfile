@@ -1,0 +1,12 @@
+# NVIDIA Triton (GPU) with what the python-backend models import: the project's specs and
+# runtime helpers, onnxruntime-gpu, tokenizers.
+FROM nvcr.io/nvidia/tritonserver:24.10-py3
+WORKDIR /opt/voicechat
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml README.md ./
+COPY orchestrator orchestrator
+COPY export export
+COPY storage storage
+RUN pip install --no-cache-dir --no-deps . \
+    && pip install --no-cache-dir "numpy<2" onnxruntime-gpu tokenizers tiktoken msgspec

@@ -1,0 +1,85 @@
+"""``voicechat serve`` as a user runs it: a real process, real sockets, HTTP and HTTPS."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.mariadb import free_port
+
+NO_MODELS = {"STT_ENABLED": "false", "LLM_ENABLED": "false", "TTS_ENABLED": "false",
+             "MEMORY_ENABLED": "false"}
+
+
+def serve(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    full_env = {**os.environ, **NO_MODELS, "DATA_DIR": str(tmp_path / "data"),
+                "PORT": str(port), "LOG_FORMAT": "json", **env}
+    for name in ("DATABASE_URL", "DB_HOST", "TRITON_URL"):
+        full_env.pop(name, None) if name not in env else None
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve"], env=full_env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, port
+
+
+def wait_for(url: str, context: ssl.SSLContext | None = None, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=context) as r:
+                return json.loads(r.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return out.decode(errors="replace")
+
+
+def test_serve_on_embedded_sqlite_answers_health(tmp_path: Path) -> None:
+    proc, port = serve(tmp_path)
+    try:
+        health = wait_for(f"http://127.0.0.1:{port}/api/health")
+        assert health["status"] == "ok"
+        assert health["checks"]["sql"]["detail"] == "sqlite"
+    finally:
+        output = stop(proc)
+    assert (tmp_path / "data" / "voicechat.db").is_file()
+    # Structured logs: one JSON object per line, requests carry their id.
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry.get("path") == "/api/health"]
+    assert access and all(len(entry["request_id"]) == 32 for entry in access)
+
+
+def test_serves_https_when_certificate_and_key_exist(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    proc, port = serve(tmp_path, SSL_CRT_FILE=str(cert), SSL_KEY_FILE=str(key))
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        assert wait_for(f"https://127.0.0.1:{port}/api/ping", context)["message"] == "pong"
+        with pytest.raises(OSError):  # plain HTTP is not served on the TLS port
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/ping", timeout=2).read()
+    finally:
+        stop(proc)
+
+
+def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
+    proc, _ = serve(tmp_path, DB_PORT="not-a-port")
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 2
+    assert "DB_PORT" in output and "not-a-port" in output
