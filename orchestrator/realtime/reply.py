@@ -100,6 +100,7 @@ class Reply:
     _clock: _Clock = field(default_factory=_Clock)
     _stages: asyncio.Task | None = None
     _usage: tuple[int | None, int | None] = (None, None)
+    _said: int = 0  # sentences handed to the sender
 
     def cancel(self, reason: str) -> bool:
         """Stop generating; returns False when the reply has already ended."""
@@ -219,8 +220,9 @@ class Reply:
         if sentence is not None:
             await self.outbound.put(
                 ResponseAudioTranscriptDelta(response_id=plan.response_id, item_id=plan.item_id,
-                                             delta=sentence if not self.spoken else " " + sentence),
+                                             delta=" " + sentence if self._said else sentence),
                 response_id=plan.response_id)
+            self._said += 1
         delta = base64.b64encode(float_to_pcm16(samples)).decode("ascii")
 
         def mark() -> None:
