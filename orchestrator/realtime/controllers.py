@@ -18,6 +18,7 @@ from pathlib import Path
 
 from litestar import MediaType, Response, WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
 
 from orchestrator.errors import (
     AppError,
@@ -45,7 +46,8 @@ async def _refuse(socket: WebSocket, exc: AppError, code: int) -> None:
 
 
 @websocket("/ws/{user_id:str}/{session_id:str}", name="realtime:connect")
-async def realtime_connect(socket: WebSocket, user_id: str, session_id: str) -> None:
+async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
+                           session_id: FromPath[str]) -> None:
     runtime = socket.app.state.runtime
     settings = runtime.settings
     await socket.accept()

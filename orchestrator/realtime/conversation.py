@@ -101,25 +101,25 @@ class Conversation:
         record = await self.store.add_turn(self.session_id, NewTurn(
             role="user", text=text, language=result.language, stt_ms=stt_ms,
             audio_duration_ms=round(len(audio) / 16, 3)))
+        self._remember_later([record])
         if config.turn_detection is not None and config.turn_detection.create_response \
                 and answer():
-            await self.respond(None, user_turn=record, end_of_speech=end_of_speech,
-                               stt_ms=stt_ms)
+            await self.respond(None, end_of_speech=end_of_speech, stt_ms=stt_ms)
 
     # --- assistant reply -------------------------------------------------------------------
 
-    async def respond(self, options: ResponseOptions | None, *, user_turn: TurnRecord | None = None,
+    async def respond(self, options: ResponseOptions | None, *,
                       end_of_speech: float | None = None, stt_ms: float | None = None) -> None:
         response_id, item_id = new_id("resp"), new_id("item")
         self.response_pending = True
         await self.send(ResponseCreated(response=ResponseInfo(id=response_id, item_id=item_id)))
         try:
-            plan = await self._plan(options, response_id, item_id, user_turn, end_of_speech)
+            plan = await self._plan(options, response_id, item_id, end_of_speech)
             assert self.ports.llm is not None
             self.reply = Reply(plan, self.ports.llm, self.ports.tts, self.outbound)
             outcome = await self.reply.run()
             outcome.timings.stt_ms = stt_ms
-            record = await self._store_reply(item_id, self.reply, outcome, user_turn)
+            record = await self._store_reply(item_id, self.reply, outcome)
         except Exception as exc:  # prompt, memory or storage failed: this reply only
             log.exception("reply failed")
             outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
@@ -130,7 +130,7 @@ class Conversation:
         await self._done(response_id, item_id, outcome, record)
 
     async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
-                    user_turn: TurnRecord | None, end_of_speech: float | None) -> ReplyPlan:
+                    end_of_speech: float | None) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
         history = await self.store.recent_turns(self.session_id, self.history_turns + 1)
@@ -158,8 +158,8 @@ class Conversation:
                          voice=options.voice or config.voice, speed=config.speed,
                          output_rate=config.output_sample_rate, end_of_speech=end_of_speech)
 
-    async def _store_reply(self, item_id: str, reply: Reply, outcome: ReplyOutcome,
-                           user_turn: TurnRecord | None) -> TurnRecord | None:
+    async def _store_reply(self, item_id: str, reply: Reply,
+                           outcome: ReplyOutcome) -> TurnRecord | None:
         cut = self._truncate_at.pop(item_id, None)
         text = reply.delivered_text(cut)
         if not text:
@@ -177,17 +177,22 @@ class Conversation:
             self._delivered.popitem(last=False)
         if (late_cut := self._truncate_at.pop(item_id, None)) is not None:
             record = await self.store.truncate_turn(record.id, reply.delivered_text(late_cut))
-        if self.ports.memory is not None:
-            turns = [turn for turn in (user_turn, record) if turn is not None]
-            self.spawn(self._remember(turns), "memory")
+        self._remember_later([record])
         return record
 
-    async def _remember(self, turns: list[TurnRecord]) -> None:
-        assert self.ports.memory is not None
-        try:
-            await self.ports.memory.remember(turns)
-        except Exception as exc:
-            log.warning("memory write failed: %s", exc)
+    def _remember_later(self, turns: list[TurnRecord]) -> None:
+        """Write memory off the reply path (embedding must not delay the next turn)."""
+        memory = self.ports.memory
+        if memory is None:
+            return
+
+        async def write() -> None:
+            try:
+                await memory.remember(turns)
+            except Exception as exc:  # memory is an aid: the turn is stored in SQL anyway
+                log.warning("memory write failed: %s", exc)
+
+        self.spawn(write(), "memory")
 
     async def _done(self, response_id: str, item_id: str, outcome: ReplyOutcome,
                     record: TurnRecord | None) -> None:
