@@ -205,7 +205,7 @@ async def test_barge_in_cancels_the_reply_and_stores_only_what_was_sent(live, qu
         assert done["status"] == "cancelled"
         assert done["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
         assert "input_audio_buffer.speech_started" in [e["type"] for e in events]
-        second = await client.until("response.done", timeout=60)
+        second = await client.until("response.done", wait_s=60)
         assert second[-1]["response"]["status"] == "completed"
     assert llm.closed_early == 1 and llm.open == 0 and tts.open == 0
     turns = await stored_turns(live, session_id)

@@ -86,16 +86,16 @@ class RealtimeClient:
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)
 
-    async def next(self, timeout: float = 20.0) -> dict:
-        event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+    async def next(self, wait_s: float = 20.0) -> dict:
+        event = json.loads(await asyncio.wait_for(self.ws.recv(), wait_s))
         self.seen.append(event)
         return event
 
-    async def until(self, *types: str, timeout: float = 20.0) -> list[dict]:
+    async def until(self, *types: str, wait_s: float = 20.0) -> list[dict]:
         """Events up to and including the first of ``types``."""
         out = []
         while True:
-            event = await self.next(timeout)
+            event = await self.next(wait_s)
             out.append(event)
             if event["type"] in types:
                 return out
