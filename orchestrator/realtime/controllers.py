@@ -32,6 +32,7 @@ from orchestrator.realtime.events import encoder
 from orchestrator.realtime.outbound import OutboundQueue, write_loop
 from orchestrator.realtime.session import RealtimeSession
 from orchestrator.realtime.vad import load_model
+from orchestrator.realtime.voice_chat import voice_chat
 from orchestrator.realtime.wiring import voice_ports
 from storage.errors import RecordNotFound
 
@@ -105,4 +106,4 @@ async def demo_page() -> Response[bytes]:
     return Response(DEMO_PAGE.read_bytes(), media_type=MediaType.HTML)
 
 
-ROUTES = [realtime_connect, demo_page]
+ROUTES = [realtime_connect, demo_page, voice_chat]

@@ -78,7 +78,7 @@ def voice_ports(runtime: Any) -> VoicePorts:
     services = runtime.services
     return VoicePorts(
         stt=services.get("stt"), llm=services.get("llm"), tts=services.get("tts"),
-        memory=services.get("memory") if runtime.settings.memory_enabled else None,
+        memory=services.get("memory"),  # registered only when MEMORY_ENABLED
         prompt=services.get("prompt") or PlainPrompt(),
         decode_audio=services.get("audio_decoder") or decode_wav,
         encode_audio=services.get("audio_encoder") or encode_wav)
