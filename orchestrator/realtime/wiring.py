@@ -8,7 +8,7 @@ service name       what it must provide (see :mod:`.ports`)
 ``tts``            ``stream(text, *, voice, speed) -> AsyncIterator[AudioChunk]`` (optional)
 ``memory``         ``remember(turns)`` / ``recall(...)`` (optional)
 ``prompt``         a :class:`~.ports.PromptBuilder`; default :class:`PlainPrompt`, or
-                   :class:`PromptAdapter` over the chat feature's prompt builder
+                   :class:`ChatPrompt` over the chat feature's prompt builder
 ``audio_decoder``  ``(bytes, format|None) -> float32 16 kHz``; default WAV/PCM16 decoder
 ``audio_encoder``  ``(samples, rate, format) -> (bytes, media type)``; default WAV/PCM16
 =================  ==========================================================================
@@ -57,21 +57,36 @@ class PlainPrompt:
 
 
 @dataclass(frozen=True, slots=True)
-class PromptAdapter:
-    """A :class:`~.ports.PromptBuilder` over the chat feature's functions:
-    ``build(instructions=, turns=, memories=, user_text=) -> messages`` and
-    ``params(max_tokens=, temperature=) -> SamplingParams``."""
+class ChatPrompt:
+    """A :class:`~.ports.PromptBuilder` over the chat feature's
+    ``orchestrator.chat.prompt.build_messages`` (token-budgeted) and its ``SamplingParams``.
+    Wiring: ``ChatPrompt(build_messages, SamplingParams, runtime.services["llm"].count_tokens,
+    settings.llm_context_tokens)``."""
 
-    build: Callable[..., list[Any]]
-    params: Callable[..., Any]
+    build_messages: Callable[..., list[Any]]
+    params_type: Callable[..., Any]
+    count_tokens: Callable[[str], int]
+    budget_tokens: int
 
     def messages(self, *, instructions: str, history: Sequence[TurnRecord],
                  memories: Sequence[str], user_text: str | None) -> list[Any]:
-        return self.build(instructions=instructions, turns=list(history),
-                          memories=list(memories), user_text=user_text)
+        return self.build_messages(instructions=instructions, turns=list(history),
+                                   user_text=user_text or "", count_tokens=self.count_tokens,
+                                   budget_tokens=self.budget_tokens, memories=list(memories))
 
     def sampling(self, *, max_tokens: int, temperature: float) -> Any:
-        return self.params(max_tokens=max_tokens, temperature=temperature)
+        return self.params_type(max_tokens=max_tokens, temperature=temperature)
+
+
+def bounded_decoder(decode: Callable[..., Any], *, max_bytes: int,
+                    max_seconds: float) -> Callable[[bytes, str | None], Any]:
+    """An :data:`~.ports.AudioDecoder` over the speech feature's
+    ``decode_audio(data, *, max_bytes, max_seconds)`` (it sniffs the format itself)."""
+
+    def decoder(data: bytes, fmt: str | None = None) -> Any:
+        return decode(data, max_bytes=max_bytes, max_seconds=max_seconds)
+
+    return decoder
 
 
 def voice_ports(runtime: Any) -> VoicePorts:
