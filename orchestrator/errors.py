@@ -6,6 +6,7 @@
     ├── InvalidRequest            400 invalid_request
     │   └── InvalidAudio          400 invalid_audio
     ├── Unauthorized              401 unauthorized
+    ├── Forbidden                 403 forbidden
     ├── NotFound                  404 not_found
     ├── Conflict                  409 conflict
     ├── PayloadTooLarge           413 payload_too_large
@@ -63,6 +64,10 @@ class InvalidAudio(InvalidRequest):
 
 class Unauthorized(AppError):
     status, code = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
 
 
 class NotFound(AppError):

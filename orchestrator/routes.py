@@ -1,10 +1,12 @@
 """Every route handler of the service, by feature."""
 
 from orchestrator.health.controllers import HealthController
+from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
 
 ROUTE_HANDLERS: list = [
     HealthController,
     SessionController,
     UserController,
+    *REALTIME_ROUTES,
 ]

@@ -128,6 +128,24 @@ class Settings:
     llm_context_tokens: int = _env("LLM_CONTEXT_TOKENS", "Prompt budget in tokens; older turns "
                                    "are dropped to fit.", 2048, minimum=128)
 
+    # --- realtime voice chat (WebSocket) ---
+    vad_threshold: float = _env("VAD_THRESHOLD", "Default server VAD speech probability "
+                                "threshold (OpenAI server_vad semantics).", 0.5)
+    vad_prefix_padding_ms: int = _env("VAD_PREFIX_PADDING_MS", "Default audio kept before "
+                                      "detected speech start.", 300, minimum=0, maximum=5000)
+    vad_silence_duration_ms: int = _env("VAD_SILENCE_DURATION_MS", "Default silence that ends a "
+                                        "user turn.", 500, minimum=32, maximum=10000)
+    vad_model_path: str | None = _env("VAD_MODEL_PATH", "Silero VAD ONNX file; unset: the one "
+                                      "shipped in the silero-vad package.", None)
+    realtime_max_turn_seconds: float = _env("REALTIME_MAX_TURN_SECONDS", "Longest user turn "
+                                            "buffered; server VAD commits it when reached.",
+                                            30.0)
+    realtime_send_queue: int = _env("REALTIME_SEND_QUEUE", "Outgoing events buffered per "
+                                    "connection before the reply pipeline waits (backpressure).",
+                                    64, minimum=4)
+    realtime_history_turns: int = _env("REALTIME_HISTORY_TURNS", "Stored turns offered to the "
+                                       "prompt builder.", 20, minimum=0)
+
     # --- audio limits ---
     max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0)
     max_tts_chars: int = _env("MAX_TTS_CHARS", "Longest text accepted for synthesis.", 4096,

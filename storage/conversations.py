@@ -199,6 +199,18 @@ class ConversationStore:
             await s.flush()
             return TurnRecord.of(row)
 
+    async def truncate_turn(self, turn_id: int, text: str) -> TurnRecord:
+        """Replace a turn's text with what was actually heard and mark it interrupted
+        (realtime ``conversation.item.truncate``)."""
+        async with self.db.session() as s:
+            row = await s.get(Turn, turn_id)
+            if row is None:
+                raise RecordNotFound(f"turn {turn_id} not found")
+            row.text = text
+            row.interrupted = True
+            await s.flush()
+            return TurnRecord.of(row)
+
     async def list_turns(self, session_id: str, *, limit: int = 50, offset: int = 0
                          ) -> tuple[list[TurnRecord], int]:
         """A page of a session's turns, oldest first, and the session's total turn count."""

@@ -1,0 +1,86 @@
+"""PCM16 <-> float conversion, resampling, and WAV in/out (stdlib ``wave``).
+
+The WAV codec here is the default behind the voice-chat ports; the speech feature's
+decoders/encoders (webm, mp3, …) replace it through :mod:`.wiring`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import wave
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from orchestrator.errors import InvalidAudio, InvalidRequest
+
+STT_RATE = 16000
+
+
+def pcm16_to_float(data: bytes) -> np.ndarray:
+    if len(data) % 2:
+        raise InvalidAudio("PCM16 audio must have an even number of bytes")
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    return (clipped * 32767.0).round().astype("<i2").tobytes()
+
+
+def decode_base64_audio(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidAudio("audio is not valid base64") from None
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling (band-limited), float32 in and out."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if source_rate == target_rate or samples.size == 0:
+        return samples
+    g = math.gcd(int(source_rate), int(target_rate))
+    return resample_poly(samples, target_rate // g, source_rate // g).astype(np.float32)
+
+
+def decode_wav(data: bytes, fmt: str | None = None) -> np.ndarray:
+    """WAV (PCM 8/16/32-bit, any rate, mono or stereo) or raw ``pcm16`` (16 kHz) -> float32
+    16 kHz mono."""
+    if fmt in ("pcm16", "pcm"):
+        return pcm16_to_float(data)
+    if fmt not in (None, "wav", "wave", "audio/wav", "audio/x-wav"):
+        raise InvalidAudio(f"unsupported audio format {fmt!r} (this build decodes wav, pcm16)")
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            frames = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise InvalidAudio(f"not a readable WAV file: {exc}") from None
+    kinds = {1: ("u1", 128.0, 128.0), 2: ("<i2", 0.0, 32768.0), 4: ("<i4", 0.0, 2.0**31)}
+    if width not in kinds or channels < 1:
+        raise InvalidAudio(f"unsupported WAV sample width {width * 8} bits")
+    dtype, offset, scale = kinds[width]
+    usable = len(frames) - len(frames) % (width * channels)
+    samples = (np.frombuffer(frames[:usable], dtype=dtype).astype(np.float32) - offset) / scale
+    samples = samples.reshape(-1, channels).mean(axis=1)
+    return resample(samples, rate, STT_RATE)
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int, fmt: str = "wav") -> tuple[bytes, str]:
+    """float32 mono -> (bytes, media type): ``wav`` or raw ``pcm16``."""
+    pcm = float_to_pcm16(samples)
+    if fmt in ("pcm16", "pcm"):
+        return pcm, "audio/pcm"
+    if fmt != "wav":
+        raise InvalidRequest(f"unsupported output format {fmt!r} (this build encodes wav, pcm16)")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm)
+    return out.getvalue(), "audio/wav"

@@ -1,0 +1,109 @@
+"""``WS /ws/{user_id}/{session_id}`` and the ``/demo`` page.
+
+Refusals send an ``error`` event, then close with a code that says why:
+
+====  =======================================================
+4404  unknown session
+4403  the session belongs to another user
+4410  the session has ended
+4503  speech-to-text or the LLM is not served
+====  =======================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from litestar import MediaType, Response, WebSocket, get, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
+
+from orchestrator.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceDisabled,
+    websocket_error_event,
+)
+from orchestrator.realtime.events import encoder
+from orchestrator.realtime.outbound import OutboundQueue, write_loop
+from orchestrator.realtime.session import RealtimeSession
+from orchestrator.realtime.vad import load_model
+from orchestrator.realtime.voice_chat import voice_chat
+from orchestrator.realtime.wiring import voice_ports
+from storage.errors import RecordNotFound
+
+log = logging.getLogger(__name__)
+CLOSE_NOT_FOUND, CLOSE_FORBIDDEN, CLOSE_ENDED, CLOSE_UNAVAILABLE = 4404, 4403, 4410, 4503
+DEMO_PAGE = Path(__file__).with_name("static") / "demo.html"
+
+
+async def _refuse(socket: WebSocket, exc: AppError, code: int) -> None:
+    await socket.send_text(encoder.encode(websocket_error_event(exc)).decode())
+    await socket.close(code=code, reason=exc.message[:120])
+
+
+@websocket("/ws/{user_id:str}/{session_id:str}", name="realtime:connect")
+async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
+                           session_id: FromPath[str]) -> None:
+    runtime = socket.app.state.runtime
+    settings = runtime.settings
+    await socket.accept()
+    try:
+        record = await runtime.conversations.get_session(session_id)
+    except RecordNotFound:
+        await _refuse(socket, NotFound(f"session {session_id!r} not found"), CLOSE_NOT_FOUND)
+        return
+    if record.user_id != user_id:
+        await _refuse(socket, Forbidden(f"session {session_id!r} belongs to another user"),
+                      CLOSE_FORBIDDEN)
+        return
+    if record.ended_at is not None:
+        await _refuse(socket, Conflict(f"session {session_id!r} has ended"), CLOSE_ENDED)
+        return
+    ports = voice_ports(runtime)
+    if ports.stt is None or ports.llm is None:
+        await _refuse(socket, ServiceDisabled("realtime voice chat needs speech-to-text and "
+                                              "the LLM, and one of them is not served"),
+                      CLOSE_UNAVAILABLE)
+        return
+    vad = await asyncio.to_thread(load_model, settings.vad_model_path)
+    outbound = OutboundQueue(settings.realtime_send_queue)
+    session = RealtimeSession(record, settings=settings, ports=ports,
+                              store=runtime.conversations, outbound=outbound, vad=vad)
+    writer = asyncio.create_task(
+        write_loop(outbound, lambda payload: socket.send_text(payload.decode())))
+    try:
+        await session.start()
+        await _receive(socket, session, outbound)
+    finally:
+        await session.close()
+        await outbound.close()
+        await writer
+        if socket.connection_state != "disconnect":
+            await socket.close()
+
+
+async def _receive(socket: WebSocket, session: RealtimeSession, outbound: OutboundQueue) -> None:
+    while not outbound.closed:
+        try:
+            message = await socket.receive()
+        except WebSocketDisconnect:
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await session.handle_text(message["text"])
+        elif message.get("bytes") is not None:
+            await session.handle_bytes(message["bytes"])
+
+
+@get("/demo", name="realtime:demo", media_type=MediaType.HTML, include_in_schema=False)
+async def demo_page() -> Response[bytes]:
+    return Response(DEMO_PAGE.read_bytes(), media_type=MediaType.HTML)
+
+
+ROUTES = [realtime_connect, demo_page, voice_chat]

@@ -1,0 +1,261 @@
+"""Realtime WebSocket events, shaped after the OpenAI Realtime API.
+
+Client events are one tagged union (``type`` is the tag), decoded in a single step; an
+unknown ``type`` or a bad field fails decoding with a message that names the field.
+Server events are Structs too, encoded with msgspec; ``error`` events come from
+``orchestrator.errors.websocket_error_event`` (the one error mapping).
+
+Audio formats: PCM16 little-endian mono, 16 or 24 kHz, declared per direction with
+``input_sample_rate`` / ``output_sample_rate`` in ``session.update`` (default 24 kHz as
+in OpenAI's ``pcm16``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from orchestrator.validation import Instructions, Language, VoiceName
+
+SampleRate = Literal[16000, 24000]
+Modality = Literal["text", "audio"]
+EventId = Annotated[str, msgspec.Meta(max_length=128)]
+ItemId = Annotated[str, msgspec.Meta(max_length=128)]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+# --- session configuration -------------------------------------------------------------
+
+class TurnDetection(msgspec.Struct, forbid_unknown_fields=True):
+    """OpenAI ``server_vad``: speech above ``threshold`` starts a turn; ``silence_duration_ms``
+    of silence ends it; ``prefix_padding_ms`` of audio before the start is kept."""
+
+    type: Literal["server_vad"] = "server_vad"
+    threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+    prefix_padding_ms: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 300
+    silence_duration_ms: Annotated[int, msgspec.Meta(ge=32, le=10000)] = 500
+    create_response: bool = True
+    """Start a reply when a turn ends."""
+    interrupt_response: bool = True
+    """Barge-in: speech during a reply cancels it."""
+
+
+class InputTranscription(msgspec.Struct, forbid_unknown_fields=True):
+    model: str | None = None
+    language: Language | None = None
+    prompt: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class SessionConfig(msgspec.Struct):
+    """The full session state, as sent in ``session.created`` / ``session.updated``."""
+
+    id: str
+    modalities: list[Modality]
+    instructions: str
+    voice: str | None
+    speed: float
+    input_audio_format: Literal["pcm16"]
+    output_audio_format: Literal["pcm16"]
+    input_sample_rate: SampleRate
+    output_sample_rate: SampleRate
+    input_audio_transcription: InputTranscription
+    turn_detection: TurnDetection | None
+    temperature: float
+    max_response_output_tokens: int
+
+
+class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """A partial :class:`SessionConfig`; absent fields keep their value.
+    ``turn_detection: null`` switches to manual turns (``input_audio_buffer.commit``)."""
+
+    modalities: list[Modality] | UnsetType = UNSET
+    instructions: Instructions | UnsetType = UNSET
+    voice: VoiceName | UnsetType = UNSET
+    speed: Annotated[float, msgspec.Meta(ge=0.25, le=4.0)] | UnsetType = UNSET
+    input_audio_format: Literal["pcm16"] | UnsetType = UNSET
+    output_audio_format: Literal["pcm16"] | UnsetType = UNSET
+    input_sample_rate: SampleRate | UnsetType = UNSET
+    output_sample_rate: SampleRate | UnsetType = UNSET
+    input_audio_transcription: InputTranscription | UnsetType = UNSET
+    turn_detection: TurnDetection | UnsetType | None = UNSET
+    temperature: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] | UnsetType = UNSET
+    max_response_output_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] | UnsetType = UNSET
+
+
+# --- client -> server --------------------------------------------------------------------
+
+class _Client(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    event_id: EventId | None = None
+
+
+class SessionUpdateEvent(_Client, tag="session.update"):
+    session: SessionUpdate = msgspec.field(default_factory=SessionUpdate)
+
+
+class AudioAppend(_Client, tag="input_audio_buffer.append"):
+    audio: str = ""
+    """Base64 PCM16 LE mono at the session's input rate."""
+
+
+class AudioCommit(_Client, tag="input_audio_buffer.commit"):
+    pass
+
+
+class AudioClear(_Client, tag="input_audio_buffer.clear"):
+    pass
+
+
+class ResponseOptions(msgspec.Struct, forbid_unknown_fields=True):
+    instructions: Instructions | None = None
+    modalities: list[Modality] | None = None
+    voice: VoiceName | None = None
+
+
+class ResponseCreate(_Client, tag="response.create"):
+    response: ResponseOptions = msgspec.field(default_factory=ResponseOptions)
+
+
+class ResponseCancel(_Client, tag="response.cancel"):
+    response_id: str | None = None
+
+
+class ItemTruncate(_Client, tag="conversation.item.truncate"):
+    item_id: ItemId
+    audio_end_ms: Annotated[int, msgspec.Meta(ge=0)]
+    content_index: int = 0
+
+
+ClientEvent = (SessionUpdateEvent | AudioAppend | AudioCommit | AudioClear | ResponseCreate
+               | ResponseCancel | ItemTruncate)
+
+client_event_decoder = msgspec.json.Decoder(ClientEvent)
+
+
+# --- server -> client --------------------------------------------------------------------
+
+class _Server(msgspec.Struct, tag_field="type", kw_only=True):
+    event_id: str = msgspec.field(default_factory=lambda: new_id("event"))
+
+
+class SessionCreated(_Server, tag="session.created"):
+    session: SessionConfig
+
+
+class SessionUpdated(_Server, tag="session.updated"):
+    session: SessionConfig
+
+
+class SpeechStarted(_Server, tag="input_audio_buffer.speech_started"):
+    audio_start_ms: int
+    item_id: str
+
+
+class SpeechStopped(_Server, tag="input_audio_buffer.speech_stopped"):
+    audio_end_ms: int
+    item_id: str
+
+
+class AudioCommitted(_Server, tag="input_audio_buffer.committed"):
+    item_id: str
+    previous_item_id: str | None = None
+
+
+class AudioCleared(_Server, tag="input_audio_buffer.cleared"):
+    pass
+
+
+class TranscriptionDelta(_Server, tag="conversation.item.input_audio_transcription.delta"):
+    item_id: str
+    delta: str
+    content_index: int = 0
+
+
+class TranscriptionCompleted(_Server,
+                             tag="conversation.item.input_audio_transcription.completed"):
+    item_id: str
+    transcript: str
+    language: str | None = None
+    content_index: int = 0
+
+
+class TranscriptionFailed(_Server, tag="conversation.item.input_audio_transcription.failed"):
+    item_id: str
+    error: dict
+    content_index: int = 0
+
+
+class Usage(msgspec.Struct):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Timings(msgspec.Struct, omit_defaults=True):
+    """Milliseconds per stage of one reply (absent when a stage did not run)."""
+
+    stt_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    llm_total_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    tts_total_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+
+
+class ResponseInfo(msgspec.Struct):
+    id: str
+    status: Literal["in_progress", "completed", "cancelled", "failed"] = "in_progress"
+    status_details: dict | None = None
+    item_id: str | None = None
+    text: str = ""
+    """Assistant text actually delivered (for audio replies: what was spoken, truncated)."""
+    audio_ms: float = 0.0
+    usage: Usage | None = None
+    timings: Timings | None = None
+
+
+class ResponseCreated(_Server, tag="response.created"):
+    response: ResponseInfo
+
+
+class _ResponsePart(_Server, kw_only=True):
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    content_index: int = 0
+
+
+class ResponseTextDelta(_ResponsePart, tag="response.text.delta"):
+    delta: str
+
+
+class ResponseAudioDelta(_ResponsePart, tag="response.audio.delta"):
+    delta: str
+    """Base64 PCM16 LE mono at the session's output rate."""
+
+
+class ResponseAudioTranscriptDelta(_ResponsePart, tag="response.audio_transcript.delta"):
+    delta: str
+
+
+class ResponseDone(_Server, tag="response.done"):
+    response: ResponseInfo
+
+
+class ItemTruncated(_Server, tag="conversation.item.truncated"):
+    item_id: str
+    audio_end_ms: int
+    content_index: int = 0
+
+
+ServerEvent = (SessionCreated | SessionUpdated | SpeechStarted | SpeechStopped | AudioCommitted
+               | AudioCleared | TranscriptionDelta | TranscriptionCompleted | TranscriptionFailed
+               | ResponseCreated | ResponseTextDelta | ResponseAudioDelta
+               | ResponseAudioTranscriptDelta | ResponseDone | ItemTruncated)
+
+encoder = msgspec.json.Encoder()

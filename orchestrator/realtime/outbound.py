@@ -1,0 +1,94 @@
+"""The bounded send queue of one connection, and its writer.
+
+A slow reader fills the socket, then this queue; producers then wait in :meth:`put`,
+which stalls the reply pipeline (LLM and TTS pull no further) instead of growing memory.
+Queued deltas of a cancelled reply are dropped (:meth:`drop_response`) so a barge-in is
+heard at once, and each delta's ``on_sent`` runs only once the socket took it: "sent"
+means written, which is what a truncated assistant turn keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.realtime.events import encoder
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionClosed(Exception):
+    """The socket is gone; nothing more can be sent."""
+
+
+@dataclass(slots=True)
+class Outgoing:
+    payload: bytes
+    response_id: str | None = None
+    on_sent: Callable[[], None] | None = None
+
+
+class OutboundQueue:
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[Outgoing] = deque()
+        self._changed = asyncio.Condition()
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, event: Any, *, response_id: str | None = None,
+                  on_sent: Callable[[], None] | None = None) -> None:
+        """Queue an event (Struct or dict); wait while the queue is full."""
+        payload = encoder.encode(event)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.closed or len(self._items) < self.maxsize)
+            if self.closed:
+                raise ConnectionClosed
+            self._items.append(Outgoing(payload, response_id, on_sent))
+            self._changed.notify_all()
+
+    async def get(self) -> Outgoing:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.closed or bool(self._items))
+            if not self._items:
+                raise ConnectionClosed
+            item = self._items.popleft()
+            self._changed.notify_all()
+            return item
+
+    async def drop_response(self, response_id: str) -> int:
+        """Forget queued deltas of one reply; returns how many were dropped."""
+        async with self._changed:
+            kept = deque(item for item in self._items if item.response_id != response_id)
+            dropped = len(self._items) - len(kept)
+            self._items = kept
+            self._changed.notify_all()
+            return dropped
+
+    async def close(self) -> None:
+        async with self._changed:
+            self.closed = True
+            self._items.clear()
+            self._changed.notify_all()
+
+
+async def write_loop(queue: OutboundQueue, send: Callable[[bytes], Awaitable[None]]) -> None:
+    """Drain the queue into the socket until it closes; a send failure closes the queue."""
+    try:
+        while True:
+            item = await queue.get()
+            await send(item.payload)
+            if item.on_sent is not None:
+                item.on_sent()
+    except ConnectionClosed:
+        pass
+    except Exception as exc:  # socket gone: stop producers instead of letting them wait
+        log.info("realtime send failed: %s", exc)
+    finally:
+        await queue.close()

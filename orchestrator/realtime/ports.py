@@ -1,0 +1,100 @@
+"""What the voice pipeline needs from other features, as structural types.
+
+The realtime pipeline and ``POST /api/voice-chat`` talk only to these ports; the
+services registered in ``Runtime.services`` (``stt``, ``llm``, ``tts``, ``memory``)
+satisfy them as they are, and unit tests pass small fakes. :mod:`.wiring` builds the
+bundle from a runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from storage.conversations import TurnRecord
+
+
+class Transcription(Protocol):
+    text: str
+    language: str | None
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
+                         prompt: str | None = None, task: str = "transcribe",
+                         temperature: float = 0.0, version: str = "") -> Transcription:
+        """``audio``: float32, 16 kHz, mono."""
+        ...
+
+
+class ChatChunk(Protocol):
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    def stream(self, messages: list[Any], params: Any) -> AsyncIterator[ChatChunk]:
+        """Closing the iterator early (``aclose`` / task cancel) cancels generation."""
+        ...
+
+
+class AudioChunk(Protocol):
+    samples: np.ndarray
+    sample_rate: int
+    text: str
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    def stream(self, text: str, *, voice: str | None = None,
+               speed: float = 1.0) -> AsyncIterator[AudioChunk]:
+        ...
+
+
+class MemoryHit(Protocol):
+    text: str
+
+
+@runtime_checkable
+class Memory(Protocol):
+    async def remember(self, turns: list[TurnRecord]) -> None: ...
+
+    async def recall(self, user_id: str, query: str, top_k: int, min_score: float,
+                     exclude_session_id: str | None = None) -> Sequence[MemoryHit]: ...
+
+
+@runtime_checkable
+class PromptBuilder(Protocol):
+    """Builds the LLM request (``orchestrator/chat/prompt.py`` behind an adapter)."""
+
+    def messages(self, *, instructions: str, history: Sequence[TurnRecord],
+                 memories: Sequence[str], user_text: str) -> list[Any]: ...
+
+    def sampling(self, *, max_tokens: int, temperature: float) -> Any: ...
+
+
+AudioDecoder = Callable[[bytes, str | None], np.ndarray]
+"""(file bytes, format name or None to sniff) -> float32 16 kHz mono; raises InvalidAudio."""
+
+AudioEncoder = Callable[[np.ndarray, int, str], tuple[bytes, str]]
+"""(float32 samples, sample rate, format) -> (file bytes, media type); raises InvalidRequest."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoicePorts:
+    """Everything one voice conversation needs; ``None`` where a feature is off."""
+
+    stt: SpeechToText | None
+    llm: LanguageModel | None
+    tts: TextToSpeech | None
+    memory: Memory | None
+    prompt: PromptBuilder
+    decode_audio: AudioDecoder
+    encode_audio: AudioEncoder

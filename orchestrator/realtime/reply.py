@@ -1,0 +1,279 @@
+"""One assistant reply as small stages: LLM -> sentence chunker -> TTS -> sender.
+
+Stages run as sibling tasks joined by bounded queues, so TTS speaks the first sentence
+while the LLM keeps generating, and a slow client (full send queue) stalls TTS, then the
+LLM, instead of buffering. :meth:`Reply.cancel` cancels the stage tasks; the LLM and TTS
+iterators are closed by ``aclosing`` on the way out, which cancels their Triton streams.
+
+What the assistant "said" is what the socket actually took (``on_sent`` callbacks of
+the send queue): :attr:`Reply.spoken` lists each sentence with the span of output audio
+it occupies, which truncation and the stored turn are cut from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orchestrator.realtime.audio import float_to_pcm16, resample
+from orchestrator.realtime.events import (
+    ResponseAudioDelta,
+    ResponseAudioTranscriptDelta,
+    ResponseTextDelta,
+    Timings,
+)
+from orchestrator.realtime.outbound import OutboundQueue
+from orchestrator.realtime.ports import LanguageModel, TextToSpeech
+from orchestrator.realtime.sentences import SentenceChunker
+
+_END = object()  # end-of-stream marker between stages
+AUDIO_DELTA_MS = 200  # audio is sent in pieces of at most this length
+
+
+@dataclass(slots=True)
+class SpokenSentence:
+    text: str
+    start_ms: float
+    end_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class ReplyPlan:
+    """Everything a reply needs, decided before it starts."""
+
+    response_id: str
+    item_id: str
+    messages: list[Any]
+    params: Any
+    audio: bool
+    voice: str | None = None
+    speed: float = 1.0
+    output_rate: int = 24000
+    end_of_speech: float | None = None
+    """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
+
+
+@dataclass
+class ReplyOutcome:
+    status: Literal["completed", "cancelled", "failed"]
+    text: str
+    audio_ms: float
+    timings: Timings
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: BaseException | None = None
+    cancel_reason: str | None = None
+
+
+@dataclass
+class _Clock:
+    llm_start: float = 0.0
+    llm_first: float | None = None
+    llm_end: float | None = None
+    first_sentence: float | None = None
+    tts_first: float | None = None
+    tts_busy: float = 0.0
+    first_audio_sent: float | None = None
+    first_text_sent: float | None = None
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round((end - start) * 1000, 3)
+
+
+@dataclass
+class Reply:
+    plan: ReplyPlan
+    llm: LanguageModel
+    tts: TextToSpeech | None
+    outbound: OutboundQueue
+    queue_size: int = 32
+    spoken: list[SpokenSentence] = field(default_factory=list)
+    text_sent: list[str] = field(default_factory=list)
+    audio_sent_ms: float = 0.0
+    cancel_reason: str | None = None
+    _clock: _Clock = field(default_factory=_Clock)
+    _stages: asyncio.Task | None = None
+    _usage: tuple[int | None, int | None] = (None, None)
+    _said: int = 0  # sentences handed to the sender
+
+    def cancel(self, reason: str) -> bool:
+        """Stop generating; returns False when the reply has already ended."""
+        if self._stages is None:  # not started: run() will end at once
+            self.cancel_reason = self.cancel_reason or reason
+            return True
+        if self._stages.done():
+            return False
+        self.cancel_reason = self.cancel_reason or reason
+        self._stages.cancel()
+        return True
+
+    async def run(self) -> ReplyOutcome:
+        status: Literal["completed", "cancelled", "failed"] = "completed"
+        error: BaseException | None = None
+        self._stages = asyncio.create_task(self._run_stages())
+        if self.cancel_reason is not None:
+            self._stages.cancel()
+        try:
+            await self._stages
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                self._stages.cancel()
+                raise
+            status = "cancelled"
+        except Exception as exc:
+            status, error = "failed", exc
+        await self.outbound.drop_response(self.plan.response_id)
+        return ReplyOutcome(status=status, text=self.delivered_text(), audio_ms=self.audio_sent_ms,
+                            timings=self._timings(), prompt_tokens=self._usage[0],
+                            completion_tokens=self._usage[1], error=error,
+                            cancel_reason=self.cancel_reason if status == "cancelled" else None)
+
+    async def _run_stages(self) -> None:
+        text_queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._llm_stage(text_queue))
+                if self.plan.audio and self.tts is not None:
+                    group.create_task(self._tts_stage(text_queue))
+                else:
+                    group.create_task(self._drain(text_queue))
+        except BaseExceptionGroup as group_error:
+            # Surface the first real failure, not the group wrapper.
+            raise group_error.exceptions[0] from None
+
+    # --- stage: LLM -> text deltas ---------------------------------------------------------
+
+    async def _llm_stage(self, out: asyncio.Queue[Any]) -> None:
+        plan, clock = self.plan, self._clock
+        clock.llm_start = time.perf_counter()
+        async with aclosing(self.llm.stream(plan.messages, plan.params)) as stream:
+            async for chunk in stream:
+                if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
+                    self._usage = (chunk.prompt_tokens, chunk.completion_tokens)
+                if not chunk.text:
+                    continue
+                if clock.llm_first is None:
+                    clock.llm_first = time.perf_counter()
+                await self.outbound.put(
+                    ResponseTextDelta(response_id=plan.response_id, item_id=plan.item_id,
+                                      delta=chunk.text),
+                    response_id=plan.response_id, on_sent=self._text_sent(chunk.text))
+                await out.put(chunk.text)
+        clock.llm_end = time.perf_counter()
+        await out.put(_END)
+
+    def _text_sent(self, text: str):  # type: ignore[no-untyped-def]
+        def mark() -> None:
+            if self._clock.first_text_sent is None:
+                self._clock.first_text_sent = time.perf_counter()
+            self.text_sent.append(text)
+        return mark
+
+    async def _drain(self, source: asyncio.Queue[Any]) -> None:
+        while await source.get() is not _END:
+            pass
+
+    # --- stages: sentence chunker -> TTS -> audio deltas -----------------------------------
+
+    async def _sentences(self, source: asyncio.Queue[Any]) -> AsyncIterator[str]:
+        chunker = SentenceChunker()
+        while (delta := await source.get()) is not _END:
+            for sentence in chunker.feed(delta):
+                yield sentence
+        for sentence in chunker.flush():
+            yield sentence
+
+    async def _tts_stage(self, source: asyncio.Queue[Any]) -> None:
+        assert self.tts is not None
+        plan, clock = self.plan, self._clock
+        async with aclosing(self._sentences(source)) as sentences:
+            async for sentence in sentences:
+                if clock.first_sentence is None:
+                    clock.first_sentence = time.perf_counter()
+                first_piece = True
+                async with aclosing(self.tts.stream(sentence, voice=plan.voice,
+                                                    speed=plan.speed)) as audio:
+                    while True:
+                        started = time.perf_counter()
+                        try:
+                            chunk = await anext(audio)
+                        except StopAsyncIteration:
+                            break
+                        clock.tts_busy += time.perf_counter() - started
+                        if clock.tts_first is None:
+                            clock.tts_first = time.perf_counter()
+                        samples = resample(chunk.samples, chunk.sample_rate, plan.output_rate)
+                        for piece in _pieces(samples, plan.output_rate):
+                            await self._send_audio(sentence if first_piece else None, piece)
+                            first_piece = False
+
+    async def _send_audio(self, sentence: str | None, samples: Any) -> None:
+        plan = self.plan
+        duration_ms = len(samples) * 1000 / plan.output_rate
+        if sentence is not None:
+            await self.outbound.put(
+                ResponseAudioTranscriptDelta(response_id=plan.response_id, item_id=plan.item_id,
+                                             delta=" " + sentence if self._said else sentence),
+                response_id=plan.response_id)
+            self._said += 1
+        delta = base64.b64encode(float_to_pcm16(samples)).decode("ascii")
+
+        def mark() -> None:
+            if self._clock.first_audio_sent is None:
+                self._clock.first_audio_sent = time.perf_counter()
+            if sentence is not None or not self.spoken:  # a sentence's first piece
+                self.spoken.append(SpokenSentence(sentence or "", self.audio_sent_ms))
+            self.audio_sent_ms += duration_ms
+            self.spoken[-1].end_ms = self.audio_sent_ms
+
+        await self.outbound.put(
+            ResponseAudioDelta(response_id=plan.response_id, item_id=plan.item_id, delta=delta),
+            response_id=plan.response_id, on_sent=mark)
+
+    # --- results ---------------------------------------------------------------------------
+
+    def delivered_text(self, audio_end_ms: float | None = None) -> str:
+        """What the user got: for audio, the sentences whose audio was sent (cut at
+        ``audio_end_ms`` when given); for text, the deltas sent."""
+        if not self.plan.audio or self.tts is None:
+            return "".join(self.text_sent).strip()
+        return spoken_text(self.spoken, audio_end_ms)
+
+    def _timings(self) -> Timings:
+        c = self._clock
+        return Timings(
+            llm_first_token_ms=_ms(c.llm_start, c.llm_first) if c.llm_start else None,
+            llm_total_ms=_ms(c.llm_start, c.llm_end) if c.llm_start else None,
+            tts_first_audio_ms=_ms(c.first_sentence, c.tts_first),
+            tts_total_ms=round(c.tts_busy * 1000, 3) if c.tts_first is not None else None,
+            voice_to_voice_ms=_ms(self.plan.end_of_speech, c.first_audio_sent))
+
+
+def spoken_text(spoken: list[SpokenSentence], audio_end_ms: float | None = None) -> str:
+    """Sentences heard up to ``audio_end_ms``; the one cut mid-way keeps the share of its
+    words that matches the share of its audio that played."""
+    words: list[str] = []
+    for sentence in spoken:
+        if audio_end_ms is None or sentence.end_ms <= audio_end_ms:
+            words.extend(sentence.text.split())
+            continue
+        if sentence.start_ms < audio_end_ms:
+            parts = sentence.text.split()
+            share = (audio_end_ms - sentence.start_ms) / max(sentence.end_ms - sentence.start_ms,
+                                                             1e-9)
+            words.extend(parts[:int(len(parts) * share)])
+        break
+    return " ".join(words)
+
+
+def _pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]
+    step = max(rate * AUDIO_DELTA_MS // 1000, 1)
+    for start in range(0, len(samples), step):
+        yield samples[start:start + step]

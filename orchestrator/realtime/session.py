@@ -1,0 +1,270 @@
+"""One realtime connection: client events in, audio through the VAD, turns to the
+conversation, and every task it starts tracked so closing leaks nothing.
+
+Turns and replies run one after another on a chain (each job waits for the previous),
+so stored turns keep conversation order; the receive loop never waits for them, which
+is what lets a barge-in cancel a reply while it is still speaking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from orchestrator.errors import AppError, Conflict, InvalidAudio, InvalidRequest
+from orchestrator.realtime.audio import STT_RATE, decode_base64_audio, pcm16_to_float, resample
+from orchestrator.realtime.conversation import Conversation
+from orchestrator.realtime.events import (
+    AudioAppend,
+    AudioClear,
+    AudioCleared,
+    AudioCommit,
+    AudioCommitted,
+    InputTranscription,
+    ItemTruncate,
+    ResponseCancel,
+    ResponseCreate,
+    SessionConfig,
+    SessionCreated,
+    SessionUpdated,
+    SessionUpdateEvent,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetection,
+    client_event_decoder,
+    new_id,
+)
+from orchestrator.realtime.outbound import OutboundQueue
+from orchestrator.realtime.ports import VoicePorts
+from orchestrator.realtime.vad import SileroModel, SpeechStart, SpeechStop, TurnDetector
+from orchestrator.settings import Settings
+from storage.conversations import ConversationStore, SessionRecord
+
+log = logging.getLogger(__name__)
+CLOSE_GRACE_S = 5.0  # how long a closing connection lets its last turn finish storing
+
+
+def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> SessionConfig:
+    return SessionConfig(
+        id=record.id, modalities=["text", "audio"] if has_tts else ["text"],
+        instructions=record.instructions or settings.default_instructions,
+        voice=record.voice or settings.default_voice, speed=1.0,
+        input_audio_format="pcm16", output_audio_format="pcm16",
+        input_sample_rate=24000, output_sample_rate=24000,
+        input_audio_transcription=InputTranscription(language=record.language),
+        turn_detection=TurnDetection(threshold=settings.vad_threshold,
+                                     prefix_padding_ms=settings.vad_prefix_padding_ms,
+                                     silence_duration_ms=settings.vad_silence_duration_ms),
+        temperature=0.7, max_response_output_tokens=settings.llm_max_tokens)
+
+
+class RealtimeSession:
+    def __init__(self, record: SessionRecord, *, settings: Settings, ports: VoicePorts,
+                 store: ConversationStore, outbound: OutboundQueue, vad: SileroModel) -> None:
+        self.record, self.settings, self.store, self.outbound = record, settings, store, outbound
+        self.vad = vad
+        self.config = initial_config(record, settings, ports.tts is not None)
+        self.max_turn_samples = int(settings.realtime_max_turn_seconds * STT_RATE)
+        self.tasks: set[asyncio.Task] = set()
+        self.conversation = Conversation(
+            user_id=record.user_id, session_id=record.id, ports=ports, store=store,
+            outbound=outbound, config=lambda: self.config,
+            history_turns=settings.realtime_history_turns,
+            memory_top_k=settings.memory_top_k, memory_min_score=settings.memory_min_score,
+            spawn=self._spawn)
+        self._chain: asyncio.Task | None = None
+        self._detector = self._new_detector()
+        self._manual: list[np.ndarray] = []
+        self._manual_samples = 0
+        self._speech_epoch = 0
+        self._item_id = new_id("item")
+        self._previous_item: str | None = None
+        self._closing = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.conversation.send(SessionCreated(session=self.config))
+
+    async def close(self) -> None:
+        """Cancel the reply in flight, let the last turn store what was said, then cancel
+        every remaining task and wait for it (no task or stream outlives the socket)."""
+        self._closing = True
+        await self.conversation.cancel("disconnect")
+        if self._chain is not None:
+            await asyncio.wait([self._chain], timeout=CLOSE_GRACE_S)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=f"realtime {self.record.id} {name}")
+        self.tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("realtime task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _enqueue(self, job: Callable[[], Awaitable[None]], name: str) -> None:
+        previous = self._chain
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            if not self._closing or name == "turn":
+                await job()
+
+        self._chain = self._spawn(run(), name)
+
+    # --- client events ---------------------------------------------------------------------
+
+    async def handle_text(self, text: str) -> None:
+        """One JSON event; any problem becomes an ``error`` event and the socket stays up."""
+        event_id = None
+        try:
+            try:
+                event = client_event_decoder.decode(text)
+            except msgspec.ValidationError as exc:
+                raise InvalidRequest(f"invalid event: {exc}") from None
+            except msgspec.DecodeError as exc:
+                raise InvalidRequest(f"malformed JSON: {exc}") from None
+            event_id = event.event_id
+            await self._dispatch(event)
+        except AppError as exc:
+            await self.conversation.send_error(exc, event_id)
+        except Exception as exc:
+            log.exception("realtime event failed")
+            await self.conversation.send_error(exc, event_id)
+
+    async def handle_bytes(self, data: bytes) -> None:
+        """A binary frame: PCM16 audio, as ``input_audio_buffer.append``."""
+        try:
+            await self._audio(data)
+        except AppError as exc:
+            await self.conversation.send_error(exc)
+
+    async def _dispatch(self, event: Any) -> None:
+        match event:
+            case AudioAppend(audio=audio):
+                await self._audio(decode_base64_audio(audio))
+            case SessionUpdateEvent(session=update):
+                await self._update(update)
+            case AudioCommit():
+                await self._commit_now()
+            case AudioClear():
+                self._clear()
+                await self.conversation.send(AudioCleared())
+            case ResponseCreate(response=options):
+                if self.conversation.response_pending:
+                    raise Conflict("a response is already in progress; cancel it first")
+                self.conversation.response_pending = True
+                self._enqueue(lambda: self.conversation.respond(options), "response")
+            case ResponseCancel():
+                if not await self.conversation.cancel("client_cancelled"):
+                    raise InvalidRequest("no response in progress to cancel")
+            case ItemTruncate(item_id=item_id, audio_end_ms=audio_end_ms):
+                await self.conversation.truncate(item_id, audio_end_ms)
+
+    async def _update(self, update: Any) -> None:
+        changes = {name: getattr(update, name) for name in update.__struct_fields__
+                   if getattr(update, name) is not msgspec.UNSET}
+        if "audio" in changes.get("modalities", []) and self.conversation.ports.tts is None:
+            raise InvalidRequest("audio replies are unavailable: text-to-speech is disabled")
+        before = (self.config.turn_detection, self.config.input_sample_rate)
+        self.config = msgspec.structs.replace(self.config, **changes)
+        if (self.config.turn_detection, self.config.input_sample_rate) != before:
+            self._detector = self._new_detector()  # new rate or VAD: start a clean buffer
+            self._clear()
+        stored = {"voice": changes.get("voice"), "instructions": changes.get("instructions"),
+                  "language": self.config.input_audio_transcription.language
+                  if "input_audio_transcription" in changes else None}
+        stored = {key: value for key, value in stored.items() if value is not None}
+        if stored:
+            await self.store.update_session(self.record.id, **stored)
+        await self.conversation.send(SessionUpdated(session=self.config))
+
+    # --- audio in --------------------------------------------------------------------------
+
+    def _new_detector(self) -> TurnDetector | None:
+        vad = self.config.turn_detection
+        if vad is None:
+            return None
+        return TurnDetector(self.vad.stream(), threshold=vad.threshold,
+                            prefix_padding_ms=vad.prefix_padding_ms,
+                            silence_duration_ms=vad.silence_duration_ms,
+                            max_turn_ms=int(self.settings.realtime_max_turn_seconds * 1000))
+
+    async def _audio(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        samples = pcm16_to_float(pcm)
+        # Chunks are resampled one by one: edge effects are far below what the VAD or
+        # Whisper notice, and no state has to be kept across chunks.
+        samples = resample(samples, self.config.input_sample_rate, STT_RATE)
+        if self._detector is None:
+            if self._manual_samples + len(samples) > self.max_turn_samples:
+                raise InvalidAudio(f"input audio buffer is full "
+                                   f"({self.settings.realtime_max_turn_seconds:g} s): commit or "
+                                   f"clear it")
+            self._manual.append(samples)
+            self._manual_samples += len(samples)
+            return
+        detector = self._detector
+        # Off the event loop: a long chunk (audio faster than real time) is many frames.
+        events = await asyncio.to_thread(detector.feed, samples)
+        for event in events:
+            if isinstance(event, SpeechStart):
+                await self._speech_started(event)
+            elif isinstance(event, SpeechStop):
+                await self._speech_stopped(event)
+
+    async def _speech_started(self, event: SpeechStart) -> None:
+        self._speech_epoch += 1
+        vad = self.config.turn_detection
+        if vad is not None and vad.interrupt_response:
+            await self.conversation.cancel("turn_detected")  # barge-in
+        await self.conversation.send(SpeechStarted(audio_start_ms=event.audio_start_ms,
+                                                   item_id=self._item_id))
+
+    async def _speech_stopped(self, event: SpeechStop) -> None:
+        await self.conversation.send(SpeechStopped(audio_end_ms=event.audio_end_ms,
+                                                   item_id=self._item_id))
+        await self._commit(event.audio)
+
+    async def _commit_now(self) -> None:
+        if self._detector is not None:
+            stop = self._detector.flush()
+            if stop is None:
+                raise InvalidRequest("input audio buffer is empty: no speech to commit")
+            await self._speech_stopped(stop)
+            return
+        if not self._manual_samples:
+            raise InvalidRequest("input audio buffer is empty: append audio before commit")
+        audio = np.concatenate(self._manual)
+        self._clear()
+        await self._commit(audio)
+
+    async def _commit(self, audio: np.ndarray) -> None:
+        end_of_speech = time.perf_counter()
+        item_id, self._item_id = self._item_id, new_id("item")
+        await self.conversation.send(AudioCommitted(item_id=item_id,
+                                                    previous_item_id=self._previous_item))
+        self._previous_item = item_id
+        epoch = self._speech_epoch
+        self._enqueue(lambda: self.conversation.user_turn(
+            item_id, audio, end_of_speech,
+            answer=lambda: epoch == self._speech_epoch and not self._closing), "turn")
+
+    def _clear(self) -> None:
+        self._manual, self._manual_samples = [], 0
+        if self._detector is not None:
+            self._detector.clear()

@@ -1,0 +1,99 @@
+"""The voice pipeline's ports, taken from ``Runtime.services``.
+
+=================  ==========================================================================
+service name       what it must provide (see :mod:`.ports`)
+=================  ==========================================================================
+``stt``            ``async transcribe(audio_16k_float32, *, language, prompt, ...)``
+``llm``            ``stream(messages, params) -> AsyncIterator[ChatChunk]``
+``tts``            ``stream(text, *, voice, speed) -> AsyncIterator[AudioChunk]`` (optional)
+``memory``         ``remember(turns)`` / ``recall(...)`` (optional)
+``prompt``         a :class:`~.ports.PromptBuilder`; default :class:`PlainPrompt`, or
+                   :class:`ChatPrompt` over the chat feature's prompt builder
+``audio_decoder``  ``(bytes, format|None) -> float32 16 kHz``; default WAV/PCM16 decoder
+``audio_encoder``  ``(samples, rate, format) -> (bytes, media type)``; default WAV/PCM16
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.realtime.audio import decode_wav, encode_wav
+from orchestrator.realtime.ports import VoicePorts
+from storage.conversations import TurnRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float
+
+
+class PlainPrompt:
+    """System instructions (plus recalled memories), the stored turns, the user's words."""
+
+    def messages(self, *, instructions: str, history: Sequence[TurnRecord],
+                 memories: Sequence[str], user_text: str | None) -> list[Any]:
+        system = instructions
+        if memories:
+            system += "\n\nThings the user said in earlier conversations:\n" + "\n".join(
+                f"- {m}" for m in memories)
+        out = [ChatMessage("system", system)]
+        out += [ChatMessage(t.role, t.text) for t in history if t.role in ("user", "assistant")]
+        if user_text:
+            out.append(ChatMessage("user", user_text))
+        return out
+
+    def sampling(self, *, max_tokens: int, temperature: float) -> Any:
+        return SamplingParams(max_tokens=max_tokens, temperature=temperature)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPrompt:
+    """A :class:`~.ports.PromptBuilder` over the chat feature's
+    ``orchestrator.chat.prompt.build_messages`` (token-budgeted) and its ``SamplingParams``.
+    Wiring: ``ChatPrompt(build_messages, SamplingParams, runtime.services["llm"].count_tokens,
+    settings.llm_context_tokens)``."""
+
+    build_messages: Callable[..., list[Any]]
+    params_type: Callable[..., Any]
+    count_tokens: Callable[[str], int]
+    budget_tokens: int
+
+    def messages(self, *, instructions: str, history: Sequence[TurnRecord],
+                 memories: Sequence[str], user_text: str | None) -> list[Any]:
+        return self.build_messages(instructions=instructions, turns=list(history),
+                                   user_text=user_text or "", count_tokens=self.count_tokens,
+                                   budget_tokens=self.budget_tokens, memories=list(memories))
+
+    def sampling(self, *, max_tokens: int, temperature: float) -> Any:
+        return self.params_type(max_tokens=max_tokens, temperature=temperature)
+
+
+def bounded_decoder(decode: Callable[..., Any], *, max_bytes: int,
+                    max_seconds: float) -> Callable[[bytes, str | None], Any]:
+    """An :data:`~.ports.AudioDecoder` over the speech feature's
+    ``decode_audio(data, *, max_bytes, max_seconds)`` (it sniffs the format itself)."""
+
+    def decoder(data: bytes, fmt: str | None = None) -> Any:
+        return decode(data, max_bytes=max_bytes, max_seconds=max_seconds)
+
+    return decoder
+
+
+def voice_ports(runtime: Any) -> VoicePorts:
+    services = runtime.services
+    return VoicePorts(
+        stt=services.get("stt"), llm=services.get("llm"), tts=services.get("tts"),
+        memory=services.get("memory"),  # registered only when MEMORY_ENABLED
+        prompt=services.get("prompt") or PlainPrompt(),
+        decode_audio=services.get("audio_decoder") or decode_wav,
+        encode_audio=services.get("audio_encoder") or encode_wav)

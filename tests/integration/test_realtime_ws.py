@@ -1,0 +1,358 @@
+"""The realtime protocol over a real WebSocket (uvicorn + websockets) with fake services:
+event order, server VAD on espeak speech, barge-in, truncation, bad input, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import websockets
+
+from tests.support.fake_voice import (
+    FakeLLM,
+    FakeMemory,
+    FakeSTT,
+    FakeTTS,
+    fake_services,
+    silence,
+    speak,
+)
+from tests.support.realtime import audio_of, live_server
+
+pytestmark = pytest.mark.asyncio
+MANUAL_16K = {"turn_detection": None, "input_sample_rate": 16000, "output_sample_rate": 16000}
+LONG_REPLY = [f" Sentence number {i} is here." for i in range(40)]
+
+
+@pytest.fixture
+async def live(tmp_path):  # type: ignore[no-untyped-def]
+    async with live_server(tmp_path, memory_enabled=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def question(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """A spoken question at 24 kHz."""
+    return speak("What will the weather be like tomorrow in Seoul", tmp_path_factory.mktemp("q"),
+                 rate=24000)
+
+
+def tone(seconds: float, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+
+
+def realtime_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("realtime ")]
+
+
+async def stored_turns(live, session_id: str) -> list:  # type: ignore[no-untyped-def]
+    turns, _ = await live.runtime.conversations.list_turns(session_id)
+    return turns
+
+
+# --- refusals ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("case", "code", "error_code"), [
+    ("unknown", 4404, "not_found"), ("other_user", 4403, "forbidden"),
+    ("ended", 4410, "conflict")])
+async def test_refused_connections_get_an_error_then_a_close_code(live, case, code,
+                                                                  error_code) -> None:
+    live.use(fake_services())
+    session_id = await live.new_session("alice")
+    if case == "ended":
+        await live.runtime.conversations.end_session(session_id)
+    user, sid = {"unknown": ("alice", "nope"), "other_user": ("mallory", session_id),
+                 "ended": ("alice", session_id)}[case]
+    async with live.connect(user, sid) as client:
+        error = await client.next()
+        assert error["type"] == "error" and error["error"]["code"] == error_code
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await client.next()
+        assert closed.value.rcvd.code == code
+
+
+async def test_without_stt_or_llm_the_connection_is_refused_4503(live) -> None:
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        assert (await client.next())["error"]["code"] == "service_disabled"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await client.next()
+        assert closed.value.rcvd.code == 4503
+
+
+# --- a manual turn, end to end ----------------------------------------------------------
+
+async def test_manual_turn_event_order_audio_and_stored_turns(live) -> None:
+    memory, llm = FakeMemory(), FakeLLM()
+    live.use(fake_services(llm=llm, memory=memory))
+    session_id = await live.new_session("alice", instructions="Be brief.")
+    async with live.connect("alice", session_id) as client:
+        created = await client.next()
+        assert created["type"] == "session.created"
+        assert created["session"]["turn_detection"]["type"] == "server_vad"
+        assert created["session"]["instructions"] == "Be brief."
+        await client.send("session.update", session=MANUAL_16K)
+        updated = await client.next()
+        assert updated["type"] == "session.updated"
+        assert updated["session"]["turn_detection"] is None
+        await client.append(tone(0.8), 16000)
+        from orchestrator.realtime.audio import float_to_pcm16
+        await client.send_raw(float_to_pcm16(tone(0.2)))  # binary frames are audio too
+        await client.send("input_audio_buffer.commit", event_id="c1")
+        events = await client.until("conversation.item.input_audio_transcription.completed")
+        assert [e["type"] for e in events] == [
+            "input_audio_buffer.committed",
+            "conversation.item.input_audio_transcription.delta",
+            "conversation.item.input_audio_transcription.completed"]
+        assert events[-1]["transcript"] == "what is the weather like"
+        user_item = events[0]["item_id"]
+        await client.send("response.create")
+        events = await client.until("response.done")
+    types = [e["type"] for e in events]
+    assert types[0] == "response.created" and types[-1] == "response.done"
+    assert types.index("response.text.delta") < types.index("response.audio.delta")
+    assert types.index("response.audio_transcript.delta") < types.index("response.audio.delta")
+    done = events[-1]["response"]
+    assert done["status"] == "completed"
+    assert done["text"] == "Hello there. It is sunny. Bye!"
+    assert done["usage"] == {"input_tokens": 11, "output_tokens": 9, "total_tokens": 20}
+    # FakeTTS: 20 ms per character at 22050 Hz, resampled to the declared 16 kHz output.
+    pcm = audio_of(events)
+    assert len(pcm) / 2 / 16 == pytest.approx(20 * len("Hello there.It is sunny.Bye!"), abs=3)
+    assert done["audio_ms"] == pytest.approx(len(pcm) / 2 / 16, abs=1)
+    assert {"llm_first_token_ms", "llm_total_ms", "tts_first_audio_ms",
+            "tts_total_ms"} <= set(done["timings"])
+    user, assistant = await stored_turns(live, session_id)
+    assert (user.role, user.text, user.audio_duration_ms) == \
+        ("user", "what is the weather like", 1000.0)
+    assert user.stt_ms is not None
+    assert (assistant.role, assistant.text, assistant.interrupted) == \
+        ("assistant", "Hello there. It is sunny. Bye!", False)
+    assert assistant.llm_first_token_ms is not None and assistant.tts_first_audio_ms is not None
+    assert (assistant.prompt_tokens, assistant.completion_tokens) == (11, 9)
+    # The prompt: instructions + recalled memory, then the user's words; memory written.
+    messages = llm.requests[0]
+    assert messages[0].role == "system" and "Be brief." in messages[0].content
+    assert "the user likes rain" in messages[0].content
+    assert (messages[-1].role, messages[-1].content) == ("user", "what is the weather like")
+    assert memory.queries == ["what is the weather like"]
+    for _ in range(50):
+        if len(memory.remembered) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert [t.role for t in memory.remembered] == ["user", "assistant"]
+    assert user_item.startswith("item_")
+
+
+# --- server VAD ---------------------------------------------------------------------------
+
+async def test_server_vad_turn_from_speech_at_24khz_faster_than_real_time(live,
+                                                                          question) -> None:
+    stt = FakeSTT()
+    live.use(fake_services(stt=stt))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(np.concatenate([silence(0.5, 24000), question,
+                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
+        events = await client.until("response.done")
+    first = [e["type"] for e in events]
+    order = ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+             "input_audio_buffer.committed",
+             "conversation.item.input_audio_transcription.completed", "response.created",
+             "response.audio.delta", "response.done"]
+    assert [first.index(t) for t in order] == sorted(first.index(t) for t in order)
+    started = events[first.index("input_audio_buffer.speech_started")]
+    stopped = events[first.index("input_audio_buffer.speech_stopped")]
+    assert 100 <= started["audio_start_ms"] <= 600
+    speech_ms = len(question) / 24
+    assert stopped["audio_end_ms"] == pytest.approx(500 + speech_ms, abs=400)
+    # STT got the turn at 16 kHz: prefix + speech + the confirming silence.
+    assert stt.calls[0] / 16 == pytest.approx(stopped["audio_end_ms"]
+                                              - started["audio_start_ms"] + 500, abs=150)
+    assert events[-1]["response"]["status"] == "completed"
+    assert events[-1]["response"]["timings"]["voice_to_voice_ms"] > 0
+
+
+async def test_minutes_of_silence_make_no_turn_and_keep_the_connection(live) -> None:
+    stt = FakeSTT()
+    live.use(fake_services(stt=stt))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(silence(120, 24000), 24000, chunk_ms=1000)
+        await client.send("input_audio_buffer.commit")
+        error = await client.next()
+        assert error["type"] == "error" and "empty" in error["error"]["message"]
+    assert stt.calls == []
+
+
+async def test_barge_in_cancels_the_reply_and_stores_only_what_was_sent(live, question) -> None:
+    llm = FakeLLM(LONG_REPLY, delay=0.02)
+    tts = FakeTTS(delay=0.05)
+    live.use(fake_services(llm=llm, tts=tts))
+    session_id = await live.new_session("alice")
+    turn = np.concatenate([question, silence(1.0, 24000)])
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(turn, 24000)
+        await client.until("response.audio.delta")
+        await client.append(turn, 24000)  # the user talks over the reply
+        events = await client.until("response.done")
+        done = events[-1]["response"]
+        assert done["status"] == "cancelled"
+        assert done["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
+        assert "input_audio_buffer.speech_started" in [e["type"] for e in events]
+        second = await client.until("response.done", wait_s=60)
+        assert second[-1]["response"]["status"] == "completed"
+    assert llm.closed_early == 1 and llm.open == 0 and tts.open == 0
+    turns = await stored_turns(live, session_id)
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    cut = turns[1]
+    assert cut.interrupted and cut.text == done["text"]
+    full = "".join(LONG_REPLY).strip()
+    assert cut.text and full.startswith(cut.text) and len(cut.text) < len(full)
+    assert cut.audio_duration_ms == pytest.approx(done["audio_ms"], abs=1)
+    assert turns[3].text == full and not turns[3].interrupted
+
+
+async def test_truncate_clamps_to_audio_sent_and_rewrites_the_stored_turn(live) -> None:
+    live.use(fake_services())
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.send("session.update", session=MANUAL_16K)
+        await client.append(tone(0.5), 16000)
+        await client.send("input_audio_buffer.commit")
+        await client.send("response.create")
+        done = (await client.until("response.done"))[-1]["response"]
+        item = done["item_id"]
+        await client.send("conversation.item.truncate", item_id=item, audio_end_ms=10**7)
+        truncated = await client.until("conversation.item.truncated")
+        assert truncated[-1]["audio_end_ms"] == int(done["audio_ms"])
+        # "Hello there." is 12 chars * 20 ms = 240 ms; cut inside "It is sunny." (240 ms).
+        await client.send("conversation.item.truncate", item_id=item, audio_end_ms=400)
+        truncated = await client.until("conversation.item.truncated")
+        assert truncated[-1]["audio_end_ms"] == 400
+        await client.send("conversation.item.truncate", item_id="item_nope", audio_end_ms=1)
+        error = await client.until("error")
+        assert error[-1]["error"]["code"] == "not_found"
+    assistant = (await stored_turns(live, session_id))[-1]
+    assert assistant.text == "Hello there. It is" and assistant.interrupted
+
+
+# --- robustness -------------------------------------------------------------------------
+
+async def test_bad_input_gets_error_events_and_the_connection_stays_up(live) -> None:
+    live.use(fake_services())
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        bad = [("{not json", "malformed JSON"),
+               ('{"type": "response.explode"}', "invalid event"),
+               ('{"type": "input_audio_buffer.append", "audio": "@@@"}', "base64"),
+               ('{"type": "session.update", "session": {"input_sample_rate": 44100}}',
+                "input_sample_rate"),
+               ('{"type": "session.update", "session": {"voice": "a b"}}', "voice"),
+               ('[1, 2]', "invalid event"),
+               ('{"type": "input_audio_buffer.commit", "event_id": "e7"}', "no speech"),
+               ('{"type": "response.cancel"}', "no response")]
+        for text, needle in bad:
+            await client.send_raw(text)
+            error = await client.next()
+            assert error["type"] == "error", text
+            assert error["error"]["type"] == "invalid_request_error"
+            assert needle in error["error"]["message"], (text, error)
+        await client.send_raw(b"\x01\x02\x03")  # odd-length PCM16 frame
+        assert (await client.next())["error"]["code"] == "invalid_audio"
+        assert client.seen[-2]["event_id"] is None
+        await client.send("session.update", session={"voice": "en_US-joe-medium"})
+        assert (await client.next())["type"] == "session.updated"
+
+
+async def test_manual_buffer_is_bounded(tmp_path) -> None:
+    async with live_server(tmp_path, realtime_max_turn_seconds=2.0) as live:
+        live.use(fake_services())
+        session_id = await live.new_session("alice")
+        async with live.connect("alice", session_id) as client:
+            await client.next()
+            await client.send("session.update", session=MANUAL_16K)
+            await client.next()
+            await client.append(tone(3.0), 16000, chunk_ms=500)
+            errors = [await client.next() for _ in range(2)]
+            assert all(e["error"]["code"] == "invalid_audio" for e in errors)
+            assert "buffer is full" in errors[0]["error"]["message"]
+
+
+async def test_disconnect_mid_reply_leaks_no_task_or_stream(live) -> None:
+    llm = FakeLLM(LONG_REPLY, delay=0.02)
+    tts = FakeTTS(delay=0.05)
+    live.use(fake_services(llm=llm, tts=tts))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.send("session.update", session=MANUAL_16K)
+        await client.append(tone(0.5), 16000)
+        await client.send("input_audio_buffer.commit")
+        await client.send("response.create")
+        await client.until("response.audio.delta")
+    for _ in range(200):
+        if not realtime_tasks() and llm.open == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert realtime_tasks() == []
+    assert llm.open == 0 and llm.closed_early == 1 and tts.open == 0
+    turns = await stored_turns(live, session_id)
+    assert [t.role for t in turns] == ["user", "assistant"]
+    assert turns[1].interrupted and turns[1].text.startswith("Sentence number 0")
+
+
+async def test_one_sessions_failure_does_not_touch_another(live) -> None:
+    class PickySTT(FakeSTT):
+        async def transcribe(self, audio, **kwargs):  # type: ignore[no-untyped-def,override]
+            if len(audio) < 16000 * 0.4:
+                raise RuntimeError("decoder exploded")
+            return await super().transcribe(audio, **kwargs)
+
+    live.use(fake_services(stt=PickySTT()))
+    broken, healthy = await live.new_session("bob"), await live.new_session("carol")
+    async with live.connect("bob", broken) as a, live.connect("carol", healthy) as b:
+        for client in (a, b):
+            await client.next()
+            await client.send("session.update", session=MANUAL_16K)
+            await client.next()
+        await a.append(tone(0.2), 16000)
+        await b.append(tone(0.6), 16000)
+        await a.send("input_audio_buffer.commit")
+        await b.send("input_audio_buffer.commit")
+        await b.send("response.create")
+        failed = await a.until("conversation.item.input_audio_transcription.failed")
+        assert failed[-1]["error"]["code"] == "internal_error"
+        done = await b.until("response.done")
+        assert done[-1]["response"]["status"] == "completed"
+        await a.send("session.update", session={"instructions": "still here"})
+        assert (await a.next())["session"]["instructions"] == "still here"
+    assert await stored_turns(live, broken) == []
+    assert len(await stored_turns(live, healthy)) == 2
+    assert (await live.runtime.conversations.get_session(broken)).instructions == "still here"
+
+
+async def test_response_create_while_one_runs_is_a_conflict(live) -> None:
+    live.use(fake_services(llm=FakeLLM(LONG_REPLY, delay=0.02), tts=FakeTTS()))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.send("session.update", session={"turn_detection": None,
+                                                     "modalities": ["text"]})
+        await client.next()
+        await client.send("response.create")
+        await client.until("response.text.delta")
+        await client.send("response.create")
+        error = await client.until("error")
+        assert error[-1]["error"]["code"] == "conflict"
+        await client.send("response.cancel")
+        done = await client.until("response.done")
+        assert done[-1]["response"]["status_details"]["reason"] == "client_cancelled"
+        assert "response.audio.delta" not in [e["type"] for e in client.seen]

@@ -1,0 +1,70 @@
+"""Headless Debian Chromium driven over the DevTools protocol (no browser download, no
+Playwright): a fake microphone fed from a WAV file, JavaScript evaluated in the page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Page:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._next_id = 0
+
+    async def evaluate(self, expression: str) -> Any:
+        self._next_id += 1
+        await self.ws.send(json.dumps({"id": self._next_id, "method": "Runtime.evaluate",
+                                       "params": {"expression": expression,
+                                                  "returnByValue": True}}))
+        while True:
+            reply = json.loads(await self.ws.recv())
+            if reply.get("id") == self._next_id:
+                result = reply["result"]
+                if "exceptionDetails" in result:
+                    raise RuntimeError(result["exceptionDetails"])
+                return result["result"].get("value")
+
+
+@asynccontextmanager
+async def chromium_page(url: str, microphone_wav: Path, profile: Path) -> AsyncIterator[Page]:
+    assert CHROMIUM is not None
+    process = await asyncio.create_subprocess_exec(
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--remote-debugging-port=0", f"--user-data-dir={profile}", url,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        for _ in range(300):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            if process.returncode is not None:
+                raise RuntimeError(f"chromium exited with {process.returncode}")
+            await asyncio.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        async with httpx.AsyncClient() as http:
+            targets = (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
+        page = next(t for t in targets if t["type"] == "page")
+        async with websockets.connect(page["webSocketDebuggerUrl"], max_size=None) as ws:
+            yield Page(ws)
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

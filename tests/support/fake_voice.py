@@ -1,0 +1,162 @@
+"""Small fakes of the voice ports (STT, LLM, TTS, memory) that record what was asked and
+whether their streams were closed; plus espeak-ng speech for VAD tests."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.realtime.audio import decode_wav, encode_wav, resample
+from orchestrator.realtime.ports import VoicePorts
+from orchestrator.realtime.wiring import PlainPrompt
+
+
+@dataclass
+class FakeTranscription:
+    text: str
+    language: str | None = "en"
+    segments: list = field(default_factory=list)
+    duration_s: float = 0.0
+    model_version: str = "fake"
+
+
+class FakeSTT:
+    def __init__(self, text: str = "what is the weather like", fail: Exception | None = None):
+        self.text, self.fail = text, fail
+        self.calls: list[int] = []
+
+    async def transcribe(self, audio, *, language=None, prompt=None, task="transcribe",
+                         temperature=0.0, version=""):  # type: ignore[no-untyped-def]
+        self.calls.append(len(audio))
+        await asyncio.sleep(0)
+        if self.fail is not None:
+            raise self.fail
+        return FakeTranscription(self.text, duration_s=len(audio) / 16000)
+
+
+@dataclass
+class FakeChunk:
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class FakeLLM:
+    """Streams ``tokens`` with ``delay`` seconds between them."""
+
+    def __init__(self, tokens: list[str] | None = None, delay: float = 0.0):
+        self.tokens = tokens if tokens is not None else \
+            ["Hello", " there", ".", " It", " is", " sunny", ".", " Bye", "!"]
+        self.delay = delay
+        self.open = 0
+        self.closed_early = 0
+        self.produced = 0
+        self.requests: list[list] = []
+
+    async def stream(self, messages, params) -> AsyncIterator[FakeChunk]:  # type: ignore[no-untyped-def]
+        self.requests.append(list(messages))
+        self.open += 1
+        finished = False
+        try:
+            for token in self.tokens:
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                self.produced += 1
+                yield FakeChunk(token)
+            finished = True
+            yield FakeChunk("", "stop", prompt_tokens=11, completion_tokens=len(self.tokens))
+        finally:
+            self.open -= 1
+            if not finished:
+                self.closed_early += 1
+
+
+@dataclass
+class FakeAudioChunk:
+    samples: np.ndarray
+    sample_rate: int
+    text: str
+
+
+class FakeTTS:
+    """``ms_per_char`` of a 220 Hz tone per character, at 22050 Hz, in two chunks."""
+
+    rate = 22050
+
+    def __init__(self, ms_per_char: float = 20.0, delay: float = 0.0):
+        self.ms_per_char, self.delay = ms_per_char, delay
+        self.open = 0
+        self.closed_early = 0
+        self.texts: list[str] = []
+
+    async def stream(self, text, *, voice=None, speed=1.0) -> AsyncIterator[FakeAudioChunk]:  # type: ignore[no-untyped-def]
+        self.texts.append(text)
+        self.open += 1
+        finished = False
+        n = int(len(text) * self.ms_per_char * self.rate / 1000)
+        tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(n) / self.rate)).astype(np.float32)
+        try:
+            for half in (tone[: n // 2], tone[n // 2:]):
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                yield FakeAudioChunk(half, self.rate, text)
+            finished = True
+        finally:
+            self.open -= 1
+            if not finished:
+                self.closed_early += 1
+
+
+class FakeMemory:
+    def __init__(self) -> None:
+        self.remembered: list = []
+        self.queries: list[str] = []
+
+    async def remember(self, turns) -> None:  # type: ignore[no-untyped-def]
+        self.remembered.extend(turns)
+
+    async def recall(self, user_id, query, top_k, min_score, exclude_session_id=None):  # type: ignore[no-untyped-def]
+        self.queries.append(query)
+        return [FakeTranscription("the user likes rain")]
+
+
+def fake_ports(stt=None, llm=None, tts=None, memory=None) -> VoicePorts:  # type: ignore[no-untyped-def]
+    return VoicePorts(stt=stt or FakeSTT(), llm=llm or FakeLLM(), tts=tts, memory=memory,
+                      prompt=PlainPrompt(), decode_audio=decode_wav, encode_audio=encode_wav)
+
+
+def fake_services(stt=None, llm=None, tts=None, memory=None) -> dict:  # type: ignore[no-untyped-def]
+    services = {"stt": stt or FakeSTT(), "llm": llm or FakeLLM(), "tts": tts or FakeTTS()}
+    if memory is not None:
+        services["memory"] = memory
+    return services
+
+
+# --- speech ----------------------------------------------------------------------------
+
+def speak(text: str, directory: Path, rate: int = 16000) -> np.ndarray:
+    """espeak-ng speech as float32 at ``rate``."""
+    if shutil.which("espeak-ng") is None:
+        import pytest
+
+        pytest.skip("espeak-ng is not installed (make system-deps)")
+    path = directory / f"speech_{abs(hash(text))}.wav"
+    if not path.exists():
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(path), text],
+                       check=True, capture_output=True)
+    with wave.open(str(path)) as w:
+        source_rate = w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    return resample(samples, source_rate, rate)
+
+
+def silence(seconds: float, rate: int = 16000) -> np.ndarray:
+    return np.zeros(int(seconds * rate), dtype=np.float32)

@@ -1,0 +1,127 @@
+"""A live orchestrator (uvicorn on a free port, in the test's event loop) and a small
+realtime WebSocket client for protocol tests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvicorn
+import websockets
+
+from orchestrator.realtime.audio import float_to_pcm16
+from orchestrator.settings import Settings
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ws_url: str
+    app: Any
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    def use(self, services: dict[str, Any]) -> None:
+        self.runtime.services.update(services)
+
+    async def new_session(self, user_id: str = "alice", **fields: Any) -> str:
+        record = await self.runtime.conversations.create_session(user_id, **fields)
+        return record.id
+
+    def connect(self, user_id: str, session_id: str) -> RealtimeClient:
+        return RealtimeClient(f"{self.ws_url}/ws/{user_id}/{session_id}")
+
+
+@asynccontextmanager
+async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveServer]:
+    from orchestrator.app import create_app
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
+    settings = dataclasses.replace(Settings.from_env({}), database_url=url,
+                                   data_dir=str(tmp_path / "data"), triton_url=None,
+                                   log_format="text", **overrides)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                           lifespan="on", ws_max_size=16 * 1024 * 1024))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        await task
+
+
+class RealtimeClient:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ws: Any = None
+        self.seen: list[dict] = []
+
+    async def __aenter__(self) -> RealtimeClient:
+        self.ws = await websockets.connect(self.url, max_size=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def send(self, type: str, **fields: Any) -> None:
+        await self.ws.send(json.dumps({"type": type, **fields}))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def next(self, wait_s: float = 20.0) -> dict:
+        event = json.loads(await asyncio.wait_for(self.ws.recv(), wait_s))
+        self.seen.append(event)
+        return event
+
+    async def until(self, *types: str, wait_s: float = 20.0) -> list[dict]:
+        """Events up to and including the first of ``types``."""
+        out = []
+        while True:
+            event = await self.next(wait_s)
+            out.append(event)
+            if event["type"] in types:
+                return out
+
+    async def append(self, samples: np.ndarray, rate: int, chunk_ms: int = 100,
+                     pace: float = 0.0) -> None:
+        """Send audio as base64 ``input_audio_buffer.append`` events; ``pace`` 1.0 is real
+        time, 0 as fast as possible."""
+        pcm = float_to_pcm16(samples)
+        step = rate * chunk_ms // 1000 * 2
+        for start in range(0, len(pcm), step):
+            await self.send("input_audio_buffer.append",
+                            audio=base64.b64encode(pcm[start:start + step]).decode())
+            if pace:
+                await asyncio.sleep(chunk_ms / 1000 / pace)
+
+
+def audio_of(events: list[dict]) -> bytes:
+    return b"".join(base64.b64decode(e["delta"]) for e in events
+                    if e["type"] == "response.audio.delta")
+
+
+def types_of(events: list[dict]) -> list[str]:
+    """Event types with consecutive repeats collapsed (deltas come in runs)."""
+    out: list[str] = []
+    for event in events:
+        if not out or out[-1] != event["type"]:
+            out.append(event["type"])
+    return out

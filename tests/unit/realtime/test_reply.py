@@ -1,0 +1,165 @@
+"""The reply pipeline (LLM -> sentences -> TTS -> send queue) with fake services."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import msgspec
+import pytest
+
+from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue, write_loop
+from orchestrator.realtime.reply import Reply, ReplyPlan, SpokenSentence, spoken_text
+from tests.support.fake_voice import FakeLLM, FakeTTS
+
+
+def plan(audio: bool = True, rate: int = 24000) -> ReplyPlan:
+    return ReplyPlan(response_id="resp_1", item_id="item_1", messages=[], params=None,
+                     audio=audio, output_rate=rate, end_of_speech=0.0)
+
+
+class Collector:
+    """A socket that records what it was sent, optionally slowly."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.events: list[dict] = []
+        self.delay = delay
+        self.audio_seen = asyncio.Event()
+
+    async def send(self, payload: bytes) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.events.append(msgspec.json.decode(payload))
+        if self.events[-1]["type"] == "response.audio.delta":
+            self.audio_seen.set()
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+
+async def run_reply(reply: Reply, sink: Collector):  # type: ignore[no-untyped-def]
+    writer = asyncio.create_task(write_loop(reply.outbound, sink.send))
+    outcome = await reply.run()
+    await asyncio.sleep(0.05)
+    await reply.outbound.close()
+    await writer
+    return outcome
+
+
+async def test_completed_reply_streams_text_transcript_and_audio() -> None:
+    llm, tts, sink = FakeLLM(), FakeTTS(), Collector()
+    reply = Reply(plan(), llm, tts, OutboundQueue(16))
+    outcome = await run_reply(reply, sink)
+    assert outcome.status == "completed"
+    assert tts.texts == ["Hello there.", "It is sunny.", "Bye!"]
+    text = "".join(e["delta"] for e in sink.events if e["type"] == "response.text.delta")
+    assert text == "Hello there. It is sunny. Bye!"
+    transcript = "".join(e["delta"] for e in sink.events
+                         if e["type"] == "response.audio_transcript.delta")
+    assert transcript == "Hello there. It is sunny. Bye!"
+    pcm = b"".join(base64.b64decode(e["delta"]) for e in sink.events
+                   if e["type"] == "response.audio.delta")
+    # 20 ms of audio per character, resampled 22050 -> 24000 Hz, PCM16.
+    expected_ms = 20 * len("Hello there.It is sunny.Bye!")
+    assert len(pcm) / 2 / 24 == pytest.approx(expected_ms, abs=3)
+    assert outcome.audio_ms == pytest.approx(expected_ms, abs=3)
+    assert outcome.text == "Hello there. It is sunny. Bye!"
+    assert (outcome.prompt_tokens, outcome.completion_tokens) == (11, 9)
+    t = outcome.timings
+    assert t.llm_first_token_ms is not None and t.llm_total_ms is not None
+    assert t.tts_first_audio_ms is not None and t.voice_to_voice_ms is not None
+    assert llm.open == 0 and tts.open == 0
+
+
+async def test_speech_starts_before_the_llm_finishes() -> None:
+    llm = FakeLLM(["First sentence.", " Second", " part", " of", " it."], delay=0.05)
+    sink = Collector()
+    reply = Reply(plan(), llm, FakeTTS(), OutboundQueue(16))
+    await run_reply(reply, sink)
+    types = sink.types()
+    first_audio = types.index("response.audio.delta")
+    last_text = len(types) - 1 - types[::-1].index("response.text.delta")
+    assert first_audio < last_text
+
+
+async def test_cancel_closes_llm_and_tts_streams_and_keeps_only_sent_text() -> None:
+    llm = FakeLLM(["One.", " Two.", " Three.", " Four.", " Five."], delay=0.03)
+    tts = FakeTTS(delay=0.02)
+    sink = Collector()
+    outbound = OutboundQueue(16)
+    reply = Reply(plan(), llm, tts, outbound)
+    writer = asyncio.create_task(write_loop(outbound, sink.send))
+    task = asyncio.create_task(reply.run())
+    await sink.audio_seen.wait()
+    assert reply.cancel("turn_detected")
+    outcome = await task
+    await outbound.close()
+    await writer
+    assert outcome.status == "cancelled" and outcome.cancel_reason == "turn_detected"
+    assert llm.open == 0 and llm.closed_early == 1
+    assert tts.open == 0
+    assert "Five." not in outcome.text and outcome.text.startswith("One.")
+    spoken = [s.text for s in reply.spoken]
+    assert outcome.text == " ".join(spoken)
+    assert not reply.cancel("again")
+
+
+async def test_slow_reader_stalls_the_llm_instead_of_buffering() -> None:
+    llm = FakeLLM([f" Sentence {i}." for i in range(500)])
+    outbound = OutboundQueue(8)  # nobody reads it
+    reply = Reply(plan(), llm, FakeTTS(), outbound, queue_size=4)
+    task = asyncio.create_task(reply.run())
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert len(outbound) == 8
+    assert llm.produced < 30  # send queue + stage queues + one sentence in synthesis
+    reply.cancel("disconnect")
+    outcome = await task
+    assert outcome.status == "cancelled" and outcome.text == "" and llm.open == 0
+
+
+async def test_text_only_reply_keeps_sent_deltas() -> None:
+    sink = Collector()
+    tts = FakeTTS()
+    outcome = await run_reply(Reply(plan(audio=False), FakeLLM(), tts, OutboundQueue(16)), sink)
+    assert outcome.text == "Hello there. It is sunny. Bye!"
+    assert "response.audio.delta" not in sink.types() and tts.texts == []
+    assert outcome.timings.voice_to_voice_ms is None
+
+
+async def test_llm_failure_fails_the_reply_and_closes_tts() -> None:
+    class Broken(FakeLLM):
+        async def stream(self, messages, params):  # type: ignore[no-untyped-def,override]
+            yield type("C", (), {"text": "Partial.", "finish_reason": None,
+                                 "prompt_tokens": None, "completion_tokens": None})()
+            raise RuntimeError("triton went away")
+
+    tts = FakeTTS()
+    outcome = await run_reply(Reply(plan(), Broken(), tts, OutboundQueue(16)), Collector())
+    assert outcome.status == "failed" and "triton went away" in str(outcome.error)
+    assert tts.open == 0
+
+
+def test_spoken_text_cuts_the_sentence_playing_at_audio_end() -> None:
+    spoken = [SpokenSentence("one two three four", 0, 1000),
+              SpokenSentence("five six seven eight", 1000, 2000)]
+    assert spoken_text(spoken) == "one two three four five six seven eight"
+    assert spoken_text(spoken, 1500) == "one two three four five six"
+    assert spoken_text(spoken, 1000) == "one two three four"
+    assert spoken_text(spoken, 0) == ""
+
+
+async def test_outbound_queue_drops_a_cancelled_reply_and_unblocks_on_close() -> None:
+    queue = OutboundQueue(2)
+    await queue.put({"a": 1}, response_id="r1")
+    await queue.put({"b": 2})
+    blocked = asyncio.create_task(queue.put({"c": 3}, response_id="r1"))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    assert await queue.drop_response("r1") == 1
+    await blocked
+    assert [msgspec.json.decode((await queue.get()).payload) for _ in range(2)] == \
+        [{"b": 2}, {"c": 3}]
+    await queue.close()
+    with pytest.raises(ConnectionClosed):
+        await queue.get()

@@ -1,0 +1,50 @@
+"""Sentence chunker: where streamed text is cut for synthesis."""
+
+from __future__ import annotations
+
+from orchestrator.realtime.sentences import SentenceChunker, sentences
+
+
+def feed_all(deltas: list[str], max_chars: int = 240) -> list[str]:
+    chunker = SentenceChunker(max_chars)
+    out = [s for d in deltas for s in chunker.feed(d)]
+    return out + chunker.flush()
+
+
+def test_splits_on_terminal_punctuation_followed_by_space() -> None:
+    assert feed_all(["Hello", " there", ".", " It is", " sunny!", " Bye"]) == \
+        ["Hello there.", "It is sunny!", "Bye"]
+
+
+def test_sentence_is_released_as_soon_as_the_space_after_it_arrives() -> None:
+    chunker = SentenceChunker()
+    assert chunker.feed("Sure.") == []
+    assert chunker.feed(" Then") == ["Sure."]
+
+
+def test_numbers_and_dotted_words_do_not_split() -> None:
+    assert feed_all(["It costs 3.5 dollars, e.g.x works. Done"]) == \
+        ["It costs 3.5 dollars, e.g.x works.", "Done"]
+
+
+def test_cjk_and_newlines_split_without_space() -> None:
+    assert feed_all(["안녕하세요。오늘은", " 맑아요！", "line one\nline two"]) == \
+        ["안녕하세요。", "오늘은 맑아요！", "line one", "line two"]
+
+
+def test_run_on_text_is_cut_at_last_comma_or_space() -> None:
+    out = feed_all(["word " * 30], max_chars=40)
+    assert all(len(s) <= 40 for s in out)
+    assert " ".join(out).split() == ["word"] * 30
+
+
+def test_quotes_after_the_stop_stay_with_the_sentence() -> None:
+    assert feed_all(['He said "yes." Then left.']) == ['He said "yes."', "Then left."]
+
+
+async def test_stage_over_async_stream() -> None:
+    async def deltas():  # type: ignore[no-untyped-def]
+        for d in ["One. Two", ". Three"]:
+            yield d
+
+    assert [s async for s in sentences(deltas())] == ["One.", "Two.", "Three"]

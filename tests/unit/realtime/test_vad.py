@@ -1,0 +1,88 @@
+"""Silero VAD on real speech (espeak-ng) and on silence, with OpenAI server_vad timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orchestrator.realtime.vad import FRAME, RATE, SpeechStart, SpeechStop, TurnDetector, load_model
+from tests.support.fake_voice import silence, speak
+
+SENTENCE = "Hello there, could you tell me what the weather will be like tomorrow"
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    return speak(SENTENCE, tmp_path_factory.mktemp("speech"))
+
+
+def detector(**overrides) -> TurnDetector:  # type: ignore[no-untyped-def]
+    options = {"threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+               "max_turn_ms": 30000} | overrides
+    return TurnDetector(load_model().stream(), **options)
+
+
+def feed_in_chunks(d: TurnDetector, audio: np.ndarray, chunk_ms: int = 20) -> list:
+    step = RATE * chunk_ms // 1000
+    return [e for i in range(0, len(audio), step) for e in d.feed(audio[i:i + step])]
+
+
+def test_one_spoken_sentence_is_one_turn(speech: np.ndarray) -> None:
+    audio = np.concatenate([silence(1.0), speech, silence(1.5)])
+    events = feed_in_chunks(detector(), audio)
+    assert [type(e) for e in events] == [SpeechStart, SpeechStop]
+    start, stop = events
+    speech_ms = len(speech) * 1000 / RATE
+    # espeak starts speaking within ~100 ms of its file start; start is reported minus the
+    # 300 ms prefix padding.
+    assert 600 <= start.audio_start_ms <= 1000
+    assert 1000 + speech_ms - 400 <= stop.audio_end_ms <= 1000 + speech_ms + 200
+    assert not stop.forced
+    # The turn holds the prefix, the speech and the confirming silence.
+    assert len(stop.audio) / RATE == pytest.approx((stop.audio_end_ms - start.audio_start_ms)
+                                                   / 1000 + 0.5, abs=0.1)
+
+
+def test_silence_and_noise_give_no_turn_and_bounded_memory() -> None:
+    rng = np.random.default_rng(0)
+    d = detector()
+    for _ in range(120):  # two minutes of faint noise, one second at a time
+        assert d.feed((rng.standard_normal(RATE) * 0.002).astype(np.float32)) == []
+    assert not d.in_speech
+    assert len(d._idle_tail) <= 300 * RATE // 1000
+    assert d.position == 120 * RATE // FRAME * FRAME
+
+
+def test_turn_longer_than_the_limit_is_cut(speech: np.ndarray) -> None:
+    events = feed_in_chunks(detector(max_turn_ms=1000), np.concatenate([speech, silence(1)]))
+    assert isinstance(events[0], SpeechStart)
+    assert isinstance(events[1], SpeechStop) and events[1].forced
+    assert len(events[1].audio) <= RATE * 1.1
+
+
+def test_higher_threshold_and_zero_padding(speech: np.ndarray) -> None:
+    events = feed_in_chunks(detector(prefix_padding_ms=0, silence_duration_ms=800),
+                            np.concatenate([silence(0.5), speech, silence(1.0)]))
+    start = events[0]
+    assert isinstance(start, SpeechStart) and 400 <= start.audio_start_ms <= 800
+
+
+def test_flush_commits_turn_in_progress(speech: np.ndarray) -> None:
+    d = detector()
+    events = d.feed(np.concatenate([silence(0.5), speech[: RATE // 2]]))
+    assert [type(e) for e in events] == [SpeechStart]
+    stop = d.flush()
+    assert stop is not None and stop.forced and d.flush() is None
+
+
+def test_probabilities_match_the_official_silero_wrapper(speech: np.ndarray) -> None:
+    torch = pytest.importorskip("torch")
+    from silero_vad.utils_vad import OnnxWrapper
+
+    official = OnnxWrapper(str(load_model().path), force_onnx_cpu=True)
+    ours = load_model().stream()
+    frames = speech[: len(speech) // FRAME * FRAME].reshape(-1, FRAME)[:60]
+    expected = [float(official(torch.from_numpy(f.copy()), RATE)) for f in frames]
+    got = [ours.probability(f) for f in frames]
+    assert np.max(np.abs(np.array(expected) - np.array(got))) < 1e-5
+    assert max(got) > 0.9  # it does hear the speech
