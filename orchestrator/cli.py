@@ -5,6 +5,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
+    voicechat bench NAME       benchmarks (orchestrator/bench: triton, batching, e2e, ...)
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -120,6 +121,13 @@ def config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("bench")
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.bench import run_bench
+
+    return run_bench(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicechat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_parser = sub.add_parser("db", help="database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("config", help="list settings")
+    from orchestrator.bench import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
