@@ -74,6 +74,12 @@ async def _one(workload: Workload, index: int, timeout_s: float | None) -> Reque
     return record
 
 
+async def warm_up(workload: Workload, count: int, timeout_s: float | None) -> None:
+    """``count`` sequential requests whose figures are thrown away."""
+    for i in range(count):
+        await _one(workload, -1 - i, timeout_s)
+
+
 async def run_level(workload: Workload, concurrency: int, *, requests: int | None = None,
                     duration_s: float | None = None, warmup: int = 0,
                     timeout_s: float | None = 120.0, progress: bool = True,
@@ -83,9 +89,7 @@ async def run_level(workload: Workload, concurrency: int, *, requests: int | Non
         raise ValueError("give exactly one of requests or duration_s")
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-    for i in range(warmup):
-        await _one(workload, -1 - i, timeout_s)
-
+    await warm_up(workload, warmup, timeout_s)
     result = LevelResult(concurrency)
     next_index = 0
     deadline = time.perf_counter() + duration_s if duration_s is not None else None
@@ -131,9 +135,10 @@ async def sweep(workload: Workload, levels: Iterable[int] = DEFAULT_LEVELS, *,
                                            duration_s=duration_s, warmup=warmup,
                                            timeout_s=timeout_s, progress=progress, label=tag))
             continue
+        await warm_up(workload, warmup, timeout_s)  # outside the collection window
         with around(level) as collected:  # type: ignore[attr-defined]
             level_result = await run_level(workload, level, requests=requests,
-                                           duration_s=duration_s, warmup=warmup,
+                                           duration_s=duration_s,
                                            timeout_s=timeout_s, progress=progress, label=tag)
         level_result.extra["collected"] = collected
         results.append(level_result)
