@@ -74,7 +74,7 @@ def check_configs(repo: Path, write: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.model == "configs" and args.profile != "cpu":
+    if args.model == "configs" and (args.profile != "cpu" or args.source):
         written = write_profile(PROFILES[args.profile], all_specs(), Path(args.repo),
                                 Path(args.source) if args.source else None)
         print(f"{args.profile} profile written to {args.repo}: {', '.join(written) or 'none'}")

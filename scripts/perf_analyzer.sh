@@ -13,7 +13,8 @@
 # For each model it writes --input-data JSON from the model's spec (BYTES and
 # variable-shape inputs need one; `voicechat bench inputs`), adds --streaming for
 # decoupled models, and writes DIR/MODEL-cN.csv plus DIR/MODEL.log.
-# Extra perf_analyzer flags: PA_ARGS (default: count windows of PA_REQUESTS=50 requests).
+# Extra perf_analyzer flags: PA_ARGS (default: windows of PA_REQUESTS=100 requests, stable
+# within 25% over 3 windows, at most 10 windows: shared CPUs are noisy).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +68,7 @@ if [ "${FETCH_ONLY:-0}" = 1 ]; then echo "$PERF_ANALYZER"; exit 0; fi
 [ -n "$URL" ] && [ ${#MODELS[@]} -gt 0 ] || { echo "usage: $0 --url HOST:PORT MODEL..." >&2; exit 2; }
 
 mkdir -p "$OUT/inputs"
-read -r -a EXTRA <<< "${PA_ARGS:---measurement-mode count_windows --measurement-request-count ${PA_REQUESTS:-50} --max-trials 5}"
+read -r -a EXTRA <<< "${PA_ARGS:---measurement-mode count_windows --measurement-request-count ${PA_REQUESTS:-100} --max-trials 10 --stability-percentage 25}"
 cd "$ROOT"
 for model in "${MODELS[@]}"; do
   # --input-data=FILE plus --streaming / -b 1 as the spec requires

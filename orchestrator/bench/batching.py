@@ -133,7 +133,7 @@ def format_gain(rows: list[dict], model: str) -> str:
             f"{r['on']['throughput_rps']:>10.1f} {r['gain'] or 0:>6.2f} "
             f"{r['off']['latency_ms']['p50']:>8.2f} {r['on']['latency_ms']['p50']:>8.2f} "
             f"{r['off']['latency_ms']['p99']:>8.2f} {r['on']['latency_ms']['p99']:>8.2f} "
-            f"{batch if batch is not None else '-':>6}")
+            f"{f'{batch:.2f}' if batch is not None else '-':>6}")
     return "\n".join(lines)
 
 
