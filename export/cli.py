@@ -3,6 +3,8 @@
 Each model's exporter is a module ``export.<model>.cli`` with ``add_arguments(parser)``
 and ``run(args, repository) -> Manifest``; they are imported only when chosen.
 ``python -m export configs [--check]`` regenerates every ``config.pbtxt`` from the specs.
+``python -m export configs --profile gpu --repo DIR --from model_repository`` writes a GPU
+copy of the repository (``export.profiles``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from export.errors import ExportError
+from export.profiles import PROFILES, write_profile
 from export.repository import ModelRepository
 from export.specs import MODEL_NAMES, all_specs
 
@@ -32,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     configs.add_argument("--repo", default=DEFAULT_REPOSITORY)
     configs.add_argument("--check", action="store_true",
                          help="fail (exit 1) when a checked-in config differs from its spec")
+    configs.add_argument("--profile", default="cpu", choices=sorted(PROFILES),
+                         help="deployment profile (gpu: KIND_GPU, instances, batching) — "
+                         "write it to a separate --repo")
+    configs.add_argument("--from", dest="source", default=None,
+                         help="with --profile: link this repository's versions into --repo")
     for model in MODEL_NAMES:
         try:
             module = _exporter(model)
@@ -66,6 +74,11 @@ def check_configs(repo: Path, write: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.model == "configs" and (args.profile != "cpu" or args.source):
+        written = write_profile(PROFILES[args.profile], all_specs(), Path(args.repo),
+                                Path(args.source) if args.source else None)
+        print(f"{args.profile} profile written to {args.repo}: {', '.join(written) or 'none'}")
+        return 0
     if args.model == "configs":
         stale = check_configs(Path(args.repo), write=not args.check)
         if args.check and stale:

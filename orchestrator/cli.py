@@ -5,7 +5,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
-    voicechat bench voice      voice-to-voice latency p50/p95 over the realtime WebSocket
+    voicechat bench NAME       benchmarks (orchestrator/bench: triton, batching, e2e, voice, ...)
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -114,18 +114,18 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("bench")
-def bench(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.bench import voice
-
-    return voice.main(args)
-
-
 @command("config")
 def config(args: argparse.Namespace, settings: Settings) -> int:
     for variable, value, doc in settings.describe():
         print(f"{variable:<26} {value:<40} {doc}")
     return 0
+
+
+@command("bench")
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.bench import run_bench
+
+    return run_bench(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,11 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_parser = sub.add_parser("db", help="database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("config", help="list settings")
-    bench_parser = sub.add_parser("bench", help="benchmarks against a running service")
-    bench_sub = bench_parser.add_subparsers(dest="bench", required=True)
-    from orchestrator.bench import voice as voice_bench
+    from orchestrator.bench import add_bench_parser
 
-    voice_bench.add_arguments(bench_sub.add_parser("voice", help="voice-to-voice latency"))
+    add_bench_parser(sub)
     return parser
 
 

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import websockets
 
+from orchestrator.bench.stats import percentile
 from orchestrator.realtime.audio import float_to_pcm16, resample
 
 RATE = 24000
@@ -43,11 +44,6 @@ def spoken(text: str, voice: str = "en-us") -> np.ndarray:
             rate = w.getframerate()
             data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32)
     return resample(data / 32768, rate, RATE)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def _send_audio(ws, samples: np.ndarray, pace: float) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +83,7 @@ async def one_turn(ws, question: np.ndarray, pace: float, wait_s: float) -> dict
         mic.cancel()
 
 
-async def run(url: str, turns: int, text: str, pace: float, wait_s: float) -> dict:
+async def measure(url: str, turns: int, text: str, pace: float, wait_s: float) -> dict:
     question = spoken(text)
     async with httpx.AsyncClient(base_url=url) as http:
         session = (await http.post("/api/sessions/new", json={"user_id": "bench"})).json()
@@ -110,7 +106,7 @@ def summarise(results: list[dict]) -> dict:
     for key in ("client_v2v_ms", *STAGES):
         values = [r[key] for r in results if isinstance(r.get(key), int | float)]
         if values:
-            summary[key] = {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
+            summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),
                             "mean": statistics.fmean(values), "n": len(values)}
     return summary
 
@@ -130,6 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
 
 
-def main(args: argparse.Namespace) -> int:
-    print_summary(asyncio.run(run(args.url, args.turns, args.text, args.pace, args.wait)))
+def run(args: argparse.Namespace, settings: object) -> int:
+    print_summary(asyncio.run(measure(args.url, args.turns, args.text, args.pace, args.wait)))
     return 0

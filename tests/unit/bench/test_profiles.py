@@ -1,0 +1,55 @@
+"""The GPU profile of the repository and the execution-provider choice of model.py."""
+
+from __future__ import annotations
+
+from export.profiles import PROFILES, write_profile
+from export.providers import CPU, CUDA, onnx_providers
+from export.specs.base import DynamicBatching, ModelSpec, Tensor
+
+STT_LIKE = ModelSpec(name="stt", description="batched", inputs=(Tensor("audio", "FP32", (-1,)),),
+                     outputs=(Tensor("text", "BYTES", (1,)),), max_batch_size=8,
+                     dynamic_batching=DynamicBatching(max_queue_delay_us=1000))
+LLM_LIKE = ModelSpec(name="llm", description="decoupled", inputs=(Tensor("p", "BYTES", (1,)),),
+                     outputs=(Tensor("t", "BYTES", (1,)),), decoupled=True)
+EMBEDDER_LIKE = ModelSpec(name="embedder", description="small batches",
+                          inputs=(Tensor("texts", "BYTES", (1,)),),
+                          outputs=(Tensor("v", "FP32", (4,)),), max_batch_size=16)
+
+
+def test_gpu_profile_sets_kind_instances_and_batching_within_the_spec_limits() -> None:
+    gpu = PROFILES["gpu"]
+    stt = gpu.config_pbtxt(STT_LIKE)
+    assert "instance_group [ { kind: KIND_GPU count: 1 } ]" in stt
+    assert "preferred_batch_size: [ 4, 8 ]" in stt
+    assert "max_queue_delay_microseconds: 5000" in stt
+    llm = gpu.config_pbtxt(LLM_LIKE)
+    assert "kind: KIND_GPU count: 2" in llm and "dynamic_batching" not in llm
+    embedder = gpu.apply(EMBEDDER_LIKE)
+    # 32 is above the spec's max_batch_size of 16: left out
+    assert embedder.dynamic_batching == DynamicBatching(2000, (8, 16))
+    assert embedder.max_batch_size == 16
+    # the cpu profile is the checked-in config, unchanged
+    assert PROFILES["cpu"].config_pbtxt(STT_LIKE) == STT_LIKE.config_pbtxt()
+
+
+def test_write_profile_links_versions_and_writes_gpu_configs(tmp_path) -> None:
+    source, target = tmp_path / "repo", tmp_path / "gpu"
+    (source / "stt" / "1").mkdir(parents=True)
+    (source / "stt" / "1" / "model.py").write_text("code")
+    (source / "stt" / "config.pbtxt").write_text(STT_LIKE.config_pbtxt())
+    written = write_profile(PROFILES["gpu"], {"stt": STT_LIKE, "llm": LLM_LIKE}, target, source)
+    assert written == ["stt", "llm"]
+    linked = target / "stt" / "1" / "model.py"
+    assert linked.read_text() == "code"
+    assert linked.stat().st_ino == (source / "stt" / "1" / "model.py").stat().st_ino
+    assert "KIND_GPU" in (target / "stt" / "config.pbtxt").read_text()
+    assert "KIND_CPU" in (source / "stt" / "config.pbtxt").read_text()
+
+
+def test_onnx_providers_pick_cuda_only_for_gpu_instances_with_cuda_available() -> None:
+    gpu_args = {"model_instance_kind": "GPU", "model_instance_device_id": "1"}
+    assert onnx_providers(gpu_args, [CUDA, CPU]) == [(CUDA, {"device_id": 1}), CPU]
+    assert onnx_providers(gpu_args, [CPU]) == [CPU]
+    assert onnx_providers({"model_instance_kind": "CPU"}, [CUDA, CPU]) == [CPU]
+    assert onnx_providers(None) == [CPU]
+    assert onnx_providers(gpu_args) == [CPU]  # onnxruntime (CPU build) here: no CUDA
