@@ -79,4 +79,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         runtime.triton = TritonClient(settings.triton_url, settings.triton_timeout_s)
         runtime.on_close(runtime.triton.close)
         runtime.health_checks.extend(triton_health_checks(runtime.triton, settings))
+        if settings.stt_enabled:
+            from orchestrator.speech.stt import SpeechToText
+
+            runtime.services["stt"] = SpeechToText(runtime.triton)
     return runtime
