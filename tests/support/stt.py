@@ -26,6 +26,8 @@ def tiny_whisper_checkpoint(path: Path, seed: int = 0) -> Path:
                            n_audio_layer=1, n_vocab=51865, n_text_ctx=448, n_text_state=64,
                            n_text_head=2, n_text_layer=2)
     model = Whisper(dims)
+    with torch.no_grad():  # whisper leaves this parameter uninitialised (torch.empty)
+        model.decoder.positional_embedding.normal_(0.0, 0.5)
     torch.save({"dims": vars(dims), "model_state_dict": model.state_dict()}, path)
     return path
 
