@@ -5,6 +5,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
+    voicechat bench stt        real-time factor: served STT vs openai-whisper (vs faster-whisper)
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -112,6 +113,13 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("bench")
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    import importlib
+
+    return importlib.import_module(f"orchestrator.bench.{args.target}").run(args, settings)
+
+
 @command("config")
 def config(args: argparse.Namespace, settings: Settings) -> int:
     for variable, value, doc in settings.describe():
@@ -129,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_parser = sub.add_parser("db", help="database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("config", help="list settings")
+    bench_parser = sub.add_parser("bench", help="benchmarks that print figures")
+    bench_targets = bench_parser.add_subparsers(dest="target", required=True)
+    from orchestrator.bench import stt as bench_stt
+
+    bench_stt.add_arguments(bench_targets.add_parser("stt", help=bench_stt.__doc__.splitlines()[0]))
     return parser
 
 
