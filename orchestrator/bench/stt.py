@@ -125,7 +125,8 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     except ImportError:
         rows.append(("faster-whisper", float("nan"), "(not installed)"))
     else:
-        fw = WhisperModel(source["path"], device="cpu", compute_type="float32")
+        fw = WhisperModel(_ct2_directory(source, Path(tempfile.mkdtemp())), device="cpu",
+                          compute_type="float32")
 
         def fw_run() -> str:
             segments, _ = fw.transcribe(audio, beam_size=1, temperature=0.0,
@@ -146,6 +147,22 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     for name, _, text in rows:
         print(f"  {name}: {text!r}")
     return 0
+
+
+def _ct2_directory(source: dict, scratch: Path) -> str:
+    """A directory faster-whisper can open: split model.bin parts are joined into one."""
+    path = Path(source["path"])
+    if source.get("kind") != "ctranslate2":
+        raise SystemExit("faster-whisper needs a CTranslate2 source in the stt manifest")
+    if (path / "model.bin").is_file():
+        return str(path)
+    for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json"):
+        if (path / extra).is_file():
+            shutil.copyfile(path / extra, scratch / extra)
+    with open(scratch / "model.bin", "wb") as out:
+        for part in source["parts"]:
+            out.write(Path(part).read_bytes())
+    return str(scratch)
 
 
 def _cpus() -> int:
