@@ -21,3 +21,8 @@ def step(title: str) -> Iterator[None]:
         raise
     print(f"[export] {title}: done in {time.perf_counter() - started:.1f}s", file=sys.stderr,
           flush=True)
+
+
+def note(message: str) -> None:
+    """One line of export information on stderr."""
+    print(f"[export] {message}", file=sys.stderr, flush=True)

@@ -5,7 +5,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
-    voicechat bench NAME       benchmarks (orchestrator/bench: triton, batching, e2e, voice, ...)
+    voicechat bench NAME       benchmarks (orchestrator/bench: stt, triton, batching, e2e, voice …)
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """

@@ -3,10 +3,12 @@
 from orchestrator.health.controllers import HealthController
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
+from orchestrator.speech.transcriptions import TranscriptionController
 
 ROUTE_HANDLERS: list = [
     HealthController,
     SessionController,
     UserController,
+    TranscriptionController,
     *REALTIME_ROUTES,
 ]

@@ -72,6 +72,14 @@ async def start_runtime(settings: Settings) -> Runtime:
 
     runtime.health_checks.append(HealthCheck("sql", required=True, probe=sql_probe))
 
+    from orchestrator.realtime.wiring import bounded_decoder
+    from orchestrator.speech.audio_input import decode_audio
+
+    # Uploads (voice-chat) decode in process with PyAV, within the configured limits.
+    runtime.services["audio_decoder"] = bounded_decoder(
+        decode_audio, max_bytes=settings.max_request_bytes,
+        max_seconds=settings.max_audio_seconds)
+
     if settings.triton_url:
         from orchestrator.inference.client import TritonClient
         from orchestrator.inference.health import triton_health_checks
@@ -79,4 +87,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         runtime.triton = TritonClient(settings.triton_url, settings.triton_timeout_s)
         runtime.on_close(runtime.triton.close)
         runtime.health_checks.extend(triton_health_checks(runtime.triton, settings))
+        if settings.stt_enabled:
+            from orchestrator.speech.stt import SpeechToText
+
+            runtime.services["stt"] = SpeechToText(runtime.triton)
     return runtime

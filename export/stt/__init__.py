@@ -1,0 +1,1 @@
+"""Whisper export: checkpoints -> ONNX encoder/decoder + tokenizer assets + model.py."""

@@ -1,0 +1,118 @@
+"""ONNX graphs of a Whisper model: encoder (+ cross-attention K/V) and a cached decoder.
+
+The decoder graph takes its self-attention cache as explicit tensors (openai-whisper
+keeps it in forward hooks, which do not export): one call with the whole initial
+sequence and an empty cache, then one token per call. The encoder graph also projects
+the cross-attention keys and values of every decoder layer, so they are computed once
+per window rather than once per token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+OPSET = 17
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_head: int,
+            mask: torch.Tensor | None) -> torch.Tensor:
+    """whisper.model.MultiHeadAttention.qkv_attention (the non-SDPA branch)."""
+    n_batch, n_ctx, n_state = q.shape
+    scale = (n_state // n_head) ** -0.25
+    q = q.reshape(n_batch, n_ctx, n_head, -1).permute(0, 2, 1, 3)
+    k = k.reshape(n_batch, k.shape[1], n_head, -1).permute(0, 2, 1, 3)
+    v = v.reshape(n_batch, v.shape[1], n_head, -1).permute(0, 2, 1, 3)
+    qk = (q * scale) @ (k * scale).transpose(-1, -2)
+    if mask is not None:
+        qk = qk + mask
+    w = torch.softmax(qk.float(), dim=-1).to(q.dtype)
+    return (w @ v).permute(0, 2, 1, 3).flatten(start_dim=2)
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+        self.blocks = model.decoder.blocks
+
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.encoder(mel)
+        cross_k = torch.stack([b.cross_attn.key(features) for b in self.blocks])
+        cross_v = torch.stack([b.cross_attn.value(features) for b in self.blocks])
+        return features, cross_k, cross_v
+
+
+class DecoderGraph(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.decoder = model.decoder
+        self.n_head = model.dims.n_text_head
+
+    def forward(self, tokens: torch.Tensor, self_k: torch.Tensor, self_v: torch.Tensor,
+                cross_k: torch.Tensor, cross_v: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        d = self.decoder
+        offset = self_k.shape[2]
+        n_new = tokens.shape[1]
+        x = d.token_embedding(tokens) + d.positional_embedding[offset:offset + n_new]
+        mask = d.mask[offset:offset + n_new, :offset + n_new]
+        new_k, new_v = [], []
+        for i, block in enumerate(d.blocks):
+            h = block.attn_ln(x)
+            k = torch.cat([self_k[i], block.attn.key(h)], dim=1)
+            v = torch.cat([self_v[i], block.attn.value(h)], dim=1)
+            new_k.append(k)
+            new_v.append(v)
+            x = x + block.attn.out(_attend(block.attn.query(h), k, v, self.n_head, mask))
+            h = block.cross_attn_ln(x)
+            x = x + block.cross_attn.out(_attend(block.cross_attn.query(h), cross_k[i],
+                                                 cross_v[i], self.n_head, None))
+            x = x + block.mlp(block.mlp_ln(x))
+        x = d.ln(x)
+        logits = (x @ d.token_embedding.weight.transpose(0, 1)).float()
+        return logits, torch.stack(new_k), torch.stack(new_v)
+
+
+def export_graphs(model: Any, directory: Path) -> tuple[Path, Path]:
+    """Write ``encoder.onnx`` and ``decoder.onnx`` (legacy exporter, opset 17)."""
+    import warnings
+
+    from whisper.model import MultiHeadAttention
+
+    dims = model.dims
+    encoder_path, decoder_path = directory / "encoder.onnx", directory / "decoder.onnx"
+    use_sdpa = MultiHeadAttention.use_sdpa
+    MultiHeadAttention.use_sdpa = False  # plain matmul/softmax attention exports cleanly
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mel = torch.zeros(2, dims.n_mels, 2 * dims.n_audio_ctx)
+            torch.onnx.export(
+                EncoderGraph(model), (mel,), str(encoder_path), dynamo=False,
+                opset_version=OPSET, input_names=["mel"],
+                output_names=["audio_features", "cross_k", "cross_v"],
+                dynamic_axes={"mel": {0: "batch"}, "audio_features": {0: "batch"},
+                              "cross_k": {1: "batch"}, "cross_v": {1: "batch"}})
+            L, d = dims.n_text_layer, dims.n_text_state
+            example = (torch.zeros(2, 3, dtype=torch.long), torch.zeros(L, 2, 4, d),
+                       torch.zeros(L, 2, 4, d), torch.zeros(L, 2, dims.n_audio_ctx, d),
+                       torch.zeros(L, 2, dims.n_audio_ctx, d))
+            torch.onnx.export(
+                DecoderGraph(model), example, str(decoder_path), dynamo=False,
+                opset_version=OPSET,
+                input_names=["tokens", "self_k", "self_v", "cross_k", "cross_v"],
+                output_names=["logits", "new_self_k", "new_self_v"],
+                dynamic_axes={"tokens": {0: "batch", 1: "new"},
+                              "self_k": {1: "batch", 2: "past"},
+                              "self_v": {1: "batch", 2: "past"},
+                              "cross_k": {1: "batch"}, "cross_v": {1: "batch"},
+                              "logits": {0: "batch", 1: "new"},
+                              "new_self_k": {1: "batch", 2: "total"},
+                              "new_self_v": {1: "batch", 2: "total"}})
+    finally:
+        MultiHeadAttention.use_sdpa = use_sdpa
+    return encoder_path, decoder_path

@@ -1,0 +1,88 @@
+"""Exported graphs and runtime against openai-whisper in PyTorch, on the same inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export.parity import max_abs_diff, sequences_equal
+from export.repository import ParityFigure
+
+SAMPLE_RATE = 16_000
+
+
+def sample_audio(seconds: float = 8.0) -> np.ndarray:
+    """Deterministic speech-like test signal: gliding harmonics with a syllable envelope."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t), 0, None) ** 2
+    noise = np.random.default_rng(0).normal(0, 0.01, t.size)
+    return (0.3 * voice * envelope + noise).astype(np.float32)
+
+
+def _relative(value: float, scale: float) -> float:
+    return value * max(1.0, scale)
+
+
+def check(model: Any, directory: Path, audio: np.ndarray) -> list[ParityFigure]:
+    """Front end, encoder, decoder logits, language detection and greedy tokens."""
+    import whisper
+
+    from export.stt.runtime import (
+        N_FRAMES,
+        WhisperOnnx,
+        WhisperTokenizer,
+        WindowDecoder,
+        log_mel_spectrogram,
+        pad_or_trim,
+    )
+    from export.stt.runtime.frontend import load_mel_filters
+
+    figures = []
+    filters = load_mel_filters(str(directory / "mel_filters.npz"), model.dims.n_mels)
+    mel_np = pad_or_trim(log_mel_spectrogram(audio, filters), N_FRAMES)
+    mel_ref = whisper.pad_or_trim(whisper.log_mel_spectrogram(torch.from_numpy(audio),
+                                                              model.dims.n_mels), N_FRAMES)
+    figures.append(max_abs_diff("log_mel", mel_ref.numpy(), mel_np, 1e-3))
+
+    onnx = WhisperOnnx(directory)
+    mel = torch.from_numpy(mel_np)[None]
+    with torch.no_grad():
+        features = model.encoder(mel)
+        cross_k_ref = torch.stack([b.cross_attn.key(features) for b in model.decoder.blocks])
+    features_onnx, cross_k, cross_v = onnx.encoder.run(None, {"mel": mel.numpy()})
+    scale = float(features.abs().max())
+    figures.append(max_abs_diff("encoder_output", features.numpy(), features_onnx,
+                                _relative(1e-3, scale)))
+    figures.append(max_abs_diff("cross_attention_keys", cross_k_ref.numpy(), cross_k,
+                                _relative(1e-3, float(cross_k_ref.abs().max()))))
+
+    tokenizer = WhisperTokenizer(directory)
+    decoder = WindowDecoder(onnx, tokenizer)
+    initial = decoder.initial_tokens("en" if tokenizer.multilingual else None, "transcribe",
+                                     [])
+    tokens = torch.tensor([[*initial, tokenizer.timestamp_begin]])
+    with torch.no_grad():
+        logits_ref = model.logits(tokens, features)
+    logits, _ = onnx.step(tokens.numpy(), onnx.empty_cache(1), (cross_k, cross_v))
+    figures.append(max_abs_diff("decoder_logits", logits_ref.numpy(), logits,
+                                _relative(2e-3, float(logits_ref.abs().max()))))
+
+    language = "en"
+    if tokenizer.multilingual:
+        ref_language = max((p := model.detect_language(mel)[1][0]), key=p.get)
+        language = decoder.detect_language((cross_k, cross_v))[0][0]
+        figures.append(sequences_equal("detected_language", [[tokenizer.languages[ref_language]]],
+                                       [[tokenizer.languages[language]]]))
+    options = whisper.DecodingOptions(language=language, temperature=0.0, fp16=False)
+    with torch.no_grad():
+        reference = whisper.decode(model, mel, options)[0]
+    result = decoder.decode((cross_k, cross_v),
+                            language=language if tokenizer.multilingual else None)
+    figures.append(sequences_equal("greedy_tokens", [reference.tokens], [result.tokens]))
+    return figures

@@ -1,0 +1,198 @@
+"""Whole recordings: openai-whisper's ``transcribe()`` loop over 30-second windows.
+
+Same seek arithmetic, segment splitting on timestamp pairs, no-speech skipping
+(no_speech_prob above its threshold and avg_logprob below the log-prob threshold:
+the window is silence and gives no text) and prompt conditioning on previous text.
+Word timestamps, clip_timestamps and hallucination_silence_threshold are not ported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decoding import WhisperOnnx, WindowDecoder, WindowResult
+from .frontend import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from .tokenizer import WhisperTokenizer
+
+
+@dataclass
+class TranscriptionJob:
+    """One recording, prepared: its mel and the first encoder inputs (batched by the caller)."""
+
+    mel: np.ndarray
+    content_frames: int
+    language: str | None
+    task: str
+    prompt: str | None
+    temperature: float
+    detect: bool
+
+    def initial_mels(self) -> list[np.ndarray]:
+        """Encoder inputs needed before decoding starts: the language-detection input
+        (when detecting) and the first window, in that order."""
+        mels = [pad_or_trim(self.mel, N_FRAMES)] if self.detect else []
+        if self.content_frames > 0:
+            size = min(N_FRAMES, self.content_frames)
+            mels.append(pad_or_trim(self.mel[:, :size], N_FRAMES))
+        return mels
+
+
+@dataclass
+class Transcription:
+    text: str
+    language: str
+    segments: list[dict] = field(default_factory=list)
+    duration: float = 0.0
+    language_probability: float | None = None
+
+
+class Transcriber:
+    def __init__(self, model: WhisperOnnx, tokenizer: WhisperTokenizer, filters: np.ndarray,
+                 *, no_speech_threshold: float | None = 0.6,
+                 logprob_threshold: float | None = -1.0,
+                 condition_on_previous_text: bool = True) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.filters = filters
+        self.decoder = WindowDecoder(model, tokenizer)
+        self.no_speech_threshold = no_speech_threshold
+        self.logprob_threshold = logprob_threshold
+        self.condition_on_previous_text = condition_on_previous_text
+        self.input_stride = N_FRAMES // model.dims["n_audio_ctx"]
+        self.time_precision = self.input_stride * HOP_LENGTH / SAMPLE_RATE
+
+    def prepare(self, audio: np.ndarray, *, language: str | None = None,
+                task: str = "transcribe", prompt: str | None = None,
+                temperature: float = 0.0) -> TranscriptionJob:
+        """Validate options (ValueError) and compute the log-mel of the whole recording."""
+        if task not in ("transcribe", "translate"):
+            raise ValueError(f"task must be transcribe or translate, not {task!r}")
+        if language:
+            language = self.tokenizer.language_code(language)
+        if not self.tokenizer.multilingual:
+            if language not in (None, "en"):
+                raise ValueError(f"this model is English-only; language {language!r} "
+                                 "is not supported")
+            language = "en"
+        mel = log_mel_spectrogram(audio, self.filters, padding=N_SAMPLES)
+        return TranscriptionJob(mel=mel, content_frames=mel.shape[-1] - N_FRAMES,
+                                language=language, task=task, prompt=prompt,
+                                temperature=temperature, detect=language is None)
+
+    def encode(self, mels: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Encoder outputs for several 3000-frame mels in one batch."""
+        if not mels:
+            return []
+        cross_k, cross_v = self.model.encode(np.stack(mels))
+        return [(cross_k[:, i:i + 1], cross_v[:, i:i + 1]) for i in range(len(mels))]
+
+    def run(self, job: TranscriptionJob,
+            initial: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Transcription:
+        """Transcribe ``job``; ``initial`` are the encoder outputs of ``job.initial_mels()``."""
+        initial = list(initial) if initial is not None else self.encode(job.initial_mels())
+        tok = self.tokenizer
+        duration = job.content_frames * HOP_LENGTH / SAMPLE_RATE
+        language = job.language
+        language_probability = None
+        if job.detect:
+            language, probs = self.decoder.detect_language(initial.pop(0))[0]
+            language_probability = probs[language]
+        # English-only models transcribe with language "en" but no language token.
+        decode_language = language if tok.multilingual else None
+
+        seek = 0
+        all_tokens: list[int] = []
+        segments: list[dict] = []
+        prompt_reset_since = 0
+        initial_prompt_tokens: list[int] = []
+        if job.prompt is not None:
+            initial_prompt_tokens = tok.encode(" " + job.prompt.strip())
+            all_tokens.extend(initial_prompt_tokens)
+        rng = np.random.default_rng() if job.temperature > 0 else None
+        while seek < job.content_frames:
+            time_offset = float(seek * HOP_LENGTH / SAMPLE_RATE)
+            segment_size = min(N_FRAMES, job.content_frames - seek)
+            segment_duration = segment_size * HOP_LENGTH / SAMPLE_RATE
+            if seek == 0 and initial:
+                cross = initial.pop(0)
+            else:
+                mel_segment = pad_or_trim(job.mel[:, seek:seek + segment_size], N_FRAMES)
+                cross = self.encode([mel_segment])[0]
+            result = self.decoder.decode(cross, language=decode_language, task=job.task,
+                                         prompt=all_tokens[prompt_reset_since:],
+                                         temperature=job.temperature, rng=rng)
+            if self._is_silence(result):
+                seek += segment_size
+                continue
+            previous_seek = seek
+            current, seek = self._split(result, seek, segment_size, time_offset,
+                                        segment_duration)
+            for segment in current:
+                if segment["start"] == segment["end"] or segment["text"].strip() == "":
+                    segment["text"] = ""
+                    segment["tokens"] = []
+            for segment in current:
+                segment["id"] = len(segments)
+                segment["seek"] = previous_seek
+                segments.append(segment)
+            all_tokens.extend(t for segment in current for t in segment["tokens"])
+            if not self.condition_on_previous_text or result.temperature > 0.5:
+                prompt_reset_since = len(all_tokens)
+        text = tok.decode(all_tokens[len(initial_prompt_tokens):])
+        return Transcription(text=text, language=language or "en", segments=segments,
+                             duration=duration, language_probability=language_probability)
+
+    def _is_silence(self, result: WindowResult) -> bool:
+        if self.no_speech_threshold is None:
+            return False
+        skip = result.no_speech_prob > self.no_speech_threshold
+        if self.logprob_threshold is not None and result.avg_logprob > self.logprob_threshold:
+            skip = False
+        return skip
+
+    def _split(self, result: WindowResult, seek: int, segment_size: int, time_offset: float,
+               segment_duration: float) -> tuple[list[dict], int]:
+        """Segments of one window from its timestamp tokens, and the next seek position."""
+        tok = self.tokenizer
+        tokens = result.tokens
+        is_ts = [t >= tok.timestamp_begin for t in tokens]
+        single_timestamp_ending = is_ts[-2:] == [False, True]
+        consecutive = [i + 1 for i in range(len(tokens) - 1) if is_ts[i] and is_ts[i + 1]]
+        segments = []
+
+        def segment(start: float, end: float, sliced: list[int]) -> dict:
+            return {"start": start, "end": end,
+                    "text": tok.decode([t for t in sliced if t < tok.eot]),
+                    "tokens": list(sliced), "temperature": result.temperature,
+                    "avg_logprob": result.avg_logprob,
+                    "compression_ratio": result.compression_ratio,
+                    "no_speech_prob": result.no_speech_prob}
+
+        if consecutive:
+            slices = list(consecutive)
+            if single_timestamp_ending:
+                slices.append(len(tokens))
+            last_slice = 0
+            for current_slice in slices:
+                sliced = tokens[last_slice:current_slice]
+                start_pos = sliced[0] - tok.timestamp_begin
+                end_pos = sliced[-1] - tok.timestamp_begin
+                segments.append(segment(time_offset + start_pos * self.time_precision,
+                                        time_offset + end_pos * self.time_precision, sliced))
+                last_slice = current_slice
+            if single_timestamp_ending:
+                seek += segment_size
+            else:
+                seek += (tokens[last_slice - 1] - tok.timestamp_begin) * self.input_stride
+        else:
+            duration = segment_duration
+            timestamps = [t for t in tokens if t >= tok.timestamp_begin]
+            if timestamps and timestamps[-1] != tok.timestamp_begin:
+                duration = (timestamps[-1] - tok.timestamp_begin) * self.time_precision
+            segments.append(segment(time_offset, time_offset + duration, tokens))
+            seek += segment_size
+        return segments, seek
+
+

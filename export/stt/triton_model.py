@@ -1,0 +1,152 @@
+"""Triton python-backend model ``stt``: Whisper on ONNX Runtime (snapshotted as model.py).
+
+Each version directory holds this file, ``stt_runtime/`` (front end, tokenizer,
+decoding, transcribe loop), the ONNX graphs and the tokenizer/mel assets, so a version
+is self-contained. Tensor names come from ``export.specs.stt``; limits and thresholds
+from the config's ``parameters``.
+
+One ``execute`` call receives the requests the dynamic batcher grouped: their first
+encoder windows (and language-detection inputs) run as one encoder batch, then each
+request decodes on its own (greedy decoding is sequential per request).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from export.specs.stt import (
+    AUDIO,
+    DETECTED_LANGUAGE,
+    DURATION,
+    LANGUAGE,
+    PROMPT,
+    SAMPLE_RATE,
+    SEGMENTS,
+    TASK,
+    TEMPERATURE,
+    TEXT,
+)
+
+
+class BadRequest(ValueError):
+    """The request's inputs are invalid (TritonError INVALID_ARG)."""
+
+
+def _text_input(request, tensor) -> str | None:  # type: ignore[no-untyped-def]
+    value = pb_utils.get_input_tensor_by_name(request, tensor.name)
+    if value is None:
+        return None
+    array = value.as_numpy().reshape(-1)
+    if array.size == 0:
+        return None
+    item = array[0]
+    try:
+        text = item.decode("utf-8") if isinstance(item, bytes) else str(item)
+    except UnicodeDecodeError:
+        raise BadRequest(f"{tensor.name} is not valid UTF-8") from None
+    return text or None
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        sys.path.insert(0, str(version_dir))
+        from stt_runtime import Transcriber, WhisperOnnx, WhisperTokenizer
+        from stt_runtime.frontend import load_mel_filters
+
+        def number(key: str, default: str) -> float | None:
+            raw = params.get(key, default)
+            return None if raw.lower() in ("", "none") else float(raw)
+
+        self.max_audio_seconds = number("max_audio_seconds", "1800") or float("inf")
+        model = WhisperOnnx(version_dir, intra_op_threads=int(params.get("intra_op_threads",
+                                                                          "0")))
+        tokenizer = WhisperTokenizer(version_dir)
+        filters = load_mel_filters(str(version_dir / "mel_filters.npz"), model.dims["n_mels"])
+        self.transcriber = Transcriber(
+            model, tokenizer, filters,
+            no_speech_threshold=number("no_speech_threshold", "0.6"),
+            logprob_threshold=number("logprob_threshold", "-1.0"),
+            condition_on_previous_text=params.get("condition_on_previous_text",
+                                                  "true").lower() == "true")
+        self.max_batch = max(1, int(config.get("max_batch_size", 1)))
+
+    def _prepare(self, request):  # type: ignore[no-untyped-def]
+        audio_tensor = pb_utils.get_input_tensor_by_name(request, AUDIO.name)
+        if audio_tensor is None:
+            raise BadRequest(f"missing input {AUDIO.name}")
+        audio = audio_tensor.as_numpy()
+        if audio.dtype != np.float32:
+            raise BadRequest(f"{AUDIO.name} must be FP32")
+        audio = audio.reshape(-1)
+        if not np.all(np.isfinite(audio)):
+            raise BadRequest(f"{AUDIO.name} contains NaN or infinite samples")
+        seconds = audio.size / SAMPLE_RATE
+        if seconds > self.max_audio_seconds:
+            raise BadRequest(f"audio is {seconds:.1f} s long; the limit is "
+                             f"{self.max_audio_seconds:.0f} s")
+        temperature = 0.0
+        t = pb_utils.get_input_tensor_by_name(request, TEMPERATURE.name)
+        if t is not None and t.as_numpy().size:
+            temperature = float(t.as_numpy().reshape(-1)[0])
+            if not 0.0 <= temperature <= 1.0 or not np.isfinite(temperature):
+                raise BadRequest("temperature must be between 0 and 1")
+        try:
+            return self.transcriber.prepare(
+                audio, language=_text_input(request, LANGUAGE),
+                task=_text_input(request, TASK) or "transcribe",
+                prompt=_text_input(request, PROMPT), temperature=temperature)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+
+    def execute(self, requests):  # type: ignore[no-untyped-def]
+        responses: list = [None] * len(requests)
+        jobs = {}
+        for i, request in enumerate(requests):
+            try:
+                jobs[i] = self._prepare(request)
+            except BadRequest as exc:
+                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(
+                    str(exc), pb_utils.TritonError.INVALID_ARG))
+        # First windows of all requests through the encoder together.
+        mels, owners = [], []
+        for i, job in jobs.items():
+            for mel in job.initial_mels():
+                mels.append(mel)
+                owners.append(i)
+        initial: dict[int, list] = {i: [] for i in jobs}
+        for start in range(0, len(mels), self.max_batch):
+            encoded = self.transcriber.encode(mels[start:start + self.max_batch])
+            for owner, features in zip(owners[start:start + self.max_batch], encoded,
+                                       strict=True):
+                initial[owner].append(features)
+        for i, job in jobs.items():
+            try:
+                result = self.transcriber.run(job, initial[i])
+            except Exception as exc:
+                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(
+                    f"transcription failed: {exc}", pb_utils.TritonError.INTERNAL))
+                continue
+            segments = [{key: s[key] for key in ("id", "seek", "start", "end", "text",
+                                                 "tokens", "temperature", "avg_logprob",
+                                                 "compression_ratio", "no_speech_prob")}
+                        for s in result.segments]
+            responses[i] = pb_utils.InferenceResponse(output_tensors=[
+                pb_utils.Tensor(TEXT.name, np.array([[result.text.encode()]], dtype=object)),
+                pb_utils.Tensor(DETECTED_LANGUAGE.name,
+                                np.array([[result.language.encode()]], dtype=object)),
+                pb_utils.Tensor(SEGMENTS.name,
+                                np.array([[json.dumps(segments).encode()]], dtype=object)),
+                pb_utils.Tensor(DURATION.name, np.array([[result.duration]], np.float32)),
+            ])
+        return responses
+
+    def finalize(self) -> None:
+        self.transcriber = None

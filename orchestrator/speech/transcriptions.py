@@ -1,0 +1,164 @@
+"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations`` (OpenAI-compatible).
+
+Multipart fields as in OpenAI's API: ``file``, ``model``, ``language``, ``prompt``,
+``temperature``, ``response_format`` (json | text | verbose_json | srt | vtt). ``model``
+is accepted for SDK compatibility: any name serves the current version of ``stt``;
+``stt:N`` asks for version N. Languages are returned as ISO 639-1 codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Response, post
+from litestar.datastructures import State, UploadFile
+from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from orchestrator.dependencies import SettingsDep
+from orchestrator.errors import InferenceUnavailable, InvalidRequest, ServiceDisabled
+from orchestrator.speech.audio_input import decode_audio
+from orchestrator.speech.stt import Segment, SpeechToText, Transcription
+
+ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
+_VERSIONED_MODEL = re.compile(r"^stt[:/](\d+)$")
+
+
+def provide_stt(state: State) -> SpeechToText:
+    runtime = state.runtime
+    if not runtime.settings.stt_enabled:
+        raise ServiceDisabled("speech-to-text is disabled (STT_ENABLED=false)")
+    service = runtime.services.get("stt")
+    if service is None:
+        raise InferenceUnavailable("speech-to-text needs a Triton server (set TRITON_URL or "
+                                   "run `voicechat serve`)")
+    return service
+
+
+SpeechToTextDep = NamedDependency[SpeechToText]
+
+
+@dataclass
+class TranscriptionForm:
+    file: UploadFile
+    model: str = "whisper-1"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    response_format: str = "json"
+
+
+class TranscriptionSegment(msgspec.Struct):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class VerboseTranscription(msgspec.Struct):
+    task: str
+    language: str
+    duration: float
+    text: str
+    segments: list[TranscriptionSegment]
+
+
+class TranscriptionText(msgspec.Struct):
+    text: str
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _cues(segments: list[Segment]) -> list[Segment]:
+    return [s for s in segments if s.text.strip()]
+
+
+def to_srt(segments: list[Segment]) -> str:
+    return "".join(f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n"
+                   f"{s.text.strip()}\n\n" for i, s in enumerate(_cues(segments), 1))
+
+
+def to_vtt(segments: list[Segment]) -> str:
+    return "WEBVTT\n\n" + "".join(f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n"
+                                  f"{s.text.strip()}\n\n" for s in _cues(segments))
+
+
+def render(result: Transcription, response_format: str, task: str) -> Response[Any]:
+    if response_format == "json":
+        return Response(TranscriptionText(text=result.text))
+    if response_format == "text":
+        return Response(result.text + "\n", media_type="text/plain; charset=utf-8")
+    if response_format == "srt":
+        return Response(to_srt(result.segments), media_type="text/plain; charset=utf-8")
+    if response_format == "vtt":
+        return Response(to_vtt(result.segments), media_type="text/vtt; charset=utf-8")
+    segments = [TranscriptionSegment(id=s.id, seek=s.seek, start=s.start, end=s.end,
+                                     text=s.text, tokens=list(s.tokens),
+                                     temperature=s.temperature, avg_logprob=s.avg_logprob,
+                                     compression_ratio=s.compression_ratio,
+                                     no_speech_prob=s.no_speech_prob)
+                for s in result.segments]
+    return Response(VerboseTranscription(task=task, language=result.language,
+                                         duration=round(result.duration_s, 3),
+                                         text=result.text, segments=segments))
+
+
+async def _handle(form: TranscriptionForm, stt: SpeechToText, settings: Any,
+                  task: str) -> Response[Any]:
+    if form.response_format not in ("json", "text", "verbose_json", "srt", "vtt"):
+        raise InvalidRequest(f"response_format must be json, text, verbose_json, srt or vtt, "
+                             f"not {form.response_format!r}")
+    if not 0.0 <= form.temperature <= 1.0:
+        raise InvalidRequest("temperature must be between 0 and 1")
+    language = (form.language or "").strip() or None
+    if language is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?|"
+                                                 r"[A-Za-z ]{3,32}", language):
+        raise InvalidRequest(f"language {language!r} is not an ISO 639-1 code")
+    if language:
+        language = re.split(r"[-_]", language)[0]  # pt-BR -> pt: Whisper knows languages only
+    match = _VERSIONED_MODEL.match(form.model.strip())
+    version = match.group(1) if match else ""
+    data = await form.file.read()
+    audio = await asyncio.to_thread(decode_audio, data, max_bytes=settings.max_request_bytes,
+                                    max_seconds=settings.max_audio_seconds)
+    result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,
+                                  task=task, temperature=form.temperature, version=version)
+    return render(result, form.response_format, task)
+
+
+Form = Annotated[TranscriptionForm, Body(media_type=RequestEncodingType.MULTI_PART)]
+
+
+class TranscriptionController(Controller):
+    path = "/v1/audio"
+    tags = ["speech"]
+    dependencies = {"stt": Provide(provide_stt, sync_to_thread=False)}
+
+    @post("/transcriptions", name="audio:transcriptions", status_code=200,
+          summary="Transcribe an audio file (OpenAI-compatible)")
+    async def transcriptions(self, data: Form, stt: SpeechToTextDep,
+                             settings: SettingsDep) -> Response[Any]:
+        return await _handle(data, stt, settings, "transcribe")
+
+    @post("/translations", name="audio:translations", status_code=200,
+          summary="Translate speech into English text (OpenAI-compatible)")
+    async def translations(self, data: Form, stt: SpeechToTextDep,
+                           settings: SettingsDep) -> Response[Any]:
+        return await _handle(data, stt, settings, "translate")

@@ -1,0 +1,90 @@
+"""The served ``stt`` model (real Triton, real export path, tiny random Whisper) returns
+exactly what openai-whisper's own transcribe() at temperature 0 returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import whisper
+
+from export.parity import sequences_equal
+from export.stt.parity import sample_audio
+from orchestrator.errors import InferenceInvalidInput
+from orchestrator.inference.client import TritonClient
+from orchestrator.speech.stt import SpeechToText
+from tests.support import stt_fixtures
+
+pytestmark = [pytest.mark.triton]
+tiny_stt = stt_fixtures.tiny_stt  # the shared session fixture
+
+
+@pytest.fixture
+async def stt(triton_server):  # type: ignore[no-untyped-def]
+    client = TritonClient(triton_server.grpc_url, timeout_s=300)
+    yield SpeechToText(client)
+    await client.close()
+
+
+def _reference(model, audio: np.ndarray, **options):  # type: ignore[no-untyped-def]
+    return whisper.transcribe(model, audio, temperature=0.0, fp16=False, **options)
+
+
+def _speechlike(seconds: float, seed: int) -> np.ndarray:
+    audio = np.tile(sample_audio(8.0), int(np.ceil(seconds / 8.0)))[: int(seconds * 16_000)]
+    rng = np.random.default_rng(seed)
+    return (audio * rng.uniform(0.5, 1.5) + rng.normal(0, 0.02, audio.size)).astype(np.float32)
+
+
+CASES = {
+    "detect-language": (lambda: _speechlike(6.0, 1), {}),
+    "english": (lambda: _speechlike(4.0, 2), {"language": "en"}),
+    "prompt": (lambda: _speechlike(5.0, 3), {"language": "de", "prompt": "Guten Morgen"}),
+    "translate": (lambda: _speechlike(3.0, 4), {"language": "fr", "task": "translate"}),
+    "45-seconds": (lambda: _speechlike(45.0, 5), {"language": "en"}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_served_tokens_equal_openai_whisper(tiny_stt, stt, case: str) -> None:  # type: ignore[no-untyped-def]
+    model, version = tiny_stt
+    make_audio, options = CASES[case]
+    audio = make_audio()
+    ref = _reference(model, audio, language=options.get("language"),
+                     task=options.get("task", "transcribe"),
+                     initial_prompt=options.get("prompt"))
+    got = await stt.transcribe(audio, **options)
+    assert got.model_version == str(version)
+    assert got.language == ref["language"]
+    assert sequences_equal("tokens", [s["tokens"] for s in ref["segments"]],
+                           [list(s.tokens) for s in got.segments]).passed
+    assert got.text == ref["text"].strip()
+    assert [(s["start"], s["end"]) for s in ref["segments"]] == \
+        [(s.start, s.end) for s in got.segments]
+    assert got.duration_s == pytest.approx(audio.size / 16_000, abs=0.01)
+
+
+async def test_concurrent_requests_batch_and_stay_exact(tiny_stt, stt) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    model, _ = tiny_stt
+    audios = [_speechlike(4.0, 10 + i) for i in range(3)]  # equal lengths: Triton batches them
+    results = await asyncio.gather(*(stt.transcribe(a, language="en") for a in audios))
+    for audio, got in zip(audios, results, strict=True):
+        assert got.text == _reference(model, audio, language="en")["text"].strip()
+
+
+async def test_silence_gives_empty_text(tiny_stt, stt) -> None:  # type: ignore[no-untyped-def]
+    model, _ = tiny_stt
+    silence = np.zeros(16_000 * 3, np.float32)
+    ref = _reference(model, silence, language="en")
+    got = await stt.transcribe(silence, language="en")
+    assert got.text == ref["text"].strip()
+
+
+@pytest.mark.parametrize(("kwargs", "audio", "message"), [
+    ({"language": "klingon"}, np.zeros(16_000, np.float32), "unsupported language"),
+    ({}, np.full(16_000, np.nan, np.float32), "NaN"),
+])
+async def test_bad_input_is_invalid_argument(tiny_stt, stt, kwargs, audio, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InferenceInvalidInput, match=message):
+        await stt.transcribe(audio, **kwargs)

