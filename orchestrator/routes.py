@@ -1,5 +1,6 @@
 """Every route handler of the service, by feature."""
 
+from orchestrator.chat.controllers import ChatController, ModelsController
 from orchestrator.health.controllers import HealthController
 from orchestrator.sessions.controllers import SessionController, UserController
 
@@ -7,4 +8,6 @@ ROUTE_HANDLERS: list = [
     HealthController,
     SessionController,
     UserController,
+    ChatController,
+    ModelsController,
 ]

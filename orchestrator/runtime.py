@@ -79,4 +79,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         runtime.triton = TritonClient(settings.triton_url, settings.triton_timeout_s)
         runtime.on_close(runtime.triton.close)
         runtime.health_checks.extend(triton_health_checks(runtime.triton, settings))
+
+    from orchestrator.chat.service import build_chat_service
+
+    runtime.services["llm"] = build_chat_service(settings, runtime.triton)
     return runtime
