@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
@@ -75,21 +75,25 @@ class ChatController(Controller):
     tags = ["openai"]
     dependencies = {"chat": Provide(provide_chat, sync_to_thread=False)}
 
+    # The handler's media type wins over a Stream's own (litestar 2), while a plain
+    # Response keeps its own: so the handler says SSE and the JSON reply says JSON.
     @post("/chat/completions", name="chat:completions", status_code=200,
+          media_type="text/event-stream",
           summary="OpenAI-compatible chat completion (SSE when stream=true)")
     async def completions(self, data: ChatCompletionRequest, chat: ChatDep,
-                          settings: SettingsDep) -> ChatCompletion | Stream:
+                          settings: SettingsDep) -> Response[ChatCompletion] | Stream:
         params = sampling_params(data, settings)
         messages = chat_messages(data)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not data.stream:
             result = await chat.complete(messages, params)
-            return ChatCompletion(
+            return Response(ChatCompletion(
                 id=completion_id, created=created, model=data.model,
                 choices=[Choice(0, AssistantMessage(result.text), result.finish_reason)],
                 usage=Usage(result.prompt_tokens, result.completion_tokens,
-                            result.prompt_tokens + result.completion_tokens))
+                            result.prompt_tokens + result.completion_tokens)),
+                media_type="application/json")
         chunks = chat.stream(messages, params)
         try:
             first = await anext(chunks)
