@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from orchestrator.chat.service import ChatMessage
 from orchestrator.errors import InvalidRequest
-from storage.conversations import TurnRecord
+from storage.conversations import ConversationStore, TurnRecord
 
 MESSAGE_OVERHEAD_TOKENS = 4
 """Role markers and separators a chat template adds around each message."""
@@ -58,3 +58,19 @@ def build_messages(*, instructions: str | None, turns: Sequence[TurnRecord], use
         system = f"{system}\n\n{block}" if system else block
     messages = [ChatMessage("system", system)] if system else []
     return [*messages, *history, ChatMessage("user", user_text)]
+
+
+async def session_messages(conversations: ConversationStore, session_id: str, user_text: str,
+                           *, count_tokens: Callable[[str], int], budget_tokens: int,
+                           memories: Sequence[str] = (), default_instructions: str | None = None,
+                           max_turns: int = 50) -> list[ChatMessage]:
+    """:func:`build_messages` for a stored session: its instructions and recent turns.
+
+    Call it before storing the new user turn (else the user text appears twice).
+    ``chat.count_tokens`` of the ChatService is the right counter.
+    """
+    session = await conversations.get_session(session_id)
+    turns = await conversations.recent_turns(session_id, limit=max_turns)
+    return build_messages(instructions=session.instructions or default_instructions,
+                          turns=turns, user_text=user_text, count_tokens=count_tokens,
+                          budget_tokens=budget_tokens, memories=memories)
