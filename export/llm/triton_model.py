@@ -1,0 +1,276 @@
+"""Triton python-backend model ``llm`` (decoupled): chat messages -> streamed text deltas.
+
+Snapshotted as ``<version>/model.py`` by ``python -m export llm``; reads its neighbours
+(decoder.onnx, tokenizer.json, chat_template.jinja, generation.json).
+
+Concurrency: every request gets its own generation thread with its response sender,
+so ``execute`` returns at once and streams interleave; ONNX Runtime releases the GIL
+during ``run``, so the decode steps of different streams overlap on the CPU cores. At
+most ``max_concurrent_streams`` generate at once; later ones wait for a slot (and can
+be cancelled while waiting).
+
+The chat template is applied here, not in the orchestrator: template, tokenizer and
+weights are one version's assets, so a rollback can never pair a template with the
+wrong model, and every Triton client (not only the orchestrator) gets correct prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from tokenizers import Tokenizer
+
+from export.llm.generation import (
+    DECODER_FILE,
+    TEMPLATE_FILE,
+    TOKENIZER_FILE,
+    GenerationAssets,
+    IncrementalDetokenizer,
+    OnnxDecoder,
+    Sampler,
+    SamplingConfig,
+    StopMatcher,
+    render_chat,
+)
+from export.specs import llm as spec
+
+ROLES = ("system", "user", "assistant")
+MAX_STOP_CHARS = 64
+
+
+@dataclass
+class Job:
+    prompt_ids: list[int]
+    max_tokens: int
+    sampling: SamplingConfig
+    stops: list[str]
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        here = os.path.join(args["model_repository"], args["model_version"])
+        self.logger = pb_utils.Logger
+        self.assets = GenerationAssets.load(here)
+        self.max_tokens_limit = int(params.get("max_tokens_limit", "4096"))
+        self.default_max_tokens = int(params.get("default_max_tokens", "256"))
+        self.decoder = OnnxDecoder(os.path.join(here, DECODER_FILE), self.assets,
+                                   intra_op_threads=int(params.get("intra_op_threads", "0")))
+        self.tokenizer = Tokenizer.from_file(os.path.join(here, TOKENIZER_FILE))
+        with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
+            self.template = fh.read()
+        self.eos = set(self.assets.eos_token_ids)
+        self.slots = threading.Semaphore(int(params.get("max_concurrent_streams", "16")))
+        self.stopping = threading.Event()
+        self.threads: set[threading.Thread] = set()
+        self.lock = threading.Lock()
+        self.metrics = _Metrics(args["model_version"])
+
+    # --- requests ---------------------------------------------------------------------
+
+    def execute(self, requests: list) -> None:
+        for request in requests:
+            sender = request.get_response_sender()
+            try:
+                job = self._parse(request)
+            except ValueError as exc:
+                error = pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
+                sender.send(pb_utils.InferenceResponse(error=error),
+                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                continue
+            thread = threading.Thread(target=self._serve, args=(job, sender), daemon=True,
+                                      name="llm-stream")
+            with self.lock:
+                self.threads.add(thread)
+            thread.start()
+        return None
+
+    def _parse(self, request) -> Job:  # type: ignore[no-untyped-def]
+        def value(tensor, default):  # type: ignore[no-untyped-def]
+            found = pb_utils.get_input_tensor_by_name(request, tensor.name)
+            if found is None:
+                return default
+            array = found.as_numpy().reshape(-1)
+            if array.size != 1:
+                raise ValueError(f"invalid {tensor.name}: expected one value, got {array.size}")
+            item = array[0]
+            return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+
+        messages = value(spec.MESSAGES, None)
+        prompt = value(spec.PROMPT, None)
+        if (messages is None) == (prompt is None):
+            raise ValueError("invalid request: give exactly one of messages or prompt")
+        if messages is not None:
+            text = render_chat(self.template, _messages(messages),
+                               bos_token=self.assets.bos_token, eos_token=self.assets.eos_token)
+            prompt_ids = self.tokenizer.encode(text, add_special_tokens=False).ids
+        else:
+            prompt_ids = self.tokenizer.encode(prompt).ids
+        if not prompt_ids:
+            raise ValueError("invalid prompt: it is empty")
+        context = self.assets.context_tokens
+        if len(prompt_ids) >= context:
+            raise ValueError(f"invalid prompt: {len(prompt_ids)} tokens do not fit the "
+                             f"model's context window of {context} tokens")
+        max_tokens = int(value(spec.MAX_TOKENS, self.default_max_tokens))
+        if not 1 <= max_tokens <= self.max_tokens_limit:
+            raise ValueError(f"invalid max_tokens {max_tokens}: must be between 1 and "
+                             f"{self.max_tokens_limit}")
+        seed = value(spec.SEED, None)
+        sampling = SamplingConfig(
+            temperature=float(value(spec.TEMPERATURE, 0.7)),
+            top_p=float(value(spec.TOP_P, 1.0)), top_k=int(value(spec.TOP_K, 0)),
+            repetition_penalty=float(value(spec.REPETITION_PENALTY, 1.0)),
+            seed=None if seed is None else int(seed))
+        sampling.check()
+        return Job(prompt_ids, min(max_tokens, context - len(prompt_ids)), sampling,
+                   _stops(value(spec.STOP, None)))
+
+    # --- generation -------------------------------------------------------------------
+
+    def _serve(self, job: Job, sender) -> None:  # type: ignore[no-untyped-def]
+        try:
+            while not self.slots.acquire(timeout=0.05):
+                if sender.is_cancelled() or self.stopping.is_set():
+                    sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                    return
+            try:
+                self._generate(job, sender)
+            finally:
+                self.slots.release()
+        except Exception as exc:  # a failed stream must still end, with a reason
+            self.logger.log_error(f"llm: generation failed: {exc!r}")
+            error = pb_utils.TritonError(f"generation failed: {exc}",
+                                         pb_utils.TritonError.INTERNAL)
+            with contextlib.suppress(Exception):
+                sender.send(pb_utils.InferenceResponse(error=error),
+                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        finally:
+            with self.lock:
+                self.threads.discard(threading.current_thread())
+
+    def _generate(self, job: Job, sender) -> None:  # type: ignore[no-untyped-def]
+        prompt_n = len(job.prompt_ids)
+        sampler = Sampler(job.sampling)
+        detokenizer = IncrementalDetokenizer(self.tokenizer)
+        stops = StopMatcher(job.stops)
+        seen = list(job.prompt_ids)
+        generated = 0
+        finish = "length"
+        tail = None  # text before a stop sequence, when one ended the stream
+        logits, cache = self.decoder.forward(job.prompt_ids, self.decoder.empty_cache())
+        while generated < job.max_tokens:
+            if sender.is_cancelled() or self.stopping.is_set():
+                self.logger.log_info(f"llm: request cancelled after {generated} tokens")
+                self.metrics.record(generated, "cancelled")
+                sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                return
+            token = sampler.pick(logits, seen)
+            if token in self.eos:
+                finish = "stop"
+                break
+            generated += 1
+            seen.append(token)
+            text, stopped = stops.feed(detokenizer.push(token))
+            if stopped:
+                finish, tail = "stop", text
+                break
+            if text:
+                sender.send(self._response(text, "", prompt_n, generated, final=False))
+            if generated < job.max_tokens:
+                logits, cache = self.decoder.forward([token], cache)
+        if tail is None:
+            tail, stopped = stops.feed(detokenizer.flush())
+            if stopped:
+                finish = "stop"
+            else:
+                tail += stops.flush()
+        self.metrics.record(generated, finish)
+        sender.send(self._response(tail, finish, prompt_n, generated, final=True),
+                    flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    @staticmethod
+    def _response(text: str, finish: str, prompt_n: int, completion_n: int, final: bool):  # type: ignore[no-untyped-def]
+        def tensor(t, value, dtype):  # type: ignore[no-untyped-def]
+            return pb_utils.Tensor(t.name, np.array([value], dtype=dtype))
+
+        return pb_utils.InferenceResponse(output_tensors=[
+            tensor(spec.TEXT, text.encode("utf-8"), np.object_),
+            tensor(spec.FINISH_REASON, finish.encode("utf-8"), np.object_),
+            tensor(spec.PROMPT_TOKENS, prompt_n, np.int32),
+            tensor(spec.COMPLETION_TOKENS, completion_n, np.int32),
+            tensor(spec.FINAL, final, np.bool_),
+        ])
+
+    def finalize(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            threads = list(self.threads)
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+class _Metrics:
+    """Prometheus counters on Triton's metrics endpoint: generated tokens and finished
+    streams by reason (stop, length, cancelled). Updated once per stream, not per token."""
+
+    def __init__(self, version: str) -> None:
+        labels = {"model": "llm", "version": version}
+        try:
+            tokens = pb_utils.MetricFamily(name="llm_generated_tokens_total",
+                                           description="Tokens generated by the llm model",
+                                           kind=pb_utils.MetricFamily.COUNTER)
+            streams = pb_utils.MetricFamily(name="llm_streams_total",
+                                            description="llm streams finished, by reason",
+                                            kind=pb_utils.MetricFamily.COUNTER)
+        except Exception:  # an older python backend without custom metrics
+            self.tokens = None
+            return
+        self.families = (tokens, streams)  # a family must outlive its metrics
+        self.tokens = tokens.Metric(labels=labels)
+        self.streams = {reason: streams.Metric(labels={**labels, "finish_reason": reason})
+                        for reason in ("stop", "length", "cancelled")}
+
+    def record(self, tokens: int, reason: str) -> None:
+        if self.tokens is not None and tokens:
+            self.tokens.increment(tokens)
+        if self.tokens is not None:
+            self.streams[reason].increment(1)
+
+
+def _messages(raw: str) -> list[dict[str, str]]:
+    try:
+        messages = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"invalid messages: not JSON ({exc})") from None
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("invalid messages: expected a non-empty JSON list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            raise ValueError(f"invalid messages[{i}]: expected {{role, content}} strings")
+        if m.get("role") not in ROLES:
+            raise ValueError(f"invalid messages[{i}].role {m.get('role')!r}: use one of "
+                             f"{', '.join(ROLES)}")
+    return messages
+
+
+def _stops(raw: str | None) -> list[str]:
+    if raw is None:
+        return []
+    try:
+        stops = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"invalid stop: not JSON ({exc})") from None
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise ValueError("invalid stop: expected a JSON list of non-empty strings")
+    if len(stops) > spec.MAX_STOP_SEQUENCES or any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise ValueError(f"invalid stop: at most {spec.MAX_STOP_SEQUENCES} sequences of "
+                         f"{MAX_STOP_CHARS} characters")
+    return stops

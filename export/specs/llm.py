@@ -1,0 +1,47 @@
+"""The ``llm`` model: chat messages + sampling parameters -> streamed text deltas.
+
+Decoupled: one request yields one response per text delta, and the last response
+carries ``final=True`` with ``finish_reason`` and the token counts. Every input except
+``messages``/``prompt`` (one of the two) is optional; the model's defaults apply.
+"""
+
+from __future__ import annotations
+
+from export.specs.base import ModelSpec, Tensor
+
+MESSAGES = Tensor("messages", "BYTES", (1,), optional=True,
+                  doc='JSON list of {"role", "content"}; the chat template is applied')
+PROMPT = Tensor("prompt", "BYTES", (1,), optional=True,
+                doc="raw prompt text, used as is (no chat template)")
+MAX_TOKENS = Tensor("max_tokens", "INT32", (1,), optional=True)
+TEMPERATURE = Tensor("temperature", "FP32", (1,), optional=True, doc="0 means greedy")
+TOP_P = Tensor("top_p", "FP32", (1,), optional=True)
+TOP_K = Tensor("top_k", "INT32", (1,), optional=True, doc="0 means no top-k cut")
+REPETITION_PENALTY = Tensor("repetition_penalty", "FP32", (1,), optional=True)
+SEED = Tensor("seed", "INT64", (1,), optional=True)
+STOP = Tensor("stop", "BYTES", (1,), optional=True, doc="JSON list of stop strings")
+
+TEXT = Tensor("text", "BYTES", (1,), doc="text delta (complete UTF-8 characters only)")
+FINISH_REASON = Tensor("finish_reason", "BYTES", (1,),
+                       doc='"" until the final response: stop | length')
+PROMPT_TOKENS = Tensor("prompt_tokens", "INT32", (1,))
+COMPLETION_TOKENS = Tensor("completion_tokens", "INT32", (1,))
+FINAL = Tensor("final", "BOOL", (1,), doc="true on the last response of a request")
+
+MAX_STOP_SEQUENCES = 4
+
+SPEC = ModelSpec(
+    name="llm",
+    description="Causal LM (ONNX decoder with KV cache), chat template, streamed sampling",
+    inputs=(MESSAGES, PROMPT, MAX_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, SEED,
+            STOP),
+    outputs=(TEXT, FINISH_REASON, PROMPT_TOKENS, COMPLETION_TOKENS, FINAL),
+    max_batch_size=0,
+    decoupled=True,
+    parameters={
+        "max_tokens_limit": "4096",
+        "default_max_tokens": "256",
+        "max_concurrent_streams": "16",
+        "intra_op_threads": "0",
+    },
+)

@@ -1,0 +1,76 @@
+"""Prompt building: session instructions + stored turns + memories + the new user text,
+cut to the context window by tokens.
+
+Priority when the budget is short: the instructions and the new user text always stay;
+then the session's most recent turns, newest first (continuity matters most in a live
+conversation); then retrieved memories (past sessions) in the order given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from orchestrator.chat.service import ChatMessage
+from orchestrator.errors import InvalidRequest
+from storage.conversations import ConversationStore, TurnRecord
+
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Role markers and separators a chat template adds around each message."""
+
+MEMORY_HEADER = "Relevant things from earlier conversations with this user:"
+
+
+def build_messages(*, instructions: str | None, turns: Sequence[TurnRecord], user_text: str,
+                   count_tokens: Callable[[str], int], budget_tokens: int,
+                   memories: Sequence[str] = ()) -> list[ChatMessage]:
+    """Messages for the LLM, oldest first, within ``budget_tokens``.
+
+    Raises InvalidRequest when the instructions and the new user text alone do not fit.
+    """
+    def cost(text: str) -> int:
+        return count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
+
+    system = (instructions or "").strip()
+    used = cost(user_text) + (cost(system) if system else 0)
+    if used > budget_tokens:
+        raise InvalidRequest(f"the message and instructions need about {used} tokens; the "
+                             f"context budget is {budget_tokens} (LLM_CONTEXT_TOKENS)")
+    history: list[ChatMessage] = []
+    for turn in reversed(turns):
+        if turn.role not in ("user", "assistant") or not turn.text.strip():
+            continue
+        need = cost(turn.text)
+        if used + need > budget_tokens:
+            break
+        used += need
+        history.append(ChatMessage(turn.role, turn.text))  # type: ignore[arg-type]
+    history.reverse()
+    kept_memories: list[str] = []
+    for memory in memories:
+        need = count_tokens(memory) + 2 + (count_tokens(MEMORY_HEADER) if not kept_memories
+                                           else 0)
+        if used + need > budget_tokens:
+            break
+        used += need
+        kept_memories.append(memory)
+    if kept_memories:
+        block = MEMORY_HEADER + "\n" + "\n".join(f"- {m}" for m in kept_memories)
+        system = f"{system}\n\n{block}" if system else block
+    messages = [ChatMessage("system", system)] if system else []
+    return [*messages, *history, ChatMessage("user", user_text)]
+
+
+async def session_messages(conversations: ConversationStore, session_id: str, user_text: str,
+                           *, count_tokens: Callable[[str], int], budget_tokens: int,
+                           memories: Sequence[str] = (), default_instructions: str | None = None,
+                           max_turns: int = 50) -> list[ChatMessage]:
+    """:func:`build_messages` for a stored session: its instructions and recent turns.
+
+    Call it before storing the new user turn (else the user text appears twice).
+    ``chat.count_tokens`` of the ChatService is the right counter.
+    """
+    session = await conversations.get_session(session_id)
+    turns = await conversations.recent_turns(session_id, limit=max_turns)
+    return build_messages(instructions=session.instructions or default_instructions,
+                          turns=turns, user_text=user_text, count_tokens=count_tokens,
+                          budget_tokens=budget_tokens, memories=memories)

@@ -1,0 +1,111 @@
+"""/v1/chat/completions and /v1/models over the real Triton (tiny model, version 1), the
+official openai SDK on real weights, bad parameters and LLM_ENABLED=false."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from tests.integration.llm.conftest import TINY_VERSION
+
+pytestmark = [pytest.mark.triton, pytest.mark.asyncio]
+
+MODEL = f"llm/{TINY_VERSION}"
+HELLO = [{"role": "user", "content": "안녕하세요 😀"}]
+
+
+def sse_events(body: str) -> list:
+    events = [line[len("data: "):] for line in body.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return [json.loads(e) for e in events[:-1]]
+
+
+async def test_completion_and_stream_agree(llm_client) -> None:
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 12, "temperature": 0}
+    r = await llm_client.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["object"] == "chat.completion"
+    choice = done["choices"][0]
+    usage = done["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert choice["finish_reason"] in {"stop", "length"}
+
+    r = await llm_client.post("/v1/chat/completions",
+                              json={**body, "stream": True,
+                                    "stream_options": {"include_usage": True}})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(r.text)
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
+    assert text == choice["message"]["content"]
+    assert events[-2]["choices"][0]["finish_reason"] == choice["finish_reason"]
+    assert events[-1]["choices"] == [] and events[-1]["usage"] == usage
+
+
+async def test_models_lists_served_versions(llm_client) -> None:
+    r = await llm_client.get("/v1/models")
+    assert r.status_code == 200
+    ids = {m["id"]: m for m in r.json()["data"]}
+    assert str(TINY_VERSION) in ids["llm"]["versions"]
+    assert MODEL in ids
+
+
+@pytest.mark.parametrize(("patch", "needle"), [
+    ({"max_tokens": -1}, "max_tokens"),
+    ({"max_tokens": 10**9}, "max_tokens"),
+    ({"max_tokens": "ten"}, "max_tokens"),
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "hi"}]}, "role"),
+    ({"messages": [{"role": "user", "content": 42}]}, "content"),
+    ({"messages": "hello"}, "messages"),
+    ({"temperature": 5}, "temperature"),
+    ({"top_p": 0}, "top_p"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"n": 2}, "n"),
+    ({"model": "gpt-4"}, "gpt-4"),
+])
+async def test_bad_parameters_are_clear_4xx(llm_client, patch: dict, needle: str) -> None:
+    body = {"model": MODEL, "messages": HELLO, **patch}
+    r = await llm_client.post("/v1/chat/completions", json=body)
+    assert r.status_code == (404 if needle == "gpt-4" else 400), r.text
+    error = r.json()["error"]
+    assert needle in error["message"]
+    assert error["code"] in {"invalid_request", "not_found"}
+
+
+async def test_llm_disabled_is_503(llm_settings) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from orchestrator.app import create_app
+
+    settings = dataclasses.replace(llm_settings, llm_enabled=False)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        r = await client.post("/v1/chat/completions", json={"messages": HELLO})
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "service_disabled"
+        assert "LLM_ENABLED" in r.json()["error"]["message"]
+
+
+@pytest.mark.realweights
+@pytest.mark.slow
+async def test_openai_sdk_streams_paris(smollm2: str, live_server: str) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=f"{live_server}/v1", api_key="unused")
+    stream = await client.chat.completions.create(
+        model=smollm2, stream=True, temperature=0, max_tokens=40,
+        messages=[{"role": "user", "content": "What is the capital of France?"}])
+    parts, finish = [], None
+    async for chunk in stream:
+        if chunk.choices:
+            parts.append(chunk.choices[0].delta.content or "")
+            finish = chunk.choices[0].finish_reason or finish
+    assert "Paris" in "".join(parts)
+    assert finish in {"stop", "length"}
+    models = await client.models.list()
+    assert smollm2 in [m.id for m in models.data]
+    await client.close()

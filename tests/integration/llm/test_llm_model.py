@@ -1,0 +1,157 @@
+"""The llm Triton model, exported at test time from a tiny random Llama: exact greedy
+tokens against transformers, stop sequences, cancellation, bad inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from export.specs import llm as spec
+from orchestrator.chat.service import ChatMessage, ChatService, SamplingParams
+from orchestrator.errors import InferenceInvalidInput
+from orchestrator.inference.client import TritonClient
+from tests.integration.llm.conftest import TINY_VERSION
+
+pytestmark = [pytest.mark.triton, pytest.mark.asyncio]
+
+PROMPTS = ["What is the capital of France?", "안녕하세요 😀", "The sea"]
+GREEDY = SamplingParams(max_tokens=24, temperature=0.0, version=str(TINY_VERSION))
+
+
+@pytest.fixture
+async def chat(triton_server, tiny_llm) -> ChatService:  # type: ignore[no-untyped-def]
+    client = TritonClient(triton_server.grpc_url, timeout_s=120)
+    yield ChatService(client)
+    await client.close()
+
+
+def transformers_greedy(model_dir, prompt: str, max_new_tokens: int) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                        add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(ids, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                             max_new_tokens=max_new_tokens)
+    new = out[0, ids.shape[1]:].tolist()
+    if new and new[-1] == tokenizer.eos_token_id:
+        new = new[:-1]
+    return tokenizer.decode(new, skip_special_tokens=True), len(new)
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+async def test_greedy_tokens_equal_transformers(chat: ChatService, tiny_llm, prompt: str
+                                                ) -> None:
+    chunks = [c async for c in chat.stream([ChatMessage("user", prompt)], GREEDY)]
+    expected_text, expected_tokens = transformers_greedy(tiny_llm, prompt, GREEDY.max_tokens)
+    final = chunks[-1]
+    assert final.finish_reason in {"stop", "length"}
+    assert all(c.finish_reason is None for c in chunks[:-1])
+    assert "".join(c.text for c in chunks) == expected_text
+    assert final.completion_tokens == expected_tokens
+    assert final.finish_reason == ("length" if expected_tokens == GREEDY.max_tokens
+                                   else "stop")
+    assert final.prompt_tokens > 5
+
+
+async def test_stop_sequence_cuts_the_reply(chat: ChatService) -> None:
+    messages = [ChatMessage("user", PROMPTS[0])]
+    full = await chat.complete(messages, GREEDY)
+    assert len(full.text) > 6
+    stop = full.text[3:6]
+    cut = await chat.complete(messages, SamplingParams(
+        max_tokens=24, temperature=0.0, stop=(stop,), version=str(TINY_VERSION)))
+    assert cut.finish_reason == "stop"
+    assert cut.text == full.text[:full.text.index(stop)]
+
+
+async def test_seeded_sampling_is_reproducible(chat: ChatService) -> None:
+    params = SamplingParams(max_tokens=16, temperature=1.2, top_p=0.9, top_k=50,
+                            repetition_penalty=1.3, seed=7, version=str(TINY_VERSION))
+    messages = [ChatMessage("user", "hello")]
+    first = await chat.complete(messages, params)
+    second = await chat.complete(messages, params)
+    assert first == second
+
+
+async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, triton_server
+                                                          ) -> None:
+    long = SamplingParams(max_tokens=1500, temperature=0.0,
+                          version=str(TINY_VERSION))
+    # a prompt whose greedy reply runs to the length limit (no early EOS)
+    messages = None
+    for prompt in ["hello", "The sea is", "감사", "Paris", "thank you"]:
+        probe = await chat.complete([ChatMessage("user", prompt)],
+                                    SamplingParams(max_tokens=200, temperature=0.0,
+                                                   version=str(TINY_VERSION)))
+        if probe.finish_reason == "length":
+            messages = [ChatMessage("user", prompt)]
+            break
+    assert messages is not None, "no prompt runs to the length limit"
+    tokens_before = llm_metric(triton_server, "llm_generated_tokens_total")
+    cancelled_before = llm_metric(triton_server, "llm_streams_total", "cancelled")
+    received = 0
+    async for chunk in chat.stream(messages, long):
+        received += 1
+        assert chunk.finish_reason is None
+        if received == 3:
+            break  # leaving the loop cancels the gRPC stream
+    # the next request is served (and completes) while the cancelled one is gone
+    after = await chat.complete(messages, SamplingParams(max_tokens=8, temperature=0.0,
+                                                         version=str(TINY_VERSION)))
+    assert after.finish_reason == "length" and after.completion_tokens == 8
+    for _ in range(200):  # the cancelled stream ends within a decoding step of the cancel
+        if llm_metric(triton_server, "llm_streams_total", "cancelled") > cancelled_before:
+            break
+        await asyncio.sleep(0.05)
+    assert llm_metric(triton_server, "llm_streams_total", "cancelled") == cancelled_before + 1
+    cancelled_tokens = (llm_metric(triton_server, "llm_generated_tokens_total")
+                        - tokens_before - after.completion_tokens)
+    assert 3 <= cancelled_tokens < long.max_tokens // 2
+
+
+def llm_metric(server, name: str, finish_reason: str | None = None) -> float:  # type: ignore[no-untyped-def]
+    """A counter of the tiny version from Triton's Prometheus endpoint."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + "{") and f'version="{TINY_VERSION}"' in line and (
+                finish_reason is None or f'finish_reason="{finish_reason}"' in line):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_concurrent_streams_all_complete(chat: ChatService) -> None:
+    params = SamplingParams(max_tokens=20, temperature=0.0, version=str(TINY_VERSION))
+    results = await asyncio.gather(*[chat.complete([ChatMessage("user", p)], params)
+                                     for p in PROMPTS * 2])
+    assert [r.text for r in results[:3]] == [r.text for r in results[3:]]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({spec.MESSAGES: ["not json"]}, "invalid messages"),
+    ({spec.MESSAGES: [json.dumps([{"role": "robot", "content": "x"}])]}, "role"),
+    ({spec.MESSAGES: ["[]"], spec.PROMPT: ["x"]}, "exactly one"),
+    ({spec.PROMPT: ["hi"], spec.MAX_TOKENS: [0]}, "max_tokens"),
+    ({spec.PROMPT: ["hi"], spec.TOP_P: [1.5]}, "top_p"),
+    ({spec.PROMPT: ["hi"], spec.STOP: ['"x"']}, "stop"),
+    ({spec.PROMPT: ["word " * 600]}, "context window"),
+])
+async def test_bad_inputs_are_invalid_argument_errors(triton_server, tiny_llm, values,
+                                                      message: str) -> None:
+    client = TritonClient(triton_server.grpc_url)
+    try:
+        with pytest.raises(InferenceInvalidInput, match=message):
+            async for _ in client.stream(spec.SPEC, values, version=str(TINY_VERSION)):
+                pass
+    finally:
+        await client.close()

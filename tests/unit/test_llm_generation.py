@@ -1,0 +1,133 @@
+"""Decoding pieces of the llm model: incremental detokenisation (Korean, emoji), stop
+sequences, sampling, the chat template renderer, and prompt building by tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from export.llm.generation import (
+    IncrementalDetokenizer,
+    Sampler,
+    SamplingConfig,
+    StopMatcher,
+    render_chat,
+)
+from orchestrator.chat.prompt import MEMORY_HEADER, build_messages
+from orchestrator.errors import InvalidRequest
+from storage.conversations import TurnRecord
+from tests.support.tiny_llm import CHAT_TEMPLATE, build_tokenizer
+
+TEXTS = ["안녕하세요, 반갑습니다! 오늘 날씨가 정말 좋네요.",
+         "Emoji: 😀🎙️👩‍👩‍👧 and 🇰🇷 flags, 漢字 too.",
+         "mixed 한국어 text 😀 ñ é ü"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():  # type: ignore[no-untyped-def]
+    return build_tokenizer().backend_tokenizer
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_deltas_are_whole_characters_and_add_up(tokenizer, text: str) -> None:
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    # the byte-level tokenizer really splits characters across tokens here
+    assert any("\ufffd" in tokenizer.decode([i]) for i in ids)
+    detok = IncrementalDetokenizer(tokenizer)
+    deltas = [detok.push(i) for i in ids] + [detok.flush()]
+    assert all("\ufffd" not in d for d in deltas)
+    assert "".join(deltas) == text
+
+
+def test_skips_special_tokens(tokenizer) -> None:
+    ids = tokenizer.encode("<|im_start|>안녕<|im_end|>", add_special_tokens=False).ids
+    detok = IncrementalDetokenizer(tokenizer)
+    assert "".join(detok.push(i) for i in ids) + detok.flush() == "안녕"
+
+
+def test_stop_matcher_holds_back_partial_stop_and_cuts_at_stop() -> None:
+    stops = StopMatcher(["\nUser:", "###"])
+    out = []
+    stopped = False
+    for delta in ["Hello", " there\n", "Us", "er: more"]:
+        text, stopped = stops.feed(delta)
+        out.append(text)
+        if stopped:
+            break
+    assert stopped
+    assert out == ["Hello", " there", "", ""]  # "\n" and "\nUs" were held back
+    assert "".join(out) == "Hello there"
+
+
+def test_stop_matcher_releases_held_text_when_not_a_stop() -> None:
+    stops = StopMatcher(["###"])
+    assert stops.feed("a#") == ("a", False)
+    assert stops.feed("#b") == ("##b", False)
+    assert stops.flush() == ""
+    assert StopMatcher([]).feed("x") == ("x", False)
+
+
+def test_sampler_greedy_top_k_and_seed() -> None:
+    logits = np.array([0.1, 3.0, 2.9, -1.0], np.float32)
+    assert Sampler(SamplingConfig(temperature=0.0)).pick(logits, []) == 1
+    # repetition penalty 2 on token 1: 3.0/2 = 1.5 < 2.9
+    assert Sampler(SamplingConfig(temperature=0.0, repetition_penalty=2.0)).pick(
+        logits, [1]) == 2
+    top1 = Sampler(SamplingConfig(temperature=5.0, top_k=1, seed=1))
+    assert {top1.pick(logits, []) for _ in range(20)} == {1}
+    a = Sampler(SamplingConfig(temperature=1.5, seed=42))
+    b = Sampler(SamplingConfig(temperature=1.5, seed=42))
+    assert [a.pick(logits, []) for _ in range(30)] == [b.pick(logits, []) for _ in range(30)]
+    nucleus = Sampler(SamplingConfig(temperature=1.0, top_p=0.5, seed=3))
+    assert {nucleus.pick(logits, []) for _ in range(50)} <= {1, 2}
+
+
+@pytest.mark.parametrize("bad", [SamplingConfig(temperature=-1), SamplingConfig(top_p=0),
+                                 SamplingConfig(top_k=-2),
+                                 SamplingConfig(repetition_penalty=0)])
+def test_sampling_config_rejects_bad_values(bad: SamplingConfig) -> None:
+    with pytest.raises(ValueError, match="invalid"):
+        bad.check()
+
+
+def test_render_chat_matches_transformers() -> None:
+    hf = build_tokenizer()
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "안녕 😀"}]
+    assert render_chat(CHAT_TEMPLATE, messages) == hf.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True)
+
+
+def _turn(i: int, role: str, text: str) -> TurnRecord:
+    return TurnRecord(id=i, session_id="s", user_id="u", role=role, text=text, language=None,
+                      audio_path=None, audio_duration_ms=None, stt_ms=None,
+                      llm_first_token_ms=None, llm_total_ms=None, tts_first_audio_ms=None,
+                      tts_total_ms=None, voice_to_voice_ms=None, prompt_tokens=None,
+                      completion_tokens=None, interrupted=False, created_at=datetime.now(UTC))
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_prompt_keeps_newest_turns_within_budget() -> None:
+    turns = [_turn(i, "user" if i % 2 == 0 else "assistant", f"turn {i} " + "w " * 8)
+             for i in range(10)]  # 10 words each: cost 14 with the message overhead
+    messages = build_messages(instructions="be kind", turns=turns, user_text="hello there",
+                              count_tokens=words, budget_tokens=6 + 6 + 14 * 3 + 5)
+    assert [m.role for m in messages] == ["system", "assistant", "user", "assistant", "user"]
+    assert [m.content.split()[1] for m in messages[1:4]] == ["7", "8", "9"]
+    assert messages[-1].content == "hello there"
+
+
+def test_prompt_adds_memories_that_fit_and_rejects_oversized_input() -> None:
+    messages = build_messages(instructions="sys", turns=[], user_text="hi",
+                              count_tokens=words, budget_tokens=40,
+                              memories=["likes tea", "lives in Seoul " + "x " * 50])
+    assert MEMORY_HEADER in messages[0].content and "likes tea" in messages[0].content
+    assert "Seoul" not in messages[0].content
+    with pytest.raises(InvalidRequest, match="LLM_CONTEXT_TOKENS"):
+        build_messages(instructions="sys", turns=[], user_text="w " * 100,
+                       count_tokens=words, budget_tokens=40)
