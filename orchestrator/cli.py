@@ -6,6 +6,7 @@
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
     voicechat bench NAME       benchmarks (orchestrator/bench: stt, triton, batching, e2e, voice …)
+    voicechat models ACTION    list|show|load|unload|validate|promote|rollback|gc versions
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -51,12 +52,21 @@ def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
     if missing:
         log.warning("no exported version for %s: run `python -m export <model> --source …` "
                     "(see README)", ", ".join(missing))
+    from orchestrator.models.startup import load_promoted, promoted_versions
+
+    promoted = promoted_versions(Path(settings.model_repository), models)  # serving.json
     server = EmbeddedTriton(repository=Path(settings.model_repository),
                             work_dir=Path(settings.data_dir) / "triton",
                             grpc_port=settings.triton_grpc_port,
                             http_port=settings.triton_http_port,
-                            metrics_port=settings.triton_metrics_port, models=models)
+                            metrics_port=settings.triton_metrics_port,
+                            models=[m for m in models if m not in promoted])
     server.start(settings.triton_startup_timeout_s)
+    try:
+        load_promoted(server.grpc_url, promoted)
+    except Exception:
+        server.stop()
+        raise
     return server
 
 
@@ -126,6 +136,11 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.bench import run_bench
 
     return run_bench(args, settings)
+@command("models")
+def models(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.models.cli import run
+
+    return run(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.bench import add_bench_parser
 
     add_bench_parser(sub)
+    from orchestrator.models.cli import add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from orchestrator.chat.controllers import ChatController, ModelsController
 from orchestrator.health.controllers import HealthController
+from orchestrator.models.controllers import ModelAdminController
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
 from orchestrator.speech.transcriptions import TranscriptionController
@@ -14,4 +15,5 @@ ROUTE_HANDLERS: list = [
     ModelsController,
     TranscriptionController,
     *REALTIME_ROUTES,
+    ModelAdminController,
 ]

@@ -92,6 +92,10 @@ async def start_runtime(settings: Settings) -> Runtime:
 
             runtime.services["stt"] = SpeechToText(runtime.triton)
 
+        from orchestrator.models.wiring import start_model_admin
+
+        await start_model_admin(runtime)  # services["models"]; pins promoted versions
+
     from orchestrator.chat.prompt import build_messages
     from orchestrator.chat.service import SamplingParams, build_chat_service
     from orchestrator.realtime.wiring import ChatPrompt

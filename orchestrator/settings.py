@@ -113,6 +113,12 @@ class Settings:
     triton_timeout_s: float = _env("TRITON_TIMEOUT_S", "Deadline for one inference call.", 120.0)
     triton_startup_timeout_s: float = _env("TRITON_STARTUP_TIMEOUT_S", "How long to wait for "
                                            "the embedded Triton to become ready.", 300.0)
+    model_swap_grace_s: float = _env("MODEL_SWAP_GRACE_S", "Seconds between pointing requests "
+                                     "at a newly promoted version and unloading the old one "
+                                     "(more than MODEL_PIN_REFRESH_S).", 2.0)
+    model_pin_refresh_s: float = _env("MODEL_PIN_REFRESH_S", "How often the orchestrator "
+                                      "re-reads each model's serving.json (the promoted "
+                                      "version), for promotions made by other processes.", 0.5)
     stt_enabled: bool = _env("STT_ENABLED", "Serve speech-to-text.", True)
     llm_enabled: bool = _env("LLM_ENABLED", "Serve the LLM (original variable).", True)
     tts_enabled: bool = _env("TTS_ENABLED", "Serve text-to-speech (original variable).", True)

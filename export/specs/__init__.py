@@ -10,12 +10,24 @@ import importlib
 
 from export.specs.base import DynamicBatching, ModelSpec, Tensor
 
-__all__ = ["MODEL_NAMES", "DynamicBatching", "ModelSpec", "Tensor", "all_specs", "get_spec"]
+__all__ = ["MODEL_NAMES", "DynamicBatching", "ModelSpec", "Tensor", "all_specs", "get_spec",
+           "register_spec"]
 
 MODEL_NAMES: tuple[str, ...] = ("stt", "llm", "tts", "embedder")
 
 
+_REGISTERED: dict[str, ModelSpec] = {}
+
+
+def register_spec(spec: ModelSpec) -> ModelSpec:
+    """Add a spec that has no module here (test models, plug-ins); ``get_spec`` finds it."""
+    _REGISTERED[spec.name] = spec
+    return spec
+
+
 def get_spec(name: str) -> ModelSpec:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if name not in MODEL_NAMES:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
     return importlib.import_module(f"export.specs.{name}").SPEC

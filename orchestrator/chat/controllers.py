@@ -1,6 +1,6 @@
 """``POST /v1/chat/completions`` (SSE streaming or not) and ``GET /v1/models``.
 
-Model names: ``llm`` (the version Triton serves by policy) or ``llm/<version>``.
+Model names: ``llm`` (the promoted version) or ``llm:<version>`` (see orchestrator.models.refs).
 The first chunk is awaited before the response starts, so errors that happen up front
 (model not ready, prompt too long) are real HTTP errors; an error later in a stream
 arrives as a ``data: {"error": …}`` event, as OpenAI does.
@@ -33,6 +33,7 @@ from orchestrator.chat.schemas import (
 from orchestrator.chat.service import ChatChunk, ChatMessage, ChatService, SamplingParams
 from orchestrator.dependencies import RuntimeDep, SettingsDep
 from orchestrator.errors import AppError, InferenceUnavailable, NotFound, describe, error_body
+from orchestrator.models.refs import parse_model_ref
 from orchestrator.settings import Settings
 
 LLM_MODEL = "llm"
@@ -46,10 +47,10 @@ ChatDep = NamedDependency[ChatService]
 
 
 def sampling_params(body: ChatCompletionRequest, settings: Settings) -> SamplingParams:
-    name, _, version = body.model.partition("/")
-    if name != LLM_MODEL or (version and not version.isdigit()):
+    name, version = parse_model_ref(body.model)
+    if name != LLM_MODEL:
         raise NotFound(f"model {body.model!r} does not exist: use {LLM_MODEL!r} or "
-                       f"'{LLM_MODEL}/<version>' (GET /v1/models lists them)")
+                       f"'{LLM_MODEL}:<version>' (GET /v1/models lists them)")
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     return SamplingParams(
         max_tokens=body.max_completion_tokens or body.max_tokens or settings.llm_max_tokens,
@@ -143,7 +144,7 @@ class ModelsController(Controller):
     path = "/v1/models"
     tags = ["openai"]
 
-    @get("/", name="models:list", summary="Served models and their ready versions")
+    @get("/", name="openai:models", summary="Served models and their ready versions")
     async def list_models(self, runtime: RuntimeDep) -> ModelList:
         if runtime.triton is None:
             raise InferenceUnavailable("no inference server is configured (TRITON_URL)")
@@ -155,5 +156,5 @@ class ModelsController(Controller):
         for name in sorted(versions):
             ready = sorted((v for v in versions[name] if v), key=int)
             cards.append(ModelCard(id=name, versions=ready))
-            cards += [ModelCard(id=f"{name}/{v}") for v in ready]
+            cards += [ModelCard(id=f"{name}:{v}") for v in ready]
         return ModelList(data=cards)

@@ -107,6 +107,9 @@ class TritonClient:
         self.url = url
         self.timeout_s = timeout_s
         self._client = grpcclient.InferenceServerClient(url=url)
+        self.default_versions: dict[str, str] = {}
+        """Version a request without an explicit one goes to, by model (the promoted one,
+        kept by orchestrator.models); absent: Triton's choice (the highest loaded)."""
 
     async def close(self) -> None:
         await self._client.close()
@@ -166,6 +169,7 @@ class TritonClient:
         """One request, one response (non-decoupled models)."""
         inputs = self._inputs(spec, values)
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
+        version = version or self.default_versions.get(spec.name, "")
         timeout = timeout_s or self.timeout_s
         started = time.perf_counter()
         try:
@@ -188,6 +192,7 @@ class TritonClient:
         """
         inputs = self._inputs(spec, values)
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
+        version = version or self.default_versions.get(spec.name, "")
         request = {"model_name": spec.name, "inputs": inputs, "outputs": outputs,
                    "model_version": version, "request_id": request_id}
 

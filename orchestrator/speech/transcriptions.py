@@ -22,11 +22,11 @@ from litestar.params import Body
 
 from orchestrator.dependencies import SettingsDep
 from orchestrator.errors import InferenceUnavailable, InvalidRequest, ServiceDisabled
+from orchestrator.models.refs import parse_model_ref
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.stt import Segment, SpeechToText, Transcription
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
-_VERSIONED_MODEL = re.compile(r"^stt[:/](\d+)$")
 
 
 def provide_stt(state: State) -> SpeechToText:
@@ -133,8 +133,9 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, settings: Any,
         raise InvalidRequest(f"language {language!r} is not an ISO 639-1 code")
     if language:
         language = re.split(r"[-_]", language)[0]  # pt-BR -> pt: Whisper knows languages only
-    match = _VERSIONED_MODEL.match(form.model.strip())
-    version = match.group(1) if match else ""
+    # OpenAI names (whisper-1, gpt-4o-transcribe) mean the promoted stt version.
+    name, version = parse_model_ref(form.model)
+    version = version if name == "stt" else ""
     data = await form.file.read()
     audio = await asyncio.to_thread(decode_audio, data, max_bytes=settings.max_request_bytes,
                                     max_seconds=settings.max_audio_seconds)

@@ -61,7 +61,7 @@ def smollm2(triton_server, tiny_llm: Path) -> str:  # type: ignore[no-untyped-de
 
         config = llm_spec.SPEC.config_json(versions=[TINY_VERSION, REAL_VERSION])
         triton_support.load(triton_server, "llm", config=json.dumps(config))
-    return f"llm/{REAL_VERSION}"
+    return f"llm:{REAL_VERSION}"
 
 
 @pytest.fixture

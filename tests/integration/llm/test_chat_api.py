@@ -12,7 +12,7 @@ from tests.integration.llm.conftest import TINY_VERSION
 
 pytestmark = [pytest.mark.triton, pytest.mark.asyncio]
 
-MODEL = f"llm/{TINY_VERSION}"
+MODEL = f"llm:{TINY_VERSION}"
 HELLO = [{"role": "user", "content": "안녕하세요 😀"}]
 
 

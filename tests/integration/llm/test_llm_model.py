@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import uuid
 
 import pytest
 
@@ -12,6 +14,7 @@ from export.specs import llm as spec
 from orchestrator.chat.service import ChatMessage, ChatService, SamplingParams
 from orchestrator.errors import InferenceInvalidInput
 from orchestrator.inference.client import TritonClient
+from orchestrator.request_context import reset_request_id, set_request_id
 from tests.integration.llm.conftest import TINY_VERSION
 
 pytestmark = [pytest.mark.triton, pytest.mark.asyncio]
@@ -94,40 +97,30 @@ async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, tri
             messages = [ChatMessage("user", prompt)]
             break
     assert messages is not None, "no prompt runs to the length limit"
-    tokens_before = llm_metric(triton_server, "llm_generated_tokens_total")
-    cancelled_before = llm_metric(triton_server, "llm_streams_total", "cancelled")
+    request_id = f"cancel-{uuid.uuid4().hex[:8]}"
+    token = set_request_id(request_id)  # ChatService passes it on as the Triton request id
     received = 0
-    async for chunk in chat.stream(messages, long):
-        received += 1
-        assert chunk.finish_reason is None
-        if received == 3:
-            break  # leaving the loop cancels the gRPC stream
+    try:
+        async for chunk in chat.stream(messages, long):
+            received += 1
+            assert chunk.finish_reason is None
+            if received == 3:
+                break  # leaving the loop cancels the gRPC stream
+    finally:
+        reset_request_id(token)
     # the next request is served (and completes) while the cancelled one is gone
     after = await chat.complete(messages, SamplingParams(max_tokens=8, temperature=0.0,
                                                          version=str(TINY_VERSION)))
     assert after.finish_reason == "length" and after.completion_tokens == 8
+    pattern = re.compile(rf"llm: request '{request_id}' cancelled after (\d+) tokens")
+    found = None
     for _ in range(200):  # the cancelled stream ends within a decoding step of the cancel
-        if llm_metric(triton_server, "llm_streams_total", "cancelled") > cancelled_before:
+        found = pattern.findall(triton_server.log_path.read_text(errors="replace"))
+        if found:
             break
         await asyncio.sleep(0.05)
-    assert llm_metric(triton_server, "llm_streams_total", "cancelled") == cancelled_before + 1
-    cancelled_tokens = (llm_metric(triton_server, "llm_generated_tokens_total")
-                        - tokens_before - after.completion_tokens)
-    assert 3 <= cancelled_tokens < long.max_tokens // 2
-
-
-def llm_metric(server, name: str, finish_reason: str | None = None) -> float:  # type: ignore[no-untyped-def]
-    """A counter of the tiny version from Triton's Prometheus endpoint."""
-    import urllib.request
-
-    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    for line in text.splitlines():
-        if line.startswith(name + "{") and f'version="{TINY_VERSION}"' in line and (
-                finish_reason is None or f'finish_reason="{finish_reason}"' in line):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    assert found and len(found) == 1, "the model never reported the cancellation"
+    assert 3 <= int(found[0]) < long.max_tokens // 2
 
 
 async def test_concurrent_streams_all_complete(chat: ChatService) -> None:

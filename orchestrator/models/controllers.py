@@ -1,0 +1,90 @@
+"""Model administration endpoints, guarded by ADMIN_API_KEY.
+
+The key travels as ``X-Admin-Key: <key>`` or ``Authorization: Bearer <key>``. With no
+ADMIN_API_KEY set the endpoints answer 404 (administration is off and not advertised);
+a missing or wrong key answers 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromQuery, Parameter
+
+from orchestrator.dependencies import provide_service
+from orchestrator.errors import NotFound, ServiceDisabled, Unauthorized
+from orchestrator.models.schemas import GcResult, ModelList, ModelOut, ValidationReport
+from orchestrator.models.service import ModelAdmin
+
+ModelName = Annotated[str, Parameter(max_length=64, description="Model name, e.g. stt")]
+Version = Annotated[int, Parameter(ge=1, description="Version number")]
+AdminDep = NamedDependency[ModelAdmin]
+
+
+def admin_key_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    expected = connection.app.state.runtime.settings.admin_api_key
+    if not expected:
+        raise NotFound("model administration is disabled (set ADMIN_API_KEY to enable it)")
+    given = connection.headers.get("x-admin-key")
+    if given is None:
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("missing or wrong admin key (X-Admin-Key header or Bearer token)")
+    if "models" not in connection.app.state.runtime.services:
+        raise ServiceDisabled("model administration needs Triton (TRITON_URL or the embedded "
+                              "server)")
+
+
+class ModelAdminController(Controller):
+    path = "/admin/models"
+    tags = ["model administration"]
+    guards = [admin_key_guard]
+    dependencies = {"admin": provide_service("models")}
+
+    @get("/", name="models:list", summary="Models with their versions, Triton state and "
+         "manifests")
+    async def list_models(self, admin: AdminDep) -> ModelList:
+        return ModelList(data=await admin.list_models())
+
+    @get("/{model:str}", name="models:get", summary="One model")
+    async def get_model(self, model: ModelName, admin: AdminDep) -> ModelOut:
+        return await admin.describe(model)
+
+    @post("/{model:str}/versions/{version:int}/load", name="models:load", status_code=200,
+          summary="Load a version beside the served one (for pinned requests, model:N)")
+    async def load(self, model: ModelName, version: Version, admin: AdminDep) -> ModelOut:
+        return await admin.load(model, version)
+
+    @post("/{model:str}/versions/{version:int}/unload", name="models:unload", status_code=200,
+          summary="Unload a version that is not served")
+    async def unload(self, model: ModelName, version: Version, admin: AdminDep) -> ModelOut:
+        return await admin.unload(model, version)
+
+    @post("/{model:str}/versions/{version:int}/validate", name="models:validate",
+          status_code=200, summary="Check files, ONNX, parity, config and a smoke inference")
+    async def validate(self, model: ModelName, version: Version,
+                       admin: AdminDep) -> ValidationReport:
+        return await admin.validate(model, version)
+
+    @post("/{model:str}/versions/{version:int}/promote", name="models:promote",
+          status_code=200, summary="Validate, then serve this version (no failed requests); "
+          "409 when refused")
+    async def promote(self, model: ModelName, version: Version, admin: AdminDep) -> ModelOut:
+        return await admin.promote(model, version)
+
+    @post("/{model:str}/rollback", name="models:rollback", status_code=200,
+          summary="Serve the previously served version again")
+    async def rollback(self, model: ModelName, admin: AdminDep) -> ModelOut:
+        return await admin.rollback(model)
+
+    @post("/{model:str}/gc", name="models:gc", status_code=200,
+          summary="Remove old unserved versions (dry run unless dry_run=false)")
+    async def gc(self, model: ModelName, admin: AdminDep,
+                 dry_run: FromQuery[bool] = True) -> GcResult:
+        return await admin.gc(model, dry_run=dry_run)

@@ -1,0 +1,24 @@
+"""Model references in request bodies: ``"stt"`` (the promoted version) or ``"stt:2"``
+(``"stt/2"`` is accepted too)."""
+
+from __future__ import annotations
+
+import re
+
+from orchestrator.errors import InvalidRequest
+
+_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:[:/](?P<version>[0-9]+))?$")
+
+
+def parse_model_ref(ref: str, *, param: str = "model") -> tuple[str, str]:
+    """Split ``"stt:2"`` into ``("stt", "2")``; ``"stt"`` gives ``("stt", "")``.
+
+    The empty version means "the promoted one" (``TritonClient.default_versions``);
+    pass the version on as ``client.infer(..., version=version)``. Anything else
+    (``"stt:"``, ``"stt:latest"``, ``"stt:0"``) is a 400 naming the field.
+    """
+    match = _REF.match(ref.strip()) if isinstance(ref, str) else None
+    if match is None or match["version"] == "0" or (match["version"] or "").startswith("0"):
+        raise InvalidRequest(f"{param}: expected a model name, optionally with a version "
+                             f"number (e.g. stt or stt:2), not {ref!r}")
+    return match["name"], match["version"] or ""

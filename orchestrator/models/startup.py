@@ -1,0 +1,40 @@
+"""Embedded Triton start-up: load each model's promoted versions, not "latest"."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from export.specs import get_spec
+from orchestrator.models.state import startup_versions
+
+log = logging.getLogger(__name__)
+
+
+def promoted_versions(repository: Path, models: list[str]) -> dict[str, list[int]]:
+    """Models with a saved serving state, and the versions to load for each."""
+    plan = {}
+    for model in models:
+        try:
+            versions = startup_versions(repository, model)
+        except ValueError as exc:
+            log.warning("%s; loading the latest version of %s", exc, model)
+            continue
+        if versions:
+            plan[model] = versions
+    return plan
+
+
+def load_promoted(grpc_url: str, plan: dict[str, list[int]]) -> None:
+    """Load each model of ``plan`` with a specific version policy (blocking)."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(grpc_url)
+    try:
+        for model, versions in plan.items():
+            config = json.dumps(get_spec(model).config_json(versions=versions))
+            log.info("loading %s versions %s (promoted)", model, versions)
+            client.load_model(model, config=config)
+    finally:
+        client.close()

@@ -1,0 +1,86 @@
+"""``<repository>/<model>/serving.json``: which version serves, and how it got there.
+
+::
+
+    {"served": 2, "extra": [3], "history": [1, 2],
+     "events": [{"at": "...", "action": "promote", "version": 2, "previous": 1}, ...]}
+
+``served`` receives requests that name no version; ``extra`` are versions loaded beside
+it for pinned requests (``stt:3``); ``history`` is the stack of served versions (a
+promotion pushes, a rollback pops). Triton ignores the file (not a version directory).
+It is written atomically, so readers (the embedded Triton start-up, other orchestrator
+processes watching it) never see half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SERVING_FILE = "serving.json"
+MAX_EVENTS = 200
+
+
+@dataclass
+class ServingState:
+    served: int | None = None
+    extra: list[int] = field(default_factory=list)
+    history: list[int] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> list[int]:
+        """Every version that should be loaded in Triton."""
+        versions = set(self.extra)
+        if self.served is not None:
+            versions.add(self.served)
+        return sorted(versions)
+
+    @property
+    def previous(self) -> int | None:
+        """The version a rollback returns to."""
+        return self.history[-2] if len(self.history) >= 2 else None
+
+    def record(self, action: str, version: int | None, previous: int | None) -> None:
+        self.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "action": action, "version": version, "previous": previous})
+        del self.events[:-MAX_EVENTS]
+
+
+def state_path(repository: Path, model: str) -> Path:
+    return Path(repository) / model / SERVING_FILE
+
+
+def read_state(repository: Path, model: str) -> ServingState | None:
+    """The saved state, or None when the model was never promoted through the admin."""
+    path = state_path(repository, model)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ValueError(f"{path}: unreadable serving state: {exc}") from exc
+    return ServingState(served=data.get("served"), extra=list(data.get("extra", [])),
+                        history=list(data.get("history", [])),
+                        events=list(data.get("events", [])))
+
+
+def write_state(repository: Path, model: str, state: ServingState) -> None:
+    path = state_path(repository, model)
+    tmp = path.with_name(f".{SERVING_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def startup_versions(repository: Path, model: str) -> list[int] | None:
+    """Versions Triton should load at start-up; None: no state, use config.pbtxt (latest)."""
+    state = read_state(repository, model)
+    if state is None or state.served is None:
+        return None
+    present = {int(p.name) for p in (Path(repository) / model).iterdir() if p.name.isdigit()}
+    versions = [v for v in state.loaded if v in present]
+    return versions or None

@@ -1,0 +1,97 @@
+"""Checks of a version on disk, before Triton sees it.
+
+Each check returns a :class:`Check`; none raises. The smoke inference (which needs
+Triton) lives in the service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from export.repository import MANIFEST, MODEL_CODE, Manifest, ModelRepository, sha256_file
+from export.specs.base import ModelSpec
+from orchestrator.models.schemas import Check
+
+
+def check_manifest(repository: ModelRepository, model: str,
+                   version: int) -> tuple[Check, Manifest | None]:
+    try:
+        manifest = repository.manifest(model, version)
+    except Exception as exc:
+        return Check("manifest", False, str(exc)), None
+    if manifest.model != model or manifest.version != version:
+        return Check("manifest", False, f"manifest describes {manifest.model} version "
+                     f"{manifest.version}, not {model} version {version}"), manifest
+    return Check("manifest", True, f"id {manifest.id}"), manifest
+
+
+def check_config(repository: ModelRepository, spec: ModelSpec) -> Check:
+    """The model's config.pbtxt is what its spec generates (CPU or GPU profile)."""
+    path = repository.model_dir(spec.name) / "config.pbtxt"
+    if not path.is_file():
+        return Check("config", False, f"{path} is missing (python -m export configs)")
+    text = path.read_text(encoding="utf-8")
+    if text not in (spec.config_pbtxt(), spec.config_pbtxt(gpu=True)):
+        return Check("config", False, f"{path} differs from the {spec.name} spec "
+                     "(regenerate it: python -m export configs)")
+    return Check("config", True, "matches the spec")
+
+
+def check_files(version_dir: Path, manifest: Manifest) -> Check:
+    """Every file the manifest lists is there with the same sha256 (and model.py is)."""
+    problems = []
+    if MODEL_CODE not in manifest.files:
+        problems.append(f"{MODEL_CODE} is not in the manifest")
+    for name, digest in sorted(manifest.files.items()):
+        path = version_dir / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name} has changed since export (sha256 differs)")
+    if problems:
+        return Check("files", False, ", ".join(problems))
+    return Check("files", True, f"{len(manifest.files)} files match the manifest")
+
+
+def check_onnx(version_dir: Path) -> Check:
+    """Every ONNX graph in the version loads and passes onnx.checker."""
+    import onnx
+
+    graphs = sorted(p for p in version_dir.rglob("*.onnx") if p.is_file())
+    bad = []
+    for path in graphs:
+        try:
+            onnx.checker.check_model(str(path))  # by path: works past 2 GB (external data)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            bad.append(f"{path.relative_to(version_dir)}: {first[:200]}")
+    if bad:
+        return Check("onnx", False, "unreadable ONNX: " + "; ".join(bad))
+    return Check("onnx", True, f"{len(graphs)} graphs pass onnx.checker")
+
+
+def check_parity(manifest: Manifest) -> Check:
+    failed = [p for p in manifest.parity if not p.passed]
+    if failed:
+        return Check("parity", False, "parity failed at export: " + ", ".join(
+            f"{p.name}={p.value:.3g} (tolerance {p.tolerance:.3g})" for p in failed))
+    if not manifest.parity:
+        return Check("parity", False, "the manifest holds no parity figures")
+    return Check("parity", True, f"{len(manifest.parity)} figures within tolerance")
+
+
+def static_checks(repository: ModelRepository, spec: ModelSpec, version: int) -> list[Check]:
+    """Everything that can be checked without Triton, in order; stops at a bad manifest."""
+    checks = [check_config(repository, spec)]
+    manifest_check, manifest = check_manifest(repository, spec.name, version)
+    checks.append(manifest_check)
+    if manifest is None:
+        return checks
+    version_dir = repository.model_dir(spec.name) / str(version)
+    checks += [check_files(version_dir, manifest), check_onnx(version_dir),
+               check_parity(manifest)]
+    return checks
+
+
+__all__ = ["MANIFEST", "check_config", "check_files", "check_manifest", "check_onnx",
+           "check_parity", "static_checks"]
