@@ -1,0 +1,43 @@
+"""The ``tts`` model: text + voice + speed -> streamed float audio, one chunk per sentence.
+
+Decoupled: a request yields one response per sentence as soon as it is synthesised
+(``audio`` float32 in [-1, 1] at ``sample_rate``, ``text`` the sentence it says), and a
+last response with ``final=True`` and empty audio. Several voices live in one repository
+version (``voices.json`` next to ``model.py``); ``voice`` picks one by name (empty: the
+version's default voice), optionally ``name#speaker`` for a multi-speaker voice.
+"""
+
+from __future__ import annotations
+
+from export.specs.base import ModelSpec, Tensor
+
+TEXT = Tensor("text", "BYTES", (1,), doc="UTF-8 text; normalised and split into sentences")
+VOICE = Tensor("voice", "BYTES", (1,), optional=True,
+               doc='voice name, "name#speaker" for multi-speaker voices; "" = default')
+LANGUAGE = Tensor("language", "BYTES", (1,), optional=True,
+                  doc='text normalisation language (en, ko); "" = the voice\'s language')
+SPEED = Tensor("speed", "FP32", (1,), optional=True, doc="1.0 normal; 0.25..4.0")
+NOISE_SCALE = Tensor("noise_scale", "FP32", (1,), optional=True,
+                     doc="VITS noise scale; default from the voice config")
+NOISE_W = Tensor("noise_w", "FP32", (1,), optional=True,
+                 doc="VITS duration noise; default from the voice config")
+
+AUDIO = Tensor("audio", "FP32", (-1,), doc="mono samples of one sentence (empty on final)")
+SAMPLE_RATE = Tensor("sample_rate", "INT32", (1,))
+SENTENCE = Tensor("sentence", "BYTES", (1,), doc="the text this chunk says")
+FINAL = Tensor("final", "BOOL", (1,), doc="true on the last response of a request")
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+SPEC = ModelSpec(
+    name="tts",
+    description="VITS / Piper voices (ONNX), espeak-ng phonemes, one streamed chunk per sentence",
+    inputs=(TEXT, VOICE, LANGUAGE, SPEED, NOISE_SCALE, NOISE_W),
+    outputs=(AUDIO, SAMPLE_RATE, SENTENCE, FINAL),
+    max_batch_size=0,
+    decoupled=True,
+    parameters={
+        "max_text_chars": "4096",
+        "intra_op_threads": "0",
+    },
+)
