@@ -42,9 +42,22 @@ class TextFormatter(logging.Formatter):
         return f"{line} [request_id={request_id}]" if request_id else line
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners and process managers
+    swap it; a handler holding the old, closed stream would fail on every record)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Route the root logger (and uvicorn's) to stderr in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -5,6 +5,7 @@ from orchestrator.health.controllers import HealthController
 from orchestrator.models.controllers import ModelAdminController
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
+from orchestrator.speech.synthesis import SpeechController
 from orchestrator.speech.transcriptions import TranscriptionController
 
 ROUTE_HANDLERS: list = [
@@ -14,6 +15,7 @@ ROUTE_HANDLERS: list = [
     ChatController,
     ModelsController,
     TranscriptionController,
+    SpeechController,
     *REALTIME_ROUTES,
     ModelAdminController,
 ]

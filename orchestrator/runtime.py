@@ -74,11 +74,13 @@ async def start_runtime(settings: Settings) -> Runtime:
 
     from orchestrator.realtime.wiring import bounded_decoder
     from orchestrator.speech.audio_input import decode_audio
+    from orchestrator.speech.audio_output import encode_audio
 
     # Uploads (voice-chat) decode in process with PyAV, within the configured limits.
     runtime.services["audio_decoder"] = bounded_decoder(
         decode_audio, max_bytes=settings.max_request_bytes,
         max_seconds=settings.max_audio_seconds)
+    runtime.services["audio_encoder"] = encode_audio  # replies: mp3, opus, aac, flac, wav, pcm
 
     if settings.triton_url:
         from orchestrator.inference.client import TritonClient
@@ -91,6 +93,12 @@ async def start_runtime(settings: Settings) -> Runtime:
             from orchestrator.speech.stt import SpeechToText
 
             runtime.services["stt"] = SpeechToText(runtime.triton)
+        if settings.tts_enabled:
+            from orchestrator.speech.tts import TextToSpeech
+
+            runtime.services["tts"] = TextToSpeech(runtime.triton,
+                                                   default_voice=settings.default_voice,
+                                                   max_chars=settings.max_tts_chars)
 
         from orchestrator.models.wiring import start_model_admin
 

@@ -36,7 +36,8 @@ class VoiceChatForm:
     file: UploadFile
     session_id: str
     format: str = "wav"
-    """Reply audio format (wav, pcm16; more when the speech feature's encoder is wired)."""
+    """Reply audio format: wav, mp3, opus, aac, flac, pcm16 (raw at ``sample_rate``) or pcm
+    (raw at 24 kHz, as OpenAI's speech API)."""
     input_format: str | None = None
     """Upload format; sniffed from the file when absent."""
     language: str | None = None
@@ -65,6 +66,12 @@ class VoiceChatOut(msgspec.Struct):
     user_turn_id: int
     assistant_turn_id: int
     timings: VoiceChatTimings
+
+
+def _encoded_rate(media_type: str | None, source_rate: int) -> int:
+    """Raw PCM says its rate in the media type (``audio/pcm;rate=24000``)."""
+    _, _, rate = (media_type or "").partition(";rate=")
+    return int(rate) if rate.isdigit() else source_rate
 
 
 def _ms(start: float, end: float | None = None) -> float:
@@ -136,7 +143,8 @@ async def voice_chat(runtime: RuntimeDep, data: Annotated[
     return VoiceChatOut(
         session_id=session.id, transcript=transcript, language=result.language,
         reply_text=reply.text, audio=audio_b64, audio_format=fmt, media_type=media_type,
-        sample_rate=reply.rate if reply.samples is not None else None, user_turn_id=user.id,
+        sample_rate=_encoded_rate(media_type, reply.rate) if reply.samples is not None
+        else None, user_turn_id=user.id,
         assistant_turn_id=assistant.id,
         timings=VoiceChatTimings(decode_ms=decode_ms, stt_ms=stt_ms,
                                  llm_first_token_ms=reply.llm_first_ms,

@@ -1,11 +1,7 @@
-"""FOR THE LEAD, after merge: the realtime pipeline on the real Triton server with real
-weights (Whisper STT, SmolLM2 LLM, Piper TTS), driven like a person talking.
-
-It needs a fixture named ``realweights_triton_url`` (gRPC URL of the session's Triton
-with stt, llm and tts exported from the real weight packages and loaded) and
-``start_runtime`` registering ``runtime.services["stt"|"llm"|"tts"]``. Until both exist
-the tests skip, saying so.
-"""
+"""The realtime pipeline on the real Triton server with real weights (Whisper tiny.en STT,
+SmolLM2-135M-Instruct LLM, the Piper en_US-joe-medium voice), driven like a person
+talking: spoken question -> transcript, reply text and audio, stored turns; barge-in;
+disconnect mid-reply."""
 
 from __future__ import annotations
 
@@ -14,6 +10,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from tests.support import llm_fixtures, stt_fixtures, tts_fixtures
 from tests.support.fake_voice import silence, speak
 from tests.support.realtime import live_server
 
@@ -22,15 +19,23 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.triton, pytest.mark.realweights,
 RATE = 24000
 
 
+# The session's real models (shared with the integration tests that export them).
+tiny_stt, tiny_en_stt = stt_fixtures.tiny_stt, stt_fixtures.tiny_en_stt
+tiny_llm_dir, tiny_llm, smollm2 = (llm_fixtures.tiny_llm_dir, llm_fixtures.tiny_llm,
+                                   llm_fixtures.smollm2)
+served_joe_voice = tts_fixtures.served_joe_voice
+
+
 @pytest.fixture
-async def live(request, tmp_path):  # type: ignore[no-untyped-def]
-    try:
-        triton_url = request.getfixturevalue("realweights_triton_url")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the realweights_triton_url fixture (wired by the lead at merge)")
-    async with live_server(tmp_path, triton_url=triton_url, memory_enabled=False) as server:
-        if not {"stt", "llm", "tts"} <= set(server.runtime.services):
-            pytest.skip("start_runtime does not register stt/llm/tts services yet")
+async def live(triton_server, tiny_en_stt, smollm2, served_joe_voice, tmp_path):  # type: ignore[no-untyped-def]
+    async with live_server(tmp_path, triton_url=triton_server.grpc_url,
+                           model_repository=str(triton_server.repository),
+                           memory_enabled=False, default_voice="en_US-joe-medium") as server:
+        assert {"stt", "llm", "tts"} <= set(server.runtime.services)
+        # Other versions (tiny random models) are served beside the real ones: pin these.
+        server.runtime.triton.default_versions.update(
+            stt=str(tiny_en_stt), llm=str(llm_fixtures.REAL_VERSION),
+            tts=str(served_joe_voice))
         yield server
 
 

@@ -20,7 +20,6 @@ from tests.support.stt import (
     espeak,
     export_version,
     read_wav,
-    serve_versions,
 )
 from tests.unit.test_stt_audio_input import FORMATS, _tone_at
 
@@ -130,7 +129,7 @@ def base_stt(triton_server, tiny_stt, tmp_path_factory):  # type: ignore[no-unty
     version = export_version(str(part1), triton_server.repository,
                              "--ct2-part", str(part1 / "model.bin.part1"),
                              "--ct2-part", str(part2), "--sample-audio", str(sample))
-    serve_versions(triton_server, [tiny_stt[1], version])
+    stt_fixtures.serve_every_version(triton_server)
     return version
 
 

