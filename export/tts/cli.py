@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
                     vits.export_onnx(model, version.path / entry["model"])
                 text = args.parity_text or parity.parity_text(entry["language"])
                 with progress.step(f"parity of {name} against VitsModel (PyTorch)"):
-                    figures += vits.parity(model, tokenizer, version.path / entry["model"],
+                    figures += vits.parity(name, model, tokenizer, version.path / entry["model"],
                                            text)
                 graphs[name] = version.path / entry["model"]
                 files = sorted(p for p in path.iterdir() if p.is_file())

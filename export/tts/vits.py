@@ -140,7 +140,7 @@ def voice_entry(name: str, model: Any, tokenizer: Any, language: str) -> dict[st
     }
 
 
-def parity(model: Any, tokenizer: Any, onnx_path: Path, text: str,
+def parity(name: str, model: Any, tokenizer: Any, onnx_path: Path, text: str,
            tolerance: float = 1e-3) -> list[ParityFigure]:
     """ONNX Runtime vs VitsModel in PyTorch on the tokenizer's ids, with zero noise."""
     import onnxruntime as ort
@@ -165,4 +165,4 @@ def parity(model: Any, tokenizer: Any, onnx_path: Path, text: str,
     if model.config.num_speakers > 1:
         feeds["sid"] = np.array([0], np.int64)
     exported = session.run(None, feeds)[0].reshape(-1)
-    return [max_abs_diff("vits_waveform_vs_pytorch", reference, exported, tolerance)]
+    return [max_abs_diff(f"{name}:onnx_vs_pytorch", reference, exported, tolerance)]
