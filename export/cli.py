@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = sub.add_parser(model, help=module.__doc__.strip().splitlines()[0],
                            description=module.__doc__)
-        p.add_argument("--source", required=True, help="checkpoint to export")
+        if getattr(module, "MULTIPLE_SOURCES", False):
+            p.add_argument("--source", required=True, action="append",
+                           help="checkpoint to export (repeat for several in one version)")
+        else:
+            p.add_argument("--source", required=True, help="checkpoint to export")
         p.add_argument("--version", type=int, default=None,
                        help="version number to write (default: the next free one)")
         p.add_argument("--repo", default=DEFAULT_REPOSITORY, help="model repository directory")

@@ -1,0 +1,1 @@
+"""Text-to-speech export: Piper voices and transformers VITS (MMS-TTS) checkpoints."""

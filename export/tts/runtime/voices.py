@@ -1,0 +1,163 @@
+"""Voices of one repository version: ``voices.json`` entries, text to ids, ids to audio.
+
+``voices.json``::
+
+    {"default": "en_US-joe-medium",
+     "voices": [{"name": ..., "model": "<file>.onnx", "kind": "piper" | "vits",
+                 "language": "en", "phoneme_type": "espeak" | "characters",
+                 "espeak_voice": "en-us", "sample_rate": 22050, "num_speakers": 1,
+                 "speakers": {"name": id}, "noise_scale": .., "length_scale": ..,
+                 "noise_w": .., "phoneme_id_map": {symbol: [ids]},
+                 "characters": {"add_blank": true, "lowercase": true, "unicode_form": "NFC"}}]}
+
+Every graph has Piper's signature: ``input`` int64 [1, T], ``input_lengths`` int64 [1],
+``scales`` float32 [3] = (noise_scale, length_scale, noise_w), and ``sid`` int64 [1] for
+multi-speaker voices; output ``output`` float32 [1, 1, 1, samples] (VITS exports are
+wrapped to match), so one code path serves every voice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import espeak
+
+VOICES_FILE = "voices.json"
+BOS, EOS, PAD = "^", "$", "_"
+log = logging.getLogger("tts")
+
+
+@dataclass
+class VoiceConfig:
+    name: str
+    model: str
+    language: str
+    phoneme_type: str
+    sample_rate: int
+    phoneme_id_map: dict[str, list[int]]
+    kind: str = "piper"
+    espeak_voice: str = ""
+    num_speakers: int = 1
+    speakers: dict[str, int] = field(default_factory=dict)
+    noise_scale: float = 0.667
+    length_scale: float = 1.0
+    noise_w: float = 0.8
+    vowel_clusters: list[list[str]] = field(default_factory=list)
+    characters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VoiceConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def load_catalog(directory: Path) -> tuple[str, list[VoiceConfig]]:
+    data = json.loads((directory / VOICES_FILE).read_text(encoding="utf-8"))
+    voices = [VoiceConfig.from_json(v) for v in data["voices"]]
+    return data.get("default") or voices[0].name, voices
+
+
+class Voice:
+    """One voice: its config, its ONNX session, text -> ids -> audio."""
+
+    def __init__(self, config: VoiceConfig, directory: Path, intra_op_threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        self.config = config
+        options = ort.SessionOptions()
+        if intra_op_threads > 0:
+            options.intra_op_num_threads = intra_op_threads
+        self.session = ort.InferenceSession(str(directory / config.model), options,
+                                            providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.clusters = {tuple(c) for c in config.vowel_clusters}
+
+    # --- text -> ids --------------------------------------------------------------------
+
+    def phonemes(self, text: str) -> list[list[str]]:
+        """Phonemes (espeak voices) or characters, grouped as the phonemiser groups them."""
+        if self.config.phoneme_type == "espeak":
+            sentences = espeak.phonemize(text, self.config.espeak_voice)
+            return [self._merge_clusters(s) for s in sentences] if self.clusters else sentences
+        return [self._characters(text)]
+
+    def phoneme_ids(self, phonemes: list[str]) -> tuple[list[int], list[str]]:
+        """Piper's ``phonemes_to_ids`` (espeak) or the VITS tokenizer's ids (characters);
+        also the symbols the voice cannot say, which are dropped."""
+        id_map = self.config.phoneme_id_map
+        dropped = [p for p in phonemes if p not in id_map]
+        kept = [p for p in phonemes if p in id_map]
+        if self.config.phoneme_type == "espeak":
+            ids = list(id_map[BOS]) + list(id_map[PAD])
+            for p in kept:
+                ids += list(id_map[p]) + list(id_map[PAD])
+            return ids + list(id_map[EOS]), dropped
+        while kept and kept[0] == " ":
+            kept.pop(0)
+        while kept and kept[-1] == " ":
+            kept.pop()
+        ids = [id_map[p][0] for p in kept]
+        if self.config.characters.get("add_blank", True):
+            pad = int(self.config.characters.get("pad_id", 0))
+            spread = [pad] * (2 * len(ids) + 1)
+            spread[1::2] = ids
+            ids = spread
+        return ids, dropped
+
+    def text_ids(self, text: str) -> tuple[list[int], list[str]]:
+        """ids of one sentence (espeak sentences inside it joined by a space)."""
+        groups = self.phonemes(text)
+        joined: list[str] = []
+        for group in groups:
+            if joined and group:
+                joined.append(" ")
+            joined.extend(group)
+        if not [p for p in joined if p.strip()]:
+            return [], []
+        ids, dropped = self.phoneme_ids(joined)
+        if self.config.phoneme_type != "espeak" and not any(
+                p in self.config.phoneme_id_map for p in joined):
+            return [], dropped
+        return ids, dropped
+
+    def _characters(self, text: str) -> list[str]:
+        options = self.config.characters
+        text = unicodedata.normalize(options.get("unicode_form", "NFC"), text)
+        if options.get("lowercase", True):
+            text = text.lower()
+        return list(text.strip())
+
+    def _merge_clusters(self, phones: list[str]) -> list[str]:
+        longest = max(len(c) for c in self.clusters)
+        out, i = [], 0
+        while i < len(phones):
+            for n in range(min(longest, len(phones) - i), 1, -1):
+                if tuple(phones[i:i + n]) in self.clusters:
+                    out.append("".join(phones[i:i + n]))
+                    i += n
+                    break
+            else:
+                out.append(phones[i])
+                i += 1
+        return out
+
+    # --- ids -> audio -------------------------------------------------------------------
+
+    def run(self, ids: list[int], *, noise_scale: float, length_scale: float, noise_w: float,
+            speaker: int | None = None) -> np.ndarray:
+        """Raw model output for one id sequence (what Piper's ``phoneme_ids_to_audio`` gives)."""
+        feeds: dict[str, np.ndarray] = {
+            "input": np.asarray([ids], dtype=np.int64),
+            "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+            "scales": np.asarray([noise_scale, length_scale, noise_w], dtype=np.float32),
+        }
+        if "sid" in self.input_names:
+            feeds["sid"] = np.asarray([speaker or 0], dtype=np.int64)
+        return self.session.run(None, feeds)[0].reshape(-1).astype(np.float32)

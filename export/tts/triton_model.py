@@ -1,0 +1,137 @@
+"""Triton python-backend model ``tts`` (decoupled): text -> one audio chunk per sentence.
+
+Snapshotted as ``<version>/model.py`` by ``python -m export tts``; the version's
+``tts_runtime/`` package does the work (normalise, split, phonemise, run the voice) and
+``voices.json`` lists the voices, all loaded at start-up.
+
+Each request gets its own thread with its response sender, so ``execute`` returns at
+once and requests overlap (ONNX Runtime releases the GIL); at most
+``max_concurrent_streams`` synthesise at once. A sentence's chunk is sent as soon as it
+is synthesised; the last response has ``final=True`` and empty audio. Cancellation is
+checked between sentences.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from export.specs import tts as spec
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        sys.path.insert(0, str(version_dir))
+        from tts_runtime import BadRequest, Synthesizer
+
+        self.BadRequest = BadRequest
+        self.logger = pb_utils.Logger
+        self.synthesizer = Synthesizer(
+            version_dir, intra_op_threads=int(params.get("intra_op_threads", "0")),
+            max_text_chars=int(params.get("max_text_chars", "4096")))
+        self.slots = threading.Semaphore(int(params.get("max_concurrent_streams", "4")))
+        self.stopping = threading.Event()
+        self.threads: set[threading.Thread] = set()
+        self.lock = threading.Lock()
+        self.logger.log_info(f"tts: voices {', '.join(sorted(self.synthesizer.voices))} "
+                             f"(default {self.synthesizer.default})")
+
+    def execute(self, requests: list) -> None:
+        for request in requests:
+            sender = request.get_response_sender()
+            try:
+                plan = self._parse(request)
+            except (ValueError, UnicodeDecodeError) as exc:
+                error = pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
+                sender.send(pb_utils.InferenceResponse(error=error),
+                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                continue
+            thread = threading.Thread(target=self._serve,
+                                      args=(plan, sender, request.request_id()), daemon=True,
+                                      name="tts-stream")
+            with self.lock:
+                self.threads.add(thread)
+            thread.start()
+        return None
+
+    def _parse(self, request):  # type: ignore[no-untyped-def]
+        def value(tensor, default):  # type: ignore[no-untyped-def]
+            found = pb_utils.get_input_tensor_by_name(request, tensor.name)
+            if found is None:
+                return default
+            array = found.as_numpy().reshape(-1)
+            if array.size != 1:
+                raise self.BadRequest(f"invalid {tensor.name}: expected one value, got "
+                                      f"{array.size}")
+            item = array[0]
+            return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+
+        noise_scale = value(spec.NOISE_SCALE, None)
+        noise_w = value(spec.NOISE_W, None)
+        return self.synthesizer.plan(
+            str(value(spec.TEXT, "")), voice=str(value(spec.VOICE, "")),
+            language=str(value(spec.LANGUAGE, "")), speed=float(value(spec.SPEED, 1.0)),
+            noise_scale=None if noise_scale is None else float(noise_scale),
+            noise_w=None if noise_w is None else float(noise_w))
+
+    def _serve(self, plan, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
+        try:
+            while not self.slots.acquire(timeout=0.05):
+                if sender.is_cancelled() or self.stopping.is_set():
+                    sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                    return
+            try:
+                self._synthesize(plan, sender, request_id)
+            finally:
+                self.slots.release()
+        except Exception as exc:  # a failed stream must still end, with a reason
+            self.logger.log_error(f"tts: request {request_id!r} failed: {exc!r}")
+            error = pb_utils.TritonError(f"synthesis failed: {exc}",
+                                         pb_utils.TritonError.INTERNAL)
+            with contextlib.suppress(Exception):
+                sender.send(pb_utils.InferenceResponse(error=error),
+                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        finally:
+            with self.lock:
+                self.threads.discard(threading.current_thread())
+
+    def _synthesize(self, plan, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
+        sample_rate = plan.voice.config.sample_rate
+        for sent, chunk in enumerate(self.synthesizer.chunks(plan)):
+            if chunk.dropped:
+                self.logger.log_warn(f"tts: request {request_id!r}: voice "
+                                     f"{plan.voice.config.name} cannot say "
+                                     f"{''.join(sorted(set(chunk.dropped)))!r}; dropped")
+            if sender.is_cancelled() or self.stopping.is_set():
+                self.logger.log_info(f"tts: request {request_id!r} cancelled after {sent} "
+                                     "sentences")
+                sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                return
+            sender.send(_response(chunk.audio, sample_rate, chunk.sentence, final=False))
+        sender.send(_response(np.zeros(0, np.float32), sample_rate, "", final=True),
+                    flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def finalize(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            threads = list(self.threads)
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def _response(audio: np.ndarray, sample_rate: int, sentence: str, final: bool):  # type: ignore[no-untyped-def]
+    return pb_utils.InferenceResponse(output_tensors=[
+        pb_utils.Tensor(spec.AUDIO.name, np.ascontiguousarray(audio, dtype=np.float32)),
+        pb_utils.Tensor(spec.SAMPLE_RATE.name, np.array([sample_rate], np.int32)),
+        pb_utils.Tensor(spec.SENTENCE.name, np.array([sentence.encode("utf-8")], np.object_)),
+        pb_utils.Tensor(spec.FINAL.name, np.array([final], np.bool_)),
+    ])
