@@ -51,7 +51,10 @@ class TritonPythonModel:
             try:
                 plan = self._parse(request)
             except (ValueError, UnicodeDecodeError) as exc:
-                error = pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
+                # Streamed errors reach the client without their code: the "invalid"
+                # prefix is what the orchestrator maps to a 400 (inference_invalid_input).
+                error = pb_utils.TritonError(f"invalid request: {exc}",
+                                             pb_utils.TritonError.INVALID_ARG)
                 sender.send(pb_utils.InferenceResponse(error=error),
                             flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
                 continue

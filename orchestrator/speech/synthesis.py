@@ -68,7 +68,10 @@ class SpeechRequest(msgspec.Struct, forbid_unknown_fields=False):
     stream_format: Literal["audio", "sse"] = "audio"
     instructions: str | None = None
     language: str | None = None
-    """Not in OpenAI's API: text normalisation language (en, ko); default: the voice's."""
+    """Extensions (not in OpenAI's API): text normalisation language (en, ko; default: the
+    voice's) and VITS sampling noise (default: the voice's; 0 makes output repeatable)."""
+    noise_scale: float | None = None
+    noise_w: float | None = None
 
 
 class SynthesizeRequest(msgspec.Struct):
@@ -79,6 +82,8 @@ class SynthesizeRequest(msgspec.Struct):
     language: str | None = None
     speed: float = 1.0
     format: str = "wav"
+    noise_scale: float | None = None
+    noise_w: float | None = None
 
 
 def _voice(name: str | None) -> str | None:
@@ -140,7 +145,8 @@ class SpeechController(Controller):
     async def speech(self, data: SpeechRequest, tts: TextToSpeechDep) -> Stream:
         fmt = output_format(data.response_format)
         chunks = tts.stream(data.input, voice=_voice(data.voice), speed=data.speed,
-                            language=data.language, version=_version(data.model),
+                            language=data.language, noise_scale=data.noise_scale,
+                            noise_w=data.noise_w, version=_version(data.model),
                             request_id=current_request_id() or "")
         first, rest = await _first_and_rest(chunks)
         headers = {"X-Sample-Rate": str(output_rate(fmt, first.sample_rate))}
@@ -156,7 +162,8 @@ class SpeechController(Controller):
     async def synthesize(self, data: SynthesizeRequest, tts: TextToSpeechDep) -> Response[bytes]:
         fmt = output_format(data.format)
         speech = await tts.synthesize(data.text, voice=_voice(data.voice), speed=data.speed,
-                                      language=data.language)
+                                      language=data.language, noise_scale=data.noise_scale,
+                                      noise_w=data.noise_w)
         if not speech.samples.size:
             raise InvalidRequest("the text has nothing the voice can say", param="text")
         body, content_type = await asyncio.to_thread(encode_audio, speech.samples,

@@ -58,13 +58,23 @@ class TextToSpeech:
                                  f"{spec.MAX_SPEED}, not {speed}", param="speed")
 
     async def stream(self, text: str, *, voice: str | None = None, speed: float = 1.0,
-                     language: str | None = None, version: str = "",
+                     language: str | None = None, noise_scale: float | None = None,
+                     noise_w: float | None = None, version: str = "",
                      request_id: str = "") -> AsyncIterator[AudioChunk]:
-        """One chunk per sentence, in order. Closing the iterator cancels synthesis."""
+        """One chunk per sentence, in order. Closing the iterator cancels synthesis.
+
+        ``noise_scale`` / ``noise_w``: VITS sampling noise (voice defaults when None);
+        ``noise_w=0`` makes durations repeatable, both 0 makes the audio repeatable.
+        """
         self.check(text, speed)
+        for name, value in (("noise_scale", noise_scale), ("noise_w", noise_w)):
+            if value is not None and not 0.0 <= value <= 2.0:
+                raise InvalidRequest(f"{name} must be between 0 and 2, not {value}", param=name)
         values = {spec.TEXT: [text], spec.VOICE: [voice or self.default_voice],
                   spec.SPEED: [float(speed)],
-                  spec.LANGUAGE: [language] if language else None}
+                  spec.LANGUAGE: [language] if language else None,
+                  spec.NOISE_SCALE: None if noise_scale is None else [float(noise_scale)],
+                  spec.NOISE_W: None if noise_w is None else [float(noise_w)]}
         async for result in self.client.stream(spec.SPEC, values, version=version,
                                                request_id=request_id):
             audio = result[spec.AUDIO].reshape(-1).astype(np.float32, copy=False)
@@ -73,10 +83,12 @@ class TextToSpeech:
                                  text=result.text(spec.SENTENCE))
 
     async def synthesize(self, text: str, *, voice: str | None = None, speed: float = 1.0,
-                         language: str | None = None, version: str = "") -> Speech:
+                         language: str | None = None, noise_scale: float | None = None,
+                         noise_w: float | None = None, version: str = "") -> Speech:
         """The whole text as one clip."""
         chunks = [c async for c in self.stream(text, voice=voice, speed=speed,
-                                               language=language, version=version)]
+                                               language=language, noise_scale=noise_scale,
+                                               noise_w=noise_w, version=version)]
         rate = chunks[0].sample_rate if chunks else 0
         samples = (np.concatenate([c.samples for c in chunks]) if chunks
                    else np.zeros(0, np.float32))

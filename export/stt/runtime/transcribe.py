@@ -69,13 +69,14 @@ class Transcriber:
         """Validate options (ValueError) and compute the log-mel of the whole recording."""
         if task not in ("transcribe", "translate"):
             raise ValueError(f"task must be transcribe or translate, not {task!r}")
-        if language:
-            language = self.tokenizer.language_code(language)
         if not self.tokenizer.multilingual:
-            if language not in (None, "en"):
+            # English-only vocabularies have no language tokens to look "en" up in.
+            if language and language.strip().lower() not in ("en", "english"):
                 raise ValueError(f"this model is English-only; language {language!r} "
                                  "is not supported")
             language = "en"
+        elif language:
+            language = self.tokenizer.language_code(language)
         mel = log_mel_spectrogram(audio, self.filters, padding=N_SAMPLES)
         return TranscriptionJob(mel=mel, content_frames=mel.shape[-1] - N_FRAMES,
                                 language=language, task=task, prompt=prompt,
