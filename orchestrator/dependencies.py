@@ -33,6 +33,24 @@ def provide_service(name: str) -> Provide:
     return Provide(provider, sync_to_thread=False)
 
 
+def provide_model_service(name: str, *, enabled: str, variable: str, what: str) -> Provide:
+    """A provider for a model-backed service (``stt``, ``tts``): 503 ``service_disabled``
+    when its setting switches it off, 503 ``inference_unavailable`` without Triton."""
+    from orchestrator.errors import InferenceUnavailable, ServiceDisabled
+
+    def provider(state: State) -> Any:
+        runtime = state.runtime
+        if not getattr(runtime.settings, enabled):
+            raise ServiceDisabled(f"{what} is disabled ({variable}=false)")
+        service = runtime.services.get(name)
+        if service is None:
+            raise InferenceUnavailable(f"{what} needs a Triton server (set TRITON_URL or run "
+                                       "`voicechat serve`)")
+        return service
+
+    return Provide(provider, sync_to_thread=False)
+
+
 DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),

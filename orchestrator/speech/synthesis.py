@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Response, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
-from orchestrator.errors import InferenceUnavailable, InvalidRequest, ServiceDisabled
+from orchestrator.dependencies import provide_model_service
+from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.request_context import current_request_id
 from orchestrator.speech.audio_output import (
@@ -40,17 +40,6 @@ from orchestrator.speech.tts import AudioChunk, TextToSpeech
 
 OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx",
                            "sage", "shimmer", "verse", "marin", "cedar"})
-
-
-def provide_tts(state: State) -> TextToSpeech:
-    runtime = state.runtime
-    if not runtime.settings.tts_enabled:
-        raise ServiceDisabled("text-to-speech is disabled (TTS_ENABLED=false)")
-    service = runtime.services.get("tts")
-    if service is None:
-        raise InferenceUnavailable("text-to-speech needs a Triton server (set TRITON_URL or "
-                                   "run `voicechat serve`)")
-    return service
 
 
 TextToSpeechDep = NamedDependency[TextToSpeech]
@@ -138,7 +127,8 @@ async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk],
 
 class SpeechController(Controller):
     tags = ["speech"]
-    dependencies = {"tts": Provide(provide_tts, sync_to_thread=False)}
+    dependencies = {"tts": provide_model_service("tts", enabled="tts_enabled",
+                                                 variable="TTS_ENABLED", what="text-to-speech")}
 
     @post("/v1/audio/speech", name="audio:speech", status_code=200,
           summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")

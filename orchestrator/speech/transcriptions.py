@@ -15,29 +15,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, post
-from litestar.datastructures import State, UploadFile
-from litestar.di import NamedDependency, Provide
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from orchestrator.dependencies import SettingsDep
-from orchestrator.errors import InferenceUnavailable, InvalidRequest, ServiceDisabled
+from orchestrator.dependencies import SettingsDep, provide_model_service
+from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.stt import Segment, SpeechToText, Transcription
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
-
-
-def provide_stt(state: State) -> SpeechToText:
-    runtime = state.runtime
-    if not runtime.settings.stt_enabled:
-        raise ServiceDisabled("speech-to-text is disabled (STT_ENABLED=false)")
-    service = runtime.services.get("stt")
-    if service is None:
-        raise InferenceUnavailable("speech-to-text needs a Triton server (set TRITON_URL or "
-                                   "run `voicechat serve`)")
-    return service
 
 
 SpeechToTextDep = NamedDependency[SpeechToText]
@@ -150,7 +139,8 @@ Form = Annotated[TranscriptionForm, Body(media_type=RequestEncodingType.MULTI_PA
 class TranscriptionController(Controller):
     path = "/v1/audio"
     tags = ["speech"]
-    dependencies = {"stt": Provide(provide_stt, sync_to_thread=False)}
+    dependencies = {"stt": provide_model_service("stt", enabled="stt_enabled",
+                                                 variable="STT_ENABLED", what="speech-to-text")}
 
     @post("/transcriptions", name="audio:transcriptions", status_code=200,
           summary="Transcribe an audio file (OpenAI-compatible)")
