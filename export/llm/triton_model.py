@@ -38,6 +38,7 @@ from export.llm.generation import (
     StopMatcher,
     render_chat,
 )
+from export.providers import onnx_providers
 from export.specs import llm as spec
 
 ROLES = ("system", "user", "assistant")
@@ -61,8 +62,10 @@ class TritonPythonModel:
         self.assets = GenerationAssets.load(here)
         self.max_tokens_limit = int(params.get("max_tokens_limit", "4096"))
         self.default_max_tokens = int(params.get("default_max_tokens", "256"))
+        # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
         self.decoder = OnnxDecoder(os.path.join(here, DECODER_FILE), self.assets,
-                                   intra_op_threads=int(params.get("intra_op_threads", "0")))
+                                   intra_op_threads=int(params.get("intra_op_threads", "0")),
+                                   providers=onnx_providers(args))
         self.tokenizer = Tokenizer.from_file(os.path.join(here, TOKENIZER_FILE))
         with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
             self.template = fh.read()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from export.providers import onnx_providers
 from export.specs.stt import (
     AUDIO,
     DETECTED_LANGUAGE,
@@ -66,8 +67,10 @@ class TritonPythonModel:
             return None if raw.lower() in ("", "none") else float(raw)
 
         self.max_audio_seconds = number("max_audio_seconds", "1800") or float("inf")
+        # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
         model = WhisperOnnx(version_dir, intra_op_threads=int(params.get("intra_op_threads",
-                                                                          "0")))
+                                                                          "0")),
+                            providers=onnx_providers(args))
         tokenizer = WhisperTokenizer(version_dir)
         filters = load_mel_filters(str(version_dir / "mel_filters.npz"), model.dims["n_mels"])
         self.transcriber = Transcriber(

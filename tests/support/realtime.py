@@ -47,9 +47,9 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
     from orchestrator.app import create_app
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
+    fields = {"triton_url": None, "log_format": "text", **overrides}
     settings = dataclasses.replace(Settings.from_env({}), database_url=url,
-                                   data_dir=str(tmp_path / "data"), triton_url=None,
-                                   log_format="text", **overrides)
+                                   data_dir=str(tmp_path / "data"), **fields)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            lifespan="on", ws_max_size=16 * 1024 * 1024))
