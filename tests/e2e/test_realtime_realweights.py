@@ -44,6 +44,14 @@ def question(tmp_path_factory) -> np.ndarray:  # type: ignore[no-untyped-def]
     return speak("What is the capital of France?", tmp_path_factory.mktemp("rw"), rate=RATE)
 
 
+@pytest.fixture(scope="module")
+def long_request(tmp_path_factory) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A request whose reply takes many seconds to generate, so that speaking again lands
+    while the reply is still being produced (a short reply may be complete by then)."""
+    return speak("Please tell me a long story about a brave knight and a dragon.",
+                 tmp_path_factory.mktemp("rw"), rate=RATE)
+
+
 async def talk(client, audio: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     """At real-time pace, like a microphone."""
     await client.append(audio, RATE, chunk_ms=20, pace=1.0)
@@ -69,14 +77,16 @@ async def test_spoken_question_gets_transcript_text_audio_and_stored_turns(live,
                                                                            question) -> None:
     session_id, client = await start_session(live)
     stop = asyncio.Event()
+    quiet = None
     try:
         await talk(client, question)
         quiet = asyncio.create_task(keep_quiet(client, stop))
         events = await client.until("response.done", wait_s=300)
     finally:
         stop.set()
+        if quiet is not None:
+            await quiet  # the microphone stops before the socket closes
         await client.__aexit__()
-    await quiet
     types = [e["type"] for e in events]
     transcript = next(e for e in events if e["type"] ==
                       "conversation.item.input_audio_transcription.completed")["transcript"]
@@ -91,10 +101,10 @@ async def test_spoken_question_gets_transcript_text_audio_and_stored_turns(live,
     assert turns[1].voice_to_voice_ms and not turns[1].interrupted
 
 
-async def test_barge_in_on_real_services(live, question) -> None:
+async def test_barge_in_on_real_services(live, question, long_request) -> None:
     session_id, client = await start_session(live)
     try:
-        await talk(client, np.concatenate([question, silence(1.0, RATE)]))
+        await talk(client, np.concatenate([long_request, silence(1.0, RATE)]))
         await client.until("response.audio.delta", wait_s=300)
         await talk(client, np.concatenate([question, silence(1.0, RATE)]))
         events = await client.until("response.done", wait_s=60)
