@@ -261,19 +261,20 @@ class MemoryStore:
         return int(stats.get("row_count", 0))
 
     def rows(self, batch: int = 1000) -> list[dict[str, Any]]:
-        """Every stored row, ordered by id (tests and reindex checks)."""
-        out: list[dict[str, Any]] = []
-        last = -1
-        while True:
-            page = self._call("query", lambda c, after=last: c.query(
-                self.collection, filter=f"id > {int(after)}",
-                output_fields=["id", *OUTPUT_FIELDS, "embedding"], limit=batch,
-                timeout=self.timeout_s))
-            if not page:
-                return out
-            page.sort(key=lambda r: r["id"])
-            out.extend(page)
-            last = page[-1]["id"]
+        """Every stored row with its vector, ordered by id (reindex checks, tests)."""
+        def collect(client: Any) -> list[dict[str, Any]]:
+            iterator = client.query_iterator(
+                self.collection, batch_size=batch, filter="id >= 0",
+                output_fields=["id", *OUTPUT_FIELDS, "embedding"], timeout=self.timeout_s)
+            out: list[dict[str, Any]] = []
+            try:
+                while page := iterator.next():
+                    out.extend(page)
+            finally:
+                iterator.close()
+            return sorted(out, key=lambda r: r["id"])
+
+        return self._call("query", collect)
 
     def delete_user(self, user_id: str) -> None:
         self._call("delete", lambda c: c.delete(self.collection,
