@@ -232,8 +232,8 @@ class MemoryStore:
     def search(self, user_id: str, vector: np.ndarray, *, top_k: int, min_score: float,
                exclude_session_id: str | None = None) -> list[MemoryHit]:
         """The user's stored turns most similar to ``vector`` (never another user's)."""
-        if top_k <= 0:
-            return []
+        if top_k <= 0 or not user_id or any(ord(c) < 0x20 for c in user_id):
+            return []  # no stored turn has such a user id (SQL user ids are validated)
         expression = f"user_id == {quote(user_id)}"
         if exclude_session_id:
             expression += f" and session_id != {quote(exclude_session_id)}"

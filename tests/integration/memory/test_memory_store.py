@@ -69,7 +69,7 @@ def test_search_returns_only_the_users_turns_best_first(store: MemoryStore) -> N
     store.upsert([row(1, "alice", vector=target), row(2, "alice"), row(3, "bob", vector=target),
                   row(4, 'alice"', vector=target)])
     hits = store.search("alice", target, top_k=10, min_score=-1.0)
-    assert [h.turn_id for h in hits][0] == 1
+    assert hits[0].turn_id == 1
     assert {h.user_id for h in hits} == {"alice"} and {h.turn_id for h in hits} == {1, 2}
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     quoted = store.search('alice"', target, top_k=10, min_score=-1.0)
