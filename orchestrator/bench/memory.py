@@ -8,6 +8,7 @@
    --stored sizes (default 10k and 100k turns, 100 users), on a Milvus Lite file (or
    MILVUS_URI). The stored vectors are random unit vectors inserted directly, which
    keeps the 100k case quick; search cost does not depend on where vectors came from.
+   The collection is flushed (sealed) after the load and before the searches.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def _search(args: argparse.Namespace, settings, scratch: Path) -> list[dict]:  #
                                     embedding=v)
                           for n, v in enumerate(vectors, start=first)])
         insert_s = time.perf_counter() - started
+        store.flush()  # seal: a bulk load is searched after the flush (as after reindex)
         queries = _unit_vectors(args.queries, dim, rng)
         for q in queries[:5]:  # warm-up (loads segments)
             store.search("user0", q, top_k=args.top_k, min_score=-1.0)

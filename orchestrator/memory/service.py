@@ -168,6 +168,7 @@ class MemoryService:
         written = 0
         async for turns in conversations.iter_turns(batch=batch, user_id=user_id):
             written += await self.write(turns)
+        await self._store_call(MemoryStore.flush)
         return ReindexReport(turns=written, seconds=round(time.perf_counter() - started, 3))
 
     async def health(self) -> str | None:
