@@ -7,6 +7,7 @@
     voicechat config           list every setting, its variable and current value
     voicechat bench NAME       benchmarks (orchestrator/bench: stt, triton, batching, e2e, voice …)
     voicechat models ACTION    list|show|load|unload|validate|promote|rollback|gc versions
+    voicechat memory reindex   rebuild the Milvus memory collection from SQL [--user-id ID]
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -136,6 +137,13 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.bench import run_bench
 
     return run_bench(args, settings)
+@command("memory")
+def memory(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.memory.cli import run
+
+    return run(args, settings)
+
+
 @command("models")
 def models(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.models.cli import run
@@ -159,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.models.cli import add_models_parser
 
     add_models_parser(sub)
+    from orchestrator.memory.cli import add_memory_parser
+
+    add_memory_parser(sub)
     return parser
 
 

@@ -11,6 +11,7 @@
     ├── Conflict                  409 conflict
     ├── PayloadTooLarge           413 payload_too_large
     ├── ServiceDisabled           503 service_disabled      (LLM_ENABLED=false, …)
+    ├── MemoryUnavailable         503 memory_unavailable    (Milvus or the embedder down)
     └── InferenceError            502 inference_error
         ├── InferenceInvalidInput 400 inference_invalid_input
         ├── InferenceUnavailable  503 inference_unavailable
@@ -84,6 +85,12 @@ class PayloadTooLarge(AppError):
 
 class ServiceDisabled(AppError):
     status, code = 503, "service_disabled"
+
+
+class MemoryUnavailable(AppError):
+    """Conversation memory cannot answer (chat goes on without it)."""
+
+    status, code = 503, "memory_unavailable"
 
 
 class InferenceError(AppError):

@@ -2,6 +2,7 @@
 
 from orchestrator.chat.controllers import ChatController, ModelsController
 from orchestrator.health.controllers import HealthController
+from orchestrator.memory.controllers import MemoryController
 from orchestrator.models.controllers import ModelAdminController
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
@@ -12,6 +13,7 @@ ROUTE_HANDLERS: list = [
     HealthController,
     SessionController,
     UserController,
+    MemoryController,
     ChatController,
     ModelsController,
     TranscriptionController,

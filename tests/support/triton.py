@@ -18,11 +18,27 @@ from tests.support.mariadb import free_port
 def start(base: Path) -> EmbeddedTriton:
     repository = base / "repository"
     repository.mkdir(parents=True, exist_ok=True)
+    _link_export_package(base / "work")
     server = EmbeddedTriton(repository=repository, work_dir=base / "work",
                             grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port())
     server.start(timeout_s=120)
     return server
+
+
+def _link_export_package(work_dir: Path) -> None:
+    """Make the models import the ``export`` package under test.
+
+    The python backend stub ignores PYTHONPATH but puts its working directory (the
+    server's ``work_dir``) first on ``sys.path``; a link there wins over the editable
+    install, which may point at another checkout.
+    """
+    import export
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    link = work_dir / "export"
+    if not link.exists():
+        link.symlink_to(Path(export.__file__).resolve().parent, target_is_directory=True)
 
 
 def load(server: EmbeddedTriton, model: str, config: str | None = None,

@@ -1,0 +1,75 @@
+"""``voicechat memory reindex [--user-id ID] [--batch N]``: rebuild the Milvus collection
+from the SQL turns (SQL is the source of truth).
+
+Without ``--user-id`` the collection is dropped and recreated (also the way to move to
+an embedder of another dimension); with it, only that user's rows are replaced. Uses
+TRITON_URL, or starts the embedded Triton for the duration. With a Milvus Lite file,
+stop the service first: one process at a time may open the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+
+from orchestrator.settings import Settings
+
+
+def add_memory_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("memory", help="conversation memory (Milvus)",
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", required=True)
+    reindex = actions.add_parser("reindex", help="rebuild the collection from SQL turns")
+    reindex.add_argument("--user-id", default=None, help="only this user's turns")
+    reindex.add_argument("--batch", type=int, default=256, help="turns per embedding batch")
+
+
+async def reindex(settings: Settings, *, user_id: str | None, batch: int) -> int:
+    from orchestrator.inference.client import TritonClient
+    from orchestrator.memory.embedder import TritonEmbedder
+    from orchestrator.memory.service import MemoryService
+    from storage.conversations import ConversationStore
+    from storage.database import Database
+
+    database = Database(settings.sql_url, settings.db_pool_size)
+    triton = TritonClient(settings.triton_url or "", settings.triton_timeout_s)
+    service = MemoryService(TritonEmbedder(triton), uri=settings.milvus_target,
+                            collection=settings.milvus_collection)
+    try:
+        report = await service.reindex(ConversationStore(database), user_id=user_id,
+                                       batch=batch)
+    finally:
+        await service.close()
+        await triton.close()
+        await database.close()
+    scope = f"user {user_id}" if user_id else "all users"
+    print(f"reindexed {report.turns} turns ({scope}) into {settings.milvus_collection} at "
+          f"{settings.milvus_target} in {report.seconds:.1f} s")
+    return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.errors import AppError
+    from storage.errors import StorageError
+
+    if args.action != "reindex":  # pragma: no cover - argparse restricts it
+        return 2
+    server = None
+    if not settings.triton_url:
+        from orchestrator.cli import start_embedded_triton
+
+        server = start_embedded_triton(dataclasses.replace(
+            settings, memory_enabled=True, stt_enabled=False, llm_enabled=False,
+            tts_enabled=False))
+        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
+    try:
+        return asyncio.run(reindex(settings, user_id=args.user_id, batch=args.batch))
+    except (AppError, StorageError) as exc:
+        print(f"voicechat memory reindex: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()

@@ -1,0 +1,302 @@
+"""Conversation memory in Milvus: one collection of turn embeddings (pymilvus).
+
+``MILVUS_URI`` / ``MILVUS_HOST`` name a Milvus server; by default a Milvus Lite file in
+``DATA_DIR`` (one process per file: Milvus Lite takes a lock). SQL stays the source of
+truth: this collection can be dropped and rebuilt from the ``turns`` table at any time
+(``voicechat memory reindex``).
+
+Collection schema (``MILVUS_COLLECTION``, default ``voice_conversations``)::
+
+    id          INT64 primary key   the SQL turn id: writes are idempotent upserts, and a
+                                    rebuild yields the same ids
+    user_id     VARCHAR(128)        every search filters on it
+    session_id  VARCHAR(64)
+    turn_id     INT64               the SQL turn id (named for readers of the original schema)
+    role        VARCHAR(16)         user | assistant
+    text        VARCHAR(65535)      the turn's text (truncated to fit, on a UTF-8 boundary)
+    created_at  INT64               milliseconds since the epoch, UTC
+    embedding   FLOAT_VECTOR(dim)   unit vector from the embedder; metric IP; index HNSW on
+                                    a server, FLAT (exact) on Milvus Lite
+
+pymilvus is synchronous: :class:`MemoryStore` is a plain blocking class, and async
+callers run it in a thread (``orchestrator.memory``). Filter expressions are built only
+from escaped string literals and integers, so a hostile ``user_id`` cannot widen a
+search to other users.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from storage.errors import SchemaMismatch, StorageError, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_BYTES = 65535
+USER_ID_MAX = 128
+SESSION_ID_MAX = 64
+ROLE_MAX = 16
+OUTPUT_FIELDS = ["user_id", "session_id", "turn_id", "role", "text", "created_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRow:
+    """One stored turn with its vector."""
+
+    turn_id: int
+    user_id: str
+    session_id: str
+    role: str
+    text: str
+    created_at: datetime
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryHit:
+    """A search result: the stored turn and its cosine similarity to the query."""
+
+    text: str
+    score: float
+    user_id: str
+    session_id: str
+    turn_id: int
+    role: str
+    created_at: datetime
+
+
+def quote(value: str) -> str:
+    """``value`` as a Milvus expression string literal (backslash and quote escaped)."""
+    if any(ord(c) < 0x20 for c in value):
+        raise ValueError("control characters are not allowed in a filter value")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _fit_text(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= MAX_TEXT_BYTES:
+        return text
+    return data[:MAX_TEXT_BYTES].decode("utf-8", errors="ignore")
+
+
+def _millis(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _datetime(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+class MemoryStore:
+    """The memory collection on a Milvus server or a Milvus Lite file (blocking calls)."""
+
+    def __init__(self, uri: str, collection: str, dimension: int, *, token: str = "",
+                 timeout_s: float = 10.0) -> None:
+        self.uri = uri
+        self.collection = collection
+        self.dimension = dimension
+        self.token = token
+        self.timeout_s = timeout_s
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_lite(self) -> bool:
+        return "://" not in self.uri
+
+    @property
+    def index_type(self) -> str:
+        """HNSW on a server; FLAT (exact) on Milvus Lite, where it measured faster at 10k
+        turns (about 20 ms against 50 ms) and HNSW took minutes to build at 100k on two
+        cores (docs/benchmarks/memory.md)."""
+        return "FLAT" if self.is_lite else "HNSW"
+
+    # --- connection and schema ----------------------------------------------------
+
+    def open(self, *, recreate: bool = False) -> None:
+        """Connect and make sure the collection exists with this dimension (idempotent).
+
+        Raises SchemaMismatch when an existing collection stores another dimension, and
+        StorageUnavailable when Milvus cannot be reached. ``recreate`` drops the
+        collection first (reindex; the way to change dimension).
+        """
+        from pymilvus import MilvusClient
+
+        with self._lock:
+            if self._client is not None:
+                return
+            if self.is_lite:
+                Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                client = MilvusClient(self.uri, token=self.token, timeout=self.timeout_s)
+            except Exception as exc:
+                raise StorageUnavailable(f"Milvus at {self.uri} is unreachable: {exc}") from exc
+            try:
+                if recreate and client.has_collection(self.collection):
+                    client.drop_collection(self.collection)
+                self._ensure_collection(client)
+            except Exception:
+                client.close()
+                raise
+            self._client = client
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:  # closing a dead connection
+                log.debug("closing Milvus: %s", exc)
+
+    def _ensure_collection(self, client: Any) -> None:
+        name = self.collection
+        try:
+            if client.has_collection(name):
+                stored = self._stored_dimension(client)
+                if stored != self.dimension:
+                    raise SchemaMismatch(
+                        f"Milvus collection {name!r} stores {stored}-dimensional embeddings "
+                        f"but the embedder produces {self.dimension}-dimensional ones; "
+                        f"set MILVUS_COLLECTION to a new name or rebuild it with "
+                        f"`voicechat memory reindex`")
+            else:
+                self._create(client)
+            client.load_collection(name)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(f"Milvus collection {name!r}: {exc}") from exc
+
+    def _stored_dimension(self, client: Any) -> int | None:
+        for field in client.describe_collection(self.collection)["fields"]:
+            if field["name"] == "embedding":
+                return int(field.get("params", {}).get("dim", 0))
+        raise SchemaMismatch(f"Milvus collection {self.collection!r} has no 'embedding' "
+                             "field; it was not created by this service")
+
+    def _create(self, client: Any) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("user_id", DataType.VARCHAR, max_length=USER_ID_MAX)
+        schema.add_field("session_id", DataType.VARCHAR, max_length=SESSION_ID_MAX)
+        schema.add_field("turn_id", DataType.INT64)
+        schema.add_field("role", DataType.VARCHAR, max_length=ROLE_MAX)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+        schema.add_field("created_at", DataType.INT64)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dimension)
+        index = client.prepare_index_params()
+        index.add_index(field_name="embedding", index_type=self.index_type, metric_type="IP",
+                        params={"M": 16, "efConstruction": 200}
+                        if self.index_type == "HNSW" else {})
+        client.create_collection(self.collection, schema=schema, index_params=index)
+        log.info("created Milvus collection %s (dim %d)", self.collection, self.dimension)
+
+    def _connected(self) -> Any:
+        if self._client is None:
+            self.open()
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        client = self._connected()
+        try:
+            return fn(client, *args, **kwargs)
+        except StorageError:
+            raise
+        except Exception as exc:
+            # A broken connection is reopened on the next call.
+            self.close()
+            raise StorageUnavailable(f"Milvus {what} failed: {exc}") from exc
+
+    # --- data ---------------------------------------------------------------------
+
+    def upsert(self, rows: Sequence[MemoryRow]) -> int:
+        if not rows:
+            return 0
+        data = []
+        for row in rows:
+            vector = np.asarray(row.embedding, np.float32).reshape(-1)
+            if vector.size != self.dimension:
+                raise SchemaMismatch(f"embedding of turn {row.turn_id} has {vector.size} "
+                                     f"dimensions; the collection stores {self.dimension}")
+            data.append({"id": int(row.turn_id), "user_id": row.user_id,
+                         "session_id": row.session_id, "turn_id": int(row.turn_id),
+                         "role": row.role[:ROLE_MAX], "text": _fit_text(row.text),
+                         "created_at": _millis(row.created_at), "embedding": vector.tolist()})
+        self._call("upsert", lambda c: c.upsert(self.collection, data, timeout=self.timeout_s))
+        return len(data)
+
+    def search(self, user_id: str, vector: np.ndarray, *, top_k: int, min_score: float,
+               exclude_session_id: str | None = None) -> list[MemoryHit]:
+        """The user's stored turns most similar to ``vector`` (never another user's)."""
+        if top_k <= 0 or not user_id or any(ord(c) < 0x20 for c in user_id):
+            return []  # no stored turn has such a user id (SQL user ids are validated)
+        expression = f"user_id == {quote(user_id)}"
+        if exclude_session_id:
+            expression += f" and session_id != {quote(exclude_session_id)}"
+        query = np.asarray(vector, np.float32).reshape(-1).tolist()
+        results = self._call("search", lambda c: c.search(
+            self.collection, data=[query], limit=top_k, filter=expression,
+            output_fields=OUTPUT_FIELDS,
+            search_params={"metric_type": "IP", "params": {"ef": max(64, top_k)}
+                           if self.index_type == "HNSW" else {}},
+            timeout=self.timeout_s))
+        hits = []
+        for found in results[0] if results else []:
+            entity = found["entity"]
+            score = float(found["distance"])
+            # Defence in depth: the filter already restricts the user.
+            if score < min_score or entity["user_id"] != user_id:
+                continue
+            hits.append(MemoryHit(text=entity["text"], score=score, user_id=entity["user_id"],
+                                  session_id=entity["session_id"],
+                                  turn_id=int(entity["turn_id"]), role=entity["role"],
+                                  created_at=_datetime(int(entity["created_at"]))))
+        return hits
+
+    def count(self) -> int:
+        stats = self._call("stats", lambda c: c.get_collection_stats(self.collection))
+        return int(stats.get("row_count", 0))
+
+    def rows(self, batch: int = 1000) -> list[dict[str, Any]]:
+        """Every stored row with its vector, ordered by id (reindex checks, tests)."""
+        def collect(client: Any) -> list[dict[str, Any]]:
+            iterator = client.query_iterator(
+                self.collection, batch_size=batch, filter="id >= 0",
+                output_fields=["id", *OUTPUT_FIELDS, "embedding"], timeout=self.timeout_s)
+            out: list[dict[str, Any]] = []
+            try:
+                while page := iterator.next():
+                    out.extend(page)
+            finally:
+                iterator.close()
+            return sorted(out, key=lambda r: r["id"])
+
+        return self._call("query", collect)
+
+    def flush(self) -> None:
+        """Seal what was just written. After a bulk load (reindex) this matters: Milvus Lite
+        searches an unsealed segment by brute force in Python (about 1 s per search with
+        10k fresh rows, 20 ms once sealed)."""
+        self._call("flush", lambda c: c.flush(self.collection, timeout=self.timeout_s))
+
+    def delete_user(self, user_id: str) -> None:
+        self._call("delete", lambda c: c.delete(self.collection,
+                                                filter=f"user_id == {quote(user_id)}"))
+
+    def ping(self) -> str:
+        """Raises when Milvus or the collection is unavailable (health probe)."""
+        self._call("ping", lambda c: c.get_load_state(self.collection))
+        return "lite" if self.is_lite else self.uri
