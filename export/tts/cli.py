@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-voice", default=None,
                         help="voice served when a request names none (default: the first)")
     parser.add_argument("--language", action="append", default=[], metavar="NAME=LANG",
-                        help="language of a VITS voice (MMS configs do not say it), "
-                             "e.g. mms-tts-kor=ko; default en")
+                        help="language of a VITS voice, e.g. mms-tts-kor=ko (default: the "
+                             "tokenizer's language, else en)")
     parser.add_argument("--parity-text", default=None,
                         help="text for the parity check (default: a sentence per language)")
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
                 name = path.name
                 with progress.step(f"exporting VITS {name} to ONNX"):
                     model, tokenizer = vits.load(path)
-                    entry = vits.voice_entry(name, model, tokenizer, languages.get(name, "en"))
+                    entry = vits.voice_entry(name, model, tokenizer, languages.get(name))
                     vits.export_onnx(model, version.path / entry["model"])
                 text = args.parity_text or parity.parity_text(entry["language"])
                 with progress.step(f"parity of {name} against VitsModel (PyTorch)"):

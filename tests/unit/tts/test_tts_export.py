@@ -122,3 +122,22 @@ def test_missing_config_and_unknown_default_are_refused(tmp_path: Path) -> None:
         export_voices(tmp_path / "repo", [lone])
     with pytest.raises(SourceError, match="--default-voice 'nobody'"):
         export_voices(tmp_path / "repo", [joe_voice_path()], default_voice="nobody")
+
+
+def test_uroman_voice_romanises_korean_like_vits_tokenizer(tmp_path: Path) -> None:
+    """MMS voices such as mms-tts-kor (is_uroman) are trained on romanised text."""
+    from transformers import VitsTokenizer
+
+    from export.tts.parity import load_runtime
+
+    source = build_tiny_vits(tmp_path / "tiny-uroman", ENGLISH_CHARACTERS, is_uroman=True)
+    manifest = export_voices(tmp_path / "repo", [source], language=["tiny-uroman=ko"])
+    assert manifest.parity_passed
+    version = tmp_path / "repo" / "tts" / "1"
+    voices = json.loads((version / "voices.json").read_text(encoding="utf-8"))
+    assert voices["voices"][0]["characters"]["uroman"] is True
+    synthesizer = load_runtime(version).Synthesizer(version)
+    text = "이봐 무슨 일이야"
+    expected = VitsTokenizer.from_pretrained(source)(text)["input_ids"]
+    ids, dropped = synthesizer.voices["tiny-uroman"].text_ids(text)
+    assert ids == expected and len(ids) > 20 and dropped == []
