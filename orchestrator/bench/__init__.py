@@ -27,6 +27,7 @@ BENCHES: dict[str, str] = {
     "voice": "orchestrator.bench.voice",
     "stt": "orchestrator.bench.stt",
     "llm": "orchestrator.bench.llm",
+    "tts": "orchestrator.bench.tts",
     # per-model benches register here at merge, e.g.
     # "stt": "orchestrator.bench.stt", "llm": "orchestrator.bench.llm",
     # "tts": "orchestrator.bench.tts", "memory": "orchestrator.bench.memory",
