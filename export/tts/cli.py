@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
                 described[name] = {"kind": "piper", "path": str(model_path.resolve()),
                                    "sha256": {model_path.name: sha256_file(model_path),
                                               config_path.name: sha256_file(config_path)}}
-            if name in described and any(e["name"] == name for e in entries):
+            if any(e["name"] == name for e in entries):
                 raise SourceError(f"two sources give the voice name {name!r}")
             texts[name] = args.parity_text or parity.parity_text(entry["language"])
             entries.append(entry)
