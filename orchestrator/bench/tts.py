@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", default="", help="served voice (default: the version's)")
     parser.add_argument("--version", default="", help="served tts version (default: latest)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per text")
+    parser.add_argument("--text", action="append", default=None,
+                        help="text to synthesise (repeat for several; default: three "
+                             "built-in paragraphs)")
     parser.add_argument("--output", default=None, help="append a markdown table here")
 
 
@@ -105,7 +108,7 @@ def _isolated(fn: Callable[..., list[Run]], *args: object) -> list[Run]:
         return pool.submit(fn, *args).result()
 
 
-def _runtime_runs(version_dir: str, voice: str, repeat: int) -> list[Run]:
+def _runtime_runs(version_dir: str, voice: str, texts: list[str], repeat: int) -> list[Run]:
     from export.tts.parity import load_runtime
 
     synthesizer = load_runtime(Path(version_dir)).Synthesizer(Path(version_dir))
@@ -114,10 +117,10 @@ def _runtime_runs(version_dir: str, voice: str, repeat: int) -> list[Run]:
         plan = synthesizer.plan(text, voice=voice)
         return ((c.audio.size, c.sample_rate) for c in synthesizer.chunks(plan))
 
-    return _in_process_runs(chunks, TEXTS, repeat)
+    return _in_process_runs(chunks, texts, repeat)
 
 
-def _piper_runs(path: str, repeat: int) -> list[Run]:
+def _piper_runs(path: str, texts: list[str], repeat: int) -> list[Run]:
     from piper import PiperVoice
 
     voice = PiperVoice.load(path)
@@ -125,7 +128,7 @@ def _piper_runs(path: str, repeat: int) -> list[Run]:
     def chunks(text: str) -> Iterable[tuple[int, int]]:
         return ((c.audio_float_array.size, c.sample_rate) for c in voice.synthesize(text))
 
-    return _in_process_runs(chunks, TEXTS, repeat)
+    return _in_process_runs(chunks, texts, repeat)
 
 
 def _row(name: str, runs: list[Run]) -> str:
@@ -138,6 +141,7 @@ def _row(name: str, runs: list[Run]) -> str:
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.repository import ModelRepository
+    texts = args.text or TEXTS
     server = None
     if not settings.triton_url:
         from orchestrator.cli import start_embedded_triton
@@ -147,7 +151,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         server = start_embedded_triton(settings)
         settings = dataclasses.replace(settings, triton_url=server.grpc_url)
     try:
-        served, version = asyncio.run(_served_runs(settings, TEXTS, args))
+        served, version = asyncio.run(_served_runs(settings, texts, args))
     finally:
         if server is not None:
             server.stop()
@@ -156,16 +160,17 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     rows = [_row("served (Triton gRPC stream)", served)]
     name = args.voice.partition("#")[0] or manifest.extra["default_voice"]
     rows.append(_row("tts runtime in process (no Triton)",
-                     _isolated(_runtime_runs, str(version_dir), args.voice, args.repeat)))
+                     _isolated(_runtime_runs, str(version_dir), args.voice, texts,
+                               args.repeat)))
     source = manifest.source["voices"][name]
     if source["kind"] == "piper":
         rows.append(_row("piper-tts in process",
-                         _isolated(_piper_runs, source["path"], args.repeat)))
+                         _isolated(_piper_runs, source["path"], texts, args.repeat)))
     import os
 
     header = (f"machine: {platform.machine()}, {os.cpu_count()} CPU cores; tts version "
               f"{version}, voice {name} ({manifest.dimensions[name]['sample_rate']} Hz); "
-              f"{len(TEXTS)} texts x {args.repeat} runs; medians")
+              f"{len(texts)} texts x {args.repeat} runs; medians")
     table = "\n".join(["| path | first chunk ms | total s | audio s | RTF |",
                        "| --- | ---: | ---: | ---: | ---: |", *rows])
     print(header)
