@@ -45,7 +45,12 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
     from export.tts.runtime import espeak
 
     sources = args.source if isinstance(args.source, list) else [args.source]
-    languages = dict(item.split("=", 1) for item in getattr(args, "language", []) or [])
+    languages = {}
+    for item in getattr(args, "language", []) or []:
+        name, sep, language = item.partition("=")
+        if not sep or not name or not language:
+            raise SourceError(f"--language {item!r}: expected VOICE=LANG, e.g. mms-tts-kor=ko")
+        languages[name] = language
     entries, graphs, described, texts, figures = [], {}, {}, {}, []
     with repository.new_version("tts", args.version) as version:
         for raw in sources:
