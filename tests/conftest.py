@@ -19,6 +19,10 @@ from storage.migrate import upgrade
 from tests.support import mariadb
 from tests.support import triton as triton_support
 
+# Session model fixtures shared by every test directory (real exports into the one Triton).
+pytest_plugins = ["tests.support.stt_fixtures", "tests.support.llm_fixtures",
+                  "tests.support.tts_fixtures"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-voice", default=None,
                         help="voice served when a request names none (default: the first)")
     parser.add_argument("--language", action="append", default=[], metavar="NAME=LANG",
-                        help="language of a VITS voice (MMS configs do not say it), "
-                             "e.g. mms-tts-kor=ko; default en")
+                        help="language of a VITS voice, e.g. mms-tts-kor=ko (default: the "
+                             "tokenizer's language, else en)")
     parser.add_argument("--parity-text", default=None,
                         help="text for the parity check (default: a sentence per language)")
 
@@ -45,7 +45,12 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
     from export.tts.runtime import espeak
 
     sources = args.source if isinstance(args.source, list) else [args.source]
-    languages = dict(item.split("=", 1) for item in getattr(args, "language", []) or [])
+    languages = {}
+    for item in getattr(args, "language", []) or []:
+        name, sep, language = item.partition("=")
+        if not sep or not name or not language:
+            raise SourceError(f"--language {item!r}: expected VOICE=LANG, e.g. mms-tts-kor=ko")
+        languages[name] = language
     entries, graphs, described, texts, figures = [], {}, {}, {}, []
     with repository.new_version("tts", args.version) as version:
         for raw in sources:
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
                 name = path.name
                 with progress.step(f"exporting VITS {name} to ONNX"):
                     model, tokenizer = vits.load(path)
-                    entry = vits.voice_entry(name, model, tokenizer, languages.get(name, "en"))
+                    entry = vits.voice_entry(name, model, tokenizer, languages.get(name))
                     vits.export_onnx(model, version.path / entry["model"])
                 text = args.parity_text or parity.parity_text(entry["language"])
                 with progress.step(f"parity of {name} against VitsModel (PyTorch)"):
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
                 described[name] = {"kind": "piper", "path": str(model_path.resolve()),
                                    "sha256": {model_path.name: sha256_file(model_path),
                                               config_path.name: sha256_file(config_path)}}
-            if name in described and any(e["name"] == name for e in entries):
+            if any(e["name"] == name for e in entries):
                 raise SourceError(f"two sources give the voice name {name!r}")
             texts[name] = args.parity_text or parity.parity_text(entry["language"])
             entries.append(entry)

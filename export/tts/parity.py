@@ -51,7 +51,7 @@ def check(version_dir: Path, sources: dict[str, Path], texts: dict[str, str]
     for name, voice in synthesizer.voices.items():
         plan = synthesizer.plan(texts[name], voice=name, noise_scale=0.0, noise_w=0.0)
         reference = ort.InferenceSession(str(sources[name]), providers=["CPUExecutionProvider"])
-        served, direct, served_ids, piper_ids = [], [], [], []
+        direct, served_ids, piper_ids = [], [], []
         for sentence in plan.sentences:
             ids, _ = voice.text_ids(runtime.normalize.normalize(sentence, plan.language))
             feeds = {"input": np.asarray([ids], np.int64),

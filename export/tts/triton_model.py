@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from export.providers import onnx_providers
 from export.specs import tts as spec
 
 
@@ -37,7 +38,8 @@ class TritonPythonModel:
         self.logger = pb_utils.Logger
         self.synthesizer = Synthesizer(
             version_dir, intra_op_threads=int(params.get("intra_op_threads", "0")),
-            max_text_chars=int(params.get("max_text_chars", "4096")))
+            max_text_chars=int(params.get("max_text_chars", "4096")),
+            providers=onnx_providers(args))  # CUDA for KIND_GPU instances (GPU profile)
         self.slots = threading.Semaphore(int(params.get("max_concurrent_streams", "4")))
         self.stopping = threading.Event()
         self.threads: set[threading.Thread] = set()

@@ -24,6 +24,9 @@ from export.errors import SourceError
 from export.repository import ParityFigure
 
 OPSET = 17
+# MMS tokenizers name their language in ISO 639-3; the text front end uses 639-1.
+ISO_639_3 = {"eng": "en", "kor": "ko", "deu": "de", "fra": "fr", "spa": "es", "jpn": "ja",
+             "cmn": "zh", "rus": "ru", "por": "pt", "ita": "it", "nld": "nl", "vie": "vi"}
 
 
 def is_vits_dir(path: Path) -> bool:
@@ -121,7 +124,11 @@ def export_onnx(model: Any, target: Path) -> None:
                                         "output": {0: "batch", 3: "samples"}})
 
 
-def voice_entry(name: str, model: Any, tokenizer: Any, language: str) -> dict[str, Any]:
+def voice_entry(name: str, model: Any, tokenizer: Any, language: str | None) -> dict[str, Any]:
+    """``language`` None: the tokenizer's (MMS: ISO 639-3), else English."""
+    if not language:
+        declared = str(getattr(tokenizer, "language", None) or "")
+        language = ISO_639_3.get(declared, declared[:2] if len(declared) == 2 else "en")
     vocab: dict[str, int] = dict(tokenizer.encoder)
     jamo = any("\u1100" <= ch <= "\u11ff" for ch in vocab)
     config = model.config

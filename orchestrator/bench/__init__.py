@@ -28,9 +28,7 @@ BENCHES: dict[str, str] = {
     "stt": "orchestrator.bench.stt",
     "llm": "orchestrator.bench.llm",
     "memory": "orchestrator.bench.memory",
-    # per-model benches register here at merge, e.g.
-    # "stt": "orchestrator.bench.stt", "llm": "orchestrator.bench.llm",
-    # "tts": "orchestrator.bench.tts", "memory": "orchestrator.bench.memory",
+    "tts": "orchestrator.bench.tts",
 }
 
 

@@ -10,7 +10,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from tests.support import llm_fixtures, stt_fixtures, tts_fixtures
+from tests.support import llm_fixtures
 from tests.support.fake_voice import silence, speak
 from tests.support.realtime import live_server
 
@@ -19,11 +19,6 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.triton, pytest.mark.realweights,
 RATE = 24000
 
 
-# The session's real models (shared with the integration tests that export them).
-tiny_stt, tiny_en_stt = stt_fixtures.tiny_stt, stt_fixtures.tiny_en_stt
-tiny_llm_dir, tiny_llm, smollm2 = (llm_fixtures.tiny_llm_dir, llm_fixtures.tiny_llm,
-                                   llm_fixtures.smollm2)
-served_joe_voice = tts_fixtures.served_joe_voice
 
 
 @pytest.fixture

@@ -16,12 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from orchestrator.settings import Settings
 from orchestrator.speech.audio_input import decode_audio
-from tests.support import stt_fixtures, tts_fixtures
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
-# Shared session fixtures.
-served_joe_voice = tts_fixtures.served_joe_voice
-tiny_stt, tiny_en_stt = stt_fixtures.tiny_stt, stt_fixtures.tiny_en_stt
 
 VOICE = "en_US-joe-medium"
 TWO_SENTENCES = "The weather is nice today. Let us go for a walk in the park."

@@ -12,10 +12,8 @@ from export.stt.parity import sample_audio
 from orchestrator.errors import InferenceInvalidInput
 from orchestrator.inference.client import TritonClient
 from orchestrator.speech.stt import SpeechToText
-from tests.support import stt_fixtures
 
 pytestmark = [pytest.mark.triton]
-tiny_stt = stt_fixtures.tiny_stt  # the shared session fixture
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from tests.support.stt import (
 from tests.unit.test_stt_audio_input import FORMATS, _tone_at
 
 pytestmark = [pytest.mark.triton]
-tiny_stt = stt_fixtures.tiny_stt  # the shared session fixture
 
 
 def _settings(server, tmp_path: Path, **changes) -> Settings:  # type: ignore[no-untyped-def]

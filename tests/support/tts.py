@@ -48,7 +48,7 @@ def export_joe(repository: Path, version: int | None = None) -> Manifest:
 
 
 def build_tiny_vits(directory: Path, characters: list[str], *, num_speakers: int = 1,
-                    seed: int = 0) -> Path:
+                    seed: int = 0, is_uroman: bool = False) -> Path:
     """A tiny random VitsModel and its character tokenizer (vocab.json) in ``directory``."""
     import torch
     from transformers import VitsConfig, VitsModel, VitsTokenizer
@@ -59,7 +59,7 @@ def build_tiny_vits(directory: Path, characters: list[str], *, num_speakers: int
     (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False),
                                           encoding="utf-8")
     tokenizer = VitsTokenizer(str(directory / "vocab.json"), language=None, add_blank=True,
-                              normalize=True, phonemize=False, is_uroman=False)
+                              normalize=True, phonemize=False, is_uroman=is_uroman)
     tokenizer.save_pretrained(directory)
     config = VitsConfig(
         vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

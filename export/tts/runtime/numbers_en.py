@@ -16,6 +16,8 @@ def cardinal(n: int) -> str:
         return "minus " + cardinal(-n)
     if n < 20:
         return ONES[n]
+    if n >= 10**15:  # past trillions: read the digits one by one
+        return " ".join(ONES[int(d)] for d in str(n))
     if n < 100:
         return TENS[n // 10] + ("-" + ONES[n % 10] if n % 10 else "")
     if n < 1000:

@@ -29,6 +29,8 @@ def sino(n: int) -> str:
         return "마이너스 " + sino(-n)
     if n == 0:
         return "영"
+    if n >= 10**16:  # past 조: read the digits one by one, as for phone numbers
+        return "".join(SINO_DIGITS[int(d)] for d in str(n))
     words = ""
     for value, unit in BIG_UNITS:
         part, n = divmod(n, value)

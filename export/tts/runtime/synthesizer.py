@@ -48,9 +48,10 @@ class Plan:
 
 class Synthesizer:
     def __init__(self, directory: Path, *, intra_op_threads: int = 0,
-                 max_text_chars: int = 4096) -> None:
+                 max_text_chars: int = 4096, providers: list | None = None) -> None:
         self.default, configs = load_catalog(directory)
-        self.voices = {c.name: Voice(c, directory, intra_op_threads) for c in configs}
+        self.voices = {c.name: Voice(c, directory, intra_op_threads, providers)
+                       for c in configs}
         if self.default not in self.voices:
             raise ValueError(f"voices.json default {self.default!r} is not one of its voices")
         self.max_text_chars = max_text_chars

@@ -67,7 +67,8 @@ def load_catalog(directory: Path) -> tuple[str, list[VoiceConfig]]:
 class Voice:
     """One voice: its config, its ONNX session, text -> ids -> audio."""
 
-    def __init__(self, config: VoiceConfig, directory: Path, intra_op_threads: int = 0) -> None:
+    def __init__(self, config: VoiceConfig, directory: Path, intra_op_threads: int = 0,
+                 providers: list | None = None) -> None:
         import onnxruntime as ort
 
         self.config = config
@@ -75,9 +76,12 @@ class Voice:
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(str(directory / config.model), options,
-                                            providers=["CPUExecutionProvider"])
+                                            providers=providers or ["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.clusters = {tuple(c) for c in config.vowel_clusters}
+        # MMS voices trained on romanised text (is_uroman): load the romaniser now, not on
+        # the first request (it takes seconds).
+        self.romanizer = _uroman() if config.characters.get("uroman") else None
 
     # --- text -> ids --------------------------------------------------------------------
 
@@ -132,6 +136,8 @@ class Voice:
         text = unicodedata.normalize(options.get("unicode_form", "NFC"), text)
         if options.get("lowercase", True):
             text = text.lower()
+        if self.romanizer is not None:
+            text = self.romanizer.romanize_string(text)  # after lowercasing, as VitsTokenizer
         return list(text.strip())
 
     def _merge_clusters(self, phones: list[str]) -> list[str]:
@@ -161,3 +167,18 @@ class Voice:
         if "sid" in self.input_names:
             feeds["sid"] = np.asarray([speaker or 0], dtype=np.int64)
         return self.session.run(None, feeds)[0].reshape(-1).astype(np.float32)
+
+
+_UROMAN = None
+
+
+def _uroman():  # type: ignore[no-untyped-def]
+    global _UROMAN
+    if _UROMAN is None:
+        try:
+            import uroman
+        except ImportError as exc:
+            raise RuntimeError("this voice expects romanised text (is_uroman): install the "
+                               "uroman package") from exc
+        _UROMAN = uroman.Uroman()
+    return _UROMAN

@@ -13,15 +13,9 @@ import pytest
 
 from orchestrator.settings import Settings
 from storage.migrate import upgrade
-from tests.support import llm_fixtures
 from tests.support.llm_fixtures import REAL_VERSION, TINY_VERSION
 
 __all__ = ["REAL_VERSION", "TINY_VERSION"]
-
-# The shared session fixtures (tests/e2e uses them too).
-tiny_llm_dir = llm_fixtures.tiny_llm_dir
-tiny_llm = llm_fixtures.tiny_llm
-smollm2 = llm_fixtures.smollm2
 
 
 @pytest.fixture

@@ -4,30 +4,6 @@ session's Triton."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.support.tts_fixtures import KOREAN_VOICE, VERSION
 
-import pytest
-
-from export.repository import ModelRepository
-from tests.support import triton as triton_support
-from tests.support.tts import KOREAN_CHARACTERS, build_tiny_vits, export_voices, joe_voice_path
-
-VERSION = 1
-KOREAN_VOICE = "tiny-ko"
-
-
-@pytest.fixture(scope="session")
-def tiny_korean_vits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_vits(tmp_path_factory.mktemp("vits") / KOREAN_VOICE, KOREAN_CHARACTERS,
-                           num_speakers=2)
-
-
-@pytest.fixture(scope="session")
-def tts_model(triton_server, tiny_korean_vits: Path) -> Path:  # type: ignore[no-untyped-def]
-    """``tts`` version 1 loaded in Triton: joe (default) and tiny-ko (2 speakers)."""
-    repository = triton_server.repository
-    if VERSION not in ModelRepository(repository).versions("tts"):
-        export_voices(repository, [joe_voice_path(), tiny_korean_vits], VERSION,
-                      language=[f"{KOREAN_VOICE}=ko"])
-        triton_support.load(triton_server, "tts")
-    return repository / "tts" / str(VERSION)
+__all__ = ["KOREAN_VOICE", "VERSION"]

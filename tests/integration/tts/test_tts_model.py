@@ -97,3 +97,33 @@ def test_bad_requests_fail_with_clear_errors(triton_server, tts_model, options, 
     text = options.pop("text", "Hello there.")
     with pytest.raises(TtsStreamError, match=re.escape(message)):
         synthesize(triton_server.grpc_url, text, **options)
+
+
+def test_leaving_the_stream_early_cancels_synthesis(triton_server, tts_model) -> None:  # type: ignore[no-untyped-def]
+    """A client that stops listening (barge-in) stops the remaining sentences."""
+    import asyncio
+    import time
+
+    from export.specs import tts as spec
+    from orchestrator.inference.client import TritonClient
+
+    request_id = "tts-cancel-test"
+    text = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 30))
+
+    async def first_chunk_then_leave() -> str:
+        client = TritonClient(triton_server.grpc_url, timeout_s=120)
+        try:
+            async for item in client.stream(spec.SPEC, {spec.TEXT: [text]},
+                                            request_id=request_id):
+                return item.text(spec.SENTENCE)
+        finally:
+            await client.close()
+        return ""
+
+    assert asyncio.run(first_chunk_then_leave()) == "This is sentence number 1 of a long answer."
+    pattern = re.compile(rf"tts: request '{request_id}' cancelled after (\d+) sentences")
+    deadline = time.monotonic() + 30
+    while not (found := pattern.search(triton_server.log_path.read_text(errors="replace"))):
+        assert time.monotonic() < deadline, "no cancellation logged"
+        time.sleep(0.2)
+    assert 1 <= int(found[1]) < 10

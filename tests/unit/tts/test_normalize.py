@@ -126,3 +126,10 @@ def test_other_languages_pass_through_and_hangul_means_korean() -> None:
 ])
 def test_sentence_splitting(text: str, sentences: list[str]) -> None:
     assert split_sentences(text) == sentences
+
+
+def test_numbers_past_the_named_scales_are_read_digit_by_digit() -> None:
+    assert cardinal(12 * 10**15) == "one two zero zero zero zero zero zero zero zero zero zero " \
+        "zero zero zero zero zero"
+    assert sino(10**16 + 5) == "일영영영영영영영영영영영영영영영오"
+    assert sino(3 * 10**12) == "삼조"

@@ -122,3 +122,47 @@ def test_missing_config_and_unknown_default_are_refused(tmp_path: Path) -> None:
         export_voices(tmp_path / "repo", [lone])
     with pytest.raises(SourceError, match="--default-voice 'nobody'"):
         export_voices(tmp_path / "repo", [joe_voice_path()], default_voice="nobody")
+
+
+def test_uroman_voice_romanises_korean_like_vits_tokenizer(tmp_path: Path) -> None:
+    """MMS voices such as mms-tts-kor (is_uroman) are trained on romanised text."""
+    from transformers import VitsTokenizer
+
+    from export.tts.parity import load_runtime
+
+    source = build_tiny_vits(tmp_path / "tiny-uroman", ENGLISH_CHARACTERS, is_uroman=True)
+    manifest = export_voices(tmp_path / "repo", [source], language=["tiny-uroman=ko"])
+    assert manifest.parity_passed
+    version = tmp_path / "repo" / "tts" / "1"
+    voices = json.loads((version / "voices.json").read_text(encoding="utf-8"))
+    assert voices["voices"][0]["characters"]["uroman"] is True
+    synthesizer = load_runtime(version).Synthesizer(version)
+    text = "이봐 무슨 일이야"
+    expected = VitsTokenizer.from_pretrained(source)(text)["input_ids"]
+    ids, dropped = synthesizer.voices["tiny-uroman"].text_ids(text)
+    assert ids == expected and len(ids) > 20 and dropped == []
+
+
+def test_speakers_resolve_by_name_or_number(tmp_path: Path, tiny_vits_multi: Path) -> None:
+    from export.tts.parity import load_runtime
+
+    export_voices(tmp_path, [tiny_vits_multi])
+    version = tmp_path / "tts" / "1"
+    voices_file = version / "voices.json"
+    voices = json.loads(voices_file.read_text(encoding="utf-8"))
+    voices["voices"][0]["speakers"] = {"alice": 1, "bob": 2}  # as a Piper speaker_id_map
+    voices_file.write_text(json.dumps(voices), encoding="utf-8")
+    runtime = load_runtime(version)
+    synthesizer = runtime.Synthesizer(version)
+    assert synthesizer.resolve("")[1] == 0
+    assert synthesizer.resolve("tiny-multi")[1] == 0
+    assert synthesizer.resolve("tiny-multi#alice")[1] == 1
+    assert synthesizer.resolve("tiny-multi#2")[1] == 2
+    for bad, message in (("tiny-multi#3", "no speaker '3'"), ("tiny-multi#carol", "carol"),
+                         ("nobody#1", "unknown voice 'nobody'")):
+        with pytest.raises(runtime.BadRequest, match=message):
+            synthesizer.resolve(bad)
+    alice = synthesizer.plan("hello", voice="tiny-multi#alice", noise_scale=0, noise_w=0)
+    bob = synthesizer.plan("hello", voice="tiny-multi#bob", noise_scale=0, noise_w=0)
+    audio_alice, audio_bob = (next(synthesizer.chunks(p)).audio for p in (alice, bob))
+    assert audio_alice.shape != audio_bob.shape or not np.allclose(audio_alice, audio_bob)

@@ -1,0 +1,181 @@
+"""TTS benchmark: real-time factor and time to first audio chunk of the served ``tts``
+model (Triton gRPC streaming) against piper-tts in process on the same voice and
+sentences; the version's runtime in process (no Triton) shows the serving overhead.
+
+    voicechat bench tts [--voice NAME] [--repeat 3] [--output FILE]
+
+RTF = synthesis seconds / audio seconds (lower is faster); time to first chunk is when
+the first sentence's audio arrives. Serves from TRITON_URL when set, else starts the
+embedded Triton on MODEL_REPOSITORY (tts only). Default noise settings everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+TEXTS = [
+    "The meeting has been moved to Thursday afternoon. Please bring the quarterly report, "
+    "and tell Dr. Smith that we start at 3:30 pm.",
+    "It costs $12.50 per person. Tickets go on sale on March 3rd, 2025!",
+    "Good morning! How can I help you today?",
+]
+
+
+@dataclass
+class Run:
+    first_s: float
+    total_s: float
+    audio_s: float
+
+    @property
+    def rtf(self) -> float:
+        return self.total_s / self.audio_s if self.audio_s else float("nan")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--voice", default="", help="served voice (default: the version's)")
+    parser.add_argument("--version", default="", help="served tts version (default: latest)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per text")
+    parser.add_argument("--text", action="append", default=None,
+                        help="text to synthesise (repeat for several; default: three "
+                             "built-in paragraphs)")
+    parser.add_argument("--output", default=None, help="append a markdown table here")
+
+
+def _timed(chunks: Iterable[tuple[int, int]]) -> Run:
+    """Consume (samples, sample_rate) chunks, timing the first one and the whole."""
+    start = time.perf_counter()
+    first, samples, rate = None, 0, 1
+    for n, chunk_rate in chunks:
+        rate = chunk_rate
+        if first is None and n:
+            first = time.perf_counter() - start
+        samples += n
+    total = time.perf_counter() - start
+    return Run(first if first is not None else total, total, samples / rate)
+
+
+async def _served_runs(settings, texts: list[str], args) -> tuple[list[Run], str]:  # type: ignore[no-untyped-def]
+    from export.specs import tts as spec
+    from orchestrator.inference.client import TritonClient
+
+    client = TritonClient(settings.triton_url, timeout_s=600)
+    version = ""
+
+    async def one(text: str) -> Run:
+        nonlocal version
+        start = time.perf_counter()
+        first, samples, rate = None, 0, 1
+        async for item in client.stream(spec.SPEC, {spec.TEXT: [text], spec.VOICE: [args.voice]},
+                                        version=args.version):
+            version = item.model_version
+            n = item[spec.AUDIO].size
+            rate = int(item.scalar(spec.SAMPLE_RATE))
+            if first is None and n:
+                first = time.perf_counter() - start
+            samples += n
+        total = time.perf_counter() - start
+        return Run(first if first is not None else total, total, samples / rate)
+
+    try:
+        await one(texts[-1])  # warm-up
+        return [await one(t) for t in texts for _ in range(args.repeat)], version
+    finally:
+        await client.close()
+
+
+def _in_process_runs(make: Callable[[str], Iterable[tuple[int, int]]], texts: list[str],
+                     repeat: int) -> list[Run]:
+    _timed(make(texts[-1]))  # warm-up
+    return [_timed(make(t)) for t in texts for _ in range(repeat)]
+
+
+def _isolated(fn: Callable[..., list[Run]], *args: object) -> list[Run]:
+    """Run an in-process baseline in a fresh process: two ONNX Runtime sessions in one
+    process share the cores with each other's spinning threads, which skews both."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _runtime_runs(version_dir: str, voice: str, texts: list[str], repeat: int) -> list[Run]:
+    from export.tts.parity import load_runtime
+
+    synthesizer = load_runtime(Path(version_dir)).Synthesizer(Path(version_dir))
+
+    def chunks(text: str) -> Iterable[tuple[int, int]]:
+        plan = synthesizer.plan(text, voice=voice)
+        return ((c.audio.size, c.sample_rate) for c in synthesizer.chunks(plan))
+
+    return _in_process_runs(chunks, texts, repeat)
+
+
+def _piper_runs(path: str, texts: list[str], repeat: int) -> list[Run]:
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(path)
+
+    def chunks(text: str) -> Iterable[tuple[int, int]]:
+        return ((c.audio_float_array.size, c.sample_rate) for c in voice.synthesize(text))
+
+    return _in_process_runs(chunks, texts, repeat)
+
+
+def _row(name: str, runs: list[Run]) -> str:
+    first = statistics.median(r.first_s for r in runs) * 1000
+    rtf = statistics.median(r.rtf for r in runs)
+    audio = sum(r.audio_s for r in runs) / len(runs)
+    total = statistics.median(r.total_s for r in runs)
+    return f"| {name} | {first:.0f} | {total:.2f} | {audio:.2f} | {rtf:.3f} |"
+
+
+def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from export.repository import ModelRepository
+    texts = args.text or TEXTS
+    server = None
+    if not settings.triton_url:
+        from orchestrator.cli import start_embedded_triton
+
+        settings = dataclasses.replace(settings, stt_enabled=False, llm_enabled=False,
+                                       tts_enabled=True, memory_enabled=False)
+        server = start_embedded_triton(settings)
+        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
+    try:
+        served, version = asyncio.run(_served_runs(settings, texts, args))
+    finally:
+        if server is not None:
+            server.stop()
+    version_dir = Path(settings.model_repository) / "tts" / version
+    manifest = ModelRepository(settings.model_repository).manifest("tts", int(version))
+    rows = [_row("served (Triton gRPC stream)", served)]
+    name = args.voice.partition("#")[0] or manifest.extra["default_voice"]
+    rows.append(_row("tts runtime in process (no Triton)",
+                     _isolated(_runtime_runs, str(version_dir), args.voice, texts,
+                               args.repeat)))
+    source = manifest.source["voices"][name]
+    if source["kind"] == "piper":
+        rows.append(_row("piper-tts in process",
+                         _isolated(_piper_runs, source["path"], texts, args.repeat)))
+    import os
+
+    header = (f"machine: {platform.machine()}, {os.cpu_count()} CPU cores; tts version "
+              f"{version}, voice {name} ({manifest.dimensions[name]['sample_rate']} Hz); "
+              f"{len(texts)} texts x {args.repeat} runs; medians")
+    table = "\n".join(["| path | first chunk ms | total s | audio s | RTF |",
+                       "| --- | ---: | ---: | ---: | ---: |", *rows])
+    print(header)
+    print(table)
+    if args.output:
+        with open(args.output, "a", encoding="utf-8") as fh:
+            fh.write(f"\n{time.strftime('%Y-%m-%d')}: {header}\n\n{table}\n")
+    return 0
