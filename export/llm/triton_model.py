@@ -16,10 +16,8 @@ wrong model, and every Triton client (not only the orchestrator) gets correct pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +38,7 @@ from export.llm.generation import (
 )
 from export.providers import onnx_providers
 from export.specs import llm as spec
+from export.streaming import StreamWorkers
 
 ROLES = ("system", "user", "assistant")
 MAX_STOP_CHARS = 64
@@ -70,10 +69,8 @@ class TritonPythonModel:
         with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
             self.template = fh.read()
         self.eos = set(self.assets.eos_token_ids)
-        self.slots = threading.Semaphore(int(params.get("max_concurrent_streams", "16")))
-        self.stopping = threading.Event()
-        self.threads: set[threading.Thread] = set()
-        self.lock = threading.Lock()
+        self.streams = StreamWorkers(pb_utils, "llm",
+                                     int(params.get("max_concurrent_streams", "16")))
 
     # --- requests ---------------------------------------------------------------------
 
@@ -83,16 +80,10 @@ class TritonPythonModel:
             try:
                 job = self._parse(request)
             except ValueError as exc:
-                error = pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
-                sender.send(pb_utils.InferenceResponse(error=error),
-                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                self.streams.reject(sender, exc)
                 continue
-            thread = threading.Thread(target=self._serve,
-                                      args=(job, sender, request.request_id()), daemon=True,
-                                      name="llm-stream")
-            with self.lock:
-                self.threads.add(thread)
-            thread.start()
+            self.streams.submit(sender, request.request_id(),
+                                lambda sender, rid, job=job: self._generate(job, sender, rid))
         return None
 
     def _parse(self, request) -> Job:  # type: ignore[no-untyped-def]
@@ -138,27 +129,6 @@ class TritonPythonModel:
 
     # --- generation -------------------------------------------------------------------
 
-    def _serve(self, job: Job, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while not self.slots.acquire(timeout=0.05):
-                if sender.is_cancelled() or self.stopping.is_set():
-                    sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-                    return
-            try:
-                self._generate(job, sender, request_id)
-            finally:
-                self.slots.release()
-        except Exception as exc:  # a failed stream must still end, with a reason
-            self.logger.log_error(f"llm: generation failed: {exc!r}")
-            error = pb_utils.TritonError(f"generation failed: {exc}",
-                                         pb_utils.TritonError.INTERNAL)
-            with contextlib.suppress(Exception):
-                sender.send(pb_utils.InferenceResponse(error=error),
-                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-        finally:
-            with self.lock:
-                self.threads.discard(threading.current_thread())
-
     def _generate(self, job: Job, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
         prompt_n = len(job.prompt_ids)
         sampler = Sampler(job.sampling)
@@ -170,11 +140,11 @@ class TritonPythonModel:
         tail = None  # text before a stop sequence, when one ended the stream
         logits, cache = self.decoder.forward(job.prompt_ids, self.decoder.empty_cache())
         while generated < job.max_tokens:
-            if sender.is_cancelled() or self.stopping.is_set():
+            if self.streams.cancelled(sender):
                 # One line per cancellation: operators (and the tests) see how soon it stopped.
                 self.logger.log_info(f"llm: request {request_id!r} cancelled after "
                                      f"{generated} tokens")
-                sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                self.streams.end(sender)
                 return
             token = sampler.pick(logits, seen)
             if token in self.eos:
@@ -213,11 +183,7 @@ class TritonPythonModel:
         ])
 
     def finalize(self) -> None:
-        self.stopping.set()
-        with self.lock:
-            threads = list(self.threads)
-        for thread in threads:
-            thread.join(timeout=5)
+        self.streams.finalize()
 
 
 def _messages(raw: str) -> list[dict[str, str]]:

@@ -13,10 +13,8 @@ checked between sentences.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import triton_python_backend_utils as pb_utils
 
 from export.providers import onnx_providers
 from export.specs import tts as spec
+from export.streaming import StreamWorkers
 
 
 class TritonPythonModel:
@@ -40,10 +39,8 @@ class TritonPythonModel:
             version_dir, intra_op_threads=int(params.get("intra_op_threads", "0")),
             max_text_chars=int(params.get("max_text_chars", "4096")),
             providers=onnx_providers(args))  # CUDA for KIND_GPU instances (GPU profile)
-        self.slots = threading.Semaphore(int(params.get("max_concurrent_streams", "4")))
-        self.stopping = threading.Event()
-        self.threads: set[threading.Thread] = set()
-        self.lock = threading.Lock()
+        self.streams = StreamWorkers(pb_utils, "tts",
+                                     int(params.get("max_concurrent_streams", "4")))
         self.logger.log_info(f"tts: voices {', '.join(sorted(self.synthesizer.voices))} "
                              f"(default {self.synthesizer.default})")
 
@@ -53,19 +50,11 @@ class TritonPythonModel:
             try:
                 plan = self._parse(request)
             except (ValueError, UnicodeDecodeError) as exc:
-                # Streamed errors reach the client without their code: the "invalid"
-                # prefix is what the orchestrator maps to a 400 (inference_invalid_input).
-                error = pb_utils.TritonError(f"invalid request: {exc}",
-                                             pb_utils.TritonError.INVALID_ARG)
-                sender.send(pb_utils.InferenceResponse(error=error),
-                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                self.streams.reject(sender, exc)
                 continue
-            thread = threading.Thread(target=self._serve,
-                                      args=(plan, sender, request.request_id()), daemon=True,
-                                      name="tts-stream")
-            with self.lock:
-                self.threads.add(thread)
-            thread.start()
+            self.streams.submit(sender, request.request_id(),
+                                lambda sender, rid, plan=plan: self._synthesize(plan, sender,
+                                                                                rid))
         return None
 
     def _parse(self, request):  # type: ignore[no-untyped-def]
@@ -88,27 +77,6 @@ class TritonPythonModel:
             noise_scale=None if noise_scale is None else float(noise_scale),
             noise_w=None if noise_w is None else float(noise_w))
 
-    def _serve(self, plan, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while not self.slots.acquire(timeout=0.05):
-                if sender.is_cancelled() or self.stopping.is_set():
-                    sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-                    return
-            try:
-                self._synthesize(plan, sender, request_id)
-            finally:
-                self.slots.release()
-        except Exception as exc:  # a failed stream must still end, with a reason
-            self.logger.log_error(f"tts: request {request_id!r} failed: {exc!r}")
-            error = pb_utils.TritonError(f"synthesis failed: {exc}",
-                                         pb_utils.TritonError.INTERNAL)
-            with contextlib.suppress(Exception):
-                sender.send(pb_utils.InferenceResponse(error=error),
-                            flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-        finally:
-            with self.lock:
-                self.threads.discard(threading.current_thread())
-
     def _synthesize(self, plan, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
         sample_rate = plan.voice.config.sample_rate
         for sent, chunk in enumerate(self.synthesizer.chunks(plan)):
@@ -116,21 +84,17 @@ class TritonPythonModel:
                 self.logger.log_warn(f"tts: request {request_id!r}: voice "
                                      f"{plan.voice.config.name} cannot say "
                                      f"{''.join(sorted(set(chunk.dropped)))!r}; dropped")
-            if sender.is_cancelled() or self.stopping.is_set():
+            if self.streams.cancelled(sender):
                 self.logger.log_info(f"tts: request {request_id!r} cancelled after {sent} "
                                      "sentences")
-                sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                self.streams.end(sender)
                 return
             sender.send(_response(chunk.audio, sample_rate, chunk.sentence, final=False))
         sender.send(_response(np.zeros(0, np.float32), sample_rate, "", final=True),
                     flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def finalize(self) -> None:
-        self.stopping.set()
-        with self.lock:
-            threads = list(self.threads)
-        for thread in threads:
-            thread.join(timeout=5)
+        self.streams.finalize()
 
 
 def _response(audio: np.ndarray, sample_rate: int, sentence: str, final: bool):  # type: ignore[no-untyped-def]

@@ -17,8 +17,10 @@ pytestmark = [pytest.mark.triton]
 
 
 @pytest.fixture
-async def stt(triton_server):  # type: ignore[no-untyped-def]
+async def stt(triton_server, tiny_stt):  # type: ignore[no-untyped-def]
     client = TritonClient(triton_server.grpc_url, timeout_s=300)
+    # Other stt versions (real weights) are served beside the tiny one: pin it.
+    client.default_versions["stt"] = str(tiny_stt[1])
     yield SpeechToText(client)
     await client.close()
 

@@ -64,7 +64,8 @@ async def test_second_call_sees_the_first_in_its_prompt(client) -> None:
                               files={"file": ("q.wav", wav_upload(0.5), "audio/wav")})
         assert r.status_code == 201
     assert [m.role for m in llm.requests[1]] == ["system", "user", "assistant", "user"]
-    assert r.json()["media_type"] == "audio/pcm"
+    # Raw PCM says its rate in the media type: nothing else in the bytes does.
+    assert r.json()["media_type"] == f"audio/pcm;rate={r.json()['sample_rate']}"
 
 
 @pytest.mark.parametrize(("upload", "form", "status", "code"), [
