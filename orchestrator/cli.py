@@ -71,6 +71,10 @@ def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
     return server
 
 
+def _exit_on_signal(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)  # a requested stop is a clean exit (after the cleanup below)
+
+
 @command("serve")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
@@ -78,6 +82,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.app import create_app
     from orchestrator.inference.health import enabled_models
 
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    # handler that kills the process before the `finally` below stops Triton.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     server = None
     if not settings.triton_url and enabled_models(settings):
         server = start_embedded_triton(settings)

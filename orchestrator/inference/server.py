@@ -114,13 +114,16 @@ class EmbeddedTriton:
         return cmd
 
     def start(self, timeout_s: float = 300.0) -> None:
+        """Start and wait until ready. Call it from a thread that outlives the server:
+        the child is signalled when the thread that started it ends."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
         cmd = self.command()
         log.info("starting tritonserver", extra={"grpc": self.grpc_url, "models": self.models})
         out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                         env=server_environment(), cwd=self.work_dir,
-                                        start_new_session=True)
+                                        start_new_session=True,
+                                        preexec_fn=_die_with_parent)
         out.close()
         self.wait_ready(timeout_s)
 
@@ -171,3 +174,13 @@ class EmbeddedTriton:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the parent dies, even by SIGKILL, so a
+    crashed service never leaves a Triton holding the ports and the models (Linux)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -83,3 +83,49 @@ def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
     output = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode == 2
     assert "DB_PORT" in output and "not-a-port" in output
+
+
+def _tritons_serving(repository: Path) -> list[int]:
+    """PIDs of tritonserver processes whose model repository is ``repository``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"tritonserver") and \
+                f"--model-repository={repository}".encode() in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_stopping_serve_stops_its_embedded_triton(tmp_path: Path, how: str) -> None:
+    """SIGTERM stops Triton on the way out; SIGKILL leaves no orphan either (the child
+    dies with its parent), so a restart finds its ports and models free."""
+    from tests.support.tts import export_joe
+
+    repository = tmp_path / "repository"
+    export_joe(repository)
+    ports = {"TRITON_GRPC_PORT": str(free_port()), "TRITON_HTTP_PORT": str(free_port()),
+             "TRITON_METRICS_PORT": str(free_port())}
+    proc, port = serve(tmp_path, TTS_ENABLED="true", MODEL_REPOSITORY=str(repository), **ports)
+    try:
+        health = wait_for(f"http://127.0.0.1:{port}/api/health", timeout_s=180)
+        assert health["checks"]["model:tts"]["status"] == "up"
+        assert len(_tritons_serving(repository)) == 1
+    finally:
+        if how == "terminate":
+            stop(proc)
+        else:
+            proc.kill()
+            proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while _tritons_serving(repository) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _tritons_serving(repository) == []
+    if how == "terminate":
+        assert proc.returncode == 0  # a requested stop, cleaned up, is a clean exit
