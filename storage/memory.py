@@ -137,6 +137,10 @@ class MemoryStore:
                 return
             if self.is_lite:
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+                # Milvus Lite serves gRPC in this process and does not implement
+                # AllocTimestamp, which pymilvus probes: grpc logs a harmless traceback at
+                # ERROR on every start. Nothing else here runs a gRPC server.
+                logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
             try:
                 client = MilvusClient(self.uri, token=self.token, timeout=self.timeout_s)
             except Exception as exc:
