@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from orchestrator.logging import configure_logging
@@ -69,6 +70,27 @@ def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
         server.stop()
         raise
     return server
+
+
+_MODEL_SWITCHES = {"stt": "stt_enabled", "llm": "llm_enabled", "tts": "tts_enabled",
+                   "embedder": "memory_enabled"}
+
+
+@contextlib.contextmanager
+def triton_for(settings: Settings, models: set[str]) -> Iterator[Settings]:
+    """Settings whose ``triton_url`` serves ``models``: TRITON_URL when set, else an
+    embedded tritonserver loading only those models, stopped when the block ends
+    (command-line tools: reindex, benches)."""
+    if settings.triton_url:
+        yield settings
+        return
+    only = dataclasses.replace(settings, **{switch: name in models
+                                            for name, switch in _MODEL_SWITCHES.items()})
+    server = start_embedded_triton(only)
+    try:
+        yield dataclasses.replace(settings, triton_url=server.grpc_url)
+    finally:
+        server.stop()
 
 
 def _exit_on_signal(_signum: int, _frame: object) -> None:

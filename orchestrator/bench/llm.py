@@ -159,23 +159,10 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
 
     source = args.source or llm_source()
     levels = [int(x) for x in args.concurrency.split(",") if x]
-    server = None
-    url = settings.triton_url
-    if not url:
-        from orchestrator.inference.server import EmbeddedTriton
+    from orchestrator.cli import triton_for
 
-        server = EmbeddedTriton(repository=Path(settings.model_repository),
-                                work_dir=Path(settings.data_dir) / "triton-bench",
-                                grpc_port=settings.triton_grpc_port,
-                                http_port=settings.triton_http_port,
-                                metrics_port=settings.triton_metrics_port, models=["llm"])
-        server.start(settings.triton_startup_timeout_s)
-        url = server.grpc_url
-    try:
-        result = asyncio.run(served(url, args.max_tokens, levels))
-    finally:
-        if server is not None:
-            server.stop()
+    with triton_for(settings, {"llm"}) as serving:
+        result = asyncio.run(served(serving.triton_url, args.max_tokens, levels))
     lines = [f"max_tokens={args.max_tokens}, greedy, {len(PROMPTS)} chat prompts, medians",
              "", "| engine | TTFT ms | decode tokens/s | tokens/reply |",
              "| --- | --- | --- | --- |",

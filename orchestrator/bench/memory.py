@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import platform
 import random
 import tempfile
@@ -88,19 +87,10 @@ def _embedding(args: argparse.Namespace, settings) -> dict:  # type: ignore[no-u
 
     texts = sentences(args.texts)
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
-    server = None
-    if not settings.triton_url:
-        from orchestrator.cli import start_embedded_triton
+    from orchestrator.cli import triton_for
 
-        server = start_embedded_triton(dataclasses.replace(
-            settings, memory_enabled=True, stt_enabled=False, llm_enabled=False,
-            tts_enabled=False))
-        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
-    try:
-        rows, version = asyncio.run(_triton_throughput(settings.triton_url, texts, configs))
-    finally:
-        if server is not None:
-            server.stop()
+    with triton_for(settings, {"embedder"}) as served:
+        rows, version = asyncio.run(_triton_throughput(served.triton_url, texts, configs))
     manifest = ModelRepository(settings.model_repository).manifest("embedder", int(version))
     from sentence_transformers import SentenceTransformer
 

@@ -85,26 +85,16 @@ async def _served(settings, audio: np.ndarray, args) -> tuple[float, str, str]: 
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    import dataclasses
 
     from export.repository import ModelRepository
 
     with tempfile.TemporaryDirectory() as tmp:
         audio = _read_wav(Path(args.audio)) if args.audio else _speech(Path(tmp))
     seconds = audio.size / 16_000
-    server = None
-    if not settings.triton_url:
-        from orchestrator.cli import start_embedded_triton
+    from orchestrator.cli import triton_for
 
-        settings = dataclasses.replace(settings, llm_enabled=False, tts_enabled=False,
-                                       memory_enabled=False)
-        server = start_embedded_triton(settings)
-        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
-    try:
-        served_s, served_text, version = asyncio.run(_served(settings, audio, args))
-    finally:
-        if server is not None:
-            server.stop()
+    with triton_for(settings, {"stt"}) as served:
+        served_s, served_text, version = asyncio.run(_served(served, audio, args))
     manifest = ModelRepository(settings.model_repository).manifest("stt", int(version))
     rows = [("served (Triton, ONNX Runtime)", served_s, served_text)]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import platform
 import statistics
 import time
@@ -142,19 +141,10 @@ def _row(name: str, runs: list[Run]) -> str:
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.repository import ModelRepository
     texts = args.text or TEXTS
-    server = None
-    if not settings.triton_url:
-        from orchestrator.cli import start_embedded_triton
+    from orchestrator.cli import triton_for
 
-        settings = dataclasses.replace(settings, stt_enabled=False, llm_enabled=False,
-                                       tts_enabled=True, memory_enabled=False)
-        server = start_embedded_triton(settings)
-        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
-    try:
-        served, version = asyncio.run(_served_runs(settings, texts, args))
-    finally:
-        if server is not None:
-            server.stop()
+    with triton_for(settings, {"tts"}) as serving:
+        served, version = asyncio.run(_served_runs(serving, texts, args))
     version_dir = Path(settings.model_repository) / "tts" / version
     manifest = ModelRepository(settings.model_repository).manifest("tts", int(version))
     rows = [_row("served (Triton gRPC stream)", served)]
