@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 
 from orchestrator.settings import Settings
@@ -34,6 +33,12 @@ async def reindex(settings: Settings, *, user_id: str | None, batch: int) -> int
     from storage.conversations import ConversationStore
     from storage.database import Database
 
+    from storage.migrate import ensure_current, upgrade_async
+
+    # The schema the turns are read from: current, as at service start-up.
+    if settings.auto_migrate:
+        await upgrade_async(settings.sql_url)
+    await ensure_current(settings.sql_url)
     database = Database(settings.sql_url, settings.db_pool_size)
     triton = TritonClient(settings.triton_url or "", settings.triton_timeout_s)
     service = MemoryService(TritonEmbedder(triton), uri=settings.milvus_target,
@@ -57,19 +62,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action != "reindex":  # pragma: no cover - argparse restricts it
         return 2
-    server = None
-    if not settings.triton_url:
-        from orchestrator.cli import start_embedded_triton
+    from orchestrator.cli import triton_for
 
-        server = start_embedded_triton(dataclasses.replace(
-            settings, memory_enabled=True, stt_enabled=False, llm_enabled=False,
-            tts_enabled=False))
-        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
     try:
-        return asyncio.run(reindex(settings, user_id=args.user_id, batch=args.batch))
+        with triton_for(settings, {"embedder"}) as served:
+            return asyncio.run(reindex(served, user_id=args.user_id, batch=args.batch))
     except (AppError, StorageError) as exc:
         print(f"voicechat memory reindex: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if server is not None:
-            server.stop()

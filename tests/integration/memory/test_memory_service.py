@@ -272,6 +272,20 @@ def test_reindex_rebuilds_an_identical_collection(memory_settings: Settings) -> 
     assert_same(before, read_rows(settings))
 
 
+def test_reindex_on_a_new_embedded_database_migrates_it(memory_settings: Settings,
+                                                        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A first run (`make run` never served yet) has no tables: reindex creates them, as
+    the service does at start-up, and finds nothing to index."""
+    from orchestrator.memory.cli import run
+
+    fresh = dataclasses.replace(memory_settings,
+                                database_url=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}",
+                                milvus_uri=str(tmp_path / "new-milvus.db"))
+    assert fresh.auto_migrate
+    assert run(argparse.Namespace(action="reindex", user_id=None, batch=256), fresh) == 0
+    assert read_rows(fresh) == []
+
+
 def read_rows(settings: Settings) -> list[dict]:
     store = MemoryStore(settings.milvus_target, settings.milvus_collection, 384)
     store.open()
