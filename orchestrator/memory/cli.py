@@ -32,7 +32,6 @@ async def reindex(settings: Settings, *, user_id: str | None, batch: int) -> int
     from orchestrator.memory.service import MemoryService
     from storage.conversations import ConversationStore
     from storage.database import Database
-
     from storage.migrate import ensure_current, upgrade_async
 
     # The schema the turns are read from: current, as at service start-up.
