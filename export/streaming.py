@@ -48,6 +48,33 @@ class StreamWorkers:
             message = f"invalid request: {message}"
         self._fail(sender, message, self.pb.TritonError.INVALID_ARG)
 
+    def dispatch(self, requests: list, parse: Callable[[Any], Any],
+                 work: Callable[[Any, Any, str], None]) -> None:
+        """The body of a decoupled ``execute``: ``parse(request)`` on the caller's thread
+        (a ValueError is the client's error, rejected at once), then
+        ``work(parsed, sender, request_id)`` on a worker."""
+        for request in requests:
+            sender = request.get_response_sender()
+            try:
+                parsed = parse(request)
+            except ValueError as exc:  # UnicodeDecodeError included
+                self.reject(sender, exc)
+                continue
+            self.submit(sender, request.request_id(),
+                        lambda sender, rid, parsed=parsed: work(parsed, sender, rid))
+
+    def scalar(self, request: Any, tensor: Any, default: Any) -> Any:
+        """The one value of an optional ``[1]`` input (``default`` when absent; str for
+        BYTES); ValueError when it holds another number of values."""
+        found = self.pb.get_input_tensor_by_name(request, tensor.name)
+        if found is None:
+            return default
+        array = found.as_numpy().reshape(-1)
+        if array.size != 1:
+            raise ValueError(f"invalid {tensor.name}: expected one value, got {array.size}")
+        item = array[0]
+        return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+
     def submit(self, sender: Any, request_id: str, work: Work) -> None:
         thread = threading.Thread(target=self._run, args=(sender, request_id, work),
                                   daemon=True, name=f"{self.name}-stream")

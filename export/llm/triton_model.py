@@ -75,27 +75,11 @@ class TritonPythonModel:
     # --- requests ---------------------------------------------------------------------
 
     def execute(self, requests: list) -> None:
-        for request in requests:
-            sender = request.get_response_sender()
-            try:
-                job = self._parse(request)
-            except ValueError as exc:
-                self.streams.reject(sender, exc)
-                continue
-            self.streams.submit(sender, request.request_id(),
-                                lambda sender, rid, job=job: self._generate(job, sender, rid))
-        return None
+        self.streams.dispatch(requests, self._parse, self._generate)
 
     def _parse(self, request) -> Job:  # type: ignore[no-untyped-def]
         def value(tensor, default):  # type: ignore[no-untyped-def]
-            found = pb_utils.get_input_tensor_by_name(request, tensor.name)
-            if found is None:
-                return default
-            array = found.as_numpy().reshape(-1)
-            if array.size != 1:
-                raise ValueError(f"invalid {tensor.name}: expected one value, got {array.size}")
-            item = array[0]
-            return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+            return self.streams.scalar(request, tensor, default)
 
         messages = value(spec.MESSAGES, None)
         prompt = value(spec.PROMPT, None)

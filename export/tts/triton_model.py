@@ -31,9 +31,8 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         version_dir = Path(args["model_repository"]) / args["model_version"]
         sys.path.insert(0, str(version_dir))
-        from tts_runtime import BadRequest, Synthesizer
+        from tts_runtime import Synthesizer
 
-        self.BadRequest = BadRequest
         self.logger = pb_utils.Logger
         self.synthesizer = Synthesizer(
             version_dir, intra_op_threads=int(params.get("intra_op_threads", "0")),
@@ -45,29 +44,11 @@ class TritonPythonModel:
                              f"(default {self.synthesizer.default})")
 
     def execute(self, requests: list) -> None:
-        for request in requests:
-            sender = request.get_response_sender()
-            try:
-                plan = self._parse(request)
-            except (ValueError, UnicodeDecodeError) as exc:
-                self.streams.reject(sender, exc)
-                continue
-            self.streams.submit(sender, request.request_id(),
-                                lambda sender, rid, plan=plan: self._synthesize(plan, sender,
-                                                                                rid))
-        return None
+        self.streams.dispatch(requests, self._parse, self._synthesize)
 
     def _parse(self, request):  # type: ignore[no-untyped-def]
         def value(tensor, default):  # type: ignore[no-untyped-def]
-            found = pb_utils.get_input_tensor_by_name(request, tensor.name)
-            if found is None:
-                return default
-            array = found.as_numpy().reshape(-1)
-            if array.size != 1:
-                raise self.BadRequest(f"invalid {tensor.name}: expected one value, got "
-                                      f"{array.size}")
-            item = array[0]
-            return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+            return self.streams.scalar(request, tensor, default)
 
         noise_scale = value(spec.NOISE_SCALE, None)
         noise_w = value(spec.NOISE_W, None)
