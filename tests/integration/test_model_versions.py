@@ -26,11 +26,7 @@ MODEL = "echo_versioned"
 
 @pytest.fixture(scope="module")
 def repository(triton_server) -> ModelRepository:  # type: ignore[no-untyped-def]
-    repo = ModelRepository(triton_server.repository)
-    echo.echo_spec(MODEL)
-    for seed in (1.0, 2.0):
-        echo.export_echo(repo, MODEL, seed)
-    return repo
+    return echo.two_versions(triton_server.repository, MODEL)
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,15 @@ def export_echo(repository: ModelRepository, model: str, seed: float,
         return writer.version
 
 
+def two_versions(root: Path, model: str) -> ModelRepository:
+    """``model`` registered and exported twice (seeds 1.0 and 2.0) into ``root``."""
+    repository = ModelRepository(root)
+    echo_spec(model)
+    for seed in (1.0, 2.0):
+        export_echo(repository, model, seed)
+    return repository
+
+
 def break_version(repository: ModelRepository, model: str, version: int, how: str) -> str:
     """Damage an exported version; returns the text the refusal must contain."""
     vdir = repository.model_dir(model) / str(version)
