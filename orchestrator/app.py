@@ -11,6 +11,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from orchestrator.auth.middleware import auth_middleware
 from orchestrator.dependencies import DEPENDENCIES
 from orchestrator.errors import exception_to_response
 from orchestrator.middleware import request_id_middleware
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=ROUTE_HANDLERS,
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, auth_middleware],
         exception_handlers={Exception: exception_to_response},
         request_max_body_size=settings.max_request_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins

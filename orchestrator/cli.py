@@ -8,6 +8,7 @@
     voicechat bench NAME       benchmarks (orchestrator/bench: stt, triton, batching, e2e, voice …)
     voicechat models ACTION    list|show|load|unload|validate|promote|rollback|gc versions
     voicechat memory reindex   rebuild the Milvus memory collection from SQL [--user-id ID]
+    voicechat keys ACTION      create --user ID [--name N] [--admin] | list | revoke KEY_ID
 
 Every subcommand accepts ``--env-file PATH`` (the original env.local format).
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from orchestrator.logging import configure_logging
+from orchestrator.redaction import remember_secrets
 from orchestrator.settings import Settings, SettingsError, get_settings, load_env_file
 
 log = logging.getLogger("voicechat")
@@ -173,6 +175,13 @@ def memory(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, settings)
 
 
+@command("keys")
+def keys(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.auth.cli import run
+
+    return run(args, settings)
+
+
 @command("models")
 def models(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.models.cli import run
@@ -199,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.memory.cli import add_memory_parser
 
     add_memory_parser(sub)
+    from orchestrator.auth.cli import add_keys_parser
+
+    add_keys_parser(sub)
     return parser
 
 
@@ -212,4 +224,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"voicechat: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    remember_secrets(settings.admin_api_key, settings.db_password)
     return _COMMANDS[args.command](args, settings)

@@ -7,6 +7,7 @@ from typing import Any
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
+from orchestrator.auth.access import PRINCIPAL
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from storage.conversations import ConversationStore
@@ -55,6 +56,7 @@ DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "conversations": Provide(provide_conversations, sync_to_thread=False),
+    "principal": PRINCIPAL,
 }
 
 # Annotations for handler parameters (Litestar 3 drops inferred dependencies).

@@ -5,11 +5,13 @@
     AppError                      500 internal_error
     ├── InvalidRequest            400 invalid_request
     │   └── InvalidAudio          400 invalid_audio
-    ├── Unauthorized              401 unauthorized
+    ├── Unauthorized              401 unauthorized          (WWW-Authenticate: Bearer)
     ├── Forbidden                 403 forbidden
     ├── NotFound                  404 not_found
     ├── Conflict                  409 conflict
     ├── PayloadTooLarge           413 payload_too_large
+    ├── UnsupportedMediaType      415 unsupported_media_type
+    ├── RateLimited               429 rate_limited          (Retry-After, x-ratelimit-*)
     ├── ServiceDisabled           503 service_disabled      (LLM_ENABLED=false, …)
     ├── MemoryUnavailable         503 memory_unavailable    (Milvus or the embedder down)
     └── InferenceError            502 inference_error
@@ -26,6 +28,9 @@ Every error body has the same JSON shape, which the official OpenAI SDKs also pa
 
     {"error": {"code": "not_found", "message": "…", "type": "not_found",
                "request_id": "…"}}
+
+Messages leave through :func:`orchestrator.redaction.redact`, so no key or password
+reaches a client or a log line by way of an error.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from orchestrator.redaction import redact
 from orchestrator.request_context import current_request_id
 from storage import errors as storage_errors
 
@@ -49,9 +55,14 @@ class AppError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, param: str | None = None,
+                 headers: dict[str, str] | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param
+        """The request field at fault, when one is."""
+        self.headers = headers or {}
+        """Response headers the error carries (WWW-Authenticate, Retry-After, …)."""
         self.details = details
 
 
@@ -65,6 +76,10 @@ class InvalidAudio(InvalidRequest):
 
 class Unauthorized(AppError):
     status, code = 401, "unauthorized"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="voicechat"')
 
 
 class Forbidden(AppError):
@@ -81,6 +96,16 @@ class Conflict(AppError):
 
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status, code = 415, "unsupported_media_type"
+
+
+class RateLimited(AppError):
+    """Over a per-key limit; ``headers`` say which limit and when to retry."""
+
+    status, code = 429, "rate_limited"
 
 
 class ServiceDisabled(AppError):
@@ -138,6 +163,11 @@ def error_body(status: int, code: str, message: str, param: str | None = None) -
 
 def describe(exc: BaseException) -> tuple[int, str, str]:
     """(HTTP status, error code, message) for any exception: the single mapping."""
+    status, code, message = _describe(exc)
+    return status, code, redact(message)
+
+
+def _describe(exc: BaseException) -> tuple[int, str, str]:
     if isinstance(exc, AppError):
         return exc.status, exc.code, exc.message
     if isinstance(exc, storage_errors.RecordNotFound):
@@ -175,16 +205,31 @@ def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Re
         log.exception("unhandled error on %s %s", request.method, request.url.path)
     elif status >= 500:
         log.warning("%s: %s", code, message)
-    headers = {}
-    if isinstance(exc, HTTPException) and exc.headers:
-        headers.update(exc.headers)
-    return Response(content=error_body(status, code, message), status_code=status,
+    headers = dict(error_headers(exc))
+    param = exc.param if isinstance(exc, AppError) else None
+    return Response(content=error_body(status, code, message, param), status_code=status,
                     headers=headers, media_type="application/json")
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    if isinstance(exc, AppError):
+        return exc.headers
+    if isinstance(exc, HTTPException) and exc.headers:
+        return dict(exc.headers)
+    return {}
+
+
+# OpenAI's error ``type`` for the statuses that have one of their own.
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error",
+                 404: "invalid_request_error", 429: "rate_limit_error"}
 
 
 def websocket_error_event(exc: BaseException, event_id: str | None = None) -> dict[str, Any]:
     """The realtime ``error`` event for an exception (OpenAI Realtime shape)."""
     status, code, message = describe(exc)
-    kind = "invalid_request_error" if 400 <= status < 500 else "server_error"
-    return {"type": "error", "event_id": event_id,
-            "error": {"type": kind, "code": code, "message": message}}
+    kind = _OPENAI_TYPES.get(status) or ("invalid_request_error" if 400 <= status < 500
+                                         else "server_error")
+    error: dict[str, Any] = {"type": kind, "code": code, "message": message}
+    if isinstance(exc, AppError) and exc.param:
+        error["param"] = exc.param
+    return {"type": "error", "event_id": event_id, "error": error}

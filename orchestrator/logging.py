@@ -1,4 +1,8 @@
-"""Structured logging: one JSON object per line, carrying the request id."""
+"""Structured logging: one JSON object per line, carrying the request id.
+
+Every line passes through :func:`orchestrator.redaction.redact` (keys, bearer tokens,
+URL passwords), whichever logger wrote it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import sys
 import time
 
+from orchestrator.redaction import redact
 from orchestrator.request_context import current_request_id
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
@@ -29,7 +34,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
@@ -37,7 +42,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = redact(super().format(record))
         request_id = current_request_id()
         return f"{line} [request_id={request_id}]" if request_id else line
 

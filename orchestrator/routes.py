@@ -1,5 +1,6 @@
 """Every route handler of the service, by feature."""
 
+from orchestrator.auth.controllers import KeyAdminController
 from orchestrator.chat.controllers import ChatController, ModelsController
 from orchestrator.health.controllers import HealthController
 from orchestrator.memory.controllers import MemoryController
@@ -20,4 +21,5 @@ ROUTE_HANDLERS: list = [
     SpeechController,
     *REALTIME_ROUTES,
     ModelAdminController,
+    KeyAdminController,
 ]

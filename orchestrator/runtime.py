@@ -11,7 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.auth.authenticator import Authenticator
+from orchestrator.auth.limits import RateLimiter
+from orchestrator.redaction import remember_secrets
 from orchestrator.settings import Settings
+from storage.api_keys import KeyStore
 from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.migrate import ensure_current, upgrade_async
@@ -33,6 +37,9 @@ class Runtime:
     settings: Settings
     database: Database
     conversations: ConversationStore
+    keys: KeyStore
+    auth: Authenticator
+    limits: RateLimiter
     triton: Any | None = None
     """orchestrator.inference.client.TritonClient, when models are served."""
     services: dict[str, Any] = field(default_factory=dict)
@@ -54,12 +61,22 @@ class Runtime:
 
 async def start_runtime(settings: Settings) -> Runtime:
     """Connect to every dependency the settings name."""
+    remember_secrets(settings.admin_api_key, settings.db_password)
     if settings.auto_migrate:
         await upgrade_async(settings.sql_url)
     database = Database(settings.sql_url, settings.db_pool_size)
+    keys = KeyStore(database)
     runtime = Runtime(settings=settings, database=database,
-                      conversations=ConversationStore(database))
+                      conversations=ConversationStore(database), keys=keys,
+                      auth=Authenticator(keys, admin_key=settings.admin_api_key,
+                                         cache_s=settings.auth_key_cache_s),
+                      limits=RateLimiter(settings))
     runtime.on_close(database.close)
+    runtime.on_close(runtime.auth.close)
+    if not settings.auth_required:
+        log.warning("AUTH_MODE=off: open access without API keys on %s (loopback only); "
+                    "set AUTH_MODE=required and make keys with `voicechat keys create`",
+                    settings.host)
     try:
         await ensure_current(settings.sql_url)
     except Exception:

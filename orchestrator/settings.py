@@ -12,6 +12,7 @@ Settings are plain data: no clients or engines are built here.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import quote_plus
+
+from orchestrator.redaction import mask_url
 
 __all__ = ["Settings", "SettingsError", "get_settings", "load_env_file"]
 
@@ -65,9 +68,28 @@ class Settings:
                                   "(JSON or upload), in bytes.", 25 * 1024 * 1024, minimum=1024)
     cors_origins: list[str] = _env("CORS_ORIGINS", "Comma-separated origins allowed by CORS; "
                                    "empty disables CORS.", [])
-    admin_api_key: str | None = _env("ADMIN_API_KEY", "Key required (X-Admin-Key or Bearer) by "
-                                     "the model administration endpoints; unset disables them.",
-                                     None)
+    admin_api_key: str | None = _env("ADMIN_API_KEY", "Bootstrap admin key (Bearer or "
+                                     "X-Admin-Key): acts for any user, manages keys and models. "
+                                     "Keys made by `voicechat keys create` work beside it.",
+                                     None, secret=True)
+
+    # --- access control ---
+    auth_mode: str = _env("AUTH_MODE", "required: every request needs an API key; off: open "
+                          "access, allowed only when HOST is a loopback address.", "required")
+    auth_key_cache_s: float = _env("AUTH_KEY_CACHE_S", "Seconds a verified key is trusted "
+                                   "before the database is asked again (a revocation made "
+                                   "through another replica takes this long to apply).", 5.0,
+                                   minimum=0.0, maximum=300.0)
+    rate_limit_requests_per_minute: int = _env("RATE_LIMIT_REQUESTS_PER_MINUTE", "Requests "
+                                               "per minute per key (0: unlimited).", 600,
+                                               minimum=0)
+    rate_limit_realtime_sessions: int = _env("RATE_LIMIT_REALTIME_SESSIONS", "Realtime "
+                                             "WebSocket connections open at once per key (0: "
+                                             "unlimited).", 4, minimum=0)
+    rate_limit_audio_seconds_per_minute: float = _env("RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE",
+                                                      "Seconds of input audio (uploads and "
+                                                      "realtime) per minute per key (0: "
+                                                      "unlimited).", 1200.0, minimum=0.0)
     data_dir: str = _env("DATA_DIR", "Directory for the embedded SQLite database, Milvus Lite "
                          "file and processed audio.", "data")
 
@@ -221,15 +243,41 @@ class Settings:
         if not 0.0 <= self.memory_min_score <= 1.0:
             raise SettingsError("MEMORY_MIN_SCORE", str(self.memory_min_score),
                                 "must be between 0 and 1")
+        if self.auth_mode not in {"required", "off"}:
+            raise SettingsError("AUTH_MODE", self.auth_mode, "use required or off")
+        if self.auth_mode == "off" and not is_loopback(self.host):
+            raise SettingsError("AUTH_MODE", self.auth_mode,
+                                f"open access is allowed only on a loopback address and HOST "
+                                f"is {self.host}: use AUTH_MODE=required with API keys "
+                                f"(voicechat keys create), or HOST=127.0.0.1")
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth_mode == "required"
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(variable, current value, documentation) for every setting; secrets masked."""
         rows = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            shown = "***" if f.metadata.get("secret") and value else repr(value)
+            if f.metadata.get("secret") and value:
+                shown = "***"
+            elif isinstance(value, str) and "://" in value:
+                shown = repr(mask_url(value))  # DATABASE_URL, MILVUS_URI with a password
+            else:
+                shown = repr(value)
             rows.append((f.metadata["env"], shown, f.metadata["doc"]))
         return rows
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost (what only this machine can reach)."""
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse(name: str, raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from tests.support import mariadb
 from tests.support import triton as triton_support
+from tests.support.settings import base_settings
 
 # Session model fixtures shared by every test directory (real exports into the one Triton).
 pytest_plugins = ["tests.support.stt_fixtures", "tests.support.llm_fixtures",
@@ -64,7 +65,7 @@ async def store(sql_url: str) -> AsyncIterator[ConversationStore]:
 
 @pytest.fixture
 def settings(sql_url: str, tmp_path: Path) -> Settings:
-    base = Settings.from_env({})
+    base = base_settings()
     return dataclasses.replace(base, database_url=sql_url, data_dir=str(tmp_path / "data"),
                                triton_url=None, memory_enabled=False, log_format="text")
 

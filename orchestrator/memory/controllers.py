@@ -9,6 +9,7 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from orchestrator.auth.access import PrincipalDep, check_user
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import InvalidRequest, MemoryUnavailable
 from orchestrator.memory.schemas import MemoryHitOut, MemorySearchOut
@@ -24,13 +25,14 @@ class MemoryController(Controller):
     @get("/{user_id:str}/memory/search", name="memory:search",
          summary="Search one user's conversation memory")
     async def search(
-        self, runtime: RuntimeDep, user_id: str,
+        self, runtime: RuntimeDep, user_id: str, principal: PrincipalDep,
         q: Annotated[str, Parameter(max_length=2000, description="what to look for")] = "",
         top_k: Annotated[int | None, Parameter(ge=1, le=100)] = None,
         min_score: Annotated[float | None, Parameter(ge=-1.0, le=1.0)] = None,
     ) -> MemorySearchOut:
         if len(user_id) > 64 or not _USER_ID.fullmatch(user_id):
             raise InvalidRequest("user_id must be 1-64 characters: letters, digits, . _ @ : -")
+        check_user(principal, user_id)
         if not q.strip():
             raise InvalidRequest("q (the text to search for) must not be empty")
         service = runtime.services.get("memory")

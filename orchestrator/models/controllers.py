@@ -1,13 +1,12 @@
-"""Model administration endpoints, guarded by ADMIN_API_KEY.
+"""Model administration endpoints, for admin keys only.
 
-The key travels as ``X-Admin-Key: <key>`` or ``Authorization: Bearer <key>``. With no
-ADMIN_API_KEY set the endpoints answer 404 (administration is off and not advertised);
-a missing or wrong key answers 401.
+An admin key is ADMIN_API_KEY or one made with ``voicechat keys create --admin``, sent as
+``Authorization: Bearer <key>`` (or ``X-Admin-Key: <key>``). A missing or wrong key
+answers 401, a user's key 403.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
@@ -16,8 +15,9 @@ from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, Parameter
 
+from orchestrator.auth.access import principal_of, require_admin
 from orchestrator.dependencies import provide_service
-from orchestrator.errors import NotFound, ServiceDisabled, Unauthorized
+from orchestrator.errors import ServiceDisabled
 from orchestrator.models.schemas import GcResult, ModelList, ModelOut, ValidationReport
 from orchestrator.models.service import ModelAdmin
 
@@ -27,15 +27,7 @@ AdminDep = NamedDependency[ModelAdmin]
 
 
 def admin_key_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    expected = connection.app.state.runtime.settings.admin_api_key
-    if not expected:
-        raise NotFound("model administration is disabled (set ADMIN_API_KEY to enable it)")
-    given = connection.headers.get("x-admin-key")
-    if given is None:
-        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" else None
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthorized("missing or wrong admin key (X-Admin-Key header or Bearer token)")
+    require_admin(principal_of(connection))
     if "models" not in connection.app.state.runtime.services:
         raise ServiceDisabled("model administration needs Triton (TRITON_URL or the embedded "
                               "server)")

@@ -1,39 +1,52 @@
 """``WS /ws/{user_id}/{session_id}`` and the ``/demo`` page.
 
+The key is checked before the handshake completes (``orchestrator.auth.middleware``).
 Refusals send an ``error`` event, then close with a code that says why:
 
-====  =======================================================
-4404  unknown session
-4403  the session belongs to another user
+====  ==================================================================================
+4401  missing, wrong or revoked API key
+4404  unknown session, or one of a user this key does not act for (no existence leak)
+4403  the path's user is not the session's user (a key that may see both)
 4410  the session has ended
+4429  the key has RATE_LIMIT_REALTIME_SESSIONS connections open already
 4503  speech-to-text or the LLM is not served
-====  =======================================================
+====  ==================================================================================
+
+Browsers send the key as the ``openai-insecure-api-key.KEY`` subprotocol next to
+``realtime``; the server answers ``realtime``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from litestar import MediaType, Response, WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
+from orchestrator.auth.access import principal_of
+from orchestrator.auth.middleware import CLOSE_RATE_LIMITED, answer_subprotocol
 from orchestrator.errors import (
     AppError,
     Conflict,
     Forbidden,
     NotFound,
+    RateLimited,
     ServiceDisabled,
     websocket_error_event,
 )
 from orchestrator.realtime.events import encoder
 from orchestrator.realtime.outbound import OutboundQueue, write_loop
+from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.session import RealtimeSession
 from orchestrator.realtime.vad import load_model
 from orchestrator.realtime.voice_chat import voice_chat
 from orchestrator.realtime.wiring import voice_ports
+from storage.conversations import SessionRecord
 from storage.errors import RecordNotFound
 
 log = logging.getLogger(__name__)
@@ -50,10 +63,12 @@ async def _refuse(socket: WebSocket, exc: AppError, code: int) -> None:
 async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
                            session_id: FromPath[str]) -> None:
     runtime = socket.app.state.runtime
-    settings = runtime.settings
-    await socket.accept()
+    principal = principal_of(socket)
+    await socket.accept(subprotocols=answer_subprotocol(socket.scope))
     try:
         record = await runtime.conversations.get_session(session_id)
+        if not principal.can_act_for(record.user_id):
+            raise RecordNotFound(session_id)
     except RecordNotFound:
         await _refuse(socket, NotFound(f"session {session_id!r} not found"), CLOSE_NOT_FOUND)
         return
@@ -70,10 +85,26 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
                                               "the LLM, and one of them is not served"),
                       CLOSE_UNAVAILABLE)
         return
+    try:
+        release = runtime.limits.open_realtime(principal)
+    except RateLimited as exc:
+        await _refuse(socket, exc, CLOSE_RATE_LIMITED)
+        return
+    try:
+        await _serve(socket, runtime, record, ports,
+                     meter=lambda seconds: runtime.limits.audio(principal, seconds))
+    finally:
+        release()
+
+
+async def _serve(socket: WebSocket, runtime: Any, record: SessionRecord, ports: VoicePorts,
+                 meter: Callable[[float], object]) -> None:
+    settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)
     outbound = OutboundQueue(settings.realtime_send_queue)
     session = RealtimeSession(record, settings=settings, ports=ports,
-                              store=runtime.conversations, outbound=outbound, vad=vad)
+                              store=runtime.conversations, outbound=outbound, vad=vad,
+                              audio_meter=meter)
     writer = asyncio.create_task(
         write_loop(outbound, lambda payload: socket.send_text(payload.decode())))
     try:

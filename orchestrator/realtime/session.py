@@ -66,9 +66,12 @@ def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> 
 
 class RealtimeSession:
     def __init__(self, record: SessionRecord, *, settings: Settings, ports: VoicePorts,
-                 store: ConversationStore, outbound: OutboundQueue, vad: SileroModel) -> None:
+                 store: ConversationStore, outbound: OutboundQueue, vad: SileroModel,
+                 audio_meter: Callable[[float], object] | None = None) -> None:
         self.record, self.settings, self.store, self.outbound = record, settings, store, outbound
         self.vad = vad
+        self.audio_meter = audio_meter
+        """Charged each chunk's seconds; raises RateLimited over the key's allowance."""
         self.config = initial_config(record, settings, ports.tts is not None)
         self.max_turn_samples = int(settings.realtime_max_turn_seconds * STT_RATE)
         self.tasks: set[asyncio.Task] = set()
@@ -206,6 +209,8 @@ class RealtimeSession:
     async def _audio(self, pcm: bytes) -> None:
         if not pcm:
             return
+        if self.audio_meter is not None:  # over the limit: this chunk is dropped
+            self.audio_meter(len(pcm) / 2 / self.config.input_sample_rate)
         samples = pcm16_to_float(pcm)
         # Chunks are resampled one by one: edge effects are far below what the VAD or
         # Whisper notice, and no state has to be kept across chunks.

@@ -22,6 +22,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from orchestrator.auth.access import PrincipalDep, owned_session
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import Conflict, InvalidAudio, PayloadTooLarge, ServiceDisabled
 from orchestrator.realtime.audio import STT_RATE, resample
@@ -80,13 +81,13 @@ def _ms(start: float, end: float | None = None) -> float:
 
 @post("/api/voice-chat", name="voice_chat:create", tags=["voice"],
       summary="Audio in, spoken reply out (STT -> LLM -> TTS), stored as turns of the session")
-async def voice_chat(runtime: RuntimeDep, data: Annotated[
+async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotated[
         VoiceChatForm, Body(media_type=RequestEncodingType.MULTI_PART)]) -> VoiceChatOut:
     settings, store = runtime.settings, runtime.conversations
     ports = voice_ports(runtime)
     if ports.stt is None or ports.llm is None:
         raise ServiceDisabled("voice chat needs speech-to-text and the LLM")
-    session = await store.get_session(data.session_id)
+    session = await owned_session(store, principal, data.session_id)
     if session.ended_at is not None:
         raise Conflict(f"session {data.session_id!r} has ended")
     started = time.perf_counter()
@@ -98,6 +99,7 @@ async def voice_chat(runtime: RuntimeDep, data: Annotated[
         raise InvalidAudio("the uploaded audio holds no samples")
     if audio.size / STT_RATE > settings.max_audio_seconds:
         raise PayloadTooLarge(f"audio longer than {settings.max_audio_seconds:g} s")
+    runtime.limits.audio(principal, audio.size / STT_RATE)
     decode_ms = _ms(started)
 
     stt_start = time.perf_counter()

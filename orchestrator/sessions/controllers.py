@@ -13,6 +13,7 @@ from typing import Annotated
 from litestar import Controller, get, post
 from litestar.params import JSONBody, Parameter
 
+from orchestrator.auth.access import PrincipalDep, check_user, owned_session, session_user
 from orchestrator.dependencies import ConversationsDep, SettingsDep
 from orchestrator.sessions.schemas import (
     Latencies,
@@ -34,22 +35,25 @@ class SessionController(Controller):
     @post("/new", name="sessions:create", status_code=201,
           summary="Start a session (creates the user when new)")
     async def create(self, conversations: ConversationsDep, settings: SettingsDep,
+                     principal: PrincipalDep,
                      data: JSONBody[NewSessionRequest | None] = None) -> SessionOut:
         body = data or NewSessionRequest()
         session = await conversations.create_session(
-            body.user_id, language=body.language or settings.default_language,
+            session_user(principal, body.user_id),
+            language=body.language or settings.default_language,
             voice=body.voice or settings.default_voice,
             instructions=body.instructions)
         return SessionOut.of(session)
 
     @get("/{session_id:str}", name="sessions:get", summary="One session")
-    async def get_session(self, session_id: SessionId,
-                          conversations: ConversationsDep) -> SessionOut:
-        return SessionOut.of(await conversations.get_session(session_id))
+    async def get_session(self, session_id: SessionId, conversations: ConversationsDep,
+                          principal: PrincipalDep) -> SessionOut:
+        return SessionOut.of(await owned_session(conversations, principal, session_id))
 
     @get("/{session_id:str}/stats", name="sessions:stats", summary="Statistics of one session")
-    async def stats(self, session_id: SessionId,
-                    conversations: ConversationsDep) -> SessionStatsOut:
+    async def stats(self, session_id: SessionId, conversations: ConversationsDep,
+                    principal: PrincipalDep) -> SessionStatsOut:
+        await owned_session(conversations, principal, session_id)
         s = await conversations.session_stats(session_id)
         end = s.session.ended_at or datetime.now(UTC)
         return SessionStatsOut(
@@ -65,14 +69,18 @@ class SessionController(Controller):
 
     @post("/{session_id:str}/end", name="sessions:end", status_code=200,
           summary="End a session (idempotent: ending twice keeps the first end time)")
-    async def end(self, session_id: SessionId, conversations: ConversationsDep) -> SessionOut:
+    async def end(self, session_id: SessionId, conversations: ConversationsDep,
+                  principal: PrincipalDep) -> SessionOut:
+        await owned_session(conversations, principal, session_id)
         return SessionOut.of(await conversations.end_session(session_id))
 
     @get("/{session_id:str}/turns", name="sessions:turns", summary="Conversation history, "
          "oldest first, paginated")
     async def turns(self, session_id: SessionId, conversations: ConversationsDep,
+                    principal: PrincipalDep,
                     limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
                     offset: Annotated[int, Parameter(ge=0)] = 0) -> TurnPage:
+        await owned_session(conversations, principal, session_id)
         rows, total = await conversations.list_turns(session_id, limit=limit, offset=offset)
         return TurnPage(session_id=session_id, total=total, limit=limit, offset=offset,
                         has_more=offset + len(rows) < total, data=[TurnOut.of(t) for t in rows])
@@ -84,7 +92,8 @@ class UserController(Controller):
 
     @get("/{user_id:str}/stats", name="users:stats", summary="Statistics of one user")
     async def stats(self, user_id: Annotated[str, Parameter(max_length=64)],
-                    conversations: ConversationsDep) -> UserStatsOut:
+                    conversations: ConversationsDep, principal: PrincipalDep) -> UserStatsOut:
+        check_user(principal, user_id)
         u = await conversations.user_stats(user_id)
         return UserStatsOut(
             user_id=u.user_id, created_at=u.created_at, sessions=u.sessions,

@@ -20,9 +20,12 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from orchestrator.dependencies import SettingsDep, provide_model_service
+from orchestrator.auth.access import PrincipalDep
+from orchestrator.auth.principal import Principal
+from orchestrator.dependencies import RuntimeDep, provide_model_service
 from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import parse_model_ref
+from orchestrator.speech.audio_input import SAMPLE_RATE as STT_SAMPLE_RATE
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.stt import Segment, SpeechToText, Transcription
 
@@ -109,8 +112,9 @@ def render(result: Transcription, response_format: str, task: str) -> Response[A
                                          text=result.text, segments=segments))
 
 
-async def _handle(form: TranscriptionForm, stt: SpeechToText, settings: Any,
-                  task: str) -> Response[Any]:
+async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
+                  principal: Principal, task: str) -> Response[Any]:
+    settings = runtime.settings
     if form.response_format not in ("json", "text", "verbose_json", "srt", "vtt"):
         raise InvalidRequest(f"response_format must be json, text, verbose_json, srt or vtt, "
                              f"not {form.response_format!r}")
@@ -128,6 +132,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, settings: Any,
     data = await form.file.read()
     audio = await asyncio.to_thread(decode_audio, data, max_bytes=settings.max_request_bytes,
                                     max_seconds=settings.max_audio_seconds)
+    runtime.limits.audio(principal, audio.size / STT_SAMPLE_RATE)
     result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,
                                   task=task, temperature=form.temperature, version=version)
     return render(result, form.response_format, task)
@@ -144,12 +149,12 @@ class TranscriptionController(Controller):
 
     @post("/transcriptions", name="audio:transcriptions", status_code=200,
           summary="Transcribe an audio file (OpenAI-compatible)")
-    async def transcriptions(self, data: Form, stt: SpeechToTextDep,
-                             settings: SettingsDep) -> Response[Any]:
-        return await _handle(data, stt, settings, "transcribe")
+    async def transcriptions(self, data: Form, stt: SpeechToTextDep, runtime: RuntimeDep,
+                             principal: PrincipalDep) -> Response[Any]:
+        return await _handle(data, stt, runtime, principal, "transcribe")
 
     @post("/translations", name="audio:translations", status_code=200,
           summary="Translate speech into English text (OpenAI-compatible)")
-    async def translations(self, data: Form, stt: SpeechToTextDep,
-                           settings: SettingsDep) -> Response[Any]:
-        return await _handle(data, stt, settings, "translate")
+    async def translations(self, data: Form, stt: SpeechToTextDep, runtime: RuntimeDep,
+                           principal: PrincipalDep) -> Response[Any]:
+        return await _handle(data, stt, runtime, principal, "translate")

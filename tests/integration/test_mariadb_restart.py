@@ -9,9 +9,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orchestrator.app import create_app
-from orchestrator.settings import Settings
 from storage.migrate import upgrade_async
 from tests.support import mariadb
+from tests.support.settings import base_settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.mariadb]
 
@@ -30,7 +30,7 @@ async def test_requests_recover_after_restart_and_health_reports_the_outage(
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = mariadb.create_database(admin, name)
     await upgrade_async(url)
-    settings = dataclasses.replace(Settings.from_env({}), database_url=url,
+    settings = dataclasses.replace(base_settings(), database_url=url,
                                    data_dir=str(tmp_path), memory_enabled=False)
     try:
         async with AsyncTestClient(app=create_app(settings)) as client:

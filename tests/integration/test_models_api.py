@@ -56,17 +56,26 @@ async def test_wrong_or_missing_key_is_401(api):
     assert r.status_code == 401
 
 
-async def test_admin_disabled_without_a_key(tmp_path, triton_server, repository):
+async def test_database_admin_keys_work_without_admin_api_key(tmp_path, triton_server,
+                                                            repository):
     from orchestrator.app import create_app
 
     async with AsyncTestClient(app=create_app(admin_settings(tmp_path, triton_server,
                                                              None))) as c:
-        r = await c.get("/admin/models", headers=ADMIN)
-        assert r.status_code == 404
+        keys = c.app.state.runtime.keys
+        admin = (await keys.create("ops", admin=True)).secret
+        user = (await keys.create("alice")).secret
+        r = await c.get("/admin/models", headers=ADMIN)  # no bootstrap key configured
+        assert r.status_code == 401
+        r = await c.get("/admin/models", headers={"Authorization": f"Bearer {user}"})
+        assert r.status_code == 403
         assert r.json()["error"] == {
-            "code": "not_found", "type": "not_found", "param": None,
-            "message": "model administration is disabled (set ADMIN_API_KEY to enable it)",
+            "code": "forbidden", "type": "forbidden", "param": None,
+            "message": "this API key is not an admin key",
             "request_id": r.headers["x-request-id"]}
+        r = await c.get("/admin/models", headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 200, r.text
+        assert MODEL in {m["name"] for m in r.json()["data"]}
 
 
 async def test_promote_list_rollback_and_refusal(api, repository):

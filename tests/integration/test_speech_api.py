@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from orchestrator.settings import Settings
 from orchestrator.speech.audio_input import decode_audio
+from tests.support.settings import base_settings
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
 
@@ -26,7 +27,7 @@ STEADY = {"noise_w": 0.0}  # no duration noise: every call gives the same length
 
 def _settings(server, tmp_path: Path, **changes) -> Settings:  # type: ignore[no-untyped-def]
     fields = {"memory_enabled": False, "llm_enabled": False, "stt_enabled": False, **changes}
-    return dataclasses.replace(Settings.from_env({}),
+    return dataclasses.replace(base_settings(),
                                database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
                                data_dir=str(tmp_path / "data"), triton_url=server.grpc_url,
                                default_voice=VOICE, log_format="text", **fields)

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from orchestrator.settings import Settings
 from tests.support import stt_fixtures
+from tests.support.settings import base_settings
 from tests.support.stt import (
     SITE,
     UTTERANCES,
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.triton]
 
 
 def _settings(server, tmp_path: Path, **changes) -> Settings:  # type: ignore[no-untyped-def]
-    return dataclasses.replace(Settings.from_env({}),
+    return dataclasses.replace(base_settings(),
                                database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
                                data_dir=str(tmp_path / "data"), triton_url=server.grpc_url,
                                memory_enabled=False, llm_enabled=False, tts_enabled=False,

@@ -18,7 +18,7 @@ import uvicorn
 import websockets
 
 from orchestrator.realtime.audio import float_to_pcm16
-from orchestrator.settings import Settings
+from tests.support.settings import base_settings
 
 
 @dataclass
@@ -38,8 +38,10 @@ class LiveServer:
         record = await self.runtime.conversations.create_session(user_id, **fields)
         return record.id
 
-    def connect(self, user_id: str, session_id: str) -> RealtimeClient:
-        return RealtimeClient(f"{self.ws_url}/ws/{user_id}/{session_id}")
+    def connect(self, user_id: str, session_id: str, **options: Any) -> RealtimeClient:
+        """``options``: what ``websockets.connect`` takes (``additional_headers``,
+        ``subprotocols``, ``origin``)."""
+        return RealtimeClient(f"{self.ws_url}/ws/{user_id}/{session_id}", **options)
 
 
 @asynccontextmanager
@@ -48,7 +50,7 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
     fields = {"triton_url": None, "log_format": "text", **overrides}
-    settings = dataclasses.replace(Settings.from_env({}), database_url=url,
+    settings = dataclasses.replace(base_settings(), database_url=url,
                                    data_dir=str(tmp_path / "data"), **fields)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
@@ -68,13 +70,13 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
 
 
 class RealtimeClient:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url, self.options = url, options
         self.ws: Any = None
         self.seen: list[dict] = []
 
     async def __aenter__(self) -> RealtimeClient:
-        self.ws = await websockets.connect(self.url, max_size=None)
+        self.ws = await websockets.connect(self.url, max_size=None, **self.options)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

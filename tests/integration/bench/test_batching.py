@@ -9,15 +9,15 @@ import pytest
 from orchestrator.bench import run_bench
 from orchestrator.bench.batching import batching_configs, served_config
 from orchestrator.cli import build_parser
-from orchestrator.settings import Settings
 from tests.support.probe_spec import SPEC
+from tests.support.settings import base_settings
 
 pytestmark = [pytest.mark.triton]
 
 
 def run_cli(argv: list[str]) -> int:
     """``voicechat ...`` without main()'s logging set-up (pytest owns the streams)."""
-    return run_bench(build_parser().parse_args(argv), Settings.from_env({}))
+    return run_bench(build_parser().parse_args(argv), base_settings())
 
 
 def test_batching_bench_toggles_the_batcher_and_restores_the_disk_config(probe, tmp_path,

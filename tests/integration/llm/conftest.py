@@ -14,6 +14,7 @@ import pytest
 from orchestrator.settings import Settings
 from storage.migrate import upgrade
 from tests.support.llm_fixtures import REAL_VERSION, TINY_VERSION
+from tests.support.settings import base_settings
 
 __all__ = ["REAL_VERSION", "TINY_VERSION"]
 
@@ -22,7 +23,7 @@ __all__ = ["REAL_VERSION", "TINY_VERSION"]
 def llm_settings(triton_server, tiny_llm: Path, tmp_path: Path) -> Settings:  # type: ignore[no-untyped-def]
     url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     upgrade(url)
-    return dataclasses.replace(Settings.from_env({}), database_url=url,
+    return dataclasses.replace(base_settings(), database_url=url,
                                data_dir=str(tmp_path / "data"), triton_url=triton_server.grpc_url,
                                model_repository=str(triton_server.repository),
                                memory_enabled=False, log_format="text")

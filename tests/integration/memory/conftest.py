@@ -15,6 +15,7 @@ from export.repository import ModelRepository
 from orchestrator.settings import Settings
 from storage.migrate import upgrade
 from tests.support import triton as triton_support
+from tests.support.settings import base_settings
 
 EMBEDDER_VERSION = 1
 
@@ -50,7 +51,7 @@ def memory_settings(triton_server, embedder: Path, tmp_path: Path) -> Settings: 
     url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     upgrade(url)
     return dataclasses.replace(
-        Settings.from_env({}), database_url=url, data_dir=str(tmp_path / "data"),
+        base_settings(), database_url=url, data_dir=str(tmp_path / "data"),
         triton_url=triton_server.grpc_url, model_repository=str(triton_server.repository),
         memory_enabled=True, milvus_uri=str(tmp_path / "milvus.db"),
         milvus_collection="voice_conversations", memory_min_score=0.3,

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from orchestrator.bench import tts as bench
-from orchestrator.settings import Settings
+from tests.support.settings import base_settings
 from tests.support.tts import JOE_VOICE
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.triton, pytest.mark.realweights]
 
 def test_bench_tts_reports_served_runtime_and_piper(triton_server, tts_model, tmp_path,  # type: ignore[no-untyped-def]
                                                     capsys) -> None:
-    settings = dataclasses.replace(Settings.from_env({}), triton_url=triton_server.grpc_url,
+    settings = dataclasses.replace(base_settings(), triton_url=triton_server.grpc_url,
                                    model_repository=str(triton_server.repository))
     output = tmp_path / "tts.md"
     args = argparse.Namespace(voice=JOE_VOICE, version="", repeat=1, output=str(output),

@@ -1,0 +1,127 @@
+"""Per-key limits: requests per minute, input audio seconds per minute, open realtime
+sessions.
+
+Rates are token buckets that refill continuously (a key may burst up to a minute's
+allowance, then goes at the steady rate). Headers use OpenAI's names
+(``x-ratelimit-limit-requests``, ``-remaining-``, ``-reset-``; ``-audio-seconds`` for
+audio), and a refusal is :class:`RateLimited` with ``Retry-After``.
+
+Limits live in this process: behind N orchestrator replicas a key can reach N times
+each limit (the README says so). Open access (AUTH_MODE=off with no key) is unlimited.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.auth.principal import Principal
+from orchestrator.errors import RateLimited
+from orchestrator.settings import Settings
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's reset format: ``20ms``, ``1s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    minutes, secs = divmod(math.ceil(seconds), 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+@dataclass
+class Bucket:
+    capacity: float
+    per_second: float
+    level: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.level = self.capacity
+
+    def _refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.updated) * self.per_second)
+        self.updated = now
+
+    def take(self, amount: float, now: float) -> float:
+        """Take ``amount``; 0.0 when taken, else the seconds until it could be. One
+        charge larger than the whole allowance passes on a full bucket and leaves it in
+        debt, so a long upload is slow to repeat rather than never accepted."""
+        self._refill(now)
+        if self.level >= min(amount, self.capacity):
+            self.level -= amount
+            return 0.0
+        return (min(amount, self.capacity) - self.level) / self.per_second
+
+    def headers(self, unit: str, now: float) -> dict[str, str]:
+        self._refill(now)
+        return {f"x-ratelimit-limit-{unit}": f"{self.capacity:g}",
+                f"x-ratelimit-remaining-{unit}": str(max(0, math.floor(self.level))),
+                f"x-ratelimit-reset-{unit}": _duration((self.capacity - self.level)
+                                                       / self.per_second)}
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.requests_per_minute = settings.rate_limit_requests_per_minute
+        self.audio_per_minute = settings.rate_limit_audio_seconds_per_minute
+        self.realtime_sessions = settings.rate_limit_realtime_sessions
+        self._requests: dict[str, Bucket] = {}
+        self._audio: dict[str, Bucket] = {}
+        self._open: dict[str, int] = {}
+
+    def request(self, principal: Principal) -> dict[str, str]:
+        """Count one request; the headers to send, or RateLimited."""
+        if principal.key_id is None or not self.requests_per_minute:
+            return {}
+        return self._take(self._requests, principal.key_id, self.requests_per_minute, 1.0,
+                          "requests", "requests per minute")
+
+    def audio(self, principal: Principal, seconds: float) -> dict[str, str]:
+        """Charge ``seconds`` of input audio; the headers, or RateLimited."""
+        if principal.key_id is None or not self.audio_per_minute or seconds <= 0:
+            return {}
+        return self._take(self._audio, principal.key_id, self.audio_per_minute, seconds,
+                          "audio-seconds", "seconds of audio per minute")
+
+    def open_realtime(self, principal: Principal) -> Callable[[], None]:
+        """Take one of the key's concurrent realtime sessions; returns its release."""
+        key = principal.key_id
+        if key is None or not self.realtime_sessions:
+            return lambda: None
+        if self._open.get(key, 0) >= self.realtime_sessions:
+            raise RateLimited(f"this key already has {self.realtime_sessions} realtime "
+                              f"sessions open (RATE_LIMIT_REALTIME_SESSIONS); close one first",
+                              headers={"x-ratelimit-limit-realtime-sessions":
+                                       str(self.realtime_sessions),
+                                       "x-ratelimit-remaining-realtime-sessions": "0"})
+        self._open[key] = self._open.get(key, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._open[key] -= 1
+                if not self._open[key]:
+                    del self._open[key]
+
+        return release
+
+    @staticmethod
+    def _take(buckets: dict[str, Bucket], key: str, per_minute: float, amount: float,
+              unit: str, what: str) -> dict[str, str]:
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = Bucket(float(per_minute), per_minute / 60.0)
+        now = time.monotonic()
+        wait = bucket.take(amount, now)
+        headers = bucket.headers(unit, now)
+        if wait:
+            retry = max(1, math.ceil(wait))
+            raise RateLimited(f"rate limit of {per_minute:g} {what} reached for this key; "
+                              f"retry in {retry} s",
+                              headers={**headers, "retry-after": str(retry),
+                                       "retry-after-ms": str(math.ceil(wait * 1000))})
+        return headers

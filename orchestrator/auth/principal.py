@@ -1,0 +1,32 @@
+"""Who a request acts as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BOOTSTRAP_KEY_ID = "admin"
+"""The key id reported for ADMIN_API_KEY (which has no row in ``api_keys``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str | None
+    """The API key's id; None for open access (AUTH_MODE=off, no key sent)."""
+    user_id: str | None
+    """The user a key belongs to; None for the bootstrap admin key and open access."""
+    admin: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.key_id is None
+
+    def can_act_for(self, user_id: str) -> bool:
+        """Admins and open access act for anyone; a user key only for its own user."""
+        return self.admin or self.is_open or self.user_id == user_id
+
+    def default_user(self) -> str | None:
+        """The user a request that names none acts for (None: a new user is made)."""
+        return None if self.admin or self.is_open else self.user_id
+
+
+OPEN_ACCESS = Principal(key_id=None, user_id=None)

@@ -1,0 +1,294 @@
+"""Access control over REST with AUTH_MODE=required, on SQLite and a real MariaDB: every
+route needs a key, a key acts for its own user only, admins for anyone, limits answer
+429, browsers are checked, and only hashes are stored."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+
+import pytest
+from litestar.routes import HTTPRoute
+from sqlalchemy import text
+
+from orchestrator.auth.middleware import is_public
+from storage.conversations import NewTurn
+from tests.integration.auth.conftest import ADMIN_KEY, Keys, make_key, required_settings
+from tests.support.fake_voice import fake_services
+from tests.support.settings import base_settings
+
+pytestmark = pytest.mark.asyncio
+bearer = Keys.bearer
+
+
+def concrete(path: str) -> str:
+    """A route path with each parameter filled in (ints with 1, the rest with 'x')."""
+    return re.sub(r"\{[^}:]+:([a-z]+)\}", lambda m: "1" if m.group(1) == "int" else "x", path)
+
+
+def assert_error(r, status: int, code: str, fragment: str = "") -> dict:  # type: ignore[no-untyped-def]
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["code"] == code, error
+    assert fragment in error["message"], error
+    return error
+
+
+async def alice_session(api, keys: Keys) -> str:  # type: ignore[no-untyped-def]
+    r = await api.post("/api/sessions/new", json={"instructions": "alice's secret plan"},
+                       headers=bearer(keys.alice))
+    assert r.status_code == 201, r.text
+    assert r.json()["user_id"] == "alice"
+    return r.json()["session_id"]
+
+
+# --- authentication -------------------------------------------------------------------
+
+async def test_every_route_but_the_public_ones_needs_a_key(api) -> None:
+    checked = 0
+    for route in api.app.routes:
+        if not isinstance(route, HTTPRoute) or is_public(route.path):
+            continue
+        for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+            r = await api.request(method, concrete(route.path))
+            assert r.status_code == 401, (method, route.path, r.text)
+            assert r.headers["www-authenticate"].startswith("Bearer")
+            assert r.json()["error"]["code"] == "unauthorized"
+            checked += 1
+    assert checked >= 25  # sessions, users, memory, /v1, speech, voice-chat, admin
+    for path in ("/api/ping", "/api/health"):
+        assert (await api.get(path)).status_code == 200
+
+
+async def test_wrong_malformed_and_revoked_keys_are_401(api, keys: Keys) -> None:
+    for headers in ({"Authorization": "Bearer vck_not-a-key"}, {"Authorization": keys.alice},
+                    {"Authorization": f"Basic {keys.alice}"}, {"Authorization": "Bearer "},
+                    {"Authorization": "Bearer " + "x" * 5000}):
+        assert_error(await api.get("/api/users/alice/stats", headers=headers), 401,
+                     "unauthorized")
+    assert (await api.get("/api/users/alice/stats", headers=bearer(keys.alice))).is_success
+    listed = (await api.get("/admin/keys?user_id=alice", headers=bearer(ADMIN_KEY))).json()
+    key_id = listed["data"][0]["id"]
+    r = await api.delete(f"/admin/keys/{key_id}", headers=bearer(ADMIN_KEY))
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    error = assert_error(await api.get("/api/users/alice/stats", headers=bearer(keys.alice)),
+                         401, "unauthorized", "revoked")
+    assert keys.alice not in error["message"]
+    # the other keys are untouched
+    assert (await api.get("/api/users/bob/stats", headers=bearer(keys.bob))).is_success
+
+
+async def test_an_error_never_echoes_the_key(api) -> None:
+    secret = "vck_" + "S" * 43
+    r = await api.get("/api/users/alice/stats", headers={"Authorization": f"Token {secret}"})
+    assert r.status_code == 401 and secret not in r.text
+
+
+# --- isolation --------------------------------------------------------------------------
+
+async def test_other_users_sessions_are_404_like_unknown_ones_and_stay_untouched(
+        api, keys: Keys, store) -> None:  # type: ignore[no-untyped-def]
+    sid = await alice_session(api, keys)
+    await store.add_turn(sid, NewTurn("user", "my bank pin is 1234"))
+    before = [t.text for t in (await store.list_turns(sid))[0]]
+    for method, path in (("GET", f"/api/sessions/{sid}"), ("GET", f"/api/sessions/{sid}/stats"),
+                         ("GET", f"/api/sessions/{sid}/turns"),
+                         ("POST", f"/api/sessions/{sid}/end")):
+        theirs = await api.request(method, path, headers=bearer(keys.bob))
+        unknown = await api.request(method, path.replace(sid, "0" * 32),
+                                    headers=bearer(keys.bob))
+        assert theirs.status_code == unknown.status_code == 404, (path, theirs.text)
+        assert theirs.json()["error"]["message"] == \
+            unknown.json()["error"]["message"].replace("0" * 32, sid)
+        assert "1234" not in theirs.text and "secret plan" not in theirs.text
+    assert (await store.get_session(sid)).ended_at is None  # bob's "end" did nothing
+    assert [t.text for t in (await store.list_turns(sid))[0]] == before
+    mine = await api.get(f"/api/sessions/{sid}/turns", headers=bearer(keys.alice))
+    assert [t["text"] for t in mine.json()["data"]] == before
+
+
+async def test_other_users_statistics_and_memory_are_404(api, keys: Keys) -> None:
+    await alice_session(api, keys)
+    assert_error(await api.get("/api/users/alice/stats", headers=bearer(keys.bob)), 404,
+                 "not_found", "user 'alice' not found")
+    assert_error(await api.get("/api/users/nobody/stats", headers=bearer(keys.bob)), 404,
+                 "not_found", "user 'nobody' not found")
+    # Memory: isolation is decided before the service (off here) is asked.
+    assert_error(await api.get("/api/users/alice/memory/search?q=a&top_k=100&min_score=-1",
+                               headers=bearer(keys.bob)), 404, "not_found")
+    assert_error(await api.get("/api/users/bob/memory/search?q=a", headers=bearer(keys.bob)),
+                 503, "memory_unavailable")
+
+
+async def test_sessions_cannot_be_created_for_another_user(api, keys: Keys, store) -> None:  # type: ignore[no-untyped-def]
+    error = assert_error(await api.post("/api/sessions/new", json={"user_id": "alice"},
+                                        headers=bearer(keys.bob)), 403, "forbidden")
+    assert error["param"] == "user_id"
+    stats = await store.user_stats("alice")
+    assert stats.sessions == 0  # nothing stored
+    r = await api.post("/api/sessions/new", json={"user_id": "bob"}, headers=bearer(keys.bob))
+    assert r.status_code == 201 and r.json()["user_id"] == "bob"
+    r = await api.post("/api/sessions/new", headers=bearer(keys.bob))
+    assert r.status_code == 201 and r.json()["user_id"] == "bob"
+
+
+async def test_voice_chat_into_another_users_session_is_404_and_stores_nothing(
+        api, keys: Keys, store) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_voice_chat_api import wav_upload
+
+    api.app.state.runtime.services.update(fake_services())
+    sid = await alice_session(api, keys)
+    upload = {"file": ("q.wav", wav_upload(), "audio/wav")}
+    r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
+                       headers=bearer(keys.bob))
+    assert_error(r, 404, "not_found")
+    assert (await store.list_turns(sid))[1] == 0
+    r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
+                       headers=bearer(keys.alice))
+    assert r.status_code == 201, r.text
+    assert (await store.list_turns(sid))[1] == 2
+
+
+# --- administration --------------------------------------------------------------------
+
+async def test_admin_keys_act_for_any_user(api, keys: Keys) -> None:
+    sid = await alice_session(api, keys)
+    for admin in (keys.admin, ADMIN_KEY):
+        assert (await api.get(f"/api/sessions/{sid}/turns", headers=bearer(admin))).is_success
+        assert (await api.get("/api/users/alice/stats", headers=bearer(admin))).is_success
+        r = await api.post("/api/sessions/new", json={"user_id": "alice"},
+                           headers=bearer(admin))
+        assert r.status_code == 201 and r.json()["user_id"] == "alice"
+    # the original header for the admin endpoints still works
+    assert (await api.get("/admin/keys", headers={"X-Admin-Key": ADMIN_KEY})).is_success
+
+
+async def test_key_administration_is_for_admins_only(api, keys: Keys) -> None:
+    assert_error(await api.get("/admin/keys", headers=bearer(keys.alice)), 403, "forbidden")
+    assert_error(await api.post("/admin/keys", json={"user_id": "alice", "admin": True},
+                                headers=bearer(keys.alice)), 403, "forbidden")
+    assert_error(await api.get("/admin/models", headers=bearer(keys.alice)), 403, "forbidden")
+    created = await make_key(api, "carol")
+    assert created["key"].startswith("vck_") and created["prefix"] == created["key"][:12]
+    listing = (await api.get("/admin/keys", headers=bearer(keys.admin))).json()["data"]
+    assert {k["user_id"] for k in listing} == {"alice", "bob", "ops", "carol"}
+    assert all("key" not in k and created["key"] not in str(k) for k in listing)
+    one = (await api.get(f"/admin/keys/{created['id']}", headers=bearer(keys.admin))).json()
+    assert one["status"] == "active" and one["last_used_at"] is None
+    assert_error(await api.delete("/admin/keys/key_nope", headers=bearer(keys.admin)), 404,
+                 "not_found")
+    assert_error(await api.post("/admin/keys", json={"user_id": "bad user!"},
+                                headers=bearer(keys.admin)), 400, "invalid_request")
+
+
+async def test_last_use_is_recorded(api, keys: Keys) -> None:
+    assert (await api.get("/api/users/bob/stats", headers=bearer(keys.bob))).is_success
+    for _ in range(100):  # the write runs off the request path
+        listing = (await api.get("/admin/keys?user_id=bob", headers=bearer(ADMIN_KEY))).json()
+        if listing["data"][0]["last_used_at"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert listing["data"][0]["last_used_at"] is not None
+
+
+async def test_only_hashes_are_stored(api, store) -> None:  # type: ignore[no-untyped-def]
+    created = await make_key(api, "dave")
+    async with store.db.engine.connect() as conn:  # the test's own pool (its event loop)
+        rows = (await conn.execute(text("SELECT * FROM api_keys"))).mappings().all()
+    stored = " ".join(str(v) for row in rows for v in row.values())
+    assert created["key"] not in stored and created["key"][12:] not in stored
+    (row,) = [r for r in rows if r["id"] == created["id"]]
+    assert row["secret_hash"] == hashlib.sha256(created["key"].encode()).hexdigest()
+
+
+# --- limits ---------------------------------------------------------------------------
+
+async def test_request_rate_limit_answers_429_with_openai_headers(sql_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from litestar.testing import AsyncTestClient
+
+    from orchestrator.app import create_app
+
+    settings = required_settings(sql_url, tmp_path, rate_limit_requests_per_minute=3)
+    async with AsyncTestClient(app=create_app(settings)) as api:
+        alice, bob = (await make_key(api, "alice"))["key"], (await make_key(api, "bob"))["key"]
+        seen = []
+        for _ in range(3):
+            r = await api.get("/api/users/alice/stats", headers=bearer(alice))
+            assert r.status_code == 200
+            seen.append(int(r.headers["x-ratelimit-remaining-requests"]))
+            assert r.headers["x-ratelimit-limit-requests"] == "3"
+        assert seen == [2, 1, 0]
+        r = await api.get("/api/users/alice/stats", headers=bearer(alice))
+        assert_error(r, 429, "rate_limited", "3 requests per minute")
+        assert int(r.headers["retry-after"]) >= 1
+        assert r.headers["x-ratelimit-remaining-requests"] == "0"
+        assert re.fullmatch(r"\d+(ms|s)|\d+m\d+s", r.headers["x-ratelimit-reset-requests"])
+        # another key has its own allowance
+        assert (await api.get("/api/users/bob/stats", headers=bearer(bob))).status_code == 200
+
+
+async def test_audio_seconds_limit_on_uploads(sql_url, tmp_path, store) -> None:  # type: ignore[no-untyped-def]
+    from litestar.testing import AsyncTestClient
+
+    from orchestrator.app import create_app
+    from tests.integration.test_voice_chat_api import wav_upload
+
+    settings = required_settings(sql_url, tmp_path, rate_limit_audio_seconds_per_minute=1.5)
+    async with AsyncTestClient(app=create_app(settings)) as api:
+        api.app.state.runtime.services.update(fake_services())
+        key = (await make_key(api, "alice"))["key"]
+        sid = (await api.post("/api/sessions/new", headers=bearer(key))).json()["session_id"]
+        upload = {"file": ("q.wav", wav_upload(1.0), "audio/wav")}
+        r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
+                           headers=bearer(key))
+        assert r.status_code == 201, r.text
+        r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
+                           headers=bearer(key))
+        assert_error(r, 429, "rate_limited", "seconds of audio per minute")
+        assert r.headers["x-ratelimit-limit-audio-seconds"] == "1.5"
+        assert int(r.headers["retry-after"]) >= 1
+    assert (await store.list_turns(sid))[1] == 2  # the refused upload stored nothing
+
+
+# --- browsers ---------------------------------------------------------------------------
+
+async def test_cross_site_requests_are_refused(api, keys: Keys, store) -> None:  # type: ignore[no-untyped-def]
+    r = await api.post("/api/sessions/new", content=b'{"user_id": "alice"}',
+                       headers={**bearer(keys.alice), "Content-Type": "text/plain"})
+    assert_error(r, 415, "unsupported_media_type", "application/json")
+    r = await api.post("/api/sessions/new", json={}, headers={
+        **bearer(keys.alice), "Origin": "https://evil.example"})
+    assert_error(r, 403, "forbidden", "evil.example")
+    assert (await store.user_stats("alice")).sessions == 0
+    r = await api.post("/api/sessions/new", json={}, headers={
+        **bearer(keys.alice), "Origin": "http://testserver.local"})  # same origin
+    assert r.status_code == 201
+
+
+async def test_open_mode_is_loopback_only(sql_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=r"AUTH_MODE.*loopback.*0\.0\.0\.0"):
+        Settings.from_env({"AUTH_MODE": "off", "HOST": "0.0.0.0"})
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert Settings.from_env({"AUTH_MODE": "off", "HOST": host}).auth_mode == "off"
+    assert Settings.from_env({}).auth_mode == "required"
+    with pytest.raises(SettingsError, match="AUTH_MODE"):
+        Settings.from_env({"AUTH_MODE": "maybe"})
+    # Open mode: no key needed, but a key that is sent must be right.
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from orchestrator.app import create_app
+
+    settings = dataclasses.replace(base_settings(), database_url=sql_url,
+                                   data_dir=str(tmp_path / "data"), triton_url=None,
+                                   memory_enabled=False)
+    async with AsyncTestClient(app=create_app(settings)) as api:
+        assert (await api.post("/api/sessions/new", json={"user_id": "x"})).status_code == 201
+        r = await api.get("/api/users/x/stats", headers=bearer("vck_wrong"))
+        assert r.status_code == 401
+        r = await api.get("/admin/keys")
+        assert_error(r, 401, "unauthorized", "admin key")
