@@ -1,5 +1,6 @@
 # Two commands from a fresh clone:
 #   make run    set up, export the real models (first time), serve on embedded defaults
+#               (open access on 127.0.0.1: AUTH_MODE=off unless you set it)
 #   make test   set up and run the whole test suite
 # Everything installs into .venv; Debian packages (espeak-ng, sox, …) via apt when root.
 
@@ -19,7 +20,7 @@ APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
 .PHONY: run test setup system-deps models lint configs clean
 
 run: setup models
-	$(VENV)/bin/voicechat serve
+	AUTH_MODE=$${AUTH_MODE:-off} $(VENV)/bin/voicechat serve
 
 test: setup system-deps
 	$(VENV)/bin/pytest

@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from orchestrator.auth.middleware import auth_middleware
 from orchestrator.dependencies import DEPENDENCIES
@@ -46,9 +47,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_request_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins
         else None,
-        openapi_config=OpenAPIConfig(title="Voice chat backend", version="0.1.0",
-                                     path="/schema",
-                                     render_plugins=[SwaggerRenderPlugin()]),
+        openapi_config=OpenAPIConfig(
+            title="Voice chat backend", version="0.1.0", path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes={"apiKey": SecurityScheme(
+                type="http", scheme="bearer", description="An API key: `voicechat keys "
+                "create --user ID`")}),
+            security=[{"apiKey": []}]),
         logging_config=None,  # logging is ours (orchestrator.logging), JSON with request ids
         debug=False,
     )

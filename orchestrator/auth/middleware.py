@@ -9,8 +9,9 @@ In order:
    cross-site ``text/plain`` "simple request" cannot reach a JSON handler (415).
 3. **Key**: ``Authorization: Bearer KEY`` (``X-Admin-Key: KEY`` is kept for admin
    clients); on WebSockets also the ``openai-insecure-api-key.KEY`` subprotocol that
-   browsers use. A wrong or revoked key is always a 401; no key is a 401 unless
-   ``AUTH_MODE=off``.
+   browsers use. A missing, wrong or revoked key is a 401. With ``AUTH_MODE=off`` a valid
+   key still acts as itself (so its limits and isolation can be tried locally), and no
+   key or any other one is open access: the OpenAI SDKs always send some key.
 4. **Request rate** per key (429 with ``Retry-After``); every authenticated response
    carries the ``x-ratelimit-*-requests`` headers.
 
@@ -115,13 +116,17 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, exc: AppE
 
 
 async def _principal(scope: Scope, headers: dict[str, str], runtime: Any) -> Principal:
-    secret = _credential(scope, headers)
-    if secret is None:
-        if runtime.settings.auth_required:
+    required = runtime.settings.auth_required
+    try:
+        secret = _credential(scope, headers)
+        if secret is None:
             raise Unauthorized("missing API key: send Authorization: Bearer KEY "
                                "(voicechat keys create --user ID makes one)")
+        return await runtime.auth.authenticate(secret)
+    except Unauthorized:
+        if required:
+            raise
         return OPEN_ACCESS
-    return await runtime.auth.authenticate(secret)
 
 
 def _credential(scope: Scope, headers: dict[str, str]) -> str | None:

@@ -29,6 +29,7 @@ BENCHES: dict[str, str] = {
     "llm": "orchestrator.bench.llm",
     "memory": "orchestrator.bench.memory",
     "tts": "orchestrator.bench.tts",
+    "auth": "orchestrator.bench.auth",
 }
 
 

@@ -132,7 +132,8 @@ def _chunks(pcm: bytes, rate: int, chunk_ms: int) -> list[bytes]:
 
 async def run_session(url: str, speech: bytes, *, rate: int = 16_000, turns: int = 1,
                       chunk_ms: int = 40, pace: float = 1.0, turn_timeout_s: float = 60.0,
-                      pause_s: float = 0.5, session: dict | None = None) -> SessionResult:
+                      pause_s: float = 0.5, session: dict | None = None,
+                      headers: dict[str, str] | None = None) -> SessionResult:
     """One simulated user on the WebSocket at ``url``. ``pace`` < 1 sends faster than
     real time (tests); 1.0 is a real microphone."""
     from websockets.asyncio.client import connect
@@ -146,7 +147,8 @@ async def run_session(url: str, speech: bytes, *, rate: int = 16_000, turns: int
         "input_sample_rate": rate, "turn_detection": {"type": "server_vad"}, **(session or {})}}
 
     try:
-        async with connect(url, max_size=16 * 1024 * 1024, open_timeout=30) as ws:
+        async with connect(url, max_size=16 * 1024 * 1024, open_timeout=30,
+                           additional_headers=headers) as ws:
             async def receive() -> None:
                 async for message in ws:
                     if isinstance(message, str):
@@ -269,14 +271,16 @@ async def run_level(connect_url: Callable[[], Awaitable[str]], sessions: int, sp
     return summarize(sessions, results)
 
 
-def http_session_factory(base_url: str) -> Callable[[], Awaitable[str]]:
+def http_session_factory(base_url: str, headers: dict[str, str] | None = None
+                         ) -> Callable[[], Awaitable[str]]:
     """POST /api/sessions/new, then the WebSocket URL of that session."""
     import httpx
 
     ws_base = base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
     async def create() -> str:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30, verify=False) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, verify=False,
+                                     headers=headers) as client:
             response = await client.post("/api/sessions/new", json={})
             response.raise_for_status()
             return ws_base.rstrip("/") + response.json()["websocket_path"]
@@ -319,8 +323,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-going", action="store_true",
                         help="sweep every level even after one misses the target")
     parser.add_argument("--no-progress", action="store_true")
-    from orchestrator.bench.options import add_output
+    from orchestrator.bench.options import add_api_key, add_output
 
+    add_api_key(parser)
     add_output(parser)
 
 
@@ -339,16 +344,19 @@ async def sweep_sessions(connect_url: Callable[[], Awaitable[str]], speech: byte
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from orchestrator.bench import plots
+    from orchestrator.bench.options import api_headers
     from orchestrator.bench.results import write_results
     from orchestrator.bench.speech import load_speech
 
     base = args.base_url or f"http://{settings.host}:{settings.port}"
+    headers = api_headers(args, settings)
     speech = load_speech(args.wav, args.rate, args.text)
     levels = asyncio.run(sweep_sessions(
-        http_session_factory(base), speech, args.sessions, target_ms=args.target_ms,
+        http_session_factory(base, headers), speech, args.sessions, target_ms=args.target_ms,
         q=args.percentile, keep_going=args.keep_going, ramp_s=args.ramp,
         progress=not args.no_progress, rate=args.rate, turns=args.turns,
-        chunk_ms=args.chunk_ms, pace=args.pace, turn_timeout_s=args.turn_timeout))
+        chunk_ms=args.chunk_ms, pace=args.pace, turn_timeout_s=args.turn_timeout,
+        headers=headers))
     sustained = most_sustained(levels, args.target_ms, args.percentile)
     print(format_levels(levels))
     print(f"most sessions within p{args.percentile} <= {args.target_ms:g} ms: {sustained}")

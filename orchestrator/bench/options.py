@@ -50,3 +50,18 @@ def add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="directory for <bench>.json and PNG plots")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def add_api_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key", default=None,
+                        help="API key for the orchestrator (default: VOICECHAT_API_KEY, else "
+                        "ADMIN_API_KEY; none for a service in AUTH_MODE=off). Sessions over "
+                        "RATE_LIMIT_REALTIME_SESSIONS need that limit raised (0: none)")
+
+
+def api_headers(args: argparse.Namespace, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The Authorization header the bench's HTTP and WebSocket requests carry."""
+    import os
+
+    key = args.api_key or os.environ.get("VOICECHAT_API_KEY") or settings.admin_api_key
+    return {"Authorization": f"Bearer {key}"} if key else {}

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import websockets
 
+from orchestrator.bench.options import add_api_key, api_headers
 from orchestrator.bench.stats import percentile
 from orchestrator.realtime.audio import float_to_pcm16, resample
 
@@ -83,13 +84,16 @@ async def one_turn(ws, question: np.ndarray, pace: float, wait_s: float) -> dict
         mic.cancel()
 
 
-async def measure(url: str, turns: int, text: str, pace: float, wait_s: float) -> dict:
+async def measure(url: str, turns: int, text: str, pace: float, wait_s: float,
+                  headers: dict[str, str] | None = None) -> dict:
     question = spoken(text)
-    async with httpx.AsyncClient(base_url=url) as http:
-        session = (await http.post("/api/sessions/new", json={"user_id": "bench"})).json()
+    async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+        response = await http.post("/api/sessions/new", json={})
+        response.raise_for_status()
+        session = response.json()
     ws_url = url.replace("http", "ws", 1) + session["websocket_path"]
     results: list[dict] = []
-    async with websockets.connect(ws_url, max_size=None) as ws:
+    async with websockets.connect(ws_url, max_size=None, additional_headers=headers) as ws:
         assert json.loads(await ws.recv())["type"] == "session.created"
         await ws.send(json.dumps({"type": "session.update", "session": {
             "input_sample_rate": RATE, "output_sample_rate": RATE}}))
@@ -124,8 +128,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pace", type=float, default=1.0,
                         help="1.0 sends audio in real time; 0 as fast as possible")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
+    add_api_key(parser)
 
 
 def run(args: argparse.Namespace, settings: object) -> int:
-    print_summary(asyncio.run(measure(args.url, args.turns, args.text, args.pace, args.wait)))
+    print_summary(asyncio.run(measure(args.url, args.turns, args.text, args.pace, args.wait,
+                                      api_headers(args, settings))))
     return 0

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Controller, Response, get
 
 from orchestrator.dependencies import RuntimeDep
+from orchestrator.redaction import redact
 from orchestrator.runtime import HealthCheck
 
 
@@ -38,8 +39,8 @@ async def _run(check: HealthCheck, timeout_s: float) -> DependencyHealth:
     try:
         detail = await asyncio.wait_for(check.probe(), timeout_s)
         status: Literal["up", "down"] = "up"
-    except Exception as exc:
-        detail = str(exc) or type(exc).__name__
+    except Exception as exc:  # public route: no password of a driver's message gets out
+        detail = redact(str(exc) or type(exc).__name__)
         status = "down"
     return DependencyHealth(status=status, required=check.required, detail=detail,
                             latency_ms=round((time.perf_counter() - started) * 1000, 2))

@@ -30,10 +30,13 @@ async def test_demo_page_talks_and_plays_the_reply(tmp_path) -> None:
         w.writeframes(float_to_pcm16(np.concatenate([silence(0.5, 48000), speech,
                                                      silence(3.0, 48000)])))
     stt = FakeSTT("what is the weather like today")
-    async with live_server(tmp_path) as live:
+    async with live_server(tmp_path, auth_mode="required") as live:
         live.use(fake_services(stt=stt))
+        key = (await live.runtime.keys.create("browser-user")).secret
         session_id = await live.new_session("browser-user")
-        url = f"{live.base_url}/demo?user=browser-user&session={session_id}&autostart=1"
+        # The key rides in the fragment; the page sends it as the WebSocket subprotocol.
+        url = (f"{live.base_url}/demo?user=browser-user&session={session_id}&autostart=1"
+               f"#key={key}")
         async with chromium_page(url, microphone, tmp_path / "profile") as page:
             state = {}
             for _ in range(600):

@@ -85,6 +85,39 @@ def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
     assert "DB_PORT" in output and "not-a-port" in output
 
 
+def test_open_access_off_loopback_refuses_to_start_in_one_line(tmp_path: Path) -> None:
+    proc, _ = serve(tmp_path, AUTH_MODE="off", HOST="0.0.0.0")
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 2
+    assert output.strip().count("\n") == 0, output  # one line
+    assert "AUTH_MODE" in output and "loopback" in output and "0.0.0.0" in output
+
+
+def test_keys_are_required_by_default_and_open_mode_says_so(tmp_path: Path) -> None:
+    import urllib.error
+
+    proc, port = serve(tmp_path, ADMIN_API_KEY="e2e-admin-key")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/ping")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/users/kim/stats", timeout=5)
+        assert refused.value.code == 401
+        assert refused.value.headers["WWW-Authenticate"].startswith("Bearer")
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/admin/keys", headers={
+            "Authorization": "Bearer e2e-admin-key"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            assert json.loads(r.read()) == {"data": []}
+    finally:
+        output = stop(proc)
+    assert "e2e-admin-key" not in output and "AUTH_MODE=off" not in output
+    proc, port = serve(tmp_path, AUTH_MODE="off")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/ping")
+    finally:
+        output = stop(proc)
+    assert "AUTH_MODE=off: open access" in output
+
+
 def _tritons_serving(repository: Path) -> list[int]:
     """PIDs of tritonserver processes whose model repository is ``repository``."""
     pids = []

@@ -62,9 +62,14 @@ async def test_database_admin_keys_work_without_admin_api_key(tmp_path, triton_s
 
     async with AsyncTestClient(app=create_app(admin_settings(tmp_path, triton_server,
                                                              None))) as c:
-        keys = c.app.state.runtime.keys
+        from storage.api_keys import KeyStore
+        from storage.database import Database
+
+        database = Database(c.app.state.runtime.settings.sql_url)  # this test's event loop
+        keys = KeyStore(database)
         admin = (await keys.create("ops", admin=True)).secret
         user = (await keys.create("alice")).secret
+        await database.close()
         r = await c.get("/admin/models", headers=ADMIN)  # no bootstrap key configured
         assert r.status_code == 401
         r = await c.get("/admin/models", headers={"Authorization": f"Bearer {user}"})
