@@ -100,9 +100,13 @@ async def test_too_long_audio_is_rejected(api) -> None:  # type: ignore[no-untyp
 
 
 async def test_missing_file_field(api) -> None:  # type: ignore[no-untyped-def]
-    response = await api.post("/v1/audio/transcriptions", data={"model": "whisper-1"})
+    response = await api.post("/v1/audio/transcriptions", files={"model": (None, "whisper-1")})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
+    # a url-encoded form (a cross-site "simple request") never reaches the handler
+    response = await api.post("/v1/audio/transcriptions", data={"model": "whisper-1"})
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
 
 
 async def test_stt_disabled_is_503(triton_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
