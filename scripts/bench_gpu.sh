@@ -113,7 +113,8 @@ if [ ${#MODELS[@]} -gt 0 ]; then
   done
   if [[ " ${MODELS[*]} " == *" stt "* && " ${MODELS[*]} " == *" llm "* && " ${MODELS[*]} " == *" tts "* ]]; then
     log "end-to-end realtime sessions"
-    TRITON_URL=$URL PORT=$PORT "${VC[@]}" serve > "$OUT/serve.log" 2>&1 &
+    # Loopback only, so open access is allowed: the sweep measures the models, not keys.
+    AUTH_MODE=off TRITON_URL=$URL PORT=$PORT "${VC[@]}" serve > "$OUT/serve.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 240); do curl -sf "http://127.0.0.1:$PORT/api/ping" >/dev/null && break; sleep 0.5; done
     "${VC[@]}" bench e2e --base-url "http://127.0.0.1:$PORT" --sessions "${E2E_SESSIONS:-1,2,4,8,16}" \

@@ -118,3 +118,21 @@ async def test_unmigrated_database_is_refused(tmp_path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
     with pytest.raises(SchemaMismatch, match="voicechat db upgrade"):
         await ensure_current(url)
+
+
+async def test_migrations_create_the_tables_the_code_declares(sql_url: str) -> None:
+    """No drift between storage/tables.py and the migrations (api_keys included)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from storage.database import make_engine
+    from storage.tables import Base
+
+    engine = make_engine(sql_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": False}), Base.metadata))
+    finally:
+        await engine.dispose()
+    assert diff == []
