@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.errors import RecordNotFound
@@ -94,10 +95,7 @@ class KeyStore:
 
     async def get(self, key_id: str) -> ApiKeyRecord:
         async with self.db.session() as s:
-            row = await s.get(ApiKey, key_id)
-            if row is None:
-                raise RecordNotFound(f"key {key_id!r} not found")
-            return ApiKeyRecord.of(row)
+            return ApiKeyRecord.of(await _row(s, key_id))
 
     async def list(self, user_id: str | None = None) -> list[ApiKeyRecord]:
         query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
@@ -109,9 +107,7 @@ class KeyStore:
     async def revoke(self, key_id: str) -> ApiKeyRecord:
         """Revoke a key; revoking twice keeps the first time (idempotent)."""
         async with self.db.session() as s:
-            row = await s.get(ApiKey, key_id)
-            if row is None:
-                raise RecordNotFound(f"key {key_id!r} not found")
+            row = await _row(s, key_id)
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
             return ApiKeyRecord.of(row)
@@ -122,3 +118,10 @@ class KeyStore:
             row = await s.get(ApiKey, key_id)
             if row is not None:
                 row.last_used_at = when or utcnow()
+
+
+async def _row(s: AsyncSession, key_id: str) -> ApiKey:
+    row = await s.get(ApiKey, key_id)
+    if row is None:
+        raise RecordNotFound(f"key {key_id!r} not found")
+    return row

@@ -20,9 +20,11 @@ import asyncio
 import dataclasses
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from orchestrator.bench.live import serving
 from orchestrator.bench.options import add_output
 from orchestrator.bench.results import write_results
 from orchestrator.bench.stats import Summary
@@ -41,43 +43,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output(parser)
 
 
-async def _serve(settings: Any) -> tuple[Any, asyncio.Task, str]:
-    import uvicorn
-
-    from orchestrator.app import create_app
-
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           lifespan="on", access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, f"http://127.0.0.1:{port}"
-
-
 async def _bench(args: argparse.Namespace, base: Any, work: Path) -> dict[str, Any]:
     import httpx
 
-    servers, clients, paths = {}, {}, {}
-    try:
+    from orchestrator.app import create_app
+
+    clients, paths, runtimes = {}, {}, {}
+    async with AsyncExitStack() as stack:
         for mode, overrides in MODES.items():
             settings = dataclasses.replace(
                 base, database_url=f"sqlite+aiosqlite:///{work / mode}.db",
                 data_dir=str(work / mode), triton_url=None, memory_enabled=False,
                 stt_enabled=False, llm_enabled=False, tts_enabled=False, host="127.0.0.1",
                 rate_limit_requests_per_minute=10**9, **overrides)
-            server, task, url = await _serve(settings)
-            servers[mode] = (server, task)
-            runtime = server.config.app.state.runtime
+            app = create_app(settings)
+            url = await stack.enter_async_context(serving(app, access_log=False))
+            runtime = runtimes[mode] = app.state.runtime
             headers = {}
             if settings.auth_mode == "required":
                 headers["Authorization"] = "Bearer " + (await runtime.keys.create("bench")).secret
             session = await runtime.conversations.create_session("bench")
-            clients[mode] = httpx.AsyncClient(base_url=url, headers=headers)
+            clients[mode] = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=url, headers=headers))
             paths[mode] = f"/api/sessions/{session.id}"
         latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
         per_round = max(1, args.requests // args.rounds)
@@ -92,14 +79,8 @@ async def _bench(args: argparse.Namespace, base: Any, work: Path) -> dict[str, A
                     response = await client.get(path)
                     latencies[mode].append((time.perf_counter() - started) * 1000)
                     response.raise_for_status()
-        middleware = await _middleware_only(servers["key"][0].config.app.state.runtime,
+        middleware = await _middleware_only(runtimes["key"],
                                             clients["key"].headers["Authorization"][7:])
-    finally:
-        for client in clients.values():
-            await client.aclose()
-        for server, task in servers.values():
-            server.should_exit = True
-            await task
     return {"http_ms": {mode: Summary.of(values).to_json()
                         for mode, values in latencies.items()},
             "middleware_us": middleware}

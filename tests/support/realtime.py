@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
 import websockets
 
+from orchestrator.bench.live import serving
 from orchestrator.realtime.audio import float_to_pcm16
 from tests.support.settings import base_settings
 
@@ -53,20 +53,8 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
     settings = dataclasses.replace(base_settings(), database_url=url,
                                    data_dir=str(tmp_path / "data"), **fields)
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           lifespan="on", ws_max_size=16 * 1024 * 1024))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app, ws_max_size=16 * 1024 * 1024) as base_url:
+        yield LiveServer(base_url, base_url.replace("http://", "ws://", 1), app)
 
 
 class RealtimeClient:

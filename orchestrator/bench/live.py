@@ -1,0 +1,30 @@
+"""An app under a real uvicorn server on a free loopback port, in the caller's event loop
+(benches that start their own service, and the test suite's live servers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+
+@asynccontextmanager
+async def serving(app: Any, **config: Any) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its ``http://127.0.0.1:PORT``."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                           lifespan="on", **config))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # start-up failed: raise its error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
