@@ -73,6 +73,9 @@ async def start_runtime(settings: Settings) -> Runtime:
                       limits=RateLimiter(settings))
     runtime.on_close(database.close)
     runtime.on_close(runtime.auth.close)
+    if settings.admin_api_key and len(settings.admin_api_key) < 24:
+        log.warning("ADMIN_API_KEY is only %d characters: use a long random value (or "
+                    "`voicechat keys create --admin`)", len(settings.admin_api_key))
     if not settings.auth_required:
         log.warning("AUTH_MODE=off: open access without API keys on %s (loopback only); "
                     "set AUTH_MODE=required and make keys with `voicechat keys create`",
