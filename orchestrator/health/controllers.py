@@ -50,11 +50,14 @@ class HealthController(Controller):
     path = "/api"
     tags = ["health"]
 
-    @get("/ping", name="health:ping", summary="Liveness: answers without touching dependencies")
+    # security=[{}]: these answer without a key (probes), unlike the rest of the API.
+    @get("/ping", name="health:ping", security=[{}],
+         summary="Liveness: answers without touching dependencies")
     async def ping(self) -> Pong:
         return Pong(status="ok", message="pong", time=time.time())
 
-    @get("/health", name="health:check", summary="Each dependency's status and latency")
+    @get("/health", name="health:check", security=[{}],
+         summary="Each dependency's status and latency")
     async def health(self, runtime: RuntimeDep) -> Response[Health]:
         results = await asyncio.gather(*(_run(c, 3.0) for c in runtime.health_checks))
         checks = {c.name: r for c, r in zip(runtime.health_checks, results, strict=True)}

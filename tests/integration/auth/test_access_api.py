@@ -60,6 +60,10 @@ async def test_every_route_but_the_public_ones_needs_a_key(api) -> None:
     assert checked >= 25  # sessions, users, memory, /v1, speech, voice-chat, admin
     for path in ("/api/ping", "/api/health"):
         assert (await api.get(path)).status_code == 200
+    doc = (await api.get("/schema/openapi.json")).json()  # Swagger's "Authorize" works
+    assert doc["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert doc["security"] == [{"apiKey": []}]
+    assert doc["paths"]["/api/ping"]["get"]["security"] == [{}]
 
 
 async def test_wrong_malformed_and_revoked_keys_are_401(api, keys: Keys) -> None:
