@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.errors import RecordNotFound
@@ -157,40 +158,32 @@ class ConversationStore:
             await s.flush()
             return SessionRecord.of(row)
 
-    async def get_session(self, session_id: str) -> SessionRecord:
+    async def get_session(self, session_id: str, *, owner: str | None = None) -> SessionRecord:
+        """The session; ``owner`` set: only when it is that user's (else not found)."""
         async with self.db.session() as s:
-            row = await s.get(Session, session_id)
-            if row is None:
-                raise RecordNotFound(f"session {session_id!r} not found")
-            return SessionRecord.of(row)
+            return SessionRecord.of(await _session_row(s, session_id, owner))
 
     async def update_session(self, session_id: str, **fields: str | None) -> SessionRecord:
         allowed = {"language", "voice", "instructions"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
         async with self.db.session() as s:
-            row = await s.get(Session, session_id)
-            if row is None:
-                raise RecordNotFound(f"session {session_id!r} not found")
+            row = await _session_row(s, session_id)
             for key, value in fields.items():
                 setattr(row, key, value)
             return SessionRecord.of(row)
 
-    async def end_session(self, session_id: str) -> SessionRecord:
+    async def end_session(self, session_id: str, *, owner: str | None = None) -> SessionRecord:
         """Mark ended; ending twice keeps the first end time (idempotent)."""
         async with self.db.session() as s:
-            row = await s.get(Session, session_id)
-            if row is None:
-                raise RecordNotFound(f"session {session_id!r} not found")
+            row = await _session_row(s, session_id, owner)
             if row.ended_at is None:
                 row.ended_at = utcnow()
             return SessionRecord.of(row)
 
     async def add_turn(self, session_id: str, turn: NewTurn) -> TurnRecord:
         async with self.db.session() as s:
-            session = await s.get(Session, session_id)
-            if session is None:
-                raise RecordNotFound(f"session {session_id!r} not found")
+            session = await _session_row(s, session_id)
             row = Turn(session_id=session_id, user_id=session.user_id, created_at=utcnow(),
                        **{k: getattr(turn, k) for k in NewTurn.__slots__})
             s.add(row)
@@ -211,12 +204,11 @@ class ConversationStore:
             await s.flush()
             return TurnRecord.of(row)
 
-    async def list_turns(self, session_id: str, *, limit: int = 50, offset: int = 0
-                         ) -> tuple[list[TurnRecord], int]:
+    async def list_turns(self, session_id: str, *, limit: int = 50, offset: int = 0,
+                         owner: str | None = None) -> tuple[list[TurnRecord], int]:
         """A page of a session's turns, oldest first, and the session's total turn count."""
         async with self.db.session() as s:
-            if await s.get(Session, session_id) is None:
-                raise RecordNotFound(f"session {session_id!r} not found")
+            await _session_row(s, session_id, owner)
             total = await s.scalar(select(func.count()).select_from(Turn)
                                    .where(Turn.session_id == session_id))
             rows = await s.scalars(select(Turn).where(Turn.session_id == session_id)
@@ -252,11 +244,10 @@ class ConversationStore:
             last = rows[-1].id
             yield [TurnRecord.of(r) for r in rows]
 
-    async def session_stats(self, session_id: str) -> SessionStats:
+    async def session_stats(self, session_id: str, *, owner: str | None = None
+                            ) -> SessionStats:
         async with self.db.session() as s:
-            session = await s.get(Session, session_id)
-            if session is None:
-                raise RecordNotFound(f"session {session_id!r} not found")
+            session = await _session_row(s, session_id, owner)
             row = (await s.execute(
                 select(
                     func.count(Turn.id).label("turns"),
@@ -311,6 +302,15 @@ class ConversationStore:
                 first_activity_at=_aware(sessions.first),
                 last_activity_at=_aware(turns.last) or _aware(sessions.first),
                 average_ms=_latency(turns))
+
+
+async def _session_row(s: AsyncSession, session_id: str, owner: str | None = None) -> Session:
+    """The row, or RecordNotFound; with ``owner``, another user's session is not found
+    either (the same error, so an id says nothing about whether it exists)."""
+    row = await s.get(Session, session_id)
+    if row is None or (owner is not None and row.user_id != owner):
+        raise RecordNotFound(f"session {session_id!r} not found")
+    return row
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -1,5 +1,8 @@
 """What a principal may see: another user's resources answer 404, as unknown ones do,
-so ids leak nothing; creating a session for another user is refused (403)."""
+so ids leak nothing; creating a session for another user is refused (403).
+
+Sessions are read with ``owner=principal.owner``: the store checks the owner on the row
+it loads anyway (``storage.conversations``), so isolation costs no extra query."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from litestar.di import NamedDependency, Provide
 
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import Forbidden, NotFound, Unauthorized
-from storage.conversations import ConversationStore, SessionRecord
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -33,19 +35,10 @@ def check_user(principal: Principal, user_id: str) -> None:
         raise NotFound(f"user {user_id!r} not found")
 
 
-async def owned_session(store: ConversationStore, principal: Principal,
-                        session_id: str) -> SessionRecord:
-    """The session, when the principal may act for its user; else 404 like an unknown id."""
-    record = await store.get_session(session_id)
-    if not principal.can_act_for(record.user_id):
-        raise NotFound(f"session {session_id!r} not found")
-    return record
-
-
 def session_user(principal: Principal, requested: str | None) -> str | None:
     """The user a new session belongs to (None: a new user id is made)."""
     if requested is None:
-        return principal.default_user()
+        return principal.owner
     if not principal.can_act_for(requested):
         raise Forbidden(f"this API key acts for user {principal.user_id!r} and cannot create "
                         f"sessions for another user", param="user_id")

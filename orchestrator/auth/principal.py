@@ -20,13 +20,16 @@ class Principal:
     def is_open(self) -> bool:
         return self.key_id is None
 
+    @property
+    def owner(self) -> str | None:
+        """The only user whose records this principal reaches; None: any user (admins,
+        open access). Also the user a new session belongs to when a request names none
+        (None: a new user is made)."""
+        return None if self.admin or self.is_open else self.user_id
+
     def can_act_for(self, user_id: str) -> bool:
         """Admins and open access act for anyone; a user key only for its own user."""
-        return self.admin or self.is_open or self.user_id == user_id
-
-    def default_user(self) -> str | None:
-        """The user a request that names none acts for (None: a new user is made)."""
-        return None if self.admin or self.is_open else self.user_id
+        return self.owner is None or self.owner == user_id
 
 
 OPEN_ACCESS = Principal(key_id=None, user_id=None)

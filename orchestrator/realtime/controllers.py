@@ -66,9 +66,7 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
     principal = principal_of(socket)
     await socket.accept(subprotocols=answer_subprotocol(socket.scope))
     try:
-        record = await runtime.conversations.get_session(session_id)
-        if not principal.can_act_for(record.user_id):
-            raise RecordNotFound(session_id)
+        record = await runtime.conversations.get_session(session_id, owner=principal.owner)
     except RecordNotFound:
         await _refuse(socket, NotFound(f"session {session_id!r} not found"), CLOSE_NOT_FOUND)
         return

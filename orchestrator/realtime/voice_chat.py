@@ -22,7 +22,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from orchestrator.auth.access import PrincipalDep, owned_session
+from orchestrator.auth.access import PrincipalDep
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import Conflict, InvalidAudio, PayloadTooLarge, ServiceDisabled
 from orchestrator.realtime.audio import STT_RATE, resample
@@ -87,7 +87,7 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
     ports = voice_ports(runtime)
     if ports.stt is None or ports.llm is None:
         raise ServiceDisabled("voice chat needs speech-to-text and the LLM")
-    session = await owned_session(store, principal, data.session_id)
+    session = await store.get_session(data.session_id, owner=principal.owner)
     if session.ended_at is not None:
         raise Conflict(f"session {data.session_id!r} has ended")
     started = time.perf_counter()

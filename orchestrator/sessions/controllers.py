@@ -13,7 +13,7 @@ from typing import Annotated
 from litestar import Controller, get, post
 from litestar.params import JSONBody, Parameter
 
-from orchestrator.auth.access import PrincipalDep, check_user, owned_session, session_user
+from orchestrator.auth.access import PrincipalDep, check_user, session_user
 from orchestrator.dependencies import ConversationsDep, SettingsDep
 from orchestrator.sessions.schemas import (
     Latencies,
@@ -48,13 +48,13 @@ class SessionController(Controller):
     @get("/{session_id:str}", name="sessions:get", summary="One session")
     async def get_session(self, session_id: SessionId, conversations: ConversationsDep,
                           principal: PrincipalDep) -> SessionOut:
-        return SessionOut.of(await owned_session(conversations, principal, session_id))
+        return SessionOut.of(await conversations.get_session(session_id,
+                                                             owner=principal.owner))
 
     @get("/{session_id:str}/stats", name="sessions:stats", summary="Statistics of one session")
     async def stats(self, session_id: SessionId, conversations: ConversationsDep,
                     principal: PrincipalDep) -> SessionStatsOut:
-        await owned_session(conversations, principal, session_id)
-        s = await conversations.session_stats(session_id)
+        s = await conversations.session_stats(session_id, owner=principal.owner)
         end = s.session.ended_at or datetime.now(UTC)
         return SessionStatsOut(
             session_id=s.session.id, user_id=s.session.user_id,
@@ -71,8 +71,8 @@ class SessionController(Controller):
           summary="End a session (idempotent: ending twice keeps the first end time)")
     async def end(self, session_id: SessionId, conversations: ConversationsDep,
                   principal: PrincipalDep) -> SessionOut:
-        await owned_session(conversations, principal, session_id)
-        return SessionOut.of(await conversations.end_session(session_id))
+        return SessionOut.of(await conversations.end_session(session_id,
+                                                             owner=principal.owner))
 
     @get("/{session_id:str}/turns", name="sessions:turns", summary="Conversation history, "
          "oldest first, paginated")
@@ -80,8 +80,8 @@ class SessionController(Controller):
                     principal: PrincipalDep,
                     limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
                     offset: Annotated[int, Parameter(ge=0)] = 0) -> TurnPage:
-        await owned_session(conversations, principal, session_id)
-        rows, total = await conversations.list_turns(session_id, limit=limit, offset=offset)
+        rows, total = await conversations.list_turns(session_id, limit=limit, offset=offset,
+                                                     owner=principal.owner)
         return TurnPage(session_id=session_id, total=total, limit=limit, offset=offset,
                         has_more=offset + len(rows) < total, data=[TurnOut.of(t) for t in rows])
 
