@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -12,6 +13,14 @@ _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
                                      pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]*$",
                                      description="1-64 characters: letters, digits, . _ @ : -")]
+_USER_ID = re.compile(UserId.__metadata__[0].pattern)
+
+
+def is_user_id(value: str) -> bool:
+    """Whether ``value`` meets :data:`UserId` (for ids that arrive outside a body)."""
+    return len(value) <= UserId.__metadata__[0].max_length and bool(_USER_ID.fullmatch(value))
+
+
 Language = Annotated[str, msgspec.Meta(min_length=2, max_length=16,
                                        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
                                        description="ISO 639 code, e.g. en, ko, pt-BR")]

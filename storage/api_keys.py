@@ -17,9 +17,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.conversations import user_row
 from storage.database import Database
 from storage.errors import RecordNotFound
-from storage.tables import ApiKey, User, utcnow
+from storage.tables import ApiKey, utcnow
 
 SECRET_PREFIX = "vck_"
 """Every key starts with this, so secret scanners and log redaction can spot one."""
@@ -74,9 +75,7 @@ class KeyStore:
         secret = new_secret()
         async with self.db.session() as s:
             now = utcnow()
-            if await s.get(User, user_id) is None:
-                s.add(User(id=user_id, created_at=now, last_seen_at=now))
-                await s.flush()  # the key's foreign key needs the user row first
+            await user_row(s, user_id, now)  # the key's foreign key needs it first
             row = ApiKey(id="key_" + secrets.token_hex(8), user_id=user_id, name=name,
                          secret_hash=hash_secret(secret), prefix=secret[:SHOWN_PREFIX_CHARS],
                          admin=admin, created_at=now)

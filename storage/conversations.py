@@ -146,12 +146,9 @@ class ConversationStore:
         """A new session; the user is created on first sight."""
         user_id = user_id or uuid.uuid4().hex
         async with self.db.session() as s:
-            user = await s.get(User, user_id)
             now = utcnow()
-            if user is None:
-                s.add(User(id=user_id, created_at=now, last_seen_at=now))
-            else:
-                user.last_seen_at = now
+            user = await user_row(s, user_id, now)
+            user.last_seen_at = now
             row = Session(id=session_id or uuid.uuid4().hex, user_id=user_id, language=language,
                           voice=voice, instructions=instructions, started_at=now)
             s.add(row)
@@ -302,6 +299,16 @@ class ConversationStore:
                 first_activity_at=_aware(sessions.first),
                 last_activity_at=_aware(turns.last) or _aware(sessions.first),
                 average_ms=_latency(turns))
+
+
+async def user_row(s: AsyncSession, user_id: str, now: datetime) -> User:
+    """The user's row, added (and flushed, for rows that reference it) on first sight."""
+    user = await s.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, created_at=now, last_seen_at=now)
+        s.add(user)
+        await s.flush()
+    return user
 
 
 async def _session_row(s: AsyncSession, session_id: str, owner: str | None = None) -> Session:

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 
 from orchestrator.settings import Settings
-from orchestrator.validation import UserId
-
-_USER_ID = re.compile(UserId.__metadata__[0].pattern)
+from orchestrator.validation import is_user_id
 
 
 def add_keys_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -78,7 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from storage.errors import StorageError
 
     user = getattr(args, "user", None)
-    if user is not None and (len(user) > 64 or not _USER_ID.fullmatch(user)):
+    if user is not None and (not is_user_id(user)):
         print("voicechat keys: --user must be 1-64 characters: letters, digits, . _ @ : -",
               file=sys.stderr)
         return 2

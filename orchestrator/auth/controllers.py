@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -30,7 +31,7 @@ class KeyAdminController(Controller):
           summary="Create an API key for a user; the secret is in this response only")
     async def create(self, data: JSONBody[NewKeyRequest], runtime: RuntimeDep) -> KeyCreated:
         new = await runtime.keys.create(data.user_id, name=data.name, admin=data.admin)
-        return KeyCreated(**msgspec_fields(KeyOut.of(new.record)), key=new.secret)
+        return KeyCreated(**msgspec.structs.asdict(KeyOut.of(new.record)), key=new.secret)
 
     @get("/", name="keys:list", summary="API keys (of one user with user_id), oldest first")
     async def list_keys(self, runtime: RuntimeDep,
@@ -48,6 +49,3 @@ class KeyAdminController(Controller):
         runtime.auth.forget(key_id)
         return KeyOut.of(record)
 
-
-def msgspec_fields(struct: Any) -> dict[str, Any]:
-    return {name: getattr(struct, name) for name in struct.__struct_fields__}

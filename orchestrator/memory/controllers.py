@@ -3,7 +3,6 @@ most relevant to ``q`` (only that user's), as retrieved into the LLM prompt."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from litestar import Controller, get
@@ -13,9 +12,7 @@ from orchestrator.auth.access import PrincipalDep, check_user
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import InvalidRequest, MemoryUnavailable
 from orchestrator.memory.schemas import MemoryHitOut, MemorySearchOut
-from orchestrator.validation import UserId
-
-_USER_ID = re.compile(UserId.__metadata__[0].pattern)
+from orchestrator.validation import is_user_id
 
 
 class MemoryController(Controller):
@@ -30,7 +27,7 @@ class MemoryController(Controller):
         top_k: Annotated[int | None, Parameter(ge=1, le=100)] = None,
         min_score: Annotated[float | None, Parameter(ge=-1.0, le=1.0)] = None,
     ) -> MemorySearchOut:
-        if len(user_id) > 64 or not _USER_ID.fullmatch(user_id):
+        if not is_user_id(user_id):
             raise InvalidRequest("user_id must be 1-64 characters: letters, digits, . _ @ : -")
         check_user(principal, user_id)
         if not q.strip():
