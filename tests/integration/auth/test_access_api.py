@@ -69,7 +69,8 @@ async def test_every_route_but_the_public_ones_needs_a_key(api) -> None:
 async def test_wrong_malformed_and_revoked_keys_are_401(api, keys: Keys) -> None:
     for headers in ({"Authorization": "Bearer vck_not-a-key"}, {"Authorization": keys.alice},
                     {"Authorization": f"Basic {keys.alice}"}, {"Authorization": "Bearer "},
-                    {"Authorization": "Bearer " + "x" * 5000}):
+                    {"Authorization": "Bearer " + "x" * 5000},
+                    {"Authorization": b"Bearer vck_\xff\xfe"}, {"X-Admin-Key": ""}):
         assert_error(await api.get("/api/users/alice/stats", headers=headers), 401,
                      "unauthorized")
     assert (await api.get("/api/users/alice/stats", headers=bearer(keys.alice))).is_success

@@ -50,6 +50,10 @@ async def test_no_or_wrong_key_is_refused_with_4401(live) -> None:
         assert error["code"] == "unauthorized" and error["type"] == "authentication_error"
     async with live.connect("alice", sid, **bearer("vck_wrong")) as client:
         assert (await refused(client, 4401))["code"] == "unauthorized"
+    async with live.connect("alice", sid, subprotocols=[
+            "realtime", "openai-insecure-api-key.vck_wrong"]) as client:
+        assert client.ws.subprotocol == "realtime"  # accepted, so a browser sees the error
+        assert (await refused(client, 4401))["code"] == "unauthorized"
 
 
 async def test_header_and_browser_subprotocol_keys_connect(live) -> None:
