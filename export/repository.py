@@ -100,6 +100,7 @@ def tool_versions() -> dict[str, str]:
 
     versions = {}
     for dist in ("voicechat", "torch", "onnx", "onnxruntime", "onnxruntime-gpu",
+                 "onnxruntime-genai", "onnxruntime-genai-cuda",
                  "transformers", "openai-whisper", "sentence-transformers", "tokenizers"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)

@@ -1,10 +1,9 @@
-"""Decoding pieces shared by the Triton model, the export's parity check and the benchmark.
+"""Generation pieces shared by the Triton model, the export and the benchmark.
 
-Light on purpose (numpy, onnxruntime, tokenizers, jinja2; no torch): it runs inside
-Triton's python backend stub.
+Light on purpose (numpy, tokenizers, jinja2; no torch): it runs inside Triton's python
+backend stub. The decoding itself is ONNX Runtime GenAI's (``export.llm.triton_model``).
 
-* :class:`OnnxDecoder` — the exported decoder with its KV cache (``past.N.key`` …).
-* :class:`Sampler` — repetition penalty, temperature, top-k, top-p, seeded.
+* :class:`SamplingConfig` — checked sampling parameters -> GenAI search options.
 * :class:`IncrementalDetokenizer` — text deltas that never split a UTF-8 character.
 * :class:`StopMatcher` — stop sequences, holding back text that may start one.
 * :func:`render_chat` — the checkpoint's Jinja chat template, rendered the way
@@ -21,32 +20,20 @@ from typing import Any
 
 import numpy as np
 
-DECODER_FILE = "decoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 TEMPLATE_FILE = "chat_template.jinja"
 GENERATION_FILE = "generation.json"
-
-
-def past_name(layer: int, kind: str) -> str:
-    return f"past.{layer}.{kind}"
-
-
-def present_name(layer: int, kind: str) -> str:
-    return f"present.{layer}.{kind}"
 
 
 # --- assets ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class GenerationAssets:
-    """``generation.json``: what the runtime needs to know about the exported model."""
+    """``generation.json``: what the runtime needs beyond ``genai_config.json``."""
 
     eos_token_ids: list[int]
     bos_token: str | None
     eos_token: str | None
-    num_layers: int
-    num_kv_heads: int
-    head_dim: int
     context_tokens: int
     vocab_size: int
 
@@ -86,56 +73,6 @@ def render_chat(template: str, messages: Sequence[dict[str, Any]], *,
         add_generation_prompt=add_generation_prompt)
 
 
-# --- the ONNX decoder -----------------------------------------------------------------
-
-class OnnxDecoder:
-    """Prefill and single-token steps over the exported graph; the cache is a list."""
-
-    def __init__(self, path: str | Path, assets: GenerationAssets, *, intra_op_threads: int = 0,
-                 providers: Sequence[str] | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if intra_op_threads > 0:
-            options.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=list(providers or
-                                                           ["CPUExecutionProvider"]))
-        self.assets = assets
-        self._past = [past_name(i, k) for i in range(assets.num_layers) for k in ("key", "value")]
-
-    def empty_cache(self) -> list[np.ndarray]:
-        shape = (1, self.assets.num_kv_heads, 0, self.assets.head_dim)
-        return [np.zeros(shape, np.float32) for _ in self._past]
-
-    def forward(self, token_ids: Sequence[int], cache: list[np.ndarray]
-                ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Logits of the last position (vocab,) and the grown cache."""
-        past_len = cache[0].shape[2]
-        n = len(token_ids)
-        feed = {
-            "input_ids": np.asarray([token_ids], np.int64),
-            "attention_mask": np.ones((1, past_len + n), np.int64),
-            "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None],
-        }
-        feed.update(zip(self._past, cache, strict=True))
-        logits, *present = self.session.run(None, feed)
-        return logits[0, -1], present
-
-    def greedy(self, prompt_ids: Sequence[int], new_tokens: int,
-               suppress: Sequence[int] = ()) -> list[int]:
-        """``new_tokens`` argmax tokens (``suppress`` ids never chosen): the parity path."""
-        logits, cache = self.forward(prompt_ids, self.empty_cache())
-        out: list[int] = []
-        for _ in range(new_tokens):
-            logits = logits.copy()
-            logits[list(suppress)] = -np.inf
-            token = int(np.argmax(logits))
-            out.append(token)
-            logits, cache = self.forward([token], cache)
-        return out
-
-
 # --- sampling -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -157,39 +94,20 @@ class SamplingConfig:
         if not (0.0 < self.repetition_penalty <= 10.0):
             raise ValueError(f"invalid repetition_penalty {self.repetition_penalty}: "
                              "must be in (0, 10]")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ValueError(f"invalid seed {self.seed}: must be between 0 and 2**63 - 1")
 
-
-class Sampler:
-    """Chooses the next token; temperature 0 is greedy (exactly argmax of the logits)."""
-
-    def __init__(self, config: SamplingConfig) -> None:
-        self.config = config
-        self.rng = np.random.default_rng(config.seed)
-
-    def pick(self, logits: np.ndarray, seen: Sequence[int]) -> int:
-        c = self.config
-        if c.repetition_penalty != 1.0 and len(seen):
-            logits = logits.copy()
-            ids = np.unique(np.asarray(seen))
-            values = logits[ids]
-            # transformers' rule: shrink positive logits, push negative ones further down
-            logits[ids] = np.where(values > 0, values / c.repetition_penalty,
-                                   values * c.repetition_penalty)
-        if c.temperature == 0.0:
-            return int(np.argmax(logits))
-        scores = logits.astype(np.float64) / c.temperature
-        if 0 < c.top_k < scores.size:
-            kth = np.partition(scores, -c.top_k)[-c.top_k]
-            scores = np.where(scores < kth, -np.inf, scores)
-        order = np.argsort(-scores)
-        probs = np.exp(scores[order] - scores[order[0]])
-        probs /= probs.sum()
-        if c.top_p < 1.0:
-            # keep the smallest head of the distribution whose mass reaches top_p
-            keep = (np.cumsum(probs) - probs) < c.top_p
-            probs = np.where(keep, probs, 0.0)
-            probs /= probs.sum()
-        return int(order[self.rng.choice(probs.size, p=probs)])
+    def search_options(self, vocab_size: int) -> dict[str, Any]:
+        """ONNX Runtime GenAI search options (temperature 0: greedy, exactly argmax)."""
+        options: dict[str, Any] = {"repetition_penalty": self.repetition_penalty}
+        if self.temperature == 0.0:
+            return {**options, "do_sample": False}
+        # GenAI's top_k defaults to 50; 0 here means no cut, i.e. the whole vocabulary
+        options.update(do_sample=True, temperature=self.temperature, top_p=self.top_p,
+                       top_k=self.top_k or vocab_size)
+        if self.seed is not None:
+            options["random_seed"] = self.seed % 2**31  # GenAI takes a 32-bit seed
+        return options
 
 
 # --- text -----------------------------------------------------------------------------
@@ -224,11 +142,13 @@ class IncrementalDetokenizer:
         return ""
 
     def flush(self) -> str:
-        """What is still held back (at the end of generation), decoded as is."""
+        """What is still held back at the end of generation. A reply cut (by max_tokens or
+        a cancellation) inside a multi-byte character drops that partial character rather
+        than ending in U+FFFD."""
         prefix = self._decode(self.ids[self.prefix_offset:self.read_offset])
         text = self._decode(self.ids[self.prefix_offset:])
         self.prefix_offset = self.read_offset = len(self.ids)
-        return text[len(prefix):]
+        return text[len(prefix):].rstrip("\ufffd")
 
 
 class StopMatcher:

@@ -6,6 +6,7 @@ float32; the tokenizer and chat template come from the GGUF metadata.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from export.errors import SourceError
 @dataclass
 class LoadedCheckpoint:
     model: Any
-    """transformers causal LM, float32, eval mode, eager attention (traceable)."""
+    """transformers causal LM, float32, eval mode: the reference of the quality gates."""
     tokenizer: Any
     """transformers fast tokenizer."""
     source: dict[str, Any]
@@ -52,6 +53,31 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
               "architecture": type(model).__name__,
               "parameters": sum(p.numel() for p in model.parameters())}
     return LoadedCheckpoint(model=model, tokenizer=tokenizer, source=source)
+
+
+def saved_for_builder(checkpoint: LoadedCheckpoint, directory: Path) -> Path:
+    """A Hugging Face directory the GenAI model builder can read.
+
+    A source directory is used as it is. A GGUF is saved from its dequantised weights:
+    transformers refuses ``save_pretrained`` on a GGUF-loaded model, so the weights move
+    into a fresh model built from the same config (without the quantisation entry).
+    """
+    source = Path(checkpoint.source["path"])
+    if checkpoint.source["format"] == "hf":
+        return source
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = copy.deepcopy(checkpoint.model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(checkpoint.model.state_dict())
+    fresh.generation_config = checkpoint.model.generation_config
+    directory.mkdir(parents=True, exist_ok=True)
+    fresh.save_pretrained(directory)
+    checkpoint.tokenizer.save_pretrained(directory)
+    return directory
 
 
 def smollm2_gguf() -> str:

@@ -1,13 +1,19 @@
 """Triton python-backend model ``llm`` (decoupled): chat messages -> streamed text deltas.
 
 Snapshotted as ``<version>/model.py`` by ``python -m export llm``; reads its neighbours
-(decoder.onnx, tokenizer.json, chat_template.jinja, generation.json).
+(model.onnx + genai_config.json from ONNX Runtime GenAI's model builder, tokenizer.json,
+chat_template.jinja, generation.json). Decoding is GenAI's generator: its KV cache,
+sampling (temperature, top-p, top-k, repetition penalty, seed) and EOS handling.
 
-Concurrency: every request gets its own generation thread with its response sender,
-so ``execute`` returns at once and streams interleave; ONNX Runtime releases the GIL
-during ``run``, so the decode steps of different streams overlap on the CPU cores. At
-most ``max_concurrent_streams`` generate at once; later ones wait for a slot (and can
+Concurrency: every request gets its own generation thread and GenAI generator with its
+response sender, so ``execute`` returns at once and streams interleave; GenAI runs its
+steps without the GIL, so the decode steps of different streams overlap on the CPU cores.
+At most ``max_concurrent_streams`` generate at once; later ones wait for a slot (and can
 be cancelled while waiting).
+
+Prefix reuse (``export.llm.prefix_cache``): a finished stream's generator is kept with
+the tokens it holds; a later prompt sharing that prefix (the next turn of the same
+conversation) appends only its new tokens. ``cached_tokens`` reports how many were reused.
 
 The chat template is applied here, not in the orchestrator: template, tokenizer and
 weights are one version's assets, so a rollback can never pair a template with the
@@ -21,22 +27,20 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import onnxruntime_genai as og
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
 from export.llm.generation import (
-    DECODER_FILE,
     TEMPLATE_FILE,
     TOKENIZER_FILE,
     GenerationAssets,
     IncrementalDetokenizer,
-    OnnxDecoder,
-    Sampler,
     SamplingConfig,
     StopMatcher,
     render_chat,
 )
-from export.providers import onnx_providers
+from export.llm.prefix_cache import PrefixCache
 from export.specs import llm as spec
 from export.streaming import StreamWorkers
 
@@ -61,10 +65,9 @@ class TritonPythonModel:
         self.assets = GenerationAssets.load(here)
         self.max_tokens_limit = int(params.get("max_tokens_limit", "4096"))
         self.default_max_tokens = int(params.get("default_max_tokens", "256"))
-        # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
-        self.decoder = OnnxDecoder(os.path.join(here, DECODER_FILE), self.assets,
-                                   intra_op_threads=int(params.get("intra_op_threads", "0")),
-                                   providers=onnx_providers(args))
+        self.model = og.Model(_genai_config(here, args, int(params.get("intra_op_threads",
+                                                                      "0"))))
+        self.prefix_cache = PrefixCache(int(params.get("prefix_cache_size", "8")))
         self.tokenizer = Tokenizer.from_file(os.path.join(here, TOKENIZER_FILE))
         with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
             self.template = fh.read()
@@ -113,48 +116,66 @@ class TritonPythonModel:
 
     # --- generation -------------------------------------------------------------------
 
+    def _generator(self, job: Job) -> tuple[og.Generator, int, tuple | None]:
+        """A generator holding the prompt, the prompt tokens it reused, and its pool key
+        (None: never pooled, a seeded sampling request)."""
+        options = job.sampling.search_options(self.assets.vocab_size)
+        key = tuple(sorted(options.items()))
+        reusable = "random_seed" not in options
+        reuse = self.prefix_cache.take(key, job.prompt_ids) if reusable else None
+        if reuse is not None:
+            generator, cached = reuse.generator, reuse.cached_tokens
+            generator.rewind_to(cached)
+        else:
+            params = og.GeneratorParams(self.model)
+            # no shared buffer: a pooled generator holds only the cache it has used
+            params.set_search_options(max_length=self.assets.context_tokens,
+                                      past_present_share_buffer=False, **options)
+            generator, cached = og.Generator(self.model, params), 0
+        generator.append_tokens(job.prompt_ids[cached:])
+        return generator, cached, key if reusable else None
+
     def _generate(self, job: Job, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
         prompt_n = len(job.prompt_ids)
-        sampler = Sampler(job.sampling)
+        generator, cached, key = self._generator(job)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(job.stops)
-        seen = list(job.prompt_ids)
         generated = 0
         finish = "length"
         tail = None  # text before a stop sequence, when one ended the stream
-        logits, cache = self.decoder.forward(job.prompt_ids, self.decoder.empty_cache())
-        while generated < job.max_tokens:
+        while generated < job.max_tokens and not generator.is_done():
             if self.streams.cancelled(sender):
                 # One line per cancellation: operators (and the tests) see how soon it stopped.
                 self.logger.log_info(f"llm: request {request_id!r} cancelled after "
                                      f"{generated} tokens")
                 self.streams.end(sender)
                 return
-            token = sampler.pick(logits, seen)
+            generator.generate_next_token()
+            token = int(generator.get_next_tokens()[0])
             if token in self.eos:
                 finish = "stop"
                 break
             generated += 1
-            seen.append(token)
             text, stopped = stops.feed(detokenizer.push(token))
             if stopped:
                 finish, tail = "stop", text
                 break
             if text:
-                sender.send(self._response(text, "", prompt_n, generated, final=False))
-            if generated < job.max_tokens:
-                logits, cache = self.decoder.forward([token], cache)
+                sender.send(self._response(text, "", prompt_n, cached, generated, final=False))
         if tail is None:
             tail, stopped = stops.feed(detokenizer.flush())
             if stopped:
                 finish = "stop"
             else:
                 tail += stops.flush()
-        sender.send(self._response(tail, finish, prompt_n, generated, final=True),
+        if key is not None:
+            self.prefix_cache.put(key, generator.get_sequence(0).tolist(), generator)
+        sender.send(self._response(tail, finish, prompt_n, cached, generated, final=True),
                     flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     @staticmethod
-    def _response(text: str, finish: str, prompt_n: int, completion_n: int, final: bool):  # type: ignore[no-untyped-def]
+    def _response(text: str, finish: str, prompt_n: int, cached_n: int, completion_n: int,  # type: ignore[no-untyped-def]
+                  final: bool):
         def tensor(t, value, dtype):  # type: ignore[no-untyped-def]
             return pb_utils.Tensor(t.name, np.array([value], dtype=dtype))
 
@@ -162,12 +183,29 @@ class TritonPythonModel:
             tensor(spec.TEXT, text.encode("utf-8"), np.object_),
             tensor(spec.FINISH_REASON, finish.encode("utf-8"), np.object_),
             tensor(spec.PROMPT_TOKENS, prompt_n, np.int32),
+            tensor(spec.CACHED_TOKENS, cached_n, np.int32),
             tensor(spec.COMPLETION_TOKENS, completion_n, np.int32),
             tensor(spec.FINAL, final, np.bool_),
         ])
 
     def finalize(self) -> None:
         self.streams.finalize()
+        self.prefix_cache.clear()
+
+
+def _genai_config(here: str, args: dict, intra_op_threads: int) -> og.Config:
+    """The version's GenAI config, on CUDA for a KIND_GPU instance when GenAI has CUDA
+    (the GPU profile; a CPU-built int4 model runs there too), else on the CPU."""
+    config = og.Config(here)
+    if str(args.get("model_instance_kind", "CPU")).upper() == "GPU" and og.is_cuda_available():
+        config.clear_providers()
+        config.append_provider("cuda")
+        config.set_provider_option("cuda", "device_id",
+                                   str(args.get("model_instance_device_id", 0) or 0))
+    if intra_op_threads > 0:
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {
+            "intra_op_num_threads": intra_op_threads}}}}))
+    return config
 
 
 def _messages(raw: str) -> list[dict[str, str]]:

@@ -25,6 +25,8 @@ TEXT = Tensor("text", "BYTES", (1,), doc="text delta (complete UTF-8 characters 
 FINISH_REASON = Tensor("finish_reason", "BYTES", (1,),
                        doc='"" until the final response: stop | length')
 PROMPT_TOKENS = Tensor("prompt_tokens", "INT32", (1,))
+CACHED_TOKENS = Tensor("cached_tokens", "INT32", (1,),
+                       doc="prompt tokens reused from an earlier stream's KV cache")
 COMPLETION_TOKENS = Tensor("completion_tokens", "INT32", (1,))
 FINAL = Tensor("final", "BOOL", (1,), doc="true on the last response of a request")
 
@@ -32,16 +34,18 @@ MAX_STOP_SEQUENCES = 4
 
 SPEC = ModelSpec(
     name="llm",
-    description="Causal LM (ONNX decoder with KV cache), chat template, streamed sampling",
+    description="Causal LM (ONNX Runtime GenAI generator), chat template, streamed sampling, "
+                "prefix reuse",
     inputs=(MESSAGES, PROMPT, MAX_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, SEED,
             STOP),
-    outputs=(TEXT, FINISH_REASON, PROMPT_TOKENS, COMPLETION_TOKENS, FINAL),
+    outputs=(TEXT, FINISH_REASON, PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS, FINAL),
     max_batch_size=0,
     decoupled=True,
     parameters={
         "max_tokens_limit": "4096",
         "default_max_tokens": "256",
         "max_concurrent_streams": "16",
+        "prefix_cache_size": "8",
         "intra_op_threads": "0",
     },
 )

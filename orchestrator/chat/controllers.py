@@ -92,8 +92,7 @@ class ChatController(Controller):
             return Response(ChatCompletion(
                 id=completion_id, created=created, model=data.model,
                 choices=[Choice(0, AssistantMessage(result.text), result.finish_reason)],
-                usage=Usage(result.prompt_tokens, result.completion_tokens,
-                            result.prompt_tokens + result.completion_tokens)),
+                usage=Usage.of(result)),
                 media_type="application/json")
         chunks = chat.stream(messages, params)
         try:
@@ -120,8 +119,7 @@ class ChatController(Controller):
             yield event(Delta(role="assistant", content=""))
             chunk = first
             while True:
-                usage = Usage(chunk.prompt_tokens, chunk.completion_tokens,
-                              chunk.prompt_tokens + chunk.completion_tokens)
+                usage = Usage.of(chunk)
                 if chunk.text:
                     yield event(Delta(content=chunk.text))
                 if chunk.finish_reason:

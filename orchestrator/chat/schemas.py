@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -51,10 +51,23 @@ class ChatCompletionRequest(msgspec.Struct):
     user: str | None = None
 
 
+class PromptTokensDetails(msgspec.Struct):
+    cached_tokens: int
+    """Prompt tokens served from the model's prefix cache (an earlier turn's KV cache)."""
+
+
 class Usage(msgspec.Struct):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
+
+    @classmethod
+    def of(cls, result: Any) -> Usage:
+        """From a ChatChunk or ChatResult."""
+        return cls(result.prompt_tokens, result.completion_tokens,
+                   result.prompt_tokens + result.completion_tokens,
+                   PromptTokensDetails(result.cached_tokens))
 
 
 class AssistantMessage(msgspec.Struct):

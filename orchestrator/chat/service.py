@@ -51,6 +51,8 @@ class ChatChunk:
     """None until the last chunk: then "stop" (EOS or stop sequence) or "length"."""
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
+    """Prompt tokens the model reused from an earlier stream's KV cache."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class ChatResult:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
 
 class ChatService:
@@ -89,7 +92,8 @@ class ChatService:
                 yield ChatChunk(text=result.text(spec.TEXT),
                                 finish_reason=result.text(spec.FINISH_REASON) or None,
                                 prompt_tokens=int(result.scalar(spec.PROMPT_TOKENS)),
-                                completion_tokens=int(result.scalar(spec.COMPLETION_TOKENS)))
+                                completion_tokens=int(result.scalar(spec.COMPLETION_TOKENS)),
+                                cached_tokens=int(result.scalar(spec.CACHED_TOKENS)))
 
     async def complete(self, messages: Sequence[ChatMessage], params: SamplingParams
                        ) -> ChatResult:
@@ -99,7 +103,7 @@ class ChatService:
             parts.append(chunk.text)
             last = chunk
         return ChatResult("".join(parts), last.finish_reason or "stop", last.prompt_tokens,
-                          last.completion_tokens)
+                          last.completion_tokens, last.cached_tokens)
 
 
 class DisabledChatService(ChatService):

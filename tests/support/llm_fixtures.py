@@ -1,5 +1,6 @@
 """Session fixtures for the LLM: a tiny random Llama exported through the real path as
-``llm`` version 1; the real SmolLM2 weights as version 2 (import them to use them)."""
+``llm`` version 1 (fp32); the real SmolLM2 weights as version 2 at the default precision
+(int4; import them to use them)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,18 @@ TINY_VERSION = 1
 REAL_VERSION = 2
 
 
-def export_llm(source: Path, repository: Path, version: int) -> None:
+def export_llm(source: Path, repository: Path, version: int, precision: str | None = None,
+               **options):  # type: ignore[no-untyped-def]
+    """Export through the CLI's own argument defaults (precision: the CLI's default)."""
     from export.llm import cli
 
-    args = argparse.Namespace(source=str(source), version=version, parity_tokens=32,
-                              logits_tolerance=5e-3)
-    cli.run(args, ModelRepository(repository))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--precision", precision] if precision else [])
+    args.source, args.version = str(source), version
+    for key, value in options.items():
+        setattr(args, key, value)
+    return cli.run(args, ModelRepository(repository))
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +43,8 @@ def tiny_llm(triton_server, tiny_llm_dir: Path) -> Path:  # type: ignore[no-unty
     """The tiny model served as llm version 1 (tests pin the version)."""
     repository = triton_server.repository
     if TINY_VERSION not in ModelRepository(repository).versions("llm"):
-        export_llm(tiny_llm_dir, repository, TINY_VERSION)
+        # fp32: greedy tokens equal transformers', which the model tests rely on
+        export_llm(tiny_llm_dir, repository, TINY_VERSION, precision="fp32")
         triton_support.load(triton_server, "llm")
     return tiny_llm_dir
 

@@ -10,7 +10,6 @@ import pytest
 
 from export.llm.generation import (
     IncrementalDetokenizer,
-    Sampler,
     SamplingConfig,
     StopMatcher,
     render_chat,
@@ -69,24 +68,30 @@ def test_stop_matcher_releases_held_text_when_not_a_stop() -> None:
     assert StopMatcher([]).feed("x") == ("x", False)
 
 
-def test_sampler_greedy_top_k_and_seed() -> None:
-    logits = np.array([0.1, 3.0, 2.9, -1.0], np.float32)
-    assert Sampler(SamplingConfig(temperature=0.0)).pick(logits, []) == 1
-    # repetition penalty 2 on token 1: 3.0/2 = 1.5 < 2.9
-    assert Sampler(SamplingConfig(temperature=0.0, repetition_penalty=2.0)).pick(
-        logits, [1]) == 2
-    top1 = Sampler(SamplingConfig(temperature=5.0, top_k=1, seed=1))
-    assert {top1.pick(logits, []) for _ in range(20)} == {1}
-    a = Sampler(SamplingConfig(temperature=1.5, seed=42))
-    b = Sampler(SamplingConfig(temperature=1.5, seed=42))
-    assert [a.pick(logits, []) for _ in range(30)] == [b.pick(logits, []) for _ in range(30)]
-    nucleus = Sampler(SamplingConfig(temperature=1.0, top_p=0.5, seed=3))
-    assert {nucleus.pick(logits, []) for _ in range(50)} <= {1, 2}
+def test_sampling_config_maps_to_genai_search_options() -> None:
+    greedy = SamplingConfig(temperature=0.0, top_k=5, seed=9).search_options(400)
+    assert greedy == {"do_sample": False, "repetition_penalty": 1.0}
+    sampled = SamplingConfig(temperature=0.8, top_p=0.9, top_k=0, repetition_penalty=1.1,
+                             seed=2**40 + 7).search_options(400)
+    # top_k 0 (no cut) is the whole vocabulary, not GenAI's default of 50; 32-bit seed
+    assert sampled == {"do_sample": True, "temperature": 0.8, "top_p": 0.9, "top_k": 400,
+                       "repetition_penalty": 1.1, "random_seed": 7}
+    assert "random_seed" not in SamplingConfig(temperature=1.0).search_options(400)
+
+
+def test_flush_drops_a_character_cut_in_the_middle(tokenizer) -> None:
+    ids = tokenizer.encode("어디에", add_special_tokens=False).ids
+    cut = next(n for n in range(1, len(ids)) if tokenizer.decode(ids[:n]).endswith("\ufffd"))
+    detok = IncrementalDetokenizer(tokenizer)
+    text = "".join(detok.push(i) for i in ids[:cut]) + detok.flush()
+    assert "\ufffd" not in text
+    assert "어디에".startswith(text) and len(text) < 3
 
 
 @pytest.mark.parametrize("bad", [SamplingConfig(temperature=-1), SamplingConfig(top_p=0),
                                  SamplingConfig(top_k=-2),
-                                 SamplingConfig(repetition_penalty=0)])
+                                 SamplingConfig(repetition_penalty=0),
+                                 SamplingConfig(seed=-1), SamplingConfig(seed=2**63)])
 def test_sampling_config_rejects_bad_values(bad: SamplingConfig) -> None:
     with pytest.raises(ValueError, match="invalid"):
         bad.check()

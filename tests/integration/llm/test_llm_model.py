@@ -30,14 +30,15 @@ async def chat(triton_server, tiny_llm) -> ChatService:  # type: ignore[no-untyp
     await client.close()
 
 
-def transformers_greedy(model_dir, prompt: str, max_new_tokens: int) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+def transformers_greedy(model_dir, prompt: str | list[dict], max_new_tokens: int  # type: ignore[no-untyped-def]
+                        ) -> tuple[str, int]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                        add_generation_prompt=True, tokenize=False)
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     ids = tokenizer(ids, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
@@ -45,7 +46,8 @@ def transformers_greedy(model_dir, prompt: str, max_new_tokens: int) -> tuple[st
     new = out[0, ids.shape[1]:].tolist()
     if new and new[-1] == tokenizer.eos_token_id:
         new = new[:-1]
-    return tokenizer.decode(new, skip_special_tokens=True), len(new)
+    # a reply cut inside a multi-byte character drops that partial character (no U+FFFD)
+    return tokenizer.decode(new, skip_special_tokens=True).rstrip("\ufffd"), len(new)
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
@@ -61,6 +63,21 @@ async def test_greedy_tokens_equal_transformers(chat: ChatService, tiny_llm, pro
     assert final.finish_reason == ("length" if expected_tokens == GREEDY.max_tokens
                                    else "stop")
     assert final.prompt_tokens > 5
+
+
+async def test_follow_up_turn_reuses_the_cached_prefix(chat: ChatService, tiny_llm) -> None:
+    system = ChatMessage("system", "You are a helpful voice assistant. Answer briefly. " * 3)
+    first = [system, ChatMessage("user", "What is the capital of France?")]
+    turn1 = await chat.complete(first, GREEDY)
+    second = [*first, ChatMessage("assistant", turn1.text), ChatMessage("user", "The sea")]
+    turn2 = await chat.complete(second, GREEDY)
+    # the whole first prompt comes from turn 1's KV cache; only the rest is computed
+    assert turn2.cached_tokens >= turn1.prompt_tokens
+    assert turn2.prompt_tokens > turn2.cached_tokens
+    # and reusing it changes nothing: the reply is transformers' from scratch
+    expected, _ = transformers_greedy(
+        tiny_llm, [{"role": m.role, "content": m.content} for m in second], GREEDY.max_tokens)
+    assert turn2.text == expected
 
 
 async def test_stop_sequence_cuts_the_reply(chat: ChatService) -> None:
