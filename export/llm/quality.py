@@ -112,6 +112,6 @@ def quality_figures(precision: str, reference_tokens: list[list[int]],
 
 
 def load_genai(path: Path) -> Any:
-    import onnxruntime_genai as og
+    from export.llm.genai import load_model
 
-    return og.Model(str(path))
+    return load_model(path)

@@ -31,6 +31,7 @@ import onnxruntime_genai as og
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
+from export.llm.genai import load_model
 from export.llm.generation import (
     TEMPLATE_FILE,
     TOKENIZER_FILE,
@@ -65,8 +66,11 @@ class TritonPythonModel:
         self.assets = GenerationAssets.load(here)
         self.max_tokens_limit = int(params.get("max_tokens_limit", "4096"))
         self.default_max_tokens = int(params.get("default_max_tokens", "256"))
-        self.model = og.Model(_genai_config(here, args, int(params.get("intra_op_threads",
-                                                                      "0"))))
+        # KIND_GPU instances (the GPU profile) run on CUDA when GenAI has it.
+        gpu = str(args.get("model_instance_kind", "CPU")).upper() == "GPU"
+        self.model = load_model(here, int(params.get("intra_op_threads", "0")),
+                                int(args.get("model_instance_device_id", 0) or 0) if gpu
+                                else None)
         self.prefix_cache = PrefixCache(int(params.get("prefix_cache_size", "8")))
         self.tokenizer = Tokenizer.from_file(os.path.join(here, TOKENIZER_FILE))
         with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
@@ -169,7 +173,10 @@ class TritonPythonModel:
             else:
                 tail += stops.flush()
         if key is not None:
-            self.prefix_cache.put(key, generator.get_sequence(0).tolist(), generator)
+            # The last sampled token was never fed back (its keys/values are not cached),
+            # and GenAI's rewind_to refuses the cache's own length: what a later request can
+            # rewind to is all but the last two tokens.
+            self.prefix_cache.put(key, generator.get_sequence(0).tolist()[:-2], generator)
         sender.send(self._response(tail, finish, prompt_n, cached, generated, final=True),
                     flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
@@ -191,21 +198,6 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.streams.finalize()
         self.prefix_cache.clear()
-
-
-def _genai_config(here: str, args: dict, intra_op_threads: int) -> og.Config:
-    """The version's GenAI config, on CUDA for a KIND_GPU instance when GenAI has CUDA
-    (the GPU profile; a CPU-built int4 model runs there too), else on the CPU."""
-    config = og.Config(here)
-    if str(args.get("model_instance_kind", "CPU")).upper() == "GPU" and og.is_cuda_available():
-        config.clear_providers()
-        config.append_provider("cuda")
-        config.set_provider_option("cuda", "device_id",
-                                   str(args.get("model_instance_device_id", 0) or 0))
-    if intra_op_threads > 0:
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-            "intra_op_num_threads": intra_op_threads}}}}))
-    return config
 
 
 def _messages(raw: str) -> list[dict[str, str]]:
