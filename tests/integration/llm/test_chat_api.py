@@ -72,6 +72,8 @@ async def test_models_lists_served_versions(llm_client) -> None:
     ({"top_p": 0}, "top_p"),
     ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
     ({"n": 2}, "n"),
+    ({"seed": -1}, "seed"),
+    ({"seed": 2**64}, "seed"),
     ({"model": "gpt-4"}, "gpt-4"),
 ])
 async def test_bad_parameters_are_clear_4xx(llm_client, patch: dict, needle: str) -> None:
