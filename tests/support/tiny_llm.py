@@ -37,23 +37,30 @@ def build_tokenizer():  # type: ignore[no-untyped-def]
     return fast
 
 
-def build_tiny_llama(directory: Path, seed: int = 0) -> Path:
+TINY_DIMS = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 2,
+             "max_position_embeddings": 512}
+
+
+def _build_tiny(directory: Path, seed: int, architecture: str, jitter_vectors: bool = False,
+                **config) -> Path:  # type: ignore[no-untyped-def]
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    import transformers
+    from transformers import GenerationConfig
 
     tokenizer = build_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    model_config = getattr(transformers, f"{architecture}Config")(
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, **TINY_DIMS, **config)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = getattr(transformers, f"{architecture}ForCausalLM")(model_config)
     # larger random weights than the default init: sharper logits, fewer argmax near-ties
     with torch.no_grad():
         for p in model.parameters():
             if p.dim() > 1:
                 p.normal_(0, 0.2)
+            elif jitter_vectors:  # biases and norms away from their 0 / 1 init
+                p.add_(torch.randn_like(p) * 0.02)
     model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id,
                                                bos_token_id=tokenizer.bos_token_id,
                                                pad_token_id=tokenizer.pad_token_id)
@@ -61,28 +68,13 @@ def build_tiny_llama(directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def build_tiny_llama(directory: Path, seed: int = 0) -> Path:
+    return _build_tiny(directory, seed, "Llama",
+                       pad_token_id=build_tokenizer().pad_token_id)
 
 
 def build_tiny_qwen2(directory: Path, seed: int = 0) -> Path:
     """The Qwen2 architecture (biased q/k/v projections, tied embeddings like the 0.5B)."""
-    import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
-
-    tokenizer = build_tokenizer()
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2) if p.dim() > 1 else p.add_(torch.randn_like(p) * 0.02)
-    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id,
-                                               bos_token_id=tokenizer.bos_token_id,
-                                               pad_token_id=tokenizer.pad_token_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return _build_tiny(directory, seed, "Qwen2", jitter_vectors=True, tie_word_embeddings=True)
