@@ -55,7 +55,9 @@ fetch() {
     libs=$("$PY" -c 'import pathlib, pytriton; print(pathlib.Path(pytriton.__file__).parent.parent / "nvidia_pytriton.libs")')
     ln -sf "$(ls "$libs"/libcudart-*.so.12* | head -1)" "$CACHE/lib/libcudart.so.12"
   fi
-  if ! ldconfig -p | grep -q 'libb64.so.0d'; then
+  # grep reads to the end: with -q it exits at the first match, ldconfig dies of SIGPIPE
+  # and pipefail turned an installed library into "missing" now and then
+  if ! ldconfig -p | grep 'libb64.so.0d' >/dev/null; then
     echo "perf_analyzer needs Debian's libb64-0d: sudo apt-get install libb64-0d" >&2
     exit 1
   fi
