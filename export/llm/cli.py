@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from export.llm import builder, quality
+from export.llm.genai import load_model
 from export.llm.generation import TEMPLATE_FILE, TOKENIZER_FILE, GenerationAssets, render_chat
 from export.progress import step
 from export.repository import Manifest, ModelRepository, ParityFigure
@@ -102,7 +103,7 @@ def _gates(model, tokenizer, out: Path, assets: GenerationAssets,  # type: ignor
 
     exported_tokenizer = Tokenizer.from_file(str(out / TOKENIZER_FILE))
     template = (out / TEMPLATE_FILE).read_text(encoding="utf-8")
-    genai = quality.load_genai(out)
+    genai = load_model(out)
     new_tokens = args.parity_tokens
     rendered_ok, ids_ok = 0, 0
     reference_tokens, exported_tokens = [], []

@@ -12,7 +12,6 @@ decodes in production (the graph's pruned lm_head yields the last position only)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,8 +109,3 @@ def quality_figures(precision: str, reference_tokens: list[list[int]],
                                 metric="ratio_to_fp32_source"))
     return figures
 
-
-def load_genai(path: Path) -> Any:
-    from export.llm.genai import load_model
-
-    return load_model(path)
