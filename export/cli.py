@@ -13,10 +13,11 @@ import argparse
 import importlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from export.errors import ExportError
-from export.profiles import PROFILES, write_profile
+from export.profiles import PROFILES, repository_profile, write_profile
 from export.repository import ModelRepository
 from export.specs import MODEL_NAMES, all_specs
 
@@ -40,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "write it to a separate --repo")
     configs.add_argument("--from", dest="source", default=None,
                          help="with --profile: link this repository's versions into --repo")
+    configs.add_argument("--instance-kind", choices=("cpu", "gpu"), default=None,
+                         help="with --profile: override the instance kind (cpu: the "
+                         "profile's counts and batching on CPU instances, for a machine "
+                         "without a GPU)")
     for model in MODEL_NAMES:
         try:
             module = _exporter(model)
@@ -62,11 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_configs(repo: Path, write: bool) -> list[str]:
-    """Names of models whose config.pbtxt differs from the spec (rewritten when ``write``)."""
+    """Names of models whose config.pbtxt differs from the spec under the repository's
+    recorded profile (rewritten when ``write``)."""
+    profile = repository_profile(repo)
     stale = []
     for name, spec in all_specs().items():
         path = repo / name / "config.pbtxt"
-        expected = spec.config_pbtxt()
+        expected = profile.config_pbtxt(spec)
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current != expected:
             stale.append(name)
@@ -78,8 +85,12 @@ def check_configs(repo: Path, write: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.model == "configs" and (args.profile != "cpu" or args.source):
-        written = write_profile(PROFILES[args.profile], all_specs(), Path(args.repo),
+    if args.model == "configs" and (args.profile != "cpu" or args.source
+                                    or args.instance_kind):
+        profile = PROFILES[args.profile]
+        if args.instance_kind:
+            profile = replace(profile, gpu=args.instance_kind == "gpu")
+        written = write_profile(profile, all_specs(), Path(args.repo),
                                 Path(args.source) if args.source else None)
         print(f"{args.profile} profile written to {args.repo}: {', '.join(written) or 'none'}")
         return 0

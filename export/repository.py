@@ -139,11 +139,15 @@ class ModelRepository:
         except (ValueError, TypeError) as exc:
             raise ExportError(f"{model} version {version}: unreadable manifest: {exc}") from exc
 
-    def write_config(self, model: str, *, gpu: bool = False) -> Path:
-        """Write ``config.pbtxt`` from the model's spec (the checked-in file is the same)."""
+    def write_config(self, model: str) -> Path:
+        """Write ``config.pbtxt`` from the model's spec under the repository's recorded
+        profile (the checked-in CPU file is the same), so an export into a GPU repository
+        keeps its GPU config."""
+        from export.profiles import repository_profile
+
         path = self.model_dir(model) / "config.pbtxt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = get_spec(model).config_pbtxt(gpu=gpu)
+        text = repository_profile(self.root).config_pbtxt(get_spec(model))
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
         return path
@@ -186,14 +190,26 @@ class VersionWriter:
         self.manifest_written = False
 
     def install_code(self, module_file: str | os.PathLike[str]) -> Path:
-        """Snapshot the runtime code (a module of this package) as the version's model.py.
+        """Snapshot the runtime code (a module of this package) as the version's model.py,
+        with every module of this package it imports under ``code/`` (:mod:`export.snapshot`).
 
         Each version carries its own code, so rolling back restores code and weights
-        together.
+        together, and upgrading the package does not change what a version runs.
         """
+        from export.snapshot import snapshot
+
         target = self.path / MODEL_CODE
         shutil.copyfile(module_file, target)
+        snapshot(Path(module_file), self.path)
         return target
+
+    def install_runtime_package(self, source: str | os.PathLike[str], name: str) -> Path:
+        """Copy a self-contained runtime package (numpy + onnxruntime only) into the version
+        as ``<name>/``: the version's model.py and the parity checks import it from there."""
+        destination = self.path / name
+        shutil.copytree(source, destination,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return destination
 
     def write_manifest(self, manifest: Manifest) -> Manifest:
         if any(not p.passed for p in manifest.parity):

@@ -67,7 +67,7 @@ def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
                             models=[m for m in models if m not in promoted])
     server.start(settings.triton_startup_timeout_s)
     try:
-        load_promoted(server.grpc_url, promoted)
+        load_promoted(server.grpc_url, Path(settings.model_repository), promoted)
     except Exception:
         server.stop()
         raise

@@ -11,6 +11,13 @@ then the rows are handed back to their requests.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This version's own copy of the export package (export/snapshot.py) comes first, so the
+# version runs the code it was exported with, whatever the installed package is now.
+sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
+
 import json
 import os
 
@@ -18,7 +25,7 @@ import triton_python_backend_utils as pb_utils
 
 from export.embedder.runtime import OnnxEmbedder
 from export.providers import onnx_providers
-from export.specs.embedder import EMBEDDING, TEXT
+from export.specs.embedder import EMBEDDING, SPEC, TEXT
 
 
 class BadRequest(ValueError):
@@ -41,11 +48,11 @@ def _texts(request) -> list[str]:  # type: ignore[no-untyped-def]
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = SPEC.read_parameters(config)  # typed, defaults from the spec
         here = os.path.join(args["model_repository"], args["model_version"])
         self.embedder = OnnxEmbedder(
-            here, intra_op_threads=int(params.get("intra_op_threads", "0")),
-            max_rows_per_run=int(params.get("max_rows_per_run", "32")),
+            here, intra_op_threads=int(params["intra_op_threads"]),
+            max_rows_per_run=int(params["max_rows_per_run"]),
             providers=onnx_providers(args))
 
     def execute(self, requests):  # type: ignore[no-untyped-def]

@@ -22,6 +22,13 @@ wrong model, and every Triton client (not only the orchestrator) gets correct pr
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This version's own copy of the export package (export/snapshot.py) comes first, so the
+# version runs the code it was exported with, whatever the installed package is now.
+sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
+
 import json
 import os
 from dataclasses import dataclass
@@ -60,24 +67,23 @@ class Job:
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = spec.SPEC.read_parameters(config)  # typed, defaults from the spec
         here = os.path.join(args["model_repository"], args["model_version"])
         self.logger = pb_utils.Logger
         self.assets = GenerationAssets.load(here)
-        self.max_tokens_limit = int(params.get("max_tokens_limit", "4096"))
-        self.default_max_tokens = int(params.get("default_max_tokens", "256"))
+        self.max_tokens_limit = int(params["max_tokens_limit"])
+        self.default_max_tokens = int(params["default_max_tokens"])
         # KIND_GPU instances (the GPU profile) run on CUDA when GenAI has it.
         gpu = str(args.get("model_instance_kind", "CPU")).upper() == "GPU"
-        self.model = load_model(here, int(params.get("intra_op_threads", "0")),
+        self.model = load_model(here, int(params["intra_op_threads"]),
                                 int(args.get("model_instance_device_id", 0) or 0) if gpu
                                 else None)
-        self.prefix_cache = PrefixCache(int(params.get("prefix_cache_size", "8")))
+        self.prefix_cache = PrefixCache(int(params["prefix_cache_size"]))
         self.tokenizer = Tokenizer.from_file(os.path.join(here, TOKENIZER_FILE))
         with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
             self.template = fh.read()
         self.eos = set(self.assets.eos_token_ids)
-        self.streams = StreamWorkers(pb_utils, "llm",
-                                     int(params.get("max_concurrent_streams", "16")))
+        self.streams = StreamWorkers(pb_utils, "llm", int(params["max_concurrent_streams"]))
 
     # --- requests ---------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 
-from export.specs.base import DynamicBatching, ModelSpec, Tensor
+from export.roles import ROLES
+from export.specs.base import DynamicBatching, ModelSpec, Parameter, Tensor
 
-__all__ = ["MODEL_NAMES", "DynamicBatching", "ModelSpec", "Tensor", "all_specs", "get_spec",
-           "register_spec"]
+__all__ = ["MODEL_NAMES", "DynamicBatching", "ModelSpec", "Parameter", "Tensor", "all_specs",
+           "get_spec", "register_spec"]
 
-MODEL_NAMES: tuple[str, ...] = ("stt", "llm", "tts", "embedder")
+MODEL_NAMES: tuple[str, ...] = tuple(ROLES)  # the registry (export.roles) lists the roles
 
 
 _REGISTERED: dict[str, ModelSpec] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,9 @@ class Tensor:
     dims: tuple[int, ...]
     optional: bool = False
     doc: str = ""
+    example: Any = field(default=None, compare=False, hash=False)
+    """A typical value of one request (or a zero-argument callable making one): smoke
+    checks and benches send it (``ModelSpec.example_inputs``)."""
 
     def __post_init__(self) -> None:
         if self.dtype not in NUMPY_DTYPES:
@@ -49,6 +53,37 @@ class Tensor:
     @property
     def numpy_dtype(self) -> type | str:
         return NUMPY_DTYPES[self.dtype]
+
+
+ParameterValue = int | float | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One setting the model reads from its config's ``parameters`` (typed by its default)."""
+
+    name: str
+    default: ParameterValue
+    doc: str = ""
+
+    def render(self, value: ParameterValue | None = None) -> str:
+        value = self.default if value is None else value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def parse(self, raw: str) -> ParameterValue:
+        kind = type(self.default)
+        try:
+            if kind is bool:
+                lowered = raw.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                return lowered in ("true", "1", "yes")
+            return kind(raw)
+        except ValueError:
+            raise ValueError(f"parameter {self.name}: {raw!r} is not a "
+                             f"{kind.__name__}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +107,8 @@ class ModelSpec:
     decoupled: bool = False
     backend: str = "python"
     instance_count: int = 1
-    parameters: Mapping[str, str] = field(default_factory=dict)
-    """Free-form settings read by ``model.py`` (limits, defaults), never tensor names."""
+    parameters: tuple[Parameter, ...] = ()
+    """Settings ``model.py`` reads (limits, defaults), typed, with their defaults here only."""
     num_served_versions: int = 1
     """Default version policy: serve the latest N versions."""
 
@@ -83,6 +118,66 @@ class ModelSpec:
             raise ValueError(f"{self.name}: duplicate tensor names {names}")
         if self.dynamic_batching and self.max_batch_size < 1:
             raise ValueError(f"{self.name}: dynamic batching needs max_batch_size >= 1")
+        if self.decoupled:
+            final = next((t for t in self.outputs if t.name == FINAL_OUTPUT), None)
+            if final is None or final.dtype != "BOOL":
+                raise ValueError(f"{self.name}: a decoupled model needs a BOOL output "
+                                 f"{FINAL_OUTPUT!r} (true on the last response of a request)")
+        keys = [p.name for p in self.parameters]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"{self.name}: duplicate parameters {keys}")
+
+    @property
+    def final(self) -> Tensor:
+        """The end-of-stream flag of a decoupled model."""
+        return self.output(FINAL_OUTPUT)
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(f"model {self.name} has no parameter {name!r}")
+
+    def parameter_strings(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The config's ``parameters``: every declared one, defaults unless overridden."""
+        values = {p.name: p.render() for p in self.parameters}
+        for key, raw in (overrides or {}).items():
+            values[key] = self.parameter(key).render(self.parameter(key).parse(raw))
+        return values
+
+    def read_parameters(self, model_config: Mapping[str, Any]) -> dict[str, ParameterValue]:
+        """Typed values from a Triton model config (``json.loads(args["model_config"])``):
+        defaults for missing keys; an undeclared key is refused, so a typo never passes
+        as a setting."""
+        given = {k: v.get("string_value", "") for k, v in
+                 (model_config.get("parameters") or {}).items()}
+        unknown = sorted(set(given) - {p.name for p in self.parameters})
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameters {unknown}; declared: "
+                             f"{[p.name for p in self.parameters]}")
+        return {p.name: p.parse(given[p.name]) if p.name in given else p.default
+                for p in self.parameters}
+
+    def example_inputs(self, overrides: Mapping[str, Any] | None = None, *,
+                       variable_length: int = 16) -> dict[Tensor, np.ndarray]:
+        """One request's inputs (no batch dimension): each input's ``example`` where it
+        has one, generated data of its dtype for other required inputs (free axes
+        ``variable_length`` long), ``overrides`` (by tensor name) first."""
+        overrides = dict(overrides or {})
+        unknown = set(overrides) - {t.name for t in self.inputs}
+        if unknown:
+            raise ValueError(f"{self.name} has no inputs {sorted(unknown)}; it has "
+                             f"{[t.name for t in self.inputs]}")
+        values: dict[Tensor, np.ndarray] = {}
+        for tensor in self.inputs:
+            if tensor.name in overrides:
+                values[tensor] = _shaped(tensor, overrides[tensor.name])
+            elif tensor.example is not None:
+                example = tensor.example() if callable(tensor.example) else tensor.example
+                values[tensor] = _shaped(tensor, example)
+            elif not tensor.optional:
+                values[tensor] = _generated(tensor, variable_length)
+        return values
 
     def input(self, name: str) -> Tensor:
         return _find(self.inputs, name, self.name)
@@ -105,7 +200,7 @@ class ModelSpec:
     def config_pbtxt(self, *, gpu: bool = False, parameters: Mapping[str, str] | None = None,
                      versions: Iterable[int] | None = None) -> str:
         """The Triton ``config.pbtxt`` text for this spec."""
-        params = {**self.parameters, **(parameters or {})}
+        params = self.parameter_strings(parameters)
         lines = [
             "# Generated from export/specs by `python -m export configs`: do not edit by hand.",
             f"# {self.description}",
@@ -136,7 +231,7 @@ class ModelSpec:
     def config_json(self, *, gpu: bool = False, versions: Iterable[int] | None = None,
                     parameters: Mapping[str, str] | None = None) -> dict:
         """The same configuration as Triton's JSON model config (for ``load_model(config=)``)."""
-        params = {**self.parameters, **(parameters or {})}
+        params = self.parameter_strings(parameters)
 
         def tensor(t: Tensor) -> dict:
             entry = {"name": t.name, "data_type": f"TYPE_{_pb_dtype(t.dtype)}",
@@ -168,6 +263,43 @@ class ModelSpec:
         if self.decoupled:
             config["model_transaction_policy"] = {"decoupled": True}
         return config
+
+
+FINAL_OUTPUT = "final"
+EXAMPLE_TEXT = "Hello! This is a short sentence for the benchmark."
+
+
+def _generated(tensor: Tensor, variable_length: int) -> np.ndarray:
+    """Deterministic data of the tensor's dtype and shape (free axes ``variable_length``)."""
+    shape = tuple(variable_length if d < 0 else d for d in tensor.dims)
+    if tensor.dtype == "BYTES":
+        return np.full(shape, EXAMPLE_TEXT.encode(), dtype=object)
+    if tensor.dtype == "BOOL":
+        return np.zeros(shape, dtype=np.bool_)
+    if tensor.dtype.startswith("FP"):
+        return (np.arange(int(np.prod(shape)), dtype=np.float64) % 7 / 7).reshape(shape).astype(
+            tensor.numpy_dtype)
+    return np.ones(shape, dtype=tensor.numpy_dtype)
+
+
+def _shaped(tensor: Tensor, value: Any) -> np.ndarray:
+    """A value as an array of the tensor's rank (scalars and strings become ``[v]``)."""
+    if tensor.dtype == "BYTES":
+        array = np.asarray(value, dtype=object)
+        if array.size:
+            array = np.vectorize(lambda v: v.encode() if isinstance(v, str) else v,
+                                 otypes=[object])(array)
+    else:
+        array = np.asarray(value, dtype=tensor.numpy_dtype)
+    while array.ndim < len(tensor.dims):
+        array = array[np.newaxis, ...] if array.ndim else array.reshape(1)
+    return array
+
+
+def tone(seconds: float = 1.0, rate: int = 16_000, hz: float = 220.0) -> np.ndarray:
+    """A quiet sine: example audio that is not silence."""
+    t = np.arange(int(seconds * rate), dtype=np.float32) / rate
+    return (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
 def _find(tensors: tuple[Tensor, ...], name: str, model: str) -> Tensor:

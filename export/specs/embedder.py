@@ -13,10 +13,10 @@ manifest records it).
 
 from __future__ import annotations
 
-from export.specs.base import DynamicBatching, ModelSpec, Tensor
+from export.specs.base import EXAMPLE_TEXT, DynamicBatching, ModelSpec, Parameter, Tensor
 
 TEXT = Tensor("text", "BYTES", (1,), doc="UTF-8 text; longer text is truncated to the "
-              "checkpoint's max_seq_length tokens")
+              "checkpoint's max_seq_length tokens", example=EXAMPLE_TEXT)
 EMBEDDING = Tensor("embedding", "FP32", (-1,), doc="L2-normalised sentence vector")
 
 MAX_BATCH_SIZE = 64
@@ -28,10 +28,10 @@ SPEC = ModelSpec(
     outputs=(EMBEDDING,),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=DynamicBatching(max_queue_delay_us=2000),
-    parameters={
-        "intra_op_threads": "0",
+    parameters=(
+        Parameter("intra_op_threads", 0, "ONNX Runtime threads (0: all cores)"),
         # Texts are sorted by length and run in chunks of this many rows, so one long
         # text does not pad a whole batch to its length.
-        "max_rows_per_run": "32",
-    },
+        Parameter("max_rows_per_run", 32, "rows per ONNX Runtime run"),
+    ),
 )

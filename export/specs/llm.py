@@ -7,14 +7,19 @@ carries ``final=True`` with ``finish_reason`` and the token counts. Every input 
 
 from __future__ import annotations
 
-from export.specs.base import ModelSpec, Tensor
+import json
+
+from export.specs.base import ModelSpec, Parameter, Tensor
 
 MESSAGES = Tensor("messages", "BYTES", (1,), optional=True,
-                  doc='JSON list of {"role", "content"}; the chat template is applied')
+                  doc='JSON list of {"role", "content"}; the chat template is applied',
+                  example=json.dumps([{"role": "user",
+                                       "content": "Say hello in one short sentence."}]))
 PROMPT = Tensor("prompt", "BYTES", (1,), optional=True,
                 doc="raw prompt text, used as is (no chat template)")
-MAX_TOKENS = Tensor("max_tokens", "INT32", (1,), optional=True)
-TEMPERATURE = Tensor("temperature", "FP32", (1,), optional=True, doc="0 means greedy")
+MAX_TOKENS = Tensor("max_tokens", "INT32", (1,), optional=True, example=16)
+TEMPERATURE = Tensor("temperature", "FP32", (1,), optional=True, doc="0 means greedy",
+                     example=0.0)
 TOP_P = Tensor("top_p", "FP32", (1,), optional=True)
 TOP_K = Tensor("top_k", "INT32", (1,), optional=True, doc="0 means no top-k cut")
 REPETITION_PENALTY = Tensor("repetition_penalty", "FP32", (1,), optional=True)
@@ -41,11 +46,11 @@ SPEC = ModelSpec(
     outputs=(TEXT, FINISH_REASON, PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS, FINAL),
     max_batch_size=0,
     decoupled=True,
-    parameters={
-        "max_tokens_limit": "4096",
-        "default_max_tokens": "256",
-        "max_concurrent_streams": "16",
-        "prefix_cache_size": "8",
-        "intra_op_threads": "0",
-    },
+    parameters=(
+        Parameter("max_tokens_limit", 4096, "largest max_tokens a request may ask for"),
+        Parameter("default_max_tokens", 256, "max_tokens when a request gives none"),
+        Parameter("max_concurrent_streams", 16, "generations at once; later ones wait"),
+        Parameter("prefix_cache_size", 8, "finished streams kept for prefix reuse (0: off)"),
+        Parameter("intra_op_threads", 0, "ONNX Runtime threads (0: all cores)"),
+    ),
 )

@@ -10,13 +10,14 @@ realtime pipeline sends) batch best.
 
 from __future__ import annotations
 
-from export.specs.base import DynamicBatching, ModelSpec, Tensor
+from export.specs.base import DynamicBatching, ModelSpec, Parameter, Tensor, tone
 
 SAMPLE_RATE = 16_000
 
-AUDIO = Tensor("audio", "FP32", (-1,), doc="16 kHz mono samples in [-1, 1]")
+AUDIO = Tensor("audio", "FP32", (-1,), doc="16 kHz mono samples in [-1, 1]", example=tone)
 LANGUAGE = Tensor("language", "BYTES", (1,), optional=True,
-                  doc="ISO 639-1 code (e.g. en) or Whisper language name; absent: detected")
+                  doc="ISO 639-1 code (e.g. en) or Whisper language name; absent: detected",
+                  example="en")
 TASK = Tensor("task", "BYTES", (1,), optional=True, doc="transcribe (default) or translate")
 PROMPT = Tensor("prompt", "BYTES", (1,), optional=True,
                 doc="initial prompt: earlier text or spellings that condition the first window")
@@ -38,15 +39,17 @@ SPEC = ModelSpec(
     outputs=(TEXT, DETECTED_LANGUAGE, SEGMENTS, DURATION),
     max_batch_size=8,
     dynamic_batching=DynamicBatching(max_queue_delay_us=5000),
-    parameters={
+    parameters=(
         # openai-whisper transcribe() defaults: a window whose no-speech probability is
         # above the threshold AND whose average log-probability is below the log-prob
         # threshold is silence and yields no text.
-        "no_speech_threshold": "0.6",
-        "logprob_threshold": "-1.0",
-        "compression_ratio_threshold": "2.4",
-        "condition_on_previous_text": "true",
-        "max_audio_seconds": "1800",
-        "intra_op_threads": "0",
-    },
+        Parameter("no_speech_threshold", 0.6, "no-speech probability above which a quiet "
+                  "window is dropped"),
+        Parameter("logprob_threshold", -1.0, "average log-probability below which a "
+                  "no-speech window is dropped"),
+        Parameter("condition_on_previous_text", True, "prompt each window with the "
+                  "previous window's text"),
+        Parameter("max_audio_seconds", 1800.0, "longest audio accepted (inf: no limit)"),
+        Parameter("intra_op_threads", 0, "ONNX Runtime threads per session (0: all cores)"),
+    ),
 )

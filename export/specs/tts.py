@@ -9,9 +9,10 @@ version's default voice), optionally ``name#speaker`` for a multi-speaker voice.
 
 from __future__ import annotations
 
-from export.specs.base import ModelSpec, Tensor
+from export.specs.base import EXAMPLE_TEXT, ModelSpec, Parameter, Tensor
 
-TEXT = Tensor("text", "BYTES", (1,), doc="UTF-8 text; normalised and split into sentences")
+TEXT = Tensor("text", "BYTES", (1,), doc="UTF-8 text; normalised and split into sentences",
+              example=EXAMPLE_TEXT)
 VOICE = Tensor("voice", "BYTES", (1,), optional=True,
                doc='voice name, "name#speaker" for multi-speaker voices; "" = default')
 LANGUAGE = Tensor("language", "BYTES", (1,), optional=True,
@@ -36,8 +37,9 @@ SPEC = ModelSpec(
     outputs=(AUDIO, SAMPLE_RATE, SENTENCE, FINAL),
     max_batch_size=0,
     decoupled=True,
-    parameters={
-        "max_text_chars": "4096",
-        "intra_op_threads": "0",
-    },
+    parameters=(
+        Parameter("max_text_chars", 4096, "longest text accepted"),
+        Parameter("max_concurrent_streams", 4, "syntheses at once; later ones wait"),
+        Parameter("intra_op_threads", 0, "ONNX Runtime threads per voice (0: all cores)"),
+    ),
 )

@@ -58,8 +58,6 @@ def write_front_end(model: Any, directory: Path) -> None:
     (directory / "dims.json").write_text(json.dumps(dims, indent=2) + "\n", encoding="utf-8")
 
 
-def install_runtime(directory: Path) -> None:
-    """Snapshot the runtime package as ``stt_runtime/`` (imported by the version's model.py)."""
-    source = Path(__file__).parent / "runtime"
-    shutil.copytree(source, directory / "stt_runtime",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+RUNTIME_PACKAGE = Path(__file__).parent / "runtime"
+"""Front end, tokenizer, decoding, transcribe loop: copied into each version as
+``stt_runtime/``."""

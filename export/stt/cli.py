@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
         with progress.step("writing tokenizer, mel filters and runtime"):
             tokenizer = assets.write_tokenizer(model, version.path)
             assets.write_front_end(model, version.path)
-            assets.install_runtime(version.path)
+            version.install_runtime_package(assets.RUNTIME_PACKAGE, "stt_runtime")
             version.install_code(RUNTIME_MODULE)
         with progress.step("parity against openai-whisper (PyTorch)"):
             figures = parity.check(model, version.path, audio)

@@ -12,9 +12,14 @@ request decodes on its own (greedy decoding is sequential per request).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+# This version's own copy of the export package (export/snapshot.py) comes first, so the
+# version runs the code it was exported with, whatever the installed package is now.
+sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
+
+import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -28,6 +33,7 @@ from export.specs.stt import (
     PROMPT,
     SAMPLE_RATE,
     SEGMENTS,
+    SPEC,
     TASK,
     TEMPERATURE,
     TEXT,
@@ -56,29 +62,23 @@ def _text_input(request, tensor) -> str | None:  # type: ignore[no-untyped-def]
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = SPEC.read_parameters(config)  # typed, defaults from the spec
         version_dir = Path(args["model_repository"]) / args["model_version"]
         sys.path.insert(0, str(version_dir))
         from stt_runtime import Transcriber, WhisperOnnx, WhisperTokenizer
         from stt_runtime.frontend import load_mel_filters
 
-        def number(key: str, default: str) -> float | None:
-            raw = params.get(key, default)
-            return None if raw.lower() in ("", "none") else float(raw)
-
-        self.max_audio_seconds = number("max_audio_seconds", "1800") or float("inf")
+        self.max_audio_seconds = float(params["max_audio_seconds"])
         # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
-        model = WhisperOnnx(version_dir, intra_op_threads=int(params.get("intra_op_threads",
-                                                                          "0")),
+        model = WhisperOnnx(version_dir, intra_op_threads=int(params["intra_op_threads"]),
                             providers=onnx_providers(args))
         tokenizer = WhisperTokenizer(version_dir)
         filters = load_mel_filters(str(version_dir / "mel_filters.npz"), model.dims["n_mels"])
         self.transcriber = Transcriber(
             model, tokenizer, filters,
-            no_speech_threshold=number("no_speech_threshold", "0.6"),
-            logprob_threshold=number("logprob_threshold", "-1.0"),
-            condition_on_previous_text=params.get("condition_on_previous_text",
-                                                  "true").lower() == "true")
+            no_speech_threshold=float(params["no_speech_threshold"]),
+            logprob_threshold=float(params["logprob_threshold"]),
+            condition_on_previous_text=bool(params["condition_on_previous_text"]))
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def _prepare(self, request):  # type: ignore[no-untyped-def]

@@ -34,12 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text for the parity check (default: a sentence per language)")
 
 
-def install_runtime(directory: Path) -> None:
-    """Snapshot the runtime package as ``tts_runtime/`` (imported by the version's model.py)."""
-    shutil.copytree(Path(__file__).parent / "runtime", directory / "tts_runtime",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-
-
 def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
     from export.tts import parity, piper, vits
     from export.tts.runtime import espeak
@@ -89,7 +83,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
         (version.path / "voices.json").write_text(
             json.dumps({"default": default, "voices": entries}, ensure_ascii=False, indent=1)
             + "\n", encoding="utf-8")
-        install_runtime(version.path)
+        version.install_runtime_package(Path(__file__).parent / "runtime", "tts_runtime")
         version.install_code(RUNTIME_MODULE)
         with progress.step("parity: served path vs onnxruntime on the same ids"):
             figures += parity.check(version.path, graphs, texts)

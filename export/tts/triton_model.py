@@ -13,9 +13,14 @@ checked between sentences.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+# This version's own copy of the export package (export/snapshot.py) comes first, so the
+# version runs the code it was exported with, whatever the installed package is now.
+sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
+
+import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -28,18 +33,17 @@ from export.streaming import StreamWorkers
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = spec.SPEC.read_parameters(config)  # typed, defaults from the spec
         version_dir = Path(args["model_repository"]) / args["model_version"]
         sys.path.insert(0, str(version_dir))
         from tts_runtime import Synthesizer
 
         self.logger = pb_utils.Logger
         self.synthesizer = Synthesizer(
-            version_dir, intra_op_threads=int(params.get("intra_op_threads", "0")),
-            max_text_chars=int(params.get("max_text_chars", "4096")),
+            version_dir, intra_op_threads=int(params["intra_op_threads"]),
+            max_text_chars=int(params["max_text_chars"]),
             providers=onnx_providers(args))  # CUDA for KIND_GPU instances (GPU profile)
-        self.streams = StreamWorkers(pb_utils, "tts",
-                                     int(params.get("max_concurrent_streams", "4")))
+        self.streams = StreamWorkers(pb_utils, "tts", int(params["max_concurrent_streams"]))
         self.logger.log_info(f"tts: voices {', '.join(sorted(self.synthesizer.voices))} "
                              f"(default {self.synthesizer.default})")
 

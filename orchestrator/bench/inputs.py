@@ -1,11 +1,11 @@
 """Example inputs for any model spec: for the generic Triton workload and for
 perf_analyzer's ``--input-data`` JSON (BYTES and variable-shape inputs need one).
 
-Required inputs get a value: an example by tensor name when one is known (chat
-messages for the LLM, a sentence for text inputs, 1 s of a tone for audio), otherwise
-deterministic data of the tensor's dtype with every variable dimension set to
-``variable_length``. Optional inputs are left out unless an example or an override
-names them. ``--input KEY=VALUE`` overrides (JSON values) take precedence.
+The values are the ones the spec's tensors declare (``Tensor.example``: chat messages for
+the LLM, a sentence for text, 1 s of a tone for audio; the same ones the pre-promotion
+smoke check sends), otherwise deterministic data of the tensor's dtype with every
+variable dimension ``variable_length`` long. Optional inputs without an example are
+left out. ``--input KEY=VALUE`` overrides (JSON values) take precedence.
 """
 
 from __future__ import annotations
@@ -19,68 +19,12 @@ import numpy as np
 
 from export.specs.base import ModelSpec, Tensor
 
-SENTENCE = "Hello! This is a short sentence for the benchmark."
-
-# Examples by tensor name, used when a spec has an input of that name.
-EXAMPLES: dict[str, Any] = {
-    "messages": json.dumps([{"role": "user", "content": "Say hello in one short sentence."}]),
-    "max_tokens": 32,
-    "temperature": 0.0,
-    "text": SENTENCE,
-    "texts": SENTENCE,
-    "language": "en",
-}
-
-
-def tone(seconds: float = 1.0, rate: int = 16_000, hz: float = 220.0) -> np.ndarray:
-    t = np.arange(int(seconds * rate), dtype=np.float32) / rate
-    return (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-
-
-def _generated(tensor: Tensor, variable_length: int) -> Any:
-    shape = tuple(variable_length if d < 0 else d for d in tensor.dims)
-    if tensor.dtype == "BYTES":
-        return np.full(shape, SENTENCE.encode(), dtype=object)
-    if tensor.name == "audio" and tensor.dtype.startswith("FP") and len(shape) == 1:
-        return tone(max(variable_length, 16_000) / 16_000)
-    if tensor.dtype == "BOOL":
-        return np.zeros(shape, dtype=np.bool_)
-    if tensor.dtype.startswith("FP"):
-        return (np.arange(int(np.prod(shape)), dtype=np.float64) % 7 / 7).reshape(shape).astype(
-            tensor.numpy_dtype)
-    return np.ones(shape, dtype=tensor.numpy_dtype)
-
-
-def _shaped(tensor: Tensor, value: Any) -> np.ndarray:
-    """A value as an array of the tensor's rank (scalars and strings become ``[v]``)."""
-    if tensor.dtype == "BYTES":
-        array = np.asarray(value, dtype=object)
-        array = np.vectorize(lambda v: v.encode() if isinstance(v, str) else v,
-                             otypes=[object])(array) if array.size else array
-    else:
-        array = np.asarray(value, dtype=tensor.numpy_dtype)
-    while array.ndim < len(tensor.dims):
-        array = array[np.newaxis, ...] if array.ndim else array.reshape(1)
-    return array
-
 
 def sample_inputs(spec: ModelSpec, overrides: Mapping[str, Any] | None = None, *,
                   variable_length: int = 16) -> dict[Tensor, np.ndarray]:
-    """One request's inputs (without the batch dimension) for ``spec``."""
-    overrides = dict(overrides or {})
-    unknown = set(overrides) - {t.name for t in spec.inputs}
-    if unknown:
-        raise ValueError(f"{spec.name} has no inputs {sorted(unknown)}; it has "
-                         f"{[t.name for t in spec.inputs]}")
-    values: dict[Tensor, np.ndarray] = {}
-    for tensor in spec.inputs:
-        if tensor.name in overrides:
-            values[tensor] = _shaped(tensor, overrides[tensor.name])
-        elif tensor.name in EXAMPLES:
-            values[tensor] = _shaped(tensor, EXAMPLES[tensor.name])
-        elif not tensor.optional:
-            values[tensor] = _generated(tensor, variable_length)
-    return values
+    """One request's inputs (without the batch dimension) for ``spec``: the examples its
+    tensors declare (``ModelSpec.example_inputs``), ``overrides`` by tensor name first."""
+    return spec.example_inputs(overrides, variable_length=variable_length)
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

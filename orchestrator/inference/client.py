@@ -24,7 +24,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from export.specs.base import ModelSpec, Tensor
+from export.specs.base import FINAL_OUTPUT, ModelSpec, Tensor
 from orchestrator.errors import (
     InferenceError,
     InferenceInvalidInput,
@@ -34,10 +34,6 @@ from orchestrator.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-FINAL_OUTPUT = "final"
-"""Name of the BOOL output every decoupled spec uses to mark its last response."""
-
 
 @dataclass(frozen=True, slots=True)
 class InferResult:
@@ -58,7 +54,7 @@ class InferResult:
 
     @property
     def is_final(self) -> bool:
-        flag = self.outputs.get(FINAL_OUTPUT)
+        flag = self.outputs.get(FINAL_OUTPUT)  # every decoupled spec has it (ModelSpec)
         return bool(flag.reshape(-1)[0]) if flag is not None and flag.size else False
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from tritonclient.utils import InferenceServerException
 
+from export.profiles import repository_profile
 from export.repository import ModelRepository
 from export.specs import get_spec
 from export.specs.base import ModelSpec
@@ -47,7 +48,6 @@ from orchestrator.models.schemas import (
     ValidationReport,
     VersionOut,
 )
-from orchestrator.models.smoke import smoke_inputs
 from orchestrator.models.state import ServingState, read_state, write_state
 from orchestrator.models.validation import static_checks
 
@@ -173,7 +173,9 @@ class ModelAdmin:
 
     async def _apply(self, spec: ModelSpec, versions: list[int]) -> None:
         """Make Triton load exactly ``versions`` of the model; wait until all are READY."""
-        config = json.dumps(spec.config_json(versions=versions))
+        # The repository's recorded profile (GPU instances, batching), not CPU defaults.
+        profile = repository_profile(self.repository.root)
+        config = json.dumps(profile.config_json(spec, versions=versions))
         try:
             await self.client.raw.load_model(spec.name, config=config,
                                              client_timeout=self.load_timeout_s)
@@ -204,7 +206,7 @@ class ModelAdmin:
             await asyncio.sleep(0.05)
 
     async def _smoke(self, spec: ModelSpec, version: int) -> Check:
-        values = smoke_inputs(spec)
+        values = spec.example_inputs()  # the spec's own example request
         try:
             if spec.decoupled:
                 responses = 0

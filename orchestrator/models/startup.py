@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from export.profiles import repository_profile
 from export.specs import get_spec
 from orchestrator.models.state import startup_versions
 
@@ -26,14 +27,16 @@ def promoted_versions(repository: Path, models: list[str]) -> dict[str, list[int
     return plan
 
 
-def load_promoted(grpc_url: str, plan: dict[str, list[int]]) -> None:
-    """Load each model of ``plan`` with a specific version policy (blocking)."""
+def load_promoted(grpc_url: str, repository: Path, plan: dict[str, list[int]]) -> None:
+    """Load each model of ``plan`` with a specific version policy under the repository's
+    profile (blocking)."""
     import tritonclient.grpc as grpcclient
 
+    profile = repository_profile(repository)
     client = grpcclient.InferenceServerClient(grpc_url)
     try:
         for model, versions in plan.items():
-            config = json.dumps(get_spec(model).config_json(versions=versions))
+            config = json.dumps(profile.config_json(get_spec(model), versions=versions))
             log.info("loading %s versions %s (promoted)", model, versions)
             client.load_model(model, config=config)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from export.profiles import repository_profile
 from export.repository import MANIFEST, MODEL_CODE, Manifest, ModelRepository, sha256_file
 from export.specs.base import ModelSpec
 from orchestrator.models.schemas import Check
@@ -26,15 +27,20 @@ def check_manifest(repository: ModelRepository, model: str,
 
 
 def check_config(repository: ModelRepository, spec: ModelSpec) -> Check:
-    """The model's config.pbtxt is what its spec generates (CPU or GPU profile)."""
+    """The model's config.pbtxt is what its spec generates under the repository's
+    recorded profile (``profile.json``; CPU when none is recorded)."""
     path = repository.model_dir(spec.name) / "config.pbtxt"
     if not path.is_file():
         return Check("config", False, f"{path} is missing (python -m export configs)")
-    text = path.read_text(encoding="utf-8")
-    if text not in (spec.config_pbtxt(), spec.config_pbtxt(gpu=True)):
-        return Check("config", False, f"{path} differs from the {spec.name} spec "
-                     "(regenerate it: python -m export configs)")
-    return Check("config", True, "matches the spec")
+    try:
+        profile = repository_profile(repository.root)
+    except ValueError as exc:
+        return Check("config", False, str(exc))
+    if path.read_text(encoding="utf-8") != profile.config_pbtxt(spec):
+        return Check("config", False, f"{path} differs from the {spec.name} spec under the "
+                     f"{profile.name} profile (regenerate it: python -m export configs"
+                     f"{'' if profile.name == 'cpu' else ' --profile ' + profile.name})")
+    return Check("config", True, f"matches the spec ({profile.name} profile)")
 
 
 def check_files(version_dir: Path, manifest: Manifest) -> Check:

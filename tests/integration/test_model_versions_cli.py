@@ -68,7 +68,7 @@ def test_cli_promote_rollback_and_restart_loads_the_promoted_version(cli, tmp_pa
                             metrics_port=free_port())
     second.start(timeout_s=120)
     try:
-        load_promoted(second.grpc_url, promoted_versions(repo.root, [MODEL]))
+        load_promoted(second.grpc_url, repo.root, promoted_versions(repo.root, [MODEL]))
         client = grpcclient.InferenceServerClient(second.grpc_url)
         try:
             assert client.is_model_ready(MODEL, "1")

@@ -16,7 +16,7 @@ import numpy as np
 
 from export.repository import Manifest, ModelRepository, ParityFigure, sha256_file
 from export.specs import register_spec
-from export.specs.base import ModelSpec, Tensor
+from export.specs.base import ModelSpec, Parameter, Tensor
 
 TEXT = Tensor("text", "BYTES", (1,))
 MANIFEST_ID = Tensor("manifest_id", "BYTES", (1,))
@@ -24,7 +24,7 @@ VALUE = Tensor("value", "FP32", (1,))
 
 SPEC = ModelSpec(name="echo_versioned", description="Test model: answers with its version's "
                  "manifest id", inputs=(TEXT,), outputs=(MANIFEST_ID, VALUE),
-                 parameters={"delay_ms": "15"})
+                 parameters=(Parameter("delay_ms", 15),))
 CODE = Path(__file__).with_name("echo_triton_model.py")
 BREAKAGES = ("missing_file", "corrupt_onnx", "failed_parity")
 

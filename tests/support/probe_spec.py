@@ -12,7 +12,7 @@ imports only the installed packages, not ``tests``): names are written once, her
 
 from __future__ import annotations
 
-from export.specs.base import DynamicBatching, ModelSpec, Tensor
+from export.specs.base import DynamicBatching, ModelSpec, Parameter, Tensor
 
 VALUES = Tensor("values", "FP32", (-1,), doc="numbers to add up (any length)")
 LABEL = Tensor("label", "BYTES", (1,), doc="free text; 'fail' makes the request fail")
@@ -28,5 +28,5 @@ SPEC = ModelSpec(
     outputs=(TOTAL, BATCH_SIZE),
     max_batch_size=16,
     dynamic_batching=DynamicBatching(max_queue_delay_us=2000),
-    parameters={"execute_delay_ms": "4"},
+    parameters=(Parameter("execute_delay_ms", 4),),
 )

@@ -10,7 +10,8 @@ STT_LIKE = ModelSpec(name="stt", description="batched", inputs=(Tensor("audio", 
                      outputs=(Tensor("text", "BYTES", (1,)),), max_batch_size=8,
                      dynamic_batching=DynamicBatching(max_queue_delay_us=1000))
 LLM_LIKE = ModelSpec(name="llm", description="decoupled", inputs=(Tensor("p", "BYTES", (1,)),),
-                     outputs=(Tensor("t", "BYTES", (1,)),), decoupled=True)
+                     outputs=(Tensor("t", "BYTES", (1,)), Tensor("final", "BOOL", (1,))),
+                     decoupled=True)
 EMBEDDER_LIKE = ModelSpec(name="embedder", description="small batches",
                           inputs=(Tensor("texts", "BYTES", (1,)),),
                           outputs=(Tensor("v", "FP32", (4,)),), max_batch_size=16)
