@@ -74,10 +74,6 @@ def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
     return server
 
 
-_MODEL_SWITCHES = {"stt": "stt_enabled", "llm": "llm_enabled", "tts": "tts_enabled",
-                   "embedder": "memory_enabled"}
-
-
 @contextlib.contextmanager
 def triton_for(settings: Settings, models: set[str]) -> Iterator[Settings]:
     """Settings whose ``triton_url`` serves ``models``: TRITON_URL when set, else an
@@ -86,8 +82,10 @@ def triton_for(settings: Settings, models: set[str]) -> Iterator[Settings]:
     if settings.triton_url:
         yield settings
         return
-    only = dataclasses.replace(settings, **{switch: name in models
-                                            for name, switch in _MODEL_SWITCHES.items()})
+    from export.roles import ROLES
+
+    only = dataclasses.replace(settings, **{role.switch: name in models
+                                            for name, role in ROLES.items()})
     server = start_embedded_triton(only)
     try:
         yield dataclasses.replace(settings, triton_url=server.grpc_url)

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+from export.roles import ROLES, enabled_roles
 from orchestrator.inference.client import TritonClient
 from orchestrator.runtime import HealthCheck
 from orchestrator.settings import Settings
 
 
 def enabled_models(settings: Settings) -> list[str]:
-    """Models the service needs, by setting (STT_ENABLED, LLM_ENABLED, TTS_ENABLED, memory)."""
-    models = []
-    if settings.stt_enabled:
-        models.append("stt")
-    if settings.llm_enabled:
-        models.append("llm")
-    if settings.tts_enabled:
-        models.append("tts")
-    if settings.memory_enabled:
-        models.append("embedder")
-    return models
+    """Models the service needs: the roles whose settings switch is on (export.roles)."""
+    return enabled_roles(settings)
 
 
 def triton_health_checks(client: TritonClient, settings: Settings) -> list[HealthCheck]:
@@ -34,6 +26,7 @@ def triton_health_checks(client: TritonClient, settings: Settings) -> list[Healt
                 raise RuntimeError(f"model {model} is not loaded or not ready")
             return "ready"
 
-        # The embedder only feeds memory: without it chat goes on, degraded.
-        checks.append(HealthCheck(f"model:{model}", required=model != "embedder", probe=probe))
+        # A role that is not required (the embedder only feeds memory): degraded, not down.
+        checks.append(HealthCheck(f"model:{model}", required=ROLES[model].required,
+                                  probe=probe))
     return checks

@@ -75,15 +75,25 @@ def render(result: object) -> str:
     from orchestrator.models.schemas import GcResult, ModelOut, ValidationReport
 
     if isinstance(result, list):
-        return "\n\n".join(render(m) for m in result) or "no models in the repository"
+        if not result:
+            return "no models in the repository"
+        head = [f"profile: {result[0].profile}    triton: {result[0].triton}"]
+        return "\n\n".join(head + [render(m) for m in result])
     if isinstance(result, ModelOut):
-        lines = [f"{result.name}: served {result.served}, rollback to {result.rollback_to}"]
+        def number(value: int | None) -> str:
+            return "none" if value is None else str(value)
+
+        lines = [f"{result.name}: served {number(result.served)}, rollback to "
+                 f"{number(result.rollback_to)}",
+                 f"   {'VERSION':>7}  {'STATE':<12} {'MANIFEST':<12}  {'EXPORTED':<20}  PARITY"]
         for v in result.versions:
             mark = "*" if v.served else " "
-            parity = {True: "parity ok", False: "PARITY FAILED", None: "no manifest"}
-            lines.append(f" {mark} {v.version:>4}  {v.state:<12} {v.manifest_id or '-':<12}  "
+            parity = {True: "ok", False: "FAILED", None: "no manifest"}
+            lines.append(f" {mark} {v.version:>7}  {v.state:<12} {v.manifest_id or '-':<12}  "
                          f"{v.created_at or '-':<20}  {parity[v.parity_passed]}"
                          f"{'  ' + v.manifest_error if v.manifest_error else ''}")
+        if not result.versions:
+            lines.append("   (no exported versions)")
         return "\n".join(lines)
     if isinstance(result, ValidationReport):
         lines = [f"{result.model} version {result.version}: "

@@ -48,6 +48,10 @@ class ModelOut(msgspec.Struct):
     versions: list[VersionOut]
     history: list[dict[str, Any]] = msgspec.field(default_factory=list)
     """Latest promotion events, newest last."""
+    triton: str = "reachable"
+    """Whether Triton answered; when not, ``state`` of every version is UNKNOWN."""
+    profile: str = "cpu"
+    """The repository's deployment profile (``profile.json``)."""
 
 
 class ModelList(msgspec.Struct):

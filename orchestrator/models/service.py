@@ -39,8 +39,9 @@ from export.profiles import repository_profile
 from export.repository import ModelRepository
 from export.specs import get_spec
 from export.specs.base import ModelSpec
-from orchestrator.errors import AppError, Conflict, InvalidRequest, NotFound
+from orchestrator.errors import AppError, Conflict, InferenceError, InvalidRequest, NotFound
 from orchestrator.inference.client import TritonClient
+
 from orchestrator.models.schemas import (
     Check,
     GcResult,
@@ -85,15 +86,24 @@ class ModelAdmin:
                       and ((p / "config.pbtxt").is_file() or self.repository.versions(p.name)))
 
     async def list_models(self) -> list[ModelOut]:
-        index = await self.client.repository_index()
-        return [self._describe(name, index) for name in self.model_names()]
+        index, triton = await self._index()
+        return [self._describe(name, index, triton) for name in self.model_names()]
 
     async def describe(self, model: str) -> ModelOut:
         self._known(model)
-        return self._describe(model, await self.client.repository_index())
+        return self._describe(model, *await self._index())
 
-    def _describe(self, model: str, index: list[dict[str, Any]]) -> ModelOut:
-        triton = {int(e["version"]): e for e in index
+    async def _index(self) -> tuple[list[dict[str, Any]] | None, str]:
+        """Triton's repository index and a word on it; ``None`` when Triton is out of
+        reach (versions, manifests and the serving state are still read from disk)."""
+        try:
+            return await self.client.repository_index(), "reachable"
+        except InferenceError as exc:
+            return None, f"unreachable at {self.client.url}: {exc.message}"
+
+    def _describe(self, model: str, index: list[dict[str, Any]] | None,
+                  triton_status: str = "reachable") -> ModelOut:
+        triton = {int(e["version"]): e for e in index or []
                   if e.get("name") == model and str(e.get("version", "")).isdigit()}
         state = read_state(self.repository.root, model) or ServingState()
         served = state.served if state.served is not None else _highest_ready(triton)
@@ -102,8 +112,12 @@ class ModelAdmin:
         live = {v for v, e in triton.items() if e.get("state") != "UNAVAILABLE"}
         for number in sorted(set(self.repository.versions(model)) | live):
             entry = triton.get(number, {})
-            out = VersionOut(version=number, state=entry.get("state", "UNAVAILABLE"),
-                             reason=entry.get("reason", "" if entry else "not loaded"),
+            if index is None:
+                status, reason = "UNKNOWN", "Triton is unreachable"
+            else:
+                status = entry.get("state", "UNAVAILABLE")
+                reason = entry.get("reason", "" if entry else "not loaded")
+            out = VersionOut(version=number, state=status, reason=reason,
                              served=number == served)
             try:
                 manifest = self.repository.manifest(model, number)
@@ -116,7 +130,15 @@ class ModelAdmin:
                 out.parity_passed = manifest.parity_passed
             versions.append(out)
         return ModelOut(name=model, served=served, rollback_to=state.previous,
-                        versions=versions, history=state.events[-20:])
+                        versions=versions, history=state.events[-20:], triton=triton_status,
+                        profile=self._profile_name())
+
+    def _profile_name(self) -> str:
+        try:
+            profile = repository_profile(self.repository.root)
+        except ValueError as exc:
+            return f"unreadable ({exc})"
+        return profile.name + ("" if profile.gpu or profile.name == "cpu" else " (CPU instances)")
 
     def _known(self, model: str) -> ModelSpec:
         if not _NAME.match(model) or not self.repository.model_dir(model).is_dir():

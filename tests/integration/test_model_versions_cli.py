@@ -54,7 +54,7 @@ def test_cli_promote_rollback_and_restart_loads_the_promoted_version(cli, tmp_pa
     code, out, _ = cli("promote", MODEL, "2")
     assert code == 0 and f"{MODEL}: served 2, rollback to 1" in out
     code, out, _ = cli("rollback", MODEL)
-    assert code == 0 and f"{MODEL}: served 1, rollback to None" in out
+    assert code == 0 and f"{MODEL}: served 1, rollback to none" in out
 
     code, out, _ = cli("validate", MODEL, "2")
     assert code == 0 and "version 2: valid" in out and "ok   smoke" in out
@@ -98,3 +98,21 @@ def test_cli_errors(cli):
     assert code == 2 and "expected MODEL VERSION" in err
     code, _, err = cli("show", "nope")
     assert code == 1 and "no model 'nope'" in err
+
+
+def test_cli_list_works_from_disk_without_triton(cli):
+    """Versions, manifests and the served pin are on disk: no Triton needed to list them."""
+    repo = cli.repository
+    assert cli("promote", MODEL, "1")[0] == 0
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    code, out, err = cli("list", url=dead)
+    assert code == 0, err
+    assert f"triton: unreachable at {dead}" in out
+    assert "VERSION  STATE" in out and "None" not in out
+    ids = {v: repo.manifest(MODEL, v).id for v in repo.versions(MODEL)}
+    assert f" *       1  UNKNOWN      {ids[1]}" in out
+    assert f"         2  UNKNOWN      {ids[2]}" in out
+    code, out, _ = cli("show", MODEL, "--json", url=dead)
+    shown = json.loads(out)
+    assert code == 0 and shown["served"] == 1 and shown["triton"].startswith("unreachable")
+    assert {v["state"] for v in shown["versions"]} == {"UNKNOWN"}
