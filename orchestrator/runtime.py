@@ -6,8 +6,9 @@ nothing here is built at import time or inside settings.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,27 @@ class HealthCheck:
     probe: Callable[[], Awaitable[str | None]]
 
 
+class BackgroundTasks:
+    """Work that outlives the request that started it (memory writes of voice-chat);
+    shutdown waits a little for it, then cancels what is left."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -45,6 +67,7 @@ class Runtime:
     services: dict[str, Any] = field(default_factory=dict)
     """Feature services by name (speech, chat, memory …), built at start-up."""
     health_checks: list[HealthCheck] = field(default_factory=list)
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -73,6 +96,7 @@ async def start_runtime(settings: Settings) -> Runtime:
                       limits=RateLimiter(settings))
     runtime.on_close(database.close)
     runtime.on_close(runtime.auth.close)
+    runtime.on_close(runtime.background.close)  # before the stores it writes to close
     if settings.admin_api_key and len(settings.admin_api_key) < 24:
         log.warning("ADMIN_API_KEY is only %d characters: use a long random value (or "
                     "`voicechat keys create --admin`)", len(settings.admin_api_key))

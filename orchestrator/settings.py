@@ -153,6 +153,9 @@ class Settings:
                                      "plain spoken language.")
     llm_max_tokens: int = _env("LLM_MAX_TOKENS", "Default reply length limit in tokens.", 256,
                                minimum=1)
+    llm_temperature: float = _env("LLM_TEMPERATURE", "Sampling temperature of spoken replies "
+                                  "(realtime sessions start with it; /api/voice-chat uses it).",
+                                  0.7, minimum=0.0, maximum=2.0)
     llm_context_tokens: int = _env("LLM_CONTEXT_TOKENS", "Prompt budget in tokens; older turns "
                                    "are dropped to fit.", 2048, minimum=128)
 

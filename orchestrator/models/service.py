@@ -41,7 +41,6 @@ from export.specs import get_spec
 from export.specs.base import ModelSpec
 from orchestrator.errors import AppError, Conflict, InferenceError, InvalidRequest, NotFound
 from orchestrator.inference.client import TritonClient
-
 from orchestrator.models.schemas import (
     Check,
     GcResult,

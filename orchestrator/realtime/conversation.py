@@ -37,7 +37,14 @@ from orchestrator.realtime.events import (
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue
 from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.reply import Reply, ReplyOutcome, ReplyPlan, spoken_text
-from storage.conversations import ConversationStore, NewTurn, TurnRecord
+from orchestrator.realtime.turns import (
+    PromptContext,
+    assistant_turn_row,
+    prompt_messages,
+    remember_later,
+    user_turn_row,
+)
+from storage.conversations import ConversationStore, TurnRecord
 
 log = logging.getLogger(__name__)
 KEEP_ITEMS = 32  # assistant items remembered for conversation.item.truncate
@@ -58,8 +65,8 @@ class Conversation:
         self.user_id, self.session_id = user_id, session_id
         self.ports, self.store, self.outbound = ports, store, outbound
         self.config = config
-        self.history_turns = history_turns
-        self.memory_top_k, self.memory_min_score = memory_top_k, memory_min_score
+        self.prompt_context = PromptContext(store, session_id, user_id, history_turns,
+                                            memory_top_k, memory_min_score)
         self.spawn = spawn
         self.reply: Reply | None = None
         self.response_pending = False
@@ -98,10 +105,9 @@ class Conversation:
                                                language=result.language))
         if not text:
             return  # noise the VAD took for speech: nothing to store or answer
-        record = await self.store.add_turn(self.session_id, NewTurn(
-            role="user", text=text, language=result.language, stt_ms=stt_ms,
-            audio_duration_ms=round(len(audio) / 16, 3)))
-        self._remember_later([record])
+        record = await self.store.add_turn(self.session_id, user_turn_row(
+            text, result.language, stt_ms, len(audio)))
+        remember_later(self.ports, [record], self.spawn)
         if config.turn_detection is not None and config.turn_detection.create_response \
                 and answer():
             await self.respond(None, end_of_speech=end_of_speech, stt_ms=stt_ms)
@@ -133,23 +139,8 @@ class Conversation:
                     end_of_speech: float | None) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
-        history = await self.store.recent_turns(self.session_id, self.history_turns + 1)
-        user_text: str | None = None
-        if history and history[-1].role == "user":
-            user_text = history.pop().text
-        history = history[-self.history_turns:] if self.history_turns else []
-        memories: list[str] = []
-        if ports.memory is not None and user_text and self.memory_top_k:
-            try:
-                hits = await ports.memory.recall(self.user_id, user_text, self.memory_top_k,
-                                                 self.memory_min_score,
-                                                 exclude_session_id=self.session_id)
-                memories = [hit.text for hit in hits]
-            except Exception as exc:  # memory is an aid: answer without it
-                log.warning("memory recall failed: %s", exc)
-        messages = ports.prompt.messages(
-            instructions=options.instructions or config.instructions, history=history,
-            memories=memories, user_text=user_text)
+        messages = await prompt_messages(ports, self.prompt_context,
+                                         instructions=options.instructions or config.instructions)
         params = ports.prompt.sampling(max_tokens=config.max_response_output_tokens,
                                        temperature=config.temperature)
         modalities = options.modalities or config.modalities
@@ -164,35 +155,15 @@ class Conversation:
         text = reply.delivered_text(cut)
         if not text:
             return None  # nothing reached the user: there is no assistant turn to keep
-        t = outcome.timings
-        record = await self.store.add_turn(self.session_id, NewTurn(
-            role="assistant", text=text, audio_duration_ms=round(outcome.audio_ms, 3) or None,
-            llm_first_token_ms=t.llm_first_token_ms, llm_total_ms=t.llm_total_ms,
-            tts_first_audio_ms=t.tts_first_audio_ms, tts_total_ms=t.tts_total_ms,
-            voice_to_voice_ms=t.voice_to_voice_ms,
-            interrupted=outcome.status != "completed" or cut is not None,
-            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens))
+        record = await self.store.add_turn(self.session_id, assistant_turn_row(
+            text, outcome, interrupted=outcome.status != "completed" or cut is not None))
         self._delivered[item_id] = _Delivered(record.id, reply)
         while len(self._delivered) > KEEP_ITEMS:
             self._delivered.popitem(last=False)
         if (late_cut := self._truncate_at.pop(item_id, None)) is not None:
             record = await self.store.truncate_turn(record.id, reply.delivered_text(late_cut))
-        self._remember_later([record])
+        remember_later(self.ports, [record], self.spawn)
         return record
-
-    def _remember_later(self, turns: list[TurnRecord]) -> None:
-        """Write memory off the reply path (embedding must not delay the next turn)."""
-        memory = self.ports.memory
-        if memory is None:
-            return
-
-        async def write() -> None:
-            try:
-                await memory.remember(turns)
-            except Exception as exc:  # memory is an aid: the turn is stored in SQL anyway
-                log.warning("memory write failed: %s", exc)
-
-        self.spawn(write(), "memory")
 
     async def _done(self, response_id: str, item_id: str, outcome: ReplyOutcome,
                     record: TurnRecord | None) -> None:

@@ -80,6 +80,16 @@ class PromptBuilder(Protocol):
     def sampling(self, *, max_tokens: int, temperature: float) -> Any: ...
 
 
+class ReplySink(Protocol):
+    """Where a reply's events go: the socket's send queue (``OutboundQueue``), or a
+    collector (``turns.AudioCollector``). ``on_sent`` runs once the event has left."""
+
+    async def put(self, event: Any, *, response_id: str | None = None,
+                  on_sent: Callable[[], None] | None = None) -> None: ...
+
+    async def drop_response(self, response_id: str) -> int: ...
+
+
 AudioDecoder = Callable[[bytes, str | None], np.ndarray]
 """(file bytes, format name or None to sniff) -> float32 16 kHz mono; raises InvalidAudio."""
 

@@ -27,8 +27,7 @@ from orchestrator.realtime.events import (
     ResponseTextDelta,
     Timings,
 )
-from orchestrator.realtime.outbound import OutboundQueue
-from orchestrator.realtime.ports import LanguageModel, TextToSpeech
+from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
 from orchestrator.realtime.sentences import SentenceChunker
 
 _END = object()  # end-of-stream marker between stages
@@ -53,7 +52,8 @@ class ReplyPlan:
     audio: bool
     voice: str | None = None
     speed: float = 1.0
-    output_rate: int = 24000
+    output_rate: int | None = 24000
+    """Sample rate of the sent audio; None: the voice's own (its first chunk's)."""
     end_of_speech: float | None = None
     """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
 
@@ -91,7 +91,7 @@ class Reply:
     plan: ReplyPlan
     llm: LanguageModel
     tts: TextToSpeech | None
-    outbound: OutboundQueue
+    outbound: ReplySink
     queue_size: int = 32
     spoken: list[SpokenSentence] = field(default_factory=list)
     text_sent: list[str] = field(default_factory=list)
@@ -101,6 +101,8 @@ class Reply:
     _stages: asyncio.Task | None = None
     _usage: tuple[int | None, int | None] = (None, None)
     _said: int = 0  # sentences handed to the sender
+    rate: int = 0
+    """Sample rate of the audio sent (known from the first chunk on)."""
 
     def cancel(self, reason: str) -> bool:
         """Stop generating; returns False when the reply has already ended."""
@@ -209,14 +211,15 @@ class Reply:
                         clock.tts_busy += time.perf_counter() - started
                         if clock.tts_first is None:
                             clock.tts_first = time.perf_counter()
-                        samples = resample(chunk.samples, chunk.sample_rate, plan.output_rate)
-                        for piece in _pieces(samples, plan.output_rate):
+                        self.rate = self.rate or plan.output_rate or int(chunk.sample_rate)
+                        samples = resample(chunk.samples, chunk.sample_rate, self.rate)
+                        for piece in _pieces(samples, self.rate):
                             await self._send_audio(sentence if first_piece else None, piece)
                             first_piece = False
 
     async def _send_audio(self, sentence: str | None, samples: Any) -> None:
         plan = self.plan
-        duration_ms = len(samples) * 1000 / plan.output_rate
+        duration_ms = len(samples) * 1000 / self.rate
         if sentence is not None:
             await self.outbound.put(
                 ResponseAudioTranscriptDelta(response_id=plan.response_id, item_id=plan.item_id,

@@ -1,17 +1,18 @@
 """Sentence chunking of streamed LLM text, so speech synthesis starts on the first sentence.
 
-A sentence ends at ``. ! ? …`` (and CJK ``。！？``) followed by whitespace, or at a line
-break. Text that runs on past ``max_chars`` is cut at the last comma or space, so a long
-unpunctuated reply still starts speaking early. ``3.5`` or ``e.g.x`` do not split
-(no whitespace after the dot).
+Where a sentence ends is decided by the tts model's own splitter
+(``export/tts/runtime/sentences.py``: abbreviations, closing quotes, CJK marks), so each
+chunk sent to the tts model is one sentence by its rules too. What this adds for
+streaming: a sentence is released as soon as the text after it shows that it ended, and
+text that runs on past ``max_chars`` is cut at the last comma or space, so a long
+unpunctuated reply still starts speaking early.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterable, AsyncIterator
 
-_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|[。！？]+|\n+")
+from export.tts.runtime.sentences import split_complete
 
 
 class SentenceChunker:
@@ -21,27 +22,21 @@ class SentenceChunker:
 
     def feed(self, text: str) -> list[str]:
         """Add streamed text; return the sentences it completed."""
-        self._buffer += text
-        out: list[str] = []
-        while True:
-            match = _END.search(self._buffer)
-            if match is not None:
-                cut = match.end()
-            elif len(self._buffer) > self.max_chars:
-                window = self._buffer[:self.max_chars]
-                cut = max(window.rfind(","), window.rfind(" "))
-                cut = cut + 1 if cut > 0 else self.max_chars
-            else:
-                break
-            sentence, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
-            if sentence:
-                out.append(sentence)
+        out, self._buffer = split_complete(self._buffer + text)
+        while len(self._buffer) > self.max_chars:
+            window = self._buffer[:self.max_chars]
+            cut = max(window.rfind(","), window.rfind(" "))
+            cut = cut + 1 if cut > 0 else self.max_chars
+            piece, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
+            if piece:
+                out.append(piece)
         return out
 
     def flush(self) -> list[str]:
-        """The unterminated tail at the end of the stream."""
-        rest, self._buffer = self._buffer.strip(), ""
-        return [rest] if rest else []
+        """The rest at the end of the stream (it may still hold several sentences)."""
+        out, rest = split_complete(self._buffer, final=True)
+        self._buffer = ""
+        return out + ([rest.strip()] if rest.strip() else [])
 
 
 async def sentences(deltas: AsyncIterable[str], max_chars: int = 240) -> AsyncIterator[str]:

@@ -61,7 +61,8 @@ def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> 
         turn_detection=TurnDetection(threshold=settings.vad_threshold,
                                      prefix_padding_ms=settings.vad_prefix_padding_ms,
                                      silence_duration_ms=settings.vad_silence_duration_ms),
-        temperature=0.7, max_response_output_tokens=settings.llm_max_tokens)
+        temperature=settings.llm_temperature,
+        max_response_output_tokens=settings.llm_max_tokens)
 
 
 class RealtimeSession:

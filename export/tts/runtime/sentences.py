@@ -1,10 +1,15 @@
 """Sentence splitting for streaming: each sentence is synthesised and sent on its own.
 
-Splits after ``. ! ? …`` (and the full-width ``。！？``) followed by a space or the end,
-and at line breaks; closing quotes and brackets stay with their sentence. A full stop
-after a known abbreviation (Mr., Dr., e.g.) or a single capital (J. Smith) does not
-end a sentence. Korean sentences end with the same marks (…다. …요?), so one rule
+Splits after ``. ! ? …`` followed by a space or the end, after the full-width ``。！？``
+(no space needed: CJK text has none), and at line breaks; closing quotes and brackets
+stay with their sentence. A full stop after a known abbreviation (Mr., Dr., e.g.) or a
+single capital (J. Smith) does not end a sentence, nor does a mark followed by a
+lower-case word. Korean sentences end with the same marks (…다. …요?), so one rule
 covers both languages.
+
+This is the one sentence splitter of the project: the orchestrator's streaming chunker
+(``orchestrator/realtime/sentences.py``) cuts LLM text with :func:`split_complete`, so
+the sentences it sends to the tts model are the ones the model would cut itself.
 """
 
 from __future__ import annotations
@@ -15,26 +20,39 @@ ABBREVIATIONS = frozenset([
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "a.m",
     "p.m", "no", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
     "nov", "dec", "inc", "ltd", "co", "corp", "approx", "dept"])
-_BOUNDARY = re.compile(r"([.!?…。！？]+[\"'”’)\]»]*)(\s+|$)|\n\s*")
+_CLOSERS = "[\"'”’)\\]»]*"
+_BOUNDARY = re.compile(rf"([.!?…]+{_CLOSERS})(\s+|$)|([。！？]+{_CLOSERS})(\s*)|\n\s*")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Non-empty sentences of ``text``, in order, stripped."""
+def split_complete(text: str, *, final: bool = False) -> tuple[list[str], str]:
+    """The sentences ``text`` completes, and the rest after them.
+
+    Streaming (``final=False``): a boundary at the very end of ``text`` is undecided (the
+    next characters may continue the sentence, as in "e.g." + " this"), so it stays in
+    the rest. ``final``: the text is whole and its end ends the last sentence.
+    """
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
-        end = match.end(1) if match.group(1) else match.start()
+        mark = match.group(1) or match.group(3)
+        if not final and match.group(1) and match.end() == len(text):
+            break  # what follows decides
+        end = match.end(1) if match.group(1) else match.end(3) if mark else match.start()
         candidate = text[start:end]
-        if match.group(1) and match.group(1).startswith(".") and _abbreviation(candidate):
+        if mark and mark.startswith(".") and _abbreviation(candidate):
             continue
-        if match.group(1) and text[match.end():match.end() + 1].islower():
+        if mark and text[match.end():match.end() + 1].islower():
             continue  # "Yes… maybe", "e.g. this": the sentence goes on
         if candidate.strip():
             sentences.append(candidate.strip())
         start = match.end()
-    if text[start:].strip():
-        sentences.append(text[start:].strip())
-    return sentences
+    return sentences, text[start:]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Non-empty sentences of ``text``, in order, stripped."""
+    sentences, rest = split_complete(text, final=True)
+    return sentences + ([rest.strip()] if rest.strip() else [])
 
 
 def _abbreviation(candidate: str) -> bool:

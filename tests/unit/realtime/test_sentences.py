@@ -48,3 +48,20 @@ async def test_stage_over_async_stream() -> None:
             yield d
 
     assert [s async for s in sentences(deltas())] == ["One.", "Two.", "Three"]
+
+
+def test_abbreviations_and_initials_do_not_end_a_sentence() -> None:
+    assert feed_all(["Dr.", " Smith met J.", " Brown at", " noon.", " Then", " they left."]) \
+        == ["Dr. Smith met J. Brown at noon.", "Then they left."]
+    assert feed_all(["Mr.", " Kim arrived.", " He sat", " down."]) == \
+        ["Mr. Kim arrived.", "He sat down."]
+
+
+def test_the_chunker_cuts_where_the_tts_model_cuts() -> None:
+    from export.tts.runtime.sentences import split_sentences
+
+    text = ('He said "stop!" Then Mr. Lee left. It was 3.5 km, e.g. far… maybe. '
+            "안녕하세요。오늘은 맑아요! Ok?\nNext line")
+    for step in (1, 2, 3, 7):
+        deltas = [text[i:i + step] for i in range(0, len(text), step)]
+        assert feed_all(deltas) == split_sentences(text)

@@ -1,0 +1,124 @@
+"""One voice turn, the same for the realtime WebSocket and ``POST /api/voice-chat``.
+
+Both paths transcribe the user's audio, store the user turn, build the reply's prompt
+(stored history, recalled memories), run a :class:`~.reply.Reply` (LLM -> sentences ->
+TTS) and store what was delivered with its stage timings. The pieces they share live
+here, so the two cannot drift:
+
+* :func:`prompt_messages`: history and memories for the reply; a memory failure only
+  loses the memories;
+* :func:`user_turn_row` / :func:`assistant_turn_row`: the stored rows and what each
+  timing means;
+* :class:`AudioCollector`: a reply's sink for callers that are not a socket (voice-chat
+  collects the audio and returns it whole).
+
+Timings, in both paths, count from ``end_of_speech`` (``time.perf_counter()`` when the
+user's speech was complete: the VAD's end of speech, or the decoded upload):
+``stt_ms`` until the transcript, ``voice_to_voice_ms`` until the first reply audio left
+(for voice-chat: was produced).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from orchestrator.realtime.events import ResponseAudioDelta
+from orchestrator.realtime.ports import VoicePorts
+from orchestrator.realtime.reply import ReplyOutcome
+from storage.conversations import ConversationStore, NewTurn, TurnRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptContext:
+    """Where a reply's prompt comes from: the session's stored turns and the user's memory."""
+
+    store: ConversationStore
+    session_id: str
+    user_id: str
+    history_turns: int
+    memory_top_k: int
+    memory_min_score: float
+
+
+async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
+                          instructions: str) -> list[Any]:
+    """The LLM messages for a reply to the session's latest stored turn."""
+    history = await context.store.recent_turns(context.session_id, context.history_turns + 1)
+    user_text: str | None = None
+    if history and history[-1].role == "user":
+        user_text = history.pop().text
+    history = history[-context.history_turns:] if context.history_turns else []
+    memories: list[str] = []
+    if ports.memory is not None and user_text and context.memory_top_k:
+        try:
+            hits = await ports.memory.recall(context.user_id, user_text, context.memory_top_k,
+                                             context.memory_min_score,
+                                             exclude_session_id=context.session_id)
+            memories = [hit.text for hit in hits]
+        except Exception as exc:  # memory is an aid: answer without it
+            log.warning("memory recall failed: %s", exc)
+    return ports.prompt.messages(instructions=instructions, history=history,
+                                 memories=memories, user_text=user_text)
+
+
+def user_turn_row(text: str, language: str | None, stt_ms: float,
+                  samples_16k: int) -> NewTurn:
+    return NewTurn(role="user", text=text, language=language, stt_ms=stt_ms,
+                   audio_duration_ms=round(samples_16k / 16, 3))
+
+
+def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool) -> NewTurn:
+    t = outcome.timings
+    return NewTurn(
+        role="assistant", text=text, audio_duration_ms=round(outcome.audio_ms, 3) or None,
+        llm_first_token_ms=t.llm_first_token_ms, llm_total_ms=t.llm_total_ms,
+        tts_first_audio_ms=t.tts_first_audio_ms, tts_total_ms=t.tts_total_ms,
+        voice_to_voice_ms=t.voice_to_voice_ms, interrupted=interrupted,
+        prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens)
+
+
+def remember_later(ports: VoicePorts, turns: Sequence[TurnRecord],
+                   spawn: Callable[[Any, str], Any]) -> None:
+    """Write memory off the reply path (embedding must not delay the next turn)."""
+    memory = ports.memory
+    if memory is None:
+        return
+
+    async def write() -> None:
+        try:
+            await memory.remember(list(turns))
+        except Exception as exc:  # memory is an aid: the turn is stored in SQL anyway
+            log.warning("memory write failed: %s", exc)
+
+    spawn(write(), "memory")
+
+
+@dataclass
+class AudioCollector:
+    """The :class:`~.outbound.OutboundQueue` side a :class:`~.reply.Reply` needs, for a
+    caller that wants the whole reply: every event counts as sent at once, the audio
+    deltas (PCM16) are kept."""
+
+    pieces: list[np.ndarray] = field(default_factory=list)
+
+    async def put(self, event: Any, *, response_id: str | None = None,
+                  on_sent: Callable[[], None] | None = None) -> None:
+        if isinstance(event, ResponseAudioDelta):
+            pcm = np.frombuffer(base64.b64decode(event.delta), dtype="<i2")
+            self.pieces.append(pcm.astype(np.float32) / 32768.0)
+        if on_sent is not None:
+            on_sent()
+
+    async def drop_response(self, response_id: str) -> int:
+        return 0
+
+    def samples(self) -> np.ndarray | None:
+        return np.concatenate(self.pieces) if self.pieces else None
