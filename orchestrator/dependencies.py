@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import Dependency
 
 from orchestrator.auth.access import PRINCIPAL
 from orchestrator.runtime import Runtime
@@ -25,29 +26,27 @@ def provide_conversations(state: State) -> ConversationStore:
     return state.runtime.conversations
 
 
-def provide_service(name: str) -> Provide:
-    """A provider for a feature service registered in ``Runtime.services``."""
-
-    def provider(state: State) -> Any:
-        return state.runtime.services[name]
-
-    return Provide(provider, sync_to_thread=False)
-
-
-def provide_model_service(name: str, *, enabled: str, variable: str, what: str) -> Provide:
-    """A provider for a model-backed service (``stt``, ``tts``): 503 ``service_disabled``
-    when its setting switches it off, 503 ``inference_unavailable`` without Triton."""
+def service_or_503(runtime: Runtime, name: str, what: str) -> Any:
+    """``runtime.services.<name>``, or a 503 that says why it is off: ``service_disabled``
+    when its role's setting switches it off, ``inference_unavailable`` without Triton."""
+    from export.roles import ROLES
     from orchestrator.errors import InferenceUnavailable, ServiceDisabled
 
-    def provider(state: State) -> Any:
-        runtime = state.runtime
-        if not getattr(runtime.settings, enabled):
-            raise ServiceDisabled(f"{what} is disabled ({variable}=false)")
-        service = runtime.services.get(name)
-        if service is None:
-            raise InferenceUnavailable(f"{what} needs a Triton server (set TRITON_URL or run "
-                                       "`voicechat serve`)")
+    service = getattr(runtime.services, name)
+    if service is not None:
         return service
+    role = ROLES.get("embedder" if name == "memory" else name)
+    if role is not None and not getattr(runtime.settings, role.switch):
+        raise ServiceDisabled(f"{what} is disabled on this server ({role.switch.upper()}=false)")
+    raise InferenceUnavailable(f"{what} needs a Triton server (set TRITON_URL or run "
+                               "`voicechat serve`)")
+
+
+def provide_service(name: str, what: str) -> Provide:
+    """A provider for one of ``Runtime.services``: the service, or a 503 saying why not."""
+
+    def provider(state: State) -> Any:
+        return service_or_503(state.runtime, name, what)
 
     return Provide(provider, sync_to_thread=False)
 
@@ -60,6 +59,8 @@ DEPENDENCIES = {
 }
 
 # Annotations for handler parameters (Litestar 3 drops inferred dependencies).
-RuntimeDep = NamedDependency[Runtime]
+# The runtime is built by us, not parsed from the request: skip validating its fields
+# (they name services imported only where they are built).
+RuntimeDep = Annotated[Runtime, Dependency(skip_validation=True)]
 SettingsDep = NamedDependency[Settings]
 ConversationsDep = NamedDependency[ConversationStore]

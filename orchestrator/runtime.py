@@ -10,27 +10,23 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.auth.authenticator import Authenticator
 from orchestrator.auth.limits import RateLimiter
+from orchestrator.health.checks import HealthCheck
 from orchestrator.redaction import remember_secrets
+from orchestrator.services import Services
 from orchestrator.settings import Settings
 from storage.api_keys import KeyStore
 from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.migrate import ensure_current, upgrade_async
 
+if TYPE_CHECKING:
+    from orchestrator.inference.client import TritonClient
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class HealthCheck:
-    """A dependency probe: returns a detail string (or None) and raises when down."""
-
-    name: str
-    required: bool
-    probe: Callable[[], Awaitable[str | None]]
 
 
 class BackgroundTasks:
@@ -62,10 +58,10 @@ class Runtime:
     keys: KeyStore
     auth: Authenticator
     limits: RateLimiter
-    triton: Any | None = None
-    """orchestrator.inference.client.TritonClient, when models are served."""
-    services: dict[str, Any] = field(default_factory=dict)
-    """Feature services by name (speech, chat, memory …), built at start-up."""
+    triton: TritonClient | None = None
+    """The Triton client, when models are served."""
+    services: Services = field(default_factory=Services)
+    """Feature services (speech, chat, memory …), built at start-up; None where off."""
     health_checks: list[HealthCheck] = field(default_factory=list)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -121,10 +117,10 @@ async def start_runtime(settings: Settings) -> Runtime:
     from orchestrator.speech.audio_output import encode_audio
 
     # Uploads (voice-chat) decode in process with PyAV, within the configured limits.
-    runtime.services["audio_decoder"] = bounded_decoder(
+    runtime.services.audio_decoder = bounded_decoder(
         decode_audio, max_bytes=settings.max_request_bytes,
         max_seconds=settings.max_audio_seconds)
-    runtime.services["audio_encoder"] = encode_audio  # replies: mp3, opus, aac, flac, wav, pcm
+    runtime.services.audio_encoder = encode_audio  # replies: mp3, opus, aac, flac, wav, pcm
 
     if settings.triton_url:
         from orchestrator.inference.client import TritonClient
@@ -136,33 +132,41 @@ async def start_runtime(settings: Settings) -> Runtime:
         if settings.stt_enabled:
             from orchestrator.speech.stt import SpeechToText
 
-            runtime.services["stt"] = SpeechToText(runtime.triton)
+            runtime.services.stt = SpeechToText(runtime.triton)
         if settings.tts_enabled:
             from orchestrator.speech.tts import TextToSpeech
 
-            runtime.services["tts"] = TextToSpeech(runtime.triton,
-                                                   default_voice=settings.default_voice,
-                                                   max_chars=settings.max_tts_chars)
+            runtime.services.tts = TextToSpeech(runtime.triton,
+                                                default_voice=settings.default_voice,
+                                                max_chars=settings.max_tts_chars)
 
         from orchestrator.models.wiring import start_model_admin
 
-        await start_model_admin(runtime)  # services["models"]; pins promoted versions
+        # Pins requests to the promoted versions and follows promotions of other processes.
+        runtime.services.models, stop_pins = start_model_admin(settings, runtime.triton)
+        runtime.on_close(stop_pins)
         if settings.memory_enabled:
-            from orchestrator.memory.wiring import start_memory
+            from orchestrator.memory.wiring import build_memory
 
+            memory = build_memory(settings, runtime.triton)  # Milvus + the embedder model
             try:
-                await start_memory(runtime)  # services["memory"]: Milvus + embedder
+                await memory.start()
             except Exception:
                 await runtime.close()
                 raise
+            runtime.services.memory = memory
+            runtime.on_close(memory.close)
+            runtime.health_checks.append(HealthCheck("memory", required=False,
+                                                     probe=memory.health))
 
     from orchestrator.chat.prompt import build_messages
-    from orchestrator.chat.service import SamplingParams, build_chat_service
+    from orchestrator.chat.service import SamplingParams, build_chat_service, estimate_tokens
     from orchestrator.realtime.wiring import ChatPrompt
 
-    chat = runtime.services["llm"] = build_chat_service(settings, runtime.triton)
+    runtime.services.llm = chat = build_chat_service(settings, runtime.triton)
     # Realtime and voice-chat build prompts the way /v1/chat/completions sessions do:
     # cut to LLM_CONTEXT_TOKENS by the served model's own tokenizer.
-    runtime.services["prompt"] = ChatPrompt(build_messages, SamplingParams, chat.count_tokens,
-                                            settings.llm_context_tokens)
+    runtime.services.prompt = ChatPrompt(build_messages, SamplingParams,
+                                         chat.count_tokens if chat else estimate_tokens,
+                                         settings.llm_context_tokens)
     return runtime

@@ -270,7 +270,7 @@ def _quality(repository: Path, version: int) -> list[str]:
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.llm.source import smollm2_gguf as llm_source
     from export.repository import ModelRepository
-    from orchestrator.cli import triton_for
+    from orchestrator.inference.embedded import triton_for
 
     source = args.source or llm_source()
     levels = [int(x) for x in args.concurrency.split(",") if x]

@@ -87,7 +87,7 @@ def _embedding(args: argparse.Namespace, settings) -> dict:  # type: ignore[no-u
 
     texts = sentences(args.texts)
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
-    from orchestrator.cli import triton_for
+    from orchestrator.inference.embedded import triton_for
 
     with triton_for(settings, {"embedder"}) as served:
         rows, version = asyncio.run(_triton_throughput(served.triton_url, texts, configs))

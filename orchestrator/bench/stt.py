@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     with tempfile.TemporaryDirectory() as tmp:
         audio = _read_wav(Path(args.audio)) if args.audio else _speech(Path(tmp))
     seconds = audio.size / 16_000
-    from orchestrator.cli import triton_for
+    from orchestrator.inference.embedded import triton_for
 
     with triton_for(settings, {"stt"}) as served:
         served_s, served_text, version = asyncio.run(_served(served, audio, args))

@@ -141,7 +141,7 @@ def _row(name: str, runs: list[Run]) -> str:
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.repository import ModelRepository
     texts = args.text or TEXTS
-    from orchestrator.cli import triton_for
+    from orchestrator.inference.embedded import triton_for
 
     with triton_for(settings, {"tts"}) as serving:
         served, version = asyncio.run(_served_runs(serving, texts, args))

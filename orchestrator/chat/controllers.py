@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from orchestrator.chat.schemas import (
@@ -31,16 +30,12 @@ from orchestrator.chat.schemas import (
     Usage,
 )
 from orchestrator.chat.service import ChatChunk, ChatMessage, ChatService, SamplingParams
-from orchestrator.dependencies import RuntimeDep, SettingsDep
+from orchestrator.dependencies import RuntimeDep, SettingsDep, provide_service
 from orchestrator.errors import AppError, InferenceUnavailable, NotFound, describe, error_body
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.settings import Settings
 
 LLM_MODEL = "llm"
-
-
-def provide_chat(state: State) -> ChatService:
-    return state.runtime.services["llm"]
 
 
 ChatDep = NamedDependency[ChatService]
@@ -74,7 +69,7 @@ def _sse(payload: msgspec.Struct | dict) -> bytes:
 class ChatController(Controller):
     path = "/v1"
     tags = ["openai"]
-    dependencies = {"chat": Provide(provide_chat, sync_to_thread=False)}
+    dependencies = {"chat": provide_service("llm", "the LLM")}
 
     # The handler's media type wins over a Stream's own (litestar 2), while a plain
     # Response keeps its own: so the handler says SSE and the JSON reply says JSON.

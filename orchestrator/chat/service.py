@@ -1,6 +1,6 @@
 """The chat service: what every feature (chat API, realtime voice, voice-chat upload) calls.
 
-    service = runtime.services["llm"]
+    service = runtime.services.llm
     async for chunk in service.stream(messages, SamplingParams(max_tokens=200)):
         ...   # chunk.text is a delta of whole characters; the last has finish_reason
 
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from export.specs import llm as spec
-from orchestrator.errors import ServiceDisabled
 from orchestrator.request_context import current_request_id
 
 Role = Literal["system", "user", "assistant"]
@@ -106,51 +105,59 @@ class ChatService:
                           last.completion_tokens, last.cached_tokens)
 
 
-class DisabledChatService(ChatService):
-    """Registered when the LLM is off: every call is a clear 503."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(client=None)
-        self.reason = reason
-
-    async def stream(self, messages: Sequence[ChatMessage], params: SamplingParams
-                     ) -> AsyncIterator[ChatChunk]:
-        raise ServiceDisabled(self.reason)
-        yield  # pragma: no cover  (makes this an async generator like the real one)
-
-
 def estimate_tokens(text: str) -> int:
     """Upper-bound guess when no tokenizer is at hand (byte-level BPE: >= 1 byte a token
     for most text; 3 bytes a token is conservative for English, exact-ish for Korean)."""
     return len(text.encode("utf-8")) // 3 + 1
 
 
-def repository_token_counter(repository: str | Path) -> Callable[[str], int] | None:
-    """Token counter from the newest exported ``llm`` version's tokenizer.json, if local.
+class ServedTokenCounter:
+    """Counts tokens with the tokenizer of the ``llm`` version that serves unpinned
+    requests: the promoted version (the client's pin, kept current from serving.json),
+    else the newest exported one. Tokenizers are loaded once per version, so a promotion
+    or rollback changes the count with the weights.
 
-    The prompt is cut by the tokenizer of the weights that serve it; with a remote Triton
-    (no local repository) the caller falls back to :func:`estimate_tokens`.
+    With a remote Triton and no local repository it falls back to :func:`estimate_tokens`.
     """
-    from export.llm.generation import TOKENIZER_FILE
-    from export.repository import ModelRepository
 
-    repo = ModelRepository(repository)
-    versions = repo.versions("llm")
-    if not versions:
+    def __init__(self, repository: str | Path, pins: Mapping[str, str]) -> None:
+        from export.repository import ModelRepository
+
+        self.repository = ModelRepository(repository)
+        self.pins = pins
+        self._tokenizers: dict[int, Callable[[str], int] | None] = {}
+
+    def version(self) -> int | None:
+        pinned = self.pins.get(spec.SPEC.name, "")
+        if pinned.isdigit():
+            return int(pinned)
+        versions = self.repository.versions(spec.SPEC.name)
+        return versions[-1] if versions else None
+
+    def __call__(self, text: str) -> int:
+        version = self.version()
+        if version is None:
+            return estimate_tokens(text)
+        if version not in self._tokenizers:
+            self._tokenizers[version] = self._load(version)
+        count = self._tokenizers[version]
+        return count(text) if count is not None else estimate_tokens(text)
+
+    def _load(self, version: int) -> Callable[[str], int] | None:
+        from export.llm.generation import TOKENIZER_FILE
+
+        path = self.repository.model_dir(spec.SPEC.name) / str(version) / TOKENIZER_FILE
+        if not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+        return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def build_chat_service(settings, triton) -> ChatService | None:  # type: ignore[no-untyped-def]
+    """``runtime.services.llm``: None when the LLM is off or no Triton is configured."""
+    if not settings.llm_enabled or triton is None:
         return None
-    path = repo.model_dir("llm") / str(versions[-1]) / TOKENIZER_FILE
-    if not path.is_file():
-        return None
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
-
-
-def build_chat_service(settings, triton) -> ChatService:  # type: ignore[no-untyped-def]
-    """The service registered as ``runtime.services["llm"]``."""
-    if not settings.llm_enabled:
-        return DisabledChatService("the LLM is disabled on this server (LLM_ENABLED=false)")
-    if triton is None:
-        return DisabledChatService("no inference server is configured (TRITON_URL)")
-    return ChatService(triton, repository_token_counter(settings.model_repository))
+    return ChatService(triton, ServedTokenCounter(settings.model_repository,
+                                                  triton.default_versions))

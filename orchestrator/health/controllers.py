@@ -10,8 +10,8 @@ import msgspec
 from litestar import Controller, Response, get
 
 from orchestrator.dependencies import RuntimeDep
+from orchestrator.health.checks import HealthCheck
 from orchestrator.redaction import redact
-from orchestrator.runtime import HealthCheck
 
 
 class Pong(msgspec.Struct):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from export.roles import ROLES, enabled_roles
+from orchestrator.health.checks import HealthCheck
 from orchestrator.inference.client import TritonClient
-from orchestrator.runtime import HealthCheck
 from orchestrator.settings import Settings
 
 

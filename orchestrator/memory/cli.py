@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action != "reindex":  # pragma: no cover - argparse restricts it
         return 2
-    from orchestrator.cli import triton_for
+    from orchestrator.inference.embedded import triton_for
 
     try:
         with triton_for(settings, {"embedder"}) as served:

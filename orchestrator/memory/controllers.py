@@ -32,7 +32,7 @@ class MemoryController(Controller):
         check_user(principal, user_id)
         if not q.strip():
             raise InvalidRequest("q (the text to search for) must not be empty")
-        service = runtime.services.get("memory")
+        service = runtime.services.memory
         if service is None:
             raise MemoryUnavailable("conversation memory is off on this server "
                                     "(MEMORY_ENABLED=false or no inference server)")

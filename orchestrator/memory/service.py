@@ -1,4 +1,4 @@
-"""The memory service (``runtime.services["memory"]``): the realtime ``Memory`` port plus
+"""The memory service (``runtime.services.memory``): the realtime ``Memory`` port plus
 the search endpoint and reindexing.
 
 * ``remember(turns)``: embed finished user/assistant turns in one batched call, upsert.

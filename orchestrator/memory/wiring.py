@@ -1,27 +1,22 @@
-"""Start-up of conversation memory (called by ``orchestrator.runtime``)."""
+"""Conversation memory for a process (its start-up is in ``orchestrator.runtime``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.memory.embedder import TritonEmbedder
 from orchestrator.memory.service import MemoryService
-from orchestrator.runtime import HealthCheck, Runtime
+from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.inference.client import TritonClient
 
 
-def build_memory(runtime: Runtime) -> MemoryService:
-    settings = runtime.settings
-    return MemoryService(TritonEmbedder(runtime.triton), uri=settings.milvus_target,
-                         collection=settings.milvus_collection)
-
-
-async def start_memory(runtime: Runtime) -> MemoryService:
-    """Register ``services["memory"]`` and its (optional) health check.
+def build_memory(settings: Settings, triton: TritonClient | None) -> MemoryService:
+    """The memory service over Milvus and the served embedder; ``start()`` connects it.
 
     Milvus or the embedder being down leaves the service degraded and retrying; a
-    collection of another dimension raises SchemaMismatch and start-up fails.
+    collection of another dimension raises SchemaMismatch at start.
     """
-    service = build_memory(runtime)
-    await service.start()
-    runtime.services["memory"] = service
-    runtime.on_close(service.close)
-    runtime.health_checks.append(HealthCheck("memory", required=False, probe=service.health))
-    return service
+    return MemoryService(TritonEmbedder(triton), uri=settings.milvus_target,
+                         collection=settings.milvus_collection)

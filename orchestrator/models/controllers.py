@@ -28,7 +28,7 @@ AdminDep = NamedDependency[ModelAdmin]
 
 def admin_key_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     require_admin(principal_of(connection))
-    if "models" not in connection.app.state.runtime.services:
+    if connection.app.state.runtime.services.models is None:
         raise ServiceDisabled("model administration needs Triton (TRITON_URL or the embedded "
                               "server)")
 
@@ -37,7 +37,7 @@ class ModelAdminController(Controller):
     path = "/admin/models"
     tags = ["model administration"]
     guards = [admin_key_guard]
-    dependencies = {"admin": provide_service("models")}
+    dependencies = {"admin": provide_service("models", "model administration")}
 
     @get("/", name="models:list", summary="Models with their versions, Triton state and "
          "manifests")

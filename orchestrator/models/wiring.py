@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from export.repository import ModelRepository
+from orchestrator.inference.client import TritonClient
 from orchestrator.models.service import ModelAdmin
 from orchestrator.models.state import SERVING_FILE
+from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,11 @@ async def watch_serving(admin: ModelAdmin, interval_s: float) -> None:
             log.exception("could not refresh model pins")
 
 
-async def start_model_admin(runtime: Any) -> ModelAdmin:
-    """Build ``runtime.services["models"]``, pin requests to the promoted versions."""
-    settings = runtime.settings
-    admin = ModelAdmin(ModelRepository(settings.model_repository), runtime.triton,
+def start_model_admin(settings: Settings, client: TritonClient
+                      ) -> tuple[ModelAdmin, Callable[[], Awaitable[None]]]:
+    """The ModelAdmin service, with requests pinned to the promoted versions, and the
+    watcher that keeps the pins current; returns it and the watcher's stop."""
+    admin = ModelAdmin(ModelRepository(settings.model_repository), client,
                        grace_s=settings.model_swap_grace_s)
     admin.restore_pins()
     task = asyncio.create_task(watch_serving(admin, settings.model_pin_refresh_s),
@@ -58,6 +61,4 @@ async def start_model_admin(runtime: Any) -> ModelAdmin:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    runtime.on_close(stop)
-    runtime.services["models"] = admin
-    return admin
+    return admin, stop

@@ -1,8 +1,8 @@
 """What the voice pipeline needs from other features, as structural types.
 
 The realtime pipeline and ``POST /api/voice-chat`` talk only to these ports; the
-services registered in ``Runtime.services`` (``stt``, ``llm``, ``tts``, ``memory``)
-satisfy them as they are, and unit tests pass small fakes. :mod:`.wiring` builds the
+services in ``Runtime.services`` (``stt``, ``llm``, ``tts``, ``memory``) satisfy them as
+they are, and unit tests pass small fakes. :mod:`.wiring` builds the
 bundle from a runtime.
 """
 

@@ -1,7 +1,7 @@
-"""The voice pipeline's ports, taken from ``Runtime.services``.
+"""The voice pipeline's ports, taken from ``Runtime.services`` (``orchestrator.services``).
 
 =================  ==========================================================================
-service name       what it must provide (see :mod:`.ports`)
+service            what it must provide (see :mod:`.ports`)
 =================  ==========================================================================
 ``stt``            ``async transcribe(audio_16k_float32, *, language, prompt, ...)``
 ``llm``            ``stream(messages, params) -> AsyncIterator[ChatChunk]``
@@ -60,7 +60,7 @@ class PlainPrompt:
 class ChatPrompt:
     """A :class:`~.ports.PromptBuilder` over the chat feature's
     ``orchestrator.chat.prompt.build_messages`` (token-budgeted) and its ``SamplingParams``.
-    Wiring: ``ChatPrompt(build_messages, SamplingParams, runtime.services["llm"].count_tokens,
+    Wiring: ``ChatPrompt(build_messages, SamplingParams, runtime.services.llm.count_tokens,
     settings.llm_context_tokens)``."""
 
     build_messages: Callable[..., list[Any]]
@@ -92,8 +92,8 @@ def bounded_decoder(decode: Callable[..., Any], *, max_bytes: int,
 def voice_ports(runtime: Any) -> VoicePorts:
     services = runtime.services
     return VoicePorts(
-        stt=services.get("stt"), llm=services.get("llm"), tts=services.get("tts"),
-        memory=services.get("memory"),  # registered only when MEMORY_ENABLED
-        prompt=services.get("prompt") or PlainPrompt(),
-        decode_audio=services.get("audio_decoder") or decode_wav,
-        encode_audio=services.get("audio_encoder") or encode_wav)
+        stt=services.stt, llm=services.llm, tts=services.tts,
+        memory=services.memory,  # None unless MEMORY_ENABLED
+        prompt=services.prompt or PlainPrompt(),
+        decode_audio=services.audio_decoder or decode_wav,
+        encode_audio=services.audio_encoder or encode_wav)

@@ -25,7 +25,7 @@ from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
-from orchestrator.dependencies import provide_model_service
+from orchestrator.dependencies import provide_service
 from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.request_context import current_request_id
@@ -127,8 +127,7 @@ async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk],
 
 class SpeechController(Controller):
     tags = ["speech"]
-    dependencies = {"tts": provide_model_service("tts", enabled="tts_enabled",
-                                                 variable="TTS_ENABLED", what="text-to-speech")}
+    dependencies = {"tts": provide_service("tts", "text-to-speech")}
 
     @post("/v1/audio/speech", name="audio:speech", status_code=200,
           summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")

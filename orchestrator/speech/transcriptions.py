@@ -22,7 +22,7 @@ from litestar.params import Body
 
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.auth.principal import Principal
-from orchestrator.dependencies import RuntimeDep, provide_model_service
+from orchestrator.dependencies import RuntimeDep, provide_service
 from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.speech.audio_input import SAMPLE_RATE as STT_SAMPLE_RATE
@@ -144,8 +144,7 @@ Form = Annotated[TranscriptionForm, Body(media_type=RequestEncodingType.MULTI_PA
 class TranscriptionController(Controller):
     path = "/v1/audio"
     tags = ["speech"]
-    dependencies = {"stt": provide_model_service("stt", enabled="stt_enabled",
-                                                 variable="STT_ENABLED", what="speech-to-text")}
+    dependencies = {"stt": provide_service("stt", "speech-to-text")}
 
     @post("/transcriptions", name="audio:transcriptions", status_code=200,
           summary="Transcribe an audio file (OpenAI-compatible)")

@@ -26,7 +26,7 @@ async def live(triton_server, tiny_en_stt, smollm2, served_joe_voice, tmp_path):
     async with live_server(tmp_path, triton_url=triton_server.grpc_url,
                            model_repository=str(triton_server.repository),
                            memory_enabled=False, default_voice="en_US-joe-medium") as server:
-        assert {"stt", "llm", "tts"} <= set(server.runtime.services)
+        assert {"stt", "llm", "tts"} <= set(server.runtime.services.available())
         # Other versions (tiny random models) are served beside the real ones: pin these.
         server.runtime.triton.default_versions.update(
             stt=str(tiny_en_stt), llm=str(llm_fixtures.REAL_VERSION),

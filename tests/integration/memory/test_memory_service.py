@@ -64,7 +64,7 @@ async def seed(store: ConversationStore) -> dict[str, int]:
 
 async def remember_all(runtime) -> int:  # type: ignore[no-untyped-def]
     turns = [t async for batch in runtime.conversations.iter_turns() for t in batch]
-    return await runtime.services["memory"].write(turns)
+    return await runtime.services.memory.write(turns)
 
 
 async def test_right_past_turn_ranks_first_and_users_stay_apart(memory_client) -> None:  # type: ignore[no-untyped-def]
@@ -92,7 +92,7 @@ async def test_hostile_user_ids_never_see_other_users(memory_client) -> None:  #
     runtime = memory_client.app.state.runtime
     await on_app_loop(memory_client, seed, runtime.conversations)
     await on_app_loop(memory_client, remember_all, runtime)
-    memory = runtime.services["memory"]
+    memory = runtime.services.memory
     for hostile in ['alice" or user_id != "', 'alice\\" or user_id != "',
                     "alice' or '1'=='1", "", "ALICE", "alice ", "alice\n"]:
         assert await on_app_loop(memory_client, memory.search, hostile, QUERIES["pet"],
@@ -124,7 +124,7 @@ async def test_recall_threshold_and_excluded_session(memory_client) -> None:  # 
     runtime = memory_client.app.state.runtime
     ids = await on_app_loop(memory_client, seed, runtime.conversations)
     await on_app_loop(memory_client, remember_all, runtime)
-    memory = runtime.services["memory"]
+    memory = runtime.services.memory
     pet = await on_app_loop(memory_client, runtime.conversations.get_turn, ids["pet"])
     assert await on_app_loop(memory_client, memory.recall, "alice", QUERIES["pet"], 5, 0.0,
                              exclude_session_id=pet.session_id) == []
@@ -141,7 +141,7 @@ async def test_voice_chat_prompt_carries_memories_and_writes_the_new_turns(memor
 
     async def past_session():  # type: ignore[no-untyped-def]
         past = await store.create_session("carol")
-        await runtime.services["memory"].write([
+        await runtime.services.memory.write([
             await store.add_turn(past.id, NewTurn(role="user", text=weather)),
             await store.add_turn(past.id, NewTurn(role="user", text="My sister lives in Oslo."))])
         return past, await store.create_session("carol")
@@ -157,7 +157,7 @@ async def test_voice_chat_prompt_carries_memories_and_writes_the_new_turns(memor
     assert system.role == "system" and MEMORY_HEADER in system.content
     assert f"- {weather}" in system.content and "Oslo" not in system.content
     hits = await on_app_loop(
-        memory_client, runtime.services["memory"].search, "carol", "what is the weather like",
+        memory_client, runtime.services.memory.search, "carol", "what is the weather like",
         top_k=10, min_score=-1.0)
     assert {h.session_id for h in hits} == {past.id, session.id}
     assert {h.turn_id for h in hits} >= {r.json()["user_turn_id"],
@@ -198,7 +198,7 @@ async def test_milvus_down_chat_goes_on_and_health_is_degraded(memory_settings: 
 
 async def test_closed_milvus_client_recovers(memory_client) -> None:  # type: ignore[no-untyped-def]
     runtime = memory_client.app.state.runtime
-    memory = runtime.services["memory"]
+    memory = runtime.services.memory
     ids = await on_app_loop(memory_client, seed, runtime.conversations)
     await on_app_loop(memory_client, remember_all, runtime)
     memory.store._client.close()  # the connection dies under the service

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from orchestrator.realtime.wiring import ChatPrompt, PlainPrompt, bounded_decoder, voice_ports
+from orchestrator.services import Services
 
 
 def test_chat_prompt_passes_the_chat_builders_keywords() -> None:
@@ -37,7 +38,7 @@ def test_bounded_decoder_forwards_limits() -> None:
 
 
 def test_voice_ports_default_to_plain_prompt_and_wav_codec() -> None:
-    runtime = SimpleNamespace(services={"stt": 1, "llm": 2}, settings=None)
+    runtime = SimpleNamespace(services=Services(stt=1, llm=2), settings=None)
     ports = voice_ports(runtime)
     assert (ports.stt, ports.llm, ports.tts, ports.memory) == (1, 2, None, None)
     assert isinstance(ports.prompt, PlainPrompt)

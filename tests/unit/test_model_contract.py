@@ -1,0 +1,111 @@
+"""The model contract lives in the spec and the registry: typed parameters, the final flag
+of decoupled models, example inputs, roles, and the code a version snapshots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.roles import ROLES, enabled_roles
+from export.snapshot import closure, snapshot
+from export.specs import MODEL_NAMES, all_specs, get_spec
+from export.specs.base import ModelSpec, Parameter, Tensor
+
+EXPORT = Path(__file__).resolve().parents[2] / "export"
+
+
+def test_parameters_are_typed_and_undeclared_ones_are_refused() -> None:
+    spec = get_spec("stt")
+    values = spec.read_parameters({"parameters": {
+        "no_speech_threshold": {"string_value": "0.5"},
+        "condition_on_previous_text": {"string_value": "false"}}})
+    assert values["no_speech_threshold"] == 0.5 and values["condition_on_previous_text"] is False
+    assert values["max_audio_seconds"] == 1800.0  # the default, from the spec only
+    with pytest.raises(ValueError, match="unknown parameters \\['compression_ratio_threshold'\\]"):
+        spec.read_parameters({"parameters": {"compression_ratio_threshold":
+                                             {"string_value": "2.4"}}})
+    with pytest.raises(ValueError, match="max_tokens_limit: 'lots' is not a int"):
+        get_spec("llm").read_parameters({"parameters": {"max_tokens_limit":
+                                                        {"string_value": "lots"}}})
+    assert Parameter("x", True).render() == "true"
+
+
+def test_every_parameter_a_model_reads_is_declared() -> None:
+    """model.py reads its settings as params["name"] from read_parameters: each name used
+    there must be a declared parameter (and each declared one used)."""
+    import re
+
+    for name, spec in all_specs().items():
+        code = (EXPORT / name / "triton_model.py").read_text()
+        used = set(re.findall(r'params\["([a-z_]+)"\]', code))
+        assert used == {p.name for p in spec.parameters}, name
+
+
+def test_a_decoupled_spec_must_declare_its_final_flag() -> None:
+    with pytest.raises(ValueError, match="needs a BOOL output 'final'"):
+        ModelSpec("x", "no final", inputs=(Tensor("a", "BYTES", (1,)),),
+                  outputs=(Tensor("b", "BYTES", (1,)),), decoupled=True)
+    assert get_spec("llm").final.dtype == get_spec("tts").final.dtype == "BOOL"
+
+
+def test_example_inputs_come_from_the_spec() -> None:
+    llm = get_spec("llm").example_inputs()
+    names = {t.name: v for t, v in llm.items()}
+    assert set(names) == {"messages", "max_tokens", "temperature"}
+    assert json.loads(names["messages"][0])[0]["role"] == "user"
+    stt = {t.name: v for t, v in get_spec("stt").example_inputs().items()}
+    assert stt["audio"].dtype == np.float32 and stt["audio"].shape == (16000,)
+    assert np.abs(stt["audio"]).max() > 0.1  # a tone, not silence
+    with pytest.raises(ValueError, match="has no inputs"):
+        get_spec("tts").example_inputs({"nope": 1})
+
+
+def test_the_registry_names_every_role_once() -> None:
+    assert MODEL_NAMES == tuple(ROLES) == ("stt", "llm", "tts", "embedder")
+    for role in ROLES.values():
+        assert role.spec().name == role.name
+        assert (EXPORT / role.name / "cli.py").is_file()
+    settings = type("S", (), {"stt_enabled": True, "llm_enabled": False, "tts_enabled": True,
+                              "memory_enabled": True})()
+    assert enabled_roles(settings) == ["stt", "tts", "embedder"]
+    assert not ROLES["embedder"].required
+
+
+def test_the_snapshot_holds_every_export_module_the_model_imports(tmp_path: Path) -> None:
+    files = {str(p.relative_to(EXPORT)) for p in closure(EXPORT / "llm" / "triton_model.py")}
+    assert {"llm/genai.py", "llm/generation.py", "llm/prefix_cache.py", "specs/llm.py",
+            "specs/base.py", "streaming.py", "__init__.py", "llm/__init__.py"} <= files
+    assert "llm/builder.py" not in files and "repository.py" not in files
+    copied = snapshot(EXPORT / "embedder" / "triton_model.py", tmp_path)
+    assert Path("code/export/embedder/runtime.py") in copied
+    assert (tmp_path / "code" / "export" / "specs" / "embedder.py").read_text() == \
+        (EXPORT / "specs" / "embedder.py").read_text()
+
+
+def test_token_counts_follow_the_served_llm_version(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from orchestrator.chat.service import ServedTokenCounter
+
+    def version(number: int, tokenizer: Tokenizer) -> None:
+        directory = tmp_path / "llm" / str(number)
+        directory.mkdir(parents=True)
+        (directory / "manifest.json").write_text("{}")
+        tokenizer.save(str(directory / "tokenizer.json"))
+
+    words = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    letters = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    letters.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    version(1, words)
+    version(2, letters)
+    pins: dict[str, str] = {}
+    count = ServedTokenCounter(tmp_path, pins)
+    assert count("hello big world") == 15  # no pin: the newest version (letters)
+    pins["llm"] = "1"  # version 1 promoted
+    assert count("hello big world") == 3
+    pins["llm"] = "2"
+    assert count("hello big world") == 15
