@@ -66,7 +66,7 @@ class Role:
 
 
 ROLES: dict[str, Role] = {role.name: role for role in (
-    Role("stt", "speech -> text", "stt_enabled", ("whisper",),
+    Role("stt", "speech -> text", "stt_enabled", ("whisper", "moonshine"),
          # one instance holds the encoder; the batcher groups concurrent utterances
          gpu=ModelProfile(instance_count=1, max_queue_delay_us=5000,
                           preferred_batch_sizes=(4, 8))),

@@ -1,4 +1,9 @@
-"""The ``stt`` model: Whisper speech-to-text (python backend over ONNX Runtime).
+"""The ``stt`` role: speech-to-text (python backend over ONNX Runtime).
+
+Two architectures serve it behind these tensors: Whisper (multilingual, language
+detection, prompts, translation) and Moonshine (English; its encoder takes the audio at
+its own length). The Whisper-only parameters (no-speech and log-prob thresholds,
+conditioning on previous text) do not apply to Moonshine versions.
 
 One request is one utterance or recording: 16 kHz mono float audio of any length (audio
 over 30 s is transcribed window by window as openai-whisper does). Dynamic batching
@@ -34,7 +39,8 @@ DURATION = Tensor("duration", "FP32", (1,), doc="audio duration in seconds")
 
 SPEC = ModelSpec(
     name="stt",
-    description="Whisper speech-to-text: 16 kHz mono audio -> text, language, segments",
+    description="Speech-to-text (Whisper or Moonshine): 16 kHz mono audio -> text, language, "
+                "segments",
     inputs=(AUDIO, LANGUAGE, TASK, PROMPT, TEMPERATURE),
     outputs=(TEXT, DETECTED_LANGUAGE, SEGMENTS, DURATION),
     max_batch_size=8,

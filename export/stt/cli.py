@@ -1,11 +1,15 @@
-"""Export a Whisper checkpoint as a new version of the ``stt`` model.
+"""Export a speech-to-text checkpoint (Whisper or Moonshine) as a new version of ``stt``.
 
-SRC is an openai-whisper checkpoint file or model name (tiny … large-v3-turbo; names
-download when a network is there), a Hugging Face Whisper directory, or a CTranslate2 /
-faster-whisper directory (model.bin, or model.bin.part1, part2 … which are concatenated;
-``--ct2-part`` names parts that live in different directories). The version holds ONNX
-encoder and decoder graphs, the tokenizer and mel filter assets, model.py and a manifest
-whose parity figures compare everything against openai-whisper in PyTorch.
+Whisper: SRC is an openai-whisper checkpoint file or model name (tiny … large-v3-turbo;
+names download when a network is there), a Hugging Face Whisper directory, or a
+CTranslate2 / faster-whisper directory (model.bin, or model.bin.part1, part2 … which are
+concatenated; ``--ct2-part`` names parts that live in different directories). The version
+holds ONNX encoder and decoder graphs, the tokenizer and mel filter assets, model.py and a
+manifest whose parity figures compare everything against openai-whisper in PyTorch.
+
+Moonshine: SRC is a directory with encoder_model / decoder_model_merged (.ort or .onnx)
+and tokenizer.json, or ``moonshine-base`` (assembled from the moonshine-cpp and
+useful-moonshine-onnx wheels). Parity: every token against useful-moonshine-onnx's loop.
 """
 
 from __future__ import annotations
@@ -45,6 +49,17 @@ def _read_wav(path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
+    from export.stt.moonshine import export as moonshine
+
+    if args.source == "moonshine-base":
+        args.source = str(moonshine.bundled_base())
+    if moonshine.is_moonshine(Path(args.source)):
+        return moonshine.run(Path(args.source), args.version, repository,
+                             _read_wav(args.sample_audio) if args.sample_audio else None)
+    return _run_whisper(args, repository)
+
+
+def _run_whisper(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
     from export.stt import assets, graphs, parity
     from export.stt.sources import load_source
 
@@ -72,7 +87,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
                     "sha256": {str(p): sha256_file(p) for p in source.inputs}},
             dimensions=dict(vars(model.dims)),
             parity=figures,
-            extra={"multilingual": bool(model.is_multilingual),
+            extra={"architecture": "whisper", "multilingual": bool(model.is_multilingual),
                    "tokenizer": tokenizer["encoding"],
                    "languages": len(tokenizer["languages"]),
                    "parity_audio": args.sample_audio or "synthetic"})

@@ -1,0 +1,188 @@
+"""Moonshine inference: raw audio -> encoder -> greedy (or sampled) KV-cache decoding.
+
+numpy + onnxruntime + tokenizers only: it runs inside Triton's python stub. The decode
+loop is the reference one of ``useful-moonshine-onnx`` (start token, merged decoder with a
+``use_cache_branch`` switch, cross-attention cache computed on the first step), which the
+export's parity check compares it with token for token.
+
+Audio longer than ``window_s`` is cut into windows at the quietest 100 ms within the last
+``search_s`` seconds before each limit, so a cut rarely falls inside a word.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+CONFIG_FILE = "moonshine.json"
+TOKENIZER_FILE = "tokenizer.json"
+GRAPHS = ("encoder_model", "decoder_model_merged")
+MIN_SECONDS = 0.1  # shorter clips are padded with silence to this length
+
+
+def graph_file(directory: Path, stem: str) -> Path:
+    for suffix in (".ort", ".onnx"):
+        path = directory / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"{directory} has no {stem}.ort or {stem}.onnx")
+
+
+@dataclass
+class Config:
+    decoder_start_token_id: int = 1
+    eos_token_id: int = 2
+    tokens_per_second: float = 6.5
+    """Decoding stops at this many tokens per second of audio (plus ``extra_tokens``):
+    English speech runs at about 3-4; a loop that repeats stops there."""
+    extra_tokens: int = 10
+    window_s: float = 30.0
+    search_s: float = 5.0
+
+    @classmethod
+    def load(cls, directory: Path) -> Config:
+        path = directory / CONFIG_FILE
+        return cls(**json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else cls()
+
+
+@dataclass
+class Window:
+    start: int
+    end: int
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    text: str = ""
+    temperature: float = 0.0
+
+
+class MoonshineOnnx:
+    def __init__(self, directory: str | Path, *, intra_op_threads: int = 0,
+                 providers: list[Any] | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        options = ort.SessionOptions()
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        providers = providers or ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[0])), options,
+                                            providers=providers)
+        self.decoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[1])), options,
+                                            providers=providers)
+        self.config = Config.load(directory)
+        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        inputs = {i.name: i for i in self.decoder.get_inputs()}
+        self.past_names = [n for n in inputs if n.startswith("past_key_values.")]
+        first = inputs[self.past_names[0]]
+        self.heads, self.head_dim = int(first.shape[1]), int(first.shape[3])
+        outputs = [o.name for o in self.decoder.get_outputs()]
+        self.present_names = [n.replace("past_key_values.", "present.") for n in self.past_names]
+        missing = set(self.present_names) - set(outputs)
+        if missing:
+            raise ValueError(f"decoder outputs lack {sorted(missing)[:3]}")
+        self.has_mask = "encoder_attention_mask" in inputs
+
+    # --- one window ------------------------------------------------------------------
+
+    def max_tokens(self, samples: int) -> int:
+        seconds = samples / SAMPLE_RATE
+        return int(math.ceil(seconds * self.config.tokens_per_second)) + self.config.extra_tokens
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        return self.encoder.run(None, {"input_values": audio[None, :]})[0]
+
+    def decode(self, hidden: np.ndarray, max_tokens: int, *, temperature: float = 0.0,
+               rng: np.random.Generator | None = None) -> tuple[list[int], list[float]]:
+        """Tokens after the start token (EOS excluded) and the log-probability of each."""
+        cfg = self.config
+        past = {name: np.zeros((0, self.heads, 1, self.head_dim), np.float32)
+                for name in self.past_names}
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        input_ids = np.array([[cfg.decoder_start_token_id]], np.int64)
+        for step in range(max_tokens):
+            feeds: dict[str, Any] = {"input_ids": input_ids, "encoder_hidden_states": hidden,
+                                     "use_cache_branch": np.array([step > 0]), **past}
+            if self.has_mask:
+                feeds["encoder_attention_mask"] = np.ones(hidden.shape[:2], np.int64)
+            logits, *present = self.decoder.run(["logits", *self.present_names], feeds)
+            scores = logits[0, -1].astype(np.float64)
+            log_softmax = scores - scores.max()
+            log_softmax -= np.log(np.exp(log_softmax).sum())
+            if temperature > 0:
+                generator = rng or np.random.default_rng()
+                probs = np.exp(log_softmax / temperature)
+                token = int(generator.choice(probs.size, p=probs / probs.sum()))
+            else:
+                token = int(scores.argmax())
+            if token == cfg.eos_token_id:
+                break
+            tokens.append(token)
+            logprobs.append(float(log_softmax[token]))
+            input_ids = np.array([[token]], np.int64)
+            for name, value in zip(self.past_names, present, strict=True):
+                # The cross-attention cache is computed once, on the first step.
+                if step == 0 or ".decoder." in name:
+                    past[name] = value
+        return tokens, logprobs
+
+    # --- whole recordings ------------------------------------------------------------
+
+    def windows(self, audio: np.ndarray) -> list[Window]:
+        limit = int(self.config.window_s * SAMPLE_RATE)
+        search = int(self.config.search_s * SAMPLE_RATE)
+        out, start = [], 0
+        while audio.size - start > limit:
+            end = start + limit
+            end = start + limit - search + quietest(audio[end - search:end])
+            out.append(Window(start, end))
+            start = end
+        out.append(Window(start, audio.size))
+        return out
+
+    def transcribe(self, audio: np.ndarray, *, temperature: float = 0.0,
+                   rng: np.random.Generator | None = None) -> list[Window]:
+        audio = np.ascontiguousarray(audio, np.float32).reshape(-1)
+        if audio.size < MIN_SECONDS * SAMPLE_RATE:
+            audio = np.pad(audio, (0, int(MIN_SECONDS * SAMPLE_RATE) - audio.size))
+        windows = self.windows(audio)
+        for window in windows:
+            piece = audio[window.start:window.end]
+            window.tokens, window.logprobs = self.decode(
+                self.encode(piece), self.max_tokens(piece.size), temperature=temperature,
+                rng=rng)
+            window.text = self.tokenizer.decode(window.tokens).strip()
+            window.temperature = temperature
+        return windows
+
+
+def quietest(audio: np.ndarray, frame: int = SAMPLE_RATE // 10) -> int:
+    """Offset of the middle of the quietest ``frame`` of ``audio``."""
+    if audio.size < 2 * frame:
+        return audio.size
+    count = audio.size // frame
+    energy = (audio[:count * frame].reshape(count, frame) ** 2).mean(axis=1)
+    return int(energy.argmin()) * frame + frame // 2
+
+
+def segments(windows: list[Window]) -> list[dict[str, Any]]:
+    """Whisper-shaped segments (one per window), as the ``stt`` spec's JSON lists them.
+    Moonshine has no no-speech head: ``no_speech_prob`` is 0."""
+    out = []
+    for i, w in enumerate(windows):
+        raw = w.text.encode("utf-8")
+        out.append({"id": i, "seek": w.start // 160, "start": round(w.start / SAMPLE_RATE, 3),
+                    "end": round(w.end / SAMPLE_RATE, 3), "text": w.text, "tokens": w.tokens,
+                    "temperature": w.temperature,
+                    "avg_logprob": float(np.mean(w.logprobs)) if w.logprobs else 0.0,
+                    "compression_ratio": len(raw) / max(len(zlib.compress(raw)), 1) if raw
+                    else 0.0, "no_speech_prob": 0.0})
+    return out

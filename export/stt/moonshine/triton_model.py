@@ -1,0 +1,126 @@
+"""Triton python-backend model ``stt`` for Moonshine versions (snapshotted as model.py).
+
+The same tensors as the Whisper versions (``export.specs.stt``), so clients, promotion and
+rollback do not care which architecture a version runs. Moonshine transcribes English
+only and takes no prompt and no translation task: such requests are refused (INVALID_ARG)
+rather than silently answered differently.
+
+The dynamic batcher may hand several requests to one ``execute``; each is transcribed in
+turn (the encoder takes any length, so there is no padded window to share).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This version's own copy of the export package (export/snapshot.py) comes first, so the
+# version runs the code it was exported with, whatever the installed package is now.
+sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
+
+import json
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from export.providers import onnx_providers
+from export.specs.stt import (
+    AUDIO,
+    DETECTED_LANGUAGE,
+    DURATION,
+    LANGUAGE,
+    PROMPT,
+    SAMPLE_RATE,
+    SEGMENTS,
+    SPEC,
+    TASK,
+    TEMPERATURE,
+    TEXT,
+)
+from export.stt.moonshine.runtime import MoonshineOnnx, segments
+
+ENGLISH = ("en", "english")
+
+
+class BadRequest(ValueError):
+    """The request's inputs are invalid (TritonError INVALID_ARG)."""
+
+
+def _text(request, tensor) -> str | None:  # type: ignore[no-untyped-def]
+    value = pb_utils.get_input_tensor_by_name(request, tensor.name)
+    if value is None or value.as_numpy().size == 0:
+        return None
+    item = value.as_numpy().reshape(-1)[0]
+    try:
+        text = item.decode("utf-8") if isinstance(item, bytes) else str(item)
+    except UnicodeDecodeError:
+        raise BadRequest(f"{tensor.name} is not valid UTF-8") from None
+    return text or None
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        params = SPEC.read_parameters(json.loads(args["model_config"]))
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        self.max_audio_seconds = float(params["max_audio_seconds"])
+        self.model = MoonshineOnnx(version_dir, intra_op_threads=int(params["intra_op_threads"]),
+                                   providers=onnx_providers(args))
+
+    def _prepare(self, request) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+        tensor = pb_utils.get_input_tensor_by_name(request, AUDIO.name)
+        if tensor is None:
+            raise BadRequest(f"missing input {AUDIO.name}")
+        audio = tensor.as_numpy()
+        if audio.dtype != np.float32:
+            raise BadRequest(f"{AUDIO.name} must be FP32")
+        audio = audio.reshape(-1)
+        if not np.all(np.isfinite(audio)):
+            raise BadRequest(f"{AUDIO.name} contains NaN or infinite samples")
+        seconds = audio.size / SAMPLE_RATE
+        if seconds > self.max_audio_seconds:
+            raise BadRequest(f"audio is {seconds:.1f} s long; the limit is "
+                             f"{self.max_audio_seconds:.0f} s")
+        language = _text(request, LANGUAGE)
+        if language is not None and language.lower() not in ENGLISH:
+            raise BadRequest(f"this stt version (Moonshine, English) cannot transcribe "
+                             f"language {language!r}; serve a Whisper version for it")
+        task = _text(request, TASK) or "transcribe"
+        if task != "transcribe":
+            raise BadRequest(f"this stt version (Moonshine) cannot {task}: only transcribe")
+        if _text(request, PROMPT):
+            raise BadRequest("this stt version (Moonshine) takes no prompt")
+        temperature = 0.0
+        t = pb_utils.get_input_tensor_by_name(request, TEMPERATURE.name)
+        if t is not None and t.as_numpy().size:
+            temperature = float(t.as_numpy().reshape(-1)[0])
+            if not np.isfinite(temperature) or not 0.0 <= temperature <= 1.0:
+                raise BadRequest("temperature must be between 0 and 1")
+        return audio, temperature
+
+    def execute(self, requests):  # type: ignore[no-untyped-def]
+        responses = []
+        for request in requests:
+            try:
+                audio, temperature = self._prepare(request)
+                windows = self.model.transcribe(audio, temperature=temperature)
+            except BadRequest as exc:
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
+                    str(exc), pb_utils.TritonError.INVALID_ARG)))
+                continue
+            except Exception as exc:
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
+                    f"transcription failed: {exc}", pb_utils.TritonError.INTERNAL)))
+                continue
+            text = " ".join(w.text for w in windows if w.text)
+            responses.append(pb_utils.InferenceResponse(output_tensors=[
+                pb_utils.Tensor(TEXT.name, np.array([[text.encode()]], dtype=object)),
+                pb_utils.Tensor(DETECTED_LANGUAGE.name, np.array([[b"en"]], dtype=object)),
+                pb_utils.Tensor(SEGMENTS.name, np.array(
+                    [[json.dumps(segments(windows)).encode()]], dtype=object)),
+                pb_utils.Tensor(DURATION.name,
+                                np.array([[audio.size / SAMPLE_RATE]], np.float32)),
+            ]))
+        return responses
+
+    def finalize(self) -> None:
+        self.model = None

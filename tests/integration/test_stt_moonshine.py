@@ -1,0 +1,113 @@
+"""Moonshine as a second architecture of ``stt``: exported from the bundled wheels with
+parity against useful-moonshine-onnx, served by a real Triton behind Whisper's tensors,
+refusing what it cannot do, and promoted / rolled back against a Whisper version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.repository import ModelRepository
+from export.stt.moonshine.export import reference_audio
+from orchestrator.errors import InferenceInvalidInput
+from orchestrator.inference.client import TritonClient
+from orchestrator.inference.server import EmbeddedTriton
+from orchestrator.models.service import ModelAdmin
+from orchestrator.speech.stt import SpeechToText
+from tests.support.mariadb import free_port
+from tests.support.stt import espeak, export_version, read_wav, tiny_whisper_checkpoint
+
+pytestmark = [pytest.mark.triton, pytest.mark.realweights, pytest.mark.asyncio]
+
+BECKETT = "Ever tried ever failed, no matter try again fail again fail better."
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> ModelRepository:
+    root = tmp_path_factory.mktemp("moonshine-repo")
+    whisper = tiny_whisper_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.pt")
+    assert export_version(str(whisper), root) == 1
+    assert export_version("moonshine-base", root) == 2
+    return ModelRepository(root)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, repository: ModelRepository):  # type: ignore[no-untyped-def]
+    triton = EmbeddedTriton(repository=repository.root, work_dir=tmp_path_factory.mktemp("t"),
+                            grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port())
+    triton.start(timeout_s=120)
+    yield triton
+    triton.stop()
+
+
+@pytest.fixture(scope="module")
+async def stt(server):  # type: ignore[no-untyped-def]
+    from export.specs.stt import SPEC
+
+    client = TritonClient(server.grpc_url, timeout_s=120)
+    await client.raw.load_model("stt", config=json.dumps(SPEC.config_json(versions=[1, 2])))
+    assert await client.model_ready("stt", "2", timeout_s=120)
+    yield client
+    await client.close()
+
+
+def test_export_proves_every_token_equal_to_the_reference(repository: ModelRepository
+                                                         ) -> None:
+    manifest = repository.manifest("stt", 2)
+    assert manifest.extra["architecture"] == "moonshine" and manifest.parity_passed
+    figures = {p.name: p.value for p in manifest.parity}
+    assert figures == {"encoder_beckett": 0.0, "greedy_tokens": 0.0}
+    assert {"model.py", "encoder_model.ort", "decoder_model_merged.ort", "tokenizer.json",
+            "code/export/stt/moonshine/runtime.py"} <= set(manifest.files)
+    assert manifest.dimensions["decoder_layers"] == 8
+
+
+async def test_served_moonshine_transcribes_english(stt: TritonClient, tmp_path: Path) -> None:
+    service = SpeechToText(stt)
+    (_, beckett), = reference_audio()
+    result = await service.transcribe(beckett, version="2")
+    assert (result.text, result.language) == (BECKETT, "en")
+    spoken = read_wav(espeak("The quick brown fox jumps over the lazy dog", tmp_path))
+    result = await service.transcribe(spoken, language="en", version="2")
+    # greedy and deterministic: what this model hears in espeak-ng speech
+    assert result.text.lower().rstrip(".") == "the quick brown fox jumped over the lazy dog"
+    assert result.segments[0].end == pytest.approx(spoken.size / 16000, abs=0.01)
+
+
+async def test_long_audio_is_cut_in_quiet_places(stt: TritonClient) -> None:
+    (_, beckett), = reference_audio()
+    gap = np.zeros(8000, np.float32)
+    long = np.concatenate([beckett, gap, beckett, gap, beckett, gap, beckett])  # 42 s
+    result = await SpeechToText(stt).transcribe(long, version="2")
+    assert len(result.segments) == 2
+    assert result.text.lower().count("fail better") == 4
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"language": "ko"}, "cannot transcribe language 'ko'"),
+    ({"task": "translate"}, "cannot translate"),
+    ({"prompt": "Beckett"}, "takes no prompt"),
+])
+async def test_what_moonshine_cannot_do_is_refused(stt: TritonClient, kwargs: dict,
+                                                   message: str) -> None:
+    (_, beckett), = reference_audio()
+    with pytest.raises(InferenceInvalidInput, match=message):
+        await SpeechToText(stt).transcribe(beckett[:16000], version="2", **kwargs)
+
+
+async def test_promote_and_roll_back_across_architectures(stt: TritonClient,
+                                                          repository: ModelRepository) -> None:
+    admin = ModelAdmin(repository, stt, grace_s=0.2)
+    service = SpeechToText(stt)
+    (_, beckett), = reference_audio()
+    await admin.promote("stt", 1)
+    await admin.promote("stt", 2)  # Whisper -> Moonshine
+    assert (await service.transcribe(beckett)).text == BECKETT
+    rolled = await admin.rollback("stt")  # and back to the (random) Whisper
+    assert rolled.served == 1
+    result = await service.transcribe(beckett)
+    assert result.model_version == "1" and result.text != BECKETT
