@@ -94,7 +94,7 @@ class MoonshineOnnx:
 
     def max_tokens(self, samples: int) -> int:
         seconds = samples / SAMPLE_RATE
-        return int(math.ceil(seconds * self.config.tokens_per_second)) + self.config.extra_tokens
+        return math.ceil(seconds * self.config.tokens_per_second) + self.config.extra_tokens
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
         return self.encoder.run(None, {"input_values": audio[None, :]})[0]
