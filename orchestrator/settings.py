@@ -171,6 +171,10 @@ class Settings:
     realtime_max_turn_seconds: float = _env("REALTIME_MAX_TURN_SECONDS", "Longest user turn "
                                             "buffered; server VAD commits it when reached.",
                                             30.0)
+    realtime_partial_interval_ms: int = _env(
+        "REALTIME_PARTIAL_INTERVAL_MS", "While the user speaks (server VAD), the growing turn "
+        "is transcribed after every this much new speech and sent as transcription deltas; "
+        "0: off.", 500, minimum=0, maximum=10000)
     realtime_send_queue: int = _env("REALTIME_SEND_QUEUE", "Outgoing events buffered per "
                                     "connection before the reply pipeline waits (backpressure).",
                                     64, minimum=4)

@@ -50,6 +50,17 @@ log = logging.getLogger(__name__)
 KEEP_ITEMS = 32  # assistant items remembered for conversation.item.truncate
 
 
+def extension(sent: str, text: str) -> str:
+    """What to append to ``sent`` (text already sent as deltas) to reach ``text``: the rest
+    when ``text`` continues it word for word, else nothing."""
+    if not sent:
+        return text
+    if text == sent or not text.startswith(sent):
+        return ""
+    rest = text[len(sent):]
+    return rest if rest[:1].isspace() or not sent[-1:].isalnum() else ""
+
+
 @dataclass(slots=True)
 class _Delivered:
     turn_id: int
@@ -71,6 +82,7 @@ class Conversation:
         self.reply: Reply | None = None
         self.response_pending = False
         self._delivered: OrderedDict[str, _Delivered] = OrderedDict()
+        self._sent_partial: dict[str, str] = {}  # item id -> transcript text sent as deltas
         self._truncate_at: dict[str, float] = {}
 
     async def send(self, event: Any, **kwargs: Any) -> None:
@@ -82,6 +94,28 @@ class Conversation:
         await self.send(websocket_error_event(exc, event_id))
 
     # --- user turn -------------------------------------------------------------------------
+
+    async def partial(self, item_id: str, audio: np.ndarray) -> None:
+        """A partial transcript of the turn still being spoken: its stable words (all but
+        the last, which the next audio may still change) go out as transcription deltas
+        when they extend what was sent. Failures are quiet: the final transcript follows."""
+        config, stt = self.config(), self.ports.stt
+        if stt is None:
+            return
+        transcription = config.input_audio_transcription
+        try:
+            result = await stt.transcribe(audio, language=transcription.language,
+                                          prompt=transcription.prompt)
+        except Exception as exc:
+            log.info("partial transcription failed: %s", exc)
+            return
+        stable = " ".join(result.text.split()[:-1])
+        delta = extension(self._sent_partial.get(item_id, ""), stable)
+        if delta:
+            self._sent_partial[item_id] = self._sent_partial.get(item_id, "") + delta
+            while len(self._sent_partial) > KEEP_ITEMS:  # turns cleared before a commit
+                self._sent_partial.pop(next(iter(self._sent_partial)))
+            await self.send(TranscriptionDelta(item_id=item_id, delta=delta))
 
     async def user_turn(self, item_id: str, audio: np.ndarray, end_of_speech: float,
                         answer: Callable[[], bool]) -> None:
@@ -100,7 +134,12 @@ class Conversation:
             return
         stt_ms = round((time.perf_counter() - end_of_speech) * 1000, 3)
         text = result.text.strip()
-        await self.send(TranscriptionDelta(item_id=item_id, delta=text))
+        sent = self._sent_partial.pop(item_id, "")
+        # Deltas add up to the final transcript when the partials were right; when a
+        # partial was revised, `completed` (always the whole final text) corrects it.
+        if not sent or (delta := extension(sent, text)):
+            await self.send(TranscriptionDelta(item_id=item_id, delta=text if not sent
+                                               else delta))
         await self.send(TranscriptionCompleted(item_id=item_id, transcript=text,
                                                language=result.language))
         if not text:

@@ -90,6 +90,9 @@ class RealtimeSession:
         self._item_id = new_id("item")
         self._previous_item: str | None = None
         self._closing = False
+        self._partial_interval = settings.realtime_partial_interval_ms * STT_RATE // 1000
+        self._partial_at = 0  # turn samples at the last partial transcript
+        self._partial: asyncio.Task | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -232,6 +235,22 @@ class RealtimeSession:
                 await self._speech_started(event)
             elif isinstance(event, SpeechStop):
                 await self._speech_stopped(event)
+        self._maybe_partial(detector)
+
+    def _maybe_partial(self, detector: TurnDetector) -> None:
+        """Transcribe the growing turn after every ``REALTIME_PARTIAL_INTERVAL_MS`` of new
+        speech, one at a time (a partial never queues behind another)."""
+        if not self._partial_interval or not detector.in_speech:
+            return
+        if detector.turn_samples - self._partial_at < self._partial_interval:
+            return
+        if self._partial is not None and not self._partial.done():
+            return
+        audio = detector.turn_audio()
+        if audio is None:
+            return
+        self._partial_at = detector.turn_samples
+        self._partial = self._spawn(self.conversation.partial(self._item_id, audio), "partial")
 
     async def _speech_started(self, event: SpeechStart) -> None:
         self._speech_epoch += 1
@@ -261,6 +280,9 @@ class RealtimeSession:
 
     async def _commit(self, audio: np.ndarray) -> None:
         end_of_speech = time.perf_counter()
+        self._partial_at = 0
+        if self._partial is not None and not self._partial.done():
+            self._partial.cancel()  # the final transcript replaces it; free the model
         item_id, self._item_id = self._item_id, new_id("item")
         await self.conversation.send(AudioCommitted(item_id=item_id,
                                                     previous_item_id=self._previous_item))

@@ -165,6 +165,15 @@ class TurnDetector:
         self._silence_since_ms = None
         return SpeechStop(end_ms, audio, forced)
 
+    @property
+    def turn_samples(self) -> int:
+        """Samples of the turn in progress (0 when not in speech)."""
+        return self._turn_samples if self.in_speech else 0
+
+    def turn_audio(self) -> np.ndarray | None:
+        """A copy of the turn so far (for partial transcripts), or None when not in speech."""
+        return np.concatenate(self._turn) if self.in_speech and self._turn else None
+
     def flush(self) -> SpeechStop | None:
         """End the turn in progress now (``input_audio_buffer.commit`` under server VAD)."""
         if not self.in_speech:

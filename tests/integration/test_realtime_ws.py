@@ -169,8 +169,9 @@ async def test_server_vad_turn_from_speech_at_24khz_faster_than_real_time(live,
     assert 100 <= started["audio_start_ms"] <= 600
     speech_ms = len(question) / 24
     assert stopped["audio_end_ms"] == pytest.approx(500 + speech_ms, abs=400)
-    # STT got the turn at 16 kHz: prefix + speech + the confirming silence.
-    assert stt.calls[0] / 16 == pytest.approx(stopped["audio_end_ms"]
+    # The final transcription got the turn at 16 kHz: prefix + speech + the confirming
+    # silence (earlier calls are partial transcripts of the turn in progress).
+    assert stt.calls[-1] / 16 == pytest.approx(stopped["audio_end_ms"]
                                               - started["audio_start_ms"] + 500, abs=150)
     assert events[-1]["response"]["status"] == "completed"
     assert events[-1]["response"]["timings"]["voice_to_voice_ms"] > 0
@@ -356,3 +357,38 @@ async def test_response_create_while_one_runs_is_a_conflict(live) -> None:
         done = await client.until("response.done")
         assert done[-1]["response"]["status_details"]["reason"] == "client_cancelled"
         assert "response.audio.delta" not in [e["type"] for e in client.seen]
+
+
+class GrowingSTT(FakeSTT):
+    """Hears one more word of SENTENCE per 0.4 s of audio (a model that transcribes what
+    has been said so far), and records every call."""
+
+    SENTENCE = ["what", "will", "the", "weather", "be", "like", "tomorrow", "in", "seoul"]
+
+    async def transcribe(self, audio, **kwargs):  # type: ignore[no-untyped-def]
+        self.text = " ".join(self.SENTENCE[:max(1, int(len(audio) / 16000 / 0.4))])
+        return await super().transcribe(audio, **kwargs)
+
+
+async def test_partial_transcripts_while_speaking_add_up_to_the_final_one(live,
+                                                                         question) -> None:
+    stt = GrowingSTT()
+    live.use(fake_services(stt=stt))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(np.concatenate([silence(0.3, 24000), question,
+                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
+        events = await client.until("conversation.item.input_audio_transcription.completed")
+    types = [e["type"] for e in events]
+    stopped = types.index("input_audio_buffer.speech_stopped")
+    deltas = [e for e in events if e["type"].endswith("transcription.delta")]
+    early = [e for e in deltas if events.index(e) < stopped]
+    assert len(early) >= 2  # partials arrived while the user was still speaking
+    final = events[-1]["transcript"]
+    assert "".join(e["delta"] for e in deltas) == final
+    assert {e["item_id"] for e in deltas} == {events[-1]["item_id"]}
+    # The final transcript is a one-shot transcription of the whole committed turn.
+    whole = stt.calls[-1]
+    assert whole == max(stt.calls) and len(stt.calls) >= 3
+    assert final == " ".join(GrowingSTT.SENTENCE[:max(1, int(whole / 16000 / 0.4))])

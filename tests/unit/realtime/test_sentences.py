@@ -65,3 +65,13 @@ def test_the_chunker_cuts_where_the_tts_model_cuts() -> None:
     for step in (1, 2, 3, 7):
         deltas = [text[i:i + step] for i in range(0, len(text), step)]
         assert feed_all(deltas) == split_sentences(text)
+
+
+def test_transcript_deltas_only_ever_extend_what_was_sent() -> None:
+    from orchestrator.realtime.conversation import extension
+
+    assert extension("", "what will") == "what will"
+    assert extension("what will", "what will the weather") == " the weather"
+    assert extension("what will", "what will") == ""
+    assert extension("what wil", "what will the") == ""  # never split a word
+    assert extension("what will", "What will the") == ""  # a revision: completed corrects it
