@@ -1,9 +1,13 @@
-"""``voicechat bench stt``: real-time factor of the served STT against openai-whisper
-(PyTorch, in process) and faster-whisper (when installed), on the same audio and weights.
+"""``voicechat bench stt``: per-utterance latency and WER of every served stt version
+(Whisper and Moonshine side by side) and of the peers a user would pick instead,
+faster-whisper int8 and openai-whisper on the same Whisper weights, in one run on the
+same audio.
 
-RTF = processing seconds / audio seconds (lower is faster). The PyTorch model is loaded
-from the source recorded in the served version's manifest, so all paths decode the same
-weights; transcripts are compared word for word.
+Utterances are English sentences of 2-5 s spoken by espeak-ng (their text is the
+reference for WER), or WAV files given with ``--audio`` (``--reference`` their text).
+Each path transcribes every utterance ``--repeat`` times: latency p50/p95 over all runs,
+WER over the last. The served paths go through Triton and the orchestrator's client,
+as ``/v1/audio/transcriptions`` does (minus the upload's decode).
 """
 
 from __future__ import annotations
@@ -17,35 +21,73 @@ import subprocess
 import tempfile
 import time
 import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_UTTERANCES = ["what time does the pharmacy close today",
-                      "how many people live in london",
-                      "please call me back tomorrow morning",
-                      "the meeting has been moved to thursday afternoon"]
+from orchestrator.bench.stats import percentile
+from orchestrator.bench.wer import wer
+
+UTTERANCES = [
+    "what time does the pharmacy close today",
+    "how many people live in london",
+    "please call me back tomorrow morning",
+    "the meeting has been moved to thursday afternoon",
+    "can you recommend a good restaurant near the station",
+    "turn off the lights in the living room",
+    "i would like to book a table for two people",
+    "what is the weather going to be like this weekend",
+    "remind me to buy milk on the way home",
+    "how long does it take to drive to the airport",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--audio", help="16 kHz mono 16-bit WAV (default: espeak-ng speech)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per path (best of)")
-    parser.add_argument("--version", default="", help="served stt version (default: latest)")
-    parser.add_argument("--language", default=None, help="language (default: detected)")
+    parser.add_argument("--audio", action="append", default=[],
+                        help="16 kHz mono 16-bit WAV (repeat; default: espeak-ng sentences)")
+    parser.add_argument("--reference", action="append", default=[],
+                        help="the text of each --audio, in order (for WER)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per utterance and path")
+    parser.add_argument("--versions", default="",
+                        help="served stt versions, comma-separated (default: every exported "
+                             "version)")
+    parser.add_argument("--language", default="en", help="language given to every path")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="only the served versions (no faster-whisper, openai-whisper)")
+    parser.add_argument("--json", dest="json_path", default=None, help="write results here")
 
 
-def _speech(directory: Path) -> np.ndarray:
+@dataclass
+class PathResult:
+    name: str
+    latencies_s: list[float] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def row(self, references: list[str], audio_s: float) -> dict:
+        if not self.latencies_s:
+            return {"path": self.name, "note": self.note}
+        mean = float(np.mean(self.latencies_s))
+        return {"path": self.name, "p50_ms": round(percentile(self.latencies_s, 50) * 1000, 1),
+                "p95_ms": round(percentile(self.latencies_s, 95) * 1000, 1),
+                "rtf": round(mean / audio_s, 3), "wer": round(wer(references, self.texts), 4),
+                "note": self.note}
+
+
+def _speak(texts: list[str], directory: Path) -> list[np.ndarray]:
     if not shutil.which("espeak-ng") or not shutil.which("sox"):
         raise SystemExit("espeak-ng and sox are needed for the default audio (or pass --audio)")
-    pieces = []
-    for i, text in enumerate(DEFAULT_UTTERANCES):
+    out = []
+    for i, text in enumerate(texts):
         raw, wav = directory / f"{i}.raw.wav", directory / f"{i}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text],
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text],
                        check=True)
         subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)],
                        check=True)
-        pieces += [_read_wav(wav), np.zeros(8000, np.float32)]
-    return np.concatenate(pieces)
+        out.append(_read_wav(wav))
+    return out
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -56,97 +98,153 @@ def _read_wav(path: Path) -> np.ndarray:
             / 32768.0
 
 
-def _best(fn, repeat: int) -> tuple[float, str]:  # type: ignore[no-untyped-def]
-    text, best = "", float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        text = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, text.strip()
+def _timed(name: str, transcribe: Callable[[np.ndarray], str], clips: list[np.ndarray],
+           repeat: int, note: str = "") -> PathResult:
+    result = PathResult(name, note=note)
+    transcribe(clips[0])  # warm-up
+    for run in range(repeat):
+        texts = []
+        for clip in clips:
+            started = time.perf_counter()
+            texts.append(transcribe(clip).strip())
+            result.latencies_s.append(time.perf_counter() - started)
+        if run == repeat - 1:
+            result.texts = texts
+    return result
 
 
-async def _served(settings, audio: np.ndarray, args) -> tuple[float, str, str]:  # type: ignore[no-untyped-def]
+async def _served(url: str, repository: str, versions: list[int], clips: list[np.ndarray],
+                  args: argparse.Namespace) -> list[PathResult]:
+    from export.profiles import repository_profile
+    from export.repository import ModelRepository
+    from export.specs.stt import SPEC
     from orchestrator.inference.client import TritonClient
     from orchestrator.speech.stt import SpeechToText
 
-    client = TritonClient(settings.triton_url, timeout_s=600)
+    client = TritonClient(url, timeout_s=600)
     try:
+        config = repository_profile(Path(repository)).config_json(SPEC, versions=versions)
+        await client.raw.load_model("stt", config=json.dumps(config), client_timeout=600)
         stt = SpeechToText(client)
-        warm = await stt.transcribe(audio[:16_000], language=args.language, version=args.version)
-        best, text = float("inf"), ""
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            result = await stt.transcribe(audio, language=args.language, version=args.version)
-            best = min(best, time.perf_counter() - started)
-            text = result.text
-        return best, text.strip(), warm.model_version
+        results = []
+        for version in versions:
+            manifest = ModelRepository(repository).manifest("stt", version)
+            architecture = manifest.extra.get("architecture", "whisper")
+            name = f"served stt:{version} ({architecture})"
+            result = PathResult(name, note=_describe(manifest))
+            await stt.transcribe(clips[0], language=args.language, version=str(version))
+            for run in range(args.repeat):
+                texts = []
+                for clip in clips:
+                    started = time.perf_counter()
+                    heard = await stt.transcribe(clip, language=args.language,
+                                                 version=str(version))
+                    result.latencies_s.append(time.perf_counter() - started)
+                    texts.append(heard.text.strip())
+                if run == args.repeat - 1:
+                    result.texts = texts
+            results.append(result)
+        return results
     finally:
         await client.close()
 
 
-def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+def _describe(manifest) -> str:  # type: ignore[no-untyped-def]
+    dims = manifest.dimensions
+    if manifest.extra.get("architecture") == "moonshine":
+        return f"Moonshine, {dims.get('decoder_layers')} decoder layers"
+    return (f"Whisper, {dims.get('n_audio_layer')} encoder layers, "
+            f"{manifest.source.get('kind')} source")
 
-    from export.repository import ModelRepository
 
-    with tempfile.TemporaryDirectory() as tmp:
-        audio = _read_wav(Path(args.audio)) if args.audio else _speech(Path(tmp))
-    seconds = audio.size / 16_000
-    from orchestrator.inference.embedded import triton_for
+def _peers(manifest, clips: list[np.ndarray], args: argparse.Namespace) -> list[PathResult]:  # type: ignore[no-untyped-def]
+    """faster-whisper int8 and openai-whisper on the Whisper version's own weights."""
+    results = []
+    source = manifest.source
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        results.append(PathResult("faster-whisper int8", note="not installed"))
+    else:
+        if source.get("kind") == "ctranslate2":
+            fw = WhisperModel(_ct2_directory(source, Path(tempfile.mkdtemp())), device="cpu",
+                              compute_type="int8")
 
-    with triton_for(settings, {"stt"}) as served:
-        served_s, served_text, version = asyncio.run(_served(served, audio, args))
-    manifest = ModelRepository(settings.model_repository).manifest("stt", int(version))
-    rows = [("served (Triton, ONNX Runtime)", served_s, served_text)]
+            def fw_run(clip: np.ndarray) -> str:
+                segments, _ = fw.transcribe(clip, beam_size=1, temperature=0.0,
+                                            language=args.language, without_timestamps=True)
+                return "".join(s.text for s in segments)
 
-    import torch
+            results.append(_timed("faster-whisper int8 (CTranslate2)", fw_run, clips,
+                                  args.repeat, note="same weights, greedy"))
+        else:
+            results.append(PathResult("faster-whisper int8",
+                                      note="needs a CTranslate2 source in the manifest"))
     import whisper
 
     from export.stt.sources import load_source
 
-    source = manifest.source
     model = load_source(source.get("path") or source["name"], source.get("parts", ())).model
-    options = {"temperature": 0.0, "fp16": False, "language": args.language}
-    whisper.transcribe(model, audio[:16_000], **options)  # warm-up
-    torch_s, torch_text = _best(lambda: whisper.transcribe(model, audio, **options)["text"],
-                                args.repeat)
-    rows.append(("openai-whisper (PyTorch, in process)", torch_s, torch_text))
-    try:
-        from faster_whisper import WhisperModel
-    except ImportError:
-        rows.append(("faster-whisper", float("nan"), "(not installed)"))
-    else:
-        fw = WhisperModel(_ct2_directory(source, Path(tempfile.mkdtemp())), device="cpu",
-                          compute_type="float32")
+    options = {"temperature": 0.0, "fp16": False, "language": args.language,
+               "condition_on_previous_text": False}
+    results.append(_timed("openai-whisper (PyTorch)",
+                          lambda clip: whisper.transcribe(model, clip, **options)["text"],
+                          clips, args.repeat, note="same weights, greedy"))
+    return results
 
-        def fw_run() -> str:
-            segments, _ = fw.transcribe(audio, beam_size=1, temperature=0.0,
-                                        language=args.language)
-            return "".join(s.text for s in segments)
 
-        fw_s, fw_text = _best(fw_run, args.repeat)
-        rows.append(("faster-whisper (CTranslate2)", fw_s, fw_text))
+def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from export.repository import ModelRepository
+    from orchestrator.inference.embedded import triton_for
 
-    print(f"machine: {platform.machine()}, {_cpus()} CPU cores, torch threads "
-          f"{torch.get_num_threads()}; audio {seconds:.1f} s; stt version {version} "
-          f"({json.dumps(manifest.dimensions.get('n_audio_layer'))} encoder layers, "
-          f"{manifest.source.get('kind')}); best of {args.repeat}")
-    print(f"{'path':<40} {'seconds':>8} {'RTF':>7}  same transcript as served")
-    for name, elapsed, text in rows:
-        same = "-" if text.startswith("(") else ("yes" if text == served_text else "NO")
-        print(f"{name:<40} {elapsed:>8.2f} {elapsed / seconds:>7.3f}  {same}")
-    for name, _, text in rows:
-        print(f"  {name}: {text!r}")
+    repository = ModelRepository(settings.model_repository)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.audio:
+            clips = [_read_wav(Path(p)) for p in args.audio]
+            references = args.reference or [""] * len(clips)
+            if len(references) != len(clips):
+                raise SystemExit("give one --reference per --audio")
+        else:
+            references, clips = UTTERANCES, _speak(UTTERANCES, Path(tmp))
+    versions = [int(v) for v in args.versions.split(",") if v] or repository.versions("stt")
+    if not versions:
+        raise SystemExit("no stt version is exported (python -m export stt --source …)")
+    with triton_for(settings, {"stt"}) as served:
+        results = asyncio.run(_served(served.triton_url, settings.model_repository, versions,
+                                      clips, args))
+    if not args.no_peers:
+        whisper_versions = [v for v in versions if repository.manifest("stt", v).extra.get(
+            "architecture", "whisper") == "whisper"]
+        if whisper_versions:
+            results += _peers(repository.manifest("stt", whisper_versions[-1]), clips, args)
+    audio_s = float(np.mean([c.size for c in clips])) / 16_000
+    rows = [r.row(references, audio_s) for r in results]
+    print(f"machine: {platform.machine()}, {_cpus()} CPU cores; {len(clips)} utterances of "
+          f"{min(c.size for c in clips) / 16000:.1f}-{max(c.size for c in clips) / 16000:.1f} s "
+          f"(mean {audio_s:.2f} s), {args.repeat} runs each, language {args.language}")
+    print(f"{'path':<44} {'p50 ms':>8} {'p95 ms':>8} {'RTF':>7} {'WER':>7}  note")
+    for row in rows:
+        if "p50_ms" not in row:
+            print(f"{row['path']:<44} {'-':>8} {'-':>8} {'-':>7} {'-':>7}  {row['note']}")
+            continue
+        print(f"{row['path']:<44} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "
+              f"{row['rtf']:>7.3f} {row['wer']:>7.3f}  {row['note']}")
+    for result in results:
+        if result.texts:
+            print(f"  {result.name}: {result.texts[0]!r}")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps({"rows": rows, "utterances": references},
+                                                   indent=2) + "\n", encoding="utf-8")
     return 0
 
 
 def _ct2_directory(source: dict, scratch: Path) -> str:
     """A directory faster-whisper can open: split model.bin parts are joined into one."""
     path = Path(source["path"])
-    if source.get("kind") != "ctranslate2":
-        raise SystemExit("faster-whisper needs a CTranslate2 source in the stt manifest")
     if (path / "model.bin").is_file():
         return str(path)
-    for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json"):
+    for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json",
+                  "preprocessor_config.json"):
         if (path / extra).is_file():
             shutil.copyfile(path / extra, scratch / extra)
     with open(scratch / "model.bin", "wb") as out:

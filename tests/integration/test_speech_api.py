@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
+from orchestrator.bench.wer import word_errors
 from orchestrator.settings import Settings
 from orchestrator.speech.audio_input import decode_audio
 from tests.support.settings import base_settings
@@ -121,18 +122,8 @@ async def test_round_trip_through_served_stt(triton_server, served_joe_voice, ti
         assert heard.status_code == 200, heard.text
     words = re.sub(r"[^a-z ]", "", heard.json()["text"].lower()).split()
     expected = re.sub(r"[^a-z ]", "", sentence.lower()).split()
-    errors = _word_errors(expected, words)
+    errors = word_errors(expected, words)
     assert errors / len(expected) <= 0.2, (words, errors)
-
-
-def _word_errors(reference: list[str], hypothesis: list[str]) -> int:
-    """Levenshtein distance over words."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, 1):
-        prev, row[0] = row[0], i
-        for j, hyp in enumerate(hypothesis, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref != hyp))
-    return row[-1]
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [

@@ -60,8 +60,10 @@ def test_export_proves_every_token_equal_to_the_reference(repository: ModelRepos
     manifest = repository.manifest("stt", 2)
     assert manifest.extra["architecture"] == "moonshine" and manifest.parity_passed
     figures = {p.name: p.value for p in manifest.parity}
-    assert figures == {"encoder_beckett": 0.0, "greedy_tokens": 0.0}
-    assert {"model.py", "encoder_model.ort", "decoder_model_merged.ort", "tokenizer.json",
+    assert set(figures) == {"encoder_beckett", "greedy_tokens"}
+    assert figures["greedy_tokens"] == 0 and figures["encoder_beckett"] <= 1e-4
+    # The int8 .ort graphs become ONNX with their weights dequantized once.
+    assert {"model.py", "encoder_model.onnx", "decoder_model_merged.onnx", "tokenizer.json",
             "code/export/stt/moonshine/runtime.py"} <= set(manifest.files)
     assert manifest.dimensions["decoder_layers"] == 8
 

@@ -109,3 +109,36 @@ def test_token_counts_follow_the_served_llm_version(tmp_path: Path) -> None:
     assert count("hello big world") == 3
     pins["llm"] = "2"
     assert count("hello big world") == 15
+
+
+def test_constant_weight_chains_are_folded_into_initializers(tmp_path: Path) -> None:
+    """int8 weight -> Cast -> Mul(scale) -> Add(bias) feeding a MatMul becomes one float
+    initializer, with the same result."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.stt.moonshine.fold import fold_constants
+
+    rng = np.random.default_rng(0)
+    weight = rng.integers(-127, 127, (4, 3)).astype(np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["w8"], ["wf"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["wf", "scale"], ["ws"]),
+         helper.make_node("Add", ["ws", "zero"], ["w"]),
+         helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+        [numpy_helper.from_array(weight, "w8"),
+         numpy_helper.from_array(np.array([0.05], np.float32), "scale"),
+         numpy_helper.from_array(np.array([0.0], np.float32), "zero")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = rng.normal(size=(2, 4)).astype(np.float32)
+    before = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    assert fold_constants(path) == 3
+    folded = onnx.load(str(path))
+    assert [n.op_type for n in folded.graph.node] == ["MatMul"]
+    assert [i.name for i in folded.graph.initializer] == ["w"]
+    np.testing.assert_array_equal(ort.InferenceSession(str(path)).run(None, {"x": x})[0],
+                                  before)
