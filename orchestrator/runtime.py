@@ -132,7 +132,9 @@ async def start_runtime(settings: Settings) -> Runtime:
         if settings.stt_enabled:
             from orchestrator.speech.stt import SpeechToText
 
-            runtime.services.stt = SpeechToText(runtime.triton)
+            runtime.services.stt = SpeechToText(runtime.triton,
+                                                repository=settings.model_repository,
+                                                chunk_s=settings.stt_chunk_seconds)
         if settings.tts_enabled:
             from orchestrator.speech.tts import TextToSpeech
 

@@ -171,6 +171,10 @@ class Settings:
     realtime_max_turn_seconds: float = _env("REALTIME_MAX_TURN_SECONDS", "Longest user turn "
                                             "buffered; server VAD commits it when reached.",
                                             30.0)
+    stt_chunk_seconds: float = _env(
+        "STT_CHUNK_SECONDS", "Audio longer than this is transcribed as several requests of at "
+        "most this length, so a long upload never holds the stt model for long; 0: one "
+        "request.", 30.0, minimum=0.0, maximum=3600.0)
     realtime_partial_interval_ms: int = _env(
         "REALTIME_PARTIAL_INTERVAL_MS", "While the user speaks (server VAD), the growing turn "
         "is transcribed after every this much new speech and sent as transcription deltas; "

@@ -2,15 +2,28 @@
 
 The one entry point other features (realtime, voice chat) call. It talks to the Triton
 ``stt`` model through the shared client; tensor names come from the model's spec.
+
+Two things happen here rather than in the model:
+
+* **Fairness.** Audio longer than ``chunk_s`` is sent as several requests of at most that
+  length, cut at the quietest 100 ms near each limit, so a long upload holds the model
+  for one chunk at a time and a realtime turn waits behind one chunk, not the whole file.
+  Later chunks reuse the language the first detected.
+* **Languages.** When the version that serves unpinned requests transcribes English only
+  (a Moonshine version) and a request names another language, it goes to the newest
+  multilingual version in the repository (Whisper), which must be loaded
+  (``voicechat models load stt N``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
+from export.repository import ModelRepository
 from export.specs import stt as spec
 from orchestrator.errors import InferenceError, InvalidRequest
 
@@ -40,13 +53,39 @@ class Transcription:
     model_version: str = ""
 
 
+ENGLISH = ("en", "english")
+
+
 class SpeechToText:
-    """Transcribes 16 kHz mono float32 audio with the served Whisper."""
+    """Transcribes 16 kHz mono float32 audio with the served ``stt`` version."""
 
     sample_rate = spec.SAMPLE_RATE
 
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client, *, repository: str | Path | None = None,  # type: ignore[no-untyped-def]
+                 chunk_s: float = 0.0) -> None:
         self.client = client
+        self.repository = ModelRepository(repository) if repository else None
+        self.chunk_samples = int(chunk_s * spec.SAMPLE_RATE) if chunk_s else 0
+
+    def route(self, language: str | None, version: str) -> str:
+        """The version a request goes to (see the module's docstring)."""
+        if version or not language or language.lower() in ENGLISH or self.repository is None:
+            return version
+        versions = self.repository.versions(spec.SPEC.name)
+        pinned = self.client.default_versions.get(spec.SPEC.name, "")
+        served = int(pinned) if pinned.isdigit() else (versions[-1] if versions else None)
+        if served is None or self._multilingual(served):
+            return version
+        multilingual = [v for v in versions if self._multilingual(v)]
+        return str(multilingual[-1]) if multilingual else version
+
+    def _multilingual(self, version: int) -> bool:
+        assert self.repository is not None
+        try:
+            extra = self.repository.manifest(spec.SPEC.name, version).extra
+        except Exception:
+            return True  # unknown: leave the request alone
+        return bool(extra.get("multilingual", True))
 
     async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
                          prompt: str | None = None, task: str = "transcribe",
@@ -56,6 +95,37 @@ class SpeechToText:
         if not 0.0 <= temperature <= 1.0:
             raise InvalidRequest("temperature must be between 0 and 1")
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        version = self.route(language, version)
+        if self.chunk_samples and audio.size > self.chunk_samples + spec.SAMPLE_RATE:
+            return await self._chunked(audio, language=language, prompt=prompt, task=task,
+                                       temperature=temperature, version=version)
+        return await self._one(audio, language=language, prompt=prompt, task=task,
+                               temperature=temperature, version=version)
+
+    async def _chunked(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
+                       task: str, temperature: float, version: str) -> Transcription:
+        parts: list[Transcription] = []
+        offsets = chunk_bounds(audio, self.chunk_samples)
+        for start, end in offsets:
+            part = await self._one(audio[start:end], language=language,
+                                   prompt=prompt if not parts else None, task=task,
+                                   temperature=temperature,
+                                   version=version or (parts[0].model_version if parts else ""))
+            language = language or part.language  # later chunks: the detected language
+            parts.append(part)
+        segments = []
+        for (start, _), part in zip(offsets, parts, strict=True):
+            shift = start / spec.SAMPLE_RATE
+            segments += [replace(s, id=len(segments) + i, start=round(s.start + shift, 3),
+                                 end=round(s.end + shift, 3), seek=s.seek + start // 160)
+                         for i, s in enumerate(part.segments)]
+        return Transcription(text=" ".join(p.text for p in parts if p.text),
+                             language=parts[0].language, segments=segments,
+                             duration_s=audio.size / spec.SAMPLE_RATE,
+                             model_version=parts[0].model_version)
+
+    async def _one(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
+                   task: str, temperature: float, version: str) -> Transcription:
         values = {spec.AUDIO: audio, spec.TASK: [task], spec.TEMPERATURE: [temperature],
                   spec.LANGUAGE: [language] if language else None,
                   spec.PROMPT: [prompt] if prompt else None}
@@ -77,3 +147,21 @@ class SpeechToText:
                              language=result.text(spec.DETECTED_LANGUAGE), segments=segments,
                              duration_s=float(result.scalar(spec.DURATION)),
                              model_version=result.model_version)
+
+
+def chunk_bounds(audio: np.ndarray, chunk: int, search: int = 5 * spec.SAMPLE_RATE
+                 ) -> list[tuple[int, int]]:
+    """``[start, end)`` of chunks of at most ``chunk`` samples, each cut at the quietest
+    100 ms of the last ``search`` samples (at most a quarter of a chunk) before its limit."""
+    frame = spec.SAMPLE_RATE // 10
+    search = min(search, chunk // 4)
+    bounds, start = [], 0
+    while audio.size - start > chunk:
+        window = audio[start + chunk - search:start + chunk]
+        count = window.size // frame
+        energy = (window[:count * frame].reshape(count, frame) ** 2).mean(axis=1)
+        end = start + chunk - search + int(energy.argmin()) * frame + frame // 2
+        bounds.append((start, end))
+        start = end
+    bounds.append((start, audio.size))
+    return bounds

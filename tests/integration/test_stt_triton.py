@@ -88,3 +88,38 @@ async def test_silence_gives_empty_text(tiny_stt, stt) -> None:  # type: ignore[
 async def test_bad_input_is_invalid_argument(tiny_stt, stt, kwargs, audio, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InferenceInvalidInput, match=message):
         await stt.transcribe(audio, **kwargs)
+
+
+async def test_long_audio_goes_in_chunks_that_short_requests_overtake(tiny_stt, stt) -> None:  # type: ignore[no-untyped-def]
+    """A long upload is several requests of at most STT_CHUNK_SECONDS: its result is the
+    chunks' results joined, and a short request sent meanwhile is answered between two
+    chunks instead of after the whole upload."""
+    import asyncio
+
+    from orchestrator.speech.stt import chunk_bounds
+
+    chunked = SpeechToText(stt.client, chunk_s=8.0)
+    audio = _speechlike(40.0, 7)
+    bounds = chunk_bounds(audio, chunked.chunk_samples)
+    assert 5 <= len(bounds) <= 7 and all(6 * 16000 <= end - start <= 8 * 16000
+                                         for start, end in bounds[:-1])
+    parts = [await stt.transcribe(audio[s:e], language="en") for s, e in bounds]
+    done: list[str] = []
+
+    async def long() -> object:
+        result = await chunked.transcribe(audio, language="en")
+        done.append("long")
+        return result
+
+    async def short() -> None:
+        await asyncio.sleep(0.3)  # the upload's first chunk is in the model by now
+        await stt.transcribe(_speechlike(1.0, 8), language="en")
+        done.append("short")
+
+    result, _ = await asyncio.gather(long(), short())
+    assert done == ["short", "long"]
+    assert result.text == " ".join(p.text for p in parts if p.text)
+    assert [s.id for s in result.segments] == list(range(len(result.segments)))
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts) and result.segments[-1].end <= 40.0 + 1e-3
+    assert result.duration_s == pytest.approx(40.0)
