@@ -29,6 +29,12 @@ PROMPT = Tensor("prompt", "BYTES", (1,), optional=True,
 TEMPERATURE = Tensor("temperature", "FP32", (1,), optional=True,
                      doc="0 (default): greedy decoding; > 0: sampling at that temperature")
 
+DRAFT_TOKENS = Tensor("draft_tokens", "INT32", (-1,), optional=True,
+                     doc="token ids of an earlier transcript of the start of this audio by "
+                         "the same version (a partial): a version may check them all in one "
+                         "decoder pass instead of one pass per token; the result is exactly "
+                         "what it is without them")
+
 TEXT = Tensor("text", "BYTES", (1,), doc="the transcript")
 DETECTED_LANGUAGE = Tensor("detected_language", "BYTES", (1,),
                            doc="language code used for decoding (given or detected)")
@@ -41,7 +47,7 @@ SPEC = ModelSpec(
     name="stt",
     description="Speech-to-text (Whisper or Moonshine): 16 kHz mono audio -> text, language, "
                 "segments",
-    inputs=(AUDIO, LANGUAGE, TASK, PROMPT, TEMPERATURE),
+    inputs=(AUDIO, LANGUAGE, TASK, PROMPT, TEMPERATURE, DRAFT_TOKENS),
     outputs=(TEXT, DETECTED_LANGUAGE, SEGMENTS, DURATION),
     max_batch_size=8,
     dynamic_batching=DynamicBatching(max_queue_delay_us=5000),

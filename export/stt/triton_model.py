@@ -5,6 +5,9 @@ decoding, transcribe loop), the ONNX graphs and the tokenizer/mel assets, so a v
 is self-contained. Tensor names come from ``export.specs.stt``; limits and thresholds
 from the config's ``parameters``.
 
+``draft_tokens`` is a hint this architecture does not use (its result never depends on it,
+so it is accepted and left aside).
+
 One ``execute`` call receives the requests the dynamic batcher grouped: their first
 encoder windows (and language-detection inputs) run as one encoder batch, then each
 request decodes on its own (greedy decoding is sequential per request).

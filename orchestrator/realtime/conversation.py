@@ -83,6 +83,7 @@ class Conversation:
         self.response_pending = False
         self._delivered: OrderedDict[str, _Delivered] = OrderedDict()
         self._sent_partial: dict[str, str] = {}  # item id -> transcript text sent as deltas
+        self._drafts: dict[str, list[int]] = {}  # item id -> the latest partial's tokens
         self._truncate_at: dict[str, float] = {}
 
     async def send(self, event: Any, **kwargs: Any) -> None:
@@ -105,10 +106,15 @@ class Conversation:
         transcription = config.input_audio_transcription
         try:
             result = await stt.transcribe(audio, language=transcription.language,
-                                          prompt=transcription.prompt)
+                                          prompt=transcription.prompt,
+                                          draft=self._drafts.get(item_id, []))
         except Exception as exc:
             log.info("partial transcription failed: %s", exc)
             return
+        if len(result.segments) == 1:  # one window: its tokens can seed the final decode
+            self._drafts[item_id] = list(result.segments[0].tokens)
+            while len(self._drafts) > KEEP_ITEMS:
+                self._drafts.pop(next(iter(self._drafts)))
         stable = " ".join(result.text.split()[:-1])
         delta = extension(self._sent_partial.get(item_id, ""), stable)
         if delta:
@@ -125,8 +131,11 @@ class Conversation:
         assert stt is not None
         transcription = config.input_audio_transcription
         try:
+            # The latest partial's tokens: a version that can check them in one decoder
+            # pass decodes only the rest; the transcript is the same either way.
             result = await stt.transcribe(audio, language=transcription.language,
-                                          prompt=transcription.prompt)
+                                          prompt=transcription.prompt,
+                                          draft=self._drafts.pop(item_id, []))
         except Exception as exc:
             log.warning("transcription failed: %s", exc)
             error = websocket_error_event(exc)["error"]

@@ -20,14 +20,16 @@ from storage.conversations import TurnRecord
 class Transcription(Protocol):
     text: str
     language: str | None
+    segments: Sequence[Any]
 
 
 @runtime_checkable
 class SpeechToText(Protocol):
     async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
                          prompt: str | None = None, task: str = "transcribe",
-                         temperature: float = 0.0, version: str = "") -> Transcription:
-        """``audio``: float32, 16 kHz, mono."""
+                         temperature: float = 0.0, version: str = "",
+                         draft: Sequence[int] = ()) -> Transcription:
+        """``audio``: float32, 16 kHz, mono; ``draft``: a partial transcript's tokens."""
         ...
 
 

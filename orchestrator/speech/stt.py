@@ -18,6 +18,7 @@ Two things happen here rather than in the model:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -89,7 +90,11 @@ class SpeechToText:
 
     async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
                          prompt: str | None = None, task: str = "transcribe",
-                         temperature: float = 0.0, version: str = "") -> Transcription:
+                         temperature: float = 0.0, version: str = "",
+                         draft: Sequence[int] = ()) -> Transcription:
+        """``draft``: tokens of an earlier transcript of the start of this audio by the same
+        version (a realtime partial); versions that can verify them decode faster, and the
+        result does not change."""
         if task not in TASKS:
             raise InvalidRequest(f"task must be one of {', '.join(TASKS)}, not {task!r}")
         if not 0.0 <= temperature <= 1.0:
@@ -100,7 +105,7 @@ class SpeechToText:
             return await self._chunked(audio, language=language, prompt=prompt, task=task,
                                        temperature=temperature, version=version)
         return await self._one(audio, language=language, prompt=prompt, task=task,
-                               temperature=temperature, version=version)
+                               temperature=temperature, version=version, draft=draft)
 
     async def _chunked(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
                        task: str, temperature: float, version: str) -> Transcription:
@@ -125,10 +130,12 @@ class SpeechToText:
                              model_version=parts[0].model_version)
 
     async def _one(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
-                   task: str, temperature: float, version: str) -> Transcription:
+                   task: str, temperature: float, version: str,
+                   draft: Sequence[int] = ()) -> Transcription:
         values = {spec.AUDIO: audio, spec.TASK: [task], spec.TEMPERATURE: [temperature],
                   spec.LANGUAGE: [language] if language else None,
-                  spec.PROMPT: [prompt] if prompt else None}
+                  spec.PROMPT: [prompt] if prompt else None,
+                  spec.DRAFT_TOKENS: np.asarray(draft, np.int32) if len(draft) else None}
         result = await self.client.infer(spec.SPEC, values, version=version)
         try:
             raw_segments = json.loads(result.text(spec.SEGMENTS))

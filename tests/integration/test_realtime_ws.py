@@ -392,3 +392,5 @@ async def test_partial_transcripts_while_speaking_add_up_to_the_final_one(live,
     whole = stt.calls[-1]
     assert whole == max(stt.calls) and len(stt.calls) >= 3
     assert final == " ".join(GrowingSTT.SENTENCE[:max(1, int(whole / 16000 / 0.4))])
+    # Each decode was offered the previous partial's tokens as a draft.
+    assert stt.drafts[0] == [] and all(stt.drafts[1:])

@@ -80,6 +80,20 @@ async def test_served_moonshine_transcribes_english(stt: TritonClient, tmp_path:
     assert result.segments[0].end == pytest.approx(spoken.size / 16000, abs=0.01)
 
 
+async def test_a_partial_transcript_as_draft_changes_nothing_but_the_time(stt: TritonClient
+                                                                         ) -> None:
+    service = SpeechToText(stt)
+    (_, beckett), = reference_audio()
+    partial = await service.transcribe(beckett[:16000 * 6], version="2")
+    draft = list(partial.segments[0].tokens)
+    assert partial.text != BECKETT and draft
+    for tokens in (draft, draft[:3], [7, 8, 9, 10], draft * 3):
+        result = await service.transcribe(beckett, version="2", draft=tokens)
+        assert result.text == BECKETT
+    with pytest.raises(InferenceInvalidInput, match="outside the vocabulary"):
+        await service.transcribe(beckett, version="2", draft=[10**6])
+
+
 async def test_long_audio_is_cut_in_quiet_places(stt: TritonClient) -> None:
     (_, beckett), = reference_audio()
     gap = np.zeros(8000, np.float32)

@@ -19,6 +19,11 @@ from orchestrator.realtime.wiring import PlainPrompt
 
 
 @dataclass
+class FakeSegment:
+    tokens: list[int]
+
+
+@dataclass
 class FakeTranscription:
     text: str
     language: str | None = "en"
@@ -31,14 +36,18 @@ class FakeSTT:
     def __init__(self, text: str = "what is the weather like", fail: Exception | None = None):
         self.text, self.fail = text, fail
         self.calls: list[int] = []
+        self.drafts: list[list[int]] = []
 
     async def transcribe(self, audio, *, language=None, prompt=None, task="transcribe",
-                         temperature=0.0, version=""):  # type: ignore[no-untyped-def]
+                         temperature=0.0, version="", draft=()):  # type: ignore[no-untyped-def]
         self.calls.append(len(audio))
+        self.drafts.append(list(draft))
         await asyncio.sleep(0)
         if self.fail is not None:
             raise self.fail
-        return FakeTranscription(self.text, duration_s=len(audio) / 16000)
+        tokens = [len(word) for word in self.text.split()]  # stand-in token ids
+        return FakeTranscription(self.text, duration_s=len(audio) / 16000,
+                                 segments=[FakeSegment(tokens)] if tokens else [])
 
 
 @dataclass

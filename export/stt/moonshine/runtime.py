@@ -99,24 +99,61 @@ class MoonshineOnnx:
     def encode(self, audio: np.ndarray) -> np.ndarray:
         return self.encoder.run(None, {"input_values": audio[None, :]})[0]
 
+    def _step(self, input_ids: np.ndarray, hidden: np.ndarray, past: dict[str, np.ndarray],
+              first: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One decoder call: logits of every input position, and the updated cache."""
+        feeds: dict[str, Any] = {"input_ids": input_ids, "encoder_hidden_states": hidden,
+                                 "use_cache_branch": np.array([not first]), **past}
+        if self.has_mask:
+            feeds["encoder_attention_mask"] = np.ones(hidden.shape[:2], np.int64)
+        logits, *present = self.decoder.run(["logits", *self.present_names], feeds)
+        # The cross-attention cache is computed once, on the first call.
+        updated = {name: value if first or ".decoder." in name else past[name]
+                   for name, value in zip(self.past_names, present, strict=True)}
+        return logits[0], updated
+
     def decode(self, hidden: np.ndarray, max_tokens: int, *, temperature: float = 0.0,
-               rng: np.random.Generator | None = None) -> tuple[list[int], list[float]]:
-        """Tokens after the start token (EOS excluded) and the log-probability of each."""
+               rng: np.random.Generator | None = None,
+               draft: list[int] | None = None) -> tuple[list[int], list[float]]:
+        """Tokens after the start token (EOS excluded) and the log-probability of each.
+
+        ``draft`` (greedy only): tokens an earlier, shorter transcription of this audio
+        produced. They go through the decoder in one call; the longest prefix that greedy
+        decoding would have chosen itself (each draft token is the argmax after the ones
+        before it) is kept, the cache is cut to it, and decoding goes on from there. The
+        result is exactly the greedy result without a draft, in fewer decoder calls.
+        """
         cfg = self.config
         past = {name: np.zeros((0, self.heads, 1, self.head_dim), np.float32)
                 for name in self.past_names}
         tokens: list[int] = []
         logprobs: list[float] = []
-        input_ids = np.array([[cfg.decoder_start_token_id]], np.int64)
-        for step in range(max_tokens):
-            feeds: dict[str, Any] = {"input_ids": input_ids, "encoder_hidden_states": hidden,
-                                     "use_cache_branch": np.array([step > 0]), **past}
-            if self.has_mask:
-                feeds["encoder_attention_mask"] = np.ones(hidden.shape[:2], np.int64)
-            logits, *present = self.decoder.run(["logits", *self.present_names], feeds)
-            scores = logits[0, -1].astype(np.float64)
-            log_softmax = scores - scores.max()
-            log_softmax -= np.log(np.exp(log_softmax).sum())
+        draft = list(draft or [])[:max_tokens - 1] if temperature == 0 else []
+        input_ids = np.array([[cfg.decoder_start_token_id, *draft]], np.int64)
+        first = True
+        while len(tokens) < max_tokens:
+            logits, past = self._step(input_ids, hidden, past, first)
+            first = False
+            scores = logits.astype(np.float64)
+            log_softmax = scores - scores.max(axis=-1, keepdims=True)
+            log_softmax -= np.log(np.exp(log_softmax).sum(axis=-1, keepdims=True))
+            if input_ids.shape[1] > 1:  # a draft: keep what greedy agrees with
+                choices = scores.argmax(axis=-1)
+                accepted = 0
+                while accepted < len(draft) and choices[accepted] == draft[accepted]:
+                    accepted += 1
+                if choices[:accepted + 1].tolist().count(cfg.eos_token_id):
+                    accepted = min(accepted, choices.tolist().index(cfg.eos_token_id))
+                tokens += draft[:accepted]
+                logprobs += [float(log_softmax[i, draft[i]]) for i in range(accepted)]
+                keep = accepted + 1  # the start token and the accepted draft
+                past = {name: value[:, :, :keep] if ".decoder." in name else value
+                        for name, value in past.items()}
+                scores, log_softmax = scores[accepted], log_softmax[accepted]
+                if len(tokens) >= max_tokens:
+                    break
+            else:
+                scores, log_softmax = scores[-1], log_softmax[-1]
             if temperature > 0:
                 generator = rng or np.random.default_rng()
                 probs = np.exp(log_softmax / temperature)
@@ -128,10 +165,6 @@ class MoonshineOnnx:
             tokens.append(token)
             logprobs.append(float(log_softmax[token]))
             input_ids = np.array([[token]], np.int64)
-            for name, value in zip(self.past_names, present, strict=True):
-                # The cross-attention cache is computed once, on the first step.
-                if step == 0 or ".decoder." in name:
-                    past[name] = value
         return tokens, logprobs
 
     # --- whole recordings ------------------------------------------------------------
@@ -149,16 +182,18 @@ class MoonshineOnnx:
         return out
 
     def transcribe(self, audio: np.ndarray, *, temperature: float = 0.0,
-                   rng: np.random.Generator | None = None) -> list[Window]:
+                   rng: np.random.Generator | None = None,
+                   draft: list[int] | None = None) -> list[Window]:
+        """``draft``: see :meth:`decode` (used for the first window)."""
         audio = np.ascontiguousarray(audio, np.float32).reshape(-1)
         if audio.size < MIN_SECONDS * SAMPLE_RATE:
             audio = np.pad(audio, (0, int(MIN_SECONDS * SAMPLE_RATE) - audio.size))
         windows = self.windows(audio)
-        for window in windows:
+        for i, window in enumerate(windows):
             piece = audio[window.start:window.end]
             window.tokens, window.logprobs = self.decode(
                 self.encode(piece), self.max_tokens(piece.size), temperature=temperature,
-                rng=rng)
+                rng=rng, draft=draft if i == 0 else None)
             window.text = self.tokenizer.decode(window.tokens).strip()
             window.temperature = temperature
         return windows

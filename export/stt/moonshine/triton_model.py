@@ -6,7 +6,8 @@ only and takes no prompt and no translation task: such requests are refused (INV
 rather than silently answered differently.
 
 The dynamic batcher may hand several requests to one ``execute``; each is transcribed in
-turn (the encoder takes any length, so there is no padded window to share).
+turn (the encoder takes any length, so there is no padded window to share). Draft tokens
+(a partial transcript's) are verified in one decoder call (``runtime.decode``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from export.providers import onnx_providers
 from export.specs.stt import (
     AUDIO,
     DETECTED_LANGUAGE,
+    DRAFT_TOKENS,
     DURATION,
     LANGUAGE,
     PROMPT,
@@ -66,7 +68,7 @@ class TritonPythonModel:
         self.model = MoonshineOnnx(version_dir, intra_op_threads=int(params["intra_op_threads"]),
                                    providers=onnx_providers(args))
 
-    def _prepare(self, request) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+    def _prepare(self, request) -> tuple[np.ndarray, float, list[int]]:  # type: ignore[no-untyped-def]
         tensor = pb_utils.get_input_tensor_by_name(request, AUDIO.name)
         if tensor is None:
             raise BadRequest(f"missing input {AUDIO.name}")
@@ -95,14 +97,20 @@ class TritonPythonModel:
             temperature = float(t.as_numpy().reshape(-1)[0])
             if not np.isfinite(temperature) or not 0.0 <= temperature <= 1.0:
                 raise BadRequest("temperature must be between 0 and 1")
-        return audio, temperature
+        draft = pb_utils.get_input_tensor_by_name(request, DRAFT_TOKENS.name)
+        tokens = [] if draft is None else [int(t) for t in draft.as_numpy().reshape(-1)]
+        vocabulary = self.model.tokenizer.get_vocab_size()
+        if any(not 0 <= t < vocabulary for t in tokens):
+            raise BadRequest(f"{DRAFT_TOKENS.name} holds ids outside the vocabulary "
+                             f"(0..{vocabulary - 1})")
+        return audio, temperature, tokens
 
     def execute(self, requests):  # type: ignore[no-untyped-def]
         responses = []
         for request in requests:
             try:
-                audio, temperature = self._prepare(request)
-                windows = self.model.transcribe(audio, temperature=temperature)
+                audio, temperature, draft = self._prepare(request)
+                windows = self.model.transcribe(audio, temperature=temperature, draft=draft)
             except BadRequest as exc:
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
                     str(exc), pb_utils.TritonError.INVALID_ARG)))
