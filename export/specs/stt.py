@@ -51,6 +51,9 @@ SPEC = ModelSpec(
     outputs=(TEXT, DETECTED_LANGUAGE, SEGMENTS, DURATION),
     max_batch_size=8,
     dynamic_batching=DynamicBatching(max_queue_delay_us=5000),
+    # The two newest versions: with an English-only Moonshine version newest, requests in
+    # other languages are routed to the Whisper version beside it (orchestrator.speech.stt).
+    num_served_versions=2,
     parameters=(
         # openai-whisper transcribe() defaults: a window whose no-speech probability is
         # above the threshold AND whose average log-probability is below the log-prob

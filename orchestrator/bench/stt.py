@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import platform
 import shutil
 import subprocess
@@ -41,6 +42,16 @@ UTTERANCES = [
     "what is the weather going to be like this weekend",
     "remind me to buy milk on the way home",
     "how long does it take to drive to the airport",
+    "my flight leaves at seven in the evening",
+    "could you send the report to my manager before noon",
+    "set an alarm for six thirty tomorrow",
+    "which platform does the next train to cambridge leave from",
+    "i left my umbrella on the bus this morning",
+    "please add eggs and bread to the shopping list",
+    "what did the doctor say about the results",
+    "the printer on the third floor is out of paper",
+    "we should leave early to avoid the traffic",
+    "tell me a short story about a brave little mouse",
 ]
 
 
@@ -144,9 +155,41 @@ async def _served(url: str, repository: str, versions: list[int], clips: list[np
                 if run == args.repeat - 1:
                     result.texts = texts
             results.append(result)
+            results.append(await _realtime_final(stt, version, name, clips, args))
         return results
     finally:
         await client.close()
+
+
+PREFIX_S, SILENCE_S, PARTIAL_EVERY_S = 0.3, 0.5, 0.5
+
+
+async def _realtime_final(stt, version: int, name: str, clips: list[np.ndarray],  # type: ignore[no-untyped-def]
+                          args: argparse.Namespace) -> PathResult:
+    """End of speech -> final transcript as a realtime turn sees it: the committed turn
+    is the VAD's prefix + speech + the confirming silence, and the final decode is given
+    the tokens of the last partial (taken, on average, half a partial interval before the
+    speech ended)."""
+    result = PathResult(f"{name} realtime final",
+                        note="end of speech -> transcript, draft from the last partial")
+    lead = np.zeros(int(PREFIX_S * 16_000), np.float32)
+    tail = np.zeros(int(SILENCE_S * 16_000), np.float32)
+    for run in range(args.repeat):
+        texts = []
+        for clip in clips:
+            turn = np.concatenate([lead, clip, tail])
+            seen = turn[:lead.size + max(clip.size - int(PARTIAL_EVERY_S / 2 * 16_000),
+                                         16_000)]
+            partial = await stt.transcribe(seen, language=args.language, version=str(version))
+            draft = list(partial.segments[0].tokens) if len(partial.segments) == 1 else []
+            started = time.perf_counter()
+            heard = await stt.transcribe(turn, language=args.language, version=str(version),
+                                         draft=draft)
+            result.latencies_s.append(time.perf_counter() - started)
+            texts.append(heard.text.strip())
+        if run == args.repeat - 1:
+            result.texts = texts
+    return result
 
 
 def _describe(manifest) -> str:  # type: ignore[no-untyped-def]
@@ -197,6 +240,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     from export.repository import ModelRepository
     from orchestrator.inference.embedded import triton_for
 
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per file
     repository = ModelRepository(settings.model_repository)
     with tempfile.TemporaryDirectory() as tmp:
         if args.audio:

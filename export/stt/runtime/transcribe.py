@@ -30,13 +30,15 @@ class TranscriptionJob:
     detect: bool
 
     def initial_mels(self) -> list[np.ndarray]:
-        """Encoder inputs needed before decoding starts: the language-detection input
-        (when detecting) and the first window, in that order."""
-        mels = [pad_or_trim(self.mel, N_FRAMES)] if self.detect else []
+        """Encoder inputs needed before decoding starts: the first window, which also
+        serves language detection (one encoder pass, not two: openai-whisper encodes a
+        separate detection input, which doubled the latency of every turn in a session
+        with no language set). For audio of 30 s or more the two inputs are the same
+        frames; for shorter audio detection sees the window's zero-padded mel."""
         if self.content_frames > 0:
             size = min(N_FRAMES, self.content_frames)
-            mels.append(pad_or_trim(self.mel[:, :size], N_FRAMES))
-        return mels
+            return [pad_or_trim(self.mel[:, :size], N_FRAMES)]
+        return [pad_or_trim(self.mel, N_FRAMES)] if self.detect else []
 
 
 @dataclass
@@ -97,8 +99,8 @@ class Transcriber:
         duration = job.content_frames * HOP_LENGTH / SAMPLE_RATE
         language = job.language
         language_probability = None
-        if job.detect:
-            language, probs = self.decoder.detect_language(initial.pop(0))[0]
+        if job.detect:  # on the first window's encoder output, which decoding reuses
+            language, probs = self.decoder.detect_language(initial[0])[0]
             language_probability = probs[language]
         # English-only models transcribe with language "en" but no language token.
         decode_language = language if tok.multilingual else None
