@@ -147,14 +147,11 @@ class ModelSpec:
 
     def read_parameters(self, model_config: Mapping[str, Any]) -> dict[str, ParameterValue]:
         """Typed values from a Triton model config (``json.loads(args["model_config"])``):
-        defaults for missing keys; an undeclared key is refused, so a typo never passes
-        as a setting."""
+        defaults for missing keys. Keys this spec does not declare are left out: the config
+        is generated from the newest spec (``parameter_strings`` refuses undeclared keys
+        there), and a version exported before a parameter existed must still load."""
         given = {k: v.get("string_value", "") for k, v in
                  (model_config.get("parameters") or {}).items()}
-        unknown = sorted(set(given) - {p.name for p in self.parameters})
-        if unknown:
-            raise ValueError(f"{self.name}: unknown parameters {unknown}; declared: "
-                             f"{[p.name for p in self.parameters]}")
         return {p.name: p.parse(given[p.name]) if p.name in given else p.default
                 for p in self.parameters}
 

@@ -33,6 +33,19 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_head: int,
     return (w @ v).permute(0, 2, 1, 3).flatten(start_dim=2)
 
 
+def encode_sized(encoder: Any, mel: torch.Tensor) -> torch.Tensor:
+    """whisper.model.AudioEncoder.forward for a mel of any even length up to 3000 frames:
+    the positional embedding is cut to the length (whisper.cpp's ``audio_ctx``), so audio
+    shorter than 30 s need not be padded to 30 s. At 3000 frames it is the original."""
+    x = torch.nn.functional.gelu(encoder.conv1(mel))
+    x = torch.nn.functional.gelu(encoder.conv2(x))
+    x = x.permute(0, 2, 1)
+    x = (x + encoder.positional_embedding[:x.shape[1]]).to(x.dtype)
+    for block in encoder.blocks:
+        x = block(x)
+    return encoder.ln_post(x)
+
+
 class EncoderGraph(nn.Module):
     def __init__(self, model: Any) -> None:
         super().__init__()
@@ -40,7 +53,7 @@ class EncoderGraph(nn.Module):
         self.blocks = model.decoder.blocks
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        features = self.encoder(mel)
+        features = encode_sized(self.encoder, mel)
         cross_k = torch.stack([b.cross_attn.key(features) for b in self.blocks])
         cross_v = torch.stack([b.cross_attn.value(features) for b in self.blocks])
         return features, cross_k, cross_v
@@ -95,8 +108,10 @@ def export_graphs(model: Any, directory: Path) -> tuple[Path, Path]:
                 EncoderGraph(model), (mel,), str(encoder_path), dynamo=False,
                 opset_version=OPSET, input_names=["mel"],
                 output_names=["audio_features", "cross_k", "cross_v"],
-                dynamic_axes={"mel": {0: "batch"}, "audio_features": {0: "batch"},
-                              "cross_k": {1: "batch"}, "cross_v": {1: "batch"}})
+                dynamic_axes={"mel": {0: "batch", 2: "frames"},
+                              "audio_features": {0: "batch", 1: "audio_ctx"},
+                              "cross_k": {1: "batch", 2: "audio_ctx"},
+                              "cross_v": {1: "batch", 2: "audio_ctx"}})
             L, d = dims.n_text_layer, dims.n_text_state
             example = (torch.zeros(2, 3, dtype=torch.long), torch.zeros(L, 2, 4, d),
                        torch.zeros(L, 2, 4, d), torch.zeros(L, 2, dims.n_audio_ctx, d),
@@ -109,7 +124,8 @@ def export_graphs(model: Any, directory: Path) -> tuple[Path, Path]:
                 dynamic_axes={"tokens": {0: "batch", 1: "new"},
                               "self_k": {1: "batch", 2: "past"},
                               "self_v": {1: "batch", 2: "past"},
-                              "cross_k": {1: "batch"}, "cross_v": {1: "batch"},
+                              "cross_k": {1: "batch", 2: "audio_ctx"},
+                              "cross_v": {1: "batch", 2: "audio_ctx"},
                               "logits": {0: "batch", 1: "new"},
                               "new_self_k": {1: "batch", 2: "total"},
                               "new_self_v": {1: "batch", 2: "total"}})

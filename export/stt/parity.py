@@ -12,6 +12,7 @@ from export.parity import max_abs_diff, sequences_equal
 from export.repository import ParityFigure
 
 SAMPLE_RATE = 16_000
+SIZED_CHECK_FRAMES = 1000  # 10 s
 
 
 def sample_audio(seconds: float = 8.0) -> np.ndarray:
@@ -61,6 +62,15 @@ def check(model: Any, directory: Path, audio: np.ndarray) -> list[ParityFigure]:
                                 _relative(1e-3, scale)))
     figures.append(max_abs_diff("cross_attention_keys", cross_k_ref.numpy(), cross_k,
                                 _relative(1e-3, float(cross_k_ref.abs().max()))))
+    # The sized encoder (a 10 s window) against the same cut of openai-whisper's encoder.
+    from export.stt.graphs import encode_sized
+
+    short = mel[:, :, :SIZED_CHECK_FRAMES]
+    with torch.no_grad():
+        sized_ref = encode_sized(model.encoder, short)
+    sized_onnx = onnx.encoder.run(["audio_features"], {"mel": short.numpy()})[0]
+    figures.append(max_abs_diff("sized_encoder_output", sized_ref.numpy(), sized_onnx,
+                                _relative(1e-3, float(sized_ref.abs().max()))))
 
     tokenizer = WhisperTokenizer(directory)
     decoder = WindowDecoder(onnx, tokenizer)

@@ -81,7 +81,8 @@ class TritonPythonModel:
             model, tokenizer, filters,
             no_speech_threshold=float(params["no_speech_threshold"]),
             logprob_threshold=float(params["logprob_threshold"]),
-            condition_on_previous_text=bool(params["condition_on_previous_text"]))
+            condition_on_previous_text=bool(params["condition_on_previous_text"]),
+            min_window_seconds=float(params["min_window_seconds"]))
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def _prepare(self, request):  # type: ignore[no-untyped-def]
@@ -121,18 +122,19 @@ class TritonPythonModel:
             except BadRequest as exc:
                 responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(
                     str(exc), pb_utils.TritonError.INVALID_ARG))
-        # First windows of all requests through the encoder together.
-        mels, owners = [], []
+        # First windows of all requests through the encoder together (one batch per
+        # window length: sized windows differ).
+        by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
         for i, job in jobs.items():
             for mel in job.initial_mels():
-                mels.append(mel)
-                owners.append(i)
+                by_length.setdefault(mel.shape[-1], []).append((i, mel))
         initial: dict[int, list] = {i: [] for i in jobs}
-        for start in range(0, len(mels), self.max_batch):
-            encoded = self.transcriber.encode(mels[start:start + self.max_batch])
-            for owner, features in zip(owners[start:start + self.max_batch], encoded,
-                                       strict=True):
-                initial[owner].append(features)
+        for group in by_length.values():
+            for start in range(0, len(group), self.max_batch):
+                chunk = group[start:start + self.max_batch]
+                encoded = self.transcriber.encode([mel for _, mel in chunk])
+                for (owner, _), features in zip(chunk, encoded, strict=True):
+                    initial[owner].append(features)
         for i, job in jobs.items():
             try:
                 result = self.transcriber.run(job, initial[i])

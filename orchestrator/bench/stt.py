@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="served stt versions, comma-separated (default: every exported "
                              "version)")
     parser.add_argument("--language", default="en", help="language given to every path")
+    parser.add_argument("--sized-window", type=float, default=None, metavar="SECONDS",
+                        help="also run the Whisper versions with encoder windows sized to the "
+                             "audio, at least SECONDS (min_window_seconds)")
     parser.add_argument("--no-peers", action="store_true",
                         help="only the served versions (no faster-whisper, openai-whisper)")
     parser.add_argument("--json", dest="json_path", default=None, help="write results here")
@@ -125,7 +128,7 @@ def _timed(name: str, transcribe: Callable[[np.ndarray], str], clips: list[np.nd
 
 
 async def _served(url: str, repository: str, versions: list[int], clips: list[np.ndarray],
-                  args: argparse.Namespace) -> list[PathResult]:
+                  args: argparse.Namespace, window: float | None = None) -> list[PathResult]:
     from export.profiles import repository_profile
     from export.repository import ModelRepository
     from export.specs.stt import SPEC
@@ -134,7 +137,10 @@ async def _served(url: str, repository: str, versions: list[int], clips: list[np
 
     client = TritonClient(url, timeout_s=600)
     try:
-        config = repository_profile(Path(repository)).config_json(SPEC, versions=versions)
+        profile = repository_profile(Path(repository))
+        parameters = {"min_window_seconds": str(window)} if window else None
+        config = profile.apply(SPEC).config_json(gpu=profile.gpu, versions=versions,
+                                                 parameters=parameters)
         await client.raw.load_model("stt", config=json.dumps(config), client_timeout=600)
         stt = SpeechToText(client)
         results = []
@@ -142,6 +148,8 @@ async def _served(url: str, repository: str, versions: list[int], clips: list[np
             manifest = ModelRepository(repository).manifest("stt", version)
             architecture = manifest.extra.get("architecture", "whisper")
             name = f"served stt:{version} ({architecture})"
+            if window:
+                name += f" sized >={window:g} s"
             result = PathResult(name, note=_describe(manifest))
             await stt.transcribe(clips[0], language=args.language, version=str(version))
             for run in range(args.repeat):
@@ -256,6 +264,11 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     with triton_for(settings, {"stt"}) as served:
         results = asyncio.run(_served(served.triton_url, settings.model_repository, versions,
                                       clips, args))
+        whisper = [v for v in versions if repository.manifest("stt", v).extra.get(
+            "architecture", "whisper") == "whisper"]
+        if args.sized_window and whisper:
+            results += asyncio.run(_served(served.triton_url, settings.model_repository,
+                                           whisper, clips, args, window=args.sized_window))
     if not args.no_peers:
         whisper_versions = [v for v in versions if repository.manifest("stt", v).extra.get(
             "architecture", "whisper") == "whisper"]

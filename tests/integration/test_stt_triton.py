@@ -123,3 +123,40 @@ async def test_long_audio_goes_in_chunks_that_short_requests_overtake(tiny_stt, 
     starts = [s.start for s in result.segments]
     assert starts == sorted(starts) and result.segments[-1].end <= 40.0 + 1e-3
     assert result.duration_s == pytest.approx(40.0)
+
+
+async def test_sized_windows_match_openai_whisper_on_the_same_cut(tiny_stt, stt,  # type: ignore[no-untyped-def]
+                                                                  triton_server) -> None:
+    """min_window_seconds=10: a 4 s clip is encoded as a 10 s window, not 30 s; the tokens
+    are openai-whisper's for the same 10 s mel with its positional embedding cut alike."""
+    import json
+
+    import torch
+
+    from export.repository import ModelRepository
+    from export.specs.stt import SPEC
+    from export.stt.graphs import encode_sized
+    from tests.support import triton as triton_support
+    from tests.support.stt_fixtures import serve_every_version
+
+    model, _ = tiny_stt
+    audio = _speechlike(4.0, 9)
+    versions = ModelRepository(triton_server.repository).versions("stt")
+    sized = SPEC.config_json(versions=versions, parameters={"min_window_seconds": "10"})
+    triton_support.load(triton_server, "stt", config=json.dumps(sized))
+    try:
+        got = await stt.transcribe(audio, language="en")
+    finally:
+        serve_every_version(triton_server)
+    mel = whisper.log_mel_spectrogram(torch.from_numpy(audio), model.dims.n_mels,
+                                      padding=whisper.audio.N_SAMPLES)
+    window = whisper.pad_or_trim(mel[:, :400], 1000)  # 4 s of audio in a 10 s window
+    original = model.encoder.forward
+    model.encoder.forward = lambda x: encode_sized(model.encoder, x)
+    try:
+        ref = whisper.decode(model, window, whisper.DecodingOptions(
+            language="en", temperature=0.0, fp16=False, without_timestamps=False))
+    finally:
+        model.encoder.forward = original
+    first = list(got.segments[0].tokens)  # the first window's tokens, split into segments
+    assert first and ref.tokens[:len(first)] == first

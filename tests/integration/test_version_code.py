@@ -79,3 +79,40 @@ def test_version_serves_its_snapshot_after_the_package_changes(tmp_path: Path) -
             client.close()
     finally:
         server.stop()
+
+
+def test_a_version_older_than_a_parameter_still_loads(tmp_path: Path) -> None:
+    """The config carries every parameter of the newest spec; a version whose snapshot
+    predates one of them reads the ones it knows and loads."""
+    from export.specs.embedder import EMBEDDING, SPEC, TEXT
+
+    source = build_tiny_sentence_bert(tmp_path / "checkpoint")
+    repository = ModelRepository(tmp_path / "repo")
+    export_embedder(source, repository.root, 1)
+    old_spec = repository.model_dir("embedder") / "1" / "code" / "export" / "specs" / \
+        "embedder.py"
+    text = old_spec.read_text()
+    dropped = [line for line in text.splitlines() if 'Parameter("max_rows_per_run"' in line]
+    assert len(dropped) == 1
+    old_spec.write_text(text.replace(dropped[0] + "\n", ""))
+    code = (repository.model_dir("embedder") / "1" / "model.py").read_text()
+    (repository.model_dir("embedder") / "1" / "model.py").write_text(code.replace(
+        'max_rows_per_run=int(params["max_rows_per_run"])', "max_rows_per_run=32"))
+    assert "max_rows_per_run" in json.dumps(SPEC.config_json())
+    server = EmbeddedTriton(repository=repository.root, work_dir=tmp_path / "work",
+                            grpc_port=free_port(), http_port=free_port(),
+                            metrics_port=free_port())
+    server.start(timeout_s=120)
+    try:
+        triton_support.load(server, "embedder", config=json.dumps(SPEC.config_json()),
+                            timeout_s=120)
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        try:
+            text_input = grpcclient.InferInput(TEXT.name, [1, 1], "BYTES")
+            text_input.set_data_from_numpy(np.array([[b"hello"]], dtype=object))
+            assert client.infer("embedder", [text_input]).as_numpy(EMBEDDING.name).shape \
+                == (1, 32)
+        finally:
+            client.close()
+    finally:
+        server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import wave
@@ -52,6 +53,10 @@ async def test_voice_chat_returns_transcript_reply_audio_and_stores_turns(client
     assert turns[1]["timings_ms"]["voice_to_voice_ms"] is not None
     stats = (await client.get(f"/api/sessions/{sid}/stats")).json()
     assert stats["turns"] == 2 and stats["average_latency_ms"]["stt_ms"] is not None
+    for _ in range(100):  # memory is written after the reply, off the request's path
+        if len(memory.remembered) == 2:
+            break
+        await asyncio.sleep(0.02)
     assert [t.role for t in memory.remembered] == ["user", "assistant"]
 
 

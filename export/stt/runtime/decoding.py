@@ -61,9 +61,12 @@ class WhisperOnnx:
                                             providers=providers)
         self.n_layer = self.dims["n_text_layer"]
         self.n_state = self.dims["n_text_state"]
+        frames = self.encoder.get_inputs()[0].shape[2]
+        self.sized = not isinstance(frames, int)
+        """Whether the encoder takes windows shorter than 30 s (exports since 2026-12-01)."""
 
     def encode(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[B, n_mels, 3000] -> cross K and V, each [n_layer, B, n_audio_ctx, n_state]."""
+        """[B, n_mels, frames] -> cross K and V, each [n_layer, B, frames / 2, n_state]."""
         cross_k, cross_v = self.encoder.run(["cross_k", "cross_v"],
                                             {"mel": np.ascontiguousarray(mel, np.float32)})
         return cross_k, cross_v

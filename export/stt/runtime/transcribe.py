@@ -28,6 +28,13 @@ class TranscriptionJob:
     prompt: str | None
     temperature: float
     detect: bool
+    min_frames: int = N_FRAMES
+    """Shortest encoder window in mel frames; N_FRAMES: every window padded to 30 s."""
+
+    def window(self, seek: int, size: int) -> np.ndarray:
+        """The mel of one window: ``size`` frames from ``seek``, zero-padded to
+        :func:`window_frames`."""
+        return pad_or_trim(self.mel[:, seek:seek + size], window_frames(size, self.min_frames))
 
     def initial_mels(self) -> list[np.ndarray]:
         """Encoder inputs needed before decoding starts: the first window, which also
@@ -36,9 +43,17 @@ class TranscriptionJob:
         with no language set). For audio of 30 s or more the two inputs are the same
         frames; for shorter audio detection sees the window's zero-padded mel."""
         if self.content_frames > 0:
-            size = min(N_FRAMES, self.content_frames)
-            return [pad_or_trim(self.mel[:, :size], N_FRAMES)]
+            return [self.window(0, min(N_FRAMES, self.content_frames))]
         return [pad_or_trim(self.mel, N_FRAMES)] if self.detect else []
+
+
+def window_frames(size: int, min_frames: int) -> int:
+    """Encoder frames for a window with ``size`` frames of audio: 3000 (30 s, openai-whisper)
+    unless sized windows are on (``min_frames`` < 3000), then the audio rounded up to
+    whole seconds, at least ``min_frames`` (whisper.cpp's ``audio_ctx``)."""
+    if min_frames >= N_FRAMES:
+        return N_FRAMES
+    return min(N_FRAMES, max(min_frames, -(-size // 100) * 100))
 
 
 @dataclass
@@ -54,7 +69,8 @@ class Transcriber:
     def __init__(self, model: WhisperOnnx, tokenizer: WhisperTokenizer, filters: np.ndarray,
                  *, no_speech_threshold: float | None = 0.6,
                  logprob_threshold: float | None = -1.0,
-                 condition_on_previous_text: bool = True) -> None:
+                 condition_on_previous_text: bool = True,
+                 min_window_seconds: float = 30.0) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.filters = filters
@@ -62,6 +78,10 @@ class Transcriber:
         self.no_speech_threshold = no_speech_threshold
         self.logprob_threshold = logprob_threshold
         self.condition_on_previous_text = condition_on_previous_text
+        # Sized windows need an encoder exported with a free frame axis (newer exports).
+        seconds = min_window_seconds if model.sized else 30.0
+        self.min_frames = min(N_FRAMES, max(2, int(seconds * 100) // 2 * 2)) if seconds > 0 \
+            else N_FRAMES
         self.input_stride = N_FRAMES // model.dims["n_audio_ctx"]
         self.time_precision = self.input_stride * HOP_LENGTH / SAMPLE_RATE
 
@@ -82,7 +102,8 @@ class Transcriber:
         mel = log_mel_spectrogram(audio, self.filters, padding=N_SAMPLES)
         return TranscriptionJob(mel=mel, content_frames=mel.shape[-1] - N_FRAMES,
                                 language=language, task=task, prompt=prompt,
-                                temperature=temperature, detect=language is None)
+                                temperature=temperature, detect=language is None,
+                                min_frames=self.min_frames)
 
     def encode(self, mels: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Encoder outputs for several 3000-frame mels in one batch."""
@@ -121,8 +142,7 @@ class Transcriber:
             if seek == 0 and initial:
                 cross = initial.pop(0)
             else:
-                mel_segment = pad_or_trim(job.mel[:, seek:seek + segment_size], N_FRAMES)
-                cross = self.encode([mel_segment])[0]
+                cross = self.encode([job.window(seek, segment_size)])[0]
             result = self.decoder.decode(cross, language=decode_language, task=job.task,
                                          prompt=all_tokens[prompt_reset_since:],
                                          temperature=job.temperature, rng=rng)
