@@ -160,6 +160,24 @@ def snapshot(url: str, models: Iterable[str] | None = None) -> Snapshot:
         client.close()
 
 
+def settled_snapshot(url: str, models: Iterable[str] | None = None, *, tries: int = 50,
+                     pause_s: float = 0.02) -> Snapshot:
+    """A snapshot once the counts stop moving: Triton records a request's statistics just
+    after its response has gone out, so a request the client has finished may not be
+    counted yet (under load, a warm-up request landed inside the next window)."""
+    import time
+
+    previous = snapshot(url, models)
+    for _ in range(tries):
+        time.sleep(pause_s)
+        current = snapshot(url, models)
+        if {k: (v.inference_count, v.execution_count) for k, v in current.items()} == \
+                {k: (v.inference_count, v.execution_count) for k, v in previous.items()}:
+            return current
+        previous = current
+    return previous
+
+
 def delta(before: Snapshot, after: Snapshot) -> dict[str, ModelStats]:
     """``after - before`` per model (versions summed), leaving out models with no activity."""
     by_model: dict[str, ModelStats] = {}
@@ -195,12 +213,12 @@ class StatsWindow:
 def collect(url: str, models: Iterable[str] | None = None) -> Iterator[StatsWindow]:
     """Statistics of what happened on the server during the ``with`` block."""
     window = StatsWindow(url, list(models) if models is not None else None)
-    window.before = snapshot(url, window.models)
+    window.before = settled_snapshot(url, window.models)
     try:
         yield window
     finally:
         with contextlib.suppress(Exception):  # a dead server must not hide the real error
-            window.after = snapshot(url, window.models)
+            window.after = settled_snapshot(url, window.models)
             window.delta = delta(window.before, window.after)
 
 
