@@ -29,37 +29,13 @@ import triton_python_backend_utils as pb_utils
 
 from export.providers import onnx_providers
 from export.specs.stt import (
-    AUDIO,
     DETECTED_LANGUAGE,
     DURATION,
-    LANGUAGE,
-    PROMPT,
-    SAMPLE_RATE,
     SEGMENTS,
     SPEC,
-    TASK,
-    TEMPERATURE,
     TEXT,
 )
-
-
-class BadRequest(ValueError):
-    """The request's inputs are invalid (TritonError INVALID_ARG)."""
-
-
-def _text_input(request, tensor) -> str | None:  # type: ignore[no-untyped-def]
-    value = pb_utils.get_input_tensor_by_name(request, tensor.name)
-    if value is None:
-        return None
-    array = value.as_numpy().reshape(-1)
-    if array.size == 0:
-        return None
-    item = array[0]
-    try:
-        text = item.decode("utf-8") if isinstance(item, bytes) else str(item)
-    except UnicodeDecodeError:
-        raise BadRequest(f"{tensor.name} is not valid UTF-8") from None
-    return text or None
+from export.stt.requests import BadRequest, read_request
 
 
 class TritonPythonModel:
@@ -86,30 +62,11 @@ class TritonPythonModel:
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def _prepare(self, request):  # type: ignore[no-untyped-def]
-        audio_tensor = pb_utils.get_input_tensor_by_name(request, AUDIO.name)
-        if audio_tensor is None:
-            raise BadRequest(f"missing input {AUDIO.name}")
-        audio = audio_tensor.as_numpy()
-        if audio.dtype != np.float32:
-            raise BadRequest(f"{AUDIO.name} must be FP32")
-        audio = audio.reshape(-1)
-        if not np.all(np.isfinite(audio)):
-            raise BadRequest(f"{AUDIO.name} contains NaN or infinite samples")
-        seconds = audio.size / SAMPLE_RATE
-        if seconds > self.max_audio_seconds:
-            raise BadRequest(f"audio is {seconds:.1f} s long; the limit is "
-                             f"{self.max_audio_seconds:.0f} s")
-        temperature = 0.0
-        t = pb_utils.get_input_tensor_by_name(request, TEMPERATURE.name)
-        if t is not None and t.as_numpy().size:
-            temperature = float(t.as_numpy().reshape(-1)[0])
-            if not 0.0 <= temperature <= 1.0 or not np.isfinite(temperature):
-                raise BadRequest("temperature must be between 0 and 1")
+        inputs = read_request(pb_utils, request, self.max_audio_seconds)
         try:
             return self.transcriber.prepare(
-                audio, language=_text_input(request, LANGUAGE),
-                task=_text_input(request, TASK) or "transcribe",
-                prompt=_text_input(request, PROMPT), temperature=temperature)
+                inputs.audio, language=inputs.language, task=inputs.task,
+                prompt=inputs.prompt, temperature=inputs.temperature)
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
 

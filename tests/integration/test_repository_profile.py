@@ -54,13 +54,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory, gpu_profile) -> ModelRe
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, repository: ModelRepository):  # type: ignore[no-untyped-def]
-    from orchestrator.inference.server import EmbeddedTriton
-    from tests.support.mariadb import free_port
-
-    work = tmp_path_factory.mktemp("gpu-triton")
-    triton = EmbeddedTriton(repository=repository.root, work_dir=work, grpc_port=free_port(),
-                            http_port=free_port(), metrics_port=free_port())
-    triton.start(timeout_s=120)
+    triton = triton_support.start_private(repository.root, tmp_path_factory.mktemp("gpu-triton"))
     yield triton
     triton.stop()
 

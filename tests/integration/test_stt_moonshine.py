@@ -14,10 +14,9 @@ from export.repository import ModelRepository
 from export.stt.moonshine.export import reference_audio
 from orchestrator.errors import InferenceInvalidInput
 from orchestrator.inference.client import TritonClient
-from orchestrator.inference.server import EmbeddedTriton
 from orchestrator.models.service import ModelAdmin
 from orchestrator.speech.stt import SpeechToText
-from tests.support.mariadb import free_port
+from tests.support import triton as triton_support
 from tests.support.stt import espeak, export_version, read_wav, tiny_whisper_checkpoint
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights, pytest.mark.asyncio]
@@ -36,10 +35,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> ModelRepository:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, repository: ModelRepository):  # type: ignore[no-untyped-def]
-    triton = EmbeddedTriton(repository=repository.root, work_dir=tmp_path_factory.mktemp("t"),
-                            grpc_port=free_port(), http_port=free_port(),
-                            metrics_port=free_port())
-    triton.start(timeout_s=120)
+    triton = triton_support.start_private(repository.root, tmp_path_factory.mktemp("t"))
     yield triton
     triton.stop()
 

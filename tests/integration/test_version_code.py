@@ -19,10 +19,8 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from export.repository import ModelRepository
-from orchestrator.inference.server import EmbeddedTriton
 from tests.integration.memory.conftest import export_embedder
 from tests.support import triton as triton_support
-from tests.support.mariadb import free_port
 from tests.support.tiny_embedder import build_tiny_sentence_bert
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
@@ -56,10 +54,7 @@ def test_version_serves_its_snapshot_after_the_package_changes(tmp_path: Path) -
     work_dir = tmp_path / "work"
     work_dir.mkdir()
     _changed_package(work_dir)
-    server = EmbeddedTriton(repository=repository.root, work_dir=work_dir,
-                            grpc_port=free_port(), http_port=free_port(),
-                            metrics_port=free_port())
-    server.start(timeout_s=120)
+    server = triton_support.start_private(repository.root, work_dir)
     try:
         def pinned(version: int) -> str:
             return json.dumps(SPEC.config_json(versions=[version]))
@@ -99,10 +94,7 @@ def test_a_version_older_than_a_parameter_still_loads(tmp_path: Path) -> None:
     (repository.model_dir("embedder") / "1" / "model.py").write_text(code.replace(
         'max_rows_per_run=int(params["max_rows_per_run"])', "max_rows_per_run=32"))
     assert "max_rows_per_run" in json.dumps(SPEC.config_json())
-    server = EmbeddedTriton(repository=repository.root, work_dir=tmp_path / "work",
-                            grpc_port=free_port(), http_port=free_port(),
-                            metrics_port=free_port())
-    server.start(timeout_s=120)
+    server = triton_support.start_private(repository.root, tmp_path / "work")
     try:
         triton_support.load(server, "embedder", config=json.dumps(SPEC.config_json()),
                             timeout_s=120)

@@ -62,3 +62,12 @@ def unload(server: EmbeddedTriton, model: str) -> None:
         client.unload_model(model)
     finally:
         client.close()
+
+
+def start_private(repository: Path, work_dir: Path) -> EmbeddedTriton:
+    """A second Triton of the test's own, over ``repository``, on free ports (for tests that
+    must not touch the session server's models). Stop it when done."""
+    server = EmbeddedTriton(repository=repository, work_dir=work_dir, grpc_port=free_port(),
+                            http_port=free_port(), metrics_port=free_port())
+    server.start(timeout_s=120)
+    return server

@@ -26,38 +26,18 @@ import triton_python_backend_utils as pb_utils
 
 from export.providers import onnx_providers
 from export.specs.stt import (
-    AUDIO,
     DETECTED_LANGUAGE,
     DRAFT_TOKENS,
     DURATION,
-    LANGUAGE,
-    PROMPT,
     SAMPLE_RATE,
     SEGMENTS,
     SPEC,
-    TASK,
-    TEMPERATURE,
     TEXT,
 )
 from export.stt.moonshine.runtime import MoonshineOnnx, segments
+from export.stt.requests import BadRequest, read_request
 
 ENGLISH = ("en", "english")
-
-
-class BadRequest(ValueError):
-    """The request's inputs are invalid (TritonError INVALID_ARG)."""
-
-
-def _text(request, tensor) -> str | None:  # type: ignore[no-untyped-def]
-    value = pb_utils.get_input_tensor_by_name(request, tensor.name)
-    if value is None or value.as_numpy().size == 0:
-        return None
-    item = value.as_numpy().reshape(-1)[0]
-    try:
-        text = item.decode("utf-8") if isinstance(item, bytes) else str(item)
-    except UnicodeDecodeError:
-        raise BadRequest(f"{tensor.name} is not valid UTF-8") from None
-    return text or None
 
 
 class TritonPythonModel:
@@ -69,41 +49,22 @@ class TritonPythonModel:
                                    providers=onnx_providers(args))
 
     def _prepare(self, request) -> tuple[np.ndarray, float, list[int]]:  # type: ignore[no-untyped-def]
-        tensor = pb_utils.get_input_tensor_by_name(request, AUDIO.name)
-        if tensor is None:
-            raise BadRequest(f"missing input {AUDIO.name}")
-        audio = tensor.as_numpy()
-        if audio.dtype != np.float32:
-            raise BadRequest(f"{AUDIO.name} must be FP32")
-        audio = audio.reshape(-1)
-        if not np.all(np.isfinite(audio)):
-            raise BadRequest(f"{AUDIO.name} contains NaN or infinite samples")
-        seconds = audio.size / SAMPLE_RATE
-        if seconds > self.max_audio_seconds:
-            raise BadRequest(f"audio is {seconds:.1f} s long; the limit is "
-                             f"{self.max_audio_seconds:.0f} s")
-        language = _text(request, LANGUAGE)
-        if language is not None and language.lower() not in ENGLISH:
+        inputs = read_request(pb_utils, request, self.max_audio_seconds)
+        if inputs.language is not None and inputs.language.lower() not in ENGLISH:
             raise BadRequest(f"this stt version (Moonshine, English) cannot transcribe "
-                             f"language {language!r}; serve a Whisper version for it")
-        task = _text(request, TASK) or "transcribe"
-        if task != "transcribe":
-            raise BadRequest(f"this stt version (Moonshine) cannot {task}: only transcribe")
-        if _text(request, PROMPT):
+                             f"language {inputs.language!r}; serve a Whisper version for it")
+        if inputs.task != "transcribe":
+            raise BadRequest(f"this stt version (Moonshine) cannot {inputs.task}: only "
+                             "transcribe")
+        if inputs.prompt:
             raise BadRequest("this stt version (Moonshine) takes no prompt")
-        temperature = 0.0
-        t = pb_utils.get_input_tensor_by_name(request, TEMPERATURE.name)
-        if t is not None and t.as_numpy().size:
-            temperature = float(t.as_numpy().reshape(-1)[0])
-            if not np.isfinite(temperature) or not 0.0 <= temperature <= 1.0:
-                raise BadRequest("temperature must be between 0 and 1")
         draft = pb_utils.get_input_tensor_by_name(request, DRAFT_TOKENS.name)
         tokens = [] if draft is None else [int(t) for t in draft.as_numpy().reshape(-1)]
         vocabulary = self.model.tokenizer.get_vocab_size()
         if any(not 0 <= t < vocabulary for t in tokens):
             raise BadRequest(f"{DRAFT_TOKENS.name} holds ids outside the vocabulary "
                              f"(0..{vocabulary - 1})")
-        return audio, temperature, tokens
+        return inputs.audio, inputs.temperature, tokens
 
     def execute(self, requests):  # type: ignore[no-untyped-def]
         responses = []
