@@ -93,6 +93,7 @@ class RealtimeSession:
         self._partial_interval = settings.realtime_partial_interval_ms * STT_RATE // 1000
         self._partial_at = 0  # turn samples at the last partial transcript
         self._partial: asyncio.Task | None = None
+        self._partial_cost = 0  # how long the last partial took, in samples of audio time
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -239,10 +240,13 @@ class RealtimeSession:
 
     def _maybe_partial(self, detector: TurnDetector) -> None:
         """Transcribe the growing turn after every ``REALTIME_PARTIAL_INTERVAL_MS`` of new
-        speech, one at a time (a partial never queues behind another)."""
+        speech, one at a time (a partial never queues behind another), and no more often
+        than every twice the last partial's duration: a slow model (Whisper on a small
+        CPU) is left mostly free for the final transcript."""
         if not self._partial_interval or not detector.in_speech:
             return
-        if detector.turn_samples - self._partial_at < self._partial_interval:
+        if detector.turn_samples - self._partial_at < max(self._partial_interval,
+                                                          2 * self._partial_cost):
             return
         if self._partial is not None and not self._partial.done():
             return
@@ -250,7 +254,12 @@ class RealtimeSession:
         if audio is None:
             return
         self._partial_at = detector.turn_samples
-        self._partial = self._spawn(self.conversation.partial(self._item_id, audio), "partial")
+        self._partial = self._spawn(self._timed_partial(self._item_id, audio), "partial")
+
+    async def _timed_partial(self, item_id: str, audio: np.ndarray) -> None:
+        started = time.perf_counter()
+        await self.conversation.partial(item_id, audio)
+        self._partial_cost = int((time.perf_counter() - started) * STT_RATE)
 
     async def _speech_started(self, event: SpeechStart) -> None:
         self._speech_epoch += 1
