@@ -145,3 +145,18 @@ def test_constant_weight_chains_are_folded_into_initializers(tmp_path: Path) -> 
     assert [i.name for i in folded.graph.initializer] == ["w"]
     np.testing.assert_array_equal(ort.InferenceSession(str(path)).run(None, {"x": x})[0],
                                   before)
+
+
+def test_the_bundled_moonshine_is_found_without_loading_its_library(tmp_path: Path) -> None:
+    """moonshine_cpp's import dlopens a library built against ONNX Runtime 1.22, which fails
+    once the project's ONNX Runtime is loaded: the export only needs its files."""
+    import sys
+
+    import onnxruntime  # noqa: F401  (loaded first, as in a long process)
+
+    from export.stt.moonshine.export import bundled_base
+
+    source = bundled_base(tmp_path / "moonshine")
+    assert {p.name for p in source.iterdir()} == {"encoder_model.ort",
+                                                  "decoder_model_merged.ort", "tokenizer.json"}
+    assert "moonshine_cpp" not in sys.modules

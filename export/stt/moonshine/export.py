@@ -40,14 +40,12 @@ def bundled_base(target: Path = BUNDLED_DIR) -> Path:
     """Moonshine base (English) from the ``moonshine-cpp`` wheel (its ``.ort`` graphs)
     and the ``useful-moonshine-onnx`` wheel (its ``tokenizer.json``), as one source
     directory."""
-    try:
-        import moonshine_cpp
-        import moonshine_onnx
-    except ImportError as exc:
+    cpp, reference = _package_dir("moonshine_cpp"), _package_dir("moonshine_onnx")
+    if cpp is None or reference is None:
         raise SourceError("Moonshine base needs the wheels moonshine-cpp==0.1.4 and "
-                          "useful-moonshine-onnx (pip install --no-deps …)") from exc
-    models = Path(moonshine_cpp.__file__).parent / "models" / "base-en"
-    tokenizer = Path(moonshine_onnx.__file__).parent / "assets" / TOKENIZER_FILE
+                          "useful-moonshine-onnx (pip install --no-deps …)")
+    models = cpp / "models" / "base-en"
+    tokenizer = reference / "assets" / TOKENIZER_FILE
     target.mkdir(parents=True, exist_ok=True)
     for source in [*(models / f"{stem}.ort" for stem in GRAPHS), tokenizer]:
         destination = target / source.name
@@ -56,15 +54,23 @@ def bundled_base(target: Path = BUNDLED_DIR) -> Path:
     return target
 
 
+def _package_dir(name: str) -> Path | None:
+    """Where a package is installed, without importing it: ``moonshine_cpp`` loads a
+    library built against another ONNX Runtime, which fails once ours is loaded."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
 def reference_audio() -> list[tuple[str, np.ndarray]]:
     """English speech for the parity check: the reference package's own sample."""
     import wave
 
-    try:
-        import moonshine_onnx
-    except ImportError:
+    package = _package_dir("moonshine_onnx")
+    if package is None:
         return []
-    path = Path(moonshine_onnx.__file__).parent / "assets" / "beckett.wav"
+    path = package / "assets" / "beckett.wav"
     with wave.open(str(path), "rb") as wav:
         samples = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)
     return [("beckett", samples.astype(np.float32) / 32768.0)]
