@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import Dependency
+from litestar.params import SkipValidation
 
 from orchestrator.auth.access import PRINCIPAL
 from orchestrator.runtime import Runtime
@@ -61,6 +61,6 @@ DEPENDENCIES = {
 # Annotations for handler parameters (Litestar 3 drops inferred dependencies).
 # The runtime is built by us, not parsed from the request: skip validating its fields
 # (they name services imported only where they are built).
-RuntimeDep = Annotated[Runtime, Dependency(skip_validation=True)]
+RuntimeDep = NamedDependency[SkipValidation[Runtime]]
 SettingsDep = NamedDependency[Settings]
 ConversationsDep = NamedDependency[ConversationStore]

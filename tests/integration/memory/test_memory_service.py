@@ -156,12 +156,13 @@ async def test_voice_chat_prompt_carries_memories_and_writes_the_new_turns(memor
     system = llm.requests[0][0]
     assert system.role == "system" and MEMORY_HEADER in system.content
     assert f"- {weather}" in system.content and "Oslo" not in system.content
-    # Voice-chat writes memory after the reply, off the request's path: wait for it.
+    # Voice-chat writes memory after the reply, off the request's path: wait for both turns.
+    new_turns = {r.json()["user_turn_id"], r.json()["assistant_turn_id"]}
     for _ in range(100):
         hits = await on_app_loop(
             memory_client, runtime.services.memory.search, "carol", "what is the weather like",
             top_k=10, min_score=-1.0)
-        if {h.session_id for h in hits} == {past.id, session.id}:
+        if {h.turn_id for h in hits} >= new_turns:
             break
         await asyncio.sleep(0.1)
     assert {h.session_id for h in hits} == {past.id, session.id}
