@@ -18,6 +18,8 @@ from __future__ import annotations
 from export.specs.base import DynamicBatching, ModelSpec, Parameter, Tensor, tone
 
 SAMPLE_RATE = 16_000
+ENGLISH = ("en", "english")
+"""The ``language`` values that name English (code or Whisper language name)."""
 
 AUDIO = Tensor("audio", "FP32", (-1,), doc="16 kHz mono samples in [-1, 1]", example=tone)
 LANGUAGE = Tensor("language", "BYTES", (1,), optional=True,

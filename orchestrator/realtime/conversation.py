@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 KEEP_ITEMS = 32  # assistant items remembered for conversation.item.truncate
 
 
+def _keep_latest(items: dict, key: str, value: object) -> None:
+    """Set ``items[key]``, forgetting the oldest entries beyond KEEP_ITEMS."""
+    items[key] = value
+    while len(items) > KEEP_ITEMS:
+        items.pop(next(iter(items)))
+
+
 def extension(sent: str, text: str) -> str:
     """What to append to ``sent`` (text already sent as deltas) to reach ``text``: the rest
     when ``text`` continues it word for word, else nothing."""
@@ -100,42 +107,38 @@ class Conversation:
         """A partial transcript of the turn still being spoken: its stable words (all but
         the last, which the next audio may still change) go out as transcription deltas
         when they extend what was sent. Failures are quiet: the final transcript follows."""
-        config, stt = self.config(), self.ports.stt
-        if stt is None:
+        if self.ports.stt is None:
             return
-        transcription = config.input_audio_transcription
         try:
-            result = await stt.transcribe(audio, language=transcription.language,
-                                          prompt=transcription.prompt,
-                                          draft=self._drafts.get(item_id, []))
+            result = await self._transcribe(audio, self._drafts.get(item_id, []))
         except Exception as exc:
             log.info("partial transcription failed: %s", exc)
             return
         if len(result.segments) == 1:  # one window: its tokens can seed the final decode
-            self._drafts[item_id] = list(result.segments[0].tokens)
-            while len(self._drafts) > KEEP_ITEMS:
-                self._drafts.pop(next(iter(self._drafts)))
-        stable = " ".join(result.text.split()[:-1])
-        delta = extension(self._sent_partial.get(item_id, ""), stable)
+            _keep_latest(self._drafts, item_id, list(result.segments[0].tokens))
+        sent = self._sent_partial.get(item_id, "")
+        delta = extension(sent, " ".join(result.text.split()[:-1]))
         if delta:
-            self._sent_partial[item_id] = self._sent_partial.get(item_id, "") + delta
-            while len(self._sent_partial) > KEEP_ITEMS:  # turns cleared before a commit
-                self._sent_partial.pop(next(iter(self._sent_partial)))
+            _keep_latest(self._sent_partial, item_id, sent + delta)
             await self.send(TranscriptionDelta(item_id=item_id, delta=delta))
+
+    async def _transcribe(self, audio: np.ndarray, draft: list[int]) -> Any:
+        """The session's transcription settings; ``draft``: the latest partial's tokens (a
+        version that can check them in one decoder pass decodes only the rest; the
+        transcript is the same either way)."""
+        assert self.ports.stt is not None
+        transcription = self.config().input_audio_transcription
+        return await self.ports.stt.transcribe(audio, language=transcription.language,
+                                               prompt=transcription.prompt, draft=draft)
 
     async def user_turn(self, item_id: str, audio: np.ndarray, end_of_speech: float,
                         answer: Callable[[], bool]) -> None:
         """Transcribe and store a committed turn; answer it when ``answer()`` still holds
         (no newer speech started meanwhile)."""
-        config, stt = self.config(), self.ports.stt
-        assert stt is not None
-        transcription = config.input_audio_transcription
+        config = self.config()
+        assert self.ports.stt is not None
         try:
-            # The latest partial's tokens: a version that can check them in one decoder
-            # pass decodes only the rest; the transcript is the same either way.
-            result = await stt.transcribe(audio, language=transcription.language,
-                                          prompt=transcription.prompt,
-                                          draft=self._drafts.pop(item_id, []))
+            result = await self._transcribe(audio, self._drafts.pop(item_id, []))
         except Exception as exc:
             log.warning("transcription failed: %s", exc)
             error = websocket_error_event(exc)["error"]

@@ -26,6 +26,7 @@ import numpy as np
 
 from export.repository import ModelRepository
 from export.specs import stt as spec
+from export.stt.cuts import quiet_bounds
 from orchestrator.errors import InferenceError, InvalidRequest
 
 TASKS = ("transcribe", "translate")
@@ -54,9 +55,6 @@ class Transcription:
     model_version: str = ""
 
 
-ENGLISH = ("en", "english")
-
-
 class SpeechToText:
     """Transcribes 16 kHz mono float32 audio with the served ``stt`` version."""
 
@@ -70,7 +68,7 @@ class SpeechToText:
 
     def route(self, language: str | None, version: str) -> str:
         """The version a request goes to (see the module's docstring)."""
-        if version or not language or language.lower() in ENGLISH or self.repository is None:
+        if version or not language or language.lower() in spec.ENGLISH or self.repository is None:
             return version
         versions = self.repository.versions(spec.SPEC.name)
         pinned = self.client.default_versions.get(spec.SPEC.name, "")
@@ -156,19 +154,9 @@ class SpeechToText:
                              model_version=result.model_version)
 
 
+
 def chunk_bounds(audio: np.ndarray, chunk: int, search: int = 5 * spec.SAMPLE_RATE
                  ) -> list[tuple[int, int]]:
     """``[start, end)`` of chunks of at most ``chunk`` samples, each cut at the quietest
     100 ms of the last ``search`` samples (at most a quarter of a chunk) before its limit."""
-    frame = spec.SAMPLE_RATE // 10
-    search = min(search, chunk // 4)
-    bounds, start = [], 0
-    while audio.size - start > chunk:
-        window = audio[start + chunk - search:start + chunk]
-        count = window.size // frame
-        energy = (window[:count * frame].reshape(count, frame) ** 2).mean(axis=1)
-        end = start + chunk - search + int(energy.argmin()) * frame + frame // 2
-        bounds.append((start, end))
-        start = end
-    bounds.append((start, audio.size))
-    return bounds
+    return quiet_bounds(audio, chunk, search)

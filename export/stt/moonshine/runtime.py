@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from export.stt.cuts import quiet_bounds
+
 SAMPLE_RATE = 16_000
 CONFIG_FILE = "moonshine.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -139,11 +141,10 @@ class MoonshineOnnx:
             log_softmax -= np.log(np.exp(log_softmax).sum(axis=-1, keepdims=True))
             if input_ids.shape[1] > 1:  # a draft: keep what greedy agrees with
                 choices = scores.argmax(axis=-1)
-                accepted = 0
-                while accepted < len(draft) and choices[accepted] == draft[accepted]:
+                accepted = 0  # greedy would have stopped at an EOS: never accept past one
+                while accepted < len(draft) and \
+                        choices[accepted] == draft[accepted] != cfg.eos_token_id:
                     accepted += 1
-                if choices[:accepted + 1].tolist().count(cfg.eos_token_id):
-                    accepted = min(accepted, choices.tolist().index(cfg.eos_token_id))
                 tokens += draft[:accepted]
                 logprobs += [float(log_softmax[i, draft[i]]) for i in range(accepted)]
                 keep = accepted + 1  # the start token and the accepted draft
@@ -170,16 +171,9 @@ class MoonshineOnnx:
     # --- whole recordings ------------------------------------------------------------
 
     def windows(self, audio: np.ndarray) -> list[Window]:
-        limit = int(self.config.window_s * SAMPLE_RATE)
-        search = int(self.config.search_s * SAMPLE_RATE)
-        out, start = [], 0
-        while audio.size - start > limit:
-            end = start + limit
-            end = start + limit - search + quietest(audio[end - search:end])
-            out.append(Window(start, end))
-            start = end
-        out.append(Window(start, audio.size))
-        return out
+        return [Window(start, end) for start, end in quiet_bounds(
+            audio, int(self.config.window_s * SAMPLE_RATE),
+            int(self.config.search_s * SAMPLE_RATE))]
 
     def transcribe(self, audio: np.ndarray, *, temperature: float = 0.0,
                    rng: np.random.Generator | None = None,
@@ -197,15 +191,6 @@ class MoonshineOnnx:
             window.text = self.tokenizer.decode(window.tokens).strip()
             window.temperature = temperature
         return windows
-
-
-def quietest(audio: np.ndarray, frame: int = SAMPLE_RATE // 10) -> int:
-    """Offset of the middle of the quietest ``frame`` of ``audio``."""
-    if audio.size < 2 * frame:
-        return audio.size
-    count = audio.size // frame
-    energy = (audio[:count * frame].reshape(count, frame) ** 2).mean(axis=1)
-    return int(energy.argmin()) * frame + frame // 2
 
 
 def segments(windows: list[Window]) -> list[dict[str, Any]]:

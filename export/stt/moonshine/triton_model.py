@@ -29,6 +29,7 @@ from export.specs.stt import (
     DETECTED_LANGUAGE,
     DRAFT_TOKENS,
     DURATION,
+    ENGLISH,
     SAMPLE_RATE,
     SEGMENTS,
     SPEC,
@@ -36,8 +37,6 @@ from export.specs.stt import (
 )
 from export.stt.moonshine.runtime import MoonshineOnnx, segments
 from export.stt.requests import BadRequest, read_request
-
-ENGLISH = ("en", "english")
 
 
 class TritonPythonModel:
