@@ -122,6 +122,11 @@ class Conversation:
             _keep_latest(self._sent_partial, item_id, sent + delta)
             await self.send(TranscriptionDelta(item_id=item_id, delta=delta))
 
+    def forget_partials(self, item_id: str) -> None:
+        """Drop what partials of ``item_id`` sent and their draft (its audio was cleared)."""
+        self._sent_partial.pop(item_id, None)
+        self._drafts.pop(item_id, None)
+
     async def _transcribe(self, audio: np.ndarray, draft: list[int]) -> Any:
         """The session's transcription settings; ``draft``: the latest partial's tokens (a
         version that can check them in one decoder pass decodes only the rest; the

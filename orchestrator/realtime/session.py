@@ -287,11 +287,16 @@ class RealtimeSession:
         self._clear()
         await self._commit(audio)
 
-    async def _commit(self, audio: np.ndarray) -> None:
-        end_of_speech = time.perf_counter()
+    def _reset_partial(self) -> None:
+        """The turn in progress ended (committed or cleared): stop its partial transcript,
+        which would only keep the model from the next job."""
         self._partial_at = 0
         if self._partial is not None and not self._partial.done():
-            self._partial.cancel()  # the final transcript replaces it; free the model
+            self._partial.cancel()
+
+    async def _commit(self, audio: np.ndarray) -> None:
+        end_of_speech = time.perf_counter()
+        self._reset_partial()  # the final transcript replaces it
         item_id, self._item_id = self._item_id, new_id("item")
         await self.conversation.send(AudioCommitted(item_id=item_id,
                                                     previous_item_id=self._previous_item))
@@ -305,3 +310,7 @@ class RealtimeSession:
         self._manual, self._manual_samples = [], 0
         if self._detector is not None:
             self._detector.clear()
+        # The item id stays for the next turn: what partials of the dropped audio sent
+        # must not count as sent for it.
+        self._reset_partial()
+        self.conversation.forget_partials(self._item_id)

@@ -394,3 +394,30 @@ async def test_partial_transcripts_while_speaking_add_up_to_the_final_one(live,
     assert final == " ".join(GrowingSTT.SENTENCE[:max(1, int(whole / 16000 / 0.4))])
     # Each decode was offered the previous partial's tokens as a draft.
     assert stt.drafts[0] == [] and all(stt.drafts[1:])
+
+
+async def test_a_cleared_turn_leaves_no_partial_text_behind(live, question) -> None:
+    """input_audio_buffer.clear mid-speech keeps the item id for the next turn: the deltas
+    of that next turn must still add up to its own final transcript."""
+    stt = GrowingSTT()
+    live.use(fake_services(stt=stt))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(np.concatenate([silence(0.3, 24000), question]), 24000,
+                            chunk_ms=40)
+        await client.until("conversation.item.input_audio_transcription.delta")
+        await client.send("input_audio_buffer.clear")
+        await client.until("input_audio_buffer.cleared")
+        GrowingSTT.SENTENCE, saved = ["a", "different", "question", "comes", "next", "now",
+                                      "with", "more", "words"], GrowingSTT.SENTENCE
+        try:
+            await client.append(np.concatenate([silence(1.0, 24000), question,
+                                                silence(1.0, 24000)]), 24000, chunk_ms=40)
+            events = await client.until(
+                "conversation.item.input_audio_transcription.completed")
+        finally:
+            GrowingSTT.SENTENCE = saved
+    final = events[-1]["transcript"]
+    deltas = [e["delta"] for e in events if e["type"].endswith("transcription.delta")]
+    assert final.startswith("a different") and "".join(deltas) == final
