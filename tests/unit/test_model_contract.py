@@ -160,3 +160,24 @@ def test_the_bundled_moonshine_is_found_without_loading_its_library(tmp_path: Pa
     assert {p.name for p in source.iterdir()} == {"encoder_model.ort",
                                                   "decoder_model_merged.ort", "tokenizer.json"}
     assert "moonshine_cpp" not in sys.modules
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ("{not json", "unreadable"),
+    ('{"profile": "tpu"}', "unknown profile"),
+    ('{"profile": "gpu", "instance_kind": "fpga"}', "instance_kind must be cpu or gpu"),
+])
+def test_a_bad_profile_record_is_named_and_refuses_validation(tmp_path: Path, record: str,
+                                                              message: str) -> None:
+    from export.profiles import repository_profile
+    from export.repository import ModelRepository
+    from orchestrator.models.validation import check_config
+
+    (tmp_path / "profile.json").write_text(record)
+    with pytest.raises(ValueError, match=message):
+        repository_profile(tmp_path)
+    spec = get_spec("embedder")
+    (tmp_path / "embedder").mkdir()
+    (tmp_path / "embedder" / "config.pbtxt").write_text(spec.config_pbtxt())
+    check = check_config(ModelRepository(tmp_path), spec)
+    assert not check.passed and "profile.json" in check.detail
