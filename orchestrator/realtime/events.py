@@ -32,18 +32,36 @@ def new_id(prefix: str) -> str:
 
 # --- session configuration -------------------------------------------------------------
 
-class TurnDetection(msgspec.Struct, forbid_unknown_fields=True):
+class ServerVad(msgspec.Struct, tag="server_vad", tag_field="type",
+                forbid_unknown_fields=True):
     """OpenAI ``server_vad``: speech above ``threshold`` starts a turn; ``silence_duration_ms``
     of silence ends it; ``prefix_padding_ms`` of audio before the start is kept."""
 
-    type: Literal["server_vad"] = "server_vad"
     threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
     prefix_padding_ms: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 300
     silence_duration_ms: Annotated[int, msgspec.Meta(ge=32, le=10000)] = 500
     create_response: bool = True
     """Start a reply when a turn ends."""
     interrupt_response: bool = True
-    """Barge-in: speech during a reply cancels it."""
+    """Barge-in: speech during a reply cancels it (a short backchannel does not)."""
+
+
+Eagerness = Literal["low", "medium", "high", "auto"]
+
+
+class SemanticVad(msgspec.Struct, tag="semantic_vad", tag_field="type",
+                  forbid_unknown_fields=True):
+    """OpenAI ``semantic_vad``: after a short silence a turn model (Smart Turn v3.2) judges
+    from the words and intonation whether the user finished; a finished turn ends at
+    once, an unfinished one waits longer for more speech. ``eagerness``: ``high`` ends
+    turns soonest, ``low`` lets the user take their time; ``auto`` is ``medium``."""
+
+    eagerness: Eagerness = "auto"
+    create_response: bool = True
+    interrupt_response: bool = True
+
+
+TurnDetection = ServerVad | SemanticVad
 
 
 class InputTranscription(msgspec.Struct, forbid_unknown_fields=True):
@@ -197,9 +215,20 @@ class Usage(msgspec.Struct):
 
 
 class Timings(msgspec.Struct, omit_defaults=True):
-    """Milliseconds per stage of one reply (absent when a stage did not run)."""
+    """Milliseconds per stage of one reply (absent when a stage did not run).
 
+    ``turn_detection_ms``: from the user's last voiced audio to the end of the turn
+    (the silence the turn detector waited); ``stt_ms``: the final transcription (it may
+    have run speculatively, before the turn ended); ``voice_to_voice_ms``: from the
+    user's last voiced audio to the first reply audio sent. ``llm_*`` and ``tts_*``
+    count from their own stage's start."""
+
+    turn_detection_ms: float | None = None
     stt_ms: float | None = None
+    llm_start_ms: float | None = None
+    """From the user's last voiced audio to the LLM request (the prompt is built by then)."""
+    first_chunk_ms: float | None = None
+    """From the user's last voiced audio to the first text chunk handed to speech."""
     llm_first_token_ms: float | None = None
     llm_total_ms: float | None = None
     tts_first_audio_ms: float | None = None

@@ -10,6 +10,8 @@ the socket instead, with one shared ``InferenceSession`` and per-connection stat
 from __future__ import annotations
 
 import importlib.util
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -85,9 +87,30 @@ class SpeechStop:
     """The turn's audio at 16 kHz, prefix padding included."""
     forced: bool = False
     """Cut because the turn reached the length limit, not by silence."""
+    ended_at: float | None = None
+    """Clock time the last voiced frame arrived (the silence's first frame); None when
+    the turn was cut while speech went on."""
 
 
-VadEvent = SpeechStart | SpeechStop
+@dataclass(frozen=True, slots=True)
+class SpeechPause:
+    """A silence inside a turn reached one of the detector's ``pause_ms``: the turn may
+    be over (speculative work starts here; semantic turn detection asks here)."""
+
+    audio_end_ms: int
+    audio: np.ndarray = field(repr=False)
+    """The turn so far, trailing silence included."""
+    ended_at: float
+    silence_ms: int
+    """Which of ``pause_ms`` was reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResume:
+    """Speech came back after a :class:`SpeechPause`: the turn goes on."""
+
+
+VadEvent = SpeechStart | SpeechStop | SpeechPause | SpeechResume
 
 
 class TurnDetector:
@@ -98,22 +121,31 @@ class TurnDetector:
     ``silence_duration_ms``. ``prefix_padding_ms`` of audio before the start is kept.
     Memory is bounded: idle audio keeps only the prefix; a turn is capped at
     ``max_turn_ms`` (then stopped with ``forced``).
+
+    With ``pause_ms``, a silence inside a turn is reported as it reaches each of those
+    lengths (:class:`SpeechPause`), and speech after it too (:class:`SpeechResume`); the
+    caller may end the turn early (:meth:`end_turn`).
     """
 
     def __init__(self, stream: SileroStream, *, threshold: float, prefix_padding_ms: int,
-                 silence_duration_ms: int, max_turn_ms: int) -> None:
+                 silence_duration_ms: int, max_turn_ms: int, pause_ms: Sequence[int] = (),
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.stream = stream
         self.threshold = threshold
         self.negative_threshold = max(threshold - 0.15, 0.01)
         self.prefix_samples = prefix_padding_ms * RATE // 1000
         self.prefix_padding_ms = prefix_padding_ms
         self.silence_ms = silence_duration_ms
+        self.pause_ms = sorted(ms for ms in set(pause_ms) if 0 < ms < silence_duration_ms)
+        self.clock = clock
         self.max_turn_samples = max_turn_ms * RATE // 1000
         self._pending = np.zeros(0, dtype=np.float32)
         self._idle_tail = np.zeros(0, dtype=np.float32)
         self._turn: list[np.ndarray] = []
         self._turn_samples = 0
         self._silence_since_ms: int | None = None
+        self._silence_clock = 0.0  # clock() when the current silence began
+        self._pauses = 0  # of pause_ms reported for the current silence
         self.position = 0  # samples consumed by the model so far
         self.in_speech = False
 
@@ -149,21 +181,49 @@ class TurnDetector:
         self._turn_samples += FRAME
         if probability >= self.threshold:
             self._silence_since_ms = None
+            if self._pauses:
+                self._pauses = 0
+                return SpeechResume()
         elif probability < self.negative_threshold and self._silence_since_ms is None:
             self._silence_since_ms = start_ms
-        if self._silence_since_ms is not None and now_ms - self._silence_since_ms >= \
-                self.silence_ms:
-            return self._stop(self._silence_since_ms, forced=False)
+            self._silence_clock = self.clock()
+        if self._silence_since_ms is not None:
+            silent_ms = now_ms - self._silence_since_ms
+            if silent_ms >= self.silence_ms:
+                return self._stop(self._silence_since_ms, forced=False)
+            if self._pauses < len(self.pause_ms) and silent_ms >= self.pause_ms[self._pauses]:
+                self._pauses += 1
+                return SpeechPause(self._silence_since_ms, np.concatenate(self._turn),
+                                   self._silence_clock, self.pause_ms[self._pauses - 1])
         if self._turn_samples >= self.max_turn_samples:
             return self._stop(now_ms, forced=True)
         return None
 
     def _stop(self, end_ms: int, *, forced: bool) -> SpeechStop:
         audio = np.concatenate(self._turn)
+        ended_at = self._silence_clock if self._silence_since_ms is not None else None
         self._turn, self._turn_samples = [], 0
         self.in_speech = False
+        self._pauses = 0
         self._silence_since_ms = None
-        return SpeechStop(end_ms, audio, forced)
+        return SpeechStop(end_ms, audio, forced, ended_at)
+
+    def end_turn(self) -> SpeechStop | None:
+        """End the turn at its current silence (a semantic detector decided it is
+        complete); None when speech has come back meanwhile."""
+        if not self.in_speech or self._silence_since_ms is None:
+            return None
+        return self._stop(self._silence_since_ms, forced=False)
+
+    @property
+    def paused(self) -> bool:
+        """A pause was reported for the current silence (and speech has not resumed)."""
+        return self._pauses > 0
+
+    @property
+    def silence_start_ms(self) -> int | None:
+        """Where the current silence inside the turn began (None: speech or idle)."""
+        return self._silence_since_ms if self.in_speech else None
 
     @property
     def turn_samples(self) -> int:
@@ -188,4 +248,5 @@ class TurnDetector:
         self._turn, self._turn_samples = [], 0
         self._idle_tail = np.zeros(0, dtype=np.float32)
         self.in_speech = False
+        self._pauses = 0
         self._silence_since_ms = None

@@ -86,3 +86,35 @@ def test_probabilities_match_the_official_silero_wrapper(speech: np.ndarray) -> 
     got = [ours.probability(f) for f in frames]
     assert np.max(np.abs(np.array(expected) - np.array(got))) < 1e-5
     assert max(got) > 0.9  # it does hear the speech
+
+
+def test_pauses_are_reported_at_each_length_and_speech_after_them_resumes(
+        tmp_path) -> None:
+    from orchestrator.realtime.vad import SpeechPause, SpeechResume
+
+    phrase = speak("What is the weather", tmp_path)  # no pause inside
+    clock = iter(range(10**6))
+    d = detector(silence_duration_ms=800, pause_ms=(100, 200), clock=lambda: next(clock))
+    audio = np.concatenate([silence(0.5), phrase, silence(0.4), phrase, silence(1.0)])
+    events = feed_in_chunks(d, audio)
+    assert [type(e) for e in events] == [SpeechStart, SpeechPause, SpeechPause, SpeechResume,
+                                         SpeechPause, SpeechPause, SpeechStop]
+    first, second = events[1], events[2]
+    assert (first.silence_ms, second.silence_ms) == (100, 200)
+    assert first.audio_end_ms == second.audio_end_ms  # the same silence
+    # The audio handed over at a pause is the turn so far, its silence included.
+    assert len(second.audio) - len(first.audio) >= 100 * RATE // 1000 - FRAME
+    stop = events[-1]
+    assert stop.audio_end_ms == events[-2].audio_end_ms and not stop.forced
+    assert stop.ended_at == events[-2].ended_at  # clock time of the silence's first frame
+
+
+def test_end_turn_ends_at_the_silence_and_only_during_one(speech) -> None:
+    d = detector(silence_duration_ms=2000, pause_ms=(200,))
+    events = feed_in_chunks(d, np.concatenate([silence(0.5), speech, silence(0.3)]))
+    assert d.paused and d.in_speech
+    stop = d.end_turn()
+    assert stop is not None and stop.audio_end_ms == events[-1].audio_end_ms
+    assert not d.in_speech and not d.paused and d.end_turn() is None
+    feed_in_chunks(d, speech[:RATE // 2])  # speaking again: no silence to end at
+    assert d.in_speech and d.end_turn() is None

@@ -1,0 +1,126 @@
+"""Semantic end-of-turn detection: Smart Turn v3.2 (pipecat-ai, BSD-2), in process.
+
+The model reads the Whisper log-mel of the last 8 s of a turn ([1, 80, 800]) and says
+how likely the speaker has finished: "What is the capital of France?" scores high, "I'd
+like to order ..." low, from the words and the intonation. It is asked once per pause
+(after a short silence), not per frame.
+
+Why in process rather than a Triton model (measured in docs/benchmarks/voice.md): one
+call costs about 20 ms of one CPU thread, a turn asks once or twice, and the input is a
+256 KB feature array. On Triton each call would add a gRPC round trip, the transfer and a
+python-backend hop, while sessions' pauses rarely coincide, so there is no batch to win.
+Next to the socket it also keeps turn-taking working while Triton restarts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16000
+WINDOW_SECONDS = 8
+N_FFT, HOP, N_MELS = 400, 160, 80
+
+
+def default_model_path() -> Path:
+    """``smart-turn-v3.2-cpu.onnx`` from the installed pipecat-ai wheel (found without
+    importing pipecat, whose dependencies are not installed: ``--no-deps``)."""
+    spec = importlib.util.find_spec("pipecat")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("pipecat-ai is not installed (make setup installs it); "
+                                "semantic_vad needs its Smart Turn model")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    path = root / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing from the pipecat-ai package")
+    return path
+
+
+def _hz_to_mel(freq: np.ndarray) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
+    freq = np.asarray(freq, dtype=np.float64)
+    return np.where(freq >= 1000.0, 15.0 + np.log(np.maximum(freq, 1e-9) / 1000.0)
+                    * 27.0 / np.log(6.4), 3.0 * freq / 200.0)
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    return np.where(mels >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mels - 15.0)),
+                    200.0 * mels / 3.0)
+
+
+@cache
+def mel_filters() -> np.ndarray:
+    """[80, 201] Slaney-normalised triangular filters, as Whisper's feature extractor."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(RATE / 2), N_MELS + 2))
+    fft_freqs = np.linspace(0, RATE // 2, N_FFT // 2 + 1)
+    slopes = edges[None, :] - fft_freqs[:, None]
+    widths = np.diff(edges)
+    down = -slopes[:, :-2] / widths[:-1]
+    up = slopes[:, 2:] / widths[1:]
+    filters = np.maximum(0.0, np.minimum(down, up)) * (2.0 / (edges[2:] - edges[:-2]))[None, :]
+    return filters.T
+
+
+_WINDOW = np.hanning(N_FFT + 1)[:-1]  # periodic Hann, as torch.hann_window
+
+
+def features(audio: np.ndarray) -> np.ndarray:
+    """[80, 800] log-mel of the last 8 s of 16 kHz ``audio`` (zero-padded in front), with
+    the waveform normalised to zero mean and unit variance first, as the model was
+    trained (transformers' ``WhisperFeatureExtractor(chunk_length=8)``)."""
+    n = RATE * WINDOW_SECONDS
+    x = np.asarray(audio, dtype=np.float32).reshape(-1)[-n:]
+    x = np.pad(x, (n - x.size, 0))
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    padded = np.pad(x.astype(np.float64), (N_FFT // 2, N_FFT // 2), mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    power = np.abs(np.fft.rfft(frames * _WINDOW, axis=-1)) ** 2
+    log_spec = np.log10(np.maximum(mel_filters() @ power.T, 1e-10))[:, :-1]
+    log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
+    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+
+
+class SmartTurnModel:
+    """One ONNX session shared by every connection (``run`` is thread-safe)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self.path = Path(path) if path else default_model_path()
+        self.session = onnxruntime.InferenceSession(str(self.path), sess_options=options,
+                                                    providers=["CPUExecutionProvider"])
+
+    def completion(self, audio: np.ndarray) -> float:
+        """Probability that the speaker finished, for a turn's 16 kHz audio so far."""
+        (out,) = self.session.run(None, {"input_features": features(audio)[None]})
+        return float(np.asarray(out).reshape(-1)[0])
+
+
+@cache
+def load_model(path: str | None = None) -> SmartTurnModel:
+    return SmartTurnModel(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Eagerness:
+    """How ``semantic_vad`` turns one eagerness into silences and a decision threshold."""
+
+    check_ms: int
+    """Silence after which the turn model is asked (and speculative work starts)."""
+    threshold: float
+    """Completion probability at or above which the turn ends at the check."""
+    max_silence_ms: int
+    """Silence that ends a turn the model judged unfinished."""
+
+
+EAGERNESS = {"high": Eagerness(150, 0.3, 1000), "medium": Eagerness(200, 0.5, 2000),
+             "low": Eagerness(300, 0.7, 4000)}
+EAGERNESS["auto"] = EAGERNESS["medium"]

@@ -1,0 +1,63 @@
+"""Smart Turn v3.2 (the pipecat-ai wheel's ONNX model): our features equal pipecat's own
+extractor, and the model tells a finished question from an unfinished phrase."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from orchestrator.realtime.smart_turn import EAGERNESS, default_model_path, features, load_model
+from tests.support.fake_voice import silence, speak
+
+
+def pipecat_features():  # type: ignore[no-untyped-def]
+    """pipecat's numpy Whisper feature extractor, loaded from the wheel's file (importing
+    the package would need its dependencies)."""
+    path = default_model_path().parents[1] / "_whisper_features.py"
+    spec = importlib.util.spec_from_file_location("pipecat_whisper_features", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.compute_whisper_log_mel_features
+
+
+@pytest.fixture(scope="module")
+def say(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    directory = tmp_path_factory.mktemp("speech")
+
+    def spoken(text: str) -> np.ndarray:
+        audio = speak(text, directory)
+        return audio[:np.flatnonzero(np.abs(audio) > 0.01)[-1] + 1]
+    return spoken
+
+
+@pytest.mark.parametrize("seconds", [1.0, 8.0, 11.5])
+def test_features_equal_pipecats_extractor(say, seconds: float) -> None:
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([say("What is the capital of France?"),
+                            0.01 * rng.standard_normal(int(seconds * 16000))]).astype(np.float32)
+    window = audio[-128000:]
+    reference = pipecat_features()(np.pad(window, (128000 - len(window), 0)))
+    ours = features(audio)
+    assert ours.shape == (80, 800) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_a_finished_question_scores_high_and_an_unfinished_phrase_low(say) -> None:
+    model = load_model()
+    pause = silence(EAGERNESS["medium"].check_ms / 1000)
+    finished = model.completion(np.concatenate([say("What is the capital of France?"), pause]))
+    unfinished = model.completion(np.concatenate([say("Can you tell me how to"), pause]))
+    threshold = EAGERNESS["medium"].threshold
+    assert finished >= threshold > unfinished
+    assert 0.0 <= unfinished < finished <= 1.0
+
+
+def test_eagerness_orders_its_silences_and_thresholds() -> None:
+    low, medium, high = EAGERNESS["low"], EAGERNESS["medium"], EAGERNESS["high"]
+    assert EAGERNESS["auto"] == medium
+    assert high.check_ms <= medium.check_ms <= low.check_ms
+    assert high.threshold < medium.threshold < low.threshold
+    assert high.max_silence_ms < medium.max_silence_ms < low.max_silence_ms
