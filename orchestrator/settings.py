@@ -168,6 +168,28 @@ class Settings:
                                         "user turn.", 500, minimum=32, maximum=10000)
     vad_model_path: str | None = _env("VAD_MODEL_PATH", "Silero VAD ONNX file; unset: the one "
                                       "shipped in the silero-vad package.", None)
+    realtime_turn_detection: str = _env(
+        "REALTIME_TURN_DETECTION", "Turn detection new realtime sessions start with: "
+        "semantic_vad (Smart Turn v3.2 judges whether the user finished) or server_vad "
+        "(a fixed silence ends the turn).", "semantic_vad")
+    vad_eagerness: str = _env("VAD_EAGERNESS", "Default semantic_vad eagerness: low, medium, "
+                              "high or auto (medium).", "auto")
+    smart_turn_model_path: str | None = _env(
+        "SMART_TURN_MODEL_PATH", "Smart Turn ONNX file for semantic_vad; unset: the one "
+        "shipped in the pipecat-ai package.", None)
+    realtime_speculate_ms: int = _env(
+        "REALTIME_SPECULATE_MS", "Silence inside a turn after which its final transcription "
+        "and the reply start before the turn has ended; their events and stored turns are "
+        "held until it ends and dropped if the user goes on. 0: no speculative work.", 100,
+        minimum=0, maximum=10000)
+    reply_first_clause_words: int = _env(
+        "REPLY_FIRST_CLAUSE_WORDS", "A spoken reply's first chunk goes to speech synthesis at "
+        "the first clause boundary (comma, colon, dash) with at least this many words, "
+        "later chunks by sentence; 0: whole sentences only.", 3, minimum=0, maximum=100)
+    realtime_min_interruption_ms: int = _env(
+        "REALTIME_MIN_INTERRUPTION_MS", "Speech during a spoken reply cancels it once it has "
+        "lasted this long; shorter speech cancels it only when its transcript is more than "
+        "a backchannel (\"mm-hm\", \"okay\") or noise.", 700, minimum=0, maximum=10000)
     realtime_max_turn_seconds: float = _env("REALTIME_MAX_TURN_SECONDS", "Longest user turn "
                                             "buffered; server VAD commits it when reached.",
                                             30.0)
@@ -254,6 +276,12 @@ class Settings:
         if not 0.0 <= self.memory_min_score <= 1.0:
             raise SettingsError("MEMORY_MIN_SCORE", str(self.memory_min_score),
                                 "must be between 0 and 1")
+        if self.realtime_turn_detection not in {"semantic_vad", "server_vad"}:
+            raise SettingsError("REALTIME_TURN_DETECTION", self.realtime_turn_detection,
+                                "use semantic_vad or server_vad")
+        if self.vad_eagerness not in {"low", "medium", "high", "auto"}:
+            raise SettingsError("VAD_EAGERNESS", self.vad_eagerness,
+                                "use low, medium, high or auto")
         if self.auth_mode not in {"required", "off"}:
             raise SettingsError("AUTH_MODE", self.auth_mode, "use required or off")
         if self.auth_mode == "off" and not is_loopback(self.host):

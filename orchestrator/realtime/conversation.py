@@ -35,8 +35,9 @@ from orchestrator.realtime.events import (
     new_id,
 )
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue
-from orchestrator.realtime.ports import VoicePorts
+from orchestrator.realtime.ports import ReplySink, VoicePorts
 from orchestrator.realtime.reply import Reply, ReplyOutcome, ReplyPlan, spoken_text
+from orchestrator.realtime.speculation import HeldSink
 from orchestrator.realtime.turns import (
     PromptContext,
     assistant_turn_row,
@@ -79,8 +80,10 @@ class Conversation:
                  store: ConversationStore, outbound: OutboundQueue,
                  config: Callable[[], SessionConfig], history_turns: int,
                  memory_top_k: int, memory_min_score: float,
-                 spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task]) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task],
+                 first_clause_words: int = 0) -> None:
         self.user_id, self.session_id = user_id, session_id
+        self.first_clause_words = first_clause_words
         self.ports, self.store, self.outbound = ports, store, outbound
         self.config = config
         self.prompt_context = PromptContext(store, session_id, user_id, history_turns,
@@ -137,50 +140,114 @@ class Conversation:
                                                prompt=transcription.prompt, draft=draft)
 
     async def user_turn(self, item_id: str, audio: np.ndarray, end_of_speech: float,
-                        answer: Callable[[], bool]) -> None:
+                        answer: Callable[[], bool], *, held: HeldSink | None = None,
+                        transcription: Any = None,
+                        turn_detection_ms: Callable[[], float | None] | None = None) -> None:
         """Transcribe and store a committed turn; answer it when ``answer()`` still holds
-        (no newer speech started meanwhile)."""
+        (no newer speech started meanwhile).
+
+        ``held``: a speculative turn. Its events wait in the sink and its rows wait for
+        ``held.confirmed``; until then cancelling the task leaves no trace.
+        ``transcription``: the turn was already transcribed (a barge-in check)."""
+        out: ReplySink = held if held is not None else self.outbound
         config = self.config()
         assert self.ports.stt is not None
+        started = time.perf_counter()
         try:
-            result = await self._transcribe(audio, self._drafts.pop(item_id, []))
+            result = transcription or await self._transcribe(audio,
+                                                             self._drafts.get(item_id, []))
         except Exception as exc:
             log.warning("transcription failed: %s", exc)
             error = websocket_error_event(exc)["error"]
-            await self.send(TranscriptionFailed(item_id=item_id, error=error))
+            await self._confirmed(held)
+            self.forget_partials(item_id)
+            await self._emit(out, TranscriptionFailed(item_id=item_id, error=error))
             return
-        stt_ms = round((time.perf_counter() - end_of_speech) * 1000, 3)
+        stt_ms = round((time.perf_counter() - started) * 1000, 3)
         text = result.text.strip()
-        sent = self._sent_partial.pop(item_id, "")
+        sent = self._sent_partial.get(item_id, "")
         # Deltas add up to the final transcript when the partials were right; when a
         # partial was revised, `completed` (always the whole final text) corrects it.
         if not sent or (delta := extension(sent, text)):
-            await self.send(TranscriptionDelta(item_id=item_id, delta=text if not sent
-                                               else delta))
-        await self.send(TranscriptionCompleted(item_id=item_id, transcript=text,
-                                               language=result.language))
-        if not text:
-            return  # noise the VAD took for speech: nothing to store or answer
-        record = await self.store.add_turn(self.session_id, user_turn_row(
-            text, result.language, stt_ms, len(audio)))
-        remember_later(self.ports, [record], self.spawn)
-        if config.turn_detection is not None and config.turn_detection.create_response \
-                and answer():
-            await self.respond(None, end_of_speech=end_of_speech, stt_ms=stt_ms)
+            await self._emit(out, TranscriptionDelta(item_id=item_id,
+                                                     delta=text if not sent else delta))
+        await self._emit(out, TranscriptionCompleted(item_id=item_id, transcript=text,
+                                                     language=result.language))
+        if not text:  # noise the VAD took for speech: nothing to store or answer
+            await self._confirmed(held)
+            self.forget_partials(item_id)
+            return
+        prompt_read = asyncio.Event()  # the reply read the history: the user row may follow
+
+        async def store_user_turn() -> TurnRecord:
+            await self._confirmed(held)
+            await prompt_read.wait()
+            self.forget_partials(item_id)
+            record = await self.store.add_turn(self.session_id, user_turn_row(
+                text, result.language, stt_ms, len(audio)))
+            remember_later(self.ports, [record], self.spawn)
+            return record
+
+        stored = asyncio.ensure_future(store_user_turn())
+        try:
+            if config.turn_detection is not None and config.turn_detection.create_response \
+                    and answer():
+                await self.respond(None, end_of_speech=end_of_speech, stt_ms=stt_ms,
+                                   turn_detection_ms=turn_detection_ms, out=out,
+                                   user_text=text, user_stored=stored, prompt_read=prompt_read)
+            prompt_read.set()
+            await stored
+        finally:
+            stored.cancel()
+
+    @staticmethod
+    async def _confirmed(held: HeldSink | None) -> None:
+        if held is not None:
+            await held.confirmed.wait()
+
+    async def _emit(self, out: ReplySink, event: Any) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await out.put(event)
+
+    async def transcribe_interruption(self, audio: np.ndarray) -> Any:
+        """Transcribe speech heard during a reply, to tell a backchannel from a turn."""
+        return await self._transcribe(audio, [])
 
     # --- assistant reply -------------------------------------------------------------------
 
     async def respond(self, options: ResponseOptions | None, *,
-                      end_of_speech: float | None = None, stt_ms: float | None = None) -> None:
+                      end_of_speech: float | None = None, stt_ms: float | None = None,
+                      turn_detection_ms: Callable[[], float | None] | None = None,
+                      out: ReplySink | None = None,
+                      user_text: str | None = None,
+                      user_stored: asyncio.Future[TurnRecord] | None = None,
+                      prompt_read: asyncio.Event | None = None) -> None:
+        """Answer the conversation. From a user turn: ``user_text`` is the turn (stored
+        concurrently: ``prompt_read`` lets it be stored once the history was read, and
+        the reply is stored only after ``user_stored``); ``out`` may hold the events of a
+        speculative turn."""
+        out = out or self.outbound
         response_id, item_id = new_id("resp"), new_id("item")
         self.response_pending = True
-        await self.send(ResponseCreated(response=ResponseInfo(id=response_id, item_id=item_id)))
+        await self._emit(out, ResponseCreated(response=ResponseInfo(id=response_id,
+                                                                    item_id=item_id)))
         try:
-            plan = await self._plan(options, response_id, item_id, end_of_speech)
+            try:
+                plan = await self._plan(options, response_id, item_id, end_of_speech,
+                                        user_text)
+            finally:
+                if prompt_read is not None:
+                    prompt_read.set()
             assert self.ports.llm is not None
-            self.reply = Reply(plan, self.ports.llm, self.ports.tts, self.outbound)
+            self.reply = Reply(plan, self.ports.llm, self.ports.tts, out)
             outcome = await self.reply.run()
+            if user_stored is not None:
+                await user_stored  # a speculative turn has ended by now
+            if isinstance(out, HeldSink):
+                outcome.timings = self.reply.timings(out.released_at)
             outcome.timings.stt_ms = stt_ms
+            if turn_detection_ms is not None:
+                outcome.timings.turn_detection_ms = turn_detection_ms()
             record = await self._store_reply(item_id, self.reply, outcome)
         except Exception as exc:  # prompt, memory or storage failed: this reply only
             log.exception("reply failed")
@@ -189,21 +256,23 @@ class Conversation:
         finally:
             self.reply = None
             self.response_pending = False
-        await self._done(response_id, item_id, outcome, record)
+        await self._done(out, response_id, item_id, outcome, record)
 
     async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
-                    end_of_speech: float | None) -> ReplyPlan:
+                    end_of_speech: float | None, user_text: str | None) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
         messages = await prompt_messages(ports, self.prompt_context,
-                                         instructions=options.instructions or config.instructions)
+                                         instructions=options.instructions or config.instructions,
+                                         user_text=user_text)
         params = ports.prompt.sampling(max_tokens=config.max_response_output_tokens,
                                        temperature=config.temperature)
         modalities = options.modalities or config.modalities
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
                          params=params, audio="audio" in modalities and ports.tts is not None,
                          voice=options.voice or config.voice, speed=config.speed,
-                         output_rate=config.output_sample_rate, end_of_speech=end_of_speech)
+                         output_rate=config.output_sample_rate, end_of_speech=end_of_speech,
+                         first_clause_words=self.first_clause_words)
 
     async def _store_reply(self, item_id: str, reply: Reply,
                            outcome: ReplyOutcome) -> TurnRecord | None:
@@ -221,8 +290,8 @@ class Conversation:
         remember_later(self.ports, [record], self.spawn)
         return record
 
-    async def _done(self, response_id: str, item_id: str, outcome: ReplyOutcome,
-                    record: TurnRecord | None) -> None:
+    async def _done(self, out: ReplySink, response_id: str, item_id: str,
+                    outcome: ReplyOutcome, record: TurnRecord | None) -> None:
         details = None
         if outcome.status == "cancelled":
             details = {"type": "cancelled", "reason": outcome.cancel_reason}
@@ -232,22 +301,47 @@ class Conversation:
         if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
             p, c = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
             usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c)
-        await self.send(ResponseDone(response=ResponseInfo(
+        await self._emit(out, ResponseDone(response=ResponseInfo(
             id=response_id, status=outcome.status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
             usage=usage, timings=outcome.timings)))
         if outcome.status == "failed" and outcome.error is not None:
-            await self.send_error(outcome.error)
+            await self._emit(out, websocket_error_event(outcome.error))
 
     # --- cancellation and truncation -------------------------------------------------------
 
+    def _live_reply(self) -> Reply | None:
+        """The reply in flight, unless it is speculative still (the client knows nothing
+        of it, so nothing the client does can cancel it)."""
+        reply = self.reply
+        if reply is None or (isinstance(reply.outbound, HeldSink) and reply.outbound.holding):
+            return None
+        return reply
+
+    @property
+    def speaking(self) -> bool:
+        """A spoken reply is in flight (speech now may be a backchannel or a barge-in)."""
+        reply = self._live_reply()
+        return reply is not None and reply.plan.audio and self.ports.tts is not None
+
     async def cancel(self, reason: str) -> bool:
         """Cancel the reply in flight and drop its queued deltas at once."""
-        reply = self.reply
+        reply = self._live_reply()
         if reply is None or not reply.cancel(reason):
             return False
-        await self.outbound.drop_response(reply.plan.response_id)
+        await reply.outbound.drop_response(reply.plan.response_id)
         return True
+
+    async def interrupt(self, speech_started: float) -> bool:
+        """Barge-in: cancel the reply and keep, as its stored turn, what the user had
+        heard when they began to speak at ``speech_started`` (clock time; the client
+        plays the audio in real time from its first delta)."""
+        reply = self._live_reply()
+        if reply is None:
+            return False
+        if reply.plan.audio:
+            self._truncate_at.setdefault(reply.plan.item_id, reply.heard_ms(speech_started))
+        return await self.cancel("turn_detected")
 
     async def truncate(self, item_id: str, audio_end_ms: int) -> None:
         reply = self.reply

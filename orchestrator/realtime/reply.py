@@ -56,6 +56,8 @@ class ReplyPlan:
     """Sample rate of the sent audio; None: the voice's own (its first chunk's)."""
     end_of_speech: float | None = None
     """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
+    first_clause_words: int = 0
+    """Speak the first clause once it has this many words (0: whole sentences only)."""
 
 
 @dataclass
@@ -131,7 +133,8 @@ class Reply:
             status = "cancelled"
         except Exception as exc:
             status, error = "failed", exc
-        await self.outbound.drop_response(self.plan.response_id)
+        if status != "completed":  # a finished reply's queued audio still goes out
+            await self.outbound.drop_response(self.plan.response_id)
         return ReplyOutcome(status=status, text=self.delivered_text(), audio_ms=self.audio_sent_ms,
                             timings=self._timings(), prompt_tokens=self._usage[0],
                             completion_tokens=self._usage[1], error=error,
@@ -185,7 +188,7 @@ class Reply:
     # --- stages: sentence chunker -> TTS -> audio deltas -----------------------------------
 
     async def _sentences(self, source: asyncio.Queue[Any]) -> AsyncIterator[str]:
-        chunker = SentenceChunker()
+        chunker = SentenceChunker(first_clause_words=self.plan.first_clause_words)
         while (delta := await source.get()) is not _END:
             for sentence in chunker.feed(delta):
                 yield sentence
@@ -242,6 +245,14 @@ class Reply:
 
     # --- results ---------------------------------------------------------------------------
 
+    def heard_ms(self, at: float) -> float:
+        """Milliseconds of the reply's audio played by clock time ``at``, for a client
+        that plays it in real time from the first delta (at most what was sent)."""
+        first = self._clock.first_audio_sent
+        if first is None:
+            return 0.0
+        return max(0.0, min(self.audio_sent_ms, (at - first) * 1000))
+
     def delivered_text(self, audio_end_ms: float | None = None) -> str:
         """What the user got: for audio, the sentences whose audio was sent (cut at
         ``audio_end_ms`` when given); for text, the deltas sent."""
@@ -249,9 +260,20 @@ class Reply:
             return "".join(self.text_sent).strip()
         return spoken_text(self.spoken, audio_end_ms)
 
+    def timings(self, released_at: float | None = None) -> Timings:
+        """The stage timings. ``released_at``: when a speculative reply's held events
+        were let out; audio produced before then counts as sent at that moment when the
+        socket has not taken it yet."""
+        c = self._clock
+        if c.first_audio_sent is None and c.tts_first is not None and released_at is not None:
+            c.first_audio_sent = max(c.tts_first, released_at)
+        return self._timings()
+
     def _timings(self) -> Timings:
         c = self._clock
         return Timings(
+            llm_start_ms=_ms(self.plan.end_of_speech, c.llm_start or None),
+            first_chunk_ms=_ms(self.plan.end_of_speech, c.first_sentence),
             llm_first_token_ms=_ms(c.llm_start, c.llm_first) if c.llm_start else None,
             llm_total_ms=_ms(c.llm_start, c.llm_end) if c.llm_start else None,
             tts_first_audio_ms=_ms(c.first_sentence, c.tts_first),

@@ -6,23 +6,36 @@ chunk sent to the tts model is one sentence by its rules too. What this adds for
 streaming: a sentence is released as soon as the text after it shows that it ended, and
 text that runs on past ``max_chars`` is cut at the last comma or space, so a long
 unpunctuated reply still starts speaking early.
+
+The first chunk of a reply goes sooner still: at the first clause boundary (a comma,
+semicolon, colon or dash followed by more text) once ``first_clause_words`` words have
+come, so the voice starts after a few tokens rather than a whole sentence; the rest
+goes by sentence, which speaks more naturally.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 
 from export.tts.runtime.sentences import split_complete
 
+CLAUSE_END = re.compile(r"[,;:\u2013\u2014](?=\s+\S)|\s-(?=\s+\S)")
+
 
 class SentenceChunker:
-    def __init__(self, max_chars: int = 240) -> None:
+    def __init__(self, max_chars: int = 240, first_clause_words: int = 0) -> None:
         self.max_chars = max_chars
+        self.first_clause_words = first_clause_words
         self._buffer = ""
+        self._released = False  # a chunk has gone out (the first-clause rule is spent)
 
     def feed(self, text: str) -> list[str]:
-        """Add streamed text; return the sentences it completed."""
+        """Add streamed text; return the chunks it completed."""
         out, self._buffer = split_complete(self._buffer + text)
+        if not out and not self._released and self.first_clause_words:
+            out = self._first_clause()
+        self._released = self._released or bool(out)
         while len(self._buffer) > self.max_chars:
             window = self._buffer[:self.max_chars]
             cut = max(window.rfind(","), window.rfind(" "))
@@ -32,6 +45,14 @@ class SentenceChunker:
                 out.append(piece)
         return out
 
+    def _first_clause(self) -> list[str]:
+        for match in CLAUSE_END.finditer(self._buffer):
+            clause = self._buffer[:match.end()].strip()
+            if len(clause.split()) >= self.first_clause_words:
+                self._buffer = self._buffer[match.end():].lstrip()
+                return [clause]
+        return []
+
     def flush(self) -> list[str]:
         """The rest at the end of the stream (it may still hold several sentences)."""
         out, rest = split_complete(self._buffer, final=True)
@@ -39,9 +60,10 @@ class SentenceChunker:
         return out + ([rest.strip()] if rest.strip() else [])
 
 
-async def sentences(deltas: AsyncIterable[str], max_chars: int = 240) -> AsyncIterator[str]:
+async def sentences(deltas: AsyncIterable[str], max_chars: int = 240,
+                    first_clause_words: int = 0) -> AsyncIterator[str]:
     """The chunker as a pipeline stage."""
-    chunker = SentenceChunker(max_chars)
+    chunker = SentenceChunker(max_chars, first_clause_words)
     async for delta in deltas:
         for sentence in chunker.feed(delta):
             yield sentence

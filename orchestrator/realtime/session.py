@@ -4,6 +4,14 @@ conversation, and every task it starts tracked so closing leaks nothing.
 Turns and replies run one after another on a chain (each job waits for the previous),
 so stored turns keep conversation order; the receive loop never waits for them, which
 is what lets a barge-in cancel a reply while it is still speaking.
+
+Turn taking, fastest path first: at the first pause in the user's speech the turn is
+transcribed and answered speculatively (:mod:`.speculation`: nothing is sent or stored
+until the turn ends, and it is cancelled if the user goes on); ``semantic_vad`` asks
+Smart Turn at that pause whether the user finished and ends the turn at once when so.
+Speech during a spoken reply interrupts it once it lasts
+``REALTIME_MIN_INTERRUPTION_MS``; shorter speech is transcribed first and a backchannel
+("mm-hm") or noise leaves the reply playing.
 """
 
 from __future__ import annotations
@@ -30,24 +38,57 @@ from orchestrator.realtime.events import (
     ItemTruncate,
     ResponseCancel,
     ResponseCreate,
+    SemanticVad,
+    ServerVad,
     SessionConfig,
     SessionCreated,
     SessionUpdated,
     SessionUpdateEvent,
     SpeechStarted,
     SpeechStopped,
+    TranscriptionCompleted,
     TurnDetection,
     client_event_decoder,
     new_id,
 )
 from orchestrator.realtime.outbound import OutboundQueue
-from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.vad import SileroModel, SpeechStart, SpeechStop, TurnDetector
+from orchestrator.realtime.ports import Transcription, VoicePorts
+from orchestrator.realtime.smart_turn import EAGERNESS, SmartTurnModel
+from orchestrator.realtime.smart_turn import load_model as load_smart_turn
+from orchestrator.realtime.speculation import HeldSink, Speculation
+from orchestrator.realtime.vad import (
+    SileroModel,
+    SpeechPause,
+    SpeechResume,
+    SpeechStart,
+    SpeechStop,
+    TurnDetector,
+)
 from orchestrator.settings import Settings
 from storage.conversations import ConversationStore, SessionRecord
 
 log = logging.getLogger(__name__)
 CLOSE_GRACE_S = 5.0  # how long a closing connection lets its last turn finish storing
+# What a listener says to show they are following, not to take the turn (lower case,
+# punctuation stripped). Speech during a reply that transcribes to only these words, or
+# to nothing (a cough), leaves the reply playing.
+BACKCHANNELS = frozenset({
+    "mm", "mhm", "mm-hm", "mmhmm", "mm-hmm", "hm", "hmm", "uh-huh", "uh", "um", "ah", "oh",
+    "yeah", "yep", "yes", "ok", "okay", "right", "sure", "i see", "got it", "cool", "nice",
+    "wow", "huh", "alright", "all right", "uh huh", "mm hmm", "oh okay", "yeah yeah"})
+
+
+def is_backchannel(text: str) -> bool:
+    words = " ".join("".join(c for c in text.lower() if c.isalnum() or c in " -'").split())
+    return not words or words in BACKCHANNELS
+
+
+def default_turn_detection(settings: Settings) -> TurnDetection:
+    if settings.realtime_turn_detection == "semantic_vad":
+        return SemanticVad(eagerness=settings.vad_eagerness)  # type: ignore[arg-type]
+    return ServerVad(threshold=settings.vad_threshold,
+                     prefix_padding_ms=settings.vad_prefix_padding_ms,
+                     silence_duration_ms=settings.vad_silence_duration_ms)
 
 
 def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> SessionConfig:
@@ -58,9 +99,7 @@ def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> 
         input_audio_format="pcm16", output_audio_format="pcm16",
         input_sample_rate=24000, output_sample_rate=24000,
         input_audio_transcription=InputTranscription(language=record.language),
-        turn_detection=TurnDetection(threshold=settings.vad_threshold,
-                                     prefix_padding_ms=settings.vad_prefix_padding_ms,
-                                     silence_duration_ms=settings.vad_silence_duration_ms),
+        turn_detection=default_turn_detection(settings),
         temperature=settings.llm_temperature,
         max_response_output_tokens=settings.llm_max_tokens)
 
@@ -68,9 +107,13 @@ def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> 
 class RealtimeSession:
     def __init__(self, record: SessionRecord, *, settings: Settings, ports: VoicePorts,
                  store: ConversationStore, outbound: OutboundQueue, vad: SileroModel,
-                 audio_meter: Callable[[float], object] | None = None) -> None:
+                 audio_meter: Callable[[float], object] | None = None,
+                 smart_turn: Callable[[], SmartTurnModel] | None = None) -> None:
         self.record, self.settings, self.store, self.outbound = record, settings, store, outbound
         self.vad = vad
+        self._load_smart_turn = smart_turn or (
+            lambda: load_smart_turn(settings.smart_turn_model_path))
+        self.smart_turn: SmartTurnModel | None = None
         self.audio_meter = audio_meter
         """Charged each chunk's seconds; raises RateLimited over the key's allowance."""
         self.config = initial_config(record, settings, ports.tts is not None)
@@ -81,9 +124,9 @@ class RealtimeSession:
             outbound=outbound, config=lambda: self.config,
             history_turns=settings.realtime_history_turns,
             memory_top_k=settings.memory_top_k, memory_min_score=settings.memory_min_score,
-            spawn=self._spawn)
+            spawn=self._spawn, first_clause_words=settings.reply_first_clause_words)
         self._chain: asyncio.Task | None = None
-        self._detector = self._new_detector()
+        self._detector: TurnDetector | None = None
         self._manual: list[np.ndarray] = []
         self._manual_samples = 0
         self._speech_epoch = 0
@@ -94,16 +137,47 @@ class RealtimeSession:
         self._partial_at = 0  # turn samples at the last partial transcript
         self._partial: asyncio.Task | None = None
         self._partial_cost = 0  # how long the last partial took, in samples of audio time
+        self._speculation: Speculation | None = None  # the current turn's, while paused
+        self._speculate = settings.realtime_speculate_ms > 0
+        self._min_interruption = settings.realtime_min_interruption_ms * STT_RATE // 1000
+        self._barge_in: tuple[float, int] | None = None
+        """(clock, detector position) of speech that began during a spoken reply and has
+        not interrupted it yet."""
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        problem = None
+        if isinstance(self.config.turn_detection, SemanticVad):
+            try:
+                await self._ensure_smart_turn()
+            except InvalidRequest as exc:  # no turn model: fall back to silence, say so
+                problem = exc
+                self.config = msgspec.structs.replace(
+                    self.config, turn_detection=ServerVad(
+                        threshold=self.settings.vad_threshold,
+                        prefix_padding_ms=self.settings.vad_prefix_padding_ms,
+                        silence_duration_ms=self.settings.vad_silence_duration_ms))
+        self._detector = self._new_detector()
         await self.conversation.send(SessionCreated(session=self.config))
+        if problem is not None:
+            await self.conversation.send_error(problem)
+
+    async def _ensure_smart_turn(self) -> None:
+        if self.smart_turn is not None:
+            return
+        try:
+            self.smart_turn = await asyncio.to_thread(self._load_smart_turn)
+        except Exception as exc:
+            log.warning("Smart Turn model unavailable: %s", exc)
+            raise InvalidRequest(f"semantic_vad is unavailable: {exc}; use server_vad",
+                                 param="session.turn_detection.type") from None
 
     async def close(self) -> None:
         """Cancel the reply in flight, let the last turn store what was said, then cancel
         every remaining task and wait for it (no task or stream outlives the socket)."""
         self._closing = True
+        self._drop_speculation()
         await self.conversation.cancel("disconnect")
         if self._chain is not None:
             await asyncio.wait([self._chain], timeout=CLOSE_GRACE_S)
@@ -122,7 +196,7 @@ class RealtimeSession:
         if not task.cancelled() and task.exception() is not None:
             log.error("realtime task %s failed", task.get_name(), exc_info=task.exception())
 
-    def _enqueue(self, job: Callable[[], Awaitable[None]], name: str) -> None:
+    def _enqueue(self, job: Callable[[], Awaitable[None]], name: str) -> asyncio.Task:
         previous = self._chain
 
         async def run() -> None:
@@ -132,6 +206,7 @@ class RealtimeSession:
                 await job()
 
         self._chain = self._spawn(run(), name)
+        return self._chain
 
     # --- client events ---------------------------------------------------------------------
 
@@ -187,6 +262,8 @@ class RealtimeSession:
                    if getattr(update, name) is not msgspec.UNSET}
         if "audio" in changes.get("modalities", []) and self.conversation.ports.tts is None:
             raise InvalidRequest("audio replies are unavailable: text-to-speech is disabled")
+        if isinstance(changes.get("turn_detection"), SemanticVad):
+            await self._ensure_smart_turn()
         before = (self.config.turn_detection, self.config.input_sample_rate)
         self.config = msgspec.structs.replace(self.config, **changes)
         if (self.config.turn_detection, self.config.input_sample_rate) != before:
@@ -203,13 +280,21 @@ class RealtimeSession:
     # --- audio in --------------------------------------------------------------------------
 
     def _new_detector(self) -> TurnDetector | None:
-        vad = self.config.turn_detection
+        vad, settings = self.config.turn_detection, self.settings
+        max_turn_ms = int(settings.realtime_max_turn_seconds * 1000)
         if vad is None:
             return None
+        if isinstance(vad, SemanticVad):
+            eagerness = EAGERNESS[vad.eagerness]
+            return TurnDetector(self.vad.stream(), threshold=settings.vad_threshold,
+                                prefix_padding_ms=settings.vad_prefix_padding_ms,
+                                silence_duration_ms=eagerness.max_silence_ms,
+                                max_turn_ms=max_turn_ms,
+                                pause_ms=(settings.realtime_speculate_ms, eagerness.check_ms))
         return TurnDetector(self.vad.stream(), threshold=vad.threshold,
                             prefix_padding_ms=vad.prefix_padding_ms,
-                            silence_duration_ms=vad.silence_duration_ms,
-                            max_turn_ms=int(self.settings.realtime_max_turn_seconds * 1000))
+                            silence_duration_ms=vad.silence_duration_ms, max_turn_ms=max_turn_ms,
+                            pause_ms=(settings.realtime_speculate_ms,))
 
     async def _audio(self, pcm: bytes) -> None:
         if not pcm:
@@ -232,18 +317,66 @@ class RealtimeSession:
         # Off the event loop: a long chunk (audio faster than real time) is many frames.
         events = await asyncio.to_thread(detector.feed, samples)
         for event in events:
-            if isinstance(event, SpeechStart):
-                await self._speech_started(event)
-            elif isinstance(event, SpeechStop):
-                await self._speech_stopped(event)
+            if detector is not self._detector:
+                return  # a session.update replaced the detector meanwhile
+            match event:
+                case SpeechStart():
+                    await self._speech_started(event)
+                case SpeechPause():
+                    await self._paused(detector, event)
+                case SpeechResume():
+                    self._drop_speculation()
+                case SpeechStop():
+                    await self._speech_stopped(event)
+        if self._barge_in is not None and detector.in_speech and \
+                detector.silence_start_ms is None and \
+                detector.position - self._barge_in[1] >= self._min_interruption:
+            started, _ = self._barge_in
+            self._barge_in = None
+            await self.conversation.interrupt(started)  # long enough: a real barge-in
         self._maybe_partial(detector)
+
+    async def _paused(self, detector: TurnDetector, pause: SpeechPause) -> None:
+        """A short silence in the turn: start the turn's work speculatively (from
+        ``REALTIME_SPECULATE_MS``), and under ``semantic_vad`` end the turn now when Smart
+        Turn judges it complete (at the eagerness's check)."""
+        if self._speculate and self._speculation is None and self._barge_in is None and \
+                pause.silence_ms >= self.settings.realtime_speculate_ms:
+            self._stop_partial()
+            self._speculation = self._start_speculation(pause)
+        vad = self.config.turn_detection
+        if not isinstance(vad, SemanticVad) or self.smart_turn is None or \
+                pause.silence_ms < EAGERNESS[vad.eagerness].check_ms:
+            return
+        probability = await asyncio.to_thread(self.smart_turn.completion, pause.audio)
+        # Audio that arrived meanwhile may have resumed or ended the turn already.
+        if probability >= EAGERNESS[vad.eagerness].threshold and detector is self._detector \
+                and detector.paused and detector.silence_start_ms == pause.audio_end_ms:
+            stop = detector.end_turn()
+            if stop is not None:
+                await self._speech_stopped(stop)
+
+    def _start_speculation(self, pause: SpeechPause) -> Speculation:
+        held = HeldSink(self.outbound, self._spawn)
+        item_id, epoch = self._item_id, self._speech_epoch
+        task = self._enqueue(lambda: self.conversation.user_turn(
+            item_id, pause.audio, pause.ended_at,
+            answer=lambda: epoch == self._speech_epoch and not self._closing, held=held,
+            turn_detection_ms=lambda: held.turn_detection_ms), "turn")
+        return Speculation(held, task)
+
+    def _drop_speculation(self) -> None:
+        """The user went on: the speculative turn leaves nothing behind."""
+        if self._speculation is not None:
+            self._speculation.cancel()
+            self._speculation = None
 
     def _maybe_partial(self, detector: TurnDetector) -> None:
         """Transcribe the growing turn after every ``REALTIME_PARTIAL_INTERVAL_MS`` of new
         speech, one at a time (a partial never queues behind another), and no more often
         than every twice the last partial's duration: a slow model (Whisper on a small
         CPU) is left mostly free for the final transcript."""
-        if not self._partial_interval or not detector.in_speech:
+        if not self._partial_interval or not detector.in_speech or detector.paused:
             return
         if detector.turn_samples - self._partial_at < max(self._partial_interval,
                                                           2 * self._partial_cost):
@@ -265,14 +398,43 @@ class RealtimeSession:
         self._speech_epoch += 1
         vad = self.config.turn_detection
         if vad is not None and vad.interrupt_response:
-            await self.conversation.cancel("turn_detected")  # barge-in
+            if self.conversation.speaking and self._min_interruption:
+                # Maybe a backchannel: it interrupts once it lasts (see _audio) or once
+                # its transcript shows it is more (see _speech_stopped).
+                assert self._detector is not None
+                self._barge_in = (time.perf_counter(), self._detector.position)
+            else:
+                await self.conversation.interrupt(time.perf_counter())  # barge-in
         await self.conversation.send(SpeechStarted(audio_start_ms=event.audio_start_ms,
                                                    item_id=self._item_id))
 
     async def _speech_stopped(self, event: SpeechStop) -> None:
         await self.conversation.send(SpeechStopped(audio_end_ms=event.audio_end_ms,
                                                    item_id=self._item_id))
-        await self._commit(event.audio)
+        barge_in, self._barge_in = self._barge_in, None
+        if barge_in is not None and self.conversation.speaking and self.conversation.ports.stt:
+            self._spawn(self._short_interruption(event, barge_in[0]), "interruption")
+            return
+        await self._commit(event.audio, event.ended_at)
+
+    async def _short_interruption(self, event: SpeechStop, started: float) -> None:
+        """Speech too short to interrupt by its length: a backchannel or noise is
+        transcribed for the client but neither stored nor answered, and the reply plays
+        on; anything else interrupts the reply and becomes the next turn."""
+        try:
+            result = await self.conversation.transcribe_interruption(event.audio)
+        except Exception as exc:
+            log.info("transcribing speech during a reply failed: %s", exc)
+            return
+        if is_backchannel(result.text):
+            item_id, self._item_id = self._item_id, new_id("item")
+            await self.conversation.send(AudioCommitted(item_id=item_id,
+                                                        previous_item_id=self._previous_item))
+            await self.conversation.send(TranscriptionCompleted(
+                item_id=item_id, transcript=result.text.strip(), language=result.language))
+            return
+        await self.conversation.interrupt(started)
+        await self._commit(event.audio, event.ended_at, transcription=result)
 
     async def _commit_now(self) -> None:
         if self._detector is not None:
@@ -287,26 +449,44 @@ class RealtimeSession:
         self._clear()
         await self._commit(audio)
 
-    def _reset_partial(self) -> None:
-        """The turn in progress ended (committed or cleared): stop its partial transcript,
-        which would only keep the model from the next job."""
-        self._partial_at = 0
+    def _stop_partial(self) -> None:
+        """Stop the partial transcript in flight: it would only keep the model from the
+        final one."""
         if self._partial is not None and not self._partial.done():
             self._partial.cancel()
 
-    async def _commit(self, audio: np.ndarray) -> None:
-        end_of_speech = time.perf_counter()
+    def _reset_partial(self) -> None:
+        """The turn in progress ended (committed or cleared)."""
+        self._partial_at = 0
+        self._stop_partial()
+
+    async def _commit(self, audio: np.ndarray, ended_at: float | None = None,
+                      transcription: Transcription | None = None) -> None:
+        """End the turn. ``ended_at``: clock time of its last voiced audio (voice to
+        voice counts from there); None: now (a manual commit)."""
+        now = time.perf_counter()
+        end_of_speech = ended_at if ended_at is not None else now
+        turn_detection_ms = round((now - end_of_speech) * 1000, 3)
         self._reset_partial()  # the final transcript replaces it
         item_id, self._item_id = self._item_id, new_id("item")
         await self.conversation.send(AudioCommitted(item_id=item_id,
                                                     previous_item_id=self._previous_item))
         self._previous_item = item_id
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and transcription is None:
+            speculation.confirm(turn_detection_ms)  # its work so far goes out now
+            return
+        if speculation is not None:
+            speculation.cancel()
         epoch = self._speech_epoch
         self._enqueue(lambda: self.conversation.user_turn(
             item_id, audio, end_of_speech,
-            answer=lambda: epoch == self._speech_epoch and not self._closing), "turn")
+            answer=lambda: epoch == self._speech_epoch and not self._closing,
+            transcription=transcription, turn_detection_ms=lambda: turn_detection_ms), "turn")
 
     def _clear(self) -> None:
+        self._drop_speculation()
+        self._barge_in = None
         self._manual, self._manual_samples = [], 0
         if self._detector is not None:
             self._detector.clear()

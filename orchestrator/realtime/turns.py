@@ -49,12 +49,17 @@ class PromptContext:
 
 
 async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
-                          instructions: str) -> list[Any]:
-    """The LLM messages for a reply to the session's latest stored turn."""
-    history = await context.store.recent_turns(context.session_id, context.history_turns + 1)
-    user_text: str | None = None
-    if history and history[-1].role == "user":
-        user_text = history.pop().text
+                          instructions: str, user_text: str | None = None) -> list[Any]:
+    """The LLM messages for a reply to the session's latest stored turn, or to
+    ``user_text`` when that turn is not stored yet (a speculative turn stores it only
+    once the turn has ended)."""
+    if user_text is None:
+        history = await context.store.recent_turns(context.session_id,
+                                                   context.history_turns + 1)
+        if history and history[-1].role == "user":
+            user_text = history.pop().text
+    else:
+        history = await context.store.recent_turns(context.session_id, context.history_turns)
     history = history[-context.history_turns:] if context.history_turns else []
     memories: list[str] = []
     if ports.memory is not None and user_text and context.memory_top_k:

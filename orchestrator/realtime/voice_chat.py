@@ -130,7 +130,8 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                      params=ports.prompt.sampling(max_tokens=settings.llm_max_tokens,
                                                   temperature=settings.llm_temperature),
                      audio=ports.tts is not None, voice=session.voice or settings.default_voice,
-                     output_rate=None, end_of_speech=end_of_speech)
+                     output_rate=None, end_of_speech=end_of_speech,
+                     first_clause_words=settings.reply_first_clause_words)
     collector = AudioCollector()
     reply = Reply(plan, ports.llm, ports.tts, collector)
     outcome = await reply.run()

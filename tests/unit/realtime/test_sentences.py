@@ -75,3 +75,22 @@ def test_transcript_deltas_only_ever_extend_what_was_sent() -> None:
     assert extension("what will", "what will") == ""
     assert extension("what wil", "what will the") == ""  # never split a word
     assert extension("what will", "What will the") == ""  # a revision: completed corrects it
+
+
+def test_the_first_chunk_goes_at_the_first_clause_with_enough_words() -> None:
+    chunker = SentenceChunker(first_clause_words=3)
+    assert chunker.feed("Sure,") == []
+    assert chunker.feed(" the capital") == []  # "Sure," is one word: too short alone
+    assert chunker.feed(" of France,") == []  # the comma may still be inside "France,5"
+    assert chunker.feed(" as you") == ["Sure, the capital of France,"]
+    # Later chunks go by sentence, commas or not.
+    assert chunker.feed(" know, is Paris. It") == ["as you know, is Paris."]
+    assert chunker.flush() == ["It"]
+
+
+def test_a_first_sentence_still_goes_whole_and_dashes_are_clauses() -> None:
+    assert feed_all(["Paris is the capital. Yes, it is, really."]) == \
+        ["Paris is the capital.", "Yes, it is, really."]
+    chunker = SentenceChunker(first_clause_words=2)
+    assert chunker.feed("Well then \u2014 here") == ["Well then \u2014"]
+    assert SentenceChunker(first_clause_words=2).feed("1,000 people came") == []
