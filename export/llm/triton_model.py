@@ -75,6 +75,10 @@ class TritonPythonModel:
         self.default_max_tokens = int(params["default_max_tokens"])
         # KIND_GPU instances (the GPU profile) run on CUDA when GenAI has it.
         gpu = str(args.get("model_instance_kind", "CPU")).upper() == "GPU"
+        if not gpu and int(params["cpu_nice"]) > 0:
+            # Before the model and the stream threads exist: the threads they start
+            # inherit it. On a shared CPU a reply's first audio then waits on no token.
+            os.nice(min(int(params["cpu_nice"]), 19))
         self.model = load_model(here, int(params["intra_op_threads"]),
                                 int(args.get("model_instance_device_id", 0) or 0) if gpu
                                 else None)

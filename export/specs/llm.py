@@ -52,5 +52,8 @@ SPEC = ModelSpec(
         Parameter("max_concurrent_streams", 16, "generations at once; later ones wait"),
         Parameter("prefix_cache_size", 8, "finished streams kept for prefix reuse (0: off)"),
         Parameter("intra_op_threads", 0, "ONNX Runtime threads (0: all cores)"),
+        Parameter("cpu_nice", 10, "CPU scheduling niceness of a CPU instance (0-19): decoding "
+                  "yields the cores to speech recognition and synthesis, whose latency a "
+                  "listener hears, and takes them back when those are idle"),
     ),
 )
