@@ -143,8 +143,8 @@ async def run_session(url: str, speech: bytes, *, rate: int = 16_000, turns: int
     chunk_s = chunk_ms / 1000 * pace
     speech_chunks = _chunks(speech, rate, chunk_ms)
     silence = b"\x00" * (rate * chunk_ms // 1000 * 2)
-    update = {"type": "session.update", "session": {
-        "input_sample_rate": rate, "turn_detection": {"type": "server_vad"}, **(session or {})}}
+    update = {"type": "session.update", "session": {"input_sample_rate": rate,
+                                                     **(session or {})}}
 
     try:
         async with connect(url, max_size=16 * 1024 * 1024, open_timeout=30,
@@ -289,13 +289,14 @@ def http_session_factory(base_url: str, headers: dict[str, str] | None = None
 
 
 def format_levels(levels: Sequence[LevelSummary]) -> str:
-    lines = [f"{'sessions':>8} {'turns':>6} {'err':>4} {'v2v p50':>9} {'p90':>9} {'p99':>9}  "
+    lines = [f"{'sessions':>8} {'turns':>6} {'err':>4} {'v2v p50':>9} {'p90':>9} {'p95':>9} "
+             f"{'p99':>9}  "
              + " ".join(f"{s:>7}" for s in STAGES)]
     for lv in levels:
         v = lv.voice_to_voice_ms
         stages = " ".join(f"{lv.stages_ms.get(s, float('nan')):>7.0f}" for s in STAGES)
         lines.append(f"{lv.sessions:>8} {lv.turns:>6} {lv.errors:>4} {v.p50:>9.0f} "
-                     f"{v.p90:>9.0f} {v.p99:>9.0f}  {stages}")
+                     f"{v.p90:>9.0f} {v.p95:>9.0f} {v.p99:>9.0f}  {stages}")
     return "\n".join(lines)
 
 
@@ -319,6 +320,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-ms", type=float, default=1500.0,
                         help="voice-to-voice latency target")
     parser.add_argument("--percentile", type=int, choices=(50, 90, 95, 99), default=90)
+    parser.add_argument("--turn-detection", choices=("semantic_vad", "server_vad"),
+                        default=None, help="the sessions' turn detection (default: the "
+                        "server's, REALTIME_TURN_DETECTION)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="the sessions' sampling temperature (0: the same replies every "
+                        "run, so runs compare)")
     parser.add_argument("--turn-timeout", type=float, default=60.0)
     parser.add_argument("--keep-going", action="store_true",
                         help="sweep every level even after one misses the target")
@@ -351,12 +358,15 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     base = args.base_url or f"http://{settings.host}:{settings.port}"
     headers = api_headers(args, settings)
     speech = load_speech(args.wav, args.rate, args.text)
+    session: dict = {"temperature": args.temperature}
+    if args.turn_detection:
+        session["turn_detection"] = {"type": args.turn_detection}
     levels = asyncio.run(sweep_sessions(
         http_session_factory(base, headers), speech, args.sessions, target_ms=args.target_ms,
         q=args.percentile, keep_going=args.keep_going, ramp_s=args.ramp,
         progress=not args.no_progress, rate=args.rate, turns=args.turns,
         chunk_ms=args.chunk_ms, pace=args.pace, turn_timeout_s=args.turn_timeout,
-        headers=headers))
+        headers=headers, session=session))
     sustained = most_sustained(levels, args.target_ms, args.percentile)
     print(format_levels(levels))
     print(f"most sessions within p{args.percentile} <= {args.target_ms:g} ms: {sustained}")
@@ -364,6 +374,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         "base_url": base, "sessions": list(args.sessions), "turns": args.turns,
         "speech_seconds": len(speech) / 2 / args.rate, "rate": args.rate,
         "chunk_ms": args.chunk_ms, "pace": args.pace, "target_ms": args.target_ms,
+        "session": session,
         "percentile": args.percentile}, {"levels": levels, "sustained_sessions": sustained})
     print(f"wrote {path}")
     if not args.no_plots and levels:

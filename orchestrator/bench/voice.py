@@ -1,10 +1,13 @@
 """Voice-to-voice latency over the realtime WebSocket, as a client would see it.
 
-``voicechat bench voice --url http://127.0.0.1:8000 --turns 20`` speaks a question
-(espeak-ng) at real-time pace, then silence, and times each turn: from the last speech
-sample sent to the first ``response.audio.delta`` received (client voice-to-voice,
-which includes the server VAD's ``silence_duration_ms``), next to the per-stage figures
-the server reports in ``response.done``. Prints p50/p95 of each.
+``voicechat bench voice --url http://127.0.0.1:8000 --sessions 1,2 --rounds 2`` has each
+of N concurrent sessions speak every question of a set (espeak-ng, trimmed so that the
+clip ends on its last voiced sample) at real-time pace, keep the microphone open with
+silence, and time each turn: from the last voiced sample sent to the first
+``response.audio.delta`` received (client voice-to-voice, which includes the turn
+detector's wait), next to the per-stage figures the server reports in
+``response.done`` (turn detection, STT, first token, first audio). Prints p50/p95 of each
+per session count, writes ``voice.json`` and plots (``--out``).
 """
 
 from __future__ import annotations
@@ -12,56 +15,56 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
-import wave
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import numpy as np
 import websockets
 
-from orchestrator.bench.options import add_api_key, api_headers
-from orchestrator.bench.stats import percentile
-from orchestrator.realtime.audio import float_to_pcm16, resample
+from orchestrator.bench.options import _levels, add_api_key, add_output, api_headers
+from orchestrator.bench.speech import espeak
+from orchestrator.bench.stats import Summary, percentile
 
 RATE = 24000
 CHUNK_MS = 20
-STAGES = ("stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms",
-          "llm_total_ms", "tts_total_ms")
+QUESTIONS = (
+    "What is the capital of France?",
+    "Can you recommend a good book to read?",
+    "How far away is the moon?",
+    "Tell me a fun fact about octopuses.",
+    "What should I cook for dinner tonight?",
+    "Why is the sky blue?",
+    "How do I make a cup of green tea?",
+    "What is the tallest mountain in the world?",
+)
+STAGES = ("turn_detection_ms", "stt_ms", "llm_start_ms", "llm_first_token_ms", "first_chunk_ms",
+          "tts_first_audio_ms", "voice_to_voice_ms", "llm_total_ms", "tts_total_ms")
 
 
-def spoken(text: str, voice: str = "en-us") -> np.ndarray:
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng is needed to speak the benchmark question")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "q.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True,
-                       capture_output=True)
-        with wave.open(str(path)) as w:
-            rate = w.getframerate()
-            data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32)
-    return resample(data / 32768, rate, RATE)
+def spoken(text: str) -> bytes:
+    """PCM16 at :data:`RATE`, from the first to the last voiced sample."""
+    return espeak(text, RATE)
 
 
-async def _send_audio(ws, samples: np.ndarray, pace: float) -> None:  # type: ignore[no-untyped-def]
-    pcm = float_to_pcm16(samples)
+async def _send_audio(ws, pcm: bytes, pace: float) -> None:  # type: ignore[no-untyped-def]
     step = RATE * CHUNK_MS // 1000 * 2
-    for start in range(0, len(pcm), step):
+    started = time.perf_counter()
+    for i, start in enumerate(range(0, len(pcm), step)):
         await ws.send(pcm[start:start + step])
-        if pace:
-            await asyncio.sleep(CHUNK_MS / 1000 / pace)
+        if pace:  # on a clock, so slow sends do not add up to a slower voice
+            delay = started + (i + 1) * CHUNK_MS / 1000 / pace - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
 
-async def one_turn(ws, question: np.ndarray, pace: float, wait_s: float) -> dict:  # type: ignore[no-untyped-def]
+async def one_turn(ws, question: bytes, pace: float, wait_s: float) -> dict:  # type: ignore[no-untyped-def]
     """Speak, then keep sending silence (as a live microphone does) until the reply ends."""
     await _send_audio(ws, question, pace)
     end_of_speech = time.perf_counter()
     figures: dict = {}
-    silence = np.zeros(RATE * CHUNK_MS // 1000, dtype=np.float32)
+    silence = bytes(RATE * CHUNK_MS // 1000 * 2)
 
     async def keep_listening() -> None:
         while True:
@@ -76,62 +79,128 @@ async def one_turn(ws, question: np.ndarray, pace: float, wait_s: float) -> dict
                     figures["client_v2v_ms"] = (time.perf_counter() - end_of_speech) * 1000
                 elif event["type"] == "error":
                     raise SystemExit(f"server error: {event['error']}")
+                elif event["type"] == "conversation.item.input_audio_transcription.completed":
+                    figures["transcript"] = event["transcript"]
                 elif event["type"] == "response.done":
                     figures.update(event["response"].get("timings") or {})
                     figures["status"] = event["response"]["status"]
+                    figures["reply"] = event["response"]["text"]
                     return figures
     finally:
         mic.cancel()
 
 
-async def measure(url: str, turns: int, text: str, pace: float, wait_s: float,
-                  headers: dict[str, str] | None = None) -> dict:
-    question = spoken(text)
+async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
+                      wait_s: float, headers: dict[str, str] | None, session: dict,
+                      label: str = "") -> list[dict]:
     async with httpx.AsyncClient(base_url=url, headers=headers) as http:
         response = await http.post("/api/sessions/new", json={})
         response.raise_for_status()
-        session = response.json()
-    ws_url = url.replace("http", "ws", 1) + session["websocket_path"]
+        created = response.json()
+    ws_url = url.replace("http", "ws", 1) + created["websocket_path"]
     results: list[dict] = []
     async with websockets.connect(ws_url, max_size=None, additional_headers=headers) as ws:
         assert json.loads(await ws.recv())["type"] == "session.created"
         await ws.send(json.dumps({"type": "session.update", "session": {
-            "input_sample_rate": RATE, "output_sample_rate": RATE}}))
-        for turn in range(turns):
-            figures = await one_turn(ws, question, pace, wait_s)
+            "input_sample_rate": RATE, "output_sample_rate": RATE, **session}}))
+        for turn in range(rounds * len(questions)):
+            figures = await one_turn(ws, questions[turn % len(questions)], pace, wait_s)
             results.append(figures)
-            print(f"turn {turn + 1}/{turns}: " + ", ".join(
+            print(f"{label}turn {turn + 1}: " + ", ".join(
                 f"{k}={v:.0f}" for k, v in figures.items() if isinstance(v, float)), flush=True)
-    return summarise(results)
+            await asyncio.sleep(0.5)
+    return results
+
+
+async def measure(url: str, turns: int = 0, text: str | None = None, pace: float = 1.0,
+                  wait_s: float = 120.0, headers: dict[str, str] | None = None, *,
+                  sessions: int = 1, rounds: int = 1, session: dict | None = None) -> dict:
+    """``sessions`` concurrent sessions, each speaking every question ``rounds`` times
+    (``text``: one question instead; ``turns``: that many turns of it)."""
+    texts = [text] if text else list(QUESTIONS)
+    if text and turns:
+        rounds = turns
+    questions = [spoken(t) for t in texts]
+    per_session = await asyncio.gather(*(
+        one_session(url, questions, rounds, pace, wait_s, headers, session or {},
+                    label=f"[{i + 1}/{sessions}] " if sessions > 1 else "")
+        for i in range(sessions)))
+    return summarise([turn for results in per_session for turn in results])
 
 
 def summarise(results: list[dict]) -> dict:
-    summary = {}
+    summary: dict = {}
     for key in ("client_v2v_ms", *STAGES):
         values = [r[key] for r in results if isinstance(r.get(key), int | float)]
         if values:
             summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),
-                            "mean": statistics.fmean(values), "n": len(values)}
+                            "mean": statistics.fmean(values), "max": max(values),
+                            "n": len(values), "values": [round(v, 1) for v in values]}
+    summary["statuses"] = sorted({r.get("status", "?") for r in results})
     return summary
 
 
-def print_summary(summary: dict) -> None:
-    print(f"{'stage':<22}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'n':>5}")
+def print_summary(summary: dict, title: str = "") -> None:
+    if title:
+        print(title)
+    print(f"{'stage':<22}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'max ms':>10}{'n':>5}")
     for key, row in summary.items():
-        print(f"{key:<22}{row['p50']:>10.1f}{row['p95']:>10.1f}{row['mean']:>10.1f}{row['n']:>5}")
+        if isinstance(row, dict):
+            print(f"{key:<22}{row['p50']:>10.1f}{row['p95']:>10.1f}{row['mean']:>10.1f}"
+                  f"{row['max']:>10.1f}{row['n']:>5}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="orchestrator base URL")
-    parser.add_argument("--turns", type=int, default=10)
-    parser.add_argument("--text", default="What is the capital of France?")
+    parser.add_argument("--sessions", type=_levels, default=(1,),
+                        help="concurrent session counts to run, e.g. 1,2")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each session speaks the whole question set")
+    parser.add_argument("--text", default=None, help="one question instead of the set")
+    parser.add_argument("--turns", type=int, default=0, help="with --text: how many turns")
+    parser.add_argument("--turn-detection", choices=("semantic_vad", "server_vad"),
+                        default=None, help="set the session's turn detection (default: the "
+                        "server's)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="the sessions' sampling temperature (default 0: the same replies "
+                        "every run, so runs compare; the service's default is LLM_TEMPERATURE)")
     parser.add_argument("--pace", type=float, default=1.0,
                         help="1.0 sends audio in real time; 0 as fast as possible")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
     add_api_key(parser)
+    add_output(parser)
 
 
 def run(args: argparse.Namespace, settings: object) -> int:
-    print_summary(asyncio.run(measure(args.url, args.turns, args.text, args.pace, args.wait,
-                                      api_headers(args, settings))))
+    from orchestrator.bench import plots
+    from orchestrator.bench.results import write_results
+
+    session: dict = {"temperature": args.temperature}
+    if args.turn_detection:
+        session["turn_detection"] = {"type": args.turn_detection}
+    levels: dict[int, dict] = {}
+    for sessions in args.sessions:
+        levels[sessions] = asyncio.run(measure(
+            args.url, args.turns, args.text, args.pace, args.wait, api_headers(args, settings),
+            sessions=sessions, rounds=args.rounds, session=session))
+        print_summary(levels[sessions], f"--- {sessions} session(s)")
+    out = Path(args.out)
+    path = write_results(out, "voice", {
+        "url": args.url, "sessions": list(args.sessions), "rounds": args.rounds,
+        "questions": [args.text] if args.text else list(QUESTIONS), "pace": args.pace,
+        "turn_detection": args.turn_detection or "server default",
+        "temperature": args.temperature}, {"levels": levels})
+    print(f"wrote {path}")
+    if not args.no_plots:
+        series = {"voice-to-voice (client)": [
+            (n, Summary.of(level["client_v2v_ms"]["values"])) for n, level in levels.items()
+            if "client_v2v_ms" in level]}
+        plots.latency_vs_concurrency(series, out / "voice-latency.png",
+                                     title="Voice-to-voice latency")
+        plots.stage_breakdown({f"{n} session(s)": {
+            stage.removesuffix("_ms"): level[stage]["p50"]
+            for stage in ("turn_detection_ms", "stt_ms", "llm_first_token_ms",
+                          "tts_first_audio_ms") if stage in level}
+            for n, level in levels.items()}, out / "voice-stages.png",
+            title="Stage durations, p50 (speculative STT overlaps turn detection)")
     return 0

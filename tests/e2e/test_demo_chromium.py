@@ -53,6 +53,13 @@ async def test_demo_page_talks_and_plays_the_reply(tmp_path) -> None:
     assert state["audioDeltas"] > 0 and "completed" in state["responses"]
     assert "You: what is the weather like today" in log
     assert "Assistant: Hello there. It is sunny. Bye!" in log
+    # Interim words were shown while the user spoke (then replaced by the final line).
+    assert state["interim"] and state["interim"][-1].startswith("You: what is the weather")
+    # Per turn, the page shows the server's stage timings.
+    timings = state["timings"][0]
+    assert timings["voice_to_voice_ms"] > 0 and timings["stt_ms"] >= 0
+    assert f"voice to voice {round(timings['voice_to_voice_ms'])} ms" in log
+    assert "first token" in log and "first audio" in log
     # The browser's captured speech reached STT as one turn of about its length.
     # the last call is the final transcription of the whole turn (earlier: partials)
     assert len(speech) / 48000 - 0.5 < stt.calls[-1] / 16000 < len(speech) / 48000 + 1.5

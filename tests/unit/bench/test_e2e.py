@@ -98,7 +98,8 @@ async def test_sessions_measure_voice_to_voice_and_each_stage(speech) -> None:
     fake = FakeRealtimeServer()
     level = await _with_server(fake, lambda url: run_level(
         url, 3, speech, ramp_s=0.05, progress=False, rate=RATE, turns=2, chunk_ms=40,
-        pace=0.1, pause_s=0.1, turn_timeout_s=20))
+        pace=0.1, pause_s=0.1, turn_timeout_s=20,
+        session={"turn_detection": {"type": "server_vad"}}))
     assert fake.updates[0]["input_sample_rate"] == RATE
     assert fake.updates[0]["turn_detection"] == {"type": "server_vad"}
     assert (level.sessions, level.turns, level.errors) == (3, 6, 0)
