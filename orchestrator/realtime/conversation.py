@@ -318,11 +318,23 @@ class Conversation:
             return None
         return reply
 
+    def _still_playing(self, at: float) -> tuple[str, _Delivered] | None:
+        """The last stored spoken reply, when the client is still playing it at ``at``
+        (all its audio was sent, but it plays in real time)."""
+        if not self._delivered:
+            return None
+        item_id, delivered = next(reversed(self._delivered.items()))
+        reply = delivered.reply
+        return (item_id, delivered) if reply.plan.audio and reply.playing_at(at) else None
+
     @property
     def speaking(self) -> bool:
-        """A spoken reply is in flight (speech now may be a backchannel or a barge-in)."""
+        """A spoken reply is in flight or still playing (speech now may be a backchannel
+        or a barge-in)."""
         reply = self._live_reply()
-        return reply is not None and reply.plan.audio and self.ports.tts is not None
+        if reply is not None:
+            return reply.plan.audio and self.ports.tts is not None
+        return self._still_playing(time.perf_counter()) is not None
 
     async def cancel(self, reason: str) -> bool:
         """Cancel the reply in flight and drop its queued deltas at once."""
@@ -338,7 +350,17 @@ class Conversation:
         plays the audio in real time from its first delta)."""
         reply = self._live_reply()
         if reply is None:
-            return False
+            # Fully sent but still playing: cut the stored turn to what was heard and
+            # tell the client where (it stops playback there).
+            playing = self._still_playing(speech_started)
+            if playing is None:
+                return False
+            item_id, delivered = playing
+            heard = delivered.reply.heard_ms(speech_started)
+            await self.store.truncate_turn(delivered.turn_id,
+                                           spoken_text(delivered.reply.spoken, heard))
+            await self.send(ItemTruncated(item_id=item_id, audio_end_ms=int(heard)))
+            return True
         if reply.plan.audio:
             self._truncate_at.setdefault(reply.plan.item_id, reply.heard_ms(speech_started))
         return await self.cancel("turn_detected")

@@ -245,6 +245,12 @@ class Reply:
 
     # --- results ---------------------------------------------------------------------------
 
+    def playing_at(self, at: float) -> bool:
+        """The client is still playing this reply's audio at clock time ``at`` (it plays
+        in real time from the first delta)."""
+        first = self._clock.first_audio_sent
+        return first is not None and at < first + self.audio_sent_ms / 1000
+
     def heard_ms(self, at: float) -> float:
         """Milliseconds of the reply's audio played by clock time ``at``, for a client
         that plays it in real time from the first delta (at most what was sent)."""

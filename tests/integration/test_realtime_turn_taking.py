@@ -201,3 +201,34 @@ async def test_a_short_real_interruption_still_cancels_the_reply(tmp_path, voice
     assert llm.closed_early >= 1  # the interrupted reply's stream (the answer's may follow)
     assert [t.role for t in turns][:3] == ["user", "assistant", "user"]
     assert turns[1].interrupted and turns[2].text == "Stop."
+
+
+async def test_speaking_over_a_reply_that_is_sent_but_still_playing_cuts_it(tmp_path,
+                                                                            voice) -> None:
+    """The whole reply left at once (3 s of audio, TTS far faster than real time), so
+    there is nothing to cancel; the user speaks after about a second of it: the stored
+    reply is cut to what had played and the client is told where."""
+    tts = FakeTTS(ms_per_char=100)  # "Hello there. It is sunny. Bye!": 3 s of audio
+    async with live_server(tmp_path, realtime_turn_detection="server_vad") as live:
+        live.use(fake_services(tts=tts))
+        session_id = await live.new_session("alice")
+        async with live.connect("alice", session_id) as client:
+            await client.next()
+            await client.send("session.update", session={"input_sample_rate": RATE})
+            await client.until("session.updated")
+            await client.append(np.concatenate([voice("What will the weather be like"),
+                                                silence(0.7)]), RATE, chunk_ms=40)
+            first = await client.until("response.done")
+            assert first[-1]["response"]["status"] == "completed"
+            await asyncio.sleep(0.8)
+            await client.append(np.concatenate([voice("Wait, what about tomorrow then"),
+                                                silence(0.7)]), RATE, chunk_ms=40)
+            events = await client.until("conversation.item.truncated")
+            await client.until("response.done")
+        turns = await stored(live, session_id)
+    cut = events[-1]
+    assert cut["item_id"] == first[-1]["response"]["item_id"]
+    assert 700 <= cut["audio_end_ms"] <= 2500
+    full = "Hello there. It is sunny. Bye!"  # 100 ms of audio a character
+    assert turns[1].interrupted and turns[1].text and full.startswith(turns[1].text)
+    assert len(turns[1].text) * 100 <= cut["audio_end_ms"] + 600 < len(full) * 100
