@@ -47,6 +47,26 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
     return resample_poly(samples, target_rate // g, source_rate // g).astype(np.float32)
 
 
+class StreamResampler:
+    """Resamples a stream chunk by chunk as if it were one signal (soxr keeps the filter
+    state between chunks). Resampling each chunk on its own leaves a seam every chunk,
+    which Smart Turn hears: it scored a finished question 0.48 instead of 0.80."""
+
+    def __init__(self, source_rate: int, target_rate: int) -> None:
+        import soxr
+
+        self.source_rate, self.target_rate = source_rate, target_rate
+        # LQ: band-limited, and 6 ms of delay where HQ holds back over 20 ms.
+        self._stream = None if source_rate == target_rate else soxr.ResampleStream(
+            source_rate, target_rate, 1, dtype="float32", quality="LQ")
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        if self._stream is None or samples.size == 0:
+            return samples
+        return self._stream.resample_chunk(samples)
+
+
 def decode_wav(data: bytes, fmt: str | None = None) -> np.ndarray:
     """WAV (PCM 8/16/32-bit, any rate, mono or stereo) or raw ``pcm16`` (16 kHz) -> float32
     16 kHz mono."""

@@ -26,7 +26,12 @@ import msgspec
 import numpy as np
 
 from orchestrator.errors import AppError, Conflict, InvalidAudio, InvalidRequest
-from orchestrator.realtime.audio import STT_RATE, decode_base64_audio, pcm16_to_float, resample
+from orchestrator.realtime.audio import (
+    STT_RATE,
+    StreamResampler,
+    decode_base64_audio,
+    pcm16_to_float,
+)
 from orchestrator.realtime.conversation import Conversation
 from orchestrator.realtime.events import (
     AudioAppend,
@@ -127,6 +132,7 @@ class RealtimeSession:
             spawn=self._spawn, first_clause_words=settings.reply_first_clause_words)
         self._chain: asyncio.Task | None = None
         self._detector: TurnDetector | None = None
+        self._resampler = StreamResampler(self.config.input_sample_rate, STT_RATE)
         self._manual: list[np.ndarray] = []
         self._manual_samples = 0
         self._speech_epoch = 0
@@ -302,9 +308,9 @@ class RealtimeSession:
         if self.audio_meter is not None:  # over the limit: this chunk is dropped
             self.audio_meter(len(pcm) / 2 / self.config.input_sample_rate)
         samples = pcm16_to_float(pcm)
-        # Chunks are resampled one by one: edge effects are far below what the VAD or
-        # Whisper notice, and no state has to be kept across chunks.
-        samples = resample(samples, self.config.input_sample_rate, STT_RATE)
+        if self._resampler.source_rate != self.config.input_sample_rate:
+            self._resampler = StreamResampler(self.config.input_sample_rate, STT_RATE)
+        samples = self._resampler(samples)
         if self._detector is None:
             if self._manual_samples + len(samples) > self.max_turn_samples:
                 raise InvalidAudio(f"input audio buffer is full "

@@ -102,7 +102,8 @@ async def test_barge_in_on_real_services(live, question, long_request) -> None:
         await talk(client, np.concatenate([long_request, silence(1.0, RATE)]))
         await client.until("response.audio.delta", wait_s=300)
         await asyncio.sleep(1.5)  # the user hears the start of the reply
-        await talk(client, np.concatenate([question, silence(1.0, RATE)]))
+        # 2.5 s of silence: enough to end the turn whatever Smart Turn judges.
+        await talk(client, np.concatenate([question, silence(2.5, RATE)]))
         events = await client.until("input_audio_buffer.committed", wait_s=60)
         events += await client.until("response.created", wait_s=60)
     finally:

@@ -61,3 +61,21 @@ def test_eagerness_orders_its_silences_and_thresholds() -> None:
     assert high.check_ms <= medium.check_ms <= low.check_ms
     assert high.threshold < medium.threshold < low.threshold
     assert high.max_silence_ms < medium.max_silence_ms < low.max_silence_ms
+
+
+def test_streamed_24khz_chunks_score_as_the_whole_recording(say) -> None:
+    """Realtime audio arrives in 20 ms chunks at 24 kHz: resampled as one stream, the
+    turn model sees what it would see of the whole recording (a seam per chunk lowered a
+    finished question's score below the threshold)."""
+    from orchestrator.realtime.audio import StreamResampler, resample
+
+    audio16 = np.concatenate([silence(0.3), say("What is the capital of France?"),
+                              silence(0.2)])
+    audio24 = resample(audio16, 16000, 24000)
+    stream = StreamResampler(24000, 16000)
+    streamed = np.concatenate([stream(audio24[i:i + 480]) for i in range(0, len(audio24), 480)])
+    whole = resample(audio24, 24000, 16000)
+    model = load_model()
+    assert abs(len(streamed) - len(whole)) < 16000 * 0.01  # the filter delay: under 10 ms
+    assert model.completion(streamed) == pytest.approx(model.completion(whole), abs=0.05)
+    assert model.completion(streamed) >= EAGERNESS["medium"].threshold
