@@ -348,7 +348,6 @@ class RealtimeSession:
         Turn judges it complete (at the eagerness's check)."""
         if self._speculate and self._speculation is None and self._barge_in is None and \
                 pause.silence_ms >= self.settings.realtime_speculate_ms:
-            self._stop_partial()
             self._speculation = self._start_speculation(pause)
         vad = self.config.turn_detection
         if not isinstance(vad, SemanticVad) or self.smart_turn is None or \
@@ -365,11 +364,21 @@ class RealtimeSession:
     def _start_speculation(self, pause: SpeechPause) -> Speculation:
         held = HeldSink(self.outbound, self._spawn)
         item_id, epoch = self._item_id, self._speech_epoch
-        task = self._enqueue(lambda: self.conversation.user_turn(
-            item_id, pause.audio, pause.ended_at,
-            answer=lambda: epoch == self._speech_epoch and not self._closing, held=held,
-            turn_detection_ms=lambda: held.turn_detection_ms), "turn")
-        return Speculation(held, task)
+        # A partial transcript still running holds the stt model anyway (Triton finishes
+        # it even when cancelled): let it finish, and its tokens make the final decode a
+        # one-pass check of a draft that covers almost all the audio.
+        partial = self._partial if self._partial is not None and not self._partial.done() \
+            else None
+
+        async def turn() -> None:
+            if partial is not None:
+                await asyncio.wait([partial])
+            await self.conversation.user_turn(
+                item_id, pause.audio, pause.ended_at,
+                answer=lambda: epoch == self._speech_epoch and not self._closing, held=held,
+                turn_detection_ms=lambda: held.turn_detection_ms)
+
+        return Speculation(held, self._enqueue(turn, "turn"))
 
     def _drop_speculation(self) -> None:
         """The user went on: the speculative turn leaves nothing behind."""
