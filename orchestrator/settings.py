@@ -160,12 +160,14 @@ class Settings:
                                    "are dropped to fit.", 2048, minimum=128)
 
     # --- realtime voice chat (WebSocket) ---
-    vad_threshold: float = _env("VAD_THRESHOLD", "Default server VAD speech probability "
-                                "threshold (OpenAI server_vad semantics).", 0.5)
+    vad_threshold: float = _env("VAD_THRESHOLD", "Default Silero speech probability "
+                                "threshold (server_vad's threshold; semantic_vad uses it too).",
+                                0.5)
     vad_prefix_padding_ms: int = _env("VAD_PREFIX_PADDING_MS", "Default audio kept before "
                                       "detected speech start.", 300, minimum=0, maximum=5000)
     vad_silence_duration_ms: int = _env("VAD_SILENCE_DURATION_MS", "Default silence that ends a "
-                                        "user turn.", 500, minimum=32, maximum=10000)
+                                        "user turn under server_vad.", 500, minimum=32,
+                                        maximum=10000)
     vad_model_path: str | None = _env("VAD_MODEL_PATH", "Silero VAD ONNX file; unset: the one "
                                       "shipped in the silero-vad package.", None)
     realtime_turn_detection: str = _env(

@@ -301,7 +301,7 @@ def format_levels(levels: Sequence[LevelSummary]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.bench.options import _levels
+    from orchestrator.bench.options import _levels, add_session_options
 
     parser.add_argument("--base-url", default=None,
                         help="orchestrator URL (default http://HOST:PORT from settings)")
@@ -320,12 +320,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-ms", type=float, default=1500.0,
                         help="voice-to-voice latency target")
     parser.add_argument("--percentile", type=int, choices=(50, 90, 95, 99), default=90)
-    parser.add_argument("--turn-detection", choices=("semantic_vad", "server_vad"),
-                        default=None, help="the sessions' turn detection (default: the "
-                        "server's, REALTIME_TURN_DETECTION)")
-    parser.add_argument("--temperature", type=float, default=0.0,
-                        help="the sessions' sampling temperature (0: the same replies every "
-                        "run, so runs compare)")
+    add_session_options(parser)
     parser.add_argument("--turn-timeout", type=float, default=60.0)
     parser.add_argument("--keep-going", action="store_true",
                         help="sweep every level even after one misses the target")
@@ -351,16 +346,14 @@ async def sweep_sessions(connect_url: Callable[[], Awaitable[str]], speech: byte
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from orchestrator.bench import plots
-    from orchestrator.bench.options import api_headers
+    from orchestrator.bench.options import api_headers, session_options
     from orchestrator.bench.results import write_results
     from orchestrator.bench.speech import load_speech
 
     base = args.base_url or f"http://{settings.host}:{settings.port}"
     headers = api_headers(args, settings)
     speech = load_speech(args.wav, args.rate, args.text)
-    session: dict = {"temperature": args.temperature}
-    if args.turn_detection:
-        session["turn_detection"] = {"type": args.turn_detection}
+    session = session_options(args)
     levels = asyncio.run(sweep_sessions(
         http_session_factory(base, headers), speech, args.sessions, target_ms=args.target_ms,
         q=args.percentile, keep_going=args.keep_going, ramp_s=args.ramp,

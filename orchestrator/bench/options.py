@@ -65,3 +65,20 @@ def api_headers(args: argparse.Namespace, settings) -> dict[str, str]:  # type: 
 
     key = args.api_key or os.environ.get("VOICECHAT_API_KEY") or settings.admin_api_key
     return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """Realtime session settings the voice benches send in ``session.update``."""
+    parser.add_argument("--turn-detection", choices=("semantic_vad", "server_vad"),
+                        default=None, help="the sessions' turn detection (default: the "
+                        "server's, REALTIME_TURN_DETECTION)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="the sessions' sampling temperature (default 0: the same replies "
+                        "every run, so runs compare; the service's default is LLM_TEMPERATURE)")
+
+
+def session_options(args: argparse.Namespace) -> dict:
+    session: dict = {"temperature": args.temperature}
+    if args.turn_detection:
+        session["turn_detection"] = {"type": args.turn_detection}
+    return session

@@ -23,7 +23,14 @@ from pathlib import Path
 import httpx
 import websockets
 
-from orchestrator.bench.options import _levels, add_api_key, add_output, api_headers
+from orchestrator.bench.options import (
+    _levels,
+    add_api_key,
+    add_output,
+    add_session_options,
+    api_headers,
+    session_options,
+)
 from orchestrator.bench.speech import espeak
 from orchestrator.bench.stats import Summary, percentile
 
@@ -158,12 +165,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="times each session speaks the whole question set")
     parser.add_argument("--text", default=None, help="one question instead of the set")
     parser.add_argument("--turns", type=int, default=0, help="with --text: how many turns")
-    parser.add_argument("--turn-detection", choices=("semantic_vad", "server_vad"),
-                        default=None, help="set the session's turn detection (default: the "
-                        "server's)")
-    parser.add_argument("--temperature", type=float, default=0.0,
-                        help="the sessions' sampling temperature (default 0: the same replies "
-                        "every run, so runs compare; the service's default is LLM_TEMPERATURE)")
+    add_session_options(parser)
     parser.add_argument("--pace", type=float, default=1.0,
                         help="1.0 sends audio in real time; 0 as fast as possible")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
@@ -175,9 +177,7 @@ def run(args: argparse.Namespace, settings: object) -> int:
     from orchestrator.bench import plots
     from orchestrator.bench.results import write_results
 
-    session: dict = {"temperature": args.temperature}
-    if args.turn_detection:
-        session["turn_detection"] = {"type": args.turn_detection}
+    session = session_options(args)
     levels: dict[int, dict] = {}
     for sessions in args.sessions:
         levels[sessions] = asyncio.run(measure(

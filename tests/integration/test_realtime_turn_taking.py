@@ -160,17 +160,22 @@ class ShortIsOkaySTT(FakeSTT):
 LONG_REPLY = [f" Sentence number {i} is here." for i in range(30)]
 
 
+async def _ask(client, voice) -> None:  # type: ignore[no-untyped-def]
+    """Set 16 kHz input and speak a question that a 500 ms silence ends (server_vad)."""
+    await client.next()
+    await client.send("session.update", session={"input_sample_rate": RATE})
+    await client.until("session.updated")
+    await client.append(np.concatenate([voice("What will the weather be like"),
+                                        silence(0.7)]), RATE, chunk_ms=40)
+
+
 async def _talk_over_reply(tmp_path, voice, stt: FakeSTT, words: str):  # type: ignore[no-untyped-def]
     llm, tts = FakeLLM(LONG_REPLY, delay=0.1), FakeTTS(delay=0.05)
     async with live_server(tmp_path, realtime_turn_detection="server_vad") as live:
         live.use(fake_services(stt=stt, llm=llm, tts=tts))
         session_id = await live.new_session("alice")
         async with live.connect("alice", session_id) as client:
-            await client.next()
-            await client.send("session.update", session={"input_sample_rate": RATE})
-            await client.until("session.updated")
-            await client.append(np.concatenate([voice("What will the weather be like"),
-                                                silence(0.7)]), RATE, chunk_ms=40)
+            await _ask(client, voice)
             await client.until("response.audio.delta")
             await asyncio.sleep(1.0)  # a second of the reply plays
             await client.append(np.concatenate([voice(words), silence(0.7)]), RATE,
@@ -213,11 +218,7 @@ async def test_speaking_over_a_reply_that_is_sent_but_still_playing_cuts_it(tmp_
         live.use(fake_services(tts=tts))
         session_id = await live.new_session("alice")
         async with live.connect("alice", session_id) as client:
-            await client.next()
-            await client.send("session.update", session={"input_sample_rate": RATE})
-            await client.until("session.updated")
-            await client.append(np.concatenate([voice("What will the weather be like"),
-                                                silence(0.7)]), RATE, chunk_ms=40)
+            await _ask(client, voice)
             first = await client.until("response.done")
             assert first[-1]["response"]["status"] == "completed"
             await asyncio.sleep(0.8)
