@@ -53,11 +53,18 @@ def build_messages(*, instructions: str | None, turns: Sequence[TurnRecord], use
             break
         used += need
         kept_memories.append(memory)
-    if kept_memories:
-        block = MEMORY_HEADER + "\n" + "\n".join(f"- {m}" for m in kept_memories)
-        system = f"{system}\n\n{block}" if system else block
     messages = [ChatMessage("system", system)] if system else []
-    return [*messages, *history, ChatMessage("user", user_text)]
+    return [*messages, *history, ChatMessage("user", with_memories(user_text, kept_memories))]
+
+
+def with_memories(user_text: str, memories: Sequence[str]) -> str:
+    """The new user message with the memories recalled for it in front. They vary from
+    turn to turn, so they go last: in the system prompt they would change the start of
+    every prompt and no turn could reuse the cached prefix of the one before."""
+    if not memories:
+        return user_text
+    block = MEMORY_HEADER + "\n" + "\n".join(f"- {m}" for m in memories)
+    return f"{block}\n\n{user_text}"
 
 
 async def session_messages(conversations: ConversationStore, session_id: str, user_text: str,

@@ -165,6 +165,8 @@ class Conversation:
             return
         stt_ms = round((time.perf_counter() - started) * 1000, 3)
         text = result.text.strip()
+        if held is not None and held.on_transcript is not None:
+            held.on_transcript(text, result.language)
         sent = self._sent_partial.get(item_id, "")
         # Deltas add up to the final transcript when the partials were right; when a
         # partial was revised, `completed` (always the whole final text) corrects it.

@@ -58,7 +58,7 @@ from orchestrator.realtime.events import (
 )
 from orchestrator.realtime.outbound import OutboundQueue
 from orchestrator.realtime.ports import Transcription, VoicePorts
-from orchestrator.realtime.smart_turn import EAGERNESS, SmartTurnModel
+from orchestrator.realtime.smart_turn import EAGERNESS, SmartTurnModel, transcript_finished
 from orchestrator.realtime.smart_turn import load_model as load_smart_turn
 from orchestrator.realtime.speculation import HeldSink, Speculation
 from orchestrator.realtime.vad import (
@@ -144,6 +144,9 @@ class RealtimeSession:
         self._partial: asyncio.Task | None = None
         self._partial_cost = 0  # how long the last partial took, in samples of audio time
         self._speculation: Speculation | None = None  # the current turn's, while paused
+        self._finished_by_words: int | None = None
+        """The silence (its start, ms) whose speculative transcript reads as a finished
+        sentence: semantic_vad ends the turn there even when Smart Turn was unsure."""
         self._speculate = settings.realtime_speculate_ms > 0
         self._min_interruption = settings.realtime_min_interruption_ms * STT_RATE // 1000
         self._barge_in: tuple[float, int] | None = None
@@ -334,6 +337,8 @@ class RealtimeSession:
                     self._drop_speculation()
                 case SpeechStop():
                     await self._speech_stopped(event)
+        if self._finished_by_words is not None:
+            await self._end_if_finished_by_words(detector)
         if self._barge_in is not None and detector.in_speech and \
                 detector.silence_start_ms is None and \
                 detector.position - self._barge_in[1] >= self._min_interruption:
@@ -361,8 +366,30 @@ class RealtimeSession:
             if stop is not None:
                 await self._speech_stopped(stop)
 
+    async def _end_if_finished_by_words(self, detector: TurnDetector) -> None:
+        """End the turn on its transcript's word once its silence is as long as Smart
+        Turn's check (the words do not end a turn sooner than the intonation would)."""
+        vad = self.config.turn_detection
+        if not isinstance(vad, SemanticVad) or vad.eagerness == "low" or \
+                detector is not self._detector or not detector.paused or \
+                detector.silence_start_ms != self._finished_by_words:
+            self._finished_by_words = None  # another silence, or speech again
+            return
+        if detector.silence_ms_so_far >= EAGERNESS[vad.eagerness].check_ms:
+            self._finished_by_words = None
+            stop = detector.end_turn()
+            if stop is not None:
+                await self._speech_stopped(stop)
+
     def _start_speculation(self, pause: SpeechPause) -> Speculation:
         held = HeldSink(self.outbound, self._spawn)
+
+        def heard(text: str, language: str | None) -> None:
+            # Acted on with the next audio chunk: the detector is not touched from here.
+            if transcript_finished(text, language):
+                self._finished_by_words = pause.audio_end_ms
+
+        held.on_transcript = heard
         item_id, epoch = self._item_id, self._speech_epoch
         # A partial transcript still running holds the stt model anyway (Triton finishes
         # it even when cancelled): let it finish, and its tokens make the final decode a
@@ -382,6 +409,7 @@ class RealtimeSession:
 
     def _drop_speculation(self) -> None:
         """The user went on: the speculative turn leaves nothing behind."""
+        self._finished_by_words = None
         if self._speculation is not None:
             self._speculation.cancel()
             self._speculation = None

@@ -124,3 +124,27 @@ class Eagerness:
 EAGERNESS = {"high": Eagerness(150, 0.3, 1000), "medium": Eagerness(200, 0.5, 2000),
              "low": Eagerness(300, 0.7, 4000)}
 EAGERNESS["auto"] = EAGERNESS["medium"]
+
+
+# Words an English sentence does not end on: a transcript ending in one was cut short,
+# whatever punctuation the recogniser added ("Can you tell me how to?").
+_UNFINISHED_ENDINGS = frozenset({
+    "a", "an", "the", "to", "of", "in", "on", "at", "for", "from", "with", "by", "about",
+    "into", "over", "under", "as", "than", "and", "or", "but", "nor", "if", "because",
+    "which", "whose", "whether", "i", "he", "she", "we", "they", "my", "your", "his", "our",
+    "their", "its", "is", "are", "was", "were", "be", "been", "am", "have", "has", "had",
+    "can", "could", "would", "should", "will", "shall", "may", "might", "must", "um", "uh",
+    "er", "maybe", "very"})
+
+
+def transcript_finished(text: str, language: str | None) -> bool:
+    """A second opinion from the words (English): the transcript ends a sentence (``?``,
+    ``.`` or ``!``) on a word a sentence can end on. Smart Turn hears intonation; a
+    flatly read "Why is the sky blue?" scores low though its words are complete."""
+    if language not in (None, "en") and not (language or "").startswith("en"):
+        return False
+    words = text.strip()
+    if not words or words[-1] not in "?.!":
+        return False
+    last = words.rstrip("?.!\"' ").split()[-1:] or [""]
+    return last[0].lower().strip(",;:") not in _UNFINISHED_ENDINGS

@@ -226,6 +226,13 @@ class TurnDetector:
         return self._silence_since_ms if self.in_speech else None
 
     @property
+    def silence_ms_so_far(self) -> int:
+        """How long the current silence inside the turn has lasted (0: none)."""
+        if not self.in_speech or self._silence_since_ms is None:
+            return 0
+        return self.position * 1000 // RATE - self._silence_since_ms
+
+    @property
     def turn_samples(self) -> int:
         """Samples of the turn in progress (0 when not in speech)."""
         return self._turn_samples if self.in_speech else 0

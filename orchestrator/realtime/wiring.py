@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.chat.prompt import with_memories
 from orchestrator.realtime.audio import decode_wav, encode_wav
 from orchestrator.realtime.ports import VoicePorts
 from storage.conversations import TurnRecord
@@ -38,18 +39,15 @@ class SamplingParams:
 
 
 class PlainPrompt:
-    """System instructions (plus recalled memories), the stored turns, the user's words."""
+    """System instructions, the stored turns, the user's words (recalled memories in
+    front of them, as :func:`orchestrator.chat.prompt.with_memories` puts them)."""
 
     def messages(self, *, instructions: str, history: Sequence[TurnRecord],
                  memories: Sequence[str], user_text: str | None) -> list[Any]:
-        system = instructions
-        if memories:
-            system += "\n\nThings the user said in earlier conversations:\n" + "\n".join(
-                f"- {m}" for m in memories)
-        out = [ChatMessage("system", system)]
+        out = [ChatMessage("system", instructions)]
         out += [ChatMessage(t.role, t.text) for t in history if t.role in ("user", "assistant")]
         if user_text:
-            out.append(ChatMessage("user", user_text))
+            out.append(ChatMessage("user", with_memories(user_text, memories)))
         return out
 
     def sampling(self, *, max_tokens: int, temperature: float) -> Any:

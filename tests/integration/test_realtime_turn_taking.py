@@ -58,8 +58,9 @@ async def settle(client, seconds: float = 1.5) -> list[dict]:  # type: ignore[no
 async def test_semantic_vad_is_the_default_and_waits_through_a_mid_sentence_pause(
         tmp_path, voice) -> None:
     """"Can you tell me how to" + 0.7 s + "get to the station?": Smart Turn judges the
-    first part unfinished, so at medium eagerness the pause does not end the turn."""
-    stt = FakeSTT("can you tell me how to get to the station")
+    first part unfinished, so at medium eagerness the pause does not end the turn; nor
+    does its speculative transcript, which ends on "to" (with the "?" Moonshine adds)."""
+    stt = FirstPartSTT("Can you tell me how to?", "Can you tell me how to get to the station?")
     async with live_server(tmp_path) as live:
         live.use(fake_services(stt=stt))
         session_id = await live.new_session("alice")
@@ -84,6 +85,45 @@ async def test_semantic_vad_is_the_default_and_waits_through_a_mid_sentence_paus
                                          + len(voice("get to the station?"))) / 16
         assert stopped["audio_end_ms"] == pytest.approx(total_ms, abs=250)
         assert [t.role for t in await stored(live, session_id)] == ["user", "assistant"]
+
+
+async def test_a_finished_sentence_in_the_transcript_ends_a_turn_smart_turn_doubted(
+        tmp_path, voice) -> None:
+    """espeak reads "Why is the sky blue?" flatly and Smart Turn scores it 0.10, which
+    alone would wait medium's 2 s; the speculative transcript is a finished sentence, so
+    the turn ends well inside 0.8 s of silence."""
+    from orchestrator.realtime.smart_turn import EAGERNESS, load_model
+
+    question = voice("Why is the sky blue?")
+    pause = silence(EAGERNESS["medium"].check_ms / 1000)
+    assert load_model().completion(np.concatenate([question, pause])) < 0.5
+    async with live_server(tmp_path) as live:
+        live.use(fake_services(stt=FakeSTT("Why is the sky blue?")))
+        session_id = await live.new_session("alice")
+        async with live.connect("alice", session_id) as client:
+            await client.next()
+            await client.send("session.update", session={"input_sample_rate": RATE})
+            await client.until("session.updated")
+            await client.append(np.concatenate([silence(0.3), question]), RATE, chunk_ms=40)
+            # The microphone stays open in real time while the transcript comes.
+            await client.append(silence(0.8), RATE, chunk_ms=40, pace=1.0)
+            events = await client.until(SPEECH_STOPPED, wait_s=10)
+            assert (await client.until("response.done"))[-1]["response"]["status"] == \
+                "completed"
+    stopped = events[-1]
+    assert stopped["audio_end_ms"] == pytest.approx(300 + len(question) / 16, abs=250)
+
+
+class FirstPartSTT(FakeSTT):
+    """Moonshine-like: the turn up to its first pause transcribes as ``first``."""
+
+    def __init__(self, first: str, whole: str) -> None:
+        super().__init__(whole)
+        self.first = first
+
+    async def transcribe(self, audio, **kwargs):  # type: ignore[no-untyped-def,override]
+        result = await super().transcribe(audio, **kwargs)
+        return FakeTranscription(self.first) if len(audio) < 2.2 * RATE else result
 
 
 async def test_semantic_vad_ends_a_complete_question_after_a_short_silence(tmp_path,

@@ -135,11 +135,12 @@ async def test_manual_turn_event_order_audio_and_stored_turns(live) -> None:
         ("assistant", "Hello there. It is sunny. Bye!", False)
     assert assistant.llm_first_token_ms is not None and assistant.tts_first_audio_ms is not None
     assert (assistant.prompt_tokens, assistant.completion_tokens) == (11, 9)
-    # The prompt: instructions + recalled memory, then the user's words; memory written.
+    # The prompt: the instructions, then the recalled memory in front of the user's words
+    # (the system prompt stays the same every turn); memory written.
     messages = llm.requests[0]
-    assert messages[0].role == "system" and "Be brief." in messages[0].content
-    assert "the user likes rain" in messages[0].content
-    assert (messages[-1].role, messages[-1].content) == ("user", "what is the weather like")
+    assert (messages[0].role, messages[0].content) == ("system", "Be brief.")
+    assert messages[-1].role == "user" and "the user likes rain" in messages[-1].content
+    assert messages[-1].content.endswith("\n\nwhat is the weather like")
     assert memory.queries == ["what is the weather like"]
     for _ in range(50):
         if len(memory.remembered) == 2:

@@ -130,8 +130,9 @@ def test_prompt_adds_memories_that_fit_and_rejects_oversized_input() -> None:
     messages = build_messages(instructions="sys", turns=[], user_text="hi",
                               count_tokens=words, budget_tokens=40,
                               memories=["likes tea", "lives in Seoul " + "x " * 50])
-    assert MEMORY_HEADER in messages[0].content and "likes tea" in messages[0].content
-    assert "Seoul" not in messages[0].content
+    assert messages[0].content == "sys"  # the same every turn: the prefix stays cacheable
+    assert messages[-1].content.startswith(MEMORY_HEADER) and "likes tea" in messages[-1].content
+    assert "Seoul" not in messages[-1].content and messages[-1].content.endswith("\n\nhi")
     with pytest.raises(InvalidRequest, match="LLM_CONTEXT_TOKENS"):
         build_messages(instructions="sys", turns=[], user_text="w " * 100,
                        count_tokens=words, budget_tokens=40)

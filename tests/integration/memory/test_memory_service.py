@@ -153,9 +153,13 @@ async def test_voice_chat_prompt_carries_memories_and_writes_the_new_turns(memor
                                                           "format": "wav"},
                                  files={"file": ("q.wav", wav_upload(), "audio/wav")})
     assert r.status_code == 201, r.text
-    system = llm.requests[0][0]
-    assert system.role == "system" and MEMORY_HEADER in system.content
-    assert f"- {weather}" in system.content and "Oslo" not in system.content
+    # Recalled memories go in front of the new user message (the system prompt stays the
+    # same from turn to turn, so the next turn can reuse the cached prompt prefix).
+    system, user = llm.requests[0][0], llm.requests[0][-1]
+    assert system.role == "system" and MEMORY_HEADER not in system.content
+    assert user.role == "user" and user.content.startswith(MEMORY_HEADER)
+    assert f"- {weather}" in user.content and "Oslo" not in user.content
+    assert user.content.endswith("\n\nwhat is the weather like")
     # Voice-chat writes memory after the reply, off the request's path: wait for both turns.
     new_turns = {r.json()["user_turn_id"], r.json()["assistant_turn_id"]}
     for _ in range(100):
@@ -186,8 +190,7 @@ async def test_milvus_down_chat_goes_on_and_health_is_degraded(memory_settings: 
                               files={"file": ("q.wav", wav_upload(), "audio/wav")})
         assert r.status_code == 201, r.text
         assert r.json()["reply_text"] == "Hello there. It is sunny. Bye!"
-        assert MEMORY_HEADER not in (llm.requests[0][0].content if llm.requests[0][0].role
-                                     == "system" else "")
+        assert not any(MEMORY_HEADER in m.content for m in llm.requests[0])
         turns = (await client.get(f"/api/sessions/{session['session_id']}/turns")).json()
         assert len(turns["data"]) == 2  # SQL has both turns
         health = await client.get("/api/health")

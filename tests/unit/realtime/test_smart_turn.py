@@ -79,3 +79,16 @@ def test_streamed_24khz_chunks_score_as_the_whole_recording(say) -> None:
     assert abs(len(streamed) - len(whole)) < 16000 * 0.01  # the filter delay: under 10 ms
     assert model.completion(streamed) == pytest.approx(model.completion(whole), abs=0.05)
     assert model.completion(streamed) >= EAGERNESS["medium"].threshold
+
+
+@pytest.mark.parametrize(("text", "language", "finished"), [
+    ("Why is the sky blue?", "en", True), ("Tell me about it.", None, True),
+    ("What would you like?", "en", True), ("Can you tell me how to?", "en", False),
+    ("So I was thinking that maybe we could.", "en", False), ("Where is the?", "en", False),
+    ("I would like to order a.", "en", False), ("what is the weather like", "en", False),
+    ("Why is the sky blue?", "ko", False), ("", "en", False)])
+def test_a_transcript_reads_finished_when_it_ends_a_sentence_on_a_word_that_can(
+        text: str, language: str | None, finished: bool) -> None:
+    from orchestrator.realtime.smart_turn import transcript_finished
+
+    assert transcript_finished(text, language) is finished
