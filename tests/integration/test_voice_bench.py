@@ -23,3 +23,15 @@ async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys) -> No
         assert summary[stage]["n"] == 2 and summary[stage]["p50"] <= summary[stage]["p95"]
     voice.print_summary(summary)
     assert "client_v2v_ms" in capsys.readouterr().out
+
+
+def test_the_stage_plot_splits_voice_to_voice_where_stages_hand_over(tmp_path) -> None:
+    level = {"llm_start_ms": {"p50": 300.0}, "first_chunk_ms": {"p50": 650.0},
+             "voice_to_voice_ms": {"p50": 800.0},
+             "client_v2v_ms": {"values": [850.0, 900.0, 1000.0]}}
+    parts = voice.critical_path(level)
+    assert list(parts.values()) == [300.0, 350.0, 150.0]
+    assert sum(parts.values()) == level["voice_to_voice_ms"]["p50"]
+    voice.plot({1: level}, tmp_path)
+    assert (tmp_path / "voice-stages.png").stat().st_size > 0
+    assert (tmp_path / "voice-latency.png").stat().st_size > 0
