@@ -96,10 +96,8 @@ class Conversation:
         self._drafts: dict[str, list[int]] = {}  # item id -> the latest partial's tokens
         self._truncate_at: dict[str, float] = {}
 
-    async def send(self, event: Any, **kwargs: Any) -> None:
-        # A client that left gets nothing more; its turn is still finished and stored.
-        with contextlib.suppress(ConnectionClosed):
-            await self.outbound.put(event, **kwargs)
+    async def send(self, event: Any) -> None:
+        await self._emit(self.outbound, event)
 
     async def send_error(self, exc: BaseException, event_id: str | None = None) -> None:
         await self.send(websocket_error_event(exc, event_id))
@@ -208,6 +206,7 @@ class Conversation:
             await held.confirmed.wait()
 
     async def _emit(self, out: ReplySink, event: Any) -> None:
+        # A client that left gets nothing more; its turn is still finished and stored.
         with contextlib.suppress(ConnectionClosed):
             await out.put(event)
 
@@ -358,10 +357,8 @@ class Conversation:
             if playing is None:
                 return False
             item_id, delivered = playing
-            heard = delivered.reply.heard_ms(speech_started)
-            await self.store.truncate_turn(delivered.turn_id,
-                                           spoken_text(delivered.reply.spoken, heard))
-            await self.send(ItemTruncated(item_id=item_id, audio_end_ms=int(heard)))
+            await self._cut_delivered(item_id, delivered,
+                                      delivered.reply.heard_ms(speech_started))
             return True
         if reply.plan.audio:
             self._truncate_at.setdefault(reply.plan.item_id, reply.heard_ms(speech_started))
@@ -375,12 +372,19 @@ class Conversation:
             clamped = min(float(audio_end_ms), reply.audio_sent_ms)
             self._truncate_at[item_id] = clamped
             await self.cancel("truncated")
+            await self.send(ItemTruncated(item_id=item_id, audio_end_ms=int(clamped)))
         elif (delivered := self._delivered.get(item_id)) is not None:
             if not delivered.reply.plan.audio:
                 raise InvalidRequest(f"item {item_id!r} has no audio to truncate")
-            clamped = min(float(audio_end_ms), delivered.reply.audio_sent_ms)
-            text = spoken_text(delivered.reply.spoken, clamped)
-            await self.store.truncate_turn(delivered.turn_id, text)
+            await self._cut_delivered(item_id, delivered, float(audio_end_ms))
         else:
             raise NotFound(f"no assistant item {item_id!r} in this connection")
+
+    async def _cut_delivered(self, item_id: str, delivered: _Delivered,
+                             audio_end_ms: float) -> None:
+        """Cut a stored spoken reply to its first ``audio_end_ms`` (at most what was sent)
+        and tell the client where."""
+        clamped = min(audio_end_ms, delivered.reply.audio_sent_ms)
+        await self.store.truncate_turn(delivered.turn_id,
+                                       spoken_text(delivered.reply.spoken, clamped))
         await self.send(ItemTruncated(item_id=item_id, audio_end_ms=int(clamped)))

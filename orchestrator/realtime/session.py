@@ -88,12 +88,16 @@ def is_backchannel(text: str) -> bool:
     return not words or words in BACKCHANNELS
 
 
-def default_turn_detection(settings: Settings) -> TurnDetection:
-    if settings.realtime_turn_detection == "semantic_vad":
-        return SemanticVad(eagerness=settings.vad_eagerness)  # type: ignore[arg-type]
+def default_server_vad(settings: Settings) -> ServerVad:
     return ServerVad(threshold=settings.vad_threshold,
                      prefix_padding_ms=settings.vad_prefix_padding_ms,
                      silence_duration_ms=settings.vad_silence_duration_ms)
+
+
+def default_turn_detection(settings: Settings) -> TurnDetection:
+    if settings.realtime_turn_detection == "semantic_vad":
+        return SemanticVad(eagerness=settings.vad_eagerness)  # type: ignore[arg-type]
+    return default_server_vad(settings)
 
 
 def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> SessionConfig:
@@ -163,10 +167,7 @@ class RealtimeSession:
             except InvalidRequest as exc:  # no turn model: fall back to silence, say so
                 problem = exc
                 self.config = msgspec.structs.replace(
-                    self.config, turn_detection=ServerVad(
-                        threshold=self.settings.vad_threshold,
-                        prefix_padding_ms=self.settings.vad_prefix_padding_ms,
-                        silence_duration_ms=self.settings.vad_silence_duration_ms))
+                    self.config, turn_detection=default_server_vad(self.settings))
         self._detector = self._new_detector()
         await self.conversation.send(SessionCreated(session=self.config))
         if problem is not None:
@@ -362,9 +363,13 @@ class RealtimeSession:
         # Audio that arrived meanwhile may have resumed or ended the turn already.
         if probability >= EAGERNESS[vad.eagerness].threshold and detector is self._detector \
                 and detector.paused and detector.silence_start_ms == pause.audio_end_ms:
-            stop = detector.end_turn()
-            if stop is not None:
-                await self._speech_stopped(stop)
+            await self._end_turn_now(detector)
+
+    async def _end_turn_now(self, detector: TurnDetector) -> None:
+        """End the turn at its current silence (judged finished before the long wait)."""
+        stop = detector.end_turn()
+        if stop is not None:
+            await self._speech_stopped(stop)
 
     async def _end_if_finished_by_words(self, detector: TurnDetector) -> None:
         """End the turn on its transcript's word once its silence is as long as Smart
@@ -377,9 +382,7 @@ class RealtimeSession:
             return
         if detector.silence_ms_so_far >= EAGERNESS[vad.eagerness].check_ms:
             self._finished_by_words = None
-            stop = detector.end_turn()
-            if stop is not None:
-                await self._speech_stopped(stop)
+            await self._end_turn_now(detector)
 
     def _start_speculation(self, pause: SpeechPause) -> Speculation:
         held = HeldSink(self.outbound, self._spawn)

@@ -14,12 +14,13 @@ Next to the socket it also keeps turn-taking working while Triton restarts.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from orchestrator.realtime.vad import packaged_file
 
 RATE = 16000
 WINDOW_SECONDS = 8
@@ -27,17 +28,11 @@ N_FFT, HOP, N_MELS = 400, 160, 80
 
 
 def default_model_path() -> Path:
-    """``smart-turn-v3.2-cpu.onnx`` from the installed pipecat-ai wheel (found without
-    importing pipecat, whose dependencies are not installed: ``--no-deps``)."""
-    spec = importlib.util.find_spec("pipecat")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("pipecat-ai is not installed (make setup installs it); "
-                                "semantic_vad needs its Smart Turn model")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    path = root / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing from the pipecat-ai package")
-    return path
+    """``smart-turn-v3.2-cpu.onnx`` from the installed pipecat-ai wheel (installed
+    ``--no-deps``: pipecat itself is never imported)."""
+    return packaged_file("pipecat", "pipecat-ai",
+                         "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+                         "; semantic_vad needs its Smart Turn model")
 
 
 def _hz_to_mel(freq: np.ndarray) -> np.ndarray:

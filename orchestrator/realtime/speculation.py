@@ -31,11 +31,11 @@ class HeldSink:
         self.spawn = spawn
         self.confirmed = asyncio.Event()
         self.turn_detection_ms: float | None = None
+        """Set when the turn ended: how long after the pause's last voiced audio."""
         self.released_at: float | None = None  # time.perf_counter() at release
         self.on_transcript: Callable[[str, str | None], None] | None = None
         """Told the speculative turn's transcript (text, language) as soon as it is known:
         turn detection may take it as a second opinion."""
-        """Set when the turn ended: how long after the pause's last voiced audio."""
         self._held: deque[tuple[Any, str | None, Callable[[], None] | None]] = deque()
 
     @property

@@ -24,16 +24,22 @@ CONTEXT = 64  # samples of the previous frame the model sees before each frame
 FRAME_MS = FRAME * 1000 // RATE
 
 
-def default_model_path() -> Path:
-    """``silero_vad/data/silero_vad.onnx`` from the installed wheel (found without
-    importing the package, whose ``__init__`` imports torch)."""
-    spec = importlib.util.find_spec("silero_vad")
+def packaged_file(module: str, distribution: str, relative: str, why: str = "") -> Path:
+    """A data file inside an installed package, found without importing it (its
+    ``__init__`` may import what is not installed: torch, or ``--no-deps`` leftovers)."""
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("silero-vad is not installed (make setup installs it)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+        raise FileNotFoundError(f"{distribution} is not installed (make setup installs it)"
+                                f"{why}")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
-        raise FileNotFoundError(f"{path} missing from the silero-vad package")
+        raise FileNotFoundError(f"{path} missing from the {distribution} package")
     return path
+
+
+def default_model_path() -> Path:
+    """``silero_vad/data/silero_vad.onnx`` from the installed wheel."""
+    return packaged_file("silero_vad", "silero-vad", "data/silero_vad.onnx")
 
 
 class SileroModel:
