@@ -268,6 +268,13 @@ async def test_bad_input_gets_error_events_and_the_connection_stays_up(live) -> 
                ('{"type": "session.update", "session": {"input_sample_rate": 44100}}',
                 "input_sample_rate"),
                ('{"type": "session.update", "session": {"voice": "a b"}}', "voice"),
+               ('{"type": "session.update", "session": {"turn_detection": '
+                '{"type": "fuzzy_vad"}}}', "turn_detection"),
+               ('{"type": "session.update", "session": {"turn_detection": '
+                '{"type": "semantic_vad", "eagerness": "eager"}}}', "eagerness"),
+               ('{"type": "session.update", "session": {"turn_detection": '
+                '{"type": "semantic_vad", "silence_duration_ms": 300}}}',
+                "silence_duration_ms"),
                ('[1, 2]', "invalid event"),
                ('{"type": "input_audio_buffer.commit", "event_id": "e7"}', "no speech"),
                ('{"type": "response.cancel"}', "no response")]
@@ -432,3 +439,24 @@ async def test_a_cleared_turn_leaves_no_partial_text_behind(live, question) -> N
     final = events[-1]["transcript"]
     deltas = [e["delta"] for e in events if e["type"].endswith("transcription.delta")]
     assert final.startswith("a different") and "".join(deltas) == final
+
+
+async def test_without_the_smart_turn_model_sessions_fall_back_to_server_vad(tmp_path) -> None:
+    async with live_server(tmp_path, smart_turn_model_path=str(tmp_path / "missing.onnx")) \
+            as live:
+        live.use(fake_services())
+        session_id = await live.new_session("alice")
+        async with live.connect("alice", session_id) as client:
+            created = await client.next()
+            assert created["session"]["turn_detection"]["type"] == "server_vad"
+            error = await client.next()
+            assert error["type"] == "error" and "semantic_vad is unavailable" in \
+                error["error"]["message"]
+            assert error["error"]["param"] == "session.turn_detection.type"
+            await client.send("session.update", session={
+                "turn_detection": {"type": "semantic_vad"}})
+            refused = await client.next()
+            assert refused["type"] == "error" and "semantic_vad" in refused["error"]["message"]
+            await client.send("session.update", session={"instructions": "still here"})
+            updated = await client.next()
+            assert updated["session"]["turn_detection"]["type"] == "server_vad"

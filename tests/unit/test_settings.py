@@ -79,6 +79,10 @@ def test_password_is_url_quoted_and_masked() -> None:
     ("DATABASE_URL", "postgresql://x", "sqlite+aiosqlite"),
     ("MEMORY_MIN_SCORE", "2", "between 0 and 1"),
     ("TRITON_TIMEOUT_S", "soon", "expected float"),
+    ("REALTIME_TURN_DETECTION", "fuzzy_vad", "semantic_vad or server_vad"),
+    ("VAD_EAGERNESS", "eager", "low, medium, high or auto"),
+    ("REALTIME_SPECULATE_MS", "-1", "at least 0"),
+    ("REALTIME_MIN_INTERRUPTION_MS", "soon", "expected int"),
 ])
 def test_bad_values_name_the_variable(variable: str, value: str, reason: str) -> None:
     with pytest.raises(SettingsError) as info:
