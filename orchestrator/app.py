@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -20,16 +21,21 @@ from orchestrator.routes import ROUTE_HANDLERS
 from orchestrator.runtime import start_runtime
 from orchestrator.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from orchestrator.inference.supervisor import TritonSupervisor
+
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the app; clients are created when it starts, not here."""
+def create_app(settings: Settings | None = None, *,
+               triton_supervisor: TritonSupervisor | None = None) -> Litestar:
+    """Build the app; clients are created when it starts, not here. ``triton_supervisor``:
+    the embedded Triton's keeper, when this process runs one (its state is in health)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings)
+        runtime = await start_runtime(settings, triton_supervisor)
         app.state.runtime = runtime
         log.info("orchestrator started", extra={"sql": runtime.database.dialect,
                                                 "triton": settings.triton_url})

@@ -51,34 +51,50 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from orchestrator.app import create_app
-    from orchestrator.inference.embedded import start_embedded_triton
     from orchestrator.inference.health import enabled_models
+    from orchestrator.preflight import check_serve
 
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
     # handler that kills the process before the `finally` below stops Triton.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    server = None
+    check_serve(settings)  # one line per problem, before any model loads
+    supervisor = None
     if not settings.triton_url and enabled_models(settings):
-        server = start_embedded_triton(settings)
-        settings = dataclasses.replace(settings, triton_url=server.grpc_url)
+        supervisor = _supervised_triton(settings)
+        assert supervisor.server is not None
+        settings = dataclasses.replace(settings, triton_url=supervisor.server.grpc_url)
     try:
         tls = settings.tls_files
         scheme = "https" if tls else "http"
         log.info("serving on %s://%s:%s", scheme, settings.host, settings.port)
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+        app = create_app(settings, triton_supervisor=supervisor)
+        uvicorn.run(app, host=settings.host, port=settings.port,
                     ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
                     log_config=None, ws_max_size=16 * 1024 * 1024, timeout_graceful_shutdown=10)
     finally:
-        if server is not None:
-            server.stop()
+        if supervisor is not None:
+            supervisor.stop()
     return 0
+
+
+def _supervised_triton(settings: Settings):  # type: ignore[no-untyped-def]
+    """The embedded Triton, restarted with backoff whenever it dies."""
+    from orchestrator.inference.embedded import start_embedded_triton
+    from orchestrator.inference.supervisor import TritonSupervisor
+
+    supervisor = TritonSupervisor(lambda: start_embedded_triton(settings))
+    supervisor.start()
+    return supervisor
 
 
 @command("triton")
 def triton(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.inference.embedded import start_embedded_triton
+    from orchestrator.preflight import check_triton
 
-    server = start_embedded_triton(settings)
+    check_triton(settings)
+    supervisor = _supervised_triton(settings)
+    server = supervisor.server
+    assert server is not None
     print(f"tritonserver ready: grpc {server.grpc_url}, http {server.http_url}; Ctrl-C stops",
           flush=True)
     stop = threading.Event()
@@ -86,11 +102,9 @@ def triton(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
-            if server.process is None or server.process.poll() is not None:
-                print("tritonserver exited:\n" + server.tail_log(), file=sys.stderr)
-                return 1
+            pass
     finally:
-        server.stop()
+        supervisor.stop()
     return 0
 
 
@@ -175,4 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     remember_secrets(settings.admin_api_key, settings.db_password)
-    return _COMMANDS[args.command](args, settings)
+    from orchestrator.inference.server import TritonStartError
+    from orchestrator.preflight import StartupError
+
+    try:
+        return _COMMANDS[args.command](args, settings)
+    except StartupError as exc:
+        print(f"voicechat: {exc}", file=sys.stderr)
+        return 2
+    except TritonStartError as exc:  # the log's tail is in the file it names
+        print(f"voicechat: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2

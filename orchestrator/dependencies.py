@@ -11,6 +11,7 @@ from litestar.params import SkipValidation
 from orchestrator.auth.access import PRINCIPAL
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.speech.catalogue import ModelCatalogue
 from storage.conversations import ConversationStore
 
 
@@ -24,6 +25,10 @@ def provide_settings(state: State) -> Settings:
 
 def provide_conversations(state: State) -> ConversationStore:
     return state.runtime.conversations
+
+
+def provide_catalogue(state: State) -> ModelCatalogue:
+    return state.runtime.services.catalogue or ModelCatalogue(None)
 
 
 def service_or_503(runtime: Runtime, name: str, what: str) -> Any:
@@ -55,6 +60,7 @@ DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "conversations": Provide(provide_conversations, sync_to_thread=False),
+    "catalogue": Provide(provide_catalogue, sync_to_thread=False),
     "principal": PRINCIPAL,
 }
 
@@ -64,3 +70,4 @@ DEPENDENCIES = {
 RuntimeDep = NamedDependency[SkipValidation[Runtime]]
 SettingsDep = NamedDependency[Settings]
 ConversationsDep = NamedDependency[ConversationStore]
+CatalogueDep = NamedDependency[SkipValidation[ModelCatalogue]]

@@ -21,8 +21,8 @@
         └── InferenceTimeout      504 inference_timeout
 
 Storage raises its own tree (``storage.errors``), mapped here too: ``RecordNotFound``
--> 404 not_found, ``StorageUnavailable`` -> 503 storage_unavailable, any other
-``StorageError`` -> 500 storage_error.
+-> 404 not_found, ``SessionEnded`` -> 409 session_ended, ``StorageUnavailable`` -> 503
+storage_unavailable, any other ``StorageError`` -> 500 storage_error.
 
 Every error body has the same JSON shape, which the official OpenAI SDKs also parse::
 
@@ -172,10 +172,15 @@ def _describe(exc: BaseException) -> tuple[int, str, str]:
         return exc.status, exc.code, exc.message
     if isinstance(exc, storage_errors.RecordNotFound):
         return 404, "not_found", str(exc)
+    if isinstance(exc, storage_errors.SessionEnded):
+        return 409, "session_ended", str(exc)
     if isinstance(exc, storage_errors.StorageUnavailable):
         return 503, "storage_unavailable", "storage unavailable, try again shortly"
     if isinstance(exc, storage_errors.StorageError):
         return 500, "storage_error", "storage error"
+    if isinstance(exc, RecursionError) and "deserializing" in str(exc):
+        # msgspec's depth guard on a body or event like {"a":{"a":… ; nothing was decoded
+        return 400, "invalid_request", "JSON nested too deeply"
     if isinstance(exc, ValidationException):
         return 400, "invalid_request", _validation_message(exc)
     if isinstance(exc, HTTPException):

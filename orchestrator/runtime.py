@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.auth.authenticator import Authenticator
 from orchestrator.auth.limits import RateLimiter
 from orchestrator.health.checks import HealthCheck
+from orchestrator.realtime.live import LiveSessions
 from orchestrator.redaction import remember_secrets
 from orchestrator.services import Services
 from orchestrator.settings import Settings
@@ -25,6 +26,7 @@ from storage.migrate import ensure_current, upgrade_async
 
 if TYPE_CHECKING:
     from orchestrator.inference.client import TritonClient
+    from orchestrator.inference.supervisor import TritonSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class Runtime:
     """Feature services (speech, chat, memory …), built at start-up; None where off."""
     health_checks: list[HealthCheck] = field(default_factory=list)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    live_sessions: LiveSessions = field(default_factory=LiveSessions)
+    """Realtime sockets open in this process, one per session."""
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -78,7 +82,8 @@ class Runtime:
         self._closers.clear()
 
 
-async def start_runtime(settings: Settings) -> Runtime:
+async def start_runtime(settings: Settings,
+                        triton_supervisor: TritonSupervisor | None = None) -> Runtime:
     """Connect to every dependency the settings name."""
     remember_secrets(settings.admin_api_key, settings.db_password)
     if settings.auto_migrate:
@@ -122,13 +127,20 @@ async def start_runtime(settings: Settings) -> Runtime:
         max_seconds=settings.max_audio_seconds)
     runtime.services.audio_encoder = encode_audio  # replies: mp3, opus, aac, flac, wav, pcm
 
+    from orchestrator.speech.catalogue import ModelCatalogue
+
+    runtime.services.catalogue = ModelCatalogue(
+        settings.model_repository,
+        lambda model: runtime.triton.default_versions.get(model, "") if runtime.triton else "")
+
     if settings.triton_url:
         from orchestrator.inference.client import TritonClient
         from orchestrator.inference.health import triton_health_checks
 
         runtime.triton = TritonClient(settings.triton_url, settings.triton_timeout_s)
         runtime.on_close(runtime.triton.close)
-        runtime.health_checks.extend(triton_health_checks(runtime.triton, settings))
+        runtime.health_checks.extend(triton_health_checks(runtime.triton, settings,
+                                                          triton_supervisor))
         if settings.stt_enabled:
             from orchestrator.speech.stt import SpeechToText
 

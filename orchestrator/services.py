@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from orchestrator.memory.service import MemoryService
     from orchestrator.models.service import ModelAdmin
     from orchestrator.realtime.ports import AudioDecoder, AudioEncoder, PromptBuilder
+    from orchestrator.speech.catalogue import ModelCatalogue
     from orchestrator.speech.stt import SpeechToText
     from orchestrator.speech.tts import TextToSpeech
 
@@ -33,6 +34,8 @@ class Services:
     """How voice replies build their prompt (token-budgeted by the served LLM's tokenizer)."""
     audio_decoder: AudioDecoder | None = None
     audio_encoder: AudioEncoder | None = None
+    catalogue: ModelCatalogue | None = None
+    """Voices and languages the served models offer (checked where they are set)."""
 
     def update(self, services: Mapping[str, Any]) -> None:
         """Replace some services (tests put fakes in); an unknown name is an error."""

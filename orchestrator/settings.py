@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,15 +133,18 @@ class Settings:
                                  minimum=1, maximum=65535)
     triton_metrics_port: int = _env("TRITON_METRICS_PORT", "Metrics port of the embedded "
                                     "Triton.", 8012, minimum=1, maximum=65535)
-    triton_timeout_s: float = _env("TRITON_TIMEOUT_S", "Deadline for one inference call.", 120.0)
+    triton_timeout_s: float = _env("TRITON_TIMEOUT_S", "Deadline for one inference call.", 120.0,
+                                   positive=True)
     triton_startup_timeout_s: float = _env("TRITON_STARTUP_TIMEOUT_S", "How long to wait for "
-                                           "the embedded Triton to become ready.", 300.0)
+                                           "the embedded Triton to become ready.", 300.0,
+                                           positive=True)
     model_swap_grace_s: float = _env("MODEL_SWAP_GRACE_S", "Seconds between pointing requests "
                                      "at a newly promoted version and unloading the old one "
-                                     "(more than MODEL_PIN_REFRESH_S).", 2.0)
+                                     "(more than MODEL_PIN_REFRESH_S).", 2.0, minimum=0.0)
     model_pin_refresh_s: float = _env("MODEL_PIN_REFRESH_S", "How often the orchestrator "
                                       "re-reads each model's serving.json (the promoted "
-                                      "version), for promotions made by other processes.", 0.5)
+                                      "version), for promotions made by other processes.", 0.5,
+                                      positive=True)
     stt_enabled: bool = _env("STT_ENABLED", "Serve speech-to-text.", True)
     llm_enabled: bool = _env("LLM_ENABLED", "Serve the LLM (original variable).", True)
     tts_enabled: bool = _env("TTS_ENABLED", "Serve text-to-speech (original variable).", True)
@@ -194,7 +198,7 @@ class Settings:
         "a backchannel (\"mm-hm\", \"okay\") or noise.", 700, minimum=0, maximum=10000)
     realtime_max_turn_seconds: float = _env("REALTIME_MAX_TURN_SECONDS", "Longest user turn "
                                             "buffered; server VAD commits it when reached.",
-                                            30.0)
+                                            30.0, positive=True)
     stt_chunk_seconds: float = _env(
         "STT_CHUNK_SECONDS", "Audio longer than this is transcribed as several requests of at "
         "most this length, so a long upload never holds the stt model for long; 0: one "
@@ -210,7 +214,8 @@ class Settings:
                                        "prompt builder.", 20, minimum=0)
 
     # --- audio limits ---
-    max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0)
+    max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0,
+                                     positive=True)
     max_tts_chars: int = _env("MAX_TTS_CHARS", "Longest text accepted for synthesis.", 4096,
                               minimum=1)
 
@@ -338,8 +343,12 @@ def _parse(name: str, raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:
             number = target(raw)
         except ValueError:
             raise SettingsError(name, raw, f"expected {target.__name__}") from None
+        if not math.isfinite(number):
+            raise SettingsError(name, raw, "must be a finite number")
         if "minimum" in meta and number < meta["minimum"]:
             raise SettingsError(name, raw, f"must be at least {meta['minimum']}")
+        if meta.get("positive") and not number > 0:
+            raise SettingsError(name, raw, "must be greater than 0")
         if "maximum" in meta and number > meta["maximum"]:
             raise SettingsError(name, raw, f"must be at most {meta['maximum']}")
         return number

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
-from storage.errors import RecordNotFound
+from storage.errors import RecordNotFound, SessionEnded
 from storage.tables import Session, Turn, User, utcnow
 
 
@@ -180,7 +180,12 @@ class ConversationStore:
 
     async def add_turn(self, session_id: str, turn: NewTurn) -> TurnRecord:
         async with self.db.session() as s:
-            session = await _session_row(s, session_id)
+            # Locked, so an end_session running now is ordered before or after this turn.
+            session = await s.get(Session, session_id, with_for_update=True)
+            if session is None:
+                raise RecordNotFound(f"session {session_id!r} not found")
+            if session.ended_at is not None:
+                raise SessionEnded(f"session {session_id!r} has ended; it takes no more turns")
             row = Turn(session_id=session_id, user_id=session.user_id, created_at=utcnow(),
                        **{k: getattr(turn, k) for k in NewTurn.__slots__})
             s.add(row)

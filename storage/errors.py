@@ -5,6 +5,7 @@
     StorageError            500 storage_error
     ├── StorageUnavailable  503 storage_unavailable  (database or Milvus unreachable)
     ├── RecordNotFound      404 not_found
+    ├── SessionEnded        409 session_ended        (a turn for an ended session)
     └── SchemaMismatch      start-up failure: migrations not applied, wrong dimension
 """
 
@@ -19,6 +20,10 @@ class StorageUnavailable(StorageError):
 
 class RecordNotFound(StorageError):
     """No row with that id."""
+
+
+class SessionEnded(StorageError):
+    """The session has ended: it takes no more turns."""
 
 
 class SchemaMismatch(StorageError):

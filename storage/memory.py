@@ -27,6 +27,7 @@ search to other users.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ class MemoryStore:
         StorageUnavailable when Milvus cannot be reached. ``recreate`` drops the
         collection first (reindex; the way to change dimension).
         """
-        from pymilvus import MilvusClient
+        MilvusClient = _pymilvus().MilvusClient
 
         with self._lock:
             if self._client is not None:
@@ -190,7 +191,8 @@ class MemoryStore:
                              "field; it was not created by this service")
 
     def _create(self, client: Any) -> None:
-        from pymilvus import DataType, MilvusClient
+        pymilvus = _pymilvus()
+        DataType, MilvusClient = pymilvus.DataType, pymilvus.MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
@@ -304,3 +306,16 @@ class MemoryStore:
         """Raises when Milvus or the collection is unavailable (health probe)."""
         self._call("ping", lambda c: c.get_load_state(self.collection))
         return "lite" if self.is_lite else self.uri
+
+
+def _pymilvus() -> Any:
+    """pymilvus, imported with MILVUS_URI hidden: at import it parses that variable as a
+    server URL for its default connection and raises on a Milvus Lite file path, which our
+    MILVUS_URI allows (settings have already read it)."""
+    hidden = {name: os.environ.pop(name) for name in ("MILVUS_URI", "MILVUS_DEFAULT_CONNECTION")
+              if name in os.environ}
+    try:
+        import pymilvus
+    finally:
+        os.environ.update(hidden)
+    return pymilvus

@@ -20,8 +20,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
+from tritonclient.grpc import MAX_GRPC_MESSAGE_SIZE
 from tritonclient.utils import InferenceServerException
 
 from export.specs.base import FINAL_OUTPUT, ModelSpec, Tensor
@@ -69,6 +71,9 @@ def map_exception(exc: BaseException, model: str) -> InferenceError:
     if isinstance(exc, InferenceServerException):
         status = str(exc.status() or "")
         message = exc.message() or message
+    elif isinstance(exc, grpc.aio.AioRpcError):  # a stream cut by the server's death
+        status = str(exc.code())
+        message = exc.details() or message
     lowered = message.lower()
     if "deadline" in lowered or "DEADLINE_EXCEEDED" in status:
         return InferenceTimeout(f"{model}: inference deadline exceeded")
@@ -96,13 +101,30 @@ def _to_input(tensor: Tensor, value: Any, batched: bool) -> grpcclient.InferInpu
     return infer_input
 
 
+def channel_args() -> list[tuple[str, int]]:
+    """tritonclient's defaults, plus a short reconnect backoff: gRPC's own grows to two
+    minutes, so a restarted Triton would sit unused long after it is ready again."""
+    keepalive = grpcclient.KeepAliveOptions()
+    return [
+        ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_SIZE),
+        ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_SIZE),
+        ("grpc.keepalive_time_ms", keepalive.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
+        ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.min_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", 2000),
+    ]
+
+
 class TritonClient:
     """A long-lived client, created at start-up and closed at shutdown."""
 
     def __init__(self, url: str, timeout_s: float = 120.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self._client = grpcclient.InferenceServerClient(url=url)
+        self._client = grpcclient.InferenceServerClient(url=url, channel_args=channel_args())
         self.default_versions: dict[str, str] = {}
         """Version a request without an explicit one goes to, by model (the promoted one,
         kept by orchestrator.models); absent: Triton's choice (the highest loaded)."""

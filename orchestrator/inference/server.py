@@ -131,15 +131,16 @@ class EmbeddedTriton:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise TritonStartError(f"tritonserver exited with {self.process.returncode}; "
-                                       f"last log lines:\n{self.tail_log()}")
+                raise TritonStartError(f"tritonserver exited with {self.process.returncode} "
+                                       f"while starting (log: {self.log_path}); last log "
+                                       f"lines:\n{self.tail_log()}")
             if self.is_ready():
                 log.info("tritonserver ready", extra={"grpc": self.grpc_url})
                 return
             time.sleep(0.25)
         self.stop()
-        raise TritonStartError(f"tritonserver not ready after {timeout_s:.0f}s; last log "
-                               f"lines:\n{self.tail_log()}")
+        raise TritonStartError(f"tritonserver not ready after {timeout_s:.0f}s (log: "
+                               f"{self.log_path}); last log lines:\n{self.tail_log()}")
 
     def is_ready(self) -> bool:
         try:

@@ -22,7 +22,7 @@ from orchestrator.models.schemas import GcResult, ModelList, ModelOut, Validatio
 from orchestrator.models.service import ModelAdmin
 
 ModelName = Annotated[str, Parameter(max_length=64, description="Model name, e.g. stt")]
-Version = Annotated[int, Parameter(ge=1, description="Version number")]
+Version = Annotated[int, Parameter(ge=1, le=2**31 - 1, description="Version number")]
 AdminDep = NamedDependency[ModelAdmin]
 
 

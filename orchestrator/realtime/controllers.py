@@ -7,7 +7,8 @@ Refusals send an ``error`` event, then close with a code that says why:
 4401  missing, wrong or revoked API key
 4404  unknown session, or one of a user this key does not act for (no existence leak)
 4403  the path's user is not the session's user (a key that may see both)
-4410  the session has ended
+4409  another socket opened this session and replaces this one (one socket per session)
+4410  the session has ended (at connect, or ended while the socket was open)
 4429  the key has RATE_LIMIT_REALTIME_SESSIONS connections open already
 4503  speech-to-text or the LLM is not served
 ====  ==================================================================================
@@ -19,6 +20,7 @@ Browsers send the key as the ``openai-insecure-api-key.KEY`` subprotocol next to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +42,7 @@ from orchestrator.errors import (
     websocket_error_event,
 )
 from orchestrator.realtime.events import encoder
+from orchestrator.realtime.live import CLOSE_ENDED, LiveSocket
 from orchestrator.realtime.outbound import OutboundQueue, write_loop
 from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.session import RealtimeSession
@@ -50,7 +53,7 @@ from storage.conversations import SessionRecord
 from storage.errors import RecordNotFound
 
 log = logging.getLogger(__name__)
-CLOSE_NOT_FOUND, CLOSE_FORBIDDEN, CLOSE_ENDED, CLOSE_UNAVAILABLE = 4404, 4403, 4410, 4503
+CLOSE_NOT_FOUND, CLOSE_FORBIDDEN, CLOSE_UNAVAILABLE = 4404, 4403, 4503
 DEMO_PAGE = Path(__file__).with_name("static") / "demo.html"
 
 
@@ -88,15 +91,23 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
     except RateLimited as exc:
         await _refuse(socket, exc, CLOSE_RATE_LIMITED)
         return
+    live = await runtime.live_sessions.claim(session_id)
     try:
-        await _serve(socket, runtime, record, ports,
+        await _serve(socket, runtime, record, ports, live,
                      meter=lambda seconds: runtime.limits.audio(principal, seconds))
+    except asyncio.CancelledError:
+        if live.reason is None:
+            raise  # not ours: the server is shutting down
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
     finally:
+        runtime.live_sessions.release(live)
         release()
 
 
 async def _serve(socket: WebSocket, runtime: Any, record: SessionRecord, ports: VoicePorts,
-                 meter: Callable[[float], object]) -> None:
+                 live: LiveSocket, meter: Callable[[float], object]) -> None:
     settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)
     outbound = OutboundQueue(settings.realtime_send_queue)
@@ -113,7 +124,11 @@ async def _serve(socket: WebSocket, runtime: Any, record: SessionRecord, ports: 
         await outbound.close()
         await writer
         if socket.connection_state != "disconnect":
-            await socket.close()
+            with contextlib.suppress(Exception):  # the client may be gone already
+                if live.reason is not None:  # replaced, or the session ended
+                    await _refuse(socket, *live.reason)
+                else:
+                    await socket.close()
 
 
 async def _receive(socket: WebSocket, session: RealtimeSession, outbound: OutboundQueue) -> None:

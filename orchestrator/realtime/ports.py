@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from storage.conversations import TurnRecord
+
+if TYPE_CHECKING:
+    from orchestrator.speech.catalogue import ModelCatalogue
 
 
 class Transcription(Protocol):
@@ -110,3 +113,5 @@ class VoicePorts:
     prompt: PromptBuilder
     decode_audio: AudioDecoder
     encode_audio: AudioEncoder
+    catalogue: ModelCatalogue | None = None
+    """Voices and languages on offer: a session's are checked when they are set."""

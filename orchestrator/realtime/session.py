@@ -257,6 +257,9 @@ class RealtimeSession:
                 self._clear()
                 await self.conversation.send(AudioCleared())
             case ResponseCreate(response=options):
+                if options.voice and self.conversation.ports.catalogue is not None:
+                    self.conversation.ports.catalogue.check_voice(options.voice,
+                                                                  param="response.voice")
                 if self.conversation.response_pending:
                     raise Conflict("a response is already in progress; cancel it first")
                 self.conversation.response_pending = True
@@ -272,6 +275,7 @@ class RealtimeSession:
                    if getattr(update, name) is not msgspec.UNSET}
         if "audio" in changes.get("modalities", []) and self.conversation.ports.tts is None:
             raise InvalidRequest("audio replies are unavailable: text-to-speech is disabled")
+        self._check_offered(changes)
         if isinstance(changes.get("turn_detection"), SemanticVad):
             await self._ensure_smart_turn()
         before = (self.config.turn_detection, self.config.input_sample_rate)
@@ -286,6 +290,18 @@ class RealtimeSession:
         if stored:
             await self.store.update_session(self.record.id, **stored)
         await self.conversation.send(SessionUpdated(session=self.config))
+
+    def _check_offered(self, changes: dict[str, Any]) -> None:
+        """A voice or language the served models lack is refused now, not at the next turn."""
+        catalogue = self.conversation.ports.catalogue
+        if catalogue is None:
+            return
+        if changes.get("voice"):
+            catalogue.check_voice(changes["voice"], param="session.voice")
+        transcription = changes.get("input_audio_transcription")
+        if transcription is not None:
+            catalogue.check_language(transcription.language,
+                                     param="session.input_audio_transcription.language")
 
     # --- audio in --------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from orchestrator.realtime.turns import (
     user_turn_row,
 )
 from orchestrator.realtime.wiring import voice_ports
+from orchestrator.speech.audio_output import output_format
 
 
 @dataclass
@@ -98,6 +99,11 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
     session = await store.get_session(data.session_id, owner=principal.owner)
     if session.ended_at is not None:
         raise Conflict(f"session {data.session_id!r} has ended")
+    # Everything the reply will need is checked before any model runs or a turn is stored.
+    output_format(data.format)
+    if ports.catalogue is not None:
+        ports.catalogue.check_language(data.language)
+        ports.catalogue.check_voice(session.voice, param="session.voice")
     started = time.perf_counter()
     raw = await data.file.read()
     if not raw:

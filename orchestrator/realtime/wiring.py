@@ -94,4 +94,5 @@ def voice_ports(runtime: Any) -> VoicePorts:
         memory=services.memory,  # None unless MEMORY_ENABLED
         prompt=services.prompt or PlainPrompt(),
         decode_audio=services.audio_decoder or decode_wav,
-        encode_audio=services.audio_encoder or encode_wav)
+        encode_audio=services.audio_encoder or encode_wav,
+        catalogue=services.catalogue)

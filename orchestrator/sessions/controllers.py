@@ -14,7 +14,12 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody, Parameter
 
 from orchestrator.auth.access import PrincipalDep, check_user, session_user
-from orchestrator.dependencies import ConversationsDep, SettingsDep
+from orchestrator.dependencies import (
+    CatalogueDep,
+    ConversationsDep,
+    RuntimeDep,
+    SettingsDep,
+)
 from orchestrator.sessions.schemas import (
     Latencies,
     NewSessionRequest,
@@ -26,6 +31,8 @@ from orchestrator.sessions.schemas import (
 )
 
 SessionId = Annotated[str, Parameter(max_length=64, description="Session id")]
+MAX_OFFSET = 2**31 - 1
+"""Past any real history, and inside every SQL dialect's integer range."""
 
 
 class SessionController(Controller):
@@ -35,9 +42,11 @@ class SessionController(Controller):
     @post("/new", name="sessions:create", status_code=201,
           summary="Start a session (creates the user when new)")
     async def create(self, conversations: ConversationsDep, settings: SettingsDep,
-                     principal: PrincipalDep,
+                     principal: PrincipalDep, catalogue: CatalogueDep,
                      data: JSONBody[NewSessionRequest | None] = None) -> SessionOut:
         body = data or NewSessionRequest()
+        catalogue.check_voice(body.voice)
+        catalogue.check_language(body.language)
         session = await conversations.create_session(
             session_user(principal, body.user_id),
             language=body.language or settings.default_language,
@@ -70,16 +79,18 @@ class SessionController(Controller):
     @post("/{session_id:str}/end", name="sessions:end", status_code=200,
           summary="End a session (idempotent: ending twice keeps the first end time)")
     async def end(self, session_id: SessionId, conversations: ConversationsDep,
-                  principal: PrincipalDep) -> SessionOut:
-        return SessionOut.of(await conversations.end_session(session_id,
-                                                             owner=principal.owner))
+                  principal: PrincipalDep, runtime: RuntimeDep) -> SessionOut:
+        """Its open realtime socket closes with 4410; no turn is stored after this."""
+        session = await conversations.end_session(session_id, owner=principal.owner)
+        await runtime.live_sessions.end(session_id)
+        return SessionOut.of(session)
 
     @get("/{session_id:str}/turns", name="sessions:turns", summary="Conversation history, "
          "oldest first, paginated")
     async def turns(self, session_id: SessionId, conversations: ConversationsDep,
                     principal: PrincipalDep,
                     limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Parameter(ge=0)] = 0) -> TurnPage:
+                    offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET)] = 0) -> TurnPage:
         rows, total = await conversations.list_turns(session_id, limit=limit, offset=offset,
                                                      owner=principal.owner)
         return TurnPage(session_id=session_id, total=total, limit=limit, offset=offset,

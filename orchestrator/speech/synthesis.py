@@ -38,10 +38,6 @@ from orchestrator.speech.audio_output import (
 )
 from orchestrator.speech.tts import AudioChunk, TextToSpeech
 
-OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx",
-                           "sage", "shimmer", "verse", "marin", "cedar"})
-
-
 TextToSpeechDep = NamedDependency[TextToSpeech]
 
 
@@ -73,11 +69,6 @@ class SynthesizeRequest(msgspec.Struct):
     format: str = "wav"
     noise_scale: float | None = None
     noise_w: float | None = None
-
-
-def _voice(name: str | None) -> str | None:
-    name = (name or "").strip()
-    return None if not name or name.lower() in OPENAI_VOICES else name
 
 
 def _version(model: str) -> str:
@@ -133,7 +124,7 @@ class SpeechController(Controller):
           summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")
     async def speech(self, data: SpeechRequest, tts: TextToSpeechDep) -> Stream:
         fmt = output_format(data.response_format)
-        chunks = tts.stream(data.input, voice=_voice(data.voice), speed=data.speed,
+        chunks = tts.stream(data.input, voice=data.voice, speed=data.speed,
                             language=data.language, noise_scale=data.noise_scale,
                             noise_w=data.noise_w, version=_version(data.model),
                             request_id=current_request_id() or "")
@@ -150,7 +141,7 @@ class SpeechController(Controller):
           summary="Text to speech as one audio file (the original backend's endpoint)")
     async def synthesize(self, data: SynthesizeRequest, tts: TextToSpeechDep) -> Response[bytes]:
         fmt = output_format(data.format)
-        speech = await tts.synthesize(data.text, voice=_voice(data.voice), speed=data.speed,
+        speech = await tts.synthesize(data.text, voice=data.voice, speed=data.speed,
                                       language=data.language, noise_scale=data.noise_scale,
                                       noise_w=data.noise_w)
         if not speech.samples.size:

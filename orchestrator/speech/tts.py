@@ -15,6 +15,7 @@ import numpy as np
 
 from export.specs import tts as spec
 from orchestrator.errors import InvalidRequest, PayloadTooLarge
+from orchestrator.speech.catalogue import served_voice
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class TextToSpeech:
         for name, value in (("noise_scale", noise_scale), ("noise_w", noise_w)):
             if value is not None and not 0.0 <= value <= 2.0:
                 raise InvalidRequest(f"{name} must be between 0 and 2, not {value}", param=name)
-        values = {spec.TEXT: [text], spec.VOICE: [voice or self.default_voice],
+        values = {spec.TEXT: [text], spec.VOICE: [served_voice(voice) or self.default_voice],
                   spec.SPEED: [float(speed)],
                   spec.LANGUAGE: [language] if language else None,
                   spec.NOISE_SCALE: None if noise_scale is None else [float(noise_scale)],

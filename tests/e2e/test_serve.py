@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -162,3 +165,140 @@ def test_stopping_serve_stops_its_embedded_triton(tmp_path: Path, how: str) -> N
     assert _tritons_serving(repository) == []
     if how == "terminate":
         assert proc.returncode == 0  # a requested stop, cleaned up, is a clean exit
+
+
+# --- start-up failures: one line naming the setting, before any model loads ----------------
+
+def _bad_configurations(tmp_path: Path) -> dict[str, tuple[dict[str, str], str]]:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    (tmp_path / "milvus-dir").mkdir()
+    return {
+        "data dir is a file": ({"DATA_DIR": str(a_file)}, "DATA_DIR"),
+        "no model repository": ({"TTS_ENABLED": "true", "MODEL_REPOSITORY": str(
+            tmp_path / "missing")}, "MODEL_REPOSITORY"),
+        "negative timeout": ({"TRITON_TIMEOUT_S": "-1"}, "TRITON_TIMEOUT_S"),
+        "nan timeout": ({"TRITON_TIMEOUT_S": "nan"}, "TRITON_TIMEOUT_S"),
+        "database unreachable": ({"DB_HOST": "127.0.0.1", "DB_PORT": str(free_port())},
+                                 "DB_HOST"),
+        "milvus path is a directory": ({"MEMORY_ENABLED": "true", "TRITON_URL": "127.0.0.1:1",
+                                        "MILVUS_URI": str(tmp_path / "milvus-dir")},
+                                       "MILVUS_URI"),
+    }
+
+
+@pytest.mark.parametrize("case", ["data dir is a file", "no model repository",
+                                  "negative timeout", "nan timeout", "database unreachable",
+                                  "milvus path is a directory"])
+def test_bad_configuration_is_one_line_and_a_nonzero_exit(tmp_path: Path, case: str) -> None:
+    env, variable = _bad_configurations(tmp_path)[case]
+    proc, _ = serve(tmp_path, **env)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 2, output
+    assert output.strip().count("\n") == 0, output  # one line, no traceback
+    assert variable in output and output.startswith("voicechat: "), output
+
+
+def test_a_port_in_use_is_found_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        proc, _ = serve(tmp_path, PORT=str(taken))
+        output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 2
+    assert output.strip() == (f"voicechat: PORT={taken}: cannot listen on 127.0.0.1:{taken} "
+                              "(already in use)")
+
+
+def test_a_milvus_lite_path_in_milvus_uri_does_not_break_the_pymilvus_import(
+        tmp_path: Path) -> None:
+    env = {**os.environ, "MILVUS_URI": str(tmp_path / "milvus.db")}
+    plain = subprocess.run([sys.executable, "-c", "import pymilvus"], env=env,
+                           capture_output=True, text=True)
+    assert plain.returncode != 0 and "Illegal uri" in plain.stderr  # what we work around
+    ours = subprocess.run([sys.executable, "-c", "from storage.memory import _pymilvus; "
+                           "import os; _pymilvus(); print(os.environ['MILVUS_URI'])"],
+                          env=env, capture_output=True, text=True)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.strip() == str(tmp_path / "milvus.db")  # the variable is kept
+
+
+# --- the embedded Triton is supervised --------------------------------------------------
+
+def _group(pgid: int) -> list[int]:
+    from orchestrator.inference.supervisor import _group_members
+
+    return _group_members(pgid)
+
+
+def _triton_detail_while_down(base: str) -> str:
+    """Health's triton detail once the supervisor has seen the death (it looks twice a
+    second); health answers 503 all the while."""
+    deadline = time.monotonic() + 10
+    while True:
+        with pytest.raises(urllib.error.HTTPError) as health:
+            urllib.request.urlopen(f"{base}/api/health", timeout=10)
+        assert health.value.code == 503
+        detail = json.loads(health.value.read())["checks"]["triton"]["detail"]
+        if "restarting" in detail or time.monotonic() > deadline:
+            return detail
+        time.sleep(0.1)
+
+
+@pytest.mark.triton
+def test_a_killed_triton_is_restarted_and_its_stubs_reaped(tmp_path: Path) -> None:
+    """kill -9 of tritonserver mid-request: requests fail fast with 503 while it is down,
+    health says it is restarting, and the service is healthy again with no operator; the
+    dead server's python stubs do not linger."""
+    from tests.support.tts import export_joe
+
+    repository = tmp_path / "repository"
+    export_joe(repository)
+    ports = {"TRITON_GRPC_PORT": str(free_port()), "TRITON_HTTP_PORT": str(free_port()),
+             "TRITON_METRICS_PORT": str(free_port())}
+    proc, port = serve(tmp_path, TTS_ENABLED="true", MODEL_REPOSITORY=str(repository),
+                       AUTH_MODE="off", **ports)
+    base = f"http://127.0.0.1:{port}"
+    speech = json.dumps({"input": "Hello there. " * 200, "voice": "alloy",
+                         "response_format": "pcm"}).encode()
+
+    def say() -> urllib.request.Request:
+        return urllib.request.Request(f"{base}/v1/audio/speech", data=speech,
+                                      headers={"content-type": "application/json"})
+
+    try:
+        wait_for(f"{base}/api/health", timeout_s=180)
+        (first,) = _tritons_serving(repository)
+        stubs = [pid for pid in _group(first) if pid != first]
+        assert stubs, "the tts model runs in a python backend stub"
+        with urllib.request.urlopen(say(), timeout=60) as streaming:
+            assert streaming.read(4096)  # mid-request
+            os.kill(first, 9)
+            killed_at = time.monotonic()
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                streaming.read()  # the stream is cut
+        # While it is down: 503s at once, and health says why.
+        with pytest.raises(urllib.error.HTTPError) as down:
+            urllib.request.urlopen(say(), timeout=10)
+        assert down.value.code == 503
+        assert json.loads(down.value.read())["error"]["code"] in {"inference_unavailable",
+                                                                  "model_not_ready"}
+        assert "restarting" in _triton_detail_while_down(base)
+        # Back without an operator.
+        recovered = wait_for(f"{base}/api/health", timeout_s=180)
+        recovery_s = time.monotonic() - killed_at
+        assert recovered["checks"]["model:tts"]["status"] == "up"
+        assert "restarted 1 times" in recovered["checks"]["triton"]["detail"]
+        with urllib.request.urlopen(say(), timeout=60) as again:
+            assert len(again.read()) > 48000
+        (second,) = _tritons_serving(repository)
+        assert second != first
+        assert all(not Path(f"/proc/{pid}").exists() for pid in stubs)  # reaped, no zombie
+        print(f"\ntriton recovery after kill -9: {recovery_s:.1f} s")
+    finally:
+        output = stop(proc)
+    assert "tritonserver exited with -9" in output
+    assert _tritons_serving(repository) == []

@@ -460,3 +460,101 @@ async def test_without_the_smart_turn_model_sessions_fall_back_to_server_vad(tmp
             await client.send("session.update", session={"instructions": "still here"})
             updated = await client.next()
             assert updated["session"]["turn_detection"]["type"] == "server_vad"
+
+
+# --- one socket per session, and ended sessions -----------------------------------------
+
+async def test_ending_the_session_closes_its_socket_and_stores_nothing_after(live) -> None:
+    import httpx
+
+    live.use(fake_services())
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.send("session.update", session=MANUAL_16K)
+        await client.next()
+        await client.append(tone(0.8), 16000)
+        await client.send("input_audio_buffer.commit")
+        await client.send("response.create")
+        await client.until("response.done")
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            ended = await http.post(f"/api/sessions/{session_id}/end")
+        assert ended.status_code == 200
+        error = await client.next()
+        assert error["type"] == "error" and error["error"]["code"] == "conflict"
+        assert "has ended" in error["error"]["message"]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(5):
+                await client.append(tone(0.8), 16000)
+                await client.send("input_audio_buffer.commit")
+                await client.send("response.create")
+                await client.next()
+        assert closed.value.rcvd.code == 4410
+    turns = await stored_turns(live, session_id)
+    assert [t.role for t in turns] == ["user", "assistant"]
+    record = await live.runtime.conversations.get_session(session_id)
+    assert all(t.created_at <= record.ended_at for t in turns)
+    assert live.runtime.live_sessions.count() == 0
+
+
+async def test_a_second_socket_replaces_the_first_and_histories_never_interleave(live) -> None:
+    llm = FakeLLM(LONG_REPLY, delay=0.02)
+    live.use(fake_services(llm=llm))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as first:
+        await first.next()
+        await first.send("session.update", session=MANUAL_16K)
+        await first.next()
+        await first.append(tone(0.8), 16000)
+        await first.send("input_audio_buffer.commit")
+        await first.send("response.create")
+        await first.until("response.audio.delta")  # a reply is being spoken
+        async with live.connect("alice", session_id) as second:
+            # The old socket is told why, then closed, before the new one starts.
+            events = await first.until("error")
+            assert events[-1]["error"]["code"] == "conflict"
+            assert "replaces this one" in events[-1]["error"]["message"]
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await first.next()
+            assert closed.value.rcvd.code == 4409
+            assert (await second.next())["type"] == "session.created"
+            turns_at_handover = [t.role for t in await stored_turns(live, session_id)]
+            await second.send("session.update", session=MANUAL_16K)
+            await second.next()
+            await second.append(tone(0.8), 16000)
+            await second.send("input_audio_buffer.commit")
+            await second.send("response.create")
+            await second.until("response.done")
+    roles = [t.role for t in await stored_turns(live, session_id)]
+    # The first socket's turn (its reply cut where it was heard), then the second's.
+    assert turns_at_handover == ["user", "assistant"]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    assert live.runtime.live_sessions.count() == 0
+
+
+async def test_voice_and_language_the_models_lack_are_refused_when_set(tmp_path) -> None:
+    from tests.support.offered import offered_repository
+
+    repository = offered_repository(tmp_path / "repository")
+    async with live_server(tmp_path, model_repository=str(repository),
+                           realtime_turn_detection="server_vad") as server:
+        server.use(fake_services())
+        session_id = await server.new_session("alice")
+        async with server.connect("alice", session_id) as client:
+            await client.next()
+            await client.send("session.update", session={"voice": "nonexistent-voice"})
+            error = await client.next()
+            assert error["error"]["param"] == "session.voice"
+            await client.send("session.update",
+                              session={"input_audio_transcription": {"language": "zz"}})
+            error = await client.next()
+            assert error["error"]["param"] == "session.input_audio_transcription.language"
+            await client.send("response.create", response={"voice": "nonexistent-voice"})
+            assert (await client.next())["error"]["param"] == "response.voice"
+            await client.send("session.update", session={
+                "voice": "kss", "input_audio_transcription": {"language": "ko"}})
+            updated = await client.next()
+            assert updated["type"] == "session.updated"
+        record = await server.runtime.conversations.get_session(session_id)
+        assert (record.voice, record.language) == ("kss", "ko")

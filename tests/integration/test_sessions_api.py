@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
+from pathlib import Path
 
+import pytest
+from litestar.testing import AsyncTestClient
+
+from orchestrator.settings import Settings
 from storage.conversations import NewTurn
 from storage.errors import RecordNotFound
+from tests.support.offered import offered_repository
 
 pytestmark = pytest.mark.asyncio
 
@@ -174,3 +180,59 @@ async def test_openapi_schema_lists_the_routes(client) -> None:
     for path in ("/api/ping", "/api/health", "/api/sessions/new",
                  "/api/sessions/{session_id}/stats", "/api/users/{user_id}/stats"):
         assert path in paths
+
+
+# --- voices and languages the served models offer ------------------------------------------
+
+@pytest.fixture
+async def offered_client(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from orchestrator.app import create_app
+
+    served = dataclasses.replace(settings, model_repository=str(
+        offered_repository(tmp_path / "repository")))
+    async with AsyncTestClient(app=create_app(served)) as c:
+        yield c
+
+
+async def test_voice_and_language_must_be_offered_by_the_served_models(offered_client,
+                                                                       store) -> None:
+    before = await snapshot(store)
+    r = await offered_client.post("/api/sessions/new", json={"user_id": "bob",
+                                                                "voice": "nonexistent-voice"})
+    error = assert_error(r, 400, "invalid_request", "nonexistent-voice")
+    assert error["param"] == "voice" and "joe, kss" in error["message"]
+    r = await offered_client.post("/api/sessions/new", json={"user_id": "bob", "language": "zz"})
+    error = assert_error(r, 400, "invalid_request", "unsupported language 'zz'")
+    assert error["param"] == "language" and "en, ko" in error["message"]
+    assert await snapshot(store) == before  # nothing stored
+    for body in ({"voice": "kss", "language": "ko"}, {"voice": "alloy", "language": "en-US"}):
+        r = await offered_client.post("/api/sessions/new", json=body)
+        assert r.status_code == 201, (body, r.text)
+
+
+async def test_no_turn_is_stored_after_the_session_ended(client, store) -> None:
+    from storage.errors import SessionEnded
+
+    sid = (await new_session(client, user_id="alice"))["session_id"]
+    await store.add_turn(sid, NewTurn("user", "before the end"))
+    assert (await client.post(f"/api/sessions/{sid}/end")).status_code == 200
+    with pytest.raises(SessionEnded):
+        await store.add_turn(sid, NewTurn("user", "after the end"))
+    turns = (await client.get(f"/api/sessions/{sid}/turns")).json()["data"]
+    assert [t["text"] for t in turns] == ["before the end"]
+
+
+@pytest.mark.parametrize("query", ["offset=9223372036854775808", "offset=-1", "limit=0",
+                                   "limit=501", "offset=2147483648"])
+async def test_out_of_range_paging_is_a_400_naming_the_parameter(client, query) -> None:
+    sid = (await new_session(client, user_id="alice"))["session_id"]
+    r = await client.get(f"/api/sessions/{sid}/turns?{query}")
+    assert_error(r, 400, "invalid_request", query.split("=")[0])
+
+
+@pytest.mark.parametrize("path", ["/api/sessions/new", "/v1/chat/completions"])
+async def test_deeply_nested_json_is_a_400_not_a_500(client, path, caplog) -> None:
+    body = b'{"a":' * 20000 + b"1" + b"}" * 20000
+    r = await client.post(path, content=body, headers={"content-type": "application/json"})
+    assert_error(r, 400, "invalid_request", "nested too deeply")
+    assert "Traceback" not in caplog.text

@@ -11,13 +11,15 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orchestrator.settings import Settings
+from tests.support.settings import NO_REPOSITORY
 
 ADMIN_KEY = "bootstrap-admin-key-for-tests"
 
 
 def required_settings(sql_url: str, tmp_path: Path, **overrides: object) -> Settings:
     return dataclasses.replace(
-        Settings.from_env({}), database_url=sql_url, data_dir=str(tmp_path / "data"),
+        Settings.from_env({"MODEL_REPOSITORY": NO_REPOSITORY}), database_url=sql_url,
+        data_dir=str(tmp_path / "data"),
         triton_url=None, memory_enabled=False, log_format="text", admin_api_key=ADMIN_KEY,
         **overrides)
 

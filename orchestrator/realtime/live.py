@@ -1,0 +1,73 @@
+"""The realtime sockets open in this process: one per session.
+
+A second socket on a session replaces the first (a client reconnecting after a network
+drop is usually the one asking, and the server may not have noticed the drop yet): the
+old socket gets an ``error`` event and closes with 4409 once its last turn is stored, and
+only then does the new one start, so the two never interleave a history. Ending a session
+closes its socket with 4410. Storage refuses turns of an ended session as well
+(``SessionEnded``), which covers sockets held by other replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from orchestrator.errors import AppError, Conflict
+
+CLOSE_REPLACED, CLOSE_ENDED = 4409, 4410
+HANDOVER_TIMEOUT_S = 15.0
+"""How long a new socket waits for the one it replaces to finish its last turn."""
+
+
+@dataclass(eq=False)
+class LiveSocket:
+    session_id: str
+    task: asyncio.Task
+    """The task serving the socket; cancelled to close it."""
+    reason: tuple[AppError, int] | None = None
+    """Why the server closes it (the error event and the close code), once it does."""
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LiveSessions:
+    def __init__(self) -> None:
+        self._open: dict[str, LiveSocket] = {}
+
+    async def claim(self, session_id: str) -> LiveSocket:
+        """Register the current task as the session's socket, closing an older one first."""
+        older = self._open.get(session_id)
+        if older is not None:
+            self._close(older, Conflict(f"session {session_id!r} was opened by another "
+                                        "connection, which replaces this one"), CLOSE_REPLACED)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(older.done.wait(), HANDOVER_TIMEOUT_S)
+        task = asyncio.current_task()
+        assert task is not None
+        live = LiveSocket(session_id, task)
+        self._open[session_id] = live
+        return live
+
+    def release(self, live: LiveSocket) -> None:
+        live.done.set()
+        if self._open.get(live.session_id) is live:
+            del self._open[live.session_id]
+
+    async def end(self, session_id: str, timeout_s: float = 5.0) -> None:
+        """The session has ended: close its socket and wait a little for it to go."""
+        live = self._open.get(session_id)
+        if live is None:
+            return
+        self._close(live, Conflict(f"session {session_id!r} has ended"), CLOSE_ENDED)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(live.done.wait(), timeout_s)
+
+    def count(self) -> int:
+        return len(self._open)
+
+    @staticmethod
+    def _close(live: LiveSocket, exc: AppError, code: int) -> None:
+        if live.reason is None:
+            live.reason = (exc, code)
+            live.task.cancel()
