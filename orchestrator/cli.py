@@ -53,6 +53,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.app import create_app
     from orchestrator.inference.health import enabled_models
     from orchestrator.preflight import check_serve
+    from orchestrator.realtime.controllers import TRANSPORT_MAX_FRAME_BYTES
 
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
     # handler that kills the process before the `finally` below stops Triton.
@@ -70,7 +71,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         app = create_app(settings, triton_supervisor=supervisor)
         uvicorn.run(app, host=settings.host, port=settings.port,
                     ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
-                    log_config=None, ws_max_size=16 * 1024 * 1024, timeout_graceful_shutdown=10)
+                    log_config=None, ws_max_size=TRANSPORT_MAX_FRAME_BYTES,
+                    timeout_graceful_shutdown=10)
     finally:
         if supervisor is not None:
             supervisor.stop()

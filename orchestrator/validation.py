@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 import msgspec
+from litestar.params import Parameter
 
 # No C0 control characters except tab/newline/carriage return, no DEL.
 _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -14,6 +15,10 @@ UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
                                      pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]*$",
                                      description="1-64 characters: letters, digits, . _ @ : -")]
 _USER_ID = re.compile(UserId.__metadata__[0].pattern)
+UserIdPath = Annotated[str, Parameter(min_length=1, max_length=64,
+                                      pattern=UserId.__metadata__[0].pattern,
+                                      description=UserId.__metadata__[0].description)]
+"""A user id in a URL path (the same rule, as a Litestar parameter)."""
 
 
 def is_user_id(value: str) -> bool:

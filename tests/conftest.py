@@ -22,7 +22,7 @@ from tests.support.settings import base_settings
 
 # Session model fixtures shared by every test directory (real exports into the one Triton).
 pytest_plugins = ["tests.support.stt_fixtures", "tests.support.llm_fixtures",
-                  "tests.support.tts_fixtures"]
+                  "tests.support.tts_fixtures", "tests.support.memory_fixtures"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -102,9 +102,10 @@ class SamplingConfig:
         options: dict[str, Any] = {"repetition_penalty": self.repetition_penalty}
         if self.temperature == 0.0:
             return {**options, "do_sample": False}
-        # GenAI's top_k defaults to 50; 0 here means no cut, i.e. the whole vocabulary
+        # GenAI's top_k defaults to 50; 0 here means no cut, i.e. the whole vocabulary, and
+        # so does any k past it (GenAI refuses k > vocabulary size)
         options.update(do_sample=True, temperature=self.temperature, top_p=self.top_p,
-                       top_k=self.top_k or vocab_size)
+                       top_k=min(self.top_k or vocab_size, vocab_size))
         if self.seed is not None:
             options["random_seed"] = self.seed % 2**31  # GenAI takes a 32-bit seed
         return options

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from orchestrator.models.refs import ModelRef
+
 MAX_TOKENS_LIMIT = 4096
 """Largest max_tokens accepted (the model's own limit is its config parameter)."""
 
@@ -34,15 +36,16 @@ class ChatCompletionRequest(msgspec.Struct):
     """The OpenAI request; ``top_k`` and ``repetition_penalty`` are extensions."""
 
     messages: Annotated[list[ChatMessageIn], msgspec.Meta(min_length=1, max_length=512)]
-    model: str = "llm"
+    model: ModelRef = "llm"
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
     max_completion_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
-    top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    # Lower bounds the model's float32 tensors can hold (5e-324 would arrive as 0).
+    top_p: Annotated[float, msgspec.Meta(ge=1e-6, le=1)] | None = None
     top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
-    repetition_penalty: Annotated[float, msgspec.Meta(gt=0, le=10)] | None = None
+    repetition_penalty: Annotated[float, msgspec.Meta(ge=0.01, le=10)] | None = None
     # the llm model's seed is a uint63 (INT64 tensor, never negative)
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
     stop: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | Annotated[

@@ -155,18 +155,22 @@ class EmbeddedTriton:
         return ""
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM (Triton drains in-flight requests), then SIGKILL the process group."""
+        """SIGTERM (Triton drains in-flight requests), then SIGKILL what is left of the
+        process group: python backend stubs can outlive a server that exits in a hurry."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        members = group_members(proc.pid)
+        if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        kill_group(proc.pid, members)
         log.info("tritonserver stopped")
 
     def __enter__(self) -> EmbeddedTriton:
@@ -175,6 +179,27 @@ class EmbeddedTriton:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Processes of a process group, from /proc (empty where there is no /proc)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp
+                members.append(int(entry.parent.name))
+    return members
+
+
+def kill_group(pgid: int, members: list[int]) -> None:
+    """SIGKILL a process group and reap those of ``members`` that are our children (a
+    subreaper adopts a dead server's stubs), so none lingers as a process or a zombie."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    for pid in members:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, 0)
 
 
 def _die_with_parent() -> None:

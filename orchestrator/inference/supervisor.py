@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from orchestrator.inference.server import EmbeddedTriton
+from orchestrator.inference.server import EmbeddedTriton, group_members, kill_group
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +71,13 @@ class TritonSupervisor:
         return self.server
 
     def stop(self) -> None:
+        """Stop the watch, and the server from the watch thread: the server gets the
+        thread's death signal when the thread ends, so it is stopped before that."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=60)
         if self.server is not None:
-            self.server.stop()
+            self.server.stop()  # no-op when the thread stopped it
 
     def _run(self) -> None:
         try:
@@ -88,6 +87,14 @@ class TritonSupervisor:
             return
         finally:
             self._started.set()
+        try:
+            self._watch()
+        finally:
+            if self.server is not None:
+                self.server.stop()
+
+    def _watch(self) -> None:
+        assert self.server is not None
         attempt = 0
         started_at = time.monotonic()
         while not self._stop.wait(self._poll_s):
@@ -109,12 +116,7 @@ class TritonSupervisor:
     def _reap(self, pid: int, returncode: int) -> None:
         """The server is gone: kill what is left of its process group (the python backend
         stubs outlive it, re-parented, holding the models' memory)."""
-        orphans = _group_members(pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        for orphan in orphans:  # re-parented to us (subreaper): reap, leave no zombie
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(orphan, 0)
+        kill_group(pid, group_members(pid))
         self.state.running = False
         self.state.last_exit = returncode
         self.state.last_exit_at = time.time()
@@ -146,13 +148,3 @@ def _become_subreaper() -> None:
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1)
 
-
-def _group_members(pgid: int) -> list[int]:
-    """Processes of a process group, from /proc (empty where there is no /proc)."""
-    members = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = entry.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp
-                members.append(int(entry.parent.name))
-    return members

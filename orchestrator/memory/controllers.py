@@ -12,7 +12,7 @@ from orchestrator.auth.access import PrincipalDep, check_user
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import InvalidRequest, MemoryUnavailable
 from orchestrator.memory.schemas import MemoryHitOut, MemorySearchOut
-from orchestrator.validation import is_user_id
+from orchestrator.validation import UserIdPath, is_user_id
 
 
 class MemoryController(Controller):
@@ -22,8 +22,9 @@ class MemoryController(Controller):
     @get("/{user_id:str}/memory/search", name="memory:search",
          summary="Search one user's conversation memory")
     async def search(
-        self, runtime: RuntimeDep, user_id: str, principal: PrincipalDep,
-        q: Annotated[str, Parameter(max_length=2000, description="what to look for")] = "",
+        self, runtime: RuntimeDep, user_id: UserIdPath, principal: PrincipalDep,
+        q: Annotated[str, Parameter(min_length=1, max_length=2000, pattern=r"\S",
+                                    description="what to look for (not only spaces)")],
         top_k: Annotated[int | None, Parameter(ge=1, le=100)] = None,
         min_score: Annotated[float | None, Parameter(ge=-1.0, le=1.0)] = None,
     ) -> MemorySearchOut:

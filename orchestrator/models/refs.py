@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+import msgspec
 
 from orchestrator.errors import InvalidRequest
 
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:[:/](?P<version>[0-9]+))?$")
+ModelRef = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=128,
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*([:/][1-9][0-9]*)?$",
+    description="A model name, optionally with a version: llm, stt:2")]
+"""The schema of a ``model`` field (what :func:`parse_model_ref` accepts)."""
 
 
 def parse_model_ref(ref: str, *, param: str = "model") -> tuple[str, str]:

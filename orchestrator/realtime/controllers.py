@@ -37,6 +37,7 @@ from orchestrator.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
     ServiceDisabled,
     websocket_error_event,
@@ -54,6 +55,11 @@ from storage.errors import RecordNotFound
 
 log = logging.getLogger(__name__)
 CLOSE_NOT_FOUND, CLOSE_FORBIDDEN, CLOSE_UNAVAILABLE = 4404, 4403, 4503
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+"""Largest frame a session reads; a larger one gets an ``error`` event and is dropped."""
+TRANSPORT_MAX_FRAME_BYTES = 4 * MAX_FRAME_BYTES
+"""The server's own frame limit (uvicorn closes with 1009 above it, with no event): higher,
+so a frame somewhat over MAX_FRAME_BYTES is answered rather than cut off."""
 DEMO_PAGE = Path(__file__).with_name("static") / "demo.html"
 
 
@@ -139,7 +145,12 @@ async def _receive(socket: WebSocket, session: RealtimeSession, outbound: Outbou
             return
         if message["type"] == "websocket.disconnect":
             return
-        if message.get("text") is not None:
+        payload = message.get("text") if message.get("text") is not None else message.get("bytes")
+        if payload is not None and len(payload) > MAX_FRAME_BYTES:
+            await session.conversation.send_error(PayloadTooLarge(
+                f"a frame of {len(payload)} bytes is over the {MAX_FRAME_BYTES} byte limit; "
+                "send audio in smaller appends"))
+        elif message.get("text") is not None:
             await session.handle_text(message["text"])
         elif message.get("bytes") is not None:
             await session.handle_bytes(message["bytes"])

@@ -230,6 +230,8 @@ class RealtimeSession:
                 raise InvalidRequest(f"invalid event: {exc}") from None
             except msgspec.DecodeError as exc:
                 raise InvalidRequest(f"malformed JSON: {exc}") from None
+            except RecursionError:
+                raise InvalidRequest("malformed JSON: nested too deeply") from None
             event_id = event.event_id
             await self._dispatch(event)
         except AppError as exc:

@@ -29,6 +29,7 @@ from orchestrator.sessions.schemas import (
     TurnPage,
     UserStatsOut,
 )
+from orchestrator.validation import UserIdPath
 
 SessionId = Annotated[str, Parameter(max_length=64, description="Session id")]
 MAX_OFFSET = 2**31 - 1
@@ -102,7 +103,7 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/{user_id:str}/stats", name="users:stats", summary="Statistics of one user")
-    async def stats(self, user_id: Annotated[str, Parameter(max_length=64)],
+    async def stats(self, user_id: UserIdPath,
                     conversations: ConversationsDep, principal: PrincipalDep) -> UserStatsOut:
         check_user(principal, user_id)
         u = await conversations.user_stats(user_id)

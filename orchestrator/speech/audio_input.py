@@ -43,7 +43,7 @@ def decode_audio(data: bytes, *, max_bytes: int, max_seconds: float) -> np.ndarr
                     chunks.append(chunk)
                     total += chunk.size
                 if total > max_samples:
-                    raise InvalidAudio(f"the audio is longer than the {max_seconds:g} s limit")
+                    raise PayloadTooLarge(f"the audio is longer than the {max_seconds:g} s limit")
             for out in resampler.resample(None):
                 chunk = out.to_ndarray().reshape(-1)
                 chunks.append(chunk)
@@ -55,7 +55,7 @@ def decode_audio(data: bytes, *, max_bytes: int, max_seconds: float) -> np.ndarr
         raise InvalidAudio("the audio file is corrupt or not in a supported format "
                            "(wav, mp3, ogg/opus, webm, flac, m4a)") from exc
     if total > max_samples:
-        raise InvalidAudio(f"the audio is longer than the {max_seconds:g} s limit")
+        raise PayloadTooLarge(f"the audio is longer than the {max_seconds:g} s limit")
     if total == 0:
         raise InvalidAudio("the audio file contains no audio samples")
     audio = np.concatenate(chunks).astype(np.float32, copy=False)

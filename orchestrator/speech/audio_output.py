@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -51,6 +52,8 @@ FORMATS: dict[str, OutputFormat] = {
     "pcm16": OutputFormat("pcm16", "audio/pcm", None),
 }
 ALIASES = {"ogg": "opus", "mpeg": "mp3"}
+FormatName = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "pcm16", "ogg", "mpeg"]
+"""What a request may name: FORMATS and ALIASES (the schema lists them)."""
 
 
 def output_format(name: str) -> OutputFormat:

@@ -18,19 +18,21 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
+from export.specs import tts as tts_spec
 from orchestrator.dependencies import provide_service
 from orchestrator.errors import InvalidRequest
-from orchestrator.models.refs import parse_model_ref
+from orchestrator.models.refs import ModelRef, parse_model_ref
 from orchestrator.request_context import current_request_id
 from orchestrator.speech.audio_output import (
     AudioStreamEncoder,
+    FormatName,
     encode_audio,
     media_type,
     output_format,
@@ -39,36 +41,41 @@ from orchestrator.speech.audio_output import (
 from orchestrator.speech.tts import AudioChunk, TextToSpeech
 
 TextToSpeechDep = NamedDependency[TextToSpeech]
+Speed = Annotated[float, msgspec.Meta(ge=tts_spec.MIN_SPEED, le=tts_spec.MAX_SPEED)]
+Noise = Annotated[float, msgspec.Meta(ge=0.0, le=2.0, description="VITS sampling noise")]
+SpokenText = Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S",
+                                         description="Text to say: not empty, not only spaces; "
+                                         "longer than MAX_TTS_CHARS is a 413")]
 
 
 class SpeechRequest(msgspec.Struct, forbid_unknown_fields=False):
     """OpenAI's speech request. ``instructions`` is accepted and ignored (VITS voices
     take no style prompt)."""
 
-    input: str
-    model: str = "tts-1"
+    input: SpokenText
+    model: ModelRef = "tts-1"
     voice: str = ""
-    response_format: str = "mp3"
-    speed: float = 1.0
+    response_format: FormatName = "mp3"
+    speed: Speed = 1.0
     stream_format: Literal["audio", "sse"] = "audio"
     instructions: str | None = None
     language: str | None = None
     """Extensions (not in OpenAI's API): text normalisation language (en, ko; default: the
     voice's) and VITS sampling noise (default: the voice's; 0 makes output repeatable)."""
-    noise_scale: float | None = None
-    noise_w: float | None = None
+    noise_scale: Noise | None = None
+    noise_w: Noise | None = None
 
 
 class SynthesizeRequest(msgspec.Struct):
     """The original backend's request (``{"text": "안녕하세요"}``), plus options."""
 
-    text: str
+    text: SpokenText
     voice: str | None = None
     language: str | None = None
-    speed: float = 1.0
-    format: str = "wav"
-    noise_scale: float | None = None
-    noise_w: float | None = None
+    speed: Speed = 1.0
+    format: FormatName = "wav"
+    noise_scale: Noise | None = None
+    noise_w: Noise | None = None
 
 
 def _version(model: str) -> str:

@@ -22,14 +22,20 @@ NO_MODELS = {"STT_ENABLED": "false", "LLM_ENABLED": "false", "TTS_ENABLED": "fal
              "MEMORY_ENABLED": "false"}
 
 
-def serve(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+def serve(tmp_path: Path, log_file: Path | None = None,
+          **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``log_file``: where the output goes, for long runs (a pipe nobody reads fills up
+    and then blocks the server's logging)."""
     port = free_port()
     full_env = {**os.environ, **NO_MODELS, "DATA_DIR": str(tmp_path / "data"),
                 "PORT": str(port), "LOG_FORMAT": "json", **env}
     for name in ("DATABASE_URL", "DB_HOST", "TRITON_URL"):
         full_env.pop(name, None) if name not in env else None
+    out = open(log_file, "wb") if log_file else subprocess.PIPE  # noqa: SIM115 - the child's
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve"], env=full_env,
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    if log_file:
+        out.close()
     return proc, port
 
 
@@ -45,9 +51,11 @@ def wait_for(url: str, context: ssl.SSLContext | None = None, timeout_s: float =
             time.sleep(0.2)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> str:
+def stop(proc: subprocess.Popen[bytes], log_file: Path | None = None) -> str:
     proc.terminate()
-    out, _ = proc.communicate(timeout=30)
+    out, _ = proc.communicate(timeout=60)
+    if log_file:
+        return log_file.read_text(errors="replace")
     return out.decode(errors="replace")
 
 
@@ -229,9 +237,9 @@ def test_a_milvus_lite_path_in_milvus_uri_does_not_break_the_pymilvus_import(
 # --- the embedded Triton is supervised --------------------------------------------------
 
 def _group(pgid: int) -> list[int]:
-    from orchestrator.inference.supervisor import _group_members
+    from orchestrator.inference.server import group_members
 
-    return _group_members(pgid)
+    return group_members(pgid)
 
 
 def _triton_detail_while_down(base: str) -> str:
@@ -259,8 +267,9 @@ def test_a_killed_triton_is_restarted_and_its_stubs_reaped(tmp_path: Path) -> No
     export_joe(repository)
     ports = {"TRITON_GRPC_PORT": str(free_port()), "TRITON_HTTP_PORT": str(free_port()),
              "TRITON_METRICS_PORT": str(free_port())}
-    proc, port = serve(tmp_path, TTS_ENABLED="true", MODEL_REPOSITORY=str(repository),
-                       AUTH_MODE="off", **ports)
+    log_file = tmp_path / "serve.log"
+    proc, port = serve(tmp_path, log_file, TTS_ENABLED="true",
+                       MODEL_REPOSITORY=str(repository), AUTH_MODE="off", **ports)
     base = f"http://127.0.0.1:{port}"
     speech = json.dumps({"input": "Hello there. " * 200, "voice": "alloy",
                          "response_format": "pcm"}).encode()
@@ -299,6 +308,7 @@ def test_a_killed_triton_is_restarted_and_its_stubs_reaped(tmp_path: Path) -> No
         assert all(not Path(f"/proc/{pid}").exists() for pid in stubs)  # reaped, no zombie
         print(f"\ntriton recovery after kill -9: {recovery_s:.1f} s")
     finally:
-        output = stop(proc)
+        output = stop(proc, log_file)
     assert "tritonserver exited with -9" in output
     assert _tritons_serving(repository) == []
+    assert _group(second) == []  # the restarted server's stubs went with it

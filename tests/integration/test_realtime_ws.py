@@ -276,6 +276,7 @@ async def test_bad_input_gets_error_events_and_the_connection_stays_up(live) -> 
                 '{"type": "semantic_vad", "silence_duration_ms": 300}}}',
                 "silence_duration_ms"),
                ('[1, 2]', "invalid event"),
+               ('{"a":' * 20000 + "1" + "}" * 20000, "nested too deeply"),
                ('{"type": "input_audio_buffer.commit", "event_id": "e7"}', "no speech"),
                ('{"type": "response.cancel"}', "no response")]
         for text, needle in bad:
@@ -286,6 +287,8 @@ async def test_bad_input_gets_error_events_and_the_connection_stays_up(live) -> 
             assert needle in error["error"]["message"], (text, error)
         await client.send_raw(b"\x01\x02\x03")  # odd-length PCM16 frame
         assert (await client.next())["error"]["code"] == "invalid_audio"
+        await client.send_raw(bytes(17 * 1024 * 1024))  # over the 16 MiB frame limit
+        assert (await client.next())["error"]["code"] == "payload_too_large"
         assert client.seen[-2]["event_id"] is None
         await client.send("session.update", session={"voice": "en_US-joe-medium"})
         assert (await client.next())["type"] == "session.updated"
@@ -558,3 +561,87 @@ async def test_voice_and_language_the_models_lack_are_refused_when_set(tmp_path)
             assert updated["type"] == "session.updated"
         record = await server.runtime.conversations.get_session(session_id)
         assert (record.voice, record.language) == ("kss", "ko")
+
+
+# --- a WebSocket fuzzer ---------------------------------------------------------------------
+
+EVENT_TYPES = ["session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
+               "input_audio_buffer.clear", "response.create", "response.cancel",
+               "conversation.item.truncate", "conversation.item.create", "no.such.event"]
+FIELDS = ["session", "audio", "response", "item_id", "audio_end_ms", "content_index",
+          "event_id", "turn_detection", "voice", "instructions", "modalities",
+          "input_audio_transcription", "input_sample_rate", "temperature"]
+VALUES = [None, True, False, 0, -1, 2**70, 1e308, -1e-308, "", "x" * 20_000, "\x00\x07",
+          "💥 한국어", {}, [], [[[]]], {"type": "server_vad", "threshold": 9},
+          {"type": "semantic_vad", "eagerness": {"a": 1}}, {"language": "zz"},
+          {"voice": "../../etc"}, "AAAA", "!!notbase64!!", ["audio", "text", "smell"]]
+
+
+def hostile_frames(seed: int, count: int) -> list[str | bytes]:
+    """Well-formed and malformed events, broken JSON and odd binary frames."""
+    import json
+    import random
+
+    rng = random.Random(seed)
+    frames: list[str | bytes] = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.55:
+            event = {"type": rng.choice(EVENT_TYPES)}
+            for _ in range(rng.randint(0, 3)):
+                event[rng.choice(FIELDS)] = rng.choice(VALUES)
+            if rng.random() < 0.3:
+                event["session"] = {rng.choice(FIELDS): rng.choice(VALUES)}
+            frames.append(json.dumps(event))
+        elif kind < 0.7:
+            text = json.dumps({"type": rng.choice(EVENT_TYPES), "x": rng.choice(VALUES)})
+            frames.append(text[:rng.randint(0, len(text))])  # cut anywhere
+        elif kind < 0.8:
+            frames.append(rng.choice(["null", "[]", "42", '"str"', "NaN", "{", "}",
+                                      '{"type": null}', '{"type": 7}', "\ufeff{}",
+                                      '{"a":' * 5000 + "1" + "}" * 5000]))
+        else:
+            frames.append(rng.randbytes(rng.choice([0, 1, 3, 7, 480, 4801])))
+    return frames
+
+
+async def test_hostile_frames_get_error_events_and_a_session_beside_is_untouched(
+        live, caplog) -> None:
+    llm = FakeLLM(delay=0.01)
+    live.use(fake_services(llm=llm))
+    target, bystander = await live.new_session("alice"), await live.new_session("bob")
+    frames = hostile_frames(seed=20261201, count=400)
+
+    async def well_behaved() -> list[str]:
+        async with live.connect("bob", bystander) as client:
+            await client.next()
+            await client.send("session.update", session=MANUAL_16K)
+            await client.next()
+            for _ in range(3):
+                await client.append(tone(0.8), 16000)
+                await client.send("input_audio_buffer.commit")
+                await client.send("response.create")
+                done = (await client.until("response.done"))[-1]
+                assert done["response"]["status"] == "completed"
+        return [t.role for t in await stored_turns(live, bystander)]
+
+    async def hostile() -> list[dict]:
+        async with live.connect("alice", target) as client:
+            await client.next()
+            for frame in frames:
+                await client.send_raw(frame)
+            # Still up and in order: a last valid update is answered after everything sent.
+            await client.send("session.update", session={"instructions": "still here"})
+            while True:
+                event = await client.next(wait_s=60)
+                if event["type"] == "session.updated" and \
+                        event["session"]["instructions"] == "still here":
+                    return client.seen
+
+    roles, seen = await asyncio.gather(well_behaved(), hostile())
+    assert roles == ["user", "assistant"] * 3
+    errors = [e for e in seen if e["type"] == "error"]
+    assert len(errors) > 200  # most frames are refused, each with an event
+    assert {e["error"]["type"] for e in errors} <= {"invalid_request_error"}, \
+        [e for e in errors if e["error"]["type"] != "invalid_request_error"][:3]
+    assert "Traceback" not in caplog.text and "realtime event failed" not in caplog.text

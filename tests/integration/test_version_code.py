@@ -19,8 +19,8 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from export.repository import ModelRepository
-from tests.integration.memory.conftest import export_embedder
 from tests.support import triton as triton_support
+from tests.support.memory_fixtures import export_embedder
 from tests.support.tiny_embedder import build_tiny_sentence_bert
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]

@@ -18,6 +18,7 @@ import websockets
 
 from orchestrator.bench.live import serving
 from orchestrator.realtime.audio import float_to_pcm16
+from orchestrator.realtime.controllers import TRANSPORT_MAX_FRAME_BYTES
 from tests.support.settings import base_settings
 
 
@@ -53,7 +54,7 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
     settings = dataclasses.replace(base_settings(), database_url=url,
                                    data_dir=str(tmp_path / "data"), **fields)
     app = create_app(settings)
-    async with serving(app, ws_max_size=16 * 1024 * 1024) as base_url:
+    async with serving(app, ws_max_size=TRANSPORT_MAX_FRAME_BYTES) as base_url:
         yield LiveServer(base_url, base_url.replace("http://", "ws://", 1), app)
 
 

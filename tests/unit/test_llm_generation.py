@@ -76,6 +76,8 @@ def test_sampling_config_maps_to_genai_search_options() -> None:
     assert sampled == {"do_sample": True, "temperature": 0.8, "top_p": 0.9, "top_k": 400,
                        "repetition_penalty": 1.1, "random_seed": 7}
     assert "random_seed" not in SamplingConfig(temperature=1.0).search_options(400)
+    # a k past the vocabulary is no cut either (GenAI would refuse it: found by fuzzing)
+    assert SamplingConfig(temperature=1.0, top_k=999).search_options(385)["top_k"] == 385
 
 
 def test_flush_drops_a_character_cut_in_the_middle(tokenizer) -> None:

@@ -43,9 +43,9 @@ def test_too_many_bytes() -> None:
         decode_audio(b"x" * 1001, max_bytes=1000, max_seconds=10)
 
 
-def test_too_long() -> None:
+def test_too_long_is_too_large_not_invalid() -> None:
     data = encode(TONE, "wav", "pcm_s16le")
-    with pytest.raises(InvalidAudio, match="longer than the 1 s limit"):
+    with pytest.raises(PayloadTooLarge, match="longer than the 1 s limit"):
         decode_audio(data, max_bytes=10**7, max_seconds=1.0)
 
 

@@ -94,3 +94,11 @@ def test_clipping_instead_of_wrapping() -> None:
 def test_unknown_formats_are_a_clear_400(bad: str) -> None:
     with pytest.raises(InvalidRequest, match="response_format must be one of mp3, opus"):
         output_format(bad)
+
+
+def test_the_format_names_a_request_may_give_are_the_formats_and_aliases() -> None:
+    from typing import get_args
+
+    from orchestrator.speech.audio_output import ALIASES, FORMATS, FormatName
+
+    assert set(get_args(FormatName)) == set(FORMATS) | set(ALIASES)

@@ -14,7 +14,7 @@ from export.embedder.cli import PARITY_SENTENCES
 from export.embedder.runtime import OnnxEmbedder
 from export.errors import ParityError
 from export.repository import ModelRepository
-from tests.integration.memory.conftest import export_embedder
+from tests.support.memory_fixtures import export_embedder
 from tests.support.tiny_embedder import build_tiny_sentence_bert
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
