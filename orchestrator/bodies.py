@@ -18,18 +18,14 @@ from litestar.enums import RequestEncodingType
 from orchestrator.errors import InvalidRequest
 
 _NO_BODY = object()
-_targets: dict[int, Any] = {}
 
 
 def json_body_type(handler: Any) -> Any:
     """The type of a handler's JSON ``data`` argument, or ``_NO_BODY``."""
-    key = id(handler)
-    if key not in _targets:
-        field = handler.parsed_fn_signature.parameters.get("data")
-        media = getattr(getattr(field, "kwarg_definition", None), "media_type", None)
-        json_body = field is not None and media in (None, RequestEncodingType.JSON)
-        _targets[key] = field.annotation if json_body else _NO_BODY
-    return _targets[key]
+    field = handler.parsed_fn_signature.parameters.get("data")
+    media = getattr(getattr(field, "kwarg_definition", None), "media_type", None)
+    json_body = field is not None and media in (None, RequestEncodingType.JSON)
+    return field.annotation if json_body else _NO_BODY
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:

@@ -30,6 +30,7 @@ BENCHES: dict[str, str] = {
     "memory": "orchestrator.bench.memory",
     "tts": "orchestrator.bench.tts",
     "auth": "orchestrator.bench.auth",
+    "soak": "orchestrator.bench.soak",
 }
 
 

@@ -92,10 +92,11 @@ async def test_bad_uploads_get_clear_json_errors(api, data, name, fields, status
     assert message in error["message"]
 
 
-async def test_too_long_audio_is_rejected(api) -> None:  # type: ignore[no-untyped-def]
+async def test_too_long_audio_is_a_413(api) -> None:  # type: ignore[no-untyped-def]
     data = encode(np.zeros(48_000 * 121, np.float32), "ogg", "libopus", 48_000)
     response = await _post(api, data, "long.ogg")
-    assert response.status_code == 400
+    assert response.status_code == 413  # as the README says: over the limits
+    assert response.json()["error"]["code"] == "payload_too_large"
     assert "120 s limit" in response.json()["error"]["message"]
 
 
