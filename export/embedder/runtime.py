@@ -58,6 +58,9 @@ class OnnxEmbedder:
         self.tokenizer.no_padding()  # padding is per chunk, below
         self.tokenizer.enable_truncation(self.assets.max_seq_length)
         options = ort.SessionOptions()
+        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
+        # request); freed memory goes back to the system instead.
+        options.enable_cpu_mem_arena = False
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(str(directory / GRAPH_FILE), options,

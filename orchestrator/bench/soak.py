@@ -8,8 +8,8 @@ python backend stub, named by the model it serves. After a warm-up it prints eac
 process's RSS at the start and the end and the growth (the goal: under 10 %), with the
 requests sent and the errors by status.
 
-    voicechat bench soak --url http://127.0.0.1:8000 --pid $(pgrep -f 'voicechat serve') \\
-        --minutes 10 [--api-key KEY] [--out soak.json]
+    voicechat bench soak --url http://127.0.0.1:8000 [--pid PID] --minutes 10 [--varied]
+        [--api-key KEY] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import re
 import time
 from collections import Counter
@@ -31,14 +32,19 @@ MIX = ("chat", "speech", "transcription", "session", "memory")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--pid", type=int, required=True,
-                        help="the orchestrator's process id (voicechat serve)")
+    parser.add_argument("--pid", type=int, default=None,
+                        help="the orchestrator's process id (default: the one `voicechat "
+                        "serve` process of this machine)")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--warmup-s", type=float, default=60.0,
                         help="load before the first measured sample (caches fill)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sample-s", type=float, default=30.0)
+    parser.add_argument("--varied", action="store_true",
+                        help="vary request sizes (text 1-3000 characters, audio 1-60 s, "
+                        "prompts up to the context window), as real and hostile traffic "
+                        "does; the default repeats one size of each")
     add_output(parser)
 
 
@@ -78,6 +84,21 @@ def process_tree(root: int) -> dict[str, int]:
     return named
 
 
+def serve_process() -> int:
+    """The pid of the only ``voicechat serve`` here; SystemExit naming the choice if not."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            words = entry.read_bytes().split(b"\0")
+            if b"serve" in words and any(w.endswith((b"voicechat", b"orchestrator"))
+                                         for w in words):
+                found.append(int(entry.parent.name))
+    if len(found) != 1:
+        raise SystemExit(f"voicechat bench soak: {len(found)} `voicechat serve` processes "
+                         f"here ({found}); pass --pid")
+    return found[0]
+
+
 def rss_mb(pid: int) -> float:
     try:
         return int(_status(pid)["VmRSS"].split()[0]) / 1024
@@ -87,17 +108,49 @@ def rss_mb(pid: int) -> float:
 
 # --- load -------------------------------------------------------------------------------
 
-async def _mix(client: Any, kind: str, audio: bytes, counts: Counter[str], user: str) -> None:
+WORDS = ("the", "weather", "is", "fine", "today", "and", "sky", "blue", "over", "quiet", "town")
+
+
+def _text(rng: random.Random | None, default: str, most: int) -> str:
+    if rng is None:
+        return default
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, most // 5))) + "."
+
+
+def _wav(rng: random.Random | None, speech: bytes) -> bytes:
+    """The speech clip, or (varied) it padded with silence to 1-60 s."""
+    if rng is None:
+        return speech
+    import io
+    import wave
+
+    with wave.open(io.BytesIO(speech)) as clip:
+        rate, frames = clip.getframerate(), clip.readframes(clip.getnframes())
+    seconds = rng.uniform(1, 60)
+    pad = max(0, int(seconds * rate) - len(frames) // 2)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as padded:
+        padded.setnchannels(1)
+        padded.setsampwidth(2)
+        padded.setframerate(rate)
+        padded.writeframes(frames + bytes(2 * pad))
+    return out.getvalue()
+
+
+async def _mix(client: Any, kind: str, audio: bytes, counts: Counter[str], user: str,
+               rng: random.Random | None) -> None:
     if kind == "chat":
         r = await client.post("/v1/chat/completions", json={
-            "model": "llm", "max_tokens": 24, "temperature": 0,
-            "messages": [{"role": "user", "content": "Name three colours."}]})
+            "model": "llm", "max_tokens": rng.randint(1, 200) if rng else 24,
+            "temperature": 0, "messages": [{"role": "user", "content": _text(
+                rng, "Name three colours.", 6000)}]})
     elif kind == "speech":
         r = await client.post("/v1/audio/speech", json={
-            "input": "The weather is fine today.", "response_format": "wav"})
+            "input": _text(rng, "The weather is fine today.", 3000),
+            "response_format": "wav"})
     elif kind == "transcription":
         r = await client.post("/v1/audio/transcriptions",
-                              files={"file": ("a.wav", audio, "audio/wav")},
+                              files={"file": ("a.wav", _wav(rng, audio), "audio/wav")},
                               data={"model": "stt"})
     elif kind == "session":
         r = await client.post("/api/sessions/new", json={"user_id": user})
@@ -111,11 +164,12 @@ async def _mix(client: Any, kind: str, audio: bytes, counts: Counter[str], user:
 
 
 async def _worker(client: Any, audio: bytes, counts: Counter[str], stop: float,
-                  index: int) -> None:
+                  index: int, varied: bool) -> None:
+    rng = random.Random(index) if varied else None
     while time.monotonic() < stop:
         for kind in MIX:
             try:
-                await _mix(client, kind, audio, counts, f"soak-{index}")
+                await _mix(client, kind, audio, counts, f"soak-{index}", rng)
             except Exception as exc:  # a failure is a figure, not the end of the run
                 counts[f"{kind} {type(exc).__name__}"] += 1
 
@@ -131,7 +185,8 @@ async def _soak(args: argparse.Namespace) -> dict[str, Any]:
         counts: Counter[str] = Counter()
         started = time.monotonic()
         stop = started + args.warmup_s + args.minutes * 60
-        workers = [asyncio.create_task(_worker(client, speech.content, counts, stop, i))
+        workers = [asyncio.create_task(_worker(client, speech.content, counts, stop, i,
+                                               args.varied))
                    for i in range(args.workers)]
         await asyncio.sleep(args.warmup_s)
         samples = []
@@ -158,6 +213,10 @@ def growth(samples: list[dict[str, Any]]) -> list[tuple[str, float, float, float
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
+    args.pid = args.pid or serve_process()
     result = asyncio.run(_soak(args))
     rows = growth(result["samples"])
     print(f"\n{'process':<24} {'start MB':>9} {'end MB':>9} {'growth':>8}")

@@ -58,6 +58,10 @@ def prepare_backends(target: Path) -> Path:
     return target
 
 
+MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(256 * 1024), "MALLOC_ARENA_MAX": "2"}
+"""For tritonserver and the model processes it starts (they inherit its environment)."""
+
+
 def server_environment() -> dict[str, str]:
     """Environment for tritonserver: bundled libs, and this venv's python3 first on PATH."""
     root = _pytriton_root()
@@ -67,6 +71,11 @@ def server_environment() -> dict[str, str]:
     env["LD_LIBRARY_PATH"] = ":".join(p for p in parts if p)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
+    # glibc raises its mmap threshold after big frees, so later big tensors come from the
+    # heap and their memory is kept after one long request; a fixed threshold returns
+    # every large buffer to the system when it is freed (the soak bench measures it).
+    for name, value in MALLOC_ENVIRONMENT.items():
+        env.setdefault(name, value)
     return env
 
 

@@ -55,6 +55,21 @@ async def stored_turns(live, session_id: str) -> list:  # type: ignore[no-untype
     return turns
 
 
+async def start_manual(client) -> None:  # type: ignore[no-untyped-def]
+    """Past session.created, with manual turns at 16 kHz."""
+    await client.next()
+    await client.send("session.update", session=MANUAL_16K)
+    await client.next()
+
+
+async def manual_turn(client, wait_for: str = "response.done") -> list[dict]:  # type: ignore[no-untyped-def]
+    """One spoken turn and its reply, up to ``wait_for``."""
+    await client.append(tone(0.8), 16000)
+    await client.send("input_audio_buffer.commit")
+    await client.send("response.create")
+    return await client.until(wait_for)
+
+
 # --- refusals ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("case", "code", "error_code"), [
@@ -473,13 +488,8 @@ async def test_ending_the_session_closes_its_socket_and_stores_nothing_after(liv
     live.use(fake_services())
     session_id = await live.new_session("alice")
     async with live.connect("alice", session_id) as client:
-        await client.next()
-        await client.send("session.update", session=MANUAL_16K)
-        await client.next()
-        await client.append(tone(0.8), 16000)
-        await client.send("input_audio_buffer.commit")
-        await client.send("response.create")
-        await client.until("response.done")
+        await start_manual(client)
+        await manual_turn(client)
         async with httpx.AsyncClient(base_url=live.base_url) as http:
             ended = await http.post(f"/api/sessions/{session_id}/end")
         assert ended.status_code == 200
@@ -505,13 +515,8 @@ async def test_a_second_socket_replaces_the_first_and_histories_never_interleave
     live.use(fake_services(llm=llm))
     session_id = await live.new_session("alice")
     async with live.connect("alice", session_id) as first:
-        await first.next()
-        await first.send("session.update", session=MANUAL_16K)
-        await first.next()
-        await first.append(tone(0.8), 16000)
-        await first.send("input_audio_buffer.commit")
-        await first.send("response.create")
-        await first.until("response.audio.delta")  # a reply is being spoken
+        await start_manual(first)
+        await manual_turn(first, "response.audio.delta")  # a reply is being spoken
         async with live.connect("alice", session_id) as second:
             # The old socket is told why, then closed, before the new one starts.
             events = await first.until("error")
@@ -525,10 +530,7 @@ async def test_a_second_socket_replaces_the_first_and_histories_never_interleave
             turns_at_handover = [t.role for t in await stored_turns(live, session_id)]
             await second.send("session.update", session=MANUAL_16K)
             await second.next()
-            await second.append(tone(0.8), 16000)
-            await second.send("input_audio_buffer.commit")
-            await second.send("response.create")
-            await second.until("response.done")
+            await manual_turn(second)
     roles = [t.role for t in await stored_turns(live, session_id)]
     # The first socket's turn (its reply cut where it was heard), then the second's.
     assert turns_at_handover == ["user", "assistant"]
@@ -614,14 +616,9 @@ async def test_hostile_frames_get_error_events_and_a_session_beside_is_untouched
 
     async def well_behaved() -> list[str]:
         async with live.connect("bob", bystander) as client:
-            await client.next()
-            await client.send("session.update", session=MANUAL_16K)
-            await client.next()
+            await start_manual(client)
             for _ in range(3):
-                await client.append(tone(0.8), 16000)
-                await client.send("input_audio_buffer.commit")
-                await client.send("response.create")
-                done = (await client.until("response.done"))[-1]
+                done = (await manual_turn(client))[-1]
                 assert done["response"]["status"] == "completed"
         return [t.role for t in await stored_turns(live, bystander)]
 

@@ -72,6 +72,9 @@ class MoonshineOnnx:
 
         directory = Path(directory)
         options = ort.SessionOptions()
+        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
+        # request); freed memory goes back to the system instead.
+        options.enable_cpu_mem_arena = False
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         providers = providers or ["CPUExecutionProvider"]

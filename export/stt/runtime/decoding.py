@@ -51,6 +51,9 @@ class WhisperOnnx:
         directory = Path(directory)
         self.dims: dict[str, int] = json.loads((directory / "dims.json").read_text())
         options = ort.SessionOptions()
+        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
+        # request); freed memory goes back to the system instead.
+        options.enable_cpu_mem_arena = False
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -49,10 +49,31 @@ def split_complete(text: str, *, final: bool = False) -> tuple[list[str], str]:
     return sentences, text[start:]
 
 
+MAX_SENTENCE_CHARS = 300
+"""Longest piece synthesised at once. VITS memory grows with the square of the input, so
+a 3,000-character run-on "sentence" took 4 GB (and the model's memory stayed there): a
+longer sentence is cut at its last clause mark (, ; : –) or space before the limit."""
+_CLAUSE = re.compile(r"[,;:–—]\s")
+
+
 def split_sentences(text: str) -> list[str]:
-    """Non-empty sentences of ``text``, in order, stripped."""
+    """Non-empty sentences of ``text``, in order, stripped; none longer than
+    MAX_SENTENCE_CHARS."""
     sentences, rest = split_complete(text, final=True)
-    return sentences + ([rest.strip()] if rest.strip() else [])
+    whole = sentences + ([rest.strip()] if rest.strip() else [])
+    return [piece for sentence in whole for piece in _cap(sentence)]
+
+
+def _cap(sentence: str) -> list[str]:
+    pieces = []
+    while len(sentence) > MAX_SENTENCE_CHARS:
+        head = sentence[:MAX_SENTENCE_CHARS]
+        clauses = [m.end() for m in _CLAUSE.finditer(head)]
+        cut = clauses[-1] if clauses and clauses[-1] > MAX_SENTENCE_CHARS // 3 else \
+            head.rfind(" ") + 1 or MAX_SENTENCE_CHARS
+        pieces.append(sentence[:cut].strip())
+        sentence = sentence[cut:].strip()
+    return pieces + ([sentence] if sentence else [])
 
 
 def _abbreviation(candidate: str) -> bool:

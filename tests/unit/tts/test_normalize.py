@@ -133,3 +133,14 @@ def test_numbers_past_the_named_scales_are_read_digit_by_digit() -> None:
         "zero zero zero zero zero"
     assert sino(10**16 + 5) == "일영영영영영영영영영영영영영영영오"
     assert sino(3 * 10**12) == "삼조"
+
+
+def test_a_run_on_sentence_is_cut_into_pieces_the_model_can_hold() -> None:
+    from export.tts.runtime.sentences import MAX_SENTENCE_CHARS
+
+    run_on = " ".join(["the weather is fine"] * 200) + "."
+    pieces = split_sentences(run_on)
+    assert len(pieces) > 10 and all(len(p) <= MAX_SENTENCE_CHARS for p in pieces)
+    assert " ".join(pieces) == run_on  # nothing lost, cut between words
+    clauses = split_sentences("One clause here, " * 40 + "end.")
+    assert all(p.endswith(",") for p in clauses[:-1])  # at clause marks when there are some
