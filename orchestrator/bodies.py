@@ -17,21 +17,21 @@ from litestar.enums import RequestEncodingType
 
 from orchestrator.errors import InvalidRequest
 
-_NO_BODY = object()
+NO_BODY = object()
 
 
 def json_body_type(handler: Any) -> Any:
-    """The type of a handler's JSON ``data`` argument, or ``_NO_BODY``."""
+    """The type of a handler's JSON ``data`` argument, or ``NO_BODY``."""
     field = handler.parsed_fn_signature.parameters.get("data")
     media = getattr(getattr(field, "kwarg_definition", None), "media_type", None)
     json_body = field is not None and media in (None, RequestEncodingType.JSON)
-    return field.annotation if json_body else _NO_BODY
+    return field.annotation if json_body else NO_BODY
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     """``before_request`` hook: refuse a JSON body that only lax decoding would accept."""
     target = json_body_type(request.route_handler)
-    if target is _NO_BODY:
+    if target is NO_BODY:
         return
     body = await request.body()
     if not body.strip():

@@ -111,13 +111,13 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
 
 def json_bodies(app: Any) -> dict[tuple[str, str], Any]:
     """(method, path) -> the type of each operation's JSON body."""
-    from orchestrator.bodies import _NO_BODY, json_body_type
+    from orchestrator.bodies import NO_BODY, json_body_type
 
     bodies = {}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             target = json_body_type(handler)
-            if target is not _NO_BODY:
+            if target is not NO_BODY:
                 for method in handler.http_methods:
                     bodies[(method.lower(), route.path_format)] = target
     return bodies

@@ -27,6 +27,7 @@ from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.speech.audio_input import SAMPLE_RATE as STT_SAMPLE_RATE
 from orchestrator.speech.audio_input import decode_audio
+from orchestrator.speech.catalogue import base_language
 from orchestrator.speech.stt import Segment, SpeechToText, Transcription
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
@@ -125,7 +126,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
                                                  r"[A-Za-z ]{3,32}", language):
         raise InvalidRequest(f"language {language!r} is not an ISO 639-1 code")
     if language:
-        language = re.split(r"[-_]", language)[0]  # pt-BR -> pt: Whisper knows languages only
+        language = base_language(language)
     # OpenAI names (whisper-1, gpt-4o-transcribe) mean the promoted stt version.
     name, version = parse_model_ref(form.model)
     version = version if name == "stt" else ""
