@@ -206,6 +206,15 @@ class ConversationStore:
             await s.flush()
             return TurnRecord.of(row)
 
+    async def delete_turn(self, session_id: str, turn_id: int) -> None:
+        """Remove one turn of a session (realtime ``conversation.item.delete``)."""
+        async with self.db.session() as s:
+            row = await s.get(Turn, turn_id)
+            if row is None or row.session_id != session_id:
+                raise RecordNotFound(f"turn {turn_id} not found")
+            await s.delete(row)
+            await s.flush()
+
     async def list_turns(self, session_id: str, *, limit: int = 50, offset: int = 0,
                          owner: str | None = None) -> tuple[list[TurnRecord], int]:
         """A page of a session's turns, oldest first, and the session's total turn count."""

@@ -298,6 +298,11 @@ class MemoryStore:
         10k fresh rows, 20 ms once sealed)."""
         self._call("flush", lambda c: c.flush(self.collection, timeout=self.timeout_s))
 
+    def delete_turns(self, turn_ids: Sequence[int]) -> None:
+        if turn_ids:
+            self._call("delete", lambda c: c.delete(self.collection,
+                                                    ids=[int(t) for t in turn_ids]))
+
     def delete_user(self, user_id: str) -> None:
         self._call("delete", lambda c: c.delete(self.collection,
                                                 filter=f"user_id == {quote(user_id)}"))

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import RateLimited
@@ -84,6 +85,18 @@ class RateLimiter:
             return {}
         return self._take(self._audio, principal.key_id, self.audio_per_minute, seconds,
                           "audio-seconds", "seconds of audio per minute")
+
+    def realtime_limits(self, principal: Principal) -> list[dict[str, Any]]:
+        """The key's request allowance now, as OpenAI's ``rate_limits.updated`` lists it
+        (empty when the key has no limit)."""
+        bucket = self._requests.get(principal.key_id or "")
+        if bucket is None:
+            return []
+        bucket.headers("requests", time.monotonic())  # refills it to now
+        return [{"name": "requests", "limit": int(bucket.capacity),
+                 "remaining": max(0, math.floor(bucket.level)),
+                 "reset_seconds": round((bucket.capacity - bucket.level) / bucket.per_second,
+                                        3)}]
 
     def open_realtime(self, principal: Principal) -> Callable[[], None]:
         """Take one of the key's concurrent realtime sessions; returns its release."""

@@ -123,6 +123,13 @@ class MemoryService:
             log.warning("memory write failed (turns stay in SQL; `voicechat memory reindex` "
                         "restores them): %s", exc)
 
+    async def forget(self, turn_ids: Sequence[int]) -> None:
+        """Drop deleted turns from memory (a failure is logged: reindex repairs it)."""
+        try:
+            await self._store_call(MemoryStore.delete_turns, list(turn_ids))
+        except Exception as exc:
+            log.warning("memory delete failed (`voicechat memory reindex` repairs it): %s", exc)
+
     async def recall(self, user_id: str, query: str, top_k: int, min_score: float,
                      exclude_session_id: str | None = None) -> Sequence[MemoryHit]:
         try:

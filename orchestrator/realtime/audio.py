@@ -16,6 +16,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from orchestrator.errors import InvalidAudio, InvalidRequest
+from orchestrator.realtime import g711
 
 STT_RATE = 16000
 
@@ -29,6 +30,29 @@ def pcm16_to_float(data: bytes) -> np.ndarray:
 def float_to_pcm16(samples: np.ndarray) -> bytes:
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     return (clipped * 32767.0).round().astype("<i2").tobytes()
+
+
+AUDIO_FORMATS = ("pcm16", "g711_ulaw", "g711_alaw")
+"""Realtime audio formats: PCM16 LE mono at the session's rate, or G.711 at 8 kHz."""
+
+
+def format_rate(fmt: str, pcm_rate: int) -> int:
+    """The sample rate audio of ``fmt`` travels at (G.711 is always 8 kHz)."""
+    return g711.RATE if fmt.startswith("g711") else pcm_rate
+
+
+def decode_input(data: bytes, fmt: str) -> np.ndarray:
+    """Realtime input audio (``fmt`` of AUDIO_FORMATS) -> float32 at its own rate."""
+    if fmt == "pcm16":
+        return pcm16_to_float(data)
+    return g711.decode(data, fmt.removeprefix("g711_"))
+
+
+def encode_output(samples: np.ndarray, fmt: str) -> bytes:
+    """float32 at the format's rate -> realtime output audio bytes."""
+    if fmt == "pcm16":
+        return float_to_pcm16(samples)
+    return g711.encode(samples, fmt.removeprefix("g711_"))
 
 
 def decode_base64_audio(text: str) -> bytes:
@@ -65,6 +89,15 @@ class StreamResampler:
         if self._stream is None or samples.size == 0:
             return samples
         return self._stream.resample_chunk(samples)
+
+    def flush(self) -> np.ndarray:
+        """The samples the filter still holds (the end of the input), and a fresh start:
+        a committed turn must not lose its last milliseconds (60 ms from 8 kHz)."""
+        if self._stream is None:
+            return np.zeros(0, np.float32)
+        tail = self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        self.__init__(self.source_rate, self.target_rate)  # type: ignore[misc]
+        return np.asarray(tail, dtype=np.float32)
 
 
 def decode_wav(data: bytes, fmt: str | None = None) -> np.ndarray:

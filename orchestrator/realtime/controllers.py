@@ -1,9 +1,16 @@
-"""``WS /ws/{user_id}/{session_id}`` and the ``/demo`` page.
+"""``WS /ws/{user_id}/{session_id}``, ``WS /v1/realtime`` and the ``/demo`` page.
+
+``/v1/realtime`` is OpenAI's Realtime API (:mod:`.openai_protocol`), for the official
+SDKs: ``?model=`` picks the LLM (``llm``, ``llm:N``; OpenAI's realtime model names mean
+the promoted ``llm``), the user is the key's (an admin key or open access may name one
+with ``?user_id=``), and each connection starts a new stored session unless
+``?session_id=`` continues one of the user's.
 
 The key is checked before the handshake completes (``orchestrator.auth.middleware``).
 Refusals send an ``error`` event, then close with a code that says why:
 
 ====  ==================================================================================
+4400  a bad query parameter (``/v1/realtime``: ``model``)
 4401  missing, wrong or revoked API key
 4404  unknown session, or one of a user this key does not act for (no existence leak)
 4403  the path's user is not the session's user (a key that may see both)
@@ -23,12 +30,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Response, WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from orchestrator.auth.access import principal_of
 from orchestrator.auth.middleware import CLOSE_RATE_LIMITED, answer_subprotocol
@@ -42,11 +50,17 @@ from orchestrator.errors import (
     ServiceDisabled,
     websocket_error_event,
 )
+from orchestrator.models.refs import parse_model_ref
 from orchestrator.realtime.events import encoder
 from orchestrator.realtime.live import CLOSE_ENDED, LiveSocket
+from orchestrator.realtime.openai_protocol import (
+    ClientTranslator,
+    ServerTranslator,
+    dialect_of,
+)
 from orchestrator.realtime.outbound import OutboundQueue, write_loop
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.session import RealtimeSession
+from orchestrator.realtime.session import RealtimeSession, initial_config
 from orchestrator.realtime.vad import load_model
 from orchestrator.realtime.voice_chat import voice_chat
 from orchestrator.realtime.wiring import voice_ports
@@ -54,7 +68,8 @@ from storage.conversations import SessionRecord
 from storage.errors import RecordNotFound
 
 log = logging.getLogger(__name__)
-CLOSE_NOT_FOUND, CLOSE_FORBIDDEN, CLOSE_UNAVAILABLE = 4404, 4403, 4503
+CLOSE_INVALID, CLOSE_NOT_FOUND, CLOSE_FORBIDDEN, CLOSE_UNAVAILABLE = 4400, 4404, 4403, 4503
+LLM_MODEL = "llm"
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 """Largest frame a session reads; a larger one gets an ``error`` event and is dropped."""
 TRANSPORT_MAX_FRAME_BYTES = 4 * MAX_FRAME_BYTES
@@ -66,6 +81,15 @@ DEMO_PAGE = Path(__file__).with_name("static") / "demo.html"
 async def _refuse(socket: WebSocket, exc: AppError, code: int) -> None:
     await socket.send_text(encoder.encode(websocket_error_event(exc)).decode())
     await socket.close(code=code, reason=exc.message[:120])
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """How one connection talks: the engine's own events (``/ws``) or OpenAI's."""
+
+    decode_event: Callable[[str], Any] | None = None
+    translate: Callable[[Any], list[Any]] | None = None
+    llm_version: str = ""
 
 
 @websocket("/ws/{user_id:str}/{session_id:str}", name="realtime:connect")
@@ -83,8 +107,68 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
         await _refuse(socket, Forbidden(f"session {session_id!r} belongs to another user"),
                       CLOSE_FORBIDDEN)
         return
+    await _run(socket, runtime, principal, record, Protocol())
+
+
+@websocket("/v1/realtime", name="realtime:openai")
+async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
+                          session_id: FromQuery[str | None] = None,
+                          user_id: FromQuery[str | None] = None) -> None:
+    runtime = socket.app.state.runtime
+    principal = principal_of(socket)
+    await socket.accept(subprotocols=answer_subprotocol(socket.scope))
+    try:
+        version = llm_version(model)
+        record = await _openai_session(runtime, principal, session_id, user_id)
+    except AppError as exc:
+        code = {404: CLOSE_NOT_FOUND, 403: CLOSE_FORBIDDEN}.get(exc.status, CLOSE_INVALID)
+        await _refuse(socket, exc, code)
+        return
+    dialect = dialect_of(socket.headers)
+    config = initial_config(record, runtime.settings, runtime.services.tts is not None)
+    holder: dict[str, Any] = {"config": lambda: config}
+    translate = ServerTranslator(dialect, model=model, config=lambda: holder["config"](),
+                                 rate_limits=lambda: runtime.limits.realtime_limits(principal))
+    protocol = Protocol(decode_event=ClientTranslator(dialect, model=model),
+                        translate=translate, llm_version=version)
+    await _run(socket, runtime, principal, record, protocol, on_session=lambda session:
+               holder.update(config=lambda: session.config))
+
+
+def llm_version(model: str) -> str:
+    """``?model=``: ``llm`` or ``llm:N`` (``llm/N``); an OpenAI realtime model name means the
+    promoted ``llm``; another served model's name is a 404."""
+    if model.startswith(("gpt-", "o1-", "o3-", "o4-")):
+        return ""
+    name, version = parse_model_ref(model, param="model")
+    if name != LLM_MODEL:
+        raise NotFound(f"model {model!r} does not exist: use {LLM_MODEL!r} or "
+                       f"'{LLM_MODEL}:<version>' (GET /v1/models lists them)", param="model")
+    return version
+
+
+async def _openai_session(runtime: Any, principal: Any, session_id: str | None,
+                          user_id: str | None) -> SessionRecord:
+    if user_id is not None and not principal.can_act_for(user_id):
+        raise Forbidden(f"this key does not act for user {user_id!r}", param="user_id")
+    if session_id is None:
+        owner = user_id or principal.owner
+        return await runtime.conversations.create_session(owner)
+    try:
+        record = await runtime.conversations.get_session(session_id, owner=principal.owner)
+    except RecordNotFound:
+        raise NotFound(f"session {session_id!r} not found", param="session_id") from None
+    if user_id is not None and record.user_id != user_id:
+        raise Forbidden(f"session {session_id!r} belongs to another user", param="session_id")
+    return record
+
+
+async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionRecord,
+               protocol: Protocol, on_session: Callable[[RealtimeSession], None] | None = None,
+               ) -> None:
+    """The checks every connection passes, then the session until the socket closes."""
     if record.ended_at is not None:
-        await _refuse(socket, Conflict(f"session {session_id!r} has ended"), CLOSE_ENDED)
+        await _refuse(socket, Conflict(f"session {record.id!r} has ended"), CLOSE_ENDED)
         return
     ports = voice_ports(runtime)
     if ports.stt is None or ports.llm is None:
@@ -97,10 +181,11 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
     except RateLimited as exc:
         await _refuse(socket, exc, CLOSE_RATE_LIMITED)
         return
-    live = await runtime.live_sessions.claim(session_id)
+    live = await runtime.live_sessions.claim(record.id)
     try:
         await _serve(socket, runtime, record, ports, live,
-                     meter=lambda seconds: runtime.limits.audio(principal, seconds))
+                     meter=lambda seconds: runtime.limits.audio(principal, seconds),
+                     protocol=protocol, on_session=on_session)
     except asyncio.CancelledError:
         if live.reason is None:
             raise  # not ours: the server is shutting down
@@ -113,13 +198,17 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
 
 
 async def _serve(socket: WebSocket, runtime: Any, record: SessionRecord, ports: VoicePorts,
-                 live: LiveSocket, meter: Callable[[float], object]) -> None:
+                 live: LiveSocket, meter: Callable[[float], object], protocol: Protocol,
+                 on_session: Callable[[RealtimeSession], None] | None) -> None:
     settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)
-    outbound = OutboundQueue(settings.realtime_send_queue)
+    outbound = OutboundQueue(settings.realtime_send_queue, protocol.translate)
     session = RealtimeSession(record, settings=settings, ports=ports,
                               store=runtime.conversations, outbound=outbound, vad=vad,
-                              audio_meter=meter)
+                              audio_meter=meter, decode_event=protocol.decode_event,
+                              llm_version=protocol.llm_version)
+    if on_session is not None:
+        on_session(session)
     writer = asyncio.create_task(
         write_loop(outbound, lambda payload: socket.send_text(payload.decode())))
     try:
@@ -161,4 +250,4 @@ async def demo_page() -> Response[bytes]:
     return Response(DEMO_PAGE.read_bytes(), media_type=MediaType.HTML)
 
 
-ROUTES = [realtime_connect, demo_page, voice_chat]
+ROUTES = [realtime_connect, openai_realtime, demo_page, voice_chat]

@@ -4,12 +4,16 @@
 (server VAD) answer it. ``respond``: build the prompt, run a :class:`Reply`, store what
 was actually delivered with its stage timings, write memory, emit ``response.done``.
 Failures of a stage become ``error`` events for this connection only.
+
+Every stored turn is also a conversation item of the connection (its id is what the
+client saw), so ``conversation.item.retrieve`` / ``delete`` / ``truncate`` find it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -19,8 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.errors import InvalidRequest, NotFound, websocket_error_event
+from orchestrator.errors import Conflict, InvalidRequest, NotFound, websocket_error_event
+from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.events import (
+    Item,
+    ItemCreate,
+    ItemCreated,
+    ItemDeleted,
+    ItemRetrieved,
     ItemTruncated,
     ResponseCreated,
     ResponseDone,
@@ -31,6 +41,7 @@ from orchestrator.realtime.events import (
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
+    TranscriptionUsage,
     Usage,
     new_id,
 )
@@ -43,12 +54,14 @@ from orchestrator.realtime.turns import (
     assistant_turn_row,
     prompt_messages,
     remember_later,
+    text_turn_row,
     user_turn_row,
 )
 from storage.conversations import ConversationStore, TurnRecord
 
 log = logging.getLogger(__name__)
 KEEP_ITEMS = 32  # assistant items remembered for conversation.item.truncate
+KEEP_CONVERSATION_ITEMS = 512  # items (any role) remembered for retrieve / delete
 
 
 def _keep_latest(items: dict, key: str, value: object) -> None:
@@ -75,14 +88,33 @@ class _Delivered:
     reply: Reply
 
 
+@dataclass(slots=True)
+class _Entry:
+    turn_id: int
+    item: Item
+
+
+def user_audio_item(item_id: str, transcript: str | None) -> Item:
+    return Item(id=item_id, role="user",
+                content=[{"type": "input_audio", "transcript": transcript}])
+
+
+def assistant_item(item_id: str, text: str, audio: bool,
+                   status: str = "completed") -> Item:
+    part = {"type": "audio", "transcript": text} if audio else {"type": "text", "text": text}
+    return Item(id=item_id, role="assistant", content=[part], status=status)  # type: ignore[arg-type]
+
+
 class Conversation:
     def __init__(self, *, user_id: str, session_id: str, ports: VoicePorts,
                  store: ConversationStore, outbound: OutboundQueue,
                  config: Callable[[], SessionConfig], history_turns: int,
                  memory_top_k: int, memory_min_score: float,
                  spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task],
-                 first_clause_words: int = 0) -> None:
+                 first_clause_words: int = 0, llm_version: str = "") -> None:
         self.user_id, self.session_id = user_id, session_id
+        self.llm_version = llm_version
+        """The LLM version this connection pinned (``model=llm:N``); empty: the promoted."""
         self.first_clause_words = first_clause_words
         self.ports, self.store, self.outbound = ports, store, outbound
         self.config = config
@@ -95,6 +127,8 @@ class Conversation:
         self._sent_partial: dict[str, str] = {}  # item id -> transcript text sent as deltas
         self._drafts: dict[str, list[int]] = {}  # item id -> the latest partial's tokens
         self._truncate_at: dict[str, float] = {}
+        self.items: OrderedDict[str, _Entry] = OrderedDict()
+        """This connection's stored conversation items, oldest first."""
 
     async def send(self, event: Any) -> None:
         await self._emit(self.outbound, event)
@@ -171,8 +205,9 @@ class Conversation:
         if not sent or (delta := extension(sent, text)):
             await self._emit(out, TranscriptionDelta(item_id=item_id,
                                                      delta=text if not sent else delta))
-        await self._emit(out, TranscriptionCompleted(item_id=item_id, transcript=text,
-                                                     language=result.language))
+        await self._emit(out, TranscriptionCompleted(
+            item_id=item_id, transcript=text, language=result.language,
+            usage=TranscriptionUsage(seconds=round(len(audio) / 16000, 3))))
         if not text:  # noise the VAD took for speech: nothing to store or answer
             await self._confirmed(held)
             self.forget_partials(item_id)
@@ -185,6 +220,7 @@ class Conversation:
             self.forget_partials(item_id)
             record = await self.store.add_turn(self.session_id, user_turn_row(
                 text, result.language, stt_ms, len(audio)))
+            self._keep_item(record.id, user_audio_item(item_id, text))
             remember_later(self.ports, [record], self.spawn)
             return record
 
@@ -230,8 +266,10 @@ class Conversation:
         out = out or self.outbound
         response_id, item_id = new_id("resp"), new_id("item")
         self.response_pending = True
-        await self._emit(out, ResponseCreated(response=ResponseInfo(id=response_id,
-                                                                    item_id=item_id)))
+        modalities = self._modalities(options)
+        metadata = options.metadata if options is not None else None
+        await self._emit(out, ResponseCreated(response=ResponseInfo(
+            id=response_id, item_id=item_id, modalities=modalities, metadata=metadata)))
         try:
             try:
                 plan = await self._plan(options, response_id, item_id, end_of_speech,
@@ -257,7 +295,13 @@ class Conversation:
         finally:
             self.reply = None
             self.response_pending = False
-        await self._done(out, response_id, item_id, outcome, record)
+        await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
+
+    def _modalities(self, options: ResponseOptions | None) -> list[Any]:
+        wanted = (options.modalities if options is not None else None) or \
+            self.config().modalities
+        return ["text", "audio"] if "audio" in wanted and self.ports.tts is not None \
+            else ["text"]
 
     async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
                     end_of_speech: float | None, user_text: str | None) -> ReplyPlan:
@@ -266,13 +310,18 @@ class Conversation:
         messages = await prompt_messages(ports, self.prompt_context,
                                          instructions=options.instructions or config.instructions,
                                          user_text=user_text)
-        params = ports.prompt.sampling(max_tokens=config.max_response_output_tokens,
-                                       temperature=config.temperature)
-        modalities = options.modalities or config.modalities
+        params = ports.prompt.sampling(
+            max_tokens=options.max_response_output_tokens or config.max_response_output_tokens,
+            temperature=config.temperature if options.temperature is None
+            else options.temperature)
+        if self.llm_version:
+            params = dataclasses.replace(params, version=self.llm_version)
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
-                         params=params, audio="audio" in modalities and ports.tts is not None,
+                         params=params, audio="audio" in self._modalities(options),
                          voice=options.voice or config.voice, speed=config.speed,
-                         output_rate=config.output_sample_rate, end_of_speech=end_of_speech,
+                         output_rate=format_rate(config.output_audio_format,
+                                                 config.output_sample_rate),
+                         output_format=config.output_audio_format, end_of_speech=end_of_speech,
                          first_clause_words=self.first_clause_words)
 
     async def _store_reply(self, item_id: str, reply: Reply,
@@ -281,8 +330,11 @@ class Conversation:
         text = reply.delivered_text(cut)
         if not text:
             return None  # nothing reached the user: there is no assistant turn to keep
+        interrupted = outcome.status != "completed" or cut is not None
         record = await self.store.add_turn(self.session_id, assistant_turn_row(
-            text, outcome, interrupted=outcome.status != "completed" or cut is not None))
+            text, outcome, interrupted=interrupted))
+        self._keep_item(record.id, assistant_item(item_id, text, reply.plan.audio,
+                                                  "incomplete" if interrupted else "completed"))
         self._delivered[item_id] = _Delivered(record.id, reply)
         while len(self._delivered) > KEEP_ITEMS:
             self._delivered.popitem(last=False)
@@ -292,7 +344,8 @@ class Conversation:
         return record
 
     async def _done(self, out: ReplySink, response_id: str, item_id: str,
-                    outcome: ReplyOutcome, record: TurnRecord | None) -> None:
+                    outcome: ReplyOutcome, record: TurnRecord | None,
+                    modalities: list[Any], metadata: dict[str, str] | None) -> None:
         details = None
         if outcome.status == "cancelled":
             details = {"type": "cancelled", "reason": outcome.cancel_reason}
@@ -305,9 +358,71 @@ class Conversation:
         await self._emit(out, ResponseDone(response=ResponseInfo(
             id=response_id, status=outcome.status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
-            usage=usage, timings=outcome.timings)))
+            usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata)))
         if outcome.status == "failed" and outcome.error is not None:
             await self._emit(out, websocket_error_event(outcome.error))
+
+    # --- conversation items ----------------------------------------------------------------
+
+    def _keep_item(self, turn_id: int, item: Item) -> None:
+        self.items[item.id] = _Entry(turn_id, item)
+        while len(self.items) > KEEP_CONVERSATION_ITEMS:
+            self.items.popitem(last=False)
+
+    @property
+    def last_item_id(self) -> str | None:
+        return next(reversed(self.items), None)
+
+    async def add_item(self, event: ItemCreate) -> None:
+        """``conversation.item.create``: a text message, stored as a turn; the reply waits
+        for ``response.create``, as in OpenAI's API."""
+        item = event.item
+        if event.previous_item_id not in (None, self.last_item_id):
+            raise InvalidRequest("items can only be appended: previous_item_id must be the "
+                                 f"conversation's last item ({self.last_item_id!r}) or null",
+                                 param="previous_item_id")
+        item_id = item.id or new_id("item")
+        if item_id in self.items:
+            raise Conflict(f"item {item_id!r} already exists", param="item.id")
+        text = item.text()
+        if not text.strip():
+            raise InvalidRequest("the item has no text", param="item.content")
+        previous = self.last_item_id
+        record = await self.store.add_turn(self.session_id, text_turn_row(item.role, text))
+        part = {"type": "input_text", "text": text} if item.role == "user" else \
+            {"type": "text", "text": text}
+        stored = Item(id=item_id, role=item.role, content=[part])
+        self._keep_item(record.id, stored)
+        remember_later(self.ports, [record], self.spawn)
+        await self.send(ItemCreated(item=stored, previous_item_id=previous))
+
+    async def delete_item(self, item_id: str) -> None:
+        """``conversation.item.delete``: the turn leaves the stored conversation (and the
+        prompt of later replies, and memory)."""
+        entry = self.items.get(item_id)
+        if entry is None:
+            raise NotFound(f"no item {item_id!r} in this conversation", param="item_id")
+        if self.reply is not None and self.reply.plan.item_id == item_id:
+            raise Conflict(f"item {item_id!r} is being generated; cancel the response first",
+                           param="item_id")
+        await self.store.delete_turn(self.session_id, entry.turn_id)
+        del self.items[item_id]
+        self._delivered.pop(item_id, None)
+        forget = getattr(self.ports.memory, "forget", None)
+        if forget is not None:
+            self.spawn(forget([entry.turn_id]), "memory forget")
+        await self.send(ItemDeleted(item_id=item_id))
+
+    async def retrieve_item(self, item_id: str) -> None:
+        entry = self.items.get(item_id)
+        if entry is None:
+            raise NotFound(f"no item {item_id!r} in this conversation", param="item_id")
+        turn = await self.store.get_turn(entry.turn_id)  # truncation may have cut it since
+        item = entry.item
+        if item.role == "assistant":
+            item = assistant_item(item.id, turn.text, item.content[0]["type"] == "audio",
+                                  "incomplete" if turn.interrupted else "completed")
+        await self.send(ItemRetrieved(item=item))
 
     # --- cancellation and truncation -------------------------------------------------------
 

@@ -7,7 +7,11 @@ Server events are Structs too, encoded with msgspec; ``error`` events come from
 
 Audio formats: PCM16 little-endian mono, 16 or 24 kHz, declared per direction with
 ``input_sample_rate`` / ``output_sample_rate`` in ``session.update`` (default 24 kHz as
-in OpenAI's ``pcm16``).
+in OpenAI's ``pcm16``); or G.711 ``g711_ulaw`` / ``g711_alaw`` at 8 kHz (telephony).
+
+These are the events of ``/ws/{user_id}/{session_id}`` (the beta names of OpenAI's
+protocol, with extensions); ``/v1/realtime`` speaks OpenAI's own GA or beta events,
+translated to and from these by :mod:`.openai_protocol`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from msgspec import UNSET, UnsetType
 from orchestrator.validation import Instructions, Language, VoiceName
 
 SampleRate = Literal[16000, 24000]
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 Modality = Literal["text", "audio"]
 EventId = Annotated[str, msgspec.Meta(max_length=128)]
 ItemId = Annotated[str, msgspec.Meta(max_length=128)]
@@ -78,8 +83,8 @@ class SessionConfig(msgspec.Struct):
     instructions: str
     voice: str | None
     speed: float
-    input_audio_format: Literal["pcm16"]
-    output_audio_format: Literal["pcm16"]
+    input_audio_format: AudioFormat
+    output_audio_format: AudioFormat
     input_sample_rate: SampleRate
     output_sample_rate: SampleRate
     input_audio_transcription: InputTranscription
@@ -96,8 +101,8 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     instructions: Instructions | UnsetType = UNSET
     voice: VoiceName | UnsetType = UNSET
     speed: Annotated[float, msgspec.Meta(ge=0.25, le=4.0)] | UnsetType = UNSET
-    input_audio_format: Literal["pcm16"] | UnsetType = UNSET
-    output_audio_format: Literal["pcm16"] | UnsetType = UNSET
+    input_audio_format: AudioFormat | UnsetType = UNSET
+    output_audio_format: AudioFormat | UnsetType = UNSET
     input_sample_rate: SampleRate | UnsetType = UNSET
     output_sample_rate: SampleRate | UnsetType = UNSET
     input_audio_transcription: InputTranscription | UnsetType = UNSET
@@ -133,6 +138,10 @@ class ResponseOptions(msgspec.Struct, forbid_unknown_fields=True):
     instructions: Instructions | None = None
     modalities: list[Modality] | None = None
     voice: VoiceName | None = None
+    max_response_output_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] | None = None
+    metadata: dict[str, Annotated[str, msgspec.Meta(max_length=512)]] | None = None
+    """Echoed in the response's events (OpenAI's up to 16 keys)."""
 
 
 class ResponseCreate(_Client, tag="response.create"):
@@ -149,8 +158,49 @@ class ItemTruncate(_Client, tag="conversation.item.truncate"):
     content_index: int = 0
 
 
+class ContentPart(msgspec.Struct, forbid_unknown_fields=True):
+    """Text content of a conversation item (``input_text``; ``text`` / ``output_text`` for
+    an assistant message)."""
+
+    type: Literal["input_text", "text", "output_text"]
+    text: Annotated[str, msgspec.Meta(max_length=100_000)]
+
+
+class MessageItem(msgspec.Struct, forbid_unknown_fields=True):
+    """A text message added to the conversation (audio comes through the input buffer)."""
+
+    type: Literal["message"]
+    role: Literal["user", "assistant"]
+    content: Annotated[list[ContentPart], msgspec.Meta(min_length=1, max_length=16)]
+    id: ItemId | None = None
+    object: Literal["realtime.item"] | None = None
+    status: Literal["completed", "incomplete", "in_progress"] | None = None
+
+    def text(self) -> str:
+        return "".join(part.text for part in self.content)
+
+
+class ItemCreate(_Client, tag="conversation.item.create"):
+    item: MessageItem
+    previous_item_id: ItemId | None = None
+    """Only appending is supported: null, or the id of the conversation's last item."""
+
+
+class ItemDelete(_Client, tag="conversation.item.delete"):
+    item_id: ItemId
+
+
+class ItemRetrieve(_Client, tag="conversation.item.retrieve"):
+    item_id: ItemId
+
+
+class OutputAudioClear(_Client, tag="output_audio_buffer.clear"):
+    pass
+
+
 ClientEvent = (SessionUpdateEvent | AudioAppend | AudioCommit | AudioClear | ResponseCreate
-               | ResponseCancel | ItemTruncate)
+               | ResponseCancel | ItemTruncate | ItemCreate | ItemDelete | ItemRetrieve
+               | OutputAudioClear)
 
 client_event_decoder = msgspec.json.Decoder(ClientEvent)
 
@@ -194,12 +244,18 @@ class TranscriptionDelta(_Server, tag="conversation.item.input_audio_transcripti
     content_index: int = 0
 
 
+class TranscriptionUsage(msgspec.Struct):
+    seconds: float
+    type: str = "duration"
+
+
 class TranscriptionCompleted(_Server,
                              tag="conversation.item.input_audio_transcription.completed"):
     item_id: str
     transcript: str
     language: str | None = None
     content_index: int = 0
+    usage: TranscriptionUsage | None = None
 
 
 class TranscriptionFailed(_Server, tag="conversation.item.input_audio_transcription.failed"):
@@ -241,6 +297,9 @@ class ResponseInfo(msgspec.Struct):
     status: Literal["in_progress", "completed", "cancelled", "failed"] = "in_progress"
     status_details: dict | None = None
     item_id: str | None = None
+    modalities: list[Modality] = msgspec.field(default_factory=lambda: ["text"])
+    """``["text", "audio"]``: a spoken reply (text is its transcript)."""
+    metadata: dict[str, str] | None = None
     text: str = ""
     """Assistant text actually delivered (for audio replies: what was spoken, truncated)."""
     audio_ms: float = 0.0
@@ -282,9 +341,40 @@ class ItemTruncated(_Server, tag="conversation.item.truncated"):
     content_index: int = 0
 
 
+class Item(msgspec.Struct, omit_defaults=False):
+    """A conversation item as the server reports it (a message; content as OpenAI's beta
+    names it: ``input_text`` / ``input_audio`` for the user, ``text`` / ``audio`` for the
+    assistant)."""
+
+    id: str
+    role: Literal["user", "assistant"]
+    content: list[dict]
+    type: str = "message"
+    object: str = "realtime.item"
+    status: Literal["completed", "incomplete", "in_progress"] = "completed"
+
+
+class ItemCreated(_Server, tag="conversation.item.created"):
+    item: Item
+    previous_item_id: str | None = None
+
+
+class ItemDeleted(_Server, tag="conversation.item.deleted"):
+    item_id: str
+
+
+class ItemRetrieved(_Server, tag="conversation.item.retrieved"):
+    item: Item
+
+
+class OutputAudioCleared(_Server, tag="output_audio_buffer.cleared"):
+    response_id: str | None = None
+
+
 ServerEvent = (SessionCreated | SessionUpdated | SpeechStarted | SpeechStopped | AudioCommitted
                | AudioCleared | TranscriptionDelta | TranscriptionCompleted | TranscriptionFailed
                | ResponseCreated | ResponseTextDelta | ResponseAudioDelta
-               | ResponseAudioTranscriptDelta | ResponseDone | ItemTruncated)
+               | ResponseAudioTranscriptDelta | ResponseDone | ItemTruncated | ItemCreated
+               | ItemDeleted | ItemRetrieved | OutputAudioCleared)
 
 encoder = msgspec.json.Encoder()

@@ -33,8 +33,12 @@ class Outgoing:
 
 
 class OutboundQueue:
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int,
+                 translate: Callable[[Any], list[Any]] | None = None) -> None:
         self.maxsize = maxsize
+        self.translate = translate
+        """Engine event -> the events to send (``/v1/realtime`` speaks OpenAI's protocol);
+        the last of them is the one ``response_id`` and ``on_sent`` belong to."""
         self._items: deque[Outgoing] = deque()
         self._changed = asyncio.Condition()
         self.closed = False
@@ -45,12 +49,19 @@ class OutboundQueue:
     async def put(self, event: Any, *, response_id: str | None = None,
                   on_sent: Callable[[], None] | None = None) -> None:
         """Queue an event (Struct or dict); wait while the queue is full."""
-        payload = encoder.encode(event)
+        events = self.translate(event) if self.translate is not None else [event]
+        if not events:
+            if on_sent is not None:
+                on_sent()  # nothing to send for it: as good as sent
+            return
+        *before, last = [encoder.encode(e) for e in events]
         async with self._changed:
             await self._changed.wait_for(lambda: self.closed or len(self._items) < self.maxsize)
             if self.closed:
                 raise ConnectionClosed
-            self._items.append(Outgoing(payload, response_id, on_sent))
+            # lifecycle events the translation put first are never dropped with the reply
+            self._items.extend(Outgoing(payload) for payload in before)
+            self._items.append(Outgoing(last, response_id, on_sent))
             self._changed.notify_all()
 
     async def get(self) -> Outgoing:

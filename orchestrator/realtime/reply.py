@@ -20,7 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestrator.realtime.audio import float_to_pcm16, resample
+from orchestrator.realtime.audio import encode_output, resample
 from orchestrator.realtime.events import (
     ResponseAudioDelta,
     ResponseAudioTranscriptDelta,
@@ -54,6 +54,8 @@ class ReplyPlan:
     speed: float = 1.0
     output_rate: int | None = 24000
     """Sample rate of the sent audio; None: the voice's own (its first chunk's)."""
+    output_format: str = "pcm16"
+    """How sent audio is encoded (see ``audio.AUDIO_FORMATS``)."""
     end_of_speech: float | None = None
     """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
     first_clause_words: int = 0
@@ -229,7 +231,7 @@ class Reply:
                                              delta=" " + sentence if self._said else sentence),
                 response_id=plan.response_id)
             self._said += 1
-        delta = base64.b64encode(float_to_pcm16(samples)).decode("ascii")
+        delta = base64.b64encode(encode_output(samples, plan.output_format)).decode("ascii")
 
         def mark() -> None:
             if self._clock.first_audio_sent is None:

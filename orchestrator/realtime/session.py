@@ -30,7 +30,8 @@ from orchestrator.realtime.audio import (
     STT_RATE,
     StreamResampler,
     decode_base64_audio,
-    pcm16_to_float,
+    decode_input,
+    format_rate,
 )
 from orchestrator.realtime.conversation import Conversation
 from orchestrator.realtime.events import (
@@ -40,7 +41,12 @@ from orchestrator.realtime.events import (
     AudioCommit,
     AudioCommitted,
     InputTranscription,
+    ItemCreate,
+    ItemDelete,
+    ItemRetrieve,
     ItemTruncate,
+    OutputAudioClear,
+    OutputAudioCleared,
     ResponseCancel,
     ResponseCreate,
     SemanticVad,
@@ -88,6 +94,32 @@ def is_backchannel(text: str) -> bool:
     return not words or words in BACKCHANNELS
 
 
+class _EventId(msgspec.Struct):
+    event_id: str | None = None
+
+
+def _event_id_of(text: str) -> str | None:
+    """The client's ``event_id`` of an event that failed to decode, when it has one (the
+    ``error`` names the event at fault)."""
+    try:
+        event_id = msgspec.json.decode(text, type=_EventId).event_id
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    return event_id[:128] if event_id else None
+
+
+def decode_client_event(text: str) -> Any:
+    """A text frame of ``/ws`` as one of :data:`~.events.ClientEvent`; a 400 otherwise."""
+    try:
+        return client_event_decoder.decode(text)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid event: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest("malformed JSON: nested too deeply") from None
+
+
 def default_server_vad(settings: Settings) -> ServerVad:
     return ServerVad(threshold=settings.vad_threshold,
                      prefix_padding_ms=settings.vad_prefix_padding_ms,
@@ -117,7 +149,9 @@ class RealtimeSession:
     def __init__(self, record: SessionRecord, *, settings: Settings, ports: VoicePorts,
                  store: ConversationStore, outbound: OutboundQueue, vad: SileroModel,
                  audio_meter: Callable[[float], object] | None = None,
-                 smart_turn: Callable[[], SmartTurnModel] | None = None) -> None:
+                 smart_turn: Callable[[], SmartTurnModel] | None = None,
+                 decode_event: Callable[[str], Any] | None = None,
+                 llm_version: str = "") -> None:
         self.record, self.settings, self.store, self.outbound = record, settings, store, outbound
         self.vad = vad
         self._load_smart_turn = smart_turn or (
@@ -125,6 +159,8 @@ class RealtimeSession:
         self.smart_turn: SmartTurnModel | None = None
         self.audio_meter = audio_meter
         """Charged each chunk's seconds; raises RateLimited over the key's allowance."""
+        self.decode_event = decode_event or decode_client_event
+        """Text frame -> client event (``/v1/realtime`` decodes OpenAI's GA or beta shapes)."""
         self.config = initial_config(record, settings, ports.tts is not None)
         self.max_turn_samples = int(settings.realtime_max_turn_seconds * STT_RATE)
         self.tasks: set[asyncio.Task] = set()
@@ -133,10 +169,11 @@ class RealtimeSession:
             outbound=outbound, config=lambda: self.config,
             history_turns=settings.realtime_history_turns,
             memory_top_k=settings.memory_top_k, memory_min_score=settings.memory_min_score,
-            spawn=self._spawn, first_clause_words=settings.reply_first_clause_words)
+            spawn=self._spawn, first_clause_words=settings.reply_first_clause_words,
+            llm_version=llm_version)
         self._chain: asyncio.Task | None = None
         self._detector: TurnDetector | None = None
-        self._resampler = StreamResampler(self.config.input_sample_rate, STT_RATE)
+        self._resampler = StreamResampler(self.input_rate, STT_RATE)
         self._manual: list[np.ndarray] = []
         self._manual_samples = 0
         self._speech_epoch = 0
@@ -156,6 +193,11 @@ class RealtimeSession:
         self._barge_in: tuple[float, int] | None = None
         """(clock, detector position) of speech that began during a spoken reply and has
         not interrupted it yet."""
+
+    @property
+    def input_rate(self) -> int:
+        """The rate input audio arrives at (G.711 is 8 kHz whatever the PCM rate says)."""
+        return format_rate(self.config.input_audio_format, self.config.input_sample_rate)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -224,18 +266,11 @@ class RealtimeSession:
         """One JSON event; any problem becomes an ``error`` event and the socket stays up."""
         event_id = None
         try:
-            try:
-                event = client_event_decoder.decode(text)
-            except msgspec.ValidationError as exc:
-                raise InvalidRequest(f"invalid event: {exc}") from None
-            except msgspec.DecodeError as exc:
-                raise InvalidRequest(f"malformed JSON: {exc}") from None
-            except RecursionError:
-                raise InvalidRequest("malformed JSON: nested too deeply") from None
+            event = self.decode_event(text)
             event_id = event.event_id
             await self._dispatch(event)
         except AppError as exc:
-            await self.conversation.send_error(exc, event_id)
+            await self.conversation.send_error(exc, event_id or _event_id_of(text))
         except Exception as exc:
             log.exception("realtime event failed")
             await self.conversation.send_error(exc, event_id)
@@ -262,6 +297,10 @@ class RealtimeSession:
                 if options.voice and self.conversation.ports.catalogue is not None:
                     self.conversation.ports.catalogue.check_voice(options.voice,
                                                                   param="response.voice")
+                if options.modalities and "audio" in options.modalities and \
+                        self.conversation.ports.tts is None:
+                    raise InvalidRequest("audio replies are unavailable: text-to-speech is "
+                                         "disabled", param="response.modalities")
                 if self.conversation.response_pending:
                     raise Conflict("a response is already in progress; cancel it first")
                 self.conversation.response_pending = True
@@ -271,6 +310,18 @@ class RealtimeSession:
                     raise InvalidRequest("no response in progress to cancel")
             case ItemTruncate(item_id=item_id, audio_end_ms=audio_end_ms):
                 await self.conversation.truncate(item_id, audio_end_ms)
+            case ItemCreate():
+                await self.conversation.add_item(event)
+            case ItemDelete(item_id=item_id):
+                await self.conversation.delete_item(item_id)
+            case ItemRetrieve(item_id=item_id):
+                await self.conversation.retrieve_item(item_id)
+            case OutputAudioClear():
+                # Stop the reply's audio now: what was sent stays as the stored turn.
+                reply = self.conversation.reply
+                response_id = reply.plan.response_id if reply is not None else None
+                await self.conversation.cancel("client_cancelled")
+                await self.conversation.send(OutputAudioCleared(response_id=response_id))
 
     async def _update(self, update: Any) -> None:
         changes = {name: getattr(update, name) for name in update.__struct_fields__
@@ -280,9 +331,9 @@ class RealtimeSession:
         self._check_offered(changes)
         if isinstance(changes.get("turn_detection"), SemanticVad):
             await self._ensure_smart_turn()
-        before = (self.config.turn_detection, self.config.input_sample_rate)
+        before = (self.config.turn_detection, self.input_rate)
         self.config = msgspec.structs.replace(self.config, **changes)
-        if (self.config.turn_detection, self.config.input_sample_rate) != before:
+        if (self.config.turn_detection, self.input_rate) != before:
             self._detector = self._new_detector()  # new rate or VAD: start a clean buffer
             self._clear()
         stored = {"voice": changes.get("voice"), "instructions": changes.get("instructions"),
@@ -327,11 +378,11 @@ class RealtimeSession:
     async def _audio(self, pcm: bytes) -> None:
         if not pcm:
             return
+        samples = decode_input(pcm, self.config.input_audio_format)
         if self.audio_meter is not None:  # over the limit: this chunk is dropped
-            self.audio_meter(len(pcm) / 2 / self.config.input_sample_rate)
-        samples = pcm16_to_float(pcm)
-        if self._resampler.source_rate != self.config.input_sample_rate:
-            self._resampler = StreamResampler(self.config.input_sample_rate, STT_RATE)
+            self.audio_meter(len(samples) / self.input_rate)
+        if self._resampler.source_rate != self.input_rate:
+            self._resampler = StreamResampler(self.input_rate, STT_RATE)
         samples = self._resampler(samples)
         if self._detector is None:
             if self._manual_samples + len(samples) > self.max_turn_samples:
@@ -507,6 +558,10 @@ class RealtimeSession:
                 raise InvalidRequest("input audio buffer is empty: no speech to commit")
             await self._speech_stopped(stop)
             return
+        tail = self._resampler.flush()
+        if tail.size:
+            self._manual.append(tail)
+            self._manual_samples += tail.size
         if not self._manual_samples:
             raise InvalidRequest("input audio buffer is empty: append audio before commit")
         audio = np.concatenate(self._manual)

@@ -80,6 +80,11 @@ def user_turn_row(text: str, language: str | None, stt_ms: float,
                    audio_duration_ms=round(samples_16k / 16, 3))
 
 
+def text_turn_row(role: str, text: str) -> NewTurn:
+    """A message the client added as text (``conversation.item.create``)."""
+    return NewTurn(role=role, text=text)
+
+
 def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool) -> NewTurn:
     t = outcome.timings
     return NewTurn(

@@ -36,6 +36,7 @@ class ChatMessage:
 class SamplingParams:
     max_tokens: int
     temperature: float
+    version: str = ""
 
 
 class PlainPrompt:

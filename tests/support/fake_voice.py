@@ -69,9 +69,11 @@ class FakeLLM:
         self.closed_early = 0
         self.produced = 0
         self.requests: list[list] = []
+        self.params: list = []
 
     async def stream(self, messages, params) -> AsyncIterator[FakeChunk]:  # type: ignore[no-untyped-def]
         self.requests.append(list(messages))
+        self.params.append(params)
         self.open += 1
         finished = False
         try:
@@ -128,9 +130,13 @@ class FakeMemory:
     def __init__(self) -> None:
         self.remembered: list = []
         self.queries: list[str] = []
+        self.forgotten: list[int] = []
 
     async def remember(self, turns) -> None:  # type: ignore[no-untyped-def]
         self.remembered.extend(turns)
+
+    async def forget(self, turn_ids) -> None:  # type: ignore[no-untyped-def]
+        self.forgotten.extend(turn_ids)
 
     async def recall(self, user_id, query, top_k, min_score, exclude_session_id=None):  # type: ignore[no-untyped-def]
         self.queries.append(query)

@@ -1,0 +1,567 @@
+"""OpenAI's Realtime protocol for ``WS /v1/realtime``, over the engine of ``/ws``.
+
+The engine speaks the events of :mod:`.events` (OpenAI's beta names with extensions).
+OpenAI's official SDKs speak either the GA protocol (``client.realtime.connect``) or the
+beta one (``client.beta.realtime.connect``, which sends ``OpenAI-Beta: realtime=v1``);
+the two differ in the session's shape (GA nests audio settings under ``audio.input`` /
+``audio.output``, with formats like ``{"type": "audio/pcm", "rate": 24000}``) and in event
+names (``response.output_audio.delta`` against ``response.audio.delta``).
+
+:class:`ClientTranslator` turns a client's text frame into an engine event; a field this
+server does not honour is refused with an ``error`` naming it (never silently dropped).
+:class:`ServerTranslator` turns each engine event into the events OpenAI's server sends,
+with the item and content-part lifecycle OpenAI clients rely on::
+
+    response.created
+    response.output_item.added · conversation.item.added (beta: .created)
+    response.content_part.added
+    response.output_audio_transcript.delta / response.output_audio.delta  (or output_text)
+    response.output_audio.done · response.output_audio_transcript.done    (or output_text)
+    response.content_part.done · response.output_item.done · conversation.item.done (GA)
+    response.done · rate_limits.updated
+
+A spoken reply sends its transcript deltas only; the engine's text deltas of it are not
+sent a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from orchestrator.errors import InvalidRequest
+from orchestrator.realtime.events import AudioCommitted as EngineCommitted
+from orchestrator.realtime.events import (
+    ClientEvent,
+    Item,
+    ItemCreated,
+    ItemRetrieved,
+    ResponseAudioDelta,
+    ResponseAudioTranscriptDelta,
+    ResponseCreated,
+    ResponseDone,
+    ResponseInfo,
+    ResponseTextDelta,
+    SessionConfig,
+    SessionCreated,
+    SessionUpdated,
+    new_id,
+)
+from orchestrator.realtime.events import TranscriptionCompleted as EngineTranscript
+
+Dialect = Literal["ga", "beta"]
+BETA_HEADER = "openai-beta"
+MAX_OUTPUT_TOKENS = 4096  # what "inf" means here (the engine's ceiling)
+
+_GA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+_GA_FORMAT_NAMES = {v: k for k, v in _GA_FORMATS.items()}
+_DELTAS = {"ga": {"text": "response.output_text", "audio": "response.output_audio",
+                  "transcript": "response.output_audio_transcript"},
+           "beta": {"text": "response.text", "audio": "response.audio",
+                    "transcript": "response.audio_transcript"}}
+_CANCEL_REASONS = {"turn_detected": "turn_detected"}  # the rest: the client cancelled
+_decoder = msgspec.json.Decoder()
+
+
+def dialect_of(headers: Mapping[str, str]) -> Dialect:
+    """``OpenAI-Beta: realtime=v1`` selects the beta protocol; anything else is GA."""
+    value = headers.get(BETA_HEADER, "")
+    return "beta" if "realtime=v1" in value.replace(" ", "").lower() else "ga"
+
+
+def _unsupported(path: str, what: str = "is not supported by this server") -> InvalidRequest:
+    return InvalidRequest(f"{path} {what}", param=path)
+
+
+def _take(fields: dict[str, Any], path: str, name: str, accepted: tuple[Any, ...] = (None,),
+          what: str = "is not supported by this server") -> None:
+    """Remove ``name``; a value other than the ``accepted`` ones is refused."""
+    if name in fields and fields.pop(name) not in accepted:
+        raise _unsupported(f"{path}.{name}", what)
+
+
+def _no_more(fields: dict[str, Any], path: str) -> None:
+    for name, value in fields.items():
+        if value is not None:
+            raise _unsupported(f"{path}.{name}")
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{path} must be an object", param=path)
+    return dict(value)
+
+
+_NO_TOOLS = "needs function calling, which the realtime endpoint does not offer yet"
+
+
+def _tools(fields: dict[str, Any], path: str) -> None:
+    _take(fields, path, "tools", (None, []), _NO_TOOLS)
+    _take(fields, path, "tool_choice", (None, "auto", "none"), _NO_TOOLS)
+    _take(fields, path, "parallel_tool_calls", (None, True, False))
+
+
+def _max_tokens(value: Any) -> Any:
+    return MAX_OUTPUT_TOKENS if value == "inf" else value
+
+
+def _output_modalities(value: Any, path: str) -> list[str]:
+    """OpenAI's ``["audio"]`` is a spoken reply with its transcript: the engine's
+    ``["text", "audio"]``."""
+    if not isinstance(value, list) or not value or \
+            not set(value) <= {"text", "audio"}:
+        raise InvalidRequest(f"{path} must be ['audio'] or ['text']", param=path)
+    return ["text", "audio"] if "audio" in value else ["text"]
+
+
+def _turn_detection(value: Any, path: str) -> Any:
+    if value is None:
+        return None
+    fields = _object(value, path)
+    _take(fields, path, "idle_timeout_ms")
+    # null fields mean "the default": leave them out
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _transcription(value: Any, path: str) -> dict[str, Any]:
+    fields = {k: v for k, v in _object(value, path).items() if v is not None}
+    return fields
+
+
+def _ga_format(value: Any, path: str) -> tuple[str, int | None]:
+    fields = _object(value, path)
+    kind = fields.pop("type", "audio/pcm")
+    if kind not in _GA_FORMATS:
+        raise InvalidRequest(f"{path}.type must be one of {sorted(_GA_FORMATS)}",
+                             param=f"{path}.type")
+    rate = fields.pop("rate", None)
+    if kind != "audio/pcm" and rate not in (None, 8000):
+        raise _unsupported(f"{path}.rate", "must be 8000 for G.711")
+    if kind == "audio/pcm" and rate not in (None, 16000, 24000):
+        raise _unsupported(f"{path}.rate", "must be 24000 (or 16000)")
+    _no_more(fields, path)
+    return _GA_FORMATS[kind], rate if kind == "audio/pcm" else None
+
+
+def _voice(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+class ClientTranslator:
+    """OpenAI client frames (GA or beta) -> engine :data:`~.events.ClientEvent`."""
+
+    def __init__(self, dialect: Dialect, *, model: str) -> None:
+        self.dialect, self.model = dialect, model
+
+    def __call__(self, text: str) -> Any:
+        try:
+            raw = _decoder.decode(text)
+        except msgspec.DecodeError as exc:
+            raise InvalidRequest(f"malformed JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidRequest("malformed JSON: nested too deeply") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            raise InvalidRequest("an event is a JSON object with a string 'type'",
+                                 param="type")
+        kind = raw["type"]
+        if kind == "session.update":
+            raw["session"] = self.session(_object(raw.get("session"), "session"))
+        elif kind == "response.create":
+            raw["response"] = self.response(_object(raw.get("response"), "response"))
+        elif kind == "conversation.item.create":
+            raw["item"] = self.item(_object(raw.get("item"), "item"))
+        try:
+            return msgspec.convert(raw, ClientEvent)
+        except msgspec.ValidationError as exc:
+            raise InvalidRequest(f"invalid event: {exc}") from None
+
+    def _model(self, fields: dict[str, Any], path: str) -> None:
+        model = fields.pop("model", None)
+        if model not in (None, self.model):
+            raise _unsupported(f"{path}.model", f"is {self.model!r} for this connection: "
+                               "choose the model with ?model= when connecting")
+
+    # --- session.update ------------------------------------------------------------------
+
+    def session(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return self._ga_session(fields) if self.dialect == "ga" else self._beta_session(fields)
+
+    def _ga_session(self, fields: dict[str, Any]) -> dict[str, Any]:
+        path, out = "session", {}
+        _take(fields, path, "type", (None, "realtime"),
+              "must be 'realtime' (transcription sessions are not served)")
+        self._model(fields, path)
+        _tools(fields, path)
+        for name in ("tracing", "prompt", "reasoning"):
+            _take(fields, path, name)
+        _take(fields, path, "include", (None, []))
+        _take(fields, path, "truncation", (None, "auto"))
+        if "instructions" in fields:
+            out["instructions"] = fields.pop("instructions")
+        if "output_modalities" in fields:
+            out["modalities"] = _output_modalities(fields.pop("output_modalities"),
+                                                   f"{path}.output_modalities")
+        if "max_output_tokens" in fields:
+            out["max_response_output_tokens"] = _max_tokens(fields.pop("max_output_tokens"))
+        audio = _object(fields.pop("audio", None), f"{path}.audio")
+        audio_in = _object(audio.pop("input", None), f"{path}.audio.input")
+        audio_out = _object(audio.pop("output", None), f"{path}.audio.output")
+        _no_more(audio, f"{path}.audio")
+        if audio_in.get("format") is not None:
+            fmt, rate = _ga_format(audio_in.pop("format"), f"{path}.audio.input.format")
+            out["input_audio_format"] = fmt
+            if rate:
+                out["input_sample_rate"] = rate
+        if "transcription" in audio_in:
+            out["input_audio_transcription"] = _transcription(
+                audio_in.pop("transcription"), f"{path}.audio.input.transcription")
+        if "turn_detection" in audio_in:
+            out["turn_detection"] = _turn_detection(audio_in.pop("turn_detection"),
+                                                    f"{path}.audio.input.turn_detection")
+        _take(audio_in, f"{path}.audio.input", "noise_reduction")
+        _no_more(audio_in, f"{path}.audio.input")
+        if audio_out.get("format") is not None:
+            fmt, rate = _ga_format(audio_out.pop("format"), f"{path}.audio.output.format")
+            out["output_audio_format"] = fmt
+            if rate:
+                out["output_sample_rate"] = rate
+        if audio_out.get("voice") is not None:
+            out["voice"] = _voice(audio_out.pop("voice"), f"{path}.audio.output.voice")
+        if audio_out.get("speed") is not None:
+            out["speed"] = audio_out.pop("speed")
+        _no_more(audio_out, f"{path}.audio.output")
+        for name in ("input_sample_rate", "output_sample_rate", "temperature"):  # extensions
+            if name in fields:
+                out[name] = fields.pop(name)
+        _no_more(fields, path)
+        return out
+
+    def _beta_session(self, fields: dict[str, Any]) -> dict[str, Any]:
+        path, out = "session", {}
+        self._model(fields, path)
+        _tools(fields, path)
+        for name in ("tracing", "client_secret", "input_audio_noise_reduction"):
+            _take(fields, path, name)
+        _take(fields, path, "include", (None, []))
+        for name in ("instructions", "voice", "speed", "temperature", "input_audio_format",
+                     "output_audio_format", "input_sample_rate", "output_sample_rate"):
+            if fields.get(name) is not None:
+                out[name] = fields.pop(name)
+        if fields.get("modalities") is not None:
+            out["modalities"] = _output_modalities(fields.pop("modalities"),
+                                                   f"{path}.modalities")
+        if fields.get("max_response_output_tokens") is not None:
+            out["max_response_output_tokens"] = _max_tokens(
+                fields.pop("max_response_output_tokens"))
+        if "input_audio_transcription" in fields:
+            out["input_audio_transcription"] = _transcription(
+                fields.pop("input_audio_transcription"), f"{path}.input_audio_transcription")
+        if "turn_detection" in fields:
+            out["turn_detection"] = _turn_detection(fields.pop("turn_detection"),
+                                                    f"{path}.turn_detection")
+        _no_more(fields, path)
+        return out
+
+    # --- response.create -----------------------------------------------------------------
+
+    def response(self, fields: dict[str, Any]) -> dict[str, Any]:
+        path, out = "response", {}
+        _tools(fields, path)
+        _take(fields, path, "conversation", (None, "auto"),
+              "must be 'auto': out-of-band responses are not supported")
+        _take(fields, path, "input", (None,), "is not supported: add items with "
+              "conversation.item.create, then response.create")
+        for name in ("prompt", "reasoning"):
+            _take(fields, path, name)
+        for name in ("instructions", "metadata", "temperature"):
+            if fields.get(name) is not None:
+                out[name] = fields.pop(name)
+        modalities = fields.pop("output_modalities" if self.dialect == "ga" else "modalities",
+                                None)
+        if modalities is not None:
+            out["modalities"] = _output_modalities(modalities, f"{path}.modalities")
+        tokens = fields.pop("max_output_tokens" if self.dialect == "ga"
+                            else "max_response_output_tokens", None)
+        if tokens is not None:
+            out["max_response_output_tokens"] = _max_tokens(tokens)
+        if self.dialect == "ga":
+            audio = _object(fields.pop("audio", None), f"{path}.audio")
+            audio_out = _object(audio.pop("output", None), f"{path}.audio.output")
+            _no_more(audio, f"{path}.audio")
+            if audio_out.get("voice") is not None:
+                out["voice"] = _voice(audio_out.pop("voice"), f"{path}.audio.output.voice")
+            _take(audio_out, f"{path}.audio.output", "format", (None,),
+                  "is set per session (session.update)")
+            _no_more(audio_out, f"{path}.audio.output")
+        else:
+            if fields.get("voice") is not None:
+                out["voice"] = fields.pop("voice")
+            _take(fields, path, "output_audio_format", (None,),
+                  "is set per session (session.update)")
+        _no_more(fields, path)
+        return out
+
+    # --- conversation.item.create --------------------------------------------------------
+
+    def item(self, fields: dict[str, Any]) -> dict[str, Any]:
+        path = "item"
+        kind = fields.get("type", "message")
+        if kind in ("function_call", "function_call_output"):
+            raise _unsupported(f"{path}.type", _NO_TOOLS)
+        if kind != "message":
+            raise _unsupported(f"{path}.type", f"{kind!r} is not supported: only messages")
+        fields["type"] = "message"
+        if fields.get("role") == "system":
+            raise _unsupported(f"{path}.role", "'system' is not supported: set the "
+                               "session's instructions with session.update")
+        content = fields.get("content")
+        if isinstance(content, list):
+            fields["content"] = [self._content(part, f"{path}.content[{i}]")
+                                 for i, part in enumerate(content)]
+        for name in ("object", "status"):
+            fields.pop(name, None)
+        return fields
+
+    @staticmethod
+    def _content(part: Any, path: str) -> dict[str, Any]:
+        fields = _object(part, path)
+        kind = fields.get("type")
+        if kind in ("input_audio", "audio", "output_audio"):
+            raise _unsupported(f"{path}.type", "audio in items is not supported: send audio "
+                               "with input_audio_buffer.append")
+        if kind not in ("input_text", "text", "output_text"):
+            raise _unsupported(f"{path}.type", f"{kind!r} is not supported: only text")
+        fields.pop("id", None)
+        return fields
+
+
+@dataclass(slots=True)
+class _Reply:
+    id: str
+    item_id: str
+    audio: bool
+    metadata: dict[str, str] | None
+    started: bool = False
+    previous_item_id: str | None = None
+
+
+class ServerTranslator:
+    """Engine events -> the OpenAI server events of ``dialect`` (a list per event).
+
+    ``config``: the session's current state (response objects report its voice and
+    format); ``rate_limits``: the key's limits now, for ``rate_limits.updated``."""
+
+    def __init__(self, dialect: Dialect, *, model: str, config: Callable[[], SessionConfig],
+                 rate_limits: Callable[[], list[dict[str, Any]]] = list) -> None:
+        self.dialect, self.model, self.config = dialect, model, config
+        self.rate_limits = rate_limits
+        self._names = _DELTAS[dialect]
+        self._replies: dict[str, _Reply] = {}
+        self._last_item: str | None = None
+
+    def __call__(self, event: Any) -> list[Any]:
+        match event:
+            case SessionCreated() | SessionUpdated():
+                return [{"type": type(event).__struct_config__.tag, "event_id": event.event_id,
+                         "session": self.session(event.session)}]
+            case ResponseCreated(response=info):
+                self._replies[info.id] = _Reply(info.id, info.item_id or new_id("item"),
+                                                "audio" in info.modalities, info.metadata)
+                return [{"type": "response.created", "event_id": event.event_id,
+                         "response": self.response(info, [])}]
+            case ResponseTextDelta():
+                reply = self._replies.get(event.response_id)
+                if reply is not None and reply.audio:
+                    return []  # the transcript deltas say it
+                return self._delta(event, "text", reply)
+            case ResponseAudioTranscriptDelta():
+                return self._delta(event, "transcript", self._replies.get(event.response_id))
+            case ResponseAudioDelta():
+                return self._delta(event, "audio", self._replies.get(event.response_id))
+            case ResponseDone(response=info):
+                return self._done(event, info)
+            case EngineCommitted():
+                previous, self._last_item = self._last_item, event.item_id
+                item = Item(id=event.item_id, role="user",
+                            content=[{"type": "input_audio", "transcript": None}])
+                return [msgspec.to_builtins(event), *self._item_added(item, previous,
+                                                                      done=False)]
+            case EngineTranscript():
+                out = [msgspec.to_builtins(event)]
+                if self.dialect == "ga":
+                    item = Item(id=event.item_id, role="user", content=[
+                        {"type": "input_audio", "transcript": event.transcript}])
+                    out.append({"type": "conversation.item.done", "event_id": new_id("event"),
+                                "previous_item_id": None, "item": self.item(item)})
+                return out
+            case ItemCreated(item=item):
+                previous, self._last_item = self._last_item, item.id
+                return self._item_added(item, previous, done=True)
+            case ItemRetrieved(item=item):
+                return [{"type": "conversation.item.retrieved", "event_id": event.event_id,
+                         "item": self.item(item)}]
+            case {"type": "error", "error": dict(error)}:
+                return [{"type": "error", "event_id": new_id("event"),
+                         "error": {"param": None, **error, "event_id": event.get("event_id")}}]
+            case _:
+                return [event]
+
+    # --- shapes --------------------------------------------------------------------------
+
+    def session(self, config: SessionConfig) -> dict[str, Any]:
+        transcription = msgspec.to_builtins(config.input_audio_transcription)
+        turn_detection = msgspec.to_builtins(config.turn_detection)
+        common = {"object": "realtime.session", "id": config.id, "model": self.model,
+                  "instructions": config.instructions, "tools": [], "tool_choice": "auto",
+                  "tracing": None, "input_sample_rate": config.input_sample_rate,
+                  "output_sample_rate": config.output_sample_rate,
+                  "temperature": config.temperature}
+        if self.dialect == "beta":
+            return {**common, "modalities": config.modalities, "voice": config.voice,
+                    "speed": config.speed,
+                    "input_audio_format": config.input_audio_format,
+                    "output_audio_format": config.output_audio_format,
+                    "input_audio_transcription": transcription,
+                    "input_audio_noise_reduction": None, "turn_detection": turn_detection,
+                    "max_response_output_tokens": config.max_response_output_tokens}
+        if isinstance(turn_detection, dict) and turn_detection.get("type") == "server_vad":
+            turn_detection["idle_timeout_ms"] = None
+        return {**common, "type": "realtime",
+                "output_modalities": ["audio"] if "audio" in config.modalities else ["text"],
+                "max_output_tokens": config.max_response_output_tokens,
+                "truncation": "auto", "prompt": None, "include": None,
+                "audio": {
+                    "input": {"format": _ga_audio_format(config.input_audio_format,
+                                                         config.input_sample_rate),
+                              "transcription": transcription,
+                              "turn_detection": turn_detection, "noise_reduction": None},
+                    "output": {"format": _ga_audio_format(config.output_audio_format,
+                                                          config.output_sample_rate),
+                               "voice": config.voice, "speed": config.speed}}}
+
+    def item(self, item: Item) -> dict[str, Any]:
+        """An item in this dialect (GA names assistant content output_text / output_audio)."""
+        data = msgspec.to_builtins(item)
+        if self.dialect == "ga" and item.role == "assistant":
+            data["content"] = [{**part, "type": "output_" + part["type"]}
+                               for part in data["content"]]
+        return data
+
+    def response(self, info: ResponseInfo, output: list[dict[str, Any]]) -> dict[str, Any]:
+        config = self.config()
+        details = info.status_details
+        if details is not None and details.get("type") == "cancelled":
+            details = {"type": "cancelled",
+                       "reason": _CANCEL_REASONS.get(details.get("reason"), "client_cancelled")}
+        usage = None
+        if info.usage is not None:
+            u = info.usage
+            usage = {"total_tokens": u.total_tokens, "input_tokens": u.input_tokens,
+                     "output_tokens": u.output_tokens,
+                     "input_token_details": {"text_tokens": u.input_tokens, "audio_tokens": 0,
+                                             "cached_tokens": 0},
+                     "output_token_details": {"text_tokens": u.output_tokens,
+                                              "audio_tokens": 0}}
+        audio = "audio" in info.modalities
+        data: dict[str, Any] = {
+            "object": "realtime.response", "id": info.id, "status": info.status,
+            "status_details": details, "output": output, "usage": usage,
+            "conversation_id": config.id, "metadata": info.metadata,
+            "max_output_tokens": config.max_response_output_tokens}
+        if info.timings is not None:
+            data["timings"] = msgspec.to_builtins(info.timings)  # extension: stage timings
+        if self.dialect == "beta":
+            return {**data, "modalities": info.modalities, "voice": config.voice,
+                    "output_audio_format": config.output_audio_format,
+                    "temperature": config.temperature}
+        return {**data, "output_modalities": ["audio"] if audio else ["text"],
+                "audio": {"output": {"format": _ga_audio_format(config.output_audio_format,
+                                                                config.output_sample_rate),
+                                     "voice": config.voice}}}
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _item_added(self, item: Item, previous: str | None, *, done: bool) -> list[Any]:
+        data = self.item(item)
+        if self.dialect == "beta":
+            return [{"type": "conversation.item.created", "event_id": new_id("event"),
+                     "previous_item_id": previous, "item": data}]
+        out = [{"type": "conversation.item.added", "event_id": new_id("event"),
+                "previous_item_id": previous, "item": data}]
+        if done:
+            out.append({"type": "conversation.item.done", "event_id": new_id("event"),
+                        "previous_item_id": previous, "item": data})
+        return out
+
+    def _part(self, reply: _Reply, text: str) -> dict[str, Any]:
+        return {"type": "audio", "transcript": text} if reply.audio else \
+            {"type": "text", "text": text}
+
+    def _reply_item(self, reply: _Reply, text: str, status: str) -> Item:
+        return Item(id=reply.item_id, role="assistant", content=[self._part(reply, text)]
+                    if status != "in_progress" else [], status=status)  # type: ignore[arg-type]
+
+    def _ids(self, reply: _Reply) -> dict[str, Any]:
+        return {"response_id": reply.id, "item_id": reply.item_id, "output_index": 0,
+                "content_index": 0}
+
+    def _delta(self, event: Any, kind: str, reply: _Reply | None) -> list[Any]:
+        delta = {"type": f"{self._names[kind]}.delta", "event_id": event.event_id,
+                 "response_id": event.response_id, "item_id": event.item_id,
+                 "output_index": 0, "content_index": 0, "delta": event.delta}
+        if reply is None or reply.started:
+            return [delta]
+        reply.started = True
+        reply.previous_item_id, self._last_item = self._last_item, reply.item_id
+        item = self.item(self._reply_item(reply, "", "in_progress"))
+        added = self._item_added(self._reply_item(reply, "", "in_progress"),
+                                 reply.previous_item_id, done=False)
+        part = {**self._part(reply, ""), **({"audio": None} if reply.audio else {})}
+        return [{"type": "response.output_item.added", "event_id": new_id("event"),
+                 "response_id": reply.id, "output_index": 0, "item": item},
+                *added,
+                {"type": "response.content_part.added", "event_id": new_id("event"),
+                 **self._ids(reply), "part": part},
+                delta]
+
+    def _done(self, event: ResponseDone, info: ResponseInfo) -> list[Any]:
+        reply = self._replies.pop(info.id, None)
+        out: list[Any] = []
+        output: list[dict[str, Any]] = []
+        if reply is not None and reply.started:
+            ids = self._ids(reply)
+            if reply.audio:
+                out.append({"type": f"{self._names['audio']}.done",
+                            "event_id": new_id("event"), **ids})
+                out.append({"type": f"{self._names['transcript']}.done",
+                            "event_id": new_id("event"), **ids, "transcript": info.text})
+            else:
+                out.append({"type": f"{self._names['text']}.done",
+                            "event_id": new_id("event"), **ids, "text": info.text})
+            out.append({"type": "response.content_part.done", "event_id": new_id("event"),
+                        **ids, "part": self._part(reply, info.text)})
+            status = "completed" if info.status == "completed" else "incomplete"
+            item = self.item(self._reply_item(reply, info.text, status))
+            output.append(item)
+            out.append({"type": "response.output_item.done", "event_id": new_id("event"),
+                        "response_id": reply.id, "output_index": 0, "item": item})
+            if self.dialect == "ga":
+                out.append({"type": "conversation.item.done", "event_id": new_id("event"),
+                            "previous_item_id": reply.previous_item_id, "item": item})
+        out.append({"type": "response.done", "event_id": event.event_id,
+                    "response": self.response(info, output)})
+        out.append({"type": "rate_limits.updated", "event_id": new_id("event"),
+                    "rate_limits": self.rate_limits()})
+        return out
+
+
+def _ga_audio_format(fmt: str, rate: int) -> dict[str, Any]:
+    name = _GA_FORMAT_NAMES[fmt]
+    return {"type": name, "rate": rate} if name == "audio/pcm" else {"type": name}

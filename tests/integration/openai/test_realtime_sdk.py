@@ -1,0 +1,395 @@
+"""``WS /v1/realtime`` driven by the official ``openai`` SDK, unchanged but for the base
+URL and key: the GA client (``client.realtime.connect``) and the beta one
+(``client.beta.realtime.connect``), over a real uvicorn socket with fake models.
+
+Every server event is validated against the SDK's own pydantic event union of that
+protocol, and the lifecycle order is checked against OpenAI's reference order."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import numpy as np
+import openai.types.beta.realtime as beta_types
+import openai.types.realtime as ga_types
+import pytest
+import websockets
+from openai import AsyncOpenAI
+from pydantic import TypeAdapter
+
+from orchestrator.realtime import g711
+from orchestrator.realtime.audio import float_to_pcm16, resample
+from tests.support.fake_voice import FakeLLM, FakeMemory, FakeTTS, fake_services
+from tests.support.realtime import live_server, types_of
+
+pytestmark = pytest.mark.asyncio
+GA_EVENTS = TypeAdapter(ga_types.RealtimeServerEvent)
+BETA_EVENTS = TypeAdapter(beta_types.RealtimeServerEvent)
+REPLY = "Hello there. It is sunny. Bye!"
+MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+
+# OpenAI's reference order of one reply (deltas collapsed to one entry per run).
+GA_TEXT_REPLY = ["response.created", "response.output_item.added", "conversation.item.added",
+                 "response.content_part.added", "response.output_text.delta",
+                 "response.output_text.done", "response.content_part.done",
+                 "response.output_item.done", "conversation.item.done", "response.done",
+                 "rate_limits.updated"]
+BETA_TEXT_REPLY = ["response.created", "response.output_item.added",
+                   "conversation.item.created", "response.content_part.added",
+                   "response.text.delta", "response.text.done", "response.content_part.done",
+                   "response.output_item.done", "response.done", "rate_limits.updated"]
+
+
+@pytest.fixture
+async def live(tmp_path):  # type: ignore[no-untyped-def]
+    async with live_server(tmp_path, memory_enabled=True,
+                           realtime_turn_detection="server_vad") as server:
+        yield server
+
+
+def sdk(live) -> AsyncOpenAI:  # type: ignore[no-untyped-def]
+    return AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key="sk-local",
+                       websocket_base_url=f"{live.ws_url}/v1")
+
+
+def validate(adapter: TypeAdapter, event: dict) -> None:
+    if adapter is BETA_EVENTS and isinstance(event.get("session"), dict):
+        # the beta types list OpenAI's own model names only (GA takes any string, and the
+        # SDK itself does not validate): check the rest of the session
+        event = {**event, "session": {**event["session"], "model": "gpt-realtime"}}
+    adapter.validate_python(event)
+
+
+async def events_until(conn, last: str, adapter: TypeAdapter, wait_s: float = 20) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Raw server events up to ``last``, each one valid for the SDK's event union."""
+    out = []
+    while True:
+        event = json.loads(await asyncio.wait_for(conn.recv_bytes(), wait_s))
+        validate(adapter, event)
+        out.append(event)
+        if event["type"] == last:
+            return out
+
+
+def deltas(events: list[dict], kind: str) -> str:
+    return "".join(e["delta"] for e in events if e["type"] == kind)
+
+
+def tone(seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+
+
+async def stored(live, session_id: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    turns, _ = await live.runtime.conversations.list_turns(session_id)
+    return [(t.role, t.text) for t in turns]
+
+
+# --- GA ---------------------------------------------------------------------------------
+
+async def test_ga_text_turn_follows_openai_order_and_is_stored(live) -> None:
+    llm = FakeLLM()
+    live.use(fake_services(llm=llm, memory=FakeMemory()))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        (created,) = await events_until(conn, "session.created", GA_EVENTS)
+        session = created["session"]
+        assert session["type"] == "realtime" and session["model"] == "llm"
+        assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+        assert session["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+        assert session["output_modalities"] == ["audio"]
+
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Is it sunny?"}]})
+        added, _ = await events_until(conn, "conversation.item.done", GA_EVENTS)
+        assert added["type"] == "conversation.item.added"
+        assert added["item"]["content"] == [{"type": "input_text", "text": "Is it sunny?"}]
+        user_item = added["item"]["id"]
+
+        await conn.response.create(response={"output_modalities": ["text"],
+                                              "metadata": {"turn": "1"}})
+        reply = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+
+    assert types_of(reply) == GA_TEXT_REPLY
+    assert deltas(reply, "response.output_text.delta") == REPLY
+    by_type = {e["type"]: e for e in reply}
+    assert by_type["response.output_text.done"]["text"] == REPLY
+    assert by_type["conversation.item.added"]["previous_item_id"] == user_item
+    response = by_type["response.done"]["response"]
+    assert response["status"] == "completed" and response["metadata"] == {"turn": "1"}
+    assert response["output_modalities"] == ["text"]
+    assert response["output"][0]["content"] == [{"type": "output_text", "text": REPLY}]
+    assert response["usage"]["input_tokens"] == 11 and response["usage"]["output_tokens"] == 9
+    # the user's text reached the LLM as the last message; both turns are stored
+    assert llm.requests[-1][-1].content.endswith("Is it sunny?")
+    assert await stored(live, session["id"]) == [("user", "Is it sunny?"),
+                                                 ("assistant", REPLY)]
+
+
+async def test_ga_spoken_turn_sends_transcript_and_audio_not_text(live) -> None:
+    live.use(fake_services())
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session=MANUAL)
+        (updated,) = await events_until(conn, "session.updated", GA_EVENTS)
+        assert updated["session"]["audio"]["input"]["turn_detection"] is None
+        pcm = float_to_pcm16(tone(0.8, 24000))
+        await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+        await conn.input_audio_buffer.commit()
+        turn = await events_until(conn, "conversation.item.done", GA_EVENTS)
+        await conn.response.create()
+        reply = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+
+    assert types_of(turn) == ["input_audio_buffer.committed", "conversation.item.added",
+                              "conversation.item.input_audio_transcription.delta",
+                              "conversation.item.input_audio_transcription.completed",
+                              "conversation.item.done"]
+    completed = turn[-2]
+    assert completed["transcript"] == "what is the weather like"
+    assert completed["usage"]["type"] == "duration"
+    assert completed["usage"]["seconds"] == pytest.approx(0.8, abs=0.03)  # resampler delay
+    assert turn[-1]["item"]["content"][0]["transcript"] == "what is the weather like"
+    kinds = set(types_of(reply))
+    assert "response.output_text.delta" not in kinds  # the transcript says it, once
+    assert {"response.output_audio.delta", "response.output_audio_transcript.delta",
+            "response.output_audio.done", "response.output_audio_transcript.done"} <= kinds
+    transcript = deltas(reply, "response.output_audio_transcript.delta")
+    done = next(e for e in reply if e["type"] == "response.output_audio_transcript.done")
+    assert transcript == done["transcript"] == REPLY
+    audio = b"".join(base64.b64decode(e["delta"]) for e in reply
+                     if e["type"] == "response.output_audio.delta")
+    # FakeTTS: 20 ms of tone per character, resampled to the session's 24 kHz PCM16
+    spoken_ms = len(audio) / 2 / 24
+    assert abs(spoken_ms - 20 * len(REPLY.replace(" ", ""))) < 20 * 8
+    item = reply[-2]["response"]["output"][0]
+    assert item["content"] == [{"type": "output_audio", "transcript": REPLY}]
+
+
+async def test_ga_barge_in_and_audio_clear_cancel_the_reply(live) -> None:
+    live.use(fake_services(llm=FakeLLM(delay=0.05), tts=FakeTTS(delay=0.05)))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Talk to me."}]})
+        await events_until(conn, "conversation.item.done", GA_EVENTS)
+        await conn.response.create()
+        await events_until(conn, "response.output_audio.delta", GA_EVENTS)
+        await conn.output_audio_buffer.clear()
+        rest = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    cleared = next(e for e in rest if e["type"] == "output_audio_buffer.cleared")
+    response = rest[-2]["response"]
+    assert cleared["response_id"] == response["id"]
+    assert response["status"] == "cancelled"
+    assert response["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    assert response["output"][0]["status"] == "incomplete"
+
+
+# --- beta -------------------------------------------------------------------------------
+
+async def test_beta_client_gets_beta_names_and_shapes(live) -> None:
+    live.use(fake_services())
+    async with sdk(live).beta.realtime.connect(model="llm") as conn:
+        (created,) = await events_until(conn, "session.created", BETA_EVENTS)
+        session = created["session"]
+        assert session["modalities"] == ["text", "audio"]
+        assert session["input_audio_format"] == "pcm16"
+        assert session["turn_detection"]["type"] == "server_vad"
+        await conn.session.update(session={"turn_detection": None,
+                                           "max_response_output_tokens": "inf"})
+        (updated,) = await events_until(conn, "session.updated", BETA_EVENTS)
+        assert updated["session"]["max_response_output_tokens"] == 4096
+
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Hi"}]})
+        (item,) = await events_until(conn, "conversation.item.created", BETA_EVENTS)
+        await conn.response.create(response={"modalities": ["text"]})
+        text_reply = await events_until(conn, "rate_limits.updated", BETA_EVENTS)
+
+        pcm = float_to_pcm16(tone(0.5, 24000))
+        await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+        await conn.input_audio_buffer.commit()
+        await events_until(conn, "conversation.item.input_audio_transcription.completed",
+                           BETA_EVENTS)
+        await conn.response.create()
+        spoken = await events_until(conn, "rate_limits.updated", BETA_EVENTS)
+
+    assert item["item"]["content"] == [{"type": "input_text", "text": "Hi"}]
+    assert types_of(text_reply) == BETA_TEXT_REPLY
+    assert deltas(text_reply, "response.text.delta") == REPLY
+    kinds = set(types_of(spoken))
+    assert {"response.audio.delta", "response.audio_transcript.delta",
+            "response.audio.done", "response.audio_transcript.done"} <= kinds
+    assert "response.text.delta" not in kinds
+    assert spoken[-2]["response"]["output"][0]["content"] == [
+        {"type": "audio", "transcript": REPLY}]
+    assert spoken[-2]["response"]["modalities"] == ["text", "audio"]
+
+
+# --- items ------------------------------------------------------------------------------
+
+async def test_items_are_retrieved_and_deleted_from_storage_and_memory(live) -> None:
+    memory = FakeMemory()
+    live.use(fake_services(memory=memory))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        (created,) = await events_until(conn, "session.created", GA_EVENTS)
+        session_id = created["session"]["id"]
+        for text in ("first", "second"):
+            await conn.conversation.item.create(item={
+                "type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": text}]})
+            added, _ = await events_until(conn, "conversation.item.done", GA_EVENTS)
+        second = added["item"]["id"]
+        assert added["previous_item_id"] is not None
+        await conn.conversation.item.retrieve(item_id=second)
+        (retrieved,) = await events_until(conn, "conversation.item.retrieved", GA_EVENTS)
+        assert retrieved["item"]["content"] == [{"type": "input_text", "text": "second"}]
+        await conn.conversation.item.delete(item_id=second)
+        (deleted,) = await events_until(conn, "conversation.item.deleted", GA_EVENTS)
+        assert deleted["item_id"] == second
+        await conn.conversation.item.retrieve(item_id=second, event_id="evt_again")
+        (error,) = await events_until(conn, "error", GA_EVENTS)
+    assert error["error"]["param"] == "item_id" and error["error"]["event_id"] == "evt_again"
+    assert await stored(live, session_id) == [("user", "first")]
+    for _ in range(50):
+        if memory.forgotten:
+            break
+        await asyncio.sleep(0.02)
+    assert len(memory.forgotten) == 1
+
+
+# --- refusals: every field honoured or named ----------------------------------------------
+
+@pytest.mark.parametrize(("event", "param"), [
+    ({"type": "session.update", "session": {"type": "realtime", "tools": [
+        {"type": "function", "name": "f", "parameters": {}}]}}, "session.tools"),
+    ({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "noise_reduction": {"type": "near_field"}}}}}, "session.audio.input.noise_reduction"),
+    ({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": 44100}}}}}, "session.audio.input.format.rate"),
+    ({"type": "session.update", "session": {"type": "transcription"}}, "session.type"),
+    ({"type": "session.update", "session": {"type": "realtime", "frobnicate": 1}},
+     "session.frobnicate"),
+    ({"type": "session.update", "session": {"type": "realtime", "model": "gpt-4o"}},
+     "session.model"),
+    ({"type": "response.create", "response": {"conversation": "none"}},
+     "response.conversation"),
+    ({"type": "response.create", "response": {"tool_choice": "required"}},
+     "response.tool_choice"),
+    ({"type": "conversation.item.create", "item": {"type": "message", "role": "system",
+                                                   "content": [{"type": "input_text",
+                                                                "text": "x"}]}},
+     "item.role"),
+    ({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                                                   "content": [{"type": "input_audio",
+                                                                "audio": "AAAA"}]}},
+     "item.content[0].type"),
+    ({"type": "conversation.item.create", "item": {"type": "function_call_output",
+                                                   "call_id": "c", "output": "{}"}},
+     "item.type"),
+])
+async def test_unsupported_fields_are_refused_by_name(live, event, param) -> None:
+    live.use(fake_services())
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm") as ws:
+        json.loads(await ws.recv())
+        await ws.send(json.dumps({**event, "event_id": "evt_1"}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        GA_EVENTS.validate_python(error)
+        assert error["type"] == "error", error
+        assert error["error"]["param"] == param, error
+        assert error["error"]["type"] == "invalid_request_error"
+        assert error["error"]["event_id"] == "evt_1"
+        await ws.send(json.dumps({"type": "session.update", "session": {"instructions": "ok"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "session.updated"
+
+
+@pytest.mark.parametrize(("model", "version"), [("llm", ""), ("llm:3", "3"),
+                                                ("gpt-realtime", "")])
+async def test_the_model_query_pins_the_llm(live, model, version) -> None:
+    llm = FakeLLM()
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model=model) as conn:
+        (created,) = await events_until(conn, "session.created", GA_EVENTS)
+        assert created["session"]["model"] == model
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]})
+        await conn.response.create()
+        await events_until(conn, "response.done", GA_EVENTS)
+    assert llm.params[-1].version == version
+
+
+async def test_another_model_or_session_is_refused_with_a_close_code(live) -> None:
+    live.use(fake_services())
+    for query, code, error_code in (("model=stt", 4404, "not_found"),
+                                    ("model=llm&session_id=nope", 4404, "not_found"),
+                                    ("model=llm:0", 4400, "invalid_request")):
+        async with websockets.connect(f"{live.ws_url}/v1/realtime?{query}") as ws:
+            error = json.loads(await ws.recv())
+            assert error["error"]["code"] == error_code, (query, error)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == code
+
+
+async def test_session_id_continues_a_stored_session(live) -> None:
+    llm = FakeLLM()
+    live.use(fake_services(llm=llm))
+    session_id = await live.new_session("alice")
+    client = sdk(live)
+    for text in ("my name is Ada", "what is my name"):
+        async with client.realtime.connect(model="llm",
+                                           extra_query={"session_id": session_id}) as conn:
+            (created,) = await events_until(conn, "session.created", GA_EVENTS)
+            assert created["session"]["id"] == session_id
+            await conn.conversation.item.create(item={
+                "type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": text}]})
+            await conn.response.create()
+            await events_until(conn, "response.done", GA_EVENTS)
+    contents = [m.content for m in llm.requests[-1]]
+    assert any("my name is Ada" in c for c in contents)  # the first connection's turn
+    record = await live.runtime.conversations.get_session(session_id)
+    assert record.user_id == "alice"
+
+
+# --- telephony --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "law"), [("audio/pcmu", "ulaw"), ("audio/pcma", "alaw")])
+async def test_g711_audio_in_and_out(live, name, law) -> None:
+    live.use(fake_services())
+    heard: list[int] = []
+    stt = live.runtime.services.stt
+    original = stt.transcribe
+
+    async def transcribe(audio, **kwargs: Any):  # type: ignore[no-untyped-def]
+        heard.append(len(audio))
+        return await original(audio, **kwargs)
+
+    stt.transcribe = transcribe
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={"type": "realtime", "audio": {
+            "input": {"format": {"type": name}, "turn_detection": None},
+            "output": {"format": {"type": name}}}})
+        (updated,) = await events_until(conn, "session.updated", GA_EVENTS)
+        assert updated["session"]["audio"]["output"]["format"] == {"type": name}
+        speech = g711.encode(tone(1.0, 8000), law)
+        await conn.input_audio_buffer.append(audio=base64.b64encode(speech).decode())
+        await conn.input_audio_buffer.commit()
+        await conn.response.create()
+        reply = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    assert heard == [16000]  # one second of 8 kHz G.711, resampled for speech-to-text
+    audio = b"".join(base64.b64decode(e["delta"]) for e in reply
+                     if e["type"] == "response.output_audio.delta")
+    samples = g711.decode(audio, law)
+    spoken_ms = len(samples) / 8  # one byte per sample at 8 kHz
+    assert abs(spoken_ms - 20 * len(REPLY.replace(" ", ""))) < 20 * 8
+    # it is the TTS tone (220 Hz), not noise: compare with the reference resampled to 8 kHz
+    reference = resample((0.3 * np.sin(2 * np.pi * 220 * np.arange(4410) / 22050))
+                         .astype(np.float32), 22050, 8000)
+    assert abs(float(np.abs(samples[200:1400]).mean())
+               - float(np.abs(reference[200:1400]).mean())) < 0.02
