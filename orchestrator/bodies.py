@@ -9,6 +9,7 @@ field (``Expected `bool`, got `int` - at `$.admin```).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -37,12 +38,30 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     if not body.strip():
         return  # Litestar answers for a missing body (or the handler's default applies)
     try:
-        msgspec.convert(_integral_floats_as_ints(msgspec.json.decode(body)), type=target,
-                        strict=True)
+        raw = _integral_floats_as_ints(msgspec.json.decode(body))
+        refuse = getattr(target, "__refuse__", None)
+        if refuse is not None:  # the type words its own refusals of fields it lists
+            refuse(raw)
+        msgspec.convert(raw, type=target, strict=True)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid body: {exc}") from None
+        raise InvalidRequest(f"invalid body: {exc}", param=param_of(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"malformed JSON: {exc}") from None
+
+
+_AT = re.compile(r"- at `\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)`$")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+
+
+def param_of(message: str) -> str | None:
+    """The body field a msgspec error is about, OpenAI style (``messages[0].role``):
+    ``Expected `int`, got `str` - at `$.n``` -> ``n``; an unknown field is named too."""
+    at = _AT.search(message)
+    path = at.group(1).lstrip(".") if at else ""
+    unknown = _UNKNOWN.search(message)
+    if unknown:
+        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+    return path or None
 
 
 def _integral_floats_as_ints(value: Any) -> Any:

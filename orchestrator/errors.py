@@ -24,10 +24,13 @@ Storage raises its own tree (``storage.errors``), mapped here too: ``RecordNotFo
 -> 404 not_found, ``SessionEnded`` -> 409 session_ended, ``StorageUnavailable`` -> 503
 storage_unavailable, any other ``StorageError`` -> 500 storage_error.
 
-Every error body has the same JSON shape, which the official OpenAI SDKs also parse::
+Every error body has the same JSON shape, OpenAI's (its SDKs parse it)::
 
-    {"error": {"code": "not_found", "message": "…", "type": "not_found",
-               "request_id": "…"}}
+    {"error": {"code": "not_found", "message": "…", "type": "invalid_request_error",
+               "param": "model", "request_id": "…"}}
+
+``code`` is this service's own (the tree above); ``type`` is OpenAI's class of it
+(:func:`openai_type`); ``param`` names the request field at fault, when one is.
 
 Messages leave through :func:`orchestrator.redaction.redact`, so no key or password
 reaches a client or a log line by way of an error.
@@ -156,8 +159,14 @@ _HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden",
                429: "rate_limited", 503: "unavailable"}
 
 
+def openai_type(status: int) -> str:
+    """OpenAI's error ``type`` for an HTTP status."""
+    return _OPENAI_TYPES.get(status) or ("invalid_request_error" if 400 <= status < 500
+                                         else "server_error")
+
+
 def error_body(status: int, code: str, message: str, param: str | None = None) -> ErrorBody:
-    return ErrorBody(ErrorDetail(code=code, message=message, type=code,
+    return ErrorBody(ErrorDetail(code=code, message=message, type=openai_type(status),
                                  request_id=current_request_id(), param=param))
 
 
@@ -232,9 +241,7 @@ _OPENAI_TYPES = {401: "authentication_error", 403: "permission_error",
 def websocket_error_event(exc: BaseException, event_id: str | None = None) -> dict[str, Any]:
     """The realtime ``error`` event for an exception (OpenAI Realtime shape)."""
     status, code, message = describe(exc)
-    kind = _OPENAI_TYPES.get(status) or ("invalid_request_error" if 400 <= status < 500
-                                         else "server_error")
-    error: dict[str, Any] = {"type": kind, "code": code, "message": message}
+    error: dict[str, Any] = {"type": openai_type(status), "code": code, "message": message}
     if isinstance(exc, AppError) and exc.param:
         error["param"] = exc.param
     return {"type": "error", "event_id": event_id, "error": error}

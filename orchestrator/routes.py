@@ -4,6 +4,7 @@ from orchestrator.auth.controllers import KeyAdminController
 from orchestrator.chat.controllers import ChatController, ModelsController
 from orchestrator.health.controllers import HealthController
 from orchestrator.memory.controllers import MemoryController
+from orchestrator.memory.embeddings import EmbeddingsController
 from orchestrator.models.controllers import ModelAdminController
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
@@ -17,6 +18,7 @@ ROUTE_HANDLERS: list = [
     MemoryController,
     ChatController,
     ModelsController,
+    EmbeddingsController,
     TranscriptionController,
     SpeechController,
     *REALTIME_ROUTES,

@@ -154,6 +154,10 @@ async def start_runtime(settings: Settings,
                                                 default_voice=settings.default_voice,
                                                 max_chars=settings.max_tts_chars)
 
+        from orchestrator.memory.embedder import TritonEmbedder
+
+        runtime.services.embedder = TritonEmbedder(runtime.triton)
+
         from orchestrator.models.wiring import start_model_admin
 
         # Pins requests to the promoted versions and follows promotions of other processes.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.chat.service import ChatService
+    from orchestrator.memory.embedder import TritonEmbedder
     from orchestrator.memory.service import MemoryService
     from orchestrator.models.service import ModelAdmin
     from orchestrator.realtime.ports import AudioDecoder, AudioEncoder, PromptBuilder
@@ -28,6 +29,8 @@ class Services:
     tts: TextToSpeech | None = None
     llm: ChatService | None = None
     memory: MemoryService | None = None
+    embedder: TritonEmbedder | None = None
+    """Sentence vectors of the ``embedder`` model (``POST /v1/embeddings``)."""
     models: ModelAdmin | None = None
     """Model administration (needs Triton)."""
     prompt: PromptBuilder | None = None

@@ -8,9 +8,11 @@ arrives as a ``data: {"error": …}`` event, as OpenAI does.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -31,11 +33,18 @@ from orchestrator.chat.schemas import (
 )
 from orchestrator.chat.service import ChatChunk, ChatMessage, ChatService, SamplingParams
 from orchestrator.dependencies import RuntimeDep, SettingsDep, provide_service
-from orchestrator.errors import AppError, InferenceUnavailable, NotFound, describe, error_body
+from orchestrator.errors import (
+    AppError,
+    InferenceUnavailable,
+    NotFound,
+    describe,
+    error_body,
+)
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.settings import Settings
 
 LLM_MODEL = "llm"
+log = logging.getLogger(__name__)
 
 
 ChatDep = NamedDependency[ChatService]
@@ -45,7 +54,7 @@ def sampling_params(body: ChatCompletionRequest, settings: Settings) -> Sampling
     name, version = parse_model_ref(body.model)
     if name != LLM_MODEL:
         raise NotFound(f"model {body.model!r} does not exist: use {LLM_MODEL!r} or "
-                       f"'{LLM_MODEL}:<version>' (GET /v1/models lists them)")
+                       f"'{LLM_MODEL}:<version>' (GET /v1/models lists them)", param="model")
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     return SamplingParams(
         max_tokens=body.max_completion_tokens or body.max_tokens or settings.llm_max_tokens,
@@ -80,6 +89,8 @@ class ChatController(Controller):
                           settings: SettingsDep) -> Response[ChatCompletion] | Stream:
         params = sampling_params(data, settings)
         messages = chat_messages(data)
+        if data.user or data.safety_identifier:
+            log.info("chat completion for end user %r", data.user or data.safety_identifier)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not data.stream:
@@ -108,6 +119,7 @@ class ChatController(Controller):
                   choices: bool = True) -> bytes:
             return _sse(ChatCompletionChunk(
                 id=completion_id, created=created, model=model, usage=usage,
+                object="chat.completion.chunk",
                 choices=[ChunkChoice(0, delta, finish)] if choices else []))
 
         try:
@@ -118,8 +130,8 @@ class ChatController(Controller):
                 if chunk.text:
                     yield event(Delta(content=chunk.text))
                 if chunk.finish_reason:
-                    yield event(Delta(), chunk.finish_reason,
-                                usage=None if include_usage else usage)
+                    # OpenAI: usage only when asked for, in a last chunk with no choices
+                    yield event(Delta(), chunk.finish_reason)
                     if include_usage:
                         yield event(Delta(), usage=usage, choices=False)
                     break
@@ -139,15 +151,27 @@ class ModelsController(Controller):
 
     @get("/", name="openai:models", summary="Served models and their ready versions")
     async def list_models(self, runtime: RuntimeDep) -> ModelList:
-        if runtime.triton is None:
-            raise InferenceUnavailable("no inference server is configured (TRITON_URL)")
-        versions: dict[str, list[str]] = {}
-        for entry in await runtime.triton.repository_index():
-            if entry.get("state") == "READY" and entry.get("name"):
-                versions.setdefault(entry["name"], []).append(str(entry.get("version", "")))
-        cards = []
-        for name in sorted(versions):
-            ready = sorted((v for v in versions[name] if v), key=int)
-            cards.append(ModelCard(id=name, versions=ready))
-            cards += [ModelCard(id=f"{name}:{v}") for v in ready]
-        return ModelList(data=cards)
+        return ModelList(data=await _model_cards(runtime))
+
+    @get("/{model_id:str}", name="openai:model", summary="One served model (or version)")
+    async def get_model(self, model_id: str, runtime: RuntimeDep) -> ModelCard:
+        for card in await _model_cards(runtime):
+            if card.id == model_id.replace("/", ":"):
+                return card
+        raise NotFound(f"model {model_id!r} is not served (GET /v1/models lists them)",
+                       param="model")
+
+
+async def _model_cards(runtime: Any) -> list[ModelCard]:
+    if runtime.triton is None:
+        raise InferenceUnavailable("no inference server is configured (TRITON_URL)")
+    versions: dict[str, list[str]] = {}
+    for entry in await runtime.triton.repository_index():
+        if entry.get("state") == "READY" and entry.get("name"):
+            versions.setdefault(entry["name"], []).append(str(entry.get("version", "")))
+    cards = []
+    for name in sorted(versions):
+        ready = sorted((v for v in versions[name] if v), key=int)
+        cards.append(ModelCard(id=name, versions=ready))
+        cards += [ModelCard(id=f"{name}:{v}") for v in ready]
+    return cards

@@ -12,15 +12,17 @@ MAX_TOKENS_LIMIT = 4096
 """Largest max_tokens accepted (the model's own limit is its config parameter)."""
 
 
-class TextPart(msgspec.Struct):
+class TextPart(msgspec.Struct, forbid_unknown_fields=True):
     type: Literal["text"]
     text: str
 
 
-class ChatMessageIn(msgspec.Struct):
+class ChatMessageIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A message. Function-calling messages (``tool`` role, ``tool_calls``) and ``name``
+    are refused by name (see :mod:`orchestrator.chat.refusals`)."""
+
     role: Literal["system", "user", "assistant", "developer"]
     content: Annotated[str, msgspec.Meta(max_length=100_000)] | list[TextPart]
-    name: str | None = None
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -28,12 +30,28 @@ class ChatMessageIn(msgspec.Struct):
         return "".join(part.text for part in self.content)
 
 
-class StreamOptions(msgspec.Struct):
+class StreamOptions(msgspec.Struct, forbid_unknown_fields=True):
     include_usage: bool = False
+    include_obfuscation: bool | None = None
 
 
-class ChatCompletionRequest(msgspec.Struct):
-    """The OpenAI request; ``top_k`` and ``repetition_penalty`` are extensions."""
+class ResponseFormat(msgspec.Struct, forbid_unknown_fields=True):
+    type: Literal["text"]
+
+
+def only(value: Any) -> msgspec.Meta:
+    """A field whose only accepted value is its no-op one (the schema says so)."""
+    return msgspec.Meta(extra_json_schema={"const": value})
+
+
+class ChatCompletionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The OpenAI request; ``top_k`` and ``repetition_penalty`` are extensions.
+
+    No field is dropped unseen. OpenAI fields this server does not honour are accepted
+    only with their no-op value (the schema lists that value), and any other value is a
+    400 naming the field and why (:func:`orchestrator.chat.refusals.refuse_unsupported`,
+    run on the raw body first); a field OpenAI does not define is a 400 too.
+    """
 
     messages: Annotated[list[ChatMessageIn], msgspec.Meta(min_length=1, max_length=512)]
     model: ModelRef = "llm"
@@ -52,7 +70,34 @@ class ChatCompletionRequest(msgspec.Struct):
         list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
         msgspec.Meta(max_length=4)] | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
-    user: str | None = None
+    user: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    """Recorded in the request's log line (OpenAI: an end-user id for abuse tracking)."""
+    safety_identifier: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    prompt_cache_key: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    """Accepted: prefix reuse is automatic (the llm model keeps recent streams' KV cache)."""
+    # OpenAI fields accepted with their no-op value only:
+    tools: Annotated[list[Any], msgspec.Meta(max_length=0)] | None = None
+    tool_choice: Literal["none", "auto"] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: Annotated[list[Any], msgspec.Meta(max_length=0)] | None = None
+    function_call: Literal["none", "auto"] | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: Annotated[bool, only(False)] | None = None
+    top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=0)] | None = None
+    logit_bias: Annotated[dict[str, float], msgspec.Meta(max_length=0)] | None = None
+    presence_penalty: Annotated[float, msgspec.Meta(ge=0, le=0)] | None = None
+    frequency_penalty: Annotated[float, msgspec.Meta(ge=0, le=0)] | None = None
+    modalities: list[Literal["text"]] | None = None
+    verbosity: Literal["medium"] | None = None
+    service_tier: Literal["auto", "default"] | None = None
+    store: Annotated[bool, only(False)] | None = None
+    metadata: Annotated[dict[str, str], msgspec.Meta(max_length=0)] | None = None
+
+    @classmethod
+    def __refuse__(cls, raw: Any) -> None:
+        from orchestrator.chat.refusals import refuse_unsupported
+
+        refuse_unsupported(raw)
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -110,8 +155,10 @@ class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
     created: int
     model: str
     choices: list[ChunkChoice]
+    object: Literal["chat.completion.chunk"]
+    """Required (no default), so omit_defaults cannot leave it out."""
     usage: Usage | None = None
-    object: str = "chat.completion.chunk"
+    """Only in the last chunk, and only with stream_options.include_usage."""
 
 
 class ModelCard(msgspec.Struct):

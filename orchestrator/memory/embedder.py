@@ -20,7 +20,8 @@ class TritonEmbedder:
         self.batch_size = max(1, min(batch_size, spec.MAX_BATCH_SIZE))
         self.concurrency = max(1, concurrency)
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, version: str = "") -> np.ndarray:
+        """``version``: a pinned embedder version (empty: the promoted one)."""
         if not texts:
             return np.zeros((0, 0), np.float32)
         chunks = [list(texts[i:i + self.batch_size])
@@ -30,7 +31,8 @@ class TritonEmbedder:
         async def one(chunk: list[str]) -> np.ndarray:
             async with slots:
                 result = await self.client.infer_batch(
-                    spec.SPEC, {spec.TEXT: np.array([[t] for t in chunk], dtype=object)})
+                    spec.SPEC, {spec.TEXT: np.array([[t] for t in chunk], dtype=object)},
+                    version=version)
             return np.asarray(result[spec.EMBEDDING], np.float32)
 
         parts = await asyncio.gather(*(one(c) for c in chunks))

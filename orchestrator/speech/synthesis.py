@@ -48,9 +48,9 @@ SpokenText = Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S",
                                          "longer than MAX_TTS_CHARS is a 413")]
 
 
-class SpeechRequest(msgspec.Struct, forbid_unknown_fields=False):
-    """OpenAI's speech request. ``instructions`` is accepted and ignored (VITS voices
-    take no style prompt)."""
+class SpeechRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """OpenAI's speech request. ``instructions`` is refused when given: VITS voices take
+    no style prompt. A field OpenAI does not define is a 400."""
 
     input: SpokenText
     model: ModelRef = "tts-1"
@@ -96,15 +96,22 @@ async def _first_and_rest(chunks: AsyncIterator[AudioChunk]
     return first, chunks
 
 
-async def _audio_bytes(first: AudioChunk, rest: AsyncIterator[AudioChunk],
-                       fmt: str) -> AsyncIterator[bytes]:
+async def _audio_bytes(first: AudioChunk, rest: AsyncIterator[AudioChunk], fmt: str,
+                       seconds: list[float] | None = None) -> AsyncIterator[bytes]:
+    """Encoded audio as it is synthesised; ``seconds[0]`` adds up its duration."""
     encoder = AudioStreamEncoder(fmt, first.sample_rate)
+
+    def encoded(chunk: AudioChunk) -> bytes:
+        if seconds is not None:
+            seconds[0] += chunk.samples.size / chunk.sample_rate
+        return encoder.encode(chunk.samples)
+
     async with aclosing(rest):
-        data = encoder.encode(first.samples)
+        data = encoded(first)
         if data:
             yield data
         async for chunk in rest:
-            data = encoder.encode(chunk.samples)
+            data = encoded(chunk)
             if data:
                 yield data
     tail = encoder.finish()
@@ -116,11 +123,17 @@ def _sse(event: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(event)}\n\n".encode()
 
 
-async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk],
-                      fmt: str) -> AsyncIterator[bytes]:
-    async for data in _audio_bytes(first, rest, fmt):
+async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk], fmt: str,
+                      input_chars: int) -> AsyncIterator[bytes]:
+    """OpenAI's speech events. ``usage``: input characters (the voices have no text
+    tokenizer) and output audio in 20 ms frames."""
+    seconds = [0.0]
+    async for data in _audio_bytes(first, rest, fmt, seconds):
         yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
-    yield _sse({"type": "speech.audio.done", "usage": None})
+    frames = round(seconds[0] * 50)
+    yield _sse({"type": "speech.audio.done",
+                "usage": {"input_tokens": input_chars, "output_tokens": frames,
+                          "total_tokens": input_chars + frames}})
 
 
 class SpeechController(Controller):
@@ -130,6 +143,9 @@ class SpeechController(Controller):
     @post("/v1/audio/speech", name="audio:speech", status_code=200,
           summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")
     async def speech(self, data: SpeechRequest, tts: TextToSpeechDep) -> Stream:
+        if data.instructions and data.instructions.strip():
+            raise InvalidRequest("instructions: the voices take no style prompt (choose "
+                                 "another voice, speed or noise_scale)", param="instructions")
         fmt = output_format(data.response_format)
         chunks = tts.stream(data.input, voice=data.voice, speed=data.speed,
                             language=data.language, noise_scale=data.noise_scale,
@@ -138,8 +154,8 @@ class SpeechController(Controller):
         first, rest = await _first_and_rest(chunks)
         headers = {"X-Sample-Rate": str(output_rate(fmt, first.sample_rate))}
         if data.stream_format == "sse":
-            return Stream(_sse_events(first, rest, fmt.name), media_type="text/event-stream",
-                          headers=headers)
+            return Stream(_sse_events(first, rest, fmt.name, len(data.input)),
+                          media_type="text/event-stream", headers=headers)
         return Stream(_audio_bytes(first, rest, fmt.name),
                       media_type=media_type(fmt, first.sample_rate),
                       headers=headers)

@@ -4,17 +4,20 @@ Multipart fields as in OpenAI's API: ``file``, ``model``, ``language``, ``prompt
 ``temperature``, ``response_format`` (json | text | verbose_json | srt | vtt). ``model``
 is accepted for SDK compatibility: any name serves the current version of ``stt``;
 ``stt:N`` asks for version N. Languages are returned as ISO 639-1 codes.
+``timestamp_granularities[]=segment`` (verbose_json) is what segments already are; word
+timings, ``stream=true``, ``include[]`` and any other field are refused by name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -113,9 +116,39 @@ def render(result: Transcription, response_format: str, task: str) -> Response[A
                                          text=result.text, segments=segments))
 
 
+_FIELDS = frozenset(f.name for f in dataclasses.fields(TranscriptionForm))
+
+
+def check_fields(fields: Any, response_format: str) -> None:
+    """The OpenAI form fields the dataclass does not bind are honoured or refused here:
+    none is dropped unseen (multipart lists arrive as ``name[]``)."""
+    for key in set(fields.keys()) - _FIELDS:
+        values = [str(v) for v in fields.getall(key)]
+        name = key.removesuffix("[]")
+        if name == "timestamp_granularities":
+            if set(values) - {"segment"}:
+                raise InvalidRequest("timestamp_granularities: only 'segment' timings are "
+                                     "offered (word timings are not)", param=name)
+            if response_format != "verbose_json":
+                raise InvalidRequest("timestamp_granularities needs "
+                                     "response_format=verbose_json", param=name)
+        elif name == "stream":
+            if values != ["false"]:
+                raise InvalidRequest("stream: streamed transcripts are not offered here; "
+                                     "/v1/realtime transcribes live", param=name)
+        elif name == "chunking_strategy":
+            if values != ["auto"]:
+                raise InvalidRequest("chunking_strategy: only 'auto' (30 s windows)",
+                                     param=name)
+        else:
+            raise InvalidRequest(f"{name} is not supported by this server", param=name)
+
+
 async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
-                  principal: Principal, task: str) -> Response[Any]:
+                  principal: Principal, task: str, fields: Any = None) -> Response[Any]:
     settings = runtime.settings
+    if fields is not None:
+        check_fields(fields, form.response_format)
     if form.response_format not in ("json", "text", "verbose_json", "srt", "vtt"):
         raise InvalidRequest(f"response_format must be json, text, verbose_json, srt or vtt, "
                              f"not {form.response_format!r}")
@@ -149,12 +182,16 @@ class TranscriptionController(Controller):
 
     @post("/transcriptions", name="audio:transcriptions", status_code=200,
           summary="Transcribe an audio file (OpenAI-compatible)")
-    async def transcriptions(self, data: Form, stt: SpeechToTextDep, runtime: RuntimeDep,
+    async def transcriptions(self, request: Request[Any, Any, Any], data: Form,
+                             stt: SpeechToTextDep, runtime: RuntimeDep,
                              principal: PrincipalDep) -> Response[Any]:
-        return await _handle(data, stt, runtime, principal, "transcribe")
+        return await _handle(data, stt, runtime, principal, "transcribe",
+                             await request.form())
 
     @post("/translations", name="audio:translations", status_code=200,
           summary="Translate speech into English text (OpenAI-compatible)")
-    async def translations(self, data: Form, stt: SpeechToTextDep, runtime: RuntimeDep,
+    async def translations(self, request: Request[Any, Any, Any], data: Form,
+                           stt: SpeechToTextDep, runtime: RuntimeDep,
                            principal: PrincipalDep) -> Response[Any]:
-        return await _handle(data, stt, runtime, principal, "translate")
+        return await _handle(data, stt, runtime, principal, "translate",
+                             await request.form())

@@ -75,7 +75,7 @@ async def test_database_admin_keys_work_without_admin_api_key(tmp_path, triton_s
         r = await c.get("/admin/models", headers={"Authorization": f"Bearer {user}"})
         assert r.status_code == 403
         assert r.json()["error"] == {
-            "code": "forbidden", "type": "forbidden", "param": None,
+            "code": "forbidden", "type": "permission_error", "param": None,
             "message": "this API key is not an admin key",
             "request_id": r.headers["x-request-id"]}
         r = await c.get("/admin/models", headers={"Authorization": f"Bearer {admin}"})

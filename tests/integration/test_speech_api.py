@@ -95,6 +95,10 @@ async def test_sse_stream_sends_one_delta_per_sentence(api) -> None:  # type: ig
     assert events[-1]["type"] == "speech.audio.done"
     pcm = b"".join(base64.b64decode(e["audio"]) for e in deltas)
     assert len(pcm) / 2 / 24_000 == pytest.approx(await _reference_seconds(api), abs=0.01)
+    usage = events[-1]["usage"]  # characters in, 20 ms frames out
+    assert usage["input_tokens"] == len(TWO_SENTENCES)
+    assert usage["output_tokens"] == pytest.approx(len(pcm) / 2 / 24_000 * 50, abs=2)
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
 
 
 async def test_speed_changes_the_duration(api) -> None:  # type: ignore[no-untyped-def]
@@ -136,6 +140,9 @@ async def test_round_trip_through_served_stt(triton_server, served_joe_voice, ti
      "inference_invalid_input"),
     ({"input": "hi", "model": "tts:bad", "voice": "alloy"}, 400, "invalid_request"),
     ({"model": "tts-1", "voice": "alloy"}, 400, "invalid_request"),
+    ({"input": "hi", "voice": "alloy", "instructions": "Speak cheerfully."}, 400,
+     "invalid_request"),
+    ({"input": "hi", "voice": "alloy", "frobnicate": True}, 400, "invalid_request"),
 ])
 async def test_bad_requests_get_clear_errors(api, body, status, code) -> None:  # type: ignore[no-untyped-def]
     response = await api.post("/v1/audio/speech", json=body)

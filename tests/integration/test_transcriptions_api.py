@@ -92,6 +92,29 @@ async def test_bad_uploads_get_clear_json_errors(api, data, name, fields, status
     assert message in error["message"]
 
 
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"timestamp_granularities[]": "word", "response_format": "verbose_json"},
+     "timestamp_granularities"),
+    ({"timestamp_granularities[]": "segment"}, "timestamp_granularities"),  # needs verbose
+    ({"stream": "true"}, "stream"),
+    ({"include[]": "logprobs"}, "include"),
+    ({"chunking_strategy": "server_vad"}, "chunking_strategy"),
+    ({"frobnicate": "1"}, "frobnicate"),
+])
+async def test_openai_fields_not_honoured_are_refused_by_name(api, fields, param) -> None:  # type: ignore[no-untyped-def]
+    response = await _post(api, encode(_tone_at(16_000), "wav", "pcm_s16le"), **fields)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+async def test_segment_timestamps_and_no_stream_are_honoured(api) -> None:  # type: ignore[no-untyped-def]
+    response = await _post(api, encode(_tone_at(16_000), "wav", "pcm_s16le"), language="en",
+                           response_format="verbose_json", stream="false",
+                           **{"timestamp_granularities[]": "segment"})
+    assert response.status_code == 200, response.text
+    assert "segments" in response.json()
+
+
 async def test_too_long_audio_is_a_413(api) -> None:  # type: ignore[no-untyped-def]
     data = encode(np.zeros(48_000 * 121, np.float32), "ogg", "libopus", 48_000)
     response = await _post(api, data, "long.ogg")

@@ -85,6 +85,64 @@ async def test_bad_parameters_are_clear_4xx(llm_client, patch: dict, needle: str
     assert error["code"] in {"invalid_request", "not_found"}
 
 
+@pytest.mark.parametrize(("patch", "param"), [
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"response_format": {"type": "json_object"}}, "response_format.type"),
+    ({"logprobs": True}, "logprobs"),
+    ({"top_logprobs": 3}, "top_logprobs"),
+    ({"logit_bias": {"50256": -100}}, "logit_bias"),
+    ({"presence_penalty": 0.5}, "presence_penalty"),
+    ({"frequency_penalty": 1}, "frequency_penalty"),
+    ({"modalities": ["text", "audio"]}, "modalities"),
+    ({"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+    ({"store": True}, "store"),
+    ({"metadata": {"a": "b"}}, "metadata"),
+    ({"reasoning_effort": "low"}, "reasoning_effort"),
+    ({"service_tier": "flex"}, "service_tier"),
+    ({"messages": [{"role": "user", "content": "hi", "name": "ann"}]}, "messages[0].name"),
+    ({"messages": [{"role": "tool", "content": "{}", "tool_call_id": "c1"}]},
+     "messages[0].role"),
+    ({"frobnicate": 1}, "frobnicate"),
+    ({"stream_options": {"include_usage": True, "x": 1}}, "stream_options.x"),
+    ({"n": 2}, "n"),
+])
+async def test_openai_fields_not_honoured_are_refused_by_name(llm_client, patch: dict,
+                                                            param: str) -> None:
+    r = await llm_client.post("/v1/chat/completions",
+                              json={"model": MODEL, "messages": HELLO, **patch})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == param, error
+    assert error["type"] == "invalid_request_error"
+
+
+async def test_no_op_values_of_unhonoured_fields_are_accepted(llm_client) -> None:
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 2, "tools": [],
+            "tool_choice": "none", "logprobs": False, "presence_penalty": 0,
+            "frequency_penalty": 0.0, "response_format": {"type": "text"}, "store": False,
+            "service_tier": "auto", "user": "end-user-7", "prompt_cache_key": "conv-1"}
+    r = await llm_client.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+
+
+async def test_stream_sends_usage_only_when_asked(llm_client) -> None:
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 4, "stream": True}
+    events = sse_events((await llm_client.post("/v1/chat/completions", json=body)).text)
+    assert all("usage" not in e for e in events)
+    assert all(e["object"] == "chat.completion.chunk" for e in events)
+
+
+async def test_one_model_by_id(llm_client) -> None:
+    r = await llm_client.get(f"/v1/models/{MODEL}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": MODEL, "created": 0, "owned_by": "voicechat",
+                        "object": "model", "versions": []}
+    assert (await llm_client.get("/v1/models/llm")).json()["versions"]
+    missing = await llm_client.get("/v1/models/gpt-4")
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "model"
+
+
 async def test_llm_disabled_is_503(llm_settings) -> None:
     from litestar.testing import AsyncTestClient
 
