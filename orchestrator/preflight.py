@@ -66,6 +66,11 @@ def check_port(variable: str, host: str, port: int) -> None:
                                f"({reason})") from None
 
 
+def is_milvus_lite_store(path: Path) -> bool:
+    """Milvus Lite 2.5 keeps its database as a directory (a LOCK file, collections/)."""
+    return (path / "LOCK").exists() or (path / "collections").is_dir()
+
+
 def check_milvus(settings: Settings) -> None:
     """A Milvus Lite file must sit in a directory we can create."""
     if not settings.memory_enabled:
@@ -74,9 +79,10 @@ def check_milvus(settings: Settings) -> None:
     if "://" in target:
         return  # a server: reachability is reported by health (memory is optional)
     path = Path(target)
-    if path.is_dir():
-        raise StartupError(f"MILVUS_URI={target} is a directory; give a file path "
-                           "(data/milvus.db) or a server URL (http://host:19530)")
+    if path.is_dir() and not is_milvus_lite_store(path) and any(path.iterdir()):
+        raise StartupError(f"MILVUS_URI={target} is a directory of other files; give a "
+                           "Milvus Lite path (data/milvus.db) or a server URL "
+                           "(http://host:19530)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -8,12 +8,17 @@ silence, and time each turn: from the last voiced sample sent to the first
 detector's wait), next to the per-stage figures the server reports in
 ``response.done`` (turn detection, STT, first token, first audio). Prints p50/p95 of each
 per session count, writes ``voice.json`` and plots (``--out``).
+
+``--protocol openai`` speaks OpenAI's Realtime API on ``/v1/realtime`` instead (base64
+appends, GA event names, as the official SDK does); ``--protocol both`` alternates the
+two round by round in one run, so they are compared on the same machine state.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import statistics
 import time
@@ -55,34 +60,55 @@ def spoken(text: str) -> bytes:
     return espeak(text, RATE)
 
 
-async def _send_audio(ws, pcm: bytes, pace: float) -> None:  # type: ignore[no-untyped-def]
+PROTOCOLS = ("ws", "openai")
+AUDIO_DELTA = {"ws": "response.audio.delta", "openai": "response.output_audio.delta"}
+
+
+def _append(pcm: bytes, protocol: str) -> str | bytes:
+    """One audio chunk as the protocol's clients send it: a binary frame on /ws, a base64
+    ``input_audio_buffer.append`` on /v1/realtime (what the OpenAI SDK sends)."""
+    if protocol == "ws":
+        return pcm
+    return json.dumps({"type": "input_audio_buffer.append",
+                       "audio": base64.b64encode(pcm).decode()})
+
+
+def _reply_text(response: dict) -> str:
+    if "text" in response:
+        return response["text"]
+    parts = [part for item in response.get("output", []) for part in item.get("content", [])]
+    return "".join(part.get("transcript") or part.get("text") or "" for part in parts)
+
+
+async def _send_audio(ws, pcm: bytes, pace: float, protocol: str = "ws") -> None:  # type: ignore[no-untyped-def]
     step = RATE * CHUNK_MS // 1000 * 2
     started = time.perf_counter()
     for i, start in enumerate(range(0, len(pcm), step)):
-        await ws.send(pcm[start:start + step])
+        await ws.send(_append(pcm[start:start + step], protocol))
         if pace:  # on a clock, so slow sends do not add up to a slower voice
             delay = started + (i + 1) * CHUNK_MS / 1000 / pace - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
 
 
-async def one_turn(ws, question: bytes, pace: float, wait_s: float) -> dict:  # type: ignore[no-untyped-def]
+async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ignore[no-untyped-def]
+                   protocol: str = "ws") -> dict:
     """Speak, then keep sending silence (as a live microphone does) until the reply ends."""
-    await _send_audio(ws, question, pace)
+    await _send_audio(ws, question, pace, protocol)
     end_of_speech = time.perf_counter()
     figures: dict = {}
     silence = bytes(RATE * CHUNK_MS // 1000 * 2)
 
     async def keep_listening() -> None:
         while True:
-            await _send_audio(ws, silence, pace or 1.0)
+            await _send_audio(ws, silence, pace or 1.0, protocol)
 
     mic = asyncio.create_task(keep_listening())
     try:
         async with asyncio.timeout(wait_s):
             while True:
                 event = json.loads(await ws.recv())
-                if event["type"] == "response.audio.delta" and "client_v2v_ms" not in figures:
+                if event["type"] == AUDIO_DELTA[protocol] and "client_v2v_ms" not in figures:
                     figures["client_v2v_ms"] = (time.perf_counter() - end_of_speech) * 1000
                 elif event["type"] == "error":
                     raise SystemExit(f"server error: {event['error']}")
@@ -91,48 +117,90 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float) -> dict:  # 
                 elif event["type"] == "response.done":
                     figures.update(event["response"].get("timings") or {})
                     figures["status"] = event["response"]["status"]
-                    figures["reply"] = event["response"]["text"]
+                    figures["reply"] = _reply_text(event["response"])
                     return figures
     finally:
         mic.cancel()
 
 
-async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
-                      wait_s: float, headers: dict[str, str] | None, session: dict,
-                      label: str = "") -> list[dict]:
+async def _connect_url(url: str, headers: dict[str, str] | None, protocol: str) -> str:
+    if protocol == "openai":
+        return url.replace("http", "ws", 1) + "/v1/realtime?model=llm"
     async with httpx.AsyncClient(base_url=url, headers=headers) as http:
         response = await http.post("/api/sessions/new", json={})
         response.raise_for_status()
         created = response.json()
-    ws_url = url.replace("http", "ws", 1) + created["websocket_path"]
+    return url.replace("http", "ws", 1) + created["websocket_path"]
+
+
+def _session_update(session: dict, protocol: str) -> dict:
+    if protocol == "ws":
+        return {"input_sample_rate": RATE, "output_sample_rate": RATE, **session}
+    update: dict = {"type": "realtime", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": RATE}}, "output": {
+        "format": {"type": "audio/pcm", "rate": RATE}}}}
+    if "turn_detection" in session:
+        update["audio"]["input"]["turn_detection"] = session["turn_detection"]
+    if "temperature" in session:
+        update["temperature"] = session["temperature"]  # an extension of this server
+    return update
+
+
+async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
+                      wait_s: float, headers: dict[str, str] | None, session: dict,
+                      label: str = "", protocol: str = "ws",
+                      resume: str | None = None) -> tuple[list[dict], str]:
+    """``rounds`` of the questions in one connection; ``resume``: the URL that continues
+    an earlier connection's stored session. Returns the turns and that URL."""
+    ws_url = resume or await _connect_url(url, headers, protocol)
     results: list[dict] = []
     async with websockets.connect(ws_url, max_size=None, additional_headers=headers) as ws:
-        assert json.loads(await ws.recv())["type"] == "session.created"
-        await ws.send(json.dumps({"type": "session.update", "session": {
-            "input_sample_rate": RATE, "output_sample_rate": RATE, **session}}))
+        created = json.loads(await ws.recv())
+        assert created["type"] == "session.created", created
+        if protocol == "openai" and resume is None:
+            ws_url += f"&session_id={created['session']['id']}"
+        await ws.send(json.dumps({"type": "session.update",
+                                  "session": _session_update(session, protocol)}))
         for turn in range(rounds * len(questions)):
-            figures = await one_turn(ws, questions[turn % len(questions)], pace, wait_s)
+            figures = await one_turn(ws, questions[turn % len(questions)], pace, wait_s,
+                                     protocol)
             results.append(figures)
             print(f"{label}turn {turn + 1}: " + ", ".join(
                 f"{k}={v:.0f}" for k, v in figures.items() if isinstance(v, float)), flush=True)
             await asyncio.sleep(0.5)
-    return results
+    return results, ws_url
 
 
 async def measure(url: str, turns: int = 0, text: str | None = None, pace: float = 1.0,
                   wait_s: float = 120.0, headers: dict[str, str] | None = None, *,
-                  sessions: int = 1, rounds: int = 1, session: dict | None = None) -> dict:
+                  sessions: int = 1, rounds: int = 1, session: dict | None = None,
+                  protocols: Sequence[str] = ("ws",)) -> dict[str, dict]:
     """``sessions`` concurrent sessions, each speaking every question ``rounds`` times
-    (``text``: one question instead; ``turns``: that many turns of it)."""
+    (``text``: one question instead; ``turns``: that many turns of it), per protocol.
+    Several protocols take turns round by round, each reconnecting to its own stored
+    sessions, so both see the same history length at the same time."""
     texts = [text] if text else list(QUESTIONS)
     if text and turns:
         rounds = turns
     questions = [spoken(t) for t in texts]
-    per_session = await asyncio.gather(*(
-        one_session(url, questions, rounds, pace, wait_s, headers, session or {},
-                    label=f"[{i + 1}/{sessions}] " if sessions > 1 else "")
-        for i in range(sessions)))
-    return summarise([turn for results in per_session for turn in results])
+    alternate = len(protocols) > 1
+    turns_of: dict[str, list[dict]] = {p: [] for p in protocols}
+    resume: dict[tuple[str, int], str] = {}
+    for _ in range(rounds if alternate else 1):
+        for protocol in protocols:
+            tag = f"{protocol} " if alternate else ""
+
+            async def run_one(i: int, protocol: str = protocol, tag: str = tag) -> list[dict]:
+                results, resume[protocol, i] = await one_session(
+                    url, questions, 1 if alternate else rounds, pace, wait_s, headers,
+                    session or {}, label=tag + (f"[{i + 1}/{sessions}] " if sessions > 1
+                                                else ""),
+                    protocol=protocol, resume=resume.get((protocol, i)))
+                return results
+
+            per_session = await asyncio.gather(*(run_one(i) for i in range(sessions)))
+            turns_of[protocol] += [turn for results in per_session for turn in results]
+    return {protocol: summarise(results) for protocol, results in turns_of.items()}
 
 
 def summarise(results: list[dict]) -> dict:
@@ -169,6 +237,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pace", type=float, default=1.0,
                         help="1.0 sends audio in real time; 0 as fast as possible")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="ws",
+                        help="/ws (ws), OpenAI's /v1/realtime (openai), or both alternating")
     add_api_key(parser)
     add_output(parser)
 
@@ -177,18 +247,24 @@ def run(args: argparse.Namespace, settings: object) -> int:
     from orchestrator.bench.results import write_results
 
     session = session_options(args)
+    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     levels: dict[int, dict] = {}
+    by_protocol: dict[str, dict[int, dict]] = {p: {} for p in protocols}
     for sessions in args.sessions:
-        levels[sessions] = asyncio.run(measure(
+        results = asyncio.run(measure(
             args.url, args.turns, args.text, args.pace, args.wait, api_headers(args, settings),
-            sessions=sessions, rounds=args.rounds, session=session))
-        print_summary(levels[sessions], f"--- {sessions} session(s)")
+            sessions=sessions, rounds=args.rounds, session=session, protocols=protocols))
+        for protocol, summary in results.items():
+            by_protocol[protocol][sessions] = summary
+            print_summary(summary, f"--- {sessions} session(s), {protocol}")
+        levels[sessions] = results[protocols[0]]
     out = Path(args.out)
     path = write_results(out, "voice", {
         "url": args.url, "sessions": list(args.sessions), "rounds": args.rounds,
         "questions": [args.text] if args.text else list(QUESTIONS), "pace": args.pace,
         "turn_detection": args.turn_detection or "server default",
-        "temperature": args.temperature}, {"levels": levels})
+        "temperature": args.temperature, "protocol": args.protocol},
+        {"levels": levels, "protocols": by_protocol})
     print(f"wrote {path}")
     if not args.no_plots:
         plot(levels, out)

@@ -151,9 +151,11 @@ async def _openai_session(runtime: Any, principal: Any, session_id: str | None,
                           user_id: str | None) -> SessionRecord:
     if user_id is not None and not principal.can_act_for(user_id):
         raise Forbidden(f"this key does not act for user {user_id!r}", param="user_id")
-    if session_id is None:
-        owner = user_id or principal.owner
-        return await runtime.conversations.create_session(owner)
+    if session_id is None:  # with the defaults POST /api/sessions/new gives a session
+        settings = runtime.settings
+        return await runtime.conversations.create_session(
+            user_id or principal.owner, language=settings.default_language,
+            voice=settings.default_voice)
     try:
         record = await runtime.conversations.get_session(session_id, owner=principal.owner)
     except RecordNotFound:

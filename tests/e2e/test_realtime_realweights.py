@@ -129,3 +129,77 @@ async def test_disconnect_mid_reply_on_real_services(live, question) -> None:
             break
         await asyncio.sleep(0.05)
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("realtime ")]
+
+
+# --- the official SDK on /v1/realtime ---------------------------------------------------
+
+def sdk(live):  # type: ignore[no-untyped-def]
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key="sk-local",
+                       websocket_base_url=f"{live.ws_url}/v1")
+
+
+async def sdk_talk(conn, audio: np.ndarray, chunk_ms: int = 20) -> None:  # type: ignore[no-untyped-def]
+    """At real-time pace, like a microphone, through the SDK's own append."""
+    import base64
+
+    from orchestrator.realtime.audio import float_to_pcm16
+
+    pcm = float_to_pcm16(audio)
+    step = RATE * chunk_ms // 1000 * 2
+    for start in range(0, len(pcm), step):
+        await conn.input_audio_buffer.append(
+            audio=base64.b64encode(pcm[start:start + step]).decode())
+        await asyncio.sleep(chunk_ms / 1000)
+
+
+async def sdk_events(conn, *last: str, wait_s: float = 300) -> list:  # type: ignore[no-untyped-def]
+    events = []
+    while True:
+        event = await asyncio.wait_for(conn.recv(), wait_s)
+        events.append(event)
+        if event.type in last:
+            return events
+
+
+async def test_ga_sdk_spoken_and_text_turns_on_real_services(live, question) -> None:
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        created = await conn.recv()
+        assert created.type == "session.created"
+        await sdk_talk(conn, np.concatenate([question, silence(2.5, RATE)]))
+        spoken = await sdk_events(conn, "response.done")
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Name one colour of the rainbow."}]})
+        await conn.response.create(response={"output_modalities": ["text"]})
+        written = await sdk_events(conn, "response.done")
+    transcript = next(e for e in spoken if e.type ==
+                      "conversation.item.input_audio_transcription.completed").transcript
+    assert "capital" in transcript.lower() and "france" in transcript.lower()
+    types = [e.type for e in spoken]
+    assert "response.output_text.delta" not in types and "response.output_audio.delta" in types
+    said = "".join(e.delta for e in spoken if e.type == "response.output_audio_transcript.delta")
+    done = next(e for e in spoken if e.type == "response.output_audio_transcript.done")
+    assert said.strip() and said == done.transcript
+    assert spoken[-1].response.status == "completed"
+    reply = "".join(e.delta for e in written if e.type == "response.output_text.delta")
+    assert reply.strip() and written[-1].response.status == "completed"
+    assert written[-1].response.output[0].content[0].text == reply
+
+
+async def test_beta_sdk_barge_in_on_real_services(live, question, long_request) -> None:
+    async with sdk(live).beta.realtime.connect(model="llm") as conn:
+        assert (await conn.recv()).type == "session.created"
+        await sdk_talk(conn, np.concatenate([long_request, silence(1.0, RATE)]))
+        await sdk_events(conn, "response.audio.delta")
+        await asyncio.sleep(1.5)  # the user hears the start of the reply
+        await sdk_talk(conn, np.concatenate([question, silence(2.5, RATE)]))
+        events = await sdk_events(conn, "input_audio_buffer.committed", wait_s=60)
+        events += await sdk_events(conn, "response.created", wait_s=60)
+    cancelled = [e for e in events if e.type == "response.done"
+                 and e.response.status == "cancelled"]
+    truncated = [e for e in events if e.type == "conversation.item.truncated"]
+    assert cancelled or truncated
+    if cancelled:
+        assert cancelled[0].response.status_details.reason == "turn_detected"

@@ -181,6 +181,7 @@ def _bad_configurations(tmp_path: Path) -> dict[str, tuple[dict[str, str], str]]
     a_file = tmp_path / "a-file"
     a_file.write_text("")
     (tmp_path / "milvus-dir").mkdir()
+    (tmp_path / "milvus-dir" / "notes.txt").write_text("not a Milvus Lite store")
     return {
         "data dir is a file": ({"DATA_DIR": str(a_file)}, "DATA_DIR"),
         "no model repository": ({"TTS_ENABLED": "true", "MODEL_REPOSITORY": str(
@@ -205,6 +206,23 @@ def test_bad_configuration_is_one_line_and_a_nonzero_exit(tmp_path: Path, case: 
     assert proc.returncode == 2, output
     assert output.strip().count("\n") == 0, output  # one line, no traceback
     assert variable in output and output.startswith("voicechat: "), output
+
+
+def test_an_existing_milvus_lite_store_passes_the_start_up_check(tmp_path: Path) -> None:
+    """Milvus Lite 2.5 stores MILVUS_URI as a directory: a second start must accept it."""
+    import dataclasses
+
+    from orchestrator.preflight import check_milvus
+    from storage.memory import MemoryStore
+    from tests.support.settings import base_settings
+
+    path = tmp_path / "milvus.db"
+    store = MemoryStore(str(path), "turns", 8)  # the real Milvus Lite writes its format
+    store.open()
+    store.close()
+    assert path.exists()
+    check_milvus(dataclasses.replace(base_settings(), memory_enabled=True,
+                                     milvus_uri=str(path)))
 
 
 def test_a_port_in_use_is_found_before_anything_starts(tmp_path: Path) -> None:
