@@ -35,10 +35,12 @@ ERROR_DESCRIPTIONS = {
     504: "The model did not answer within TRITON_TIMEOUT_S",
 }
 ERROR_EXAMPLE = {"error": {"code": "not_found", "message": "session 's1' not found",
-                           "type": "not_found", "request_id": "3f0c9c1b6a0d4e0f9d1c2b3a4e5f6a7b",
+                           "type": "invalid_request_error",
+                           "request_id": "3f0c9c1b6a0d4e0f9d1c2b3a4e5f6a7b",
                            "param": None}}
 
-MODEL_PATHS = ("/v1/chat/completions", "/v1/audio/", "/api/tts/", "/api/voice-chat",
+MODEL_PATHS = ("/v1/chat/completions", "/v1/audio/", "/v1/embeddings", "/api/tts/",
+               "/api/voice-chat",
                "/api/users/{user_id}/memory/")
 """Operations that call a model: they can also answer 502, 503 and 504."""
 AUDIO_TYPES = sorted({fmt.media_type for fmt in FORMATS.values()})
@@ -58,6 +60,9 @@ def json_data(schema: dict[str, Any]) -> dict[str, Any]:
 SPEECH_EVENT = {"type": "object", "required": ["type"], "properties": {
     "type": {"enum": ["speech.audio.delta", "speech.audio.done"]},
     "audio": {"type": "string", "contentEncoding": "base64"}}}
+TRANSCRIPT_EVENT = {"type": "object", "required": ["type"], "properties": {
+    "type": {"enum": ["transcript.text.delta", "transcript.text.done"]},
+    "delta": {"type": "string"}, "text": {"type": "string"}}}
 SUCCESS_CONTENT: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/audio/speech"): {
         **{media: {"schema": {"type": "string", "format": "binary"}} for media in AUDIO_TYPES},
@@ -73,7 +78,10 @@ SUCCESS_CONTENT: dict[tuple[str, str], dict[str, Any]] = {
             'data: {"object": "chat.completion.chunk", …}\n\ndata: [DONE]\n\n')},
     ("post", "/v1/audio/transcriptions"): {
         "text/plain": {"schema": {"type": "string"}},
-        "text/vtt": {"schema": {"type": "string"}}},
+        "text/vtt": {"schema": {"type": "string"}},
+        "text/event-stream": sse_events(
+            json_data(TRANSCRIPT_EVENT),
+            'data: {"type": "transcript.text.delta", "delta": "Hello"}\n\n')},
     ("post", "/v1/audio/translations"): {
         "text/plain": {"schema": {"type": "string"}},
         "text/vtt": {"schema": {"type": "string"}}},

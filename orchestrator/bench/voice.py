@@ -177,8 +177,8 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
                   protocols: Sequence[str] = ("ws",)) -> dict[str, dict]:
     """``sessions`` concurrent sessions, each speaking every question ``rounds`` times
     (``text``: one question instead; ``turns``: that many turns of it), per protocol.
-    Several protocols take turns round by round, each reconnecting to its own stored
-    sessions, so both see the same history length at the same time."""
+    Several protocols take turns round by round (A B, B A, …), each reconnecting to its
+    own stored sessions, so both see the same history length at about the same time."""
     texts = [text] if text else list(QUESTIONS)
     if text and turns:
         rounds = turns
@@ -186,8 +186,9 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
     alternate = len(protocols) > 1
     turns_of: dict[str, list[dict]] = {p: [] for p in protocols}
     resume: dict[tuple[str, int], str] = {}
-    for _ in range(rounds if alternate else 1):
-        for protocol in protocols:
+    for round_no in range(rounds if alternate else 1):
+        # A B, then B A: drift over the run (history, background work) falls on both
+        for protocol in (protocols if round_no % 2 == 0 else protocols[::-1]):
             tag = f"{protocol} " if alternate else ""
 
             async def run_one(i: int, protocol: str = protocol, tag: str = tag) -> list[dict]:

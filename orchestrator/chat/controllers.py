@@ -40,7 +40,7 @@ from orchestrator.errors import (
     describe,
     error_body,
 )
-from orchestrator.models.refs import parse_model_ref
+from orchestrator.models.refs import version_for
 from orchestrator.settings import Settings
 
 LLM_MODEL = "llm"
@@ -51,10 +51,7 @@ ChatDep = NamedDependency[ChatService]
 
 
 def sampling_params(body: ChatCompletionRequest, settings: Settings) -> SamplingParams:
-    name, version = parse_model_ref(body.model)
-    if name != LLM_MODEL:
-        raise NotFound(f"model {body.model!r} does not exist: use {LLM_MODEL!r} or "
-                       f"'{LLM_MODEL}:<version>' (GET /v1/models lists them)", param="model")
+    version = version_for(body.model, LLM_MODEL)
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     return SamplingParams(
         max_tokens=body.max_completion_tokens or body.max_tokens or settings.llm_max_tokens,

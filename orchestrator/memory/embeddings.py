@@ -17,9 +17,9 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 
 from orchestrator.dependencies import provide_service
-from orchestrator.errors import InvalidRequest, NotFound
+from orchestrator.errors import InvalidRequest
 from orchestrator.memory.embedder import TritonEmbedder
-from orchestrator.models.refs import ModelRef, parse_model_ref
+from orchestrator.models.refs import ModelRef, version_for
 
 EMBEDDER = "embedder"
 MAX_INPUTS = 512
@@ -62,13 +62,7 @@ class EmbeddingList(msgspec.Struct):
 
 
 def embedder_version(model: str) -> str:
-    if model.startswith("text-embedding-"):
-        return ""
-    name, version = parse_model_ref(model)
-    if name != EMBEDDER:
-        raise NotFound(f"model {model!r} does not exist: use {EMBEDDER!r} or "
-                       f"'{EMBEDDER}:<version>'", param="model")
-    return version
+    return version_for(model, EMBEDDER, openai_names=("text-embedding-",))
 
 
 class EmbeddingsController(Controller):

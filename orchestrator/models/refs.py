@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from orchestrator.errors import InvalidRequest
+from orchestrator.errors import InvalidRequest, NotFound
 
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:[:/](?P<version>[0-9]+))?$")
 ModelRef = Annotated[str, msgspec.Meta(
@@ -30,3 +30,17 @@ def parse_model_ref(ref: str, *, param: str = "model") -> tuple[str, str]:
         raise InvalidRequest(f"{param}: expected a model name, optionally with a version "
                              f"number (e.g. stt or stt:2), not {ref!r}")
     return match["name"], match["version"] or ""
+
+
+def version_for(ref: str, model: str, *, openai_names: tuple[str, ...] = (),
+                param: str = "model") -> str:
+    """The version of ``model`` that ``ref`` asks for: ``model`` or ``model:N``; a name
+    starting with one of ``openai_names`` (OpenAI's, e.g. ``gpt-``) means the promoted
+    version (""); any other model is a 404 naming ``param``."""
+    if openai_names and ref.startswith(openai_names):
+        return ""
+    name, version = parse_model_ref(ref, param=param)
+    if name != model:
+        raise NotFound(f"model {ref!r} does not exist: use {model!r} or '{model}:<version>' "
+                       f"(GET /v1/models lists them)", param=param)
+    return version

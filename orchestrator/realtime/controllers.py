@@ -50,7 +50,7 @@ from orchestrator.errors import (
     ServiceDisabled,
     websocket_error_event,
 )
-from orchestrator.models.refs import parse_model_ref
+from orchestrator.models.refs import version_for
 from orchestrator.realtime.events import encoder
 from orchestrator.realtime.live import CLOSE_ENDED, LiveSocket
 from orchestrator.realtime.openai_protocol import (
@@ -136,15 +136,9 @@ async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
 
 
 def llm_version(model: str) -> str:
-    """``?model=``: ``llm`` or ``llm:N`` (``llm/N``); an OpenAI realtime model name means the
-    promoted ``llm``; another served model's name is a 404."""
-    if model.startswith(("gpt-", "o1-", "o3-", "o4-")):
-        return ""
-    name, version = parse_model_ref(model, param="model")
-    if name != LLM_MODEL:
-        raise NotFound(f"model {model!r} does not exist: use {LLM_MODEL!r} or "
-                       f"'{LLM_MODEL}:<version>' (GET /v1/models lists them)", param="model")
-    return version
+    """``?model=``: ``llm`` or ``llm:N``; OpenAI's realtime model names mean the promoted
+    ``llm``; another served model's name is a 404."""
+    return version_for(model, LLM_MODEL, openai_names=("gpt-", "o1-", "o3-", "o4-"))
 
 
 async def _openai_session(runtime: Any, principal: Any, session_id: str | None,

@@ -148,6 +148,17 @@ def _ga_format(value: Any, path: str) -> tuple[str, int | None]:
     return _GA_FORMATS[kind], rate if kind == "audio/pcm" else None
 
 
+def _take_format(fields: dict[str, Any], path: str, direction: str,
+                 out: dict[str, Any]) -> None:
+    """A GA ``format`` of ``audio.input`` / ``audio.output`` into the engine's fields."""
+    if fields.get("format") is None:
+        return
+    fmt, rate = _ga_format(fields.pop("format"), f"{path}.format")
+    out[f"{direction}_audio_format"] = fmt
+    if rate:
+        out[f"{direction}_sample_rate"] = rate
+
+
 def _voice(value: Any, path: str) -> Any:
     if isinstance(value, dict):
         return value.get("id")
@@ -214,11 +225,7 @@ class ClientTranslator:
         audio_in = _object(audio.pop("input", None), f"{path}.audio.input")
         audio_out = _object(audio.pop("output", None), f"{path}.audio.output")
         _no_more(audio, f"{path}.audio")
-        if audio_in.get("format") is not None:
-            fmt, rate = _ga_format(audio_in.pop("format"), f"{path}.audio.input.format")
-            out["input_audio_format"] = fmt
-            if rate:
-                out["input_sample_rate"] = rate
+        _take_format(audio_in, f"{path}.audio.input", "input", out)
         if "transcription" in audio_in:
             out["input_audio_transcription"] = _transcription(
                 audio_in.pop("transcription"), f"{path}.audio.input.transcription")
@@ -227,11 +234,7 @@ class ClientTranslator:
                                                     f"{path}.audio.input.turn_detection")
         _take(audio_in, f"{path}.audio.input", "noise_reduction")
         _no_more(audio_in, f"{path}.audio.input")
-        if audio_out.get("format") is not None:
-            fmt, rate = _ga_format(audio_out.pop("format"), f"{path}.audio.output.format")
-            out["output_audio_format"] = fmt
-            if rate:
-                out["output_sample_rate"] = rate
+        _take_format(audio_out, f"{path}.audio.output", "output", out)
         if audio_out.get("voice") is not None:
             out["voice"] = _voice(audio_out.pop("voice"), f"{path}.audio.output.voice")
         if audio_out.get("speed") is not None:

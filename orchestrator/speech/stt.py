@@ -18,7 +18,7 @@ Two things happen here rather than in the model:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -93,10 +93,7 @@ class SpeechToText:
         """``draft``: tokens of an earlier transcript of the start of this audio by the same
         version (a realtime partial); versions that can verify them decode faster, and the
         result does not change."""
-        if task not in TASKS:
-            raise InvalidRequest(f"task must be one of {', '.join(TASKS)}, not {task!r}")
-        if not 0.0 <= temperature <= 1.0:
-            raise InvalidRequest("temperature must be between 0 and 1")
+        _check(task, temperature)
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         version = self.route(language, version)
         if self.chunk_samples and audio.size > self.chunk_samples + spec.SAMPLE_RATE:
@@ -107,25 +104,41 @@ class SpeechToText:
 
     async def _chunked(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
                        task: str, temperature: float, version: str) -> Transcription:
-        parts: list[Transcription] = []
-        offsets = chunk_bounds(audio, self.chunk_samples)
-        for start, end in offsets:
-            part = await self._one(audio[start:end], language=language,
-                                   prompt=prompt if not parts else None, task=task,
-                                   temperature=temperature,
-                                   version=version or (parts[0].model_version if parts else ""))
-            language = language or part.language  # later chunks: the detected language
-            parts.append(part)
-        segments = []
-        for (start, _), part in zip(offsets, parts, strict=True):
-            shift = start / spec.SAMPLE_RATE
-            segments += [replace(s, id=len(segments) + i, start=round(s.start + shift, 3),
-                                 end=round(s.end + shift, 3), seek=s.seek + start // 160)
-                         for i, s in enumerate(part.segments)]
+        parts = [part async for part in self.parts(audio, language=language, prompt=prompt,
+                                                   task=task, temperature=temperature,
+                                                   version=version)]
         return Transcription(text=" ".join(p.text for p in parts if p.text),
-                             language=parts[0].language, segments=segments,
+                             language=parts[0].language,
+                             segments=[s for p in parts for s in p.segments],
                              duration_s=audio.size / spec.SAMPLE_RATE,
                              model_version=parts[0].model_version)
+
+    async def parts(self, audio: np.ndarray, *, language: str | None = None,
+                    prompt: str | None = None, task: str = "transcribe",
+                    temperature: float = 0.0, version: str = "") -> AsyncIterator[Transcription]:
+        """The transcript chunk by chunk (``STT_CHUNK_SECONDS``), each as soon as it is
+        decoded, its segments on the whole recording's clock (a streamed transcription)."""
+        _check(task, temperature)
+        audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        version = self.route(language, version)
+        offsets = chunk_bounds(audio, self.chunk_samples) \
+            if self.chunk_samples and audio.size > self.chunk_samples + spec.SAMPLE_RATE \
+            else [(0, audio.size)]
+        segments = 0
+        first: Transcription | None = None
+        for start, end in offsets:
+            part = await self._one(audio[start:end], language=language,
+                                   prompt=prompt if first is None else None, task=task,
+                                   temperature=temperature,
+                                   version=version or (first.model_version if first else ""))
+            language = language or part.language  # later chunks: the detected language
+            first = first or part
+            shift = start / spec.SAMPLE_RATE
+            moved = [replace(s, id=segments + i, start=round(s.start + shift, 3),
+                             end=round(s.end + shift, 3), seek=s.seek + start // 160)
+                     for i, s in enumerate(part.segments)]
+            segments += len(moved)
+            yield replace(part, segments=moved)
 
     async def _one(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
                    task: str, temperature: float, version: str,
@@ -153,6 +166,13 @@ class SpeechToText:
                              duration_s=float(result.scalar(spec.DURATION)),
                              model_version=result.model_version)
 
+
+
+def _check(task: str, temperature: float) -> None:
+    if task not in TASKS:
+        raise InvalidRequest(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    if not 0.0 <= temperature <= 1.0:
+        raise InvalidRequest("temperature must be between 0 and 1")
 
 
 def chunk_bounds(audio: np.ndarray, chunk: int, search: int = 5 * spec.SAMPLE_RATE

@@ -5,7 +5,9 @@ Multipart fields as in OpenAI's API: ``file``, ``model``, ``language``, ``prompt
 is accepted for SDK compatibility: any name serves the current version of ``stt``;
 ``stt:N`` asks for version N. Languages are returned as ISO 639-1 codes.
 ``timestamp_granularities[]=segment`` (verbose_json) is what segments already are; word
-timings, ``stream=true``, ``include[]`` and any other field are refused by name.
+timings, ``include[]`` and any other field are refused by name. ``stream=true`` (json or
+text) sends OpenAI's ``transcript.text.delta`` events, one per decoded chunk of
+``STT_CHUNK_SECONDS``, then ``transcript.text.done``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -22,11 +25,12 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
+from litestar.response import Stream
 
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.auth.principal import Principal
 from orchestrator.dependencies import RuntimeDep, provide_service
-from orchestrator.errors import InvalidRequest
+from orchestrator.errors import AppError, InvalidRequest, describe, error_body
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.speech.audio_input import SAMPLE_RATE as STT_SAMPLE_RATE
 from orchestrator.speech.audio_input import decode_audio
@@ -119,9 +123,10 @@ def render(result: Transcription, response_format: str, task: str) -> Response[A
 _FIELDS = frozenset(f.name for f in dataclasses.fields(TranscriptionForm))
 
 
-def check_fields(fields: Any, response_format: str) -> None:
+def check_fields(fields: Any, response_format: str) -> bool:
     """The OpenAI form fields the dataclass does not bind are honoured or refused here:
-    none is dropped unseen (multipart lists arrive as ``name[]``)."""
+    none is dropped unseen (multipart lists arrive as ``name[]``). Returns ``stream``."""
+    stream = False
     for key in set(fields.keys()) - _FIELDS:
         values = [str(v) for v in fields.getall(key)]
         name = key.removesuffix("[]")
@@ -133,22 +138,25 @@ def check_fields(fields: Any, response_format: str) -> None:
                 raise InvalidRequest("timestamp_granularities needs "
                                      "response_format=verbose_json", param=name)
         elif name == "stream":
-            if values != ["false"]:
-                raise InvalidRequest("stream: streamed transcripts are not offered here; "
-                                     "/v1/realtime transcribes live", param=name)
+            if values not in (["false"], ["true"]):
+                raise InvalidRequest("stream must be true or false", param=name)
+            stream = values == ["true"]
+            if stream and response_format not in ("json", "text"):
+                raise InvalidRequest("stream=true sends transcript events: response_format "
+                                     "must be json or text", param=name)
         elif name == "chunking_strategy":
             if values != ["auto"]:
                 raise InvalidRequest("chunking_strategy: only 'auto' (30 s windows)",
                                      param=name)
         else:
             raise InvalidRequest(f"{name} is not supported by this server", param=name)
+    return stream
 
 
 async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
                   principal: Principal, task: str, fields: Any = None) -> Response[Any]:
     settings = runtime.settings
-    if fields is not None:
-        check_fields(fields, form.response_format)
+    stream = check_fields(fields, form.response_format) if fields is not None else False
     if form.response_format not in ("json", "text", "verbose_json", "srt", "vtt"):
         raise InvalidRequest(f"response_format must be json, text, verbose_json, srt or vtt, "
                              f"not {form.response_format!r}")
@@ -167,9 +175,46 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
     audio = await asyncio.to_thread(decode_audio, data, max_bytes=settings.max_request_bytes,
                                     max_seconds=settings.max_audio_seconds)
     runtime.limits.audio(principal, audio.size / STT_SAMPLE_RATE)
+    if stream:
+        parts = stt.parts(audio, language=language, prompt=form.prompt or None, task=task,
+                          temperature=form.temperature, version=version)
+        try:
+            first = await anext(parts)  # errors up front are real HTTP errors
+        except BaseException:
+            await parts.aclose()
+            raise
+        return Stream(_transcript_events(first, parts, audio.size / STT_SAMPLE_RATE),
+                      media_type="text/event-stream",
+                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,
                                   task=task, temperature=form.temperature, version=version)
     return render(result, form.response_format, task)
+
+
+async def _transcript_events(first: Transcription, rest: AsyncIterator[Transcription],
+                             seconds: float) -> AsyncIterator[bytes]:
+    """OpenAI's streamed transcription: a ``transcript.text.delta`` per decoded chunk of
+    ``STT_CHUNK_SECONDS``, then ``transcript.text.done`` with the whole text."""
+    texts: list[str] = []
+
+    def event(payload: dict[str, Any]) -> bytes:
+        return b"data: " + msgspec.json.encode(payload) + b"\n\n"
+
+    try:
+        part: Transcription | None = first
+        while part is not None:
+            if part.text:
+                yield event({"type": "transcript.text.delta",
+                             "delta": (" " if texts else "") + part.text})
+                texts.append(part.text)
+            part = await anext(rest, None)
+        yield event({"type": "transcript.text.done", "text": " ".join(texts),
+                     "usage": {"type": "duration", "seconds": round(seconds, 3)}})
+    except AppError as exc:
+        status, code, message = describe(exc)
+        yield event(msgspec.to_builtins(error_body(status, code, message)))
+    finally:
+        await rest.aclose()
 
 
 Form = Annotated[TranscriptionForm, Body(media_type=RequestEncodingType.MULTI_PART)]

@@ -96,7 +96,8 @@ async def test_bad_uploads_get_clear_json_errors(api, data, name, fields, status
     ({"timestamp_granularities[]": "word", "response_format": "verbose_json"},
      "timestamp_granularities"),
     ({"timestamp_granularities[]": "segment"}, "timestamp_granularities"),  # needs verbose
-    ({"stream": "true"}, "stream"),
+    ({"stream": "true", "response_format": "srt"}, "stream"),
+    ({"stream": "yes"}, "stream"),
     ({"include[]": "logprobs"}, "include"),
     ({"chunking_strategy": "server_vad"}, "chunking_strategy"),
     ({"frobnicate": "1"}, "frobnicate"),
@@ -218,3 +219,32 @@ async def test_real_45_second_recording(triton_server, base_stt, tmp_path) -> No
     text = _normalise(result.text)
     assert all(u in text for u in UTTERANCES), result.text
     assert result.segments[-1].end > 30.0
+
+
+@pytest.mark.realweights
+@pytest.mark.slow
+async def test_sdk_stream_sends_a_delta_per_chunk_that_add_up(triton_server, base_stt,
+                                                              tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import openai
+
+    from orchestrator.app import create_app
+
+    pause = np.zeros(16_000 * 2, np.float32)
+    audio = np.concatenate([piece for utterance in UTTERANCES
+                            for piece in (read_wav(espeak(utterance, tmp_path)), pause)])
+    wav = encode(audio, "wav", "pcm_s16le")
+    app = create_app(_settings(triton_server, tmp_path, stt_chunk_seconds=6.0))
+    async with AsyncTestClient(app=app) as client:
+        sdk = openai.AsyncOpenAI(api_key="test", base_url=f"{client.base_url}/v1",
+                                 http_client=client)
+        whole = await sdk.audio.transcriptions.create(file=("a.wav", wav),
+                                                      model=f"stt:{base_stt}", language="en")
+        stream = await sdk.audio.transcriptions.create(file=("a.wav", wav), stream=True,
+                                                       model=f"stt:{base_stt}", language="en")
+        events = [event async for event in stream]
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = events[-1]
+    assert done.type == "transcript.text.done" and len(deltas) > 1, events
+    assert "".join(deltas) == done.text == whole.text  # the same chunks, sent as decoded
+    assert done.usage.seconds == pytest.approx(audio.size / 16_000, abs=0.01)
+    assert all(u in _normalise(done.text) for u in UTTERANCES), done.text
