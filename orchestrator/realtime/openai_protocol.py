@@ -26,6 +26,7 @@ sent a second time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -52,6 +53,7 @@ from orchestrator.realtime.events import (
 )
 from orchestrator.realtime.events import TranscriptionCompleted as EngineTranscript
 
+log = logging.getLogger(__name__)
 Dialect = Literal["ga", "beta"]
 BETA_HEADER = "openai-beta"
 MAX_OUTPUT_TOKENS = 4096  # what "inf" means here (the engine's ceiling)
@@ -114,7 +116,7 @@ def _output_modalities(value: Any, path: str) -> list[str]:
     """OpenAI's ``["audio"]`` is a spoken reply with its transcript: the engine's
     ``["text", "audio"]``."""
     if not isinstance(value, list) or not value or \
-            not set(value) <= {"text", "audio"}:
+            not all(v in ("text", "audio") for v in value):
         raise InvalidRequest(f"{path} must be ['audio'] or ['text']", param=path)
     return ["text", "audio"] if "audio" in value else ["text"]
 
@@ -136,7 +138,7 @@ def _transcription(value: Any, path: str) -> dict[str, Any]:
 def _ga_format(value: Any, path: str) -> tuple[str, int | None]:
     fields = _object(value, path)
     kind = fields.pop("type", "audio/pcm")
-    if kind not in _GA_FORMATS:
+    if not isinstance(kind, str) or kind not in _GA_FORMATS:
         raise InvalidRequest(f"{path}.type must be one of {sorted(_GA_FORMATS)}",
                              param=f"{path}.type")
     rate = fields.pop("rate", None)
@@ -182,12 +184,18 @@ class ClientTranslator:
             raise InvalidRequest("an event is a JSON object with a string 'type'",
                                  param="type")
         kind = raw["type"]
-        if kind == "session.update":
-            raw["session"] = self.session(_object(raw.get("session"), "session"))
-        elif kind == "response.create":
-            raw["response"] = self.response(_object(raw.get("response"), "response"))
-        elif kind == "conversation.item.create":
-            raw["item"] = self.item(_object(raw.get("item"), "item"))
+        try:
+            if kind == "session.update":
+                raw["session"] = self.session(_object(raw.get("session"), "session"))
+            elif kind == "response.create":
+                raw["response"] = self.response(_object(raw.get("response"), "response"))
+            elif kind == "conversation.item.create":
+                raw["item"] = self.item(_object(raw.get("item"), "item"))
+        except (TypeError, ValueError, AttributeError) as exc:
+            # a value of a shape no field takes (hostile input): still the client's error
+            log.warning("refused a %s event of an unexpected shape: %s", kind, exc)
+            raise InvalidRequest(f"invalid event: {kind} has a field of the wrong type") \
+                from None
         try:
             return msgspec.convert(raw, ClientEvent)
         except msgspec.ValidationError as exc:

@@ -393,3 +393,70 @@ async def test_g711_audio_in_and_out(live, name, law) -> None:
                          .astype(np.float32), 22050, 8000)
     assert abs(float(np.abs(samples[200:1400]).mean())
                - float(np.abs(reference[200:1400]).mean())) < 0.02
+
+
+# --- hostile frames in OpenAI's shapes ------------------------------------------------------
+
+def ga_hostile_frames(seed: int, count: int) -> list[str]:
+    """GA-shaped events with hostile values where the translator looks inside them."""
+    import random
+
+    from tests.integration.test_realtime_ws import VALUES
+
+    rng = random.Random(seed)
+
+    def value() -> Any:
+        return rng.choice([*VALUES, {"type": {}}, {"type": "audio/pcm", "rate": []},
+                           [{}], [["audio"]], {"id": {}}, {"type": "function"}])
+
+    shapes = [
+        lambda: {"type": "session.update", "session": {"type": "realtime", "audio": {
+            "input": {rng.choice(["format", "turn_detection", "transcription",
+                                  "noise_reduction"]): value()},
+            "output": {rng.choice(["format", "voice", "speed"]): value()}}}},
+        lambda: {"type": "session.update", "session": {
+            rng.choice(["output_modalities", "max_output_tokens", "instructions", "tools",
+                        "tool_choice", "include", "truncation", "model", "type"]): value()}},
+        lambda: {"type": "session.update", "session": value()},
+        lambda: {"type": "response.create", "response": {
+            rng.choice(["output_modalities", "audio", "metadata", "conversation", "input",
+                        "max_output_tokens", "instructions"]): value()}},
+        lambda: {"type": "conversation.item.create", "item": {
+            "type": rng.choice(["message", value()]), "role": value(), "content": value()}},
+        lambda: {"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [value(), value()]}},
+        lambda: {"type": "conversation.item.create", "item": value()},
+        lambda: {"type": rng.choice(["conversation.item.delete", "conversation.item.retrieve",
+                                     "output_audio_buffer.clear"]), "item_id": value()},
+    ]
+    return [json.dumps({**rng.choice(shapes)(), "event_id": value()}) for _ in range(count)]
+
+
+@pytest.mark.parametrize("headers", [{}, {"OpenAI-Beta": "realtime=v1"}],
+                         ids=["ga", "beta"])
+async def test_hostile_openai_frames_get_error_events_never_a_server_error(live, caplog,
+                                                                          headers) -> None:
+    from tests.integration.test_realtime_ws import hostile_frames
+
+    live.use(fake_services())
+    frames = ga_hostile_frames(seed=20261202, count=300) + \
+        [f for f in hostile_frames(seed=7, count=150) if isinstance(f, str)]
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm", max_size=None,
+                                  additional_headers=headers) as ws:
+        json.loads(await ws.recv())
+        for frame in frames:
+            await ws.send(frame)
+        await ws.send(json.dumps({"type": "session.update",
+                                  "session": {"instructions": "still here"}}))
+        seen = []
+        while True:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            seen.append(event)
+            if event["type"] == "session.updated" and \
+                    event["session"]["instructions"] == "still here":
+                break
+    errors = [e for e in seen if e["type"] == "error"]
+    assert len(errors) > 250
+    assert {e["error"]["type"] for e in errors} <= {"invalid_request_error"}, \
+        [e for e in errors if e["error"]["type"] != "invalid_request_error"][:3]
+    assert "realtime event failed" not in caplog.text
