@@ -92,7 +92,7 @@ class RateLimiter:
         bucket = self._requests.get(principal.key_id or "")
         if bucket is None:
             return []
-        bucket.headers("requests", time.monotonic())  # refills it to now
+        bucket._refill(time.monotonic())
         return [{"name": "requests", "limit": int(bucket.capacity),
                  "remaining": max(0, math.floor(bucket.level)),
                  "reset_seconds": round((bucket.capacity - bucket.level) / bucket.per_second,

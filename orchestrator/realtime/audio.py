@@ -77,12 +77,16 @@ class StreamResampler:
     which Smart Turn hears: it scored a finished question 0.48 instead of 0.80."""
 
     def __init__(self, source_rate: int, target_rate: int) -> None:
-        import soxr
 
         self.source_rate, self.target_rate = source_rate, target_rate
+        self._stream = None if source_rate == target_rate else self._new_stream()
+
+    def _new_stream(self):  # type: ignore[no-untyped-def]
+        import soxr
+
         # LQ: band-limited, and 6 ms of delay where HQ holds back over 20 ms.
-        self._stream = None if source_rate == target_rate else soxr.ResampleStream(
-            source_rate, target_rate, 1, dtype="float32", quality="LQ")
+        return soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32",
+                                   quality="LQ")
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         samples = np.asarray(samples, dtype=np.float32)
@@ -96,7 +100,7 @@ class StreamResampler:
         if self._stream is None:
             return np.zeros(0, np.float32)
         tail = self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
-        self.__init__(self.source_rate, self.target_rate)  # type: ignore[misc]
+        self._stream = self._new_stream()
         return np.asarray(tail, dtype=np.float32)
 
 

@@ -51,7 +51,7 @@ from orchestrator.errors import (
     websocket_error_event,
 )
 from orchestrator.models.refs import version_for
-from orchestrator.realtime.events import encoder
+from orchestrator.realtime.events import SessionConfig, encoder
 from orchestrator.realtime.live import CLOSE_ENDED, LiveSocket
 from orchestrator.realtime.openai_protocol import (
     ClientTranslator,
@@ -60,7 +60,7 @@ from orchestrator.realtime.openai_protocol import (
 )
 from orchestrator.realtime.outbound import OutboundQueue, write_loop
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.session import RealtimeSession, initial_config
+from orchestrator.realtime.session import RealtimeSession
 from orchestrator.realtime.vad import load_model
 from orchestrator.realtime.voice_chat import voice_chat
 from orchestrator.realtime.wiring import voice_ports
@@ -88,7 +88,9 @@ class Protocol:
     """How one connection talks: the engine's own events (``/ws``) or OpenAI's."""
 
     decode_event: Callable[[str], Any] | None = None
-    translate: Callable[[Any], list[Any]] | None = None
+    server_events: Callable[[Callable[[], SessionConfig]], Callable[[Any], list[Any]]] | None \
+        = None
+    """Given the session's config, the translator of its outgoing events (None: as is)."""
     llm_version: str = ""
 
 
@@ -125,14 +127,13 @@ async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
         await _refuse(socket, exc, code)
         return
     dialect = dialect_of(socket.headers)
-    config = initial_config(record, runtime.settings, runtime.services.tts is not None)
-    holder: dict[str, Any] = {"config": lambda: config}
-    translate = ServerTranslator(dialect, model=model, config=lambda: holder["config"](),
-                                 rate_limits=lambda: runtime.limits.realtime_limits(principal))
-    protocol = Protocol(decode_event=ClientTranslator(dialect, model=model),
-                        translate=translate, llm_version=version)
-    await _run(socket, runtime, principal, record, protocol, on_session=lambda session:
-               holder.update(config=lambda: session.config))
+    protocol = Protocol(
+        decode_event=ClientTranslator(dialect, model=model),
+        server_events=lambda config: ServerTranslator(
+            dialect, model=model, config=config,
+            rate_limits=lambda: runtime.limits.realtime_limits(principal)),
+        llm_version=version)
+    await _run(socket, runtime, principal, record, protocol)
 
 
 def llm_version(model: str) -> str:
@@ -160,8 +161,7 @@ async def _openai_session(runtime: Any, principal: Any, session_id: str | None,
 
 
 async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionRecord,
-               protocol: Protocol, on_session: Callable[[RealtimeSession], None] | None = None,
-               ) -> None:
+               protocol: Protocol) -> None:
     """The checks every connection passes, then the session until the socket closes."""
     if record.ended_at is not None:
         await _refuse(socket, Conflict(f"session {record.id!r} has ended"), CLOSE_ENDED)
@@ -181,7 +181,7 @@ async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionR
     try:
         await _serve(socket, runtime, record, ports, live,
                      meter=lambda seconds: runtime.limits.audio(principal, seconds),
-                     protocol=protocol, on_session=on_session)
+                     protocol=protocol)
     except asyncio.CancelledError:
         if live.reason is None:
             raise  # not ours: the server is shutting down
@@ -195,16 +195,16 @@ async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionR
 
 async def _serve(socket: WebSocket, runtime: Any, record: SessionRecord, ports: VoicePorts,
                  live: LiveSocket, meter: Callable[[float], object], protocol: Protocol,
-                 on_session: Callable[[RealtimeSession], None] | None) -> None:
+                 ) -> None:
     settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)
-    outbound = OutboundQueue(settings.realtime_send_queue, protocol.translate)
+    outbound = OutboundQueue(settings.realtime_send_queue)
     session = RealtimeSession(record, settings=settings, ports=ports,
                               store=runtime.conversations, outbound=outbound, vad=vad,
                               audio_meter=meter, decode_event=protocol.decode_event,
                               llm_version=protocol.llm_version)
-    if on_session is not None:
-        on_session(session)
+    if protocol.server_events is not None:  # nothing is sent before the session exists
+        outbound.translate = protocol.server_events(lambda: session.config)
     writer = asyncio.create_task(
         write_loop(outbound, lambda payload: socket.send_text(payload.decode())))
     try:

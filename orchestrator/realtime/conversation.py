@@ -43,7 +43,9 @@ from orchestrator.realtime.events import (
     TranscriptionFailed,
     TranscriptionUsage,
     Usage,
+    assistant_item,
     new_id,
+    user_audio_item,
 )
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue
 from orchestrator.realtime.ports import ReplySink, VoicePorts
@@ -64,10 +66,10 @@ KEEP_ITEMS = 32  # assistant items remembered for conversation.item.truncate
 KEEP_CONVERSATION_ITEMS = 512  # items (any role) remembered for retrieve / delete
 
 
-def _keep_latest(items: dict, key: str, value: object) -> None:
-    """Set ``items[key]``, forgetting the oldest entries beyond KEEP_ITEMS."""
+def _keep_latest(items: dict, key: str, value: object, keep: int = KEEP_ITEMS) -> None:
+    """Set ``items[key]``, forgetting the oldest entries beyond ``keep``."""
     items[key] = value
-    while len(items) > KEEP_ITEMS:
+    while len(items) > keep:
         items.pop(next(iter(items)))
 
 
@@ -92,17 +94,6 @@ class _Delivered:
 class _Entry:
     turn_id: int
     item: Item
-
-
-def user_audio_item(item_id: str, transcript: str | None) -> Item:
-    return Item(id=item_id, role="user",
-                content=[{"type": "input_audio", "transcript": transcript}])
-
-
-def assistant_item(item_id: str, text: str, audio: bool,
-                   status: str = "completed") -> Item:
-    part = {"type": "audio", "transcript": text} if audio else {"type": "text", "text": text}
-    return Item(id=item_id, role="assistant", content=[part], status=status)  # type: ignore[arg-type]
 
 
 class Conversation:
@@ -273,7 +264,7 @@ class Conversation:
         try:
             try:
                 plan = await self._plan(options, response_id, item_id, end_of_speech,
-                                        user_text)
+                                        user_text, audio="audio" in modalities)
             finally:
                 if prompt_read is not None:
                     prompt_read.set()
@@ -304,7 +295,8 @@ class Conversation:
             else ["text"]
 
     async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
-                    end_of_speech: float | None, user_text: str | None) -> ReplyPlan:
+                    end_of_speech: float | None, user_text: str | None, *,
+                    audio: bool) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
         messages = await prompt_messages(ports, self.prompt_context,
@@ -317,7 +309,7 @@ class Conversation:
         if self.llm_version:
             params = dataclasses.replace(params, version=self.llm_version)
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
-                         params=params, audio="audio" in self._modalities(options),
+                         params=params, audio=audio,
                          voice=options.voice or config.voice, speed=config.speed,
                          output_rate=format_rate(config.output_audio_format,
                                                  config.output_sample_rate),
@@ -335,9 +327,7 @@ class Conversation:
             text, outcome, interrupted=interrupted))
         self._keep_item(record.id, assistant_item(item_id, text, reply.plan.audio,
                                                   "incomplete" if interrupted else "completed"))
-        self._delivered[item_id] = _Delivered(record.id, reply)
-        while len(self._delivered) > KEEP_ITEMS:
-            self._delivered.popitem(last=False)
+        _keep_latest(self._delivered, item_id, _Delivered(record.id, reply))
         if (late_cut := self._truncate_at.pop(item_id, None)) is not None:
             record = await self.store.truncate_turn(record.id, reply.delivered_text(late_cut))
         remember_later(self.ports, [record], self.spawn)
@@ -365,9 +355,7 @@ class Conversation:
     # --- conversation items ----------------------------------------------------------------
 
     def _keep_item(self, turn_id: int, item: Item) -> None:
-        self.items[item.id] = _Entry(turn_id, item)
-        while len(self.items) > KEEP_CONVERSATION_ITEMS:
-            self.items.popitem(last=False)
+        _keep_latest(self.items, item.id, _Entry(turn_id, item), KEEP_CONVERSATION_ITEMS)
 
     @property
     def last_item_id(self) -> str | None:

@@ -354,6 +354,22 @@ class Item(msgspec.Struct, omit_defaults=False):
     status: Literal["completed", "incomplete", "in_progress"] = "completed"
 
 
+def assistant_part(text: str, audio: bool) -> dict:
+    """The content part of an assistant message: its transcript, or its text."""
+    return {"type": "audio", "transcript": text} if audio else {"type": "text", "text": text}
+
+
+def assistant_item(item_id: str, text: str, audio: bool, status: str = "completed") -> Item:
+    """An assistant message; ``in_progress`` ones have no content yet."""
+    content = [] if status == "in_progress" else [assistant_part(text, audio)]
+    return Item(id=item_id, role="assistant", content=content, status=status)  # type: ignore[arg-type]
+
+
+def user_audio_item(item_id: str, transcript: str | None) -> Item:
+    return Item(id=item_id, role="user",
+                content=[{"type": "input_audio", "transcript": transcript}])
+
+
 class ItemCreated(_Server, tag="conversation.item.created"):
     item: Item
     previous_item_id: str | None = None

@@ -49,7 +49,10 @@ from orchestrator.realtime.events import (
     SessionConfig,
     SessionCreated,
     SessionUpdated,
+    assistant_item,
+    assistant_part,
     new_id,
+    user_audio_item,
 )
 from orchestrator.realtime.events import TranscriptionCompleted as EngineTranscript
 
@@ -358,7 +361,6 @@ class _Reply:
     id: str
     item_id: str
     audio: bool
-    metadata: dict[str, str] | None
     started: bool = False
     previous_item_id: str | None = None
 
@@ -384,7 +386,7 @@ class ServerTranslator:
                          "session": self.session(event.session)}]
             case ResponseCreated(response=info):
                 self._replies[info.id] = _Reply(info.id, info.item_id or new_id("item"),
-                                                "audio" in info.modalities, info.metadata)
+                                                "audio" in info.modalities)
                 return [{"type": "response.created", "event_id": event.event_id,
                          "response": self.response(info, [])}]
             case ResponseTextDelta():
@@ -400,15 +402,13 @@ class ServerTranslator:
                 return self._done(event, info)
             case EngineCommitted():
                 previous, self._last_item = self._last_item, event.item_id
-                item = Item(id=event.item_id, role="user",
-                            content=[{"type": "input_audio", "transcript": None}])
-                return [msgspec.to_builtins(event), *self._item_added(item, previous,
-                                                                      done=False)]
+                return [msgspec.to_builtins(event),
+                        *self._item_added(user_audio_item(event.item_id, None), previous,
+                                          done=False)]
             case EngineTranscript():
                 out = [msgspec.to_builtins(event)]
                 if self.dialect == "ga":
-                    item = Item(id=event.item_id, role="user", content=[
-                        {"type": "input_audio", "transcript": event.transcript}])
+                    item = user_audio_item(event.item_id, event.transcript)
                     out.append({"type": "conversation.item.done", "event_id": new_id("event"),
                                 "previous_item_id": None, "item": self.item(item)})
                 return out
@@ -511,14 +511,6 @@ class ServerTranslator:
                         "previous_item_id": previous, "item": data})
         return out
 
-    def _part(self, reply: _Reply, text: str) -> dict[str, Any]:
-        return {"type": "audio", "transcript": text} if reply.audio else \
-            {"type": "text", "text": text}
-
-    def _reply_item(self, reply: _Reply, text: str, status: str) -> Item:
-        return Item(id=reply.item_id, role="assistant", content=[self._part(reply, text)]
-                    if status != "in_progress" else [], status=status)  # type: ignore[arg-type]
-
     def _ids(self, reply: _Reply) -> dict[str, Any]:
         return {"response_id": reply.id, "item_id": reply.item_id, "output_index": 0,
                 "content_index": 0}
@@ -531,13 +523,11 @@ class ServerTranslator:
             return [delta]
         reply.started = True
         reply.previous_item_id, self._last_item = self._last_item, reply.item_id
-        item = self.item(self._reply_item(reply, "", "in_progress"))
-        added = self._item_added(self._reply_item(reply, "", "in_progress"),
-                                 reply.previous_item_id, done=False)
-        part = {**self._part(reply, ""), **({"audio": None} if reply.audio else {})}
+        started = assistant_item(reply.item_id, "", reply.audio, "in_progress")
+        part = {**assistant_part("", reply.audio), **({"audio": None} if reply.audio else {})}
         return [{"type": "response.output_item.added", "event_id": new_id("event"),
-                 "response_id": reply.id, "output_index": 0, "item": item},
-                *added,
+                 "response_id": reply.id, "output_index": 0, "item": self.item(started)},
+                *self._item_added(started, reply.previous_item_id, done=False),
                 {"type": "response.content_part.added", "event_id": new_id("event"),
                  **self._ids(reply), "part": part},
                 delta]
@@ -557,9 +547,9 @@ class ServerTranslator:
                 out.append({"type": f"{self._names['text']}.done",
                             "event_id": new_id("event"), **ids, "text": info.text})
             out.append({"type": "response.content_part.done", "event_id": new_id("event"),
-                        **ids, "part": self._part(reply, info.text)})
+                        **ids, "part": assistant_part(info.text, reply.audio)})
             status = "completed" if info.status == "completed" else "incomplete"
-            item = self.item(self._reply_item(reply, info.text, status))
+            item = self.item(assistant_item(reply.item_id, info.text, reply.audio, status))
             output.append(item)
             out.append({"type": "response.output_item.done", "event_id": new_id("event"),
                         "response_id": reply.id, "output_index": 0, "item": item})
