@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Stream
@@ -37,11 +36,10 @@ from orchestrator.errors import (
     AppError,
     InferenceUnavailable,
     NotFound,
-    describe,
-    error_body,
 )
 from orchestrator.models.refs import version_for
 from orchestrator.settings import Settings
+from orchestrator.sse import HEADERS, sse, sse_error
 
 LLM_MODEL = "llm"
 log = logging.getLogger(__name__)
@@ -66,10 +64,6 @@ def chat_messages(body: ChatCompletionRequest) -> list[ChatMessage]:
     # "developer" is OpenAI's newer name for the system role
     return [ChatMessage("system" if m.role == "developer" else m.role, m.text())
             for m in body.messages]
-
-
-def _sse(payload: msgspec.Struct | dict) -> bytes:
-    return b"data: " + msgspec.json.encode(payload) + b"\n\n"
 
 
 class ChatController(Controller):
@@ -107,14 +101,14 @@ class ChatController(Controller):
         return Stream(self._events(chunks, first, completion_id, created, data.model,
                                    include_usage),
                       media_type="text/event-stream",
-                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                      headers=HEADERS)
 
     @staticmethod
     async def _events(chunks: AsyncIterator[ChatChunk], first: ChatChunk, completion_id: str,
                       created: int, model: str, include_usage: bool) -> AsyncIterator[bytes]:
         def event(delta: Delta, finish: str | None = None, usage: Usage | None = None,
                   choices: bool = True) -> bytes:
-            return _sse(ChatCompletionChunk(
+            return sse(ChatCompletionChunk(
                 id=completion_id, created=created, model=model, usage=usage,
                 object="chat.completion.chunk",
                 choices=[ChunkChoice(0, delta, finish)] if choices else []))
@@ -135,8 +129,7 @@ class ChatController(Controller):
                 chunk = await anext(chunks)
             yield b"data: [DONE]\n\n"
         except AppError as exc:
-            status, code, message = describe(exc)
-            yield _sse(error_body(status, code, message))
+            yield sse_error(exc)
             yield b"data: [DONE]\n\n"
         finally:
             await chunks.aclose()  # a client that went away cancels generation

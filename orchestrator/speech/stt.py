@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -104,9 +105,9 @@ class SpeechToText:
 
     async def _chunked(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
                        task: str, temperature: float, version: str) -> Transcription:
-        parts = [part async for part in self.parts(audio, language=language, prompt=prompt,
-                                                   task=task, temperature=temperature,
-                                                   version=version)]
+        parts = [part async for part in self._parts(audio, language=language, prompt=prompt,
+                                                    task=task, temperature=temperature,
+                                                    version=version)]
         return Transcription(text=" ".join(p.text for p in parts if p.text),
                              language=parts[0].language,
                              segments=[s for p in parts for s in p.segments],
@@ -120,7 +121,16 @@ class SpeechToText:
         decoded, its segments on the whole recording's clock (a streamed transcription)."""
         _check(task, temperature)
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
-        version = self.route(language, version)
+        async with aclosing(self._parts(audio, language=language, prompt=prompt, task=task,
+                                        temperature=temperature,
+                                        version=self.route(language, version))) as parts:
+            async for part in parts:
+                yield part
+
+    async def _parts(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
+                     task: str, temperature: float, version: str
+                     ) -> AsyncIterator[Transcription]:
+        """:meth:`parts` of checked float32 audio, for an already routed ``version``."""
         offsets = chunk_bounds(audio, self.chunk_samples) \
             if self.chunk_samples and audio.size > self.chunk_samples + spec.SAMPLE_RATE \
             else [(0, audio.size)]

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Response, post
@@ -39,6 +38,7 @@ from orchestrator.speech.audio_output import (
     output_rate,
 )
 from orchestrator.speech.tts import AudioChunk, TextToSpeech
+from orchestrator.sse import sse
 
 TextToSpeechDep = NamedDependency[TextToSpeech]
 Speed = Annotated[float, msgspec.Meta(ge=tts_spec.MIN_SPEED, le=tts_spec.MAX_SPEED)]
@@ -119,19 +119,15 @@ async def _audio_bytes(first: AudioChunk, rest: AsyncIterator[AudioChunk], fmt: 
         yield tail
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event)}\n\n".encode()
-
-
 async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk], fmt: str,
                       input_chars: int) -> AsyncIterator[bytes]:
     """OpenAI's speech events. ``usage``: input characters (the voices have no text
     tokenizer) and output audio in 20 ms frames."""
     seconds = [0.0]
     async for data in _audio_bytes(first, rest, fmt, seconds):
-        yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+        yield sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
     frames = round(seconds[0] * 50)
-    yield _sse({"type": "speech.audio.done",
+    yield sse({"type": "speech.audio.done",
                 "usage": {"input_tokens": input_chars, "output_tokens": frames,
                           "total_tokens": input_chars + frames}})
 

@@ -30,12 +30,13 @@ from litestar.response import Stream
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.auth.principal import Principal
 from orchestrator.dependencies import RuntimeDep, provide_service
-from orchestrator.errors import AppError, InvalidRequest, describe, error_body
+from orchestrator.errors import AppError, InvalidRequest
 from orchestrator.models.refs import parse_model_ref
 from orchestrator.speech.audio_input import SAMPLE_RATE as STT_SAMPLE_RATE
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.catalogue import base_language
 from orchestrator.speech.stt import Segment, SpeechToText, Transcription
+from orchestrator.sse import HEADERS, sse, sse_error
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 
@@ -154,9 +155,9 @@ def check_fields(fields: Any, response_format: str) -> bool:
 
 
 async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
-                  principal: Principal, task: str, fields: Any = None) -> Response[Any]:
+                  principal: Principal, task: str, fields: Any) -> Response[Any]:
     settings = runtime.settings
-    stream = check_fields(fields, form.response_format) if fields is not None else False
+    stream = check_fields(fields, form.response_format)
     if form.response_format not in ("json", "text", "verbose_json", "srt", "vtt"):
         raise InvalidRequest(f"response_format must be json, text, verbose_json, srt or vtt, "
                              f"not {form.response_format!r}")
@@ -185,7 +186,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
             raise
         return Stream(_transcript_events(first, parts, audio.size / STT_SAMPLE_RATE),
                       media_type="text/event-stream",
-                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                      headers=HEADERS)
     result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,
                                   task=task, temperature=form.temperature, version=version)
     return render(result, form.response_format, task)
@@ -196,23 +197,18 @@ async def _transcript_events(first: Transcription, rest: AsyncIterator[Transcrip
     """OpenAI's streamed transcription: a ``transcript.text.delta`` per decoded chunk of
     ``STT_CHUNK_SECONDS``, then ``transcript.text.done`` with the whole text."""
     texts: list[str] = []
-
-    def event(payload: dict[str, Any]) -> bytes:
-        return b"data: " + msgspec.json.encode(payload) + b"\n\n"
-
     try:
         part: Transcription | None = first
         while part is not None:
             if part.text:
-                yield event({"type": "transcript.text.delta",
+                yield sse({"type": "transcript.text.delta",
                              "delta": (" " if texts else "") + part.text})
                 texts.append(part.text)
             part = await anext(rest, None)
-        yield event({"type": "transcript.text.done", "text": " ".join(texts),
+        yield sse({"type": "transcript.text.done", "text": " ".join(texts),
                      "usage": {"type": "duration", "seconds": round(seconds, 3)}})
     except AppError as exc:
-        status, code, message = describe(exc)
-        yield event(msgspec.to_builtins(error_body(status, code, message)))
+        yield sse_error(exc)
     finally:
         await rest.aclose()
 
