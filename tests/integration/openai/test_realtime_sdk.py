@@ -460,3 +460,48 @@ async def test_hostile_openai_frames_get_error_events_never_a_server_error(live,
     assert {e["error"]["type"] for e in errors} <= {"invalid_request_error"}, \
         [e for e in errors if e["error"]["type"] != "invalid_request_error"][:3]
     assert "realtime event failed" not in caplog.text
+
+
+@pytest.mark.parametrize(("item", "previous", "param", "code"), [
+    ({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "  "}]},
+     None, "item.content", "invalid_request"),
+    ({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+     "item_not_last", "previous_item_id", "invalid_request"),
+    ({"id": "item_dup", "type": "message", "role": "user",
+      "content": [{"type": "input_text", "text": "hi"}]}, None, "item.id", "conflict"),
+])
+async def test_item_create_refusals_store_nothing(live, item, previous, param, code) -> None:
+    live.use(fake_services())
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm") as ws:
+        session_id = json.loads(await ws.recv())["session"]["id"]
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "id": "item_dup", "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "first"}]}}))
+        assert [json.loads(await ws.recv())["type"] for _ in range(2)] == [
+            "conversation.item.added", "conversation.item.done"]
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item,
+                                  "previous_item_id": previous}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert error["type"] == "error", error
+    assert (error["error"]["param"], error["error"]["code"]) == (param, code)
+    assert await stored(live, session_id) == [("user", "first")]
+
+
+async def test_a_user_key_cannot_name_another_user_or_their_session(tmp_path) -> None:
+    async with live_server(tmp_path, auth_mode="required") as live:
+        live.use(fake_services())
+        key = (await live.runtime.keys.create("alice")).secret
+        bobs = await live.new_session("bob")
+        auth = {"Authorization": f"Bearer {key}"}
+        for query, code in (("user_id=bob", 4403), (f"session_id={bobs}", 4404)):
+            async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm&{query}",
+                                          additional_headers=auth) as ws:
+                error = json.loads(await ws.recv())
+                assert error["type"] == "error", error
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd.code == code
+        async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm",
+                                      additional_headers=auth) as ws:
+            session_id = json.loads(await ws.recv())["session"]["id"]
+        assert (await live.runtime.conversations.get_session(session_id)).user_id == "alice"
