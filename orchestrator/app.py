@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
+from litestar._asgi.utils import wrap_in_exception_handler
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
@@ -22,6 +23,12 @@ from orchestrator.openapi import describe_service, json_bodies, render_plugins
 from orchestrator.routes import ROUTE_HANDLERS
 from orchestrator.runtime import start_runtime
 from orchestrator.settings import Settings, get_settings
+from orchestrator.telemetry.metrics import metrics_controller, prometheus_config
+from orchestrator.telemetry.tracing import (
+    opentelemetry_plugin,
+    route_span_middleware,
+    tracing_on,
+)
 
 if TYPE_CHECKING:
     from orchestrator.inference.supervisor import TritonSupervisor
@@ -47,11 +54,20 @@ def create_app(settings: Settings | None = None, *,
             await runtime.close()
 
     plugins, assets = render_plugins()
+    tracing = [opentelemetry_plugin()] if tracing_on() else []
+    metrics = [metrics_controller()] if settings.metrics_enabled else []
+    # Middleware errors (a 401 from auth) become responses inside the request-id and
+    # metrics layers, so both see the status the client gets.
+    middleware = [request_id_middleware, wrap_in_exception_handler, auth_middleware]
+    if settings.metrics_enabled:
+        middleware.insert(0, prometheus_config().middleware)
+    if tracing:
+        middleware.insert(0, route_span_middleware)
     app = Litestar(
-        route_handlers=[*ROUTE_HANDLERS, *([assets] if assets else [])],
+        route_handlers=[*ROUTE_HANDLERS, *metrics, *([assets] if assets else [])],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
-        middleware=[request_id_middleware, auth_middleware],
+        middleware=middleware,
         before_request=strict_json_body,
         exception_handlers={Exception: exception_to_response},
         request_max_body_size=settings.max_request_bytes,
@@ -64,6 +80,7 @@ def create_app(settings: Settings | None = None, *,
                 type="http", scheme="bearer", description="An API key: `voicechat keys "
                 "create --user ID`")}),
             security=[{"apiKey": []}]),
+        plugins=tracing,
         logging_config=None,  # logging is ours (orchestrator.logging), JSON with request ids
         debug=False,
     )

@@ -48,12 +48,12 @@ def _exit_on_signal(_signum: int, _frame: object) -> None:
 
 @command("serve")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from orchestrator.app import create_app
     from orchestrator.inference.health import enabled_models
     from orchestrator.preflight import check_serve
     from orchestrator.realtime.controllers import TRANSPORT_MAX_FRAME_BYTES
+    from orchestrator.serving import server
+    from orchestrator.telemetry.tracing import configure_tracing
 
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
     # handler that kills the process before the `finally` below stops Triton.
@@ -68,14 +68,17 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         tls = settings.tls_files
         scheme = "https" if tls else "http"
         log.info("serving on %s://%s:%s", scheme, settings.host, settings.port)
+        stop_tracing = configure_tracing()  # OTEL_* variables; None: off
         app = create_app(settings, triton_supervisor=supervisor)
-        uvicorn.run(app, host=settings.host, port=settings.port,
-                    ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
-                    log_config=None, ws_max_size=TRANSPORT_MAX_FRAME_BYTES,
-                    timeout_graceful_shutdown=10)
+        server(app, drain_timeout_s=settings.drain_timeout_s, host=settings.host,
+               port=settings.port, ssl_certfile=tls[0] if tls else None,
+               ssl_keyfile=tls[1] if tls else None,
+               ws_max_size=TRANSPORT_MAX_FRAME_BYTES).run()
+        if stop_tracing is not None:
+            stop_tracing()  # flushes the spans still batched
     finally:
         if supervisor is not None:
-            supervisor.stop()
+            supervisor.stop()  # after the drain: turns in flight still had their models
     return 0
 
 

@@ -115,6 +115,12 @@ class ServiceDisabled(AppError):
     status, code = 503, "service_disabled"
 
 
+class ShuttingDown(AppError):
+    """This replica is draining (SIGTERM): reconnect, and another one takes over."""
+
+    status, code = 503, "server_shutting_down"
+
+
 class MemoryUnavailable(AppError):
     """Conversation memory cannot answer (chat goes on without it)."""
 

@@ -2,7 +2,7 @@
 
 from orchestrator.auth.controllers import KeyAdminController
 from orchestrator.chat.controllers import ChatController, ModelsController
-from orchestrator.health.controllers import HealthController
+from orchestrator.health.controllers import HealthController, ProbeController
 from orchestrator.memory.controllers import MemoryController
 from orchestrator.memory.embeddings import EmbeddingsController
 from orchestrator.models.controllers import ModelAdminController
@@ -13,6 +13,7 @@ from orchestrator.speech.transcriptions import TranscriptionController
 
 ROUTE_HANDLERS: list = [
     HealthController,
+    ProbeController,
     SessionController,
     UserController,
     MemoryController,

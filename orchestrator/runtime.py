@@ -68,6 +68,9 @@ class Runtime:
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     live_sessions: LiveSessions = field(default_factory=LiveSessions)
     """Realtime sockets open in this process, one per session."""
+    draining: bool = False
+    """SIGTERM arrived: readiness fails, new realtime sockets are refused, open ones
+    finish their turn and close (``orchestrator.serving``)."""
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:

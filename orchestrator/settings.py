@@ -61,6 +61,13 @@ class Settings:
     # --- HTTP server ---
     host: str = _env("HOST", "Address the HTTP server binds.", "127.0.0.1")
     port: int = _env("PORT", "Port the HTTP server binds.", 8000, minimum=1, maximum=65535)
+    metrics_enabled: bool = _env("METRICS_ENABLED", "Serve Prometheus metrics at /metrics.",
+                                 True)
+    drain_timeout_s: float = _env("DRAIN_TIMEOUT_S", "On SIGTERM, how long realtime turns and "
+                                  "HTTP requests in flight may take to finish before the "
+                                  "server stops (keep it under the orchestrator's grace period, "
+                                  "e.g. Kubernetes' terminationGracePeriodSeconds).", 20.0,
+                                  positive=True)
     ssl_crt_file: str = _env("SSL_CRT_FILE", "TLS certificate; HTTPS is served when both the "
                              "certificate and key files exist.", "certs/cert.pem")
     ssl_key_file: str = _env("SSL_KEY_FILE", "TLS private key (see SSL_CRT_FILE).",

@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import RateLimited
 from orchestrator.settings import Settings
+from orchestrator.telemetry.metrics import RATE_LIMITED
 
 
 def _duration(seconds: float) -> str:
@@ -104,6 +105,7 @@ class RateLimiter:
         if key is None or not self.realtime_sessions:
             return lambda: None
         if self._open.get(key, 0) >= self.realtime_sessions:
+            RATE_LIMITED.labels("realtime-sessions").inc()
             raise RateLimited(f"this key already has {self.realtime_sessions} realtime "
                               f"sessions open (RATE_LIMIT_REALTIME_SESSIONS); close one first",
                               headers={"x-ratelimit-limit-realtime-sessions":
@@ -132,6 +134,7 @@ class RateLimiter:
         wait = bucket.take(amount, now)
         headers = bucket.headers(unit, now)
         if wait:
+            RATE_LIMITED.labels(unit).inc()
             retry = max(1, math.ceil(wait))
             raise RateLimited(f"rate limit of {per_minute:g} {what} reached for this key; "
                               f"retry in {retry} s",

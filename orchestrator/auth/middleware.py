@@ -38,7 +38,7 @@ from orchestrator.errors import (
 )
 from orchestrator.realtime.events import encoder
 
-PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/demo"})
+PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_TYPES = ("application/json", "multipart/form-data")

@@ -10,13 +10,15 @@ from typing import Any
 
 
 @asynccontextmanager
-async def serving(app: Any, **config: Any) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its ``http://127.0.0.1:PORT``."""
-    import uvicorn
+async def serving(app: Any, drain_timeout_s: float = 20.0, **config: Any) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its ``http://127.0.0.1:PORT``. The server
+    (``orchestrator.serving``) is left in ``app.state.server``: tests drain it as SIGTERM
+    would."""
+    from orchestrator.serving import server as draining_server
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           lifespan="on", **config))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = draining_server(app, drain_timeout_s=drain_timeout_s, host="127.0.0.1", port=0,
+                             **config)
+    app.state.server = server
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

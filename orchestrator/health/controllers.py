@@ -1,10 +1,11 @@
-"""``GET /api/ping`` and ``GET /api/health``."""
+"""``GET /api/ping`` and ``GET /api/health``; ``GET /livez`` and ``GET /readyz`` for
+orchestrators (Kubernetes probe semantics)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Response, get
@@ -59,13 +60,46 @@ class HealthController(Controller):
     @get("/health", name="health:check", security=[{}],
          summary="Each dependency's status and latency")
     async def health(self, runtime: RuntimeDep) -> Response[Health]:
-        results = await asyncio.gather(*(_run(c, 3.0) for c in runtime.health_checks))
-        checks = {c.name: r for c, r in zip(runtime.health_checks, results, strict=True)}
-        if any(r.status == "down" and r.required for r in checks.values()):
-            overall: Literal["ok", "degraded", "down"] = "down"
-        elif any(r.status == "down" for r in checks.values()):
-            overall = "degraded"
-        else:
-            overall = "ok"
+        checks, overall = await _check_all(runtime, 3.0)
         body = Health(status=overall, environment=runtime.settings.environment, checks=checks)
         return Response(body, status_code=503 if overall == "down" else 200)
+
+
+async def _check_all(runtime: Any, timeout_s: float,
+                     ) -> tuple[dict[str, DependencyHealth], Literal["ok", "degraded", "down"]]:
+    results = await asyncio.gather(*(_run(c, timeout_s) for c in runtime.health_checks))
+    checks = {c.name: r for c, r in zip(runtime.health_checks, results, strict=True)}
+    if any(r.status == "down" and r.required for r in checks.values()):
+        return checks, "down"
+    if any(r.status == "down" for r in checks.values()):
+        return checks, "degraded"
+    return checks, "ok"
+
+
+class Probe(msgspec.Struct, omit_defaults=True):
+    status: Literal["ok", "draining", "down"]
+    checks: dict[str, DependencyHealth] | None = None
+
+
+class ProbeController(Controller):
+    """Kubernetes probes. Liveness asks only whether the process serves (a dependency's
+    outage must not get every replica restarted); readiness whether this replica should
+    get traffic: its required dependencies answer and it is not draining (after SIGTERM
+    it turns 503 at once, so the load balancer stops sending before it stops)."""
+
+    path = "/"
+    tags = ["health"]
+
+    @get("/livez", name="health:live", security=[{}], summary="Liveness probe")
+    async def live(self) -> Probe:
+        return Probe(status="ok")
+
+    @get("/readyz", name="health:ready", security=[{}],
+         summary="Readiness probe: 503 while draining or a required dependency is down")
+    async def ready(self, runtime: RuntimeDep) -> Response[Probe]:
+        if runtime.draining:
+            return Response(Probe(status="draining"), status_code=503)
+        checks, overall = await _check_all(runtime, 2.0)
+        if overall == "down":
+            return Response(Probe(status="down", checks=checks), status_code=503)
+        return Response(Probe(status="ok"), status_code=200)

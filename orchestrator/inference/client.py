@@ -16,13 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from tritonclient.grpc import MAX_GRPC_MESSAGE_SIZE
 from tritonclient.utils import InferenceServerException
 
@@ -34,8 +35,30 @@ from orchestrator.errors import (
     InferenceUnavailable,
     ModelNotReady,
 )
+from orchestrator.telemetry.metrics import TRITON_ERRORS, TRITON_REQUEST_SECONDS
+from orchestrator.telemetry.tracing import TRACER
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def observed(model: str, kind: str, version: str) -> Iterator[Span]:
+    """One Triton call: its latency and error code in the metrics, and a client span.
+    The span is not made current: a stream's generator may be resumed from several
+    contexts, and nothing runs inside a call that would be its child."""
+    started = time.perf_counter()
+    span = TRACER.start_span(f"triton {kind} {model}", kind=SpanKind.CLIENT, attributes={
+        "triton.model": model, "triton.model_version": version or "default"})
+    try:
+        yield span
+    except InferenceError as exc:
+        TRITON_ERRORS.labels(model, exc.code).inc()
+        span.record_exception(exc)
+        span.set_status(StatusCode.ERROR, exc.code)
+        raise
+    finally:
+        TRITON_REQUEST_SECONDS.labels(model, kind).observe(time.perf_counter() - started)
+        span.end()
 
 @dataclass(frozen=True, slots=True)
 class InferResult:
@@ -189,15 +212,13 @@ class TritonClient:
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
         version = version or self.default_versions.get(spec.name, "")
         timeout = timeout_s or self.timeout_s
-        started = time.perf_counter()
-        try:
-            result = await self._client.infer(spec.name, inputs, model_version=version,
-                                              outputs=outputs, request_id=request_id,
-                                              client_timeout=timeout)
-        except Exception as exc:
-            raise map_exception(exc, spec.name) from exc
-        log.debug("infer", extra={"model": spec.name,
-                                  "ms": round((time.perf_counter() - started) * 1000, 1)})
+        with observed(spec.name, "infer", version):
+            try:
+                result = await self._client.infer(spec.name, inputs, model_version=version,
+                                                  outputs=outputs, request_id=request_id,
+                                                  client_timeout=timeout)
+            except Exception as exc:
+                raise map_exception(exc, spec.name) from exc
         return self._outputs(spec, result, spec.max_batch_size > 0)
 
     async def infer_batch(self, spec: ModelSpec, values: Mapping[Tensor, Any], *,
@@ -217,12 +238,14 @@ class TritonClient:
                              f"and {spec.max_batch_size}")
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
         version = version or self.default_versions.get(spec.name, "")
-        try:
-            result = await self._client.infer(spec.name, inputs, model_version=version,
-                                              outputs=outputs, request_id=request_id,
-                                              client_timeout=timeout_s or self.timeout_s)
-        except Exception as exc:
-            raise map_exception(exc, spec.name) from exc
+        with observed(spec.name, "batch", version) as span:
+            span.set_attribute("triton.rows", inputs[0].shape()[0])
+            try:
+                result = await self._client.infer(spec.name, inputs, model_version=version,
+                                                  outputs=outputs, request_id=request_id,
+                                                  client_timeout=timeout_s or self.timeout_s)
+            except Exception as exc:
+                raise map_exception(exc, spec.name) from exc
         return self._outputs(spec, result, batched=False)
 
     async def stream(self, spec: ModelSpec, values: Mapping[Tensor, Any], *,
@@ -245,20 +268,22 @@ class TritonClient:
         responses = self._client.stream_infer(requests(),
                                               stream_timeout=timeout_s or self.timeout_s)
         finished = False
-        try:
-            async for result, error in responses:
-                if error is not None:
-                    raise map_exception(error, spec.name)
-                item = self._outputs(spec, result, spec.max_batch_size > 0)
-                yield item
-                if item.is_final:
-                    finished = True
-                    return
-        except InferenceError:
-            raise
-        except Exception as exc:
-            raise map_exception(exc, spec.name) from exc
-        finally:
-            if not finished:
-                with contextlib.suppress(Exception):
-                    responses.cancel()
+        with observed(spec.name, "stream", version) as span:
+            try:
+                async for result, error in responses:
+                    if error is not None:
+                        raise map_exception(error, spec.name)
+                    item = self._outputs(spec, result, spec.max_batch_size > 0)
+                    yield item
+                    if item.is_final:
+                        finished = True
+                        return
+            except InferenceError:
+                raise
+            except Exception as exc:
+                raise map_exception(exc, spec.name) from exc
+            finally:
+                if not finished:
+                    span.set_attribute("triton.cancelled", True)
+                    with contextlib.suppress(Exception):
+                        responses.cancel()

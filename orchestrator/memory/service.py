@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from orchestrator.errors import InferenceError, MemoryUnavailable
 from orchestrator.memory.embedder import TritonEmbedder
+from orchestrator.telemetry.metrics import MEMORY_WRITES
 from storage.conversations import ConversationStore, TurnRecord
 from storage.errors import SchemaMismatch, StorageError
 from storage.memory import MemoryHit, MemoryRow, MemoryStore
@@ -145,11 +146,17 @@ class MemoryService:
         kept = [t for t in turns if t.role in REMEMBERED_ROLES and t.text.strip()]
         if not kept:
             return 0
-        vectors = await self._embed([t.text for t in kept])
-        rows = [MemoryRow(turn_id=t.id, user_id=t.user_id, session_id=t.session_id,
-                          role=t.role, text=t.text, created_at=t.created_at, embedding=v)
-                for t, v in zip(kept, vectors, strict=True)]
-        return await self._store_call(MemoryStore.upsert, rows)
+        try:
+            vectors = await self._embed([t.text for t in kept])
+            rows = [MemoryRow(turn_id=t.id, user_id=t.user_id, session_id=t.session_id,
+                              role=t.role, text=t.text, created_at=t.created_at, embedding=v)
+                    for t, v in zip(kept, vectors, strict=True)]
+            written = await self._store_call(MemoryStore.upsert, rows)
+        except Exception:
+            MEMORY_WRITES.labels("failed").inc(len(kept))
+            raise
+        MEMORY_WRITES.labels("ok").inc(len(kept))
+        return written
 
     async def search(self, user_id: str, query: str, *, top_k: int, min_score: float,
                      exclude_session_id: str | None = None) -> list[MemoryHit]:

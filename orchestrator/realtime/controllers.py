@@ -48,11 +48,12 @@ from orchestrator.errors import (
     PayloadTooLarge,
     RateLimited,
     ServiceDisabled,
+    ShuttingDown,
     websocket_error_event,
 )
 from orchestrator.models.refs import version_for
 from orchestrator.realtime.events import SessionConfig, encoder
-from orchestrator.realtime.live import CLOSE_ENDED, LiveSocket
+from orchestrator.realtime.live import CLOSE_ENDED, CLOSE_GOING_AWAY, LiveSocket
 from orchestrator.realtime.openai_protocol import (
     ClientTranslator,
     ServerTranslator,
@@ -64,6 +65,7 @@ from orchestrator.realtime.session import RealtimeSession
 from orchestrator.realtime.vad import load_model
 from orchestrator.realtime.voice_chat import voice_chat
 from orchestrator.realtime.wiring import voice_ports
+from orchestrator.telemetry.metrics import REALTIME_SESSIONS
 from storage.conversations import SessionRecord
 from storage.errors import RecordNotFound
 
@@ -92,6 +94,8 @@ class Protocol:
         = None
     """Given the session's config, the translator of its outgoing events (None: as is)."""
     llm_version: str = ""
+    name: str = "ws"
+    """The protocol's label in metrics: ``ws`` or ``openai``."""
 
 
 @websocket("/ws/{user_id:str}/{session_id:str}", name="realtime:connect")
@@ -132,7 +136,7 @@ async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
         server_events=lambda config: ServerTranslator(
             dialect, model=model, config=config,
             rate_limits=lambda: runtime.limits.realtime_limits(principal)),
-        llm_version=version)
+        llm_version=version, name="openai")
     await _run(socket, runtime, principal, record, protocol)
 
 
@@ -166,6 +170,10 @@ async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionR
     if record.ended_at is not None:
         await _refuse(socket, Conflict(f"session {record.id!r} has ended"), CLOSE_ENDED)
         return
+    if runtime.draining:  # readiness says so too: the balancer sends it elsewhere
+        await _refuse(socket, ShuttingDown("the server is shutting down; connect again"),
+                      CLOSE_GOING_AWAY)
+        return
     ports = voice_ports(runtime)
     if ports.stt is None or ports.llm is None:
         await _refuse(socket, ServiceDisabled("realtime voice chat needs speech-to-text and "
@@ -178,6 +186,8 @@ async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionR
         await _refuse(socket, exc, CLOSE_RATE_LIMITED)
         return
     live = await runtime.live_sessions.claim(record.id)
+    open_sockets = REALTIME_SESSIONS.labels(protocol.name)
+    open_sockets.inc()
     try:
         await _serve(socket, runtime, record, ports, live,
                      meter=lambda seconds: runtime.limits.audio(principal, seconds),
@@ -189,6 +199,7 @@ async def _run(socket: WebSocket, runtime: Any, principal: Any, record: SessionR
         if task is not None:
             task.uncancel()
     finally:
+        open_sockets.dec()
         runtime.live_sessions.release(live)
         release()
 
@@ -205,6 +216,7 @@ async def _serve(socket: WebSocket, runtime: Any, record: SessionRecord, ports: 
                               llm_version=protocol.llm_version)
     if protocol.server_events is not None:  # nothing is sent before the session exists
         outbound.translate = protocol.server_events(lambda: session.config)
+    live.settle = session.settle
     writer = asyncio.create_task(
         write_loop(outbound, lambda payload: socket.send_text(payload.decode())))
     try:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from opentelemetry.trace import Span
 
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, websocket_error_event
 from orchestrator.realtime.audio import format_rate
@@ -59,6 +60,8 @@ from orchestrator.realtime.turns import (
     text_turn_row,
     user_turn_row,
 )
+from orchestrator.telemetry.metrics import observe_reply
+from orchestrator.telemetry.tracing import TRACER, trace_reply
 from storage.conversations import ConversationStore, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -172,13 +175,30 @@ class Conversation:
         ``held``: a speculative turn. Its events wait in the sink and its rows wait for
         ``held.confirmed``; until then cancelling the task leaves no trace.
         ``transcription``: the turn was already transcribed (a barge-in check)."""
+        with TRACER.start_as_current_span("realtime.turn", attributes={
+                "voicechat.session_id": self.session_id, "voicechat.item_id": item_id,
+                "voicechat.speculative": held is not None,
+                "voicechat.audio_ms": round(len(audio) / 16, 3)}) as span:
+            try:
+                await self._user_turn(item_id, audio, end_of_speech, answer, held=held,
+                                      transcription=transcription,
+                                      turn_detection_ms=turn_detection_ms)
+            except asyncio.CancelledError:  # speculative work the user's speech overtook
+                span.set_attribute("voicechat.cancelled", True)
+                raise
+
+    async def _user_turn(self, item_id: str, audio: np.ndarray, end_of_speech: float,
+                         answer: Callable[[], bool], *, held: HeldSink | None,
+                         transcription: Any,
+                         turn_detection_ms: Callable[[], float | None] | None) -> None:
         out: ReplySink = held if held is not None else self.outbound
         config = self.config()
         assert self.ports.stt is not None
         started = time.perf_counter()
         try:
-            result = transcription or await self._transcribe(audio,
-                                                             self._drafts.get(item_id, []))
+            with TRACER.start_as_current_span("stt"):
+                result = transcription or await self._transcribe(
+                    audio, self._drafts.get(item_id, []))
         except Exception as exc:
             log.warning("transcription failed: %s", exc)
             error = websocket_error_event(exc)["error"]
@@ -254,8 +274,21 @@ class Conversation:
         concurrently: ``prompt_read`` lets it be stored once the history was read, and
         the reply is stored only after ``user_stored``); ``out`` may hold the events of a
         speculative turn."""
+        with TRACER.start_as_current_span("realtime.response") as span:
+            await self._respond(span, options, end_of_speech=end_of_speech, stt_ms=stt_ms,
+                                turn_detection_ms=turn_detection_ms, out=out,
+                                user_text=user_text, user_stored=user_stored,
+                                prompt_read=prompt_read)
+
+    async def _respond(self, span: Span, options: ResponseOptions | None, *,
+                       end_of_speech: float | None, stt_ms: float | None,
+                       turn_detection_ms: Callable[[], float | None] | None,
+                       out: ReplySink | None, user_text: str | None,
+                       user_stored: asyncio.Future[TurnRecord] | None,
+                       prompt_read: asyncio.Event | None) -> None:
         out = out or self.outbound
         response_id, item_id = new_id("resp"), new_id("item")
+        span.set_attribute("voicechat.response_id", response_id)
         self.response_pending = True
         modalities = self._modalities(options)
         metadata = options.metadata if options is not None else None
@@ -345,6 +378,8 @@ class Conversation:
         if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
             p, c = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
             usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c)
+        observe_reply("realtime", outcome.status, outcome.timings)
+        trace_reply(outcome.status, outcome.timings)
         await self._emit(out, ResponseDone(response=ResponseInfo(
             id=response_id, status=outcome.status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),

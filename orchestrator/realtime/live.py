@@ -6,17 +6,22 @@ old socket gets an ``error`` event and closes with 4409 once its last turn is st
 only then does the new one start, so the two never interleave a history. Ending a session
 closes its socket with 4410. Storage refuses turns of an ended session as well
 (``SessionEnded``), which covers sockets held by other replicas.
+
+Shutting down (SIGTERM, ``orchestrator.serving``) drains them: each socket finishes the
+turn in flight, gets an ``error`` event ``server_shutting_down`` and closes with 1001
+(going away); the client reconnects to another replica and continues the session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from orchestrator.errors import AppError, Conflict
+from orchestrator.errors import AppError, Conflict, ShuttingDown
 
-CLOSE_REPLACED, CLOSE_ENDED = 4409, 4410
+CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_ENDED = 1001, 4409, 4410
 HANDOVER_TIMEOUT_S = 15.0
 """How long a new socket waits for the one it replaces to finish its last turn."""
 
@@ -29,6 +34,8 @@ class LiveSocket:
     reason: tuple[AppError, int] | None = None
     """Why the server closes it (the error event and the close code), once it does."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    settle: Callable[[float], Awaitable[None]] | None = None
+    """Finish the turn in flight and take no new one (within the seconds given)."""
 
 
 class LiveSessions:
@@ -62,6 +69,20 @@ class LiveSessions:
         self._close(live, Conflict(f"session {session_id!r} has ended"), CLOSE_ENDED)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(live.done.wait(), timeout_s)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Close every socket once its turn in flight is done (at most ``timeout_s``)."""
+
+        async def close(live: LiveSocket) -> None:
+            if live.settle is not None:
+                with contextlib.suppress(Exception):  # closing it is what matters now
+                    await live.settle(timeout_s)
+            self._close(live, ShuttingDown("the server is shutting down; reconnect to "
+                                           "continue this session"), CLOSE_GOING_AWAY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.done.wait(), HANDOVER_TIMEOUT_S)
+
+        await asyncio.gather(*(close(live) for live in list(self._open.values())))
 
     def count(self) -> int:
         return len(self._open)

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from orchestrator.errors import AppError, Conflict, InvalidAudio, InvalidRequest
+from orchestrator.errors import AppError, Conflict, InvalidAudio, InvalidRequest, ShuttingDown
 from orchestrator.realtime.audio import (
     STT_RATE,
     StreamResampler,
@@ -180,6 +180,7 @@ class RealtimeSession:
         self._item_id = new_id("item")
         self._previous_item: str | None = None
         self._closing = False
+        self._settling = False
         self._partial_interval = settings.realtime_partial_interval_ms * STT_RATE // 1000
         self._partial_at = 0  # turn samples at the last partial transcript
         self._partial: asyncio.Task | None = None
@@ -237,6 +238,19 @@ class RealtimeSession:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
+    async def settle(self, timeout_s: float) -> None:
+        """The server is shutting down: take no new turn, drop a speculative one (its user
+        had not finished), and wait up to ``timeout_s`` for the turn in flight: its reply
+        and stored rows."""
+        self._settling = True
+        self._drop_speculation()
+        deadline = time.monotonic() + timeout_s
+        while self._chain is not None and not self._chain.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.wait([self._chain], timeout=remaining)
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=f"realtime {self.record.id} {name}")
         self.tasks.add(task)
@@ -283,6 +297,9 @@ class RealtimeSession:
             await self.conversation.send_error(exc)
 
     async def _dispatch(self, event: Any) -> None:
+        if self._settling and isinstance(event, AudioCommit | ResponseCreate | ItemCreate):
+            raise ShuttingDown("the server is shutting down: this session takes no new turn "
+                               "here; reconnect to continue it")
         match event:
             case AudioAppend(audio=audio):
                 await self._audio(decode_base64_audio(audio))
@@ -376,7 +393,7 @@ class RealtimeSession:
                             pause_ms=(settings.realtime_speculate_ms,))
 
     async def _audio(self, pcm: bytes) -> None:
-        if not pcm:
+        if not pcm or self._settling:  # shutting down: no new turn starts
             return
         samples = decode_input(pcm, self.config.input_audio_format)
         if self.audio_meter is not None:  # over the limit: this chunk is dropped

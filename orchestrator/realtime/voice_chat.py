@@ -37,6 +37,7 @@ from orchestrator.realtime.turns import (
 )
 from orchestrator.realtime.wiring import voice_ports
 from orchestrator.speech.audio_output import output_format
+from orchestrator.telemetry.metrics import observe_reply
 
 
 @dataclass
@@ -155,6 +156,8 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                                                                     interrupted=False))
     remember_later(ports, [assistant], runtime.background.spawn)
     t = outcome.timings
+    t.stt_ms = stt_ms
+    observe_reply("voice_chat", outcome.status, t)
     return VoiceChatOut(
         session_id=session.id, transcript=transcript, language=result.language,
         reply_text=reply_text, audio=audio_b64, audio_format=fmt, media_type=media_type,

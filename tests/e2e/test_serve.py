@@ -74,6 +74,27 @@ def test_serve_on_embedded_sqlite_answers_health(tmp_path: Path) -> None:
     assert access and all(len(entry["request_id"]) == 32 for entry in access)
 
 
+def test_probes_metrics_and_a_clean_drain_on_sigterm(tmp_path: Path) -> None:
+    """The probes and /metrics answer without a key; SIGTERM (the signal itself) drains
+    and exits 0."""
+    proc, port = serve(tmp_path, AUTH_MODE="required", ADMIN_API_KEY="k" * 32)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(f"{base}/readyz") == {"status": "ok"}
+        assert wait_for(f"{base}/livez") == {"status": "ok"}
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        assert 'voicechat_http_requests_total{app_name="voicechat",method="GET",' \
+               'path="/readyz",status_code="200"}' in text
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/sessions/x", timeout=5)
+        assert refused.value.code == 401
+    finally:
+        output = stop(proc)
+    assert proc.returncode == 0
+    assert "draining: 0 realtime sockets" in output
+
+
 def test_serves_https_when_certificate_and_key_exist(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",

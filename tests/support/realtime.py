@@ -54,7 +54,8 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
     settings = dataclasses.replace(base_settings(), database_url=url,
                                    data_dir=str(tmp_path / "data"), **fields)
     app = create_app(settings)
-    async with serving(app, ws_max_size=TRANSPORT_MAX_FRAME_BYTES) as base_url:
+    async with serving(app, drain_timeout_s=settings.drain_timeout_s,
+                       ws_max_size=TRANSPORT_MAX_FRAME_BYTES) as base_url:
         yield LiveServer(base_url, base_url.replace("http://", "ws://", 1), app)
 
 
