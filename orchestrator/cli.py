@@ -2,6 +2,7 @@
 
     voicechat serve            run the service (starts the embedded Triton unless TRITON_URL)
     voicechat triton           run only the embedded Triton server
+    voicechat probe [ready|live]  exit 0 when the local service answers (health checks)
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
@@ -132,6 +133,27 @@ def config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("probe")
+def probe(args: argparse.Namespace, settings: Settings) -> int:
+    """A container health check: this host's ``/readyz`` or ``/livez``, over HTTPS when
+    the certificates are there (the service then serves only HTTPS)."""
+    import ssl
+    import urllib.request
+
+    scheme = "https" if settings.tls_files else "http"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"{scheme}://{host}:{settings.port}/{args.which}z"
+    # Our own certificate on loopback: its name and issuer need not check out here.
+    context = ssl._create_unverified_context() if scheme == "https" else None
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as response:
+            print(response.read().decode())
+            return 0
+    except OSError as exc:
+        print(f"voicechat: {url}: {exc}", file=sys.stderr)
+        return 1
+
+
 @command("bench")
 def bench(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.bench import run_bench
@@ -168,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_parser = sub.add_parser("db", help="database schema")
     db_parser.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("config", help="list settings")
+    probe_parser = sub.add_parser("probe", help="exit 0 when the local service is ready "
+                                  "(or live): a container health check, HTTPS-aware")
+    probe_parser.add_argument("which", choices=["ready", "live"], nargs="?", default="ready")
+    probe_parser.add_argument("--timeout", type=float, default=5.0)
     from orchestrator.bench import add_bench_parser
 
     add_bench_parser(sub)

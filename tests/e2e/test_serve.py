@@ -106,8 +106,18 @@ def test_serves_https_when_certificate_and_key_exist(tmp_path: Path) -> None:
         assert wait_for(f"https://127.0.0.1:{port}/api/ping", context)["message"] == "pong"
         with pytest.raises(OSError):  # plain HTTP is not served on the TLS port
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/ping", timeout=2).read()
+        # The container health check follows the certificates to HTTPS.
+        env = {**os.environ, "PORT": str(port), "SSL_CRT_FILE": str(cert),
+               "SSL_KEY_FILE": str(key), "DATA_DIR": str(tmp_path / "data")}
+        probe = subprocess.run([sys.executable, "-m", "orchestrator", "probe", "ready"],
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert probe.returncode == 0, probe.stderr
+        assert json.loads(probe.stdout) == {"status": "ok"}
     finally:
         stop(proc)
+    dead = subprocess.run([sys.executable, "-m", "orchestrator", "probe", "live"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert dead.returncode == 1 and f"https://127.0.0.1:{port}/livez" in dead.stderr
 
 
 def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:

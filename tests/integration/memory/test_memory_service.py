@@ -19,6 +19,7 @@ from storage.errors import SchemaMismatch
 from storage.memory import MemoryStore
 from tests.integration.test_voice_chat_api import wav_upload
 from tests.support.fake_voice import FakeLLM, fake_services
+from tests.support.metrics import sample
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
 
@@ -138,6 +139,7 @@ async def test_voice_chat_prompt_carries_memories_and_writes_the_new_turns(memor
     runtime = memory_client.app.state.runtime
     store = runtime.conversations
     weather = "I love hot sunny weather; rain makes me gloomy."
+    written = _written()
 
     async def past_session():  # type: ignore[no-untyped-def]
         past = await store.create_session("carol")
@@ -172,6 +174,17 @@ async def test_voice_chat_prompt_carries_memories_and_writes_the_new_turns(memor
     assert {h.session_id for h in hits} == {past.id, session.id}
     assert {h.turn_id for h in hits} >= {r.json()["user_turn_id"],
                                          r.json()["assistant_turn_id"]}
+    # /metrics counts them: the two past turns and the new user and assistant ones.
+    page = (await memory_client.get("/metrics")).text
+    assert sample(page, "voicechat_memory_writes_total", outcome="ok") - written == 4
+    assert sample(page, "voicechat_turn_stage_seconds_count", stage="stt",
+                  transport="voice_chat") >= 1
+
+
+def _written() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("voicechat_memory_writes_total", {"outcome": "ok"}) or 0.0
 
 
 async def test_milvus_down_chat_goes_on_and_health_is_degraded(memory_settings: Settings) -> None:
