@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 from pathlib import Path
 
@@ -83,11 +84,34 @@ def check_milvus(settings: Settings) -> None:
         raise StartupError(f"MILVUS_URI={target} is a directory of other files; give a "
                            "Milvus Lite path (data/milvus.db) or a server URL "
                            "(http://host:19530)")
+    if _held_by_another_process(path / "LOCK"):
+        raise StartupError(f"MILVUS_URI={target} is open in another process: a Milvus Lite "
+                           "store serves one process, so several replicas need a Milvus "
+                           "server (MILVUS_HOST, or MILVUS_URI=http://host:19530)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"MILVUS_URI={target}: cannot create {path.parent} "
                            f"({exc.strerror})") from None
+
+
+def _held_by_another_process(lock: Path) -> bool:
+    """Milvus Lite holds an exclusive ``flock`` on its store's LOCK file while open."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False  # no store yet, or not one we may open: start-up says so later
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def check_database(settings: Settings) -> None:

@@ -31,6 +31,7 @@ BENCHES: dict[str, str] = {
     "tts": "orchestrator.bench.tts",
     "auth": "orchestrator.bench.auth",
     "soak": "orchestrator.bench.soak",
+    "telemetry": "orchestrator.bench.telemetry",
 }
 
 
