@@ -211,3 +211,48 @@ def test_replicas_cannot_share_a_milvus_lite_file(tmp_path: Path) -> None:
     assert proc.returncode == 2, output
     assert "MILVUS_URI" in output and "another process" in output
     assert "Milvus server" in output
+
+
+@pytest.mark.triton
+@pytest.mark.mariadb
+@pytest.mark.asyncio
+async def test_sigterm_during_a_turn_lets_it_finish_and_closes_1001(
+        tmp_path: Path, database: str, triton_server, tiny_llm, tiny_stt) -> None:
+    """The real signal to a real `voicechat serve`: the reply in flight completes, the
+    socket gets server_shutting_down and 1001, and the process exits 0."""
+    ((proc, base, log),) = _replicas(
+        tmp_path, 1, DATABASE_URL=database, TRITON_URL=triton_server.grpc_url,
+        MODEL_REPOSITORY=str(triton_server.repository), STT_ENABLED="true",
+        LLM_ENABLED="true")
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            made = await http.post(f"{base}/admin/keys", json={"user_id": "alice"},
+                                   headers={"Authorization": f"Bearer {ADMIN}"})
+            key = made.json()["key"]
+            created = await http.post(f"{base}/api/sessions/new",
+                                      headers={"Authorization": f"Bearer {key}"})
+        session_id = created.json()["session_id"]
+        ws = await _open(base, key, "alice", session_id)
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "max_response_output_tokens": 64}}))
+        assert json.loads(await ws.recv())["type"] == "session.updated"
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Tell me a long story"}]}}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        while json.loads(await ws.recv())["type"] != "response.created":
+            pass
+        proc.send_signal(15)
+        events = []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        kinds = [e["type"] for e in events]
+        assert "response.done" in kinds, kinds
+        assert events[kinds.index("response.done")]["response"]["status"] == "completed"
+        assert kinds[-1] == "error" and events[-1]["error"]["code"] == "server_shutting_down"
+        assert closed.value.rcvd.code == 1001
+        assert proc.wait(timeout=60) == 0
+    finally:
+        output = stop(proc, log) if proc.poll() is None else log.read_text()
+    assert "draining: 1 realtime sockets" in output
