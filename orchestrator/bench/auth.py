@@ -24,7 +24,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench.live import serving
+from orchestrator.bench.live import interleaved_gets, serving
 from orchestrator.bench.options import add_output
 from orchestrator.bench.results import write_results
 from orchestrator.bench.stats import Summary
@@ -66,19 +66,8 @@ async def _bench(args: argparse.Namespace, base: Any, work: Path) -> dict[str, A
             clients[mode] = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=url, headers=headers))
             paths[mode] = f"/api/sessions/{session.id}"
-        latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
-        per_round = max(1, args.requests // args.rounds)
-        for mode in MODES:  # warm-up: connections, caches, SQLite pages
-            for _ in range(50):
-                (await clients[mode].get(paths[mode])).raise_for_status()
-        for _ in range(args.rounds):
-            for mode in MODES:
-                client, path = clients[mode], paths[mode]
-                for _ in range(per_round):
-                    started = time.perf_counter()
-                    response = await client.get(path)
-                    latencies[mode].append((time.perf_counter() - started) * 1000)
-                    response.raise_for_status()
+        latencies = await interleaved_gets({m: (clients[m], paths[m]) for m in MODES},
+                                           args.requests, args.rounds)
         middleware = await _middleware_only(runtimes["key"],
                                             clients["key"].headers["Authorization"][7:])
     return {"http_ms": {mode: Summary.of(values).to_json()

@@ -30,3 +30,25 @@ async def serving(app: Any, drain_timeout_s: float = 20.0, **config: Any) -> Asy
     finally:
         server.should_exit = True
         await task
+
+
+async def interleaved_gets(targets: dict[str, tuple[Any, str]], requests: int, rounds: int,
+                           warmup: int = 50) -> dict[str, list[float]]:
+    """Milliseconds of ``GET path`` per mode, ``targets``: mode -> (httpx client, path).
+    The modes take turns round by round, so machine drift hits them alike; each is warmed
+    first (connections, caches, SQLite pages)."""
+    import time
+
+    for client, path in targets.values():
+        for _ in range(warmup):
+            (await client.get(path)).raise_for_status()
+    latencies: dict[str, list[float]] = {mode: [] for mode in targets}
+    per_round = max(1, requests // rounds)
+    for _ in range(rounds):
+        for mode, (client, path) in targets.items():
+            for _ in range(per_round):
+                started = time.perf_counter()
+                response = await client.get(path)
+                latencies[mode].append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+    return latencies

@@ -25,7 +25,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench.live import serving
+from orchestrator.bench.live import interleaved_gets, serving
 from orchestrator.bench.options import add_output
 from orchestrator.bench.results import write_results
 from orchestrator.bench.stats import Summary
@@ -77,19 +77,8 @@ async def _http(args: argparse.Namespace, base: Any, work: Path) -> dict[str, An
             session = await app.state.runtime.conversations.create_session("bench")
             clients[mode] = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
             paths[mode] = f"/api/sessions/{session.id}"
-        latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
-        per_round = max(1, args.requests // args.rounds)
-        for mode in MODES:
-            for _ in range(50):
-                (await clients[mode].get(paths[mode])).raise_for_status()
-        for _ in range(args.rounds):
-            for mode in MODES:
-                client, path = clients[mode], paths[mode]
-                for _ in range(per_round):
-                    started = time.perf_counter()
-                    response = await client.get(path)
-                    latencies[mode].append((time.perf_counter() - started) * 1000)
-                    response.raise_for_status()
+        latencies = await interleaved_gets({m: (clients[m], paths[m]) for m in MODES},
+                                           args.requests, args.rounds)
     return {mode: Summary.of(values).to_json() for mode, values in latencies.items()}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -41,24 +42,33 @@ async def _closed(client) -> tuple[list[dict], int]:  # type: ignore[no-untyped-
     return events, closed.value.rcvd.code
 
 
-async def test_sigterm_lets_the_turn_finish_then_closes_1001(tmp_path) -> None:
-    async with live_server(tmp_path, drain_timeout_s=15.0) as live:
-        live.use(fake_services(llm=FakeLLM(REPLY, delay=0.08)))  # about a second of reply
+@asynccontextmanager
+async def _sigterm_mid_reply(tmp_path, llm: FakeLLM, drain_timeout_s: float):  # type: ignore[no-untyped-def]
+    """A live server whose socket is mid-reply when SIGTERM's handler runs; yields
+    (server, session id, client)."""
+    async with live_server(tmp_path, drain_timeout_s=drain_timeout_s) as live:
+        live.use(fake_services(llm=llm))
         session_id = await live.new_session("alice")
-        other = await live.new_session("bob")
         async with live.connect("alice", session_id) as client:
             await _reply_in_flight(client)
             live.app.state.server.handle_exit(signal.SIGTERM, None)
-            await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(base_url=live.base_url) as http:
-                ready = await http.get("/readyz")
-                live_probe = await http.get("/livez")
-            assert ready.status_code == 503 and ready.json()["status"] == "draining"
-            assert live_probe.status_code == 200  # draining is not dying: no restart
-            async with live.connect("bob", other) as late:
-                refused, code = await _closed(late)
-            assert code == 1001 and refused[-1]["error"]["code"] == "server_shutting_down"
-            events, code = await _closed(client)
+            yield live, session_id, client
+
+
+async def test_sigterm_lets_the_turn_finish_then_closes_1001(tmp_path) -> None:
+    llm = FakeLLM(REPLY, delay=0.08)  # about a second of reply
+    async with _sigterm_mid_reply(tmp_path, llm, 15.0) as (live, session_id, client):
+        other = await live.new_session("bob")
+        await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            ready = await http.get("/readyz")
+            live_probe = await http.get("/livez")
+        assert ready.status_code == 503 and ready.json()["status"] == "draining"
+        assert live_probe.status_code == 200  # draining is not dying: no restart
+        async with live.connect("bob", other) as late:
+            refused, code = await _closed(late)
+        assert code == 1001 and refused[-1]["error"]["code"] == "server_shutting_down"
+        events, code = await _closed(client)
         server_task_done = live.app.state.server.should_exit
     kinds = [e["type"] for e in events]
     done = events[kinds.index("response.done")]
@@ -73,13 +83,9 @@ async def test_sigterm_lets_the_turn_finish_then_closes_1001(tmp_path) -> None:
 
 async def test_past_the_drain_timeout_the_reply_is_cut_and_stored_as_heard(tmp_path) -> None:
     long_reply = [f" Sentence number {i} is here." for i in range(200)]
-    async with live_server(tmp_path, drain_timeout_s=0.5) as live:
-        live.use(fake_services(llm=FakeLLM(long_reply, delay=0.05)))
-        session_id = await live.new_session("alice")
-        async with live.connect("alice", session_id) as client:
-            await _reply_in_flight(client)
-            live.app.state.server.handle_exit(signal.SIGTERM, None)
-            events, code = await _closed(client)
+    llm = FakeLLM(long_reply, delay=0.05)
+    async with _sigterm_mid_reply(tmp_path, llm, 0.5) as (live, session_id, client):
+        events, code = await _closed(client)
     assert code == 1001
     assert events[-1]["error"]["code"] == "server_shutting_down"
     turns, _ = await live.runtime.conversations.list_turns(session_id)
@@ -88,15 +94,11 @@ async def test_past_the_drain_timeout_the_reply_is_cut_and_stored_as_heard(tmp_p
 
 
 async def test_while_draining_no_new_turn_starts(tmp_path) -> None:
-    async with live_server(tmp_path, drain_timeout_s=15.0) as live:
-        live.use(fake_services(llm=FakeLLM(REPLY, delay=0.08)))
-        session_id = await live.new_session("alice")
-        async with live.connect("alice", session_id) as client:
-            await _reply_in_flight(client)
-            live.app.state.server.handle_exit(signal.SIGTERM, None)
-            await asyncio.sleep(0.05)
-            await client.send("response.create")
-            events, code = await _closed(client)
+    llm = FakeLLM(REPLY, delay=0.08)
+    async with _sigterm_mid_reply(tmp_path, llm, 15.0) as (live, session_id, client):
+        await asyncio.sleep(0.05)
+        await client.send("response.create")
+        events, code = await _closed(client)
     assert code == 1001
     refusals = [e for e in events if e["type"] == "error"]
     assert refusals[0]["error"]["code"] == "server_shutting_down"
