@@ -163,6 +163,20 @@ class MemoryStore:
                 client.close()
             except Exception as exc:  # closing a dead connection
                 log.debug("closing Milvus: %s", exc)
+            if self.is_lite:
+                self._release_lite()
+
+    def _release_lite(self) -> None:
+        """Milvus Lite keeps a store open (and locked) in this process until it exits;
+        closed here, so another process (a restart, a CLI) may open it now."""
+        try:
+            from milvus_lite.server_manager import server_manager_instance
+        except ImportError:  # older milvus-lite: the client's close was enough
+            return
+        try:
+            server_manager_instance.release_server(self.uri)
+        except Exception as exc:
+            log.debug("releasing Milvus Lite: %s", exc)
 
     def _ensure_collection(self, client: Any) -> None:
         name = self.collection
