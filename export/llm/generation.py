@@ -51,7 +51,8 @@ class GenerationAssets:
 
 def render_chat(template: str, messages: Sequence[dict[str, Any]], *,
                 bos_token: str | None = None, eos_token: str | None = None,
-                add_generation_prompt: bool = True) -> str:
+                add_generation_prompt: bool = True,
+                tools: Sequence[dict[str, Any]] | None = None) -> str:
     """Render a Hugging Face chat template (same Jinja settings as transformers)."""
     from jinja2.exceptions import TemplateError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -70,7 +71,8 @@ def render_chat(template: str, messages: Sequence[dict[str, Any]], *,
     env.globals["raise_exception"] = raise_exception
     return env.from_string(template).render(
         messages=list(messages), bos_token=bos_token or "", eos_token=eos_token or "",
-        add_generation_prompt=add_generation_prompt)
+        add_generation_prompt=add_generation_prompt,
+        tools=list(tools) if tools is not None else None)
 
 
 # --- sampling -------------------------------------------------------------------------

@@ -8,16 +8,19 @@ arrives as a ``data: {"error": …}`` event, as OpenAI does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
+from export.specs import llm as spec
 from orchestrator.chat.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -26,15 +29,27 @@ from orchestrator.chat.schemas import (
     Choice,
     ChunkChoice,
     Delta,
+    FunctionCallOut,
     ModelCard,
     ModelList,
+    NamedToolChoice,
+    ToolCallDelta,
+    ToolCallOut,
     Usage,
 )
 from orchestrator.chat.service import ChatChunk, ChatMessage, ChatService, SamplingParams
+from orchestrator.chat.tools import (
+    CLOSE,
+    ToolCall,
+    ToolCallParser,
+    opening_for,
+    template_messages,
+)
 from orchestrator.dependencies import RuntimeDep, SettingsDep, provide_service
 from orchestrator.errors import (
     AppError,
     InferenceUnavailable,
+    InvalidRequest,
     NotFound,
 )
 from orchestrator.models.refs import version_for
@@ -66,6 +81,58 @@ def chat_messages(body: ChatCompletionRequest) -> list[ChatMessage]:
             for m in body.messages]
 
 
+def check_messages(body: ChatCompletionRequest) -> None:
+    """What OpenAI requires of function-calling messages, as 400s naming the field."""
+    for i, m in enumerate(body.messages):
+        where = f"messages[{i}]"
+        if m.role == "tool" and (m.tool_call_id is None or m.content is None):
+            raise InvalidRequest(f"{where}: a tool message needs tool_call_id and content",
+                                 param=f"{where}.tool_call_id")
+        if m.role != "tool" and m.tool_call_id is not None:
+            raise InvalidRequest(f"{where}.tool_call_id: only tool messages have one",
+                                 param=f"{where}.tool_call_id")
+        if m.tool_calls is not None and m.role != "assistant":
+            raise InvalidRequest(f"{where}.tool_calls: only assistant messages make calls",
+                                 param=f"{where}.tool_calls")
+        if m.content is None and m.tool_calls is None:
+            raise InvalidRequest(f"{where}.content is required", param=f"{where}.content")
+
+
+def tool_request(body: ChatCompletionRequest, chat: ChatService,
+                 params: SamplingParams) -> tuple[str, ToolCallParser, SamplingParams] | None:
+    """For a function-calling request: the prompt rendered with the served model's
+    template, the parser of its reply and the sampling (a single call stops at its end);
+    None for a plain chat request."""
+    tool_messages = [f"messages[{i}].role" if m.role == "tool" else f"messages[{i}].tool_calls"
+                     for i, m in enumerate(body.messages)
+                     if m.role == "tool" or m.tool_calls is not None]
+    if not body.tools and not tool_messages and body.tool_choice in (None, "none", "auto"):
+        return None
+    template = chat.tool_template(params.version)
+    if template is None:
+        param = "tools" if body.tools else (tool_messages[0] if tool_messages
+                                            else "tool_choice")
+        raise InvalidRequest(f"{param}: the served llm version's chat template has no tool "
+                             "calling; serve a model whose template has (Qwen2.5's does)",
+                             param=param)
+    tools = body.tools or []
+    names = {t.function.name for t in tools}
+    choice = body.tool_choice
+    if choice not in (None, "none", "auto") and not tools:
+        raise InvalidRequest("tool_choice needs tools to choose from", param="tool_choice")
+    if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+        raise InvalidRequest(f"tool_choice names {choice.function.name!r}, which is not one of "
+                             "the tools", param="tool_choice.function.name")
+    offered = [msgspec.to_builtins(t) for t in tools] if tools and choice != "none" else None
+    opening = opening_for(msgspec.to_builtins(choice)) if offered else ""
+    prompt = template.render(template_messages(body.messages), offered, opening)
+    single = body.parallel_tool_calls is False
+    if single and offered and len(params.stop) < spec.MAX_STOP_SEQUENCES:
+        params = dataclasses.replace(params, stop=(*params.stop, CLOSE))
+    parser = ToolCallParser(names if offered else set(), opening, 1 if single else None)
+    return prompt, parser, params
+
+
 class ChatController(Controller):
     path = "/v1"
     tags = ["openai"]
@@ -78,20 +145,34 @@ class ChatController(Controller):
           summary="OpenAI-compatible chat completion (SSE when stream=true)")
     async def completions(self, data: ChatCompletionRequest, chat: ChatDep,
                           settings: SettingsDep) -> Response[ChatCompletion] | Stream:
+        check_messages(data)
         params = sampling_params(data, settings)
         messages = chat_messages(data)
+        tooling = tool_request(data, chat, params)
+        prompt, parser = (tooling[0], tooling[1]) if tooling else (None, None)
+        if tooling:
+            params = tooling[2]
         if data.user or data.safety_identifier:
             log.info("chat completion for end user %r", data.user or data.safety_identifier)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not data.stream:
-            result = await chat.complete(messages, params)
+            result = await chat.complete(messages, params, prompt)
+            message, finish = AssistantMessage(result.text), result.finish_reason
+            if parser is not None:
+                content, calls = parser.feed(result.text)
+                rest, more = parser.finish()
+                calls += more
+                content = (content + rest).strip()
+                message = AssistantMessage(content or (None if calls else ""),
+                                           tool_calls=[ToolCallOut.of(c) for c in calls]
+                                           or None)
+                finish = "tool_calls" if calls else finish
             return Response(ChatCompletion(
                 id=completion_id, created=created, model=data.model,
-                choices=[Choice(0, AssistantMessage(result.text), result.finish_reason)],
-                usage=Usage.of(result)),
+                choices=[Choice(0, message, finish)], usage=Usage.of(result)),
                 media_type="application/json")
-        chunks = chat.stream(messages, params)
+        chunks = chat.stream(messages, params, prompt)
         try:
             first = await anext(chunks)
         except BaseException:
@@ -99,13 +180,14 @@ class ChatController(Controller):
             raise
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         return Stream(self._events(chunks, first, completion_id, created, data.model,
-                                   include_usage),
+                                   include_usage, parser),
                       media_type="text/event-stream",
                       headers=HEADERS)
 
     @staticmethod
     async def _events(chunks: AsyncIterator[ChatChunk], first: ChatChunk, completion_id: str,
-                      created: int, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+                      created: int, model: str, include_usage: bool,
+                      parser: ToolCallParser | None) -> AsyncIterator[bytes]:
         def event(delta: Delta, finish: str | None = None, usage: Usage | None = None,
                   choices: bool = True) -> bytes:
             return sse(ChatCompletionChunk(
@@ -113,16 +195,31 @@ class ChatController(Controller):
                 object="chat.completion.chunk",
                 choices=[ChunkChoice(0, delta, finish)] if choices else []))
 
+        def deltas(text: str, calls: list[ToolCall]) -> list[Delta]:
+            out = [Delta(content=text)] if text else []
+            first_index = len(parser.calls) - len(calls) if parser is not None else 0
+            out += [Delta(tool_calls=[ToolCallDelta(first_index + i, c.id, FunctionCallOut(
+                c.name, c.arguments))]) for i, c in enumerate(calls)]
+            return out
+
         try:
             yield event(Delta(role="assistant", content=""))
             chunk = first
             while True:
                 usage = Usage.of(chunk)
-                if chunk.text:
-                    yield event(Delta(content=chunk.text))
+                if parser is None:
+                    pieces = [Delta(content=chunk.text)] if chunk.text else []
+                else:
+                    pieces = deltas(*parser.feed(chunk.text))
+                    if chunk.finish_reason:
+                        pieces += deltas(*parser.finish())
+                for delta in pieces:
+                    yield event(delta)
                 if chunk.finish_reason:
+                    finish = "tool_calls" if parser is not None and parser.calls \
+                        else chunk.finish_reason
                     # OpenAI: usage only when asked for, in a last chunk with no choices
-                    yield event(Delta(), chunk.finish_reason)
+                    yield event(Delta(), finish)
                     if include_usage:
                         yield event(Delta(), usage=usage, choices=False)
                     break

@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator.errors import InvalidRequest
 
-NO_TOOLS = "function calling is not offered by this server yet"
+USE_TOOLS = "the legacy function-calling fields are not offered: use tools and tool_choice"
 SPEECH_ELSEWHERE = "chat completions reply in text; speech is /v1/audio/speech or /v1/realtime"
 NO_LOGPROBS = "log probabilities are not returned by the llm model"
 USE_REPETITION = "use repetition_penalty (an extension) instead"
@@ -17,10 +17,8 @@ NOT_STORED = "completions are not stored (sessions store conversations)"
 
 # field -> (values that mean "not used", why another value is refused)
 REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "tools": ((None, []), NO_TOOLS),
-    "tool_choice": ((None, "none", "auto"), NO_TOOLS),
-    "functions": ((None, []), NO_TOOLS),
-    "function_call": ((None, "none", "auto"), NO_TOOLS),
+    "functions": ((None, []), USE_TOOLS),
+    "function_call": ((None, "none", "auto"), USE_TOOLS),
     "logprobs": ((None, False), NO_LOGPROBS),
     "top_logprobs": ((None, 0), NO_LOGPROBS),
     "logit_bias": ((None, {}), "logit bias is not supported by the llm model"),
@@ -37,7 +35,7 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "metadata": ((None, {}), NOT_STORED + ", so metadata has nowhere to go"),
 }
 MESSAGE_FIELDS: dict[str, str] = {
-    "tool_calls": NO_TOOLS, "tool_call_id": NO_TOOLS, "function_call": NO_TOOLS,
+    "function_call": USE_TOOLS,
     "name": "the chat template has no participant names", "audio": SPEECH_ELSEWHERE,
     "refusal": "refusals are the model's own output, not an input",
 }
@@ -56,12 +54,18 @@ def refuse_unsupported(body: Any) -> None:
         raise InvalidRequest(f"response_format {response_format.get('type')!r} is not "
                              "supported: the llm model has no constrained decoding",
                              param="response_format.type")
+    tools = body.get("tools")
+    for i, tool in enumerate(tools if isinstance(tools, list) else []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and function.get("strict") not in (None, False):
+            raise InvalidRequest("strict function schemas are not enforced: the llm model has "
+                                 "no constrained decoding", param=f"tools[{i}].function.strict")
     messages = body.get("messages")
     for i, message in enumerate(messages if isinstance(messages, list) else []):
         if not isinstance(message, dict):
             continue
-        if message.get("role") in ("tool", "function"):
-            raise InvalidRequest(f"messages[{i}]: {NO_TOOLS}", param=f"messages[{i}].role")
+        if message.get("role") == "function":
+            raise InvalidRequest(f"messages[{i}]: {USE_TOOLS}", param=f"messages[{i}].role")
         for field, why in MESSAGE_FIELDS.items():
             if message.get(field) is not None:
                 raise InvalidRequest(f"messages[{i}].{field}: {why}",

@@ -17,17 +17,60 @@ class TextPart(msgspec.Struct, forbid_unknown_fields=True):
     text: str
 
 
-class ChatMessageIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A message. Function-calling messages (``tool`` role, ``tool_calls``) and ``name``
-    are refused by name (see :mod:`orchestrator.chat.refusals`)."""
+FunctionName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
-    role: Literal["system", "user", "assistant", "developer"]
-    content: Annotated[str, msgspec.Meta(max_length=100_000)] | list[TextPart]
+
+class FunctionCallIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: FunctionName
+    arguments: Annotated[str, msgspec.Meta(max_length=100_000)]
+    """JSON text, as the model wrote it."""
+
+
+class ToolCallIn(msgspec.Struct, forbid_unknown_fields=True):
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    type: Literal["function"]
+    function: FunctionCallIn
+
+
+class ChatMessageIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A message: ``tool`` results answer an assistant's ``tool_calls`` (function
+    calling, for models whose template has tools); ``name`` is refused by name (see
+    :mod:`orchestrator.chat.refusals`)."""
+
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: Annotated[str, msgspec.Meta(max_length=100_000)] | list[TextPart] | None = None
+    tool_calls: Annotated[list[ToolCallIn], msgspec.Meta(min_length=1, max_length=32)] | None \
+        = None
+    tool_call_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
+
+
+class FunctionDefinition(msgspec.Struct, forbid_unknown_fields=True):
+    name: FunctionName
+    description: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    parameters: dict[str, Any] | None = None
+    """A JSON Schema object; the template shows it to the model."""
+    strict: Annotated[bool, only(False)] | None = None
+
+
+class Tool(msgspec.Struct, forbid_unknown_fields=True):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(msgspec.Struct, forbid_unknown_fields=True):
+    name: FunctionName
+
+
+class NamedToolChoice(msgspec.Struct, forbid_unknown_fields=True):
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class StreamOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,10 +118,11 @@ class ChatCompletionRequest(msgspec.Struct, forbid_unknown_fields=True):
     safety_identifier: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     prompt_cache_key: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     """Accepted: prefix reuse is automatic (the llm model keeps recent streams' KV cache)."""
-    # OpenAI fields accepted with their no-op value only:
-    tools: Annotated[list[Any], msgspec.Meta(max_length=0)] | None = None
-    tool_choice: Literal["none", "auto"] | None = None
+    tools: Annotated[list[Tool], msgspec.Meta(max_length=128)] | None = None
+    """Honoured when the served model's chat template has tools (a 400 otherwise)."""
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    # OpenAI fields accepted with their no-op value only:
     functions: Annotated[list[Any], msgspec.Meta(max_length=0)] | None = None
     function_call: Literal["none", "auto"] | None = None
     response_format: ResponseFormat | None = None
@@ -119,9 +163,32 @@ class Usage(msgspec.Struct):
                    PromptTokensDetails(result.cached_tokens))
 
 
-class AssistantMessage(msgspec.Struct):
-    content: str
+class FunctionCallOut(msgspec.Struct):
+    name: str
+    arguments: str
+
+
+class ToolCallOut(msgspec.Struct):
+    id: str
+    function: FunctionCallOut
+    type: str = "function"
+
+    @classmethod
+    def of(cls, call: Any) -> ToolCallOut:
+        return cls(call.id, FunctionCallOut(call.name, call.arguments))
+
+
+class ToolCallDelta(msgspec.Struct):
+    index: int
+    id: str
+    function: FunctionCallOut
+    type: str = "function"
+
+
+class AssistantMessage(msgspec.Struct, omit_defaults=True):
+    content: str | None
     role: str = "assistant"
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class Choice(msgspec.Struct):
@@ -142,6 +209,7 @@ class ChatCompletion(msgspec.Struct):
 class Delta(msgspec.Struct, omit_defaults=True):
     role: str | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(msgspec.Struct):

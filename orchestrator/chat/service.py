@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from export.specs import llm as spec
+from orchestrator.chat.tools import ToolTemplate
 from orchestrator.request_context import current_request_id
 
 Role = Literal["system", "user", "assistant"]
@@ -70,11 +71,15 @@ class ChatService:
         self.client = client
         self.count_tokens = count_tokens or estimate_tokens
 
-    async def stream(self, messages: Sequence[ChatMessage], params: SamplingParams
-                     ) -> AsyncIterator[ChatChunk]:
+    async def stream(self, messages: Sequence[ChatMessage], params: SamplingParams,
+                     prompt: str | None = None) -> AsyncIterator[ChatChunk]:
+        """``prompt``: a prompt rendered here (function calling), sent instead of the
+        messages, which are then not used."""
         values = {
-            spec.MESSAGES: [json.dumps([{"role": m.role, "content": m.content}
-                                        for m in messages], ensure_ascii=False)],
+            spec.MESSAGES: None if prompt is not None else [json.dumps(
+                [{"role": m.role, "content": m.content} for m in messages],
+                ensure_ascii=False)],
+            spec.PROMPT: None if prompt is None else [prompt],
             spec.MAX_TOKENS: [params.max_tokens],
             spec.TEMPERATURE: [params.temperature],
             spec.TOP_P: [params.top_p],
@@ -94,11 +99,16 @@ class ChatService:
                                 completion_tokens=int(result.scalar(spec.COMPLETION_TOKENS)),
                                 cached_tokens=int(result.scalar(spec.CACHED_TOKENS)))
 
-    async def complete(self, messages: Sequence[ChatMessage], params: SamplingParams
-                       ) -> ChatResult:
+    def tool_template(self, version: str) -> ToolTemplate | None:
+        """The chat template of the llm version a request goes to, if it offers tools."""
+        templates = getattr(self.count_tokens, "tool_template", None)
+        return templates(version) if templates is not None else None
+
+    async def complete(self, messages: Sequence[ChatMessage], params: SamplingParams,
+                       prompt: str | None = None) -> ChatResult:
         parts: list[str] = []
         last = ChatChunk("", "stop", 0, 0)
-        async for chunk in self.stream(messages, params):
+        async for chunk in self.stream(messages, params, prompt):
             parts.append(chunk.text)
             last = chunk
         return ChatResult("".join(parts), last.finish_reason or "stop", last.prompt_tokens,
@@ -126,6 +136,7 @@ class ServedTokenCounter:
         self.repository = ModelRepository(repository)
         self.pins = pins
         self._tokenizers: dict[int, Callable[[str], int] | None] = {}
+        self._templates: dict[int, ToolTemplate | None] = {}
 
     def version(self) -> int | None:
         pinned = self.pins.get(spec.SPEC.name, "")
@@ -133,6 +144,16 @@ class ServedTokenCounter:
             return int(pinned)
         versions = self.repository.versions(spec.SPEC.name)
         return versions[-1] if versions else None
+
+    def tool_template(self, version: str) -> ToolTemplate | None:
+        """``version``: a request's pin (``""``: the served one)."""
+        number = int(version) if version.isdigit() else self.version()
+        if number is None:
+            return None
+        if number not in self._templates:
+            self._templates[number] = ToolTemplate.load(
+                self.repository.model_dir(spec.SPEC.name) / str(number))
+        return self._templates[number]
 
     def __call__(self, text: str) -> int:
         version = self.version()

@@ -86,8 +86,17 @@ async def test_bad_parameters_are_clear_4xx(llm_client, patch: dict, needle: str
 
 
 @pytest.mark.parametrize(("patch", "param"), [
+    # The tiny model's ChatML template has no tools: function calling is a 400 there.
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
     ({"tool_choice": "required"}, "tool_choice"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]},
+     "messages[1].tool_calls"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]},
+     "tools[0].function.strict"),
+    ({"functions": [{"name": "f"}]}, "functions"),
+    ({"messages": [{"role": "tool", "content": "{}"}]}, "messages[0].tool_call_id"),
+    ({"messages": [{"role": "user"}]}, "messages[0].content"),
     ({"response_format": {"type": "json_object"}}, "response_format.type"),
     ({"logprobs": True}, "logprobs"),
     ({"top_logprobs": 3}, "top_logprobs"),
