@@ -51,7 +51,9 @@ class ChatMessageIn(msgspec.Struct, forbid_unknown_fields=True):
         return "".join(part.text for part in self.content)
 
 
-class FunctionDefinition(msgspec.Struct, forbid_unknown_fields=True):
+class FunctionDefinition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Shown to the model as given (unset fields left out)."""
+
     name: FunctionName
     description: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     parameters: dict[str, Any] | None = None
@@ -185,7 +187,7 @@ class ToolCallDelta(msgspec.Struct):
     type: str = "function"
 
 
-class AssistantMessage(msgspec.Struct, omit_defaults=True):
+class AssistantMessage(msgspec.Struct):
     content: str | None
     role: str = "assistant"
     tool_calls: list[ToolCallOut] | None = None

@@ -110,6 +110,17 @@ def template_messages(messages: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _object(text: str) -> Any:
+    """The JSON object ``text`` holds; small models often drop the call's last brace or
+    two (``{"name": …, "arguments": {…}``), which is all this repairs."""
+    for tail in ("", "}", "}}"):
+        try:
+            return json.loads(text + tail)
+        except ValueError:
+            continue
+    return None
+
+
 def _arguments(text: str) -> Any:
     try:
         return json.loads(text)
@@ -118,10 +129,7 @@ def _arguments(text: str) -> Any:
 
 
 def _call(block: str) -> ToolCall | None:
-    try:
-        data = json.loads(block)
-    except ValueError:
-        return None
+    data = _object(block)
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         return None
     arguments = data.get("arguments", {})
@@ -140,12 +148,22 @@ class ToolCallParser:
         self.calls: list[ToolCall] = []
         self._pending = opening
         self._in_call = bool(opening)
+        self._bare: bool | None = None
+        """The reply opens with "{": it may be a call without its tags (small models drop
+        them), so it is held to the end."""
         if opening:
             self._pending = opening[len(OPEN):]
 
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """Content to emit now and calls completed by ``text``."""
         self._pending += text
+        if self._bare is None:  # a reply opening with "{" may be a call without its tags
+            stripped = self._pending.lstrip()
+            if not stripped:
+                return "", []
+            self._bare = stripped.startswith("{") and not self._in_call
+        if self._bare:
+            return "", []  # held to the end: finish() decides
         content, done = [], []
         while True:
             if self._in_call:
@@ -174,7 +192,17 @@ class ToolCallParser:
 
     def finish(self) -> tuple[str, list[ToolCall]]:
         """At the end of the reply: what was held back (an unclosed block is a call when it
-        parses, as when a stop sequence cut the closing tag)."""
+        parses, as when a stop sequence cut the closing tag). A reply that is nothing but
+        a call's JSON, without the tags, is a call too (small models drop them)."""
+        if self._bare:
+            self._bare = False
+            call = self._accept(self._pending.strip())
+            if call is not None:
+                self._pending = ""
+                return "", [] if call is DROPPED else [call]
+            content, calls = self.feed("")  # not a bare call: parse it as any reply
+            rest, more = self.finish()
+            return content + rest, calls + more
         pending, self._pending = self._pending, ""
         if not self._in_call:
             return pending, []

