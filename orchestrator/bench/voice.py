@@ -93,10 +93,13 @@ async def _send_audio(ws, pcm: bytes, pace: float, protocol: str = "ws") -> None
 
 async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ignore[no-untyped-def]
                    protocol: str = "ws") -> dict:
-    """Speak, then keep sending silence (as a live microphone does) until the reply ends."""
+    """Speak, then keep sending silence (as a live microphone does) until the reply has
+    been heard: its audio plays in real time from its first delta, so the next question
+    waits for that (speaking over the reply would be a barge-in, which cuts it)."""
     await _send_audio(ws, question, pace, protocol)
     end_of_speech = time.perf_counter()
     figures: dict = {}
+    first_audio_at, audio_bytes = 0.0, 0
     silence = bytes(RATE * CHUNK_MS // 1000 * 2)
 
     async def keep_listening() -> None:
@@ -108,8 +111,11 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
         async with asyncio.timeout(wait_s):
             while True:
                 event = json.loads(await ws.recv())
-                if event["type"] == AUDIO_DELTA[protocol] and "client_v2v_ms" not in figures:
-                    figures["client_v2v_ms"] = (time.perf_counter() - end_of_speech) * 1000
+                if event["type"] == AUDIO_DELTA[protocol]:
+                    if "client_v2v_ms" not in figures:
+                        first_audio_at = time.perf_counter()
+                        figures["client_v2v_ms"] = (first_audio_at - end_of_speech) * 1000
+                    audio_bytes += len(event.get("delta", "")) * 3 // 4  # base64 -> PCM16
                 elif event["type"] == "error":
                     raise SystemExit(f"server error: {event['error']}")
                 elif event["type"] == "conversation.item.input_audio_transcription.completed":
@@ -118,7 +124,12 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                     figures.update(event["response"].get("timings") or {})
                     figures["status"] = event["response"]["status"]
                     figures["reply"] = _reply_text(event["response"])
-                    return figures
+                    break
+        if pace and first_audio_at:  # pace 0 (tests): no clock, so no listening either
+            heard = first_audio_at + audio_bytes / 2 / RATE / pace
+            await asyncio.sleep(max(0.0, heard - time.perf_counter()))
+        figures["reply_audio_s"] = round(audio_bytes / 2 / RATE, 3)
+        return figures
     finally:
         mic.cancel()
 

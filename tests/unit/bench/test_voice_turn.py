@@ -1,0 +1,42 @@
+"""``bench voice`` speaks its next question only once the reply has been heard: reply audio
+plays in real time from its first delta, and speaking over it would be a barge-in."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+
+import pytest
+
+from orchestrator.bench import voice
+
+
+class ScriptedSocket:
+    """Sends one second of reply audio, then response.done; counts what it is sent."""
+
+    def __init__(self) -> None:
+        second = base64.b64encode(bytes(voice.RATE * 2)).decode()
+        self.events = [{"type": "response.audio.delta", "delta": second},
+                       {"type": "response.done", "response": {"status": "completed",
+                                                              "text": "Hi."}}]
+        self.sent = 0
+
+    async def send(self, data) -> None:  # type: ignore[no-untyped-def]
+        self.sent += 1
+
+    async def recv(self) -> str:
+        await asyncio.sleep(0.01)
+        return json.dumps(self.events.pop(0))
+
+
+@pytest.mark.asyncio
+async def test_the_next_question_waits_for_the_reply_to_be_heard() -> None:
+    socket = ScriptedSocket()
+    started = time.perf_counter()
+    figures = await voice.one_turn(socket, bytes(480 * 2), pace=4.0, wait_s=10)
+    listened = time.perf_counter() - started
+    assert figures["reply_audio_s"] == 1.0 and figures["status"] == "completed"
+    assert listened >= 0.25 - 0.02  # one second of audio at 4x pace, from its first delta
+    assert socket.sent > 1  # the microphone kept sending silence meanwhile
