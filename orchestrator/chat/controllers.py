@@ -98,8 +98,16 @@ def check_messages(body: ChatCompletionRequest) -> None:
             raise InvalidRequest(f"{where}.content is required", param=f"{where}.content")
 
 
+@dataclasses.dataclass(frozen=True)
+class ToolRequest:
+    prompt: str
+    """Rendered with the served model's template, sent as the llm's prompt."""
+    parser: ToolCallParser
+    params: SamplingParams
+
+
 def tool_request(body: ChatCompletionRequest, chat: ChatService,
-                 params: SamplingParams) -> tuple[str, ToolCallParser, SamplingParams] | None:
+                 params: SamplingParams) -> ToolRequest | None:
     """For a function-calling request: the prompt rendered with the served model's
     template, the parser of its reply and the sampling (a single call stops at its end);
     None for a plain chat request."""
@@ -130,7 +138,7 @@ def tool_request(body: ChatCompletionRequest, chat: ChatService,
     if single and offered and len(params.stop) < spec.MAX_STOP_SEQUENCES:
         params = dataclasses.replace(params, stop=(*params.stop, CLOSE))
     parser = ToolCallParser(names if offered else set(), opening, 1 if single else None)
-    return prompt, parser, params
+    return ToolRequest(prompt, parser, params)
 
 
 class ChatController(Controller):
@@ -149,9 +157,8 @@ class ChatController(Controller):
         params = sampling_params(data, settings)
         messages = chat_messages(data)
         tooling = tool_request(data, chat, params)
-        prompt, parser = (tooling[0], tooling[1]) if tooling else (None, None)
-        if tooling:
-            params = tooling[2]
+        prompt, parser = (tooling.prompt, tooling.parser) if tooling else (None, None)
+        params = tooling.params if tooling else params
         if data.user or data.safety_identifier:
             log.info("chat completion for end user %r", data.user or data.safety_identifier)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -160,10 +167,8 @@ class ChatController(Controller):
             result = await chat.complete(messages, params, prompt)
             message, finish = AssistantMessage(result.text), result.finish_reason
             if parser is not None:
-                content, calls = parser.feed(result.text)
-                rest, more = parser.finish()
-                calls += more
-                content = (content + rest).strip()
+                content, calls = parser.parse(result.text)
+                content = content.strip()
                 message = AssistantMessage(content or (None if calls else ""),
                                            tool_calls=[ToolCallOut.of(c) for c in calls]
                                            or None)

@@ -67,9 +67,12 @@ class ChatResult:
 class ChatService:
     """Streams replies from the ``llm`` Triton model."""
 
-    def __init__(self, client, count_tokens: Callable[[str], int] | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client, count_tokens: Callable[[str], int] | None = None,  # type: ignore[no-untyped-def]
+                 tool_templates: Callable[[str], ToolTemplate | None] | None = None) -> None:
         self.client = client
         self.count_tokens = count_tokens or estimate_tokens
+        self.tool_templates = tool_templates
+        """Version pin -> that llm version's template when it offers tools."""
 
     async def stream(self, messages: Sequence[ChatMessage], params: SamplingParams,
                      prompt: str | None = None) -> AsyncIterator[ChatChunk]:
@@ -101,8 +104,7 @@ class ChatService:
 
     def tool_template(self, version: str) -> ToolTemplate | None:
         """The chat template of the llm version a request goes to, if it offers tools."""
-        templates = getattr(self.count_tokens, "tool_template", None)
-        return templates(version) if templates is not None else None
+        return self.tool_templates(version) if self.tool_templates is not None else None
 
     async def complete(self, messages: Sequence[ChatMessage], params: SamplingParams,
                        prompt: str | None = None) -> ChatResult:
@@ -180,5 +182,5 @@ def build_chat_service(settings, triton) -> ChatService | None:  # type: ignore[
     """``runtime.services.llm``: None when the LLM is off or no Triton is configured."""
     if not settings.llm_enabled or triton is None:
         return None
-    return ChatService(triton, ServedTokenCounter(settings.model_repository,
-                                                  triton.default_versions))
+    served = ServedTokenCounter(settings.model_repository, triton.default_versions)
+    return ChatService(triton, served, served.tool_template)

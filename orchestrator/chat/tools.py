@@ -146,13 +146,17 @@ class ToolCallParser:
         self.names = names
         self.limit = limit
         self.calls: list[ToolCall] = []
-        self._pending = opening
+        self._pending = opening[len(OPEN):]  # a forced call's opening: inside the block
         self._in_call = bool(opening)
         self._bare: bool | None = None
         """The reply opens with "{": it may be a call without its tags (small models drop
         them), so it is held to the end."""
-        if opening:
-            self._pending = opening[len(OPEN):]
+
+    def parse(self, text: str) -> tuple[str, list[ToolCall]]:
+        """A whole reply: its content and calls."""
+        content, calls = self.feed(text)
+        rest, more = self.finish()
+        return content + rest, calls + more
 
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """Content to emit now and calls completed by ``text``."""
@@ -200,9 +204,7 @@ class ToolCallParser:
             if call is not None:
                 self._pending = ""
                 return "", [] if call is DROPPED else [call]
-            content, calls = self.feed("")  # not a bare call: parse it as any reply
-            rest, more = self.finish()
-            return content + rest, calls + more
+            return self.parse("")  # not a bare call: parse it as any reply
         pending, self._pending = self._pending, ""
         if not self._in_call:
             return pending, []
