@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from opentelemetry.trace import Span
 
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, websocket_error_event
 from orchestrator.realtime.audio import format_rate
@@ -61,7 +60,7 @@ from orchestrator.realtime.turns import (
     user_turn_row,
 )
 from orchestrator.telemetry.metrics import observe_reply
-from orchestrator.telemetry.tracing import TRACER, trace_reply
+from orchestrator.telemetry.tracing import trace_reply, traced
 from storage.conversations import ConversationStore, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -175,77 +174,66 @@ class Conversation:
         ``held``: a speculative turn. Its events wait in the sink and its rows wait for
         ``held.confirmed``; until then cancelling the task leaves no trace.
         ``transcription``: the turn was already transcribed (a barge-in check)."""
-        with TRACER.start_as_current_span("realtime.turn", attributes={
-                "voicechat.session_id": self.session_id, "voicechat.item_id": item_id,
-                "voicechat.speculative": held is not None,
-                "voicechat.audio_ms": round(len(audio) / 16, 3)}) as span:
+        with traced("realtime.turn", {"voicechat.session_id": self.session_id,
+                                      "voicechat.item_id": item_id,
+                                      "voicechat.speculative": held is not None,
+                                      "voicechat.audio_ms": round(len(audio) / 16, 3)}):
+            out: ReplySink = held if held is not None else self.outbound
+            config = self.config()
+            assert self.ports.stt is not None
+            started = time.perf_counter()
             try:
-                await self._user_turn(item_id, audio, end_of_speech, answer, held=held,
-                                      transcription=transcription,
-                                      turn_detection_ms=turn_detection_ms)
-            except asyncio.CancelledError:  # speculative work the user's speech overtook
-                span.set_attribute("voicechat.cancelled", True)
-                raise
+                with traced("stt"):
+                    result = transcription or await self._transcribe(
+                        audio, self._drafts.get(item_id, []))
+            except Exception as exc:
+                log.warning("transcription failed: %s", exc)
+                error = websocket_error_event(exc)["error"]
+                await self._confirmed(held)
+                self.forget_partials(item_id)
+                await self._emit(out, TranscriptionFailed(item_id=item_id, error=error))
+                return
+            stt_ms = round((time.perf_counter() - started) * 1000, 3)
+            text = result.text.strip()
+            if held is not None and held.on_transcript is not None:
+                held.on_transcript(text, result.language)
+            sent = self._sent_partial.get(item_id, "")
+            # Deltas add up to the final transcript when the partials were right; when a
+            # partial was revised, `completed` (always the whole final text) corrects it.
+            if not sent or (delta := extension(sent, text)):
+                await self._emit(out, TranscriptionDelta(item_id=item_id,
+                                                         delta=text if not sent else delta))
+            await self._emit(out, TranscriptionCompleted(
+                item_id=item_id, transcript=text, language=result.language,
+                usage=TranscriptionUsage(seconds=round(len(audio) / 16000, 3))))
+            if not text:  # noise the VAD took for speech: nothing to store or answer
+                await self._confirmed(held)
+                self.forget_partials(item_id)
+                return
+            prompt_read = asyncio.Event()  # the reply read the history: the user row may follow
 
-    async def _user_turn(self, item_id: str, audio: np.ndarray, end_of_speech: float,
-                         answer: Callable[[], bool], *, held: HeldSink | None,
-                         transcription: Any,
-                         turn_detection_ms: Callable[[], float | None] | None) -> None:
-        out: ReplySink = held if held is not None else self.outbound
-        config = self.config()
-        assert self.ports.stt is not None
-        started = time.perf_counter()
-        try:
-            with TRACER.start_as_current_span("stt"):
-                result = transcription or await self._transcribe(
-                    audio, self._drafts.get(item_id, []))
-        except Exception as exc:
-            log.warning("transcription failed: %s", exc)
-            error = websocket_error_event(exc)["error"]
-            await self._confirmed(held)
-            self.forget_partials(item_id)
-            await self._emit(out, TranscriptionFailed(item_id=item_id, error=error))
-            return
-        stt_ms = round((time.perf_counter() - started) * 1000, 3)
-        text = result.text.strip()
-        if held is not None and held.on_transcript is not None:
-            held.on_transcript(text, result.language)
-        sent = self._sent_partial.get(item_id, "")
-        # Deltas add up to the final transcript when the partials were right; when a
-        # partial was revised, `completed` (always the whole final text) corrects it.
-        if not sent or (delta := extension(sent, text)):
-            await self._emit(out, TranscriptionDelta(item_id=item_id,
-                                                     delta=text if not sent else delta))
-        await self._emit(out, TranscriptionCompleted(
-            item_id=item_id, transcript=text, language=result.language,
-            usage=TranscriptionUsage(seconds=round(len(audio) / 16000, 3))))
-        if not text:  # noise the VAD took for speech: nothing to store or answer
-            await self._confirmed(held)
-            self.forget_partials(item_id)
-            return
-        prompt_read = asyncio.Event()  # the reply read the history: the user row may follow
+            async def store_user_turn() -> TurnRecord:
+                await self._confirmed(held)
+                await prompt_read.wait()
+                self.forget_partials(item_id)
+                record = await self.store.add_turn(self.session_id, user_turn_row(
+                    text, result.language, stt_ms, len(audio)))
+                self._keep_item(record.id, user_audio_item(item_id, text))
+                remember_later(self.ports, [record], self.spawn)
+                return record
 
-        async def store_user_turn() -> TurnRecord:
-            await self._confirmed(held)
-            await prompt_read.wait()
-            self.forget_partials(item_id)
-            record = await self.store.add_turn(self.session_id, user_turn_row(
-                text, result.language, stt_ms, len(audio)))
-            self._keep_item(record.id, user_audio_item(item_id, text))
-            remember_later(self.ports, [record], self.spawn)
-            return record
+            stored = asyncio.ensure_future(store_user_turn())
+            try:
+                if config.turn_detection is not None and config.turn_detection.create_response \
+                        and answer():
+                    await self.respond(None, end_of_speech=end_of_speech, stt_ms=stt_ms,
+                                       turn_detection_ms=turn_detection_ms, out=out,
+                                       user_text=text, user_stored=stored, prompt_read=prompt_read)
+                prompt_read.set()
+                await stored
+            finally:
+                stored.cancel()
 
-        stored = asyncio.ensure_future(store_user_turn())
-        try:
-            if config.turn_detection is not None and config.turn_detection.create_response \
-                    and answer():
-                await self.respond(None, end_of_speech=end_of_speech, stt_ms=stt_ms,
-                                   turn_detection_ms=turn_detection_ms, out=out,
-                                   user_text=text, user_stored=stored, prompt_read=prompt_read)
-            prompt_read.set()
-            await stored
-        finally:
-            stored.cancel()
 
     @staticmethod
     async def _confirmed(held: HeldSink | None) -> None:
@@ -274,52 +262,42 @@ class Conversation:
         concurrently: ``prompt_read`` lets it be stored once the history was read, and
         the reply is stored only after ``user_stored``); ``out`` may hold the events of a
         speculative turn."""
-        with TRACER.start_as_current_span("realtime.response") as span:
-            await self._respond(span, options, end_of_speech=end_of_speech, stt_ms=stt_ms,
-                                turn_detection_ms=turn_detection_ms, out=out,
-                                user_text=user_text, user_stored=user_stored,
-                                prompt_read=prompt_read)
-
-    async def _respond(self, span: Span, options: ResponseOptions | None, *,
-                       end_of_speech: float | None, stt_ms: float | None,
-                       turn_detection_ms: Callable[[], float | None] | None,
-                       out: ReplySink | None, user_text: str | None,
-                       user_stored: asyncio.Future[TurnRecord] | None,
-                       prompt_read: asyncio.Event | None) -> None:
-        out = out or self.outbound
-        response_id, item_id = new_id("resp"), new_id("item")
-        span.set_attribute("voicechat.response_id", response_id)
-        self.response_pending = True
-        modalities = self._modalities(options)
-        metadata = options.metadata if options is not None else None
-        await self._emit(out, ResponseCreated(response=ResponseInfo(
-            id=response_id, item_id=item_id, modalities=modalities, metadata=metadata)))
-        try:
+        with traced("realtime.response") as span:
+            out = out or self.outbound
+            response_id, item_id = new_id("resp"), new_id("item")
+            span.set_attribute("voicechat.response_id", response_id)
+            self.response_pending = True
+            modalities = self._modalities(options)
+            metadata = options.metadata if options is not None else None
+            await self._emit(out, ResponseCreated(response=ResponseInfo(
+                id=response_id, item_id=item_id, modalities=modalities, metadata=metadata)))
             try:
-                plan = await self._plan(options, response_id, item_id, end_of_speech,
-                                        user_text, audio="audio" in modalities)
+                try:
+                    plan = await self._plan(options, response_id, item_id, end_of_speech,
+                                            user_text, audio="audio" in modalities)
+                finally:
+                    if prompt_read is not None:
+                        prompt_read.set()
+                assert self.ports.llm is not None
+                self.reply = Reply(plan, self.ports.llm, self.ports.tts, out)
+                outcome = await self.reply.run()
+                if user_stored is not None:
+                    await user_stored  # a speculative turn has ended by now
+                if isinstance(out, HeldSink):
+                    outcome.timings = self.reply.timings(out.released_at)
+                outcome.timings.stt_ms = stt_ms
+                if turn_detection_ms is not None:
+                    outcome.timings.turn_detection_ms = turn_detection_ms()
+                record = await self._store_reply(item_id, self.reply, outcome)
+            except Exception as exc:  # prompt, memory or storage failed: this reply only
+                log.exception("reply failed")
+                outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
+                record = None
             finally:
-                if prompt_read is not None:
-                    prompt_read.set()
-            assert self.ports.llm is not None
-            self.reply = Reply(plan, self.ports.llm, self.ports.tts, out)
-            outcome = await self.reply.run()
-            if user_stored is not None:
-                await user_stored  # a speculative turn has ended by now
-            if isinstance(out, HeldSink):
-                outcome.timings = self.reply.timings(out.released_at)
-            outcome.timings.stt_ms = stt_ms
-            if turn_detection_ms is not None:
-                outcome.timings.turn_detection_ms = turn_detection_ms()
-            record = await self._store_reply(item_id, self.reply, outcome)
-        except Exception as exc:  # prompt, memory or storage failed: this reply only
-            log.exception("reply failed")
-            outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
-            record = None
-        finally:
-            self.reply = None
-            self.response_pending = False
-        await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
+                self.reply = None
+                self.response_pending = False
+            await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
+
 
     def _modalities(self, options: ResponseOptions | None) -> list[Any]:
         wanted = (options.modalities if options is not None else None) or \

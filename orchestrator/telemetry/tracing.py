@@ -12,9 +12,11 @@ function call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -109,3 +111,15 @@ def trace_reply(status: str, timings: Any) -> None:
         for name, value in msgspec.structs.asdict(timings).items():
             if value is not None:
                 span.set_attribute(f"voicechat.{name}", value)
+
+
+@contextlib.contextmanager
+def traced(name: str, attributes: dict[str, Any] | None = None) -> Iterator[Any]:
+    """A span current for the block; a block cancelled (speculative work the user's speech
+    overtook, a reply cut by barge-in) is marked ``voicechat.cancelled``."""
+    with TRACER.start_as_current_span(name, attributes=attributes) as span:
+        try:
+            yield span
+        except asyncio.CancelledError:
+            span.set_attribute("voicechat.cancelled", True)
+            raise
