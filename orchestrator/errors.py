@@ -77,6 +77,13 @@ class InvalidAudio(InvalidRequest):
     code = "invalid_audio"
 
 
+class VoiceCannotSpeak(InvalidRequest):
+    """The text is in a language the chosen voice cannot pronounce (Korean through an
+    English voice comes out as unintelligible sounds, not speech)."""
+
+    code = "voice_language_unsupported"
+
+
 class Unauthorized(AppError):
     status, code = 401, "unauthorized"
 

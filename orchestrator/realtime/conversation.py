@@ -319,9 +319,11 @@ class Conversation:
             else options.temperature)
         if self.llm_version:
             params = dataclasses.replace(params, version=self.llm_version)
+        voice = options.voice or config.voice
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
-                         params=params, audio=audio,
-                         voice=options.voice or config.voice, speed=config.speed,
+                         params=params, audio=audio, voice=voice, speed=config.speed,
+                         voice_language=ports.catalogue.voice_language(voice)
+                         if ports.catalogue is not None else None,
                          output_rate=format_rate(config.output_audio_format,
                                                  config.output_sample_rate),
                          output_format=config.output_audio_format, end_of_speech=end_of_speech,

@@ -20,6 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
 from orchestrator.realtime.audio import encode_output, resample
 from orchestrator.realtime.events import (
     ResponseAudioDelta,
@@ -29,6 +30,7 @@ from orchestrator.realtime.events import (
 )
 from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
 from orchestrator.realtime.sentences import SentenceChunker
+from orchestrator.speech.catalogue import LANGUAGE_NAMES, text_language
 
 _END = object()  # end-of-stream marker between stages
 AUDIO_DELTA_MS = 200  # audio is sent in pieces of at most this length
@@ -60,6 +62,10 @@ class ReplyPlan:
     """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
     first_clause_words: int = 0
     """Speak the first clause once it has this many words (0: whole sentences only)."""
+    voice_language: str | None = None
+    """The voice's base language when known: a sentence in another language it cannot
+    pronounce (Korean through an English voice) is sent as transcript only, and the reply
+    carries one warning instead of unintelligible audio."""
 
 
 @dataclass
@@ -107,6 +113,9 @@ class Reply:
     _said: int = 0  # sentences handed to the sender
     rate: int = 0
     """Sample rate of the audio sent (known from the first chunk on)."""
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """``error`` objects (OpenAI shape) of what the reply could not do, e.g. a sentence
+    the voice cannot say; each is also sent as an ``error`` event."""
 
     def cancel(self, reason: str) -> bool:
         """Stop generating; returns False when the reply has already ended."""
@@ -204,6 +213,9 @@ class Reply:
             async for sentence in sentences:
                 if clock.first_sentence is None:
                     clock.first_sentence = time.perf_counter()
+                if self._unspeakable(sentence):
+                    await self._send_unspoken(sentence)
+                    continue
                 first_piece = True
                 async with aclosing(self.tts.stream(sentence, voice=plan.voice,
                                                     speed=plan.speed)) as audio:
@@ -221,6 +233,32 @@ class Reply:
                         for piece in _pieces(samples, self.rate):
                             await self._send_audio(sentence if first_piece else None, piece)
                             first_piece = False
+
+    def _unspeakable(self, sentence: str) -> bool:
+        spoken_in = text_language(sentence)
+        voice = self.plan.voice_language
+        return spoken_in is not None and voice is not None and spoken_in != voice
+
+    async def _send_unspoken(self, sentence: str) -> None:
+        """The sentence's transcript without audio; the first time, a warning saying why."""
+        plan = self.plan
+        if not self.warnings:
+            language = LANGUAGE_NAMES.get(text_language(sentence) or "", "this language")
+            warning = websocket_error_event(VoiceCannotSpeak(
+                f"voice {plan.voice or 'default'!r} cannot speak {language}: this reply's "
+                f"{language} sentences are sent as transcript without audio; choose a voice "
+                "that speaks it (session voice) or export one (README: Korean)",
+                param="session.voice"))
+            self.warnings.append(warning["error"])
+            await self.outbound.put(warning)
+        def mark() -> None:  # in sending order, as the spoken sentences are
+            self.spoken.append(SpokenSentence(sentence, self.audio_sent_ms, self.audio_sent_ms))
+
+        await self.outbound.put(
+            ResponseAudioTranscriptDelta(response_id=plan.response_id, item_id=plan.item_id,
+                                         delta=" " + sentence if self._said else sentence),
+            response_id=plan.response_id, on_sent=mark)
+        self._said += 1
 
     async def _send_audio(self, sentence: str | None, samples: Any) -> None:
         plan = self.plan

@@ -77,6 +77,10 @@ class VoiceChatOut(msgspec.Struct):
     user_turn_id: int
     assistant_turn_id: int
     timings: VoiceChatTimings
+    warnings: list[dict] = msgspec.field(default_factory=list)
+    """What the reply could not do, as error objects (code, message, param): e.g.
+    ``voice_language_unsupported`` when the voice cannot speak the reply's language (its
+    sentences are then in ``reply_text`` but not in the audio)."""
 
 
 def _encoded_rate(media_type: str | None, source_rate: int) -> int:
@@ -137,6 +141,9 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                      params=ports.prompt.sampling(max_tokens=settings.llm_max_tokens,
                                                   temperature=settings.llm_temperature),
                      audio=ports.tts is not None, voice=session.voice or settings.default_voice,
+                     voice_language=ports.catalogue.voice_language(
+                         session.voice or settings.default_voice)
+                     if ports.catalogue is not None else None,
                      output_rate=None, end_of_speech=end_of_speech,
                      first_clause_words=settings.reply_first_clause_words)
     collector = AudioCollector()
@@ -168,4 +175,5 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                                  llm_total_ms=t.llm_total_ms or 0.0,
                                  tts_first_audio_ms=t.tts_first_audio_ms,
                                  tts_total_ms=t.tts_total_ms,
-                                 voice_to_voice_ms=t.voice_to_voice_ms, total_ms=_ms(started)))
+                                 voice_to_voice_ms=t.voice_to_voice_ms, total_ms=_ms(started)),
+        warnings=reply.warnings)

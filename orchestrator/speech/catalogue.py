@@ -16,10 +16,11 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from export.errors import ExportError
 from export.repository import ModelRepository
-from orchestrator.errors import InvalidRequest
+from orchestrator.errors import InvalidRequest, VoiceCannotSpeak
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,21 @@ def served_voice(name: str | None) -> str | None:
     """The voice to ask the model for: None (its default) for no name or an OpenAI name."""
     name = (name or "").strip()
     return None if not name or name.lower() in OPENAI_VOICES else name
+
+
+HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
+
+
+def text_language(text: str, language: str | None = None) -> str | None:
+    """The language ``text`` is to be spoken in: ``language`` when given, ``ko`` when at
+    least a third of its letters are Hangul, else None (unknown: nothing is refused). A
+    Korean word inside English text does not make it Korean."""
+    if language:
+        return base_language(language)
+    letters = sum(c.isalpha() for c in text)
+    hangul = len(HANGUL.findall(text))
+    return "ko" if letters and hangul * 3 >= letters else None
 
 
 def base_language(language: str) -> str:
@@ -47,7 +63,7 @@ class ModelCatalogue:
         root = Path(repository) if repository else None
         self.repository = ModelRepository(root) if root is not None and root.is_dir() else None
         self._served_version = served_version
-        self._cache: dict[str, tuple[object, frozenset[str] | None]] = {}
+        self._cache: dict[str, tuple[object, Any]] = {}
 
     # --- voices ----------------------------------------------------------------------
 
@@ -64,6 +80,35 @@ class ModelCatalogue:
             raise InvalidRequest(f"unknown voice {name!r}; this server has: "
                                  f"{', '.join(sorted(voices)) or 'none'} (or an OpenAI "
                                  "voice name, which means the default voice)", param=param)
+
+    def voice_language(self, voice: str | None) -> str | None:
+        """The base language of ``voice`` (None: the default voice), or None if unknown."""
+        languages = self._cached("tts-languages", self._read_voice_languages)
+        if not languages:
+            return None
+        name = (served_voice(voice) or languages.get("", "")).partition("#")[0]
+        return languages.get(name) or None
+
+    def check_speaks(self, voice: str | None, text: str, language: str | None = None,
+                     param: str = "voice") -> None:
+        """Refuse text in a language the voice cannot pronounce."""
+        wanted = text_language(text, language)
+        speaks = self.voice_language(voice)
+        if wanted is None or speaks is None or wanted == speaks:
+            return
+        languages = self._cached("tts-languages", self._read_voice_languages) or {}
+        name = served_voice(voice) or languages.get("", "the default voice")
+        able = self.voices_speaking(wanted)
+        raise VoiceCannotSpeak(
+            f"voice {name!r} speaks {LANGUAGE_NAMES.get(speaks, speaks)}; "
+            f"{LANGUAGE_NAMES.get(wanted, wanted)} text through it is unintelligible. "
+            + (f"Voices that speak it: {', '.join(able)}" if able else
+               "This server has no voice for it (README: Korean, 'A Korean voice')"),
+            param=param)
+
+    def voices_speaking(self, language: str) -> list[str]:
+        languages = self._cached("tts-languages", self._read_voice_languages) or {}
+        return sorted(name for name, spoken in languages.items() if name and spoken == language)
 
     # --- languages -------------------------------------------------------------------
 
@@ -85,13 +130,13 @@ class ModelCatalogue:
 
     # --- reading the repository ------------------------------------------------------
 
-    def _cached(self, model: str, read: Callable[[list[int]], frozenset[str] | None]
-                ) -> frozenset[str] | None:
+    def _cached(self, key_name: str, read: Callable[[list[int]], Any]) -> Any:
         if self.repository is None:
             return None
+        model = key_name.partition("-")[0]
         versions = self.repository.versions(model)
         key = (tuple(versions), self._served_version(model))
-        hit = self._cache.get(model)
+        hit = self._cache.get(key_name)
         if hit is not None and hit[0] == key:
             return hit[1]
         try:
@@ -99,16 +144,26 @@ class ModelCatalogue:
         except (OSError, ValueError, KeyError, TypeError, ExportError) as exc:
             log.warning("cannot read what %s offers from the repository: %s", model, exc)
             value = None
-        self._cache[model] = (key, value)
+        self._cache[key_name] = (key, value)
         return value
 
-    def _read_voices(self, versions: list[int]) -> frozenset[str] | None:
+    def _voices_json(self, versions: list[int]) -> dict:
         assert self.repository is not None
         pinned = self._served_version("tts")
         version = int(pinned) if pinned.isdigit() else versions[-1]
         voices_file = self.repository.model_dir("tts") / str(version) / "voices.json"
-        entries = json.loads(voices_file.read_text(encoding="utf-8"))["voices"]
-        return frozenset(entry["name"] for entry in entries)
+        return json.loads(voices_file.read_text(encoding="utf-8"))
+
+    def _read_voices(self, versions: list[int]) -> frozenset[str] | None:
+        return frozenset(entry["name"] for entry in self._voices_json(versions)["voices"])
+
+    def _read_voice_languages(self, versions: list[int]) -> dict[str, str]:
+        """Voice name -> base language; "" -> the default voice's name."""
+        data = self._voices_json(versions)
+        languages = {entry["name"]: base_language(entry.get("language") or "")
+                     for entry in data["voices"]}
+        languages[""] = data.get("default") or data["voices"][0]["name"]
+        return languages
 
     def _read_languages(self, versions: list[int]) -> frozenset[str] | None:
         assert self.repository is not None

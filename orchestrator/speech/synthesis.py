@@ -25,7 +25,7 @@ from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from export.specs import tts as tts_spec
-from orchestrator.dependencies import provide_service
+from orchestrator.dependencies import CatalogueDep, provide_service
 from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import ModelRef, parse_model_ref
 from orchestrator.request_context import current_request_id
@@ -138,11 +138,13 @@ class SpeechController(Controller):
 
     @post("/v1/audio/speech", name="audio:speech", status_code=200,
           summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")
-    async def speech(self, data: SpeechRequest, tts: TextToSpeechDep) -> Stream:
+    async def speech(self, data: SpeechRequest, tts: TextToSpeechDep,
+                     catalogue: CatalogueDep) -> Stream:
         if data.instructions and data.instructions.strip():
             raise InvalidRequest("instructions: the voices take no style prompt (choose "
                                  "another voice, speed or noise_scale)", param="instructions")
         fmt = output_format(data.response_format)
+        catalogue.check_speaks(data.voice, data.input, data.language)
         chunks = tts.stream(data.input, voice=data.voice, speed=data.speed,
                             language=data.language, noise_scale=data.noise_scale,
                             noise_w=data.noise_w, version=_version(data.model),
@@ -158,8 +160,10 @@ class SpeechController(Controller):
 
     @post("/api/tts/synthesize", name="tts:synthesize", status_code=200,
           summary="Text to speech as one audio file (the original backend's endpoint)")
-    async def synthesize(self, data: SynthesizeRequest, tts: TextToSpeechDep) -> Response[bytes]:
+    async def synthesize(self, data: SynthesizeRequest, tts: TextToSpeechDep,
+                         catalogue: CatalogueDep) -> Response[bytes]:
         fmt = output_format(data.format)
+        catalogue.check_speaks(data.voice, data.text, data.language)
         speech = await tts.synthesize(data.text, voice=data.voice, speed=data.speed,
                                       language=data.language, noise_scale=data.noise_scale,
                                       noise_w=data.noise_w)

@@ -173,3 +173,29 @@ async def test_tts_disabled_is_a_clear_503(triton_server, tmp_path) -> None:  # 
     assert response.json()["error"]["code"] == "service_disabled"
     assert "TTS_ENABLED" in response.json()["error"]["message"]
 
+
+
+async def test_korean_text_through_an_english_voice_is_refused(triton_server, served_joe_voice,
+                                                               tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Piper's English voice reads Hangul as noise: refused with the voices that can say
+    it; the served Korean voice says it; a Korean word inside English text is fine."""
+    from orchestrator.app import create_app
+    from tests.support.tts_fixtures import KOREAN_VOICE
+
+    settings = _settings(triton_server, tmp_path, model_repository=str(triton_server.repository))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for path, body in (("/v1/audio/speech", {"input": "안녕하세요, 반갑습니다.",
+                                                 "voice": "alloy"}),
+                           ("/api/tts/synthesize", {"text": "안녕하세요, 반갑습니다."}),
+                           ("/api/tts/synthesize", {"text": "Hello there.", "language": "ko"})):
+            r = await client.post(path, json=body)
+            assert r.status_code == 400, (path, r.text)
+            error = r.json()["error"]
+            assert error["code"] == "voice_language_unsupported" and error["param"] == "voice"
+            assert VOICE in error["message"] and KOREAN_VOICE in error["message"]
+        r = await client.post("/api/tts/synthesize", json={"text": "안녕하세요.",
+                                                           "voice": KOREAN_VOICE})
+        assert r.status_code == 200, r.text
+        r = await client.post("/api/tts/synthesize",
+                              json={"text": "My favourite dish is kimchi (김치).", **STEADY})
+        assert r.status_code == 200, r.text

@@ -163,3 +163,35 @@ async def test_outbound_queue_drops_a_cancelled_reply_and_unblocks_on_close() ->
     await queue.close()
     with pytest.raises(ConnectionClosed):
         await queue.get()
+
+
+async def test_sentences_the_voice_cannot_speak_are_transcript_only_with_one_warning() -> None:
+    """Korean through an English voice would be noise: those sentences go out as
+    transcript without audio, with one voice_language_unsupported error event first;
+    the English sentence is spoken, and the stored text keeps them all."""
+    import dataclasses
+
+    llm = FakeLLM(["안녕하세요.", " Hello there.", " 반갑습니다!"])
+    tts, sink = FakeTTS(), Collector()
+    reply = Reply(dataclasses.replace(plan(), voice="en_US-joe-medium", voice_language="en"),
+                  llm, tts, OutboundQueue(16))
+    outcome = await run_reply(reply, sink)
+    assert outcome.status == "completed"
+    assert tts.texts == ["Hello there."]
+    errors = [e for e in sink.events if e["type"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["error"]["code"] == "voice_language_unsupported"
+    assert errors[0]["error"]["param"] == "session.voice"
+    assert "Korean" in errors[0]["error"]["message"]
+    transcript = "".join(e["delta"] for e in sink.events
+                         if e["type"] == "response.audio_transcript.delta")
+    assert transcript == "안녕하세요. Hello there. 반갑습니다!"
+    assert outcome.text == "안녕하세요. Hello there. 반갑습니다!"
+    assert reply.warnings == [errors[0]["error"]]
+    # a voice that speaks the language, or one whose language is unknown: all spoken
+    for language in ("ko", None):
+        tts = FakeTTS()
+        reply = Reply(dataclasses.replace(plan(), voice_language=language),
+                      FakeLLM(["안녕하세요.", " Hello there."]), tts, OutboundQueue(16))
+        await run_reply(reply, Collector())
+        assert tts.texts == ["안녕하세요.", "Hello there."] and not reply.warnings
