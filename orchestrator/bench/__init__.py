@@ -32,6 +32,7 @@ BENCHES: dict[str, str] = {
     "auth": "orchestrator.bench.auth",
     "soak": "orchestrator.bench.soak",
     "telemetry": "orchestrator.bench.telemetry",
+    "multilingual": "orchestrator.bench.multilingual",
 }
 
 

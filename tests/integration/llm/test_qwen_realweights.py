@@ -96,6 +96,25 @@ async def test_answers_a_korean_question_in_korean(qwen_chat: ChatService) -> No
 
 
 @pytest.mark.asyncio
+async def test_the_korean_profile_gets_a_korean_spoken_answer(qwen_chat: ChatService) -> None:
+    """With profiles/ko.env's instructions, a Korean turn is answered in Hangul."""
+    from orchestrator.settings import Settings
+
+
+    instructions = next(line.partition("=")[2] for line in
+                        (Path(__file__).parents[3] / "profiles" / "ko.env").read_text(
+                            encoding="utf-8").splitlines()
+                        if line.startswith("DEFAULT_INSTRUCTIONS="))
+    assert instructions != Settings().default_instructions
+    result = await qwen_chat.complete(
+        [ChatMessage("system", instructions), ChatMessage("user", "오늘 저녁 메뉴 추천해 줄래요?")],
+        SamplingParams(max_tokens=60, temperature=0.0))
+    hangul = sum("\uac00" <= c <= "\ud7a3" for c in result.text)
+    letters = sum(c.isalpha() for c in result.text)
+    assert letters and hangul / letters > 0.8, result.text
+
+
+@pytest.mark.asyncio
 async def test_reply_cut_by_max_tokens_ends_in_whole_characters(qwen_chat: ChatService
                                                                ) -> None:
     cuts = []
