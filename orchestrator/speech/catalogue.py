@@ -20,6 +20,7 @@ from typing import Any
 
 from export.errors import ExportError
 from export.repository import ModelRepository
+from export.tts.runtime.normalize import HANGUL
 from orchestrator.errors import InvalidRequest, VoiceCannotSpeak
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ def served_voice(name: str | None) -> str | None:
     return None if not name or name.lower() in OPENAI_VOICES else name
 
 
-HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
 
 
@@ -83,7 +83,7 @@ class ModelCatalogue:
 
     def voice_language(self, voice: str | None) -> str | None:
         """The base language of ``voice`` (None: the default voice), or None if unknown."""
-        languages = self._cached("tts-languages", self._read_voice_languages)
+        languages = self._voice_languages()
         if not languages:
             return None
         name = (served_voice(voice) or languages.get("", "")).partition("#")[0]
@@ -96,8 +96,7 @@ class ModelCatalogue:
         speaks = self.voice_language(voice)
         if wanted is None or speaks is None or wanted == speaks:
             return
-        languages = self._cached("tts-languages", self._read_voice_languages) or {}
-        name = served_voice(voice) or languages.get("", "the default voice")
+        name = served_voice(voice) or self._voice_languages().get("", "the default voice")
         able = self.voices_speaking(wanted)
         raise VoiceCannotSpeak(
             f"voice {name!r} speaks {LANGUAGE_NAMES.get(speaks, speaks)}; "
@@ -107,8 +106,12 @@ class ModelCatalogue:
             param=param)
 
     def voices_speaking(self, language: str) -> list[str]:
-        languages = self._cached("tts-languages", self._read_voice_languages) or {}
-        return sorted(name for name, spoken in languages.items() if name and spoken == language)
+        return sorted(name for name, spoken in self._voice_languages().items()
+                      if name and spoken == language)
+
+    def _voice_languages(self) -> dict[str, str]:
+        """Voice name -> base language of the served tts version ({} when unknown)."""
+        return self._cached("tts", self._read_voice_languages, entry="voice-languages") or {}
 
     # --- languages -------------------------------------------------------------------
 
@@ -130,13 +133,15 @@ class ModelCatalogue:
 
     # --- reading the repository ------------------------------------------------------
 
-    def _cached(self, key_name: str, read: Callable[[list[int]], Any]) -> Any:
+    def _cached(self, model: str, read: Callable[[list[int]], Any], entry: str = "") -> Any:
+        """``read(versions)`` of ``model``, re-read when its versions or the served one
+        change; ``entry`` names a second reading of the same model."""
         if self.repository is None:
             return None
-        model = key_name.partition("-")[0]
         versions = self.repository.versions(model)
         key = (tuple(versions), self._served_version(model))
-        hit = self._cache.get(key_name)
+        name = f"{model}:{entry}"
+        hit = self._cache.get(name)
         if hit is not None and hit[0] == key:
             return hit[1]
         try:
@@ -144,7 +149,7 @@ class ModelCatalogue:
         except (OSError, ValueError, KeyError, TypeError, ExportError) as exc:
             log.warning("cannot read what %s offers from the repository: %s", model, exc)
             value = None
-        self._cache[key_name] = (key, value)
+        self._cache[name] = (key, value)
         return value
 
     def _voices_json(self, versions: list[int]) -> dict:

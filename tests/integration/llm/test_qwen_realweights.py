@@ -100,7 +100,6 @@ async def test_the_korean_profile_gets_a_korean_spoken_answer(qwen_chat: ChatSer
     """With profiles/ko.env's instructions, a Korean turn is answered in Hangul."""
     from orchestrator.settings import Settings
 
-
     instructions = next(line.partition("=")[2] for line in
                         (Path(__file__).parents[3] / "profiles" / "ko.env").read_text(
                             encoding="utf-8").splitlines()
