@@ -104,3 +104,32 @@ async def test_silence_transcribed_as_nothing_is_rejected_and_stores_nothing(cli
                           files={"file": ("q.wav", wav_upload(0.3), "audio/wav")})
     assert r.status_code == 400 and "no speech" in r.json()["error"]["message"]
     assert (await client.get(f"/api/sessions/{sid}/turns")).json()["total"] == 0
+
+
+async def test_korean_sentences_an_english_voice_cannot_say_come_as_text_with_a_warning(
+        client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from orchestrator.speech.catalogue import ModelCatalogue
+
+    version = tmp_path / "repository" / "tts" / "1"
+    version.mkdir(parents=True)
+    (version / "voices.json").write_text(json.dumps({
+        "default": "en_US-joe-medium",
+        "voices": [{"name": "en_US-joe-medium", "language": "en_US"}]}), encoding="utf-8")
+    (version / "manifest.json").write_text("{}", encoding="utf-8")  # a complete version
+    tts = FakeTTS()
+    services = fake_services(llm=FakeLLM(["안녕하세요.", " Hello there."]), tts=tts)
+    services["catalogue"] = ModelCatalogue(tmp_path / "repository")
+    client.app.state.runtime.services.update(services)
+    sid = await new_session(client)
+    r = await client.post("/api/voice-chat", data={"session_id": sid, "format": "wav"},
+                          files={"file": ("q.wav", wav_upload(), "audio/wav")})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["reply_text"] == "안녕하세요. Hello there."
+    assert tts.texts == ["Hello there."]
+    assert [w["code"] for w in body["warnings"]] == ["voice_language_unsupported"]
+    assert body["warnings"][0]["param"] == "session.voice"
+    turns = (await client.get(f"/api/sessions/{sid}/turns")).json()["data"]
+    assert turns[-1]["text"] == "안녕하세요. Hello there."
