@@ -100,20 +100,15 @@ async def test_seeded_sampling_is_reproducible(chat: ChatService) -> None:
     assert first == second
 
 
-async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, triton_server
-                                                          ) -> None:
-    long = SamplingParams(max_tokens=1500, temperature=0.0,
-                          version=str(TINY_VERSION))
-    # a prompt whose greedy reply runs to the length limit (no early EOS)
-    messages = None
-    for prompt in ["hello", "The sea is", "감사", "Paris", "thank you"]:
-        probe = await chat.complete([ChatMessage("user", prompt)],
-                                    SamplingParams(max_tokens=200, temperature=0.0,
-                                                   version=str(TINY_VERSION)))
-        if probe.finish_reason == "length":
-            messages = [ChatMessage("user", prompt)]
-            break
-    assert messages is not None, "no prompt runs to the length limit"
+@pytest.mark.realweights
+async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, smollm2: str,
+                                                          triton_server) -> None:
+    # The real SmolLM2, not the tiny model: the tiny one writes its whole 512-token
+    # context in a fraction of a second, so on a loaded machine the stream could end
+    # before the cancellation reached it and the test raced instead of proving anything.
+    real = smollm2.split(":")[1]
+    long = SamplingParams(max_tokens=1500, temperature=0.0, version=real)
+    messages = [ChatMessage("user", "Count from 1 to 1000, one number per line.")]
     request_id = f"cancel-{uuid.uuid4().hex[:8]}"
     token = set_request_id(request_id)  # ChatService passes it on as the Triton request id
     received = 0
@@ -127,7 +122,7 @@ async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, tri
         reset_request_id(token)
     # the next request is served (and completes) while the cancelled one is gone
     after = await chat.complete(messages, SamplingParams(max_tokens=8, temperature=0.0,
-                                                         version=str(TINY_VERSION)))
+                                                         version=real))
     assert after.finish_reason == "length" and after.completion_tokens == 8
     pattern = re.compile(rf"llm: request '{request_id}' cancelled after (\d+) tokens")
     found = None
@@ -137,7 +132,8 @@ async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, tri
             break
         await asyncio.sleep(0.05)
     assert found and len(found) == 1, "the model never reported the cancellation"
-    assert 3 <= int(found[0]) < long.max_tokens // 2
+    # counting to 1000 takes thousands of tokens: stopping this early is the cancellation
+    assert 3 <= int(found[0]) < 300
 
 
 async def test_concurrent_streams_all_complete(chat: ChatService) -> None:
