@@ -51,6 +51,8 @@ class TurnRecord:
     completion_tokens: int | None
     interrupted: bool
     created_at: datetime
+    tool_calls: list[dict] | None = None
+    tool_call_id: str | None = None
 
     @classmethod
     def of(cls, row: Turn) -> TurnRecord:
@@ -75,6 +77,10 @@ class NewTurn:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     interrupted: bool = False
+    tool_calls: list[dict] | None = None
+    """Function calls the assistant made (``{"call_id", "name", "arguments", "item_id"}``)."""
+    tool_call_id: str | None = None
+    """For a ``tool`` turn: the call whose output ``text`` is."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Float,
@@ -124,6 +125,10 @@ class Turn(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     interrupted: Mapped[bool] = mapped_column(default=False)
     """An assistant turn cut short by barge-in: ``text`` holds only what was sent."""
+    tool_calls: Mapped[list | None] = mapped_column(JSON)
+    """An assistant turn's function calls: ``[{"call_id", "name", "arguments", "item_id"}]``."""
+    tool_call_id: Mapped[str | None] = mapped_column(String(128))
+    """A ``tool`` turn (one call's result, in ``text``): the call it answers."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     session: Mapped[Session] = relationship(back_populates="turns")

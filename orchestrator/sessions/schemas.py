@@ -90,6 +90,13 @@ class UserStatsOut(msgspec.Struct):
     average_latency_ms: Latencies
 
 
+class ToolCallRecord(msgspec.Struct):
+    call_id: str
+    name: str
+    arguments: str
+    """JSON text, as the model wrote it."""
+
+
 class TurnOut(msgspec.Struct):
     id: int
     role: str
@@ -102,6 +109,10 @@ class TurnOut(msgspec.Struct):
     timings_ms: Latencies
     prompt_tokens: int | None
     completion_tokens: int | None
+    tool_calls: list[ToolCallRecord] | None = None
+    """An assistant turn's function calls (realtime function calling)."""
+    tool_call_id: str | None = None
+    """A ``tool`` turn: the call whose output ``text`` holds."""
 
     @classmethod
     def of(cls, t: TurnRecord) -> TurnOut:
@@ -111,7 +122,10 @@ class TurnOut(msgspec.Struct):
                    timings_ms=Latencies(t.stt_ms, t.llm_first_token_ms, t.llm_total_ms,
                                         t.tts_first_audio_ms, t.tts_total_ms,
                                         t.voice_to_voice_ms),
-                   prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens)
+                   prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
+                   tool_calls=[ToolCallRecord(c["call_id"], c["name"], c["arguments"])
+                               for c in t.tool_calls] if t.tool_calls else None,
+                   tool_call_id=t.tool_call_id)
 
 
 class TurnPage(msgspec.Struct):

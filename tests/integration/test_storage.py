@@ -77,6 +77,20 @@ async def test_unicode_round_trips_exactly(store: ConversationStore) -> None:
     assert (await store.get_turn(turn.id)).text == text
 
 
+async def test_function_calls_and_their_outputs_round_trip(store: ConversationStore) -> None:
+    session = await store.create_session("alice")
+    calls = [{"call_id": "call_1", "name": "get_weather", "item_id": "item_1",
+              "arguments": '{"city": "서울", "days": [1, 2]}'}]
+    await store.add_turn(session.id, NewTurn("assistant", "", tool_calls=calls))
+    await store.add_turn(session.id, NewTurn("tool", '{"temp_c": 18}', tool_call_id="call_1"))
+    turns, total = await store.list_turns(session.id)
+    assert total == 2
+    assert (turns[0].tool_calls, turns[0].tool_call_id) == (calls, None)
+    assert (turns[1].role, turns[1].text, turns[1].tool_call_id) == ("tool", '{"temp_c": 18}',
+                                                                     "call_1")
+    assert turns[1].tool_calls is None
+
+
 async def test_turn_pages_are_ordered_and_counted(store: ConversationStore) -> None:
     ids = await seed(store)
     page, total = await store.list_turns(ids["a1"], limit=3, offset=0)
