@@ -37,13 +37,14 @@ def build_messages(*, instructions: str | None, turns: Sequence[TurnRecord], use
                              f"context budget is {budget_tokens} (LLM_CONTEXT_TOKENS)")
     history: list[ChatMessage] = []
     for turn in reversed(turns):
-        if turn.role not in ("user", "assistant") or not turn.text.strip():
+        message = _message(turn)
+        if message is None:
             continue
-        need = cost(turn.text)
+        need = cost(turn.text + "".join(c["name"] + c["arguments"] for c in message.tool_calls))
         if used + need > budget_tokens:
             break
         used += need
-        history.append(ChatMessage(turn.role, turn.text))  # type: ignore[arg-type]
+        history.append(message)
     history.reverse()
     kept_memories: list[str] = []
     for memory in memories:
@@ -54,7 +55,21 @@ def build_messages(*, instructions: str | None, turns: Sequence[TurnRecord], use
         used += need
         kept_memories.append(memory)
     messages = [ChatMessage("system", system)] if system else []
+    if not user_text:  # answering a function call's result, or an assistant's own item
+        return [*messages, *history]
     return [*messages, *history, ChatMessage("user", with_memories(user_text, kept_memories))]
+
+
+def _message(turn: TurnRecord) -> ChatMessage | None:
+    """A stored turn as a message: text, a call's result, or an assistant's calls."""
+    if turn.role == "tool":
+        return ChatMessage("tool", turn.text, tool_call_id=turn.tool_call_id) \
+            if turn.tool_call_id else None
+    calls = tuple({"call_id": c["call_id"], "name": c["name"], "arguments": c["arguments"]}
+                  for c in turn.tool_calls or ())
+    if turn.role not in ("user", "assistant") or not (turn.text.strip() or calls):
+        return None
+    return ChatMessage(turn.role, turn.text, tool_calls=calls)  # type: ignore[arg-type]
 
 
 def with_memories(user_text: str, memories: Sequence[str]) -> str:

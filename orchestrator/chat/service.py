@@ -27,8 +27,19 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: Role
+    role: Role | Literal["tool"]
     content: str
+    tool_calls: tuple[dict, ...] = ()
+    """An assistant message's function calls: ``{"call_id", "name", "arguments"}``."""
+    tool_call_id: str | None = None
+    """A ``tool`` message (a call's result): the call it answers."""
+
+
+def plain_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    """Messages as the llm model's own template takes them: without function calls and
+    their results (only a prompt rendered with a tool template can hold those)."""
+    return [{"role": m.role, "content": m.content} for m in messages
+            if m.role != "tool" and (m.content or not m.tool_calls)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +91,7 @@ class ChatService:
         messages, which are then not used."""
         values = {
             spec.MESSAGES: None if prompt is not None else [json.dumps(
-                [{"role": m.role, "content": m.content} for m in messages],
-                ensure_ascii=False)],
+                plain_messages(messages), ensure_ascii=False)],
             spec.PROMPT: None if prompt is None else [prompt],
             spec.MAX_TOKENS: [params.max_tokens],
             spec.TEMPERATURE: [params.temperature],

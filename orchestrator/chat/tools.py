@@ -110,6 +110,22 @@ def template_messages(messages: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def stored_template_messages(messages: list[Any]) -> list[dict[str, Any]]:
+    """Stored conversation messages (``orchestrator.chat.service.ChatMessage``, as the
+    realtime prompt has them) as chat templates take them."""
+    out = []
+    for m in messages:
+        entry: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            entry["tool_calls"] = [{"id": c["call_id"], "type": "function", "function": {
+                "name": c["name"], "arguments": _arguments(c["arguments"])}}
+                for c in m.tool_calls]
+        if m.tool_call_id is not None:
+            entry["tool_call_id"] = m.tool_call_id
+        out.append(entry)
+    return out
+
+
 def _object(text: str) -> Any:
     """The JSON object ``text`` holds; small models often drop the call's last brace or
     two (``{"name": …, "arguments": {…}``), which is all this repairs."""

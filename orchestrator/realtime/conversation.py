@@ -23,15 +23,26 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.chat.tools import (
+    ToolCallParser,
+    ToolTemplate,
+    opening_for,
+    stored_template_messages,
+)
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, websocket_error_event
 from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.events import (
+    FunctionCall,
+    FunctionCallOutput,
+    FunctionTool,
     Item,
     ItemCreate,
     ItemCreated,
     ItemDeleted,
     ItemRetrieved,
     ItemTruncated,
+    NewFunctionCall,
+    NewFunctionCallOutput,
     ResponseCreated,
     ResponseDone,
     ResponseInfo,
@@ -57,6 +68,7 @@ from orchestrator.realtime.turns import (
     prompt_messages,
     remember_later,
     text_turn_row,
+    tool_call_rows,
     user_turn_row,
 )
 from orchestrator.telemetry.metrics import observe_reply
@@ -95,7 +107,7 @@ class _Delivered:
 @dataclass(slots=True)
 class _Entry:
     turn_id: int
-    item: Item
+    item: Item | FunctionCall | FunctionCallOutput
 
 
 class Conversation:
@@ -122,6 +134,8 @@ class Conversation:
         self._truncate_at: dict[str, float] = {}
         self.items: OrderedDict[str, _Entry] = OrderedDict()
         """This connection's stored conversation items, oldest first."""
+        self._calls: set[str] = set()
+        """call_ids of function calls made in this connection (their outputs may follow)."""
 
     async def send(self, event: Any) -> None:
         await self._emit(self.outbound, event)
@@ -320,8 +334,12 @@ class Conversation:
         if self.llm_version:
             params = dataclasses.replace(params, version=self.llm_version)
         voice = options.voice or config.voice
+        tools = config.tools if options.tools is None else options.tools
+        choice = config.tool_choice if options.tool_choice is None else options.tool_choice
+        prompt, parser = self._tool_prompt(messages, tools, choice, params.version)
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
                          params=params, audio=audio, voice=voice, speed=config.speed,
+                         prompt=prompt, tool_parser=parser,
                          voice_language=ports.catalogue.voice_language(voice)
                          if ports.catalogue is not None else None,
                          output_rate=format_rate(config.output_audio_format,
@@ -329,17 +347,63 @@ class Conversation:
                          output_format=config.output_audio_format, end_of_speech=end_of_speech,
                          first_clause_words=self.first_clause_words)
 
+    # --- function calling ------------------------------------------------------------------
+
+    def _tool_template(self, version: str = "") -> ToolTemplate | None:
+        find = getattr(self.ports.llm, "tool_template", None)
+        return find(version or self.llm_version) if find is not None else None
+
+    def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str) -> None:
+        """Tools the served llm version cannot call are refused when they are set."""
+        if tools and self._tool_template() is None:
+            raise InvalidRequest(f"{path}.tools: the served llm version's chat template has "
+                                 "no tool calling; serve a model whose template has (Qwen2.5's "
+                                 "does)", param=f"{path}.tools")
+        if choice is not None and not isinstance(choice, str):
+            names = {t.name for t in tools or []}
+            if choice.name not in names:
+                raise InvalidRequest(f"{path}.tool_choice names {choice.name!r}, which is not "
+                                     "one of the tools", param=f"{path}.tool_choice")
+        elif choice == "required" and not tools:
+            raise InvalidRequest(f"{path}.tool_choice 'required' needs tools to choose from",
+                                 param=f"{path}.tool_choice")
+
+    def _tool_prompt(self, messages: list[Any], tools: list[FunctionTool], choice: Any,
+                     version: str) -> tuple[str | None, ToolCallParser | None]:
+        """The prompt rendered with the model's tool template and the parser of its reply,
+        when the reply may call tools or the history holds calls; else (None, None)."""
+        holds_calls = any(getattr(m, "tool_calls", ()) or getattr(m, "tool_call_id", None)
+                          for m in messages)
+        offered = [t.chat_shape() for t in tools] if tools and choice != "none" else None
+        if not offered and not holds_calls:
+            return None, None
+        template = self._tool_template(version)
+        if template is None:
+            if offered:
+                raise InvalidRequest("session.tools: the served llm version's chat template "
+                                     "has no tool calling", param="session.tools")
+            return None, None  # past calls leave the prompt (the plain template has no place)
+        chosen = choice if isinstance(choice, str) else {"function": {"name": choice.name}}
+        opening = opening_for(chosen) if offered else ""
+        prompt = template.render(stored_template_messages(messages), offered, opening)
+        return prompt, ToolCallParser({t.name for t in tools} if offered else set(), opening)
+
     async def _store_reply(self, item_id: str, reply: Reply,
                            outcome: ReplyOutcome) -> TurnRecord | None:
         cut = self._truncate_at.pop(item_id, None)
         text = reply.delivered_text(cut)
-        if not text:
+        calls = reply.function_calls
+        if not text and not calls:
             return None  # nothing reached the user: there is no assistant turn to keep
         interrupted = outcome.status != "completed" or cut is not None
         record = await self.store.add_turn(self.session_id, assistant_turn_row(
-            text, outcome, interrupted=interrupted))
-        self._keep_item(record.id, assistant_item(item_id, text, reply.plan.audio,
-                                                  "incomplete" if interrupted else "completed"))
+            text, outcome, interrupted=interrupted, tool_calls=tool_call_rows(calls)))
+        if text:
+            self._keep_item(record.id, assistant_item(
+                item_id, text, reply.plan.audio, "incomplete" if interrupted else "completed"))
+        for call in calls:
+            self._keep_item(record.id, call)
+            self._calls.add(call.call_id)
         _keep_latest(self._delivered, item_id, _Delivered(record.id, reply))
         if (late_cut := self._truncate_at.pop(item_id, None)) is not None:
             record = await self.store.truncate_turn(record.id, reply.delivered_text(late_cut))
@@ -363,7 +427,8 @@ class Conversation:
         await self._emit(out, ResponseDone(response=ResponseInfo(
             id=response_id, status=outcome.status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
-            usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata)))
+            usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata,
+            function_calls=outcome.function_calls)))
         if outcome.status == "failed" and outcome.error is not None:
             await self._emit(out, websocket_error_event(outcome.error))
 
@@ -377,8 +442,8 @@ class Conversation:
         return next(reversed(self.items), None)
 
     async def add_item(self, event: ItemCreate) -> None:
-        """``conversation.item.create``: a text message, stored as a turn; the reply waits
-        for ``response.create``, as in OpenAI's API."""
+        """``conversation.item.create``: a text message, a function call or a call's output,
+        stored as a turn; the reply waits for ``response.create``, as in OpenAI's API."""
         item = event.item
         if event.previous_item_id not in (None, self.last_item_id):
             raise InvalidRequest("items can only be appended: previous_item_id must be the "
@@ -387,17 +452,39 @@ class Conversation:
         item_id = item.id or new_id("item")
         if item_id in self.items:
             raise Conflict(f"item {item_id!r} already exists", param="item.id")
-        text = item.text()
-        if not text.strip():
-            raise InvalidRequest("the item has no text", param="item.content")
         previous = self.last_item_id
-        record = await self.store.add_turn(self.session_id, text_turn_row(item.role, text))
-        part = {"type": "input_text", "text": text} if item.role == "user" else \
-            {"type": "text", "text": text}
-        stored = Item(id=item_id, role=item.role, content=[part])
+        stored: Item | FunctionCall | FunctionCallOutput
+        if isinstance(item, NewFunctionCallOutput):
+            if not await self._call_made(item.call_id):
+                raise InvalidRequest(f"no function call {item.call_id!r} in this conversation "
+                                     "to take an output", param="item.call_id")
+            record = await self.store.add_turn(self.session_id, text_turn_row(
+                "tool", item.output, tool_call_id=item.call_id))
+            stored = FunctionCallOutput(id=item_id, call_id=item.call_id, output=item.output)
+        elif isinstance(item, NewFunctionCall):
+            stored = FunctionCall(id=item_id, call_id=item.call_id, name=item.name,
+                                  arguments=item.arguments)
+            record = await self.store.add_turn(self.session_id, text_turn_row(
+                "assistant", "", tool_calls=tool_call_rows([stored])))
+            self._calls.add(item.call_id)
+        else:
+            text = item.text()
+            if not text.strip():
+                raise InvalidRequest("the item has no text", param="item.content")
+            record = await self.store.add_turn(self.session_id, text_turn_row(item.role, text))
+            part = {"type": "input_text", "text": text} if item.role == "user" else \
+                {"type": "text", "text": text}
+            stored = Item(id=item_id, role=item.role, content=[part])
+            remember_later(self.ports, [record], self.spawn)
         self._keep_item(record.id, stored)
-        remember_later(self.ports, [record], self.spawn)
         await self.send(ItemCreated(item=stored, previous_item_id=previous))
+
+    async def _call_made(self, call_id: str) -> bool:
+        """A call of this connection, or of the stored session (a continued one)."""
+        if call_id in self._calls:
+            return True
+        turns = await self.store.recent_turns(self.session_id, KEEP_CONVERSATION_ITEMS)
+        return any(c["call_id"] == call_id for t in turns for c in t.tool_calls or ())
 
     async def delete_item(self, item_id: str) -> None:
         """``conversation.item.delete``: the turn leaves the stored conversation (and the
@@ -409,12 +496,16 @@ class Conversation:
             raise Conflict(f"item {item_id!r} is being generated; cancel the response first",
                            param="item_id")
         await self.store.delete_turn(self.session_id, entry.turn_id)
-        del self.items[item_id]
-        self._delivered.pop(item_id, None)
+        # A reply's words and its calls are one stored turn: its items all go with it.
+        gone = [key for key, e in self.items.items() if e.turn_id == entry.turn_id]
+        for key in gone:
+            del self.items[key]
+            self._delivered.pop(key, None)
         forget = getattr(self.ports.memory, "forget", None)
         if forget is not None:
             self.spawn(forget([entry.turn_id]), "memory forget")
-        await self.send(ItemDeleted(item_id=item_id))
+        for key in [item_id, *(k for k in gone if k != item_id)]:
+            await self.send(ItemDeleted(item_id=key))
 
     async def retrieve_item(self, item_id: str) -> None:
         entry = self.items.get(item_id)
@@ -422,7 +513,7 @@ class Conversation:
             raise NotFound(f"no item {item_id!r} in this conversation", param="item_id")
         turn = await self.store.get_turn(entry.turn_id)  # truncation may have cut it since
         item = entry.item
-        if item.role == "assistant":
+        if isinstance(item, Item) and item.role == "assistant":
             item = assistant_item(item.id, turn.text, item.content[0]["type"] == "audio",
                                   "incomplete" if turn.interrupted else "completed")
         await self.send(ItemRetrieved(item=item))

@@ -75,6 +75,41 @@ class InputTranscription(msgspec.Struct, forbid_unknown_fields=True):
     prompt: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
+ToolName = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                         pattern=r"^[A-Za-z0-9_-]+$")]
+CallId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+ToolText = Annotated[str, msgspec.Meta(max_length=100_000)]
+
+
+class FunctionTool(msgspec.Struct, forbid_unknown_fields=True):
+    """A function the model may call (OpenAI's realtime shape: flat, not under
+    ``function`` as in chat completions)."""
+
+    name: ToolName
+    type: Literal["function"] = "function"
+    description: Annotated[str, msgspec.Meta(max_length=8000)] | None = None
+    parameters: dict | None = None
+    """JSON Schema of the arguments."""
+
+    def chat_shape(self) -> dict:
+        """As chat templates take tools (OpenAI chat completions' shape)."""
+        function: dict = {"name": self.name}
+        if self.description is not None:
+            function["description"] = self.description
+        if self.parameters is not None:
+            function["parameters"] = self.parameters
+        return {"type": "function", "function": function}
+
+
+class FunctionChoice(msgspec.Struct, forbid_unknown_fields=True):
+    type: Literal["function"]
+    name: ToolName
+
+
+ToolChoice = Literal["auto", "none", "required"] | FunctionChoice
+Tools = Annotated[list[FunctionTool], msgspec.Meta(max_length=128)]
+
+
 class SessionConfig(msgspec.Struct):
     """The full session state, as sent in ``session.created`` / ``session.updated``."""
 
@@ -91,6 +126,8 @@ class SessionConfig(msgspec.Struct):
     turn_detection: TurnDetection | None
     temperature: float
     max_response_output_tokens: int
+    tools: list[FunctionTool] = msgspec.field(default_factory=list)
+    tool_choice: ToolChoice = "auto"
 
 
 class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -109,6 +146,8 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     turn_detection: TurnDetection | UnsetType | None = UNSET
     temperature: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] | UnsetType = UNSET
     max_response_output_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] | UnsetType = UNSET
+    tools: Tools | UnsetType = UNSET
+    tool_choice: ToolChoice | UnsetType = UNSET
 
 
 # --- client -> server --------------------------------------------------------------------
@@ -142,6 +181,9 @@ class ResponseOptions(msgspec.Struct, forbid_unknown_fields=True):
     temperature: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] | None = None
     metadata: dict[str, Annotated[str, msgspec.Meta(max_length=512)]] | None = None
     """Echoed in the response's events (OpenAI's up to 16 keys)."""
+    tools: Tools | None = None
+    """This response's tools instead of the session's."""
+    tool_choice: ToolChoice | None = None
 
 
 class ResponseCreate(_Client, tag="response.create"):
@@ -166,10 +208,10 @@ class ContentPart(msgspec.Struct, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(max_length=100_000)]
 
 
-class MessageItem(msgspec.Struct, forbid_unknown_fields=True):
+class MessageItem(msgspec.Struct, tag="message", tag_field="type",
+                  forbid_unknown_fields=True):
     """A text message added to the conversation (audio comes through the input buffer)."""
 
-    type: Literal["message"]
     role: Literal["user", "assistant"]
     content: Annotated[list[ContentPart], msgspec.Meta(min_length=1, max_length=16)]
     id: ItemId | None = None
@@ -180,8 +222,31 @@ class MessageItem(msgspec.Struct, forbid_unknown_fields=True):
         return "".join(part.text for part in self.content)
 
 
+class NewFunctionCall(msgspec.Struct, tag="function_call", tag_field="type",
+                      forbid_unknown_fields=True):
+    """A call the assistant made, added by the client (replaying a conversation)."""
+
+    call_id: CallId
+    name: ToolName
+    arguments: ToolText = "{}"
+    id: ItemId | None = None
+    object: Literal["realtime.item"] | None = None
+    status: Literal["completed", "incomplete", "in_progress"] | None = None
+
+
+class NewFunctionCallOutput(msgspec.Struct, tag="function_call_output", tag_field="type",
+                            forbid_unknown_fields=True):
+    """The result of a call the assistant made: the next reply reads it."""
+
+    call_id: CallId
+    output: ToolText
+    id: ItemId | None = None
+    object: Literal["realtime.item"] | None = None
+    status: Literal["completed", "incomplete", "in_progress"] | None = None
+
+
 class ItemCreate(_Client, tag="conversation.item.create"):
-    item: MessageItem
+    item: MessageItem | NewFunctionCall | NewFunctionCallOutput
     previous_item_id: ItemId | None = None
     """Only appending is supported: null, or the id of the conversation's last item."""
 
@@ -292,6 +357,29 @@ class Timings(msgspec.Struct, omit_defaults=True):
     voice_to_voice_ms: float | None = None
 
 
+class FunctionCall(msgspec.Struct, omit_defaults=False):
+    """A function call item: the model asks the client to run ``name``; the client
+    answers with a ``function_call_output`` item of the same ``call_id``."""
+
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    """JSON text, as the model wrote it."""
+    type: str = "function_call"
+    object: str = "realtime.item"
+    status: Literal["completed", "incomplete", "in_progress"] = "completed"
+
+
+class FunctionCallOutput(msgspec.Struct, omit_defaults=False):
+    id: str
+    call_id: str
+    output: str
+    type: str = "function_call_output"
+    object: str = "realtime.item"
+    status: Literal["completed", "incomplete", "in_progress"] = "completed"
+
+
 class ResponseInfo(msgspec.Struct):
     id: str
     status: Literal["in_progress", "completed", "cancelled", "failed"] = "in_progress"
@@ -305,6 +393,8 @@ class ResponseInfo(msgspec.Struct):
     audio_ms: float = 0.0
     usage: Usage | None = None
     timings: Timings | None = None
+    function_calls: list[FunctionCall] = msgspec.field(default_factory=list)
+    """The calls the reply made, after its message (OpenAI lists both in ``output``)."""
 
 
 class ResponseCreated(_Server, tag="response.created"):
@@ -329,6 +419,37 @@ class ResponseAudioDelta(_ResponsePart, tag="response.audio.delta"):
 
 class ResponseAudioTranscriptDelta(_ResponsePart, tag="response.audio_transcript.delta"):
     delta: str
+
+
+class OutputItemAdded(_Server, tag="response.output_item.added"):
+    """A function call begins (message items are implied by their deltas on ``/ws``)."""
+
+    response_id: str
+    output_index: int
+    item: FunctionCall
+
+
+class FunctionCallArgumentsDelta(_Server, tag="response.function_call_arguments.delta"):
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+    delta: str
+
+
+class FunctionCallArgumentsDone(_Server, tag="response.function_call_arguments.done"):
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+    name: str
+    arguments: str
+
+
+class OutputItemDone(_Server, tag="response.output_item.done"):
+    response_id: str
+    output_index: int
+    item: FunctionCall
 
 
 class ResponseDone(_Server, tag="response.done"):
@@ -370,8 +491,11 @@ def user_audio_item(item_id: str, transcript: str | None) -> Item:
                 content=[{"type": "input_audio", "transcript": transcript}])
 
 
+AnyItem = Item | FunctionCall | FunctionCallOutput
+
+
 class ItemCreated(_Server, tag="conversation.item.created"):
-    item: Item
+    item: AnyItem
     previous_item_id: str | None = None
 
 
@@ -380,7 +504,7 @@ class ItemDeleted(_Server, tag="conversation.item.deleted"):
 
 
 class ItemRetrieved(_Server, tag="conversation.item.retrieved"):
-    item: Item
+    item: AnyItem
 
 
 class OutputAudioCleared(_Server, tag="output_audio_buffer.cleared"):
@@ -390,7 +514,8 @@ class OutputAudioCleared(_Server, tag="output_audio_buffer.cleared"):
 ServerEvent = (SessionCreated | SessionUpdated | SpeechStarted | SpeechStopped | AudioCommitted
                | AudioCleared | TranscriptionDelta | TranscriptionCompleted | TranscriptionFailed
                | ResponseCreated | ResponseTextDelta | ResponseAudioDelta
-               | ResponseAudioTranscriptDelta | ResponseDone | ItemTruncated | ItemCreated
-               | ItemDeleted | ItemRetrieved | OutputAudioCleared)
+               | ResponseAudioTranscriptDelta | OutputItemAdded | FunctionCallArgumentsDelta
+               | FunctionCallArgumentsDone | OutputItemDone | ResponseDone | ItemTruncated
+               | ItemCreated | ItemDeleted | ItemRetrieved | OutputAudioCleared)
 
 encoder = msgspec.json.Encoder()

@@ -40,6 +40,8 @@ from orchestrator.realtime.events import (
     Item,
     ItemCreated,
     ItemRetrieved,
+    OutputItemAdded,
+    OutputItemDone,
     ResponseAudioDelta,
     ResponseAudioTranscriptDelta,
     ResponseCreated,
@@ -102,13 +104,11 @@ def _object(value: Any, path: str) -> dict[str, Any]:
     return dict(value)
 
 
-_NO_TOOLS = "needs function calling, which the realtime endpoint does not offer yet"
-
-
-def _tools(fields: dict[str, Any], path: str) -> None:
-    _take(fields, path, "tools", (None, []), _NO_TOOLS)
-    _take(fields, path, "tool_choice", (None, "auto", "none"), _NO_TOOLS)
-    _take(fields, path, "parallel_tool_calls", (None, True, False))
+def _tools(fields: dict[str, Any], path: str, out: dict[str, Any]) -> None:
+    """``tools`` / ``tool_choice`` have the engine's shape in both dialects."""
+    for name in ("tools", "tool_choice"):
+        if fields.get(name) is not None:
+            out[name] = fields.pop(name)
 
 
 def _max_tokens(value: Any) -> Any:
@@ -220,7 +220,7 @@ class ClientTranslator:
         _take(fields, path, "type", (None, "realtime"),
               "must be 'realtime' (transcription sessions are not served)")
         self._model(fields, path)
-        _tools(fields, path)
+        _tools(fields, path, out)
         for name in ("tracing", "prompt", "reasoning"):
             _take(fields, path, name)
         _take(fields, path, "include", (None, []))
@@ -260,7 +260,7 @@ class ClientTranslator:
     def _beta_session(self, fields: dict[str, Any]) -> dict[str, Any]:
         path, out = "session", {}
         self._model(fields, path)
-        _tools(fields, path)
+        _tools(fields, path, out)
         for name in ("tracing", "client_secret", "input_audio_noise_reduction"):
             _take(fields, path, name)
         _take(fields, path, "include", (None, []))
@@ -287,7 +287,7 @@ class ClientTranslator:
 
     def response(self, fields: dict[str, Any]) -> dict[str, Any]:
         path, out = "response", {}
-        _tools(fields, path)
+        _tools(fields, path, out)
         _take(fields, path, "conversation", (None, "auto"),
               "must be 'auto': out-of-band responses are not supported")
         _take(fields, path, "input", (None,), "is not supported: add items with "
@@ -328,9 +328,12 @@ class ClientTranslator:
         path = "item"
         kind = fields.get("type", "message")
         if kind in ("function_call", "function_call_output"):
-            raise _unsupported(f"{path}.type", _NO_TOOLS)
+            for name in ("object", "status"):
+                fields.pop(name, None)
+            return fields
         if kind != "message":
-            raise _unsupported(f"{path}.type", f"{kind!r} is not supported: only messages")
+            raise _unsupported(f"{path}.type", f"{kind!r} is not supported: messages, "
+                               "function_call and function_call_output items are")
         fields["type"] = "message"
         if fields.get("role") == "system":
             raise _unsupported(f"{path}.role", "'system' is not supported: set the "
@@ -400,6 +403,16 @@ class ServerTranslator:
                 return self._delta(event, "audio", self._replies.get(event.response_id))
             case ResponseDone(response=info):
                 return self._done(event, info)
+            case OutputItemAdded(item=item):
+                previous, self._last_item = self._last_item, item.id
+                return [msgspec.to_builtins(event),
+                        *self._item_added(item, previous, done=False)]
+            case OutputItemDone(item=item):
+                out = [msgspec.to_builtins(event)]
+                if self.dialect == "ga":
+                    out.append({"type": "conversation.item.done", "event_id": new_id("event"),
+                                "previous_item_id": None, "item": self.item(item)})
+                return out
             case EngineCommitted():
                 previous, self._last_item = self._last_item, event.item_id
                 return [msgspec.to_builtins(event),
@@ -430,7 +443,9 @@ class ServerTranslator:
         transcription = msgspec.to_builtins(config.input_audio_transcription)
         turn_detection = msgspec.to_builtins(config.turn_detection)
         common = {"object": "realtime.session", "id": config.id, "model": self.model,
-                  "instructions": config.instructions, "tools": [], "tool_choice": "auto",
+                  "instructions": config.instructions,
+                  "tools": msgspec.to_builtins(config.tools),
+                  "tool_choice": msgspec.to_builtins(config.tool_choice),
                   "tracing": None, "input_sample_rate": config.input_sample_rate,
                   "output_sample_rate": config.output_sample_rate,
                   "temperature": config.temperature}
@@ -457,10 +472,10 @@ class ServerTranslator:
                                                           config.output_sample_rate),
                                "voice": config.voice, "speed": config.speed}}}
 
-    def item(self, item: Item) -> dict[str, Any]:
+    def item(self, item: Any) -> dict[str, Any]:
         """An item in this dialect (GA names assistant content output_text / output_audio)."""
         data = msgspec.to_builtins(item)
-        if self.dialect == "ga" and item.role == "assistant":
+        if self.dialect == "ga" and isinstance(item, Item) and item.role == "assistant":
             data["content"] = [{**part, "type": "output_" + part["type"]}
                                for part in data["content"]]
         return data
@@ -556,6 +571,7 @@ class ServerTranslator:
             if self.dialect == "ga":
                 out.append({"type": "conversation.item.done", "event_id": new_id("event"),
                             "previous_item_id": reply.previous_item_id, "item": item})
+        output += [self.item(call) for call in info.function_calls]
         out.append({"type": "response.done", "event_id": event.event_id,
                     "response": self.response(info, output)})
         out.append({"type": "rate_limits.updated", "event_id": new_id("event"),

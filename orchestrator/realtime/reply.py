@@ -23,10 +23,16 @@ from typing import Any, Literal
 from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
 from orchestrator.realtime.audio import encode_output, resample
 from orchestrator.realtime.events import (
+    FunctionCall,
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    OutputItemAdded,
+    OutputItemDone,
     ResponseAudioDelta,
     ResponseAudioTranscriptDelta,
     ResponseTextDelta,
     Timings,
+    new_id,
 )
 from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
 from orchestrator.realtime.sentences import SentenceChunker
@@ -66,6 +72,12 @@ class ReplyPlan:
     """The voice's base language when known: a sentence in another language it cannot
     pronounce (Korean through an English voice) is sent as transcript only, and the reply
     carries one warning instead of unintelligible audio."""
+    prompt: str | None = None
+    """Function calling: the prompt rendered with the model's tool template, sent instead
+    of ``messages``."""
+    tool_parser: Any = None
+    """Function calling: the :class:`~orchestrator.chat.tools.ToolCallParser` that splits
+    the reply into words (sent, spoken) and calls (sent as function-call items)."""
 
 
 @dataclass
@@ -78,6 +90,7 @@ class ReplyOutcome:
     completion_tokens: int | None = None
     error: BaseException | None = None
     cancel_reason: str | None = None
+    function_calls: list[FunctionCall] = field(default_factory=list)
 
 
 @dataclass
@@ -111,11 +124,15 @@ class Reply:
     _stages: asyncio.Task | None = None
     _usage: tuple[int | None, int | None] = (None, None)
     _said: int = 0  # sentences handed to the sender
+    _worded: bool = False  # text handed to the sender: the message is output item 0
+    _calls_out: int = 0  # function calls handed to the sender
     rate: int = 0
     """Sample rate of the audio sent (known from the first chunk on)."""
     warnings: list[dict[str, Any]] = field(default_factory=list)
     """``error`` objects (OpenAI shape) of what the reply could not do, e.g. a sentence
     the voice cannot say; each is also sent as an ``error`` event."""
+    function_calls: list[FunctionCall] = field(default_factory=list)
+    """The calls whose items reached the client (in order)."""
 
     def cancel(self, reason: str) -> bool:
         """Stop generating; returns False when the reply has already ended."""
@@ -149,7 +166,8 @@ class Reply:
         return ReplyOutcome(status=status, text=self.delivered_text(), audio_ms=self.audio_sent_ms,
                             timings=self._timings(), prompt_tokens=self._usage[0],
                             completion_tokens=self._usage[1], error=error,
-                            cancel_reason=self.cancel_reason if status == "cancelled" else None)
+                            cancel_reason=self.cancel_reason if status == "cancelled" else None,
+                            function_calls=list(self.function_calls))
 
     async def _run_stages(self) -> None:
         text_queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
@@ -167,23 +185,64 @@ class Reply:
     # --- stage: LLM -> text deltas ---------------------------------------------------------
 
     async def _llm_stage(self, out: asyncio.Queue[Any]) -> None:
-        plan, clock = self.plan, self._clock
+        plan, clock, parser = self.plan, self._clock, self.plan.tool_parser
         clock.llm_start = time.perf_counter()
-        async with aclosing(self.llm.stream(plan.messages, plan.params)) as stream:
-            async for chunk in stream:
+        stream = self.llm.stream(plan.messages, plan.params) if plan.prompt is None \
+            else self.llm.stream(plan.messages, plan.params, plan.prompt)  # type: ignore[call-arg]
+        calls = []
+        async with aclosing(stream) as chunks:
+            async for chunk in chunks:
                 if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
                     self._usage = (chunk.prompt_tokens, chunk.completion_tokens)
                 if not chunk.text:
                     continue
                 if clock.llm_first is None:
                     clock.llm_first = time.perf_counter()
-                await self.outbound.put(
-                    ResponseTextDelta(response_id=plan.response_id, item_id=plan.item_id,
-                                      delta=chunk.text),
-                    response_id=plan.response_id, on_sent=self._text_sent(chunk.text))
-                await out.put(chunk.text)
+                text = chunk.text
+                if parser is not None:  # words go on; a call is held until it is whole
+                    text, made = parser.feed(text)
+                    calls += made
+                await self._words(text, out)
+        if parser is not None:
+            rest, made = parser.finish()
+            await self._words(rest, out)
+            calls += made
         clock.llm_end = time.perf_counter()
         await out.put(_END)
+        for call in calls:
+            await self._send_call(call)
+
+    async def _words(self, text: str, out: asyncio.Queue[Any]) -> None:
+        if not text:
+            return
+        plan = self.plan
+        self._worded = True
+        await self.outbound.put(
+            ResponseTextDelta(response_id=plan.response_id, item_id=plan.item_id, delta=text),
+            response_id=plan.response_id, on_sent=self._text_sent(text))
+        await out.put(text)
+
+    async def _send_call(self, call: Any) -> None:
+        """One function-call item: added, its arguments (whole: the parser only lets a call
+        out once it parses), done. It counts as made once its ``done`` has left."""
+        plan = self.plan
+        index = int(self._worded) + self._calls_out
+        self._calls_out += 1
+        item = FunctionCall(id=new_id("item"), call_id=call.id, name=call.name,
+                            arguments=call.arguments)
+        ids = {"response_id": plan.response_id, "item_id": item.id, "output_index": index,
+               "call_id": call.id}
+        started = FunctionCall(id=item.id, call_id=call.id, name=call.name, arguments="",
+                               status="in_progress")
+        for event in (OutputItemAdded(response_id=plan.response_id, output_index=index,
+                                      item=started),
+                      FunctionCallArgumentsDelta(**ids, delta=call.arguments),
+                      FunctionCallArgumentsDone(**ids, name=call.name,
+                                                arguments=call.arguments)):
+            await self.outbound.put(event, response_id=plan.response_id)
+        await self.outbound.put(
+            OutputItemDone(response_id=plan.response_id, output_index=index, item=item),
+            response_id=plan.response_id, on_sent=lambda: self.function_calls.append(item))
 
     def _text_sent(self, text: str):  # type: ignore[no-untyped-def]
         def mark() -> None:

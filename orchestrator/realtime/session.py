@@ -318,6 +318,9 @@ class RealtimeSession:
                         self.conversation.ports.tts is None:
                     raise InvalidRequest("audio replies are unavailable: text-to-speech is "
                                          "disabled", param="response.modalities")
+                self.conversation.check_tools(
+                    self.config.tools if options.tools is None else options.tools,
+                    options.tool_choice, "response")
                 if self.conversation.response_pending:
                     raise Conflict("a response is already in progress; cancel it first")
                 self.conversation.response_pending = True
@@ -346,6 +349,10 @@ class RealtimeSession:
         if "audio" in changes.get("modalities", []) and self.conversation.ports.tts is None:
             raise InvalidRequest("audio replies are unavailable: text-to-speech is disabled")
         self._check_offered(changes)
+        if "tools" in changes or "tool_choice" in changes:
+            self.conversation.check_tools(changes.get("tools", self.config.tools),
+                                          changes.get("tool_choice", self.config.tool_choice),
+                                          "session")
         if isinstance(changes.get("turn_detection"), SemanticVad):
             await self._ensure_smart_turn()
         before = (self.config.turn_detection, self.input_rate)

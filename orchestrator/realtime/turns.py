@@ -80,14 +80,23 @@ def user_turn_row(text: str, language: str | None, stt_ms: float,
                    audio_duration_ms=round(samples_16k / 16, 3))
 
 
-def text_turn_row(role: str, text: str) -> NewTurn:
-    """A message the client added as text (``conversation.item.create``)."""
-    return NewTurn(role=role, text=text)
+def text_turn_row(role: str, text: str, *, tool_calls: list[dict] | None = None,
+                  tool_call_id: str | None = None) -> NewTurn:
+    """A message the client added (``conversation.item.create``): text, a function call,
+    or a call's output (role ``tool``)."""
+    return NewTurn(role=role, text=text, tool_calls=tool_calls, tool_call_id=tool_call_id)
 
 
-def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool) -> NewTurn:
+def tool_call_rows(calls: Sequence[Any]) -> list[dict] | None:
+    """Function-call items as a turn stores them."""
+    return [{"call_id": c.call_id, "name": c.name, "arguments": c.arguments, "item_id": c.id}
+            for c in calls] or None
+
+
+def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool,
+                       tool_calls: list[dict] | None = None) -> NewTurn:
     t = outcome.timings
-    return NewTurn(
+    return NewTurn(tool_calls=tool_calls,
         role="assistant", text=text, audio_duration_ms=round(outcome.audio_ms, 3) or None,
         llm_first_token_ms=t.llm_first_token_ms, llm_total_ms=t.llm_total_ms,
         tts_first_audio_ms=t.tts_first_audio_ms, tts_total_ms=t.tts_total_ms,

@@ -20,16 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.chat.prompt import with_memories
+from orchestrator.chat.prompt import build_messages
 from orchestrator.realtime.audio import decode_wav, encode_wav
 from orchestrator.realtime.ports import VoicePorts
 from storage.conversations import TurnRecord
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: str
-    content: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +34,15 @@ class SamplingParams:
 
 
 class PlainPrompt:
-    """System instructions, the stored turns, the user's words (recalled memories in
-    front of them, as :func:`orchestrator.chat.prompt.with_memories` puts them)."""
+    """:func:`orchestrator.chat.prompt.build_messages` without a token budget: system
+    instructions, the stored turns (function calls and results too), the user's words
+    with the recalled memories in front of them."""
 
     def messages(self, *, instructions: str, history: Sequence[TurnRecord],
                  memories: Sequence[str], user_text: str | None) -> list[Any]:
-        out = [ChatMessage("system", instructions)]
-        out += [ChatMessage(t.role, t.text) for t in history if t.role in ("user", "assistant")]
-        if user_text:
-            out.append(ChatMessage("user", with_memories(user_text, memories)))
-        return out
+        return build_messages(instructions=instructions, turns=list(history),
+                              user_text=user_text or "", count_tokens=lambda _: 0,
+                              budget_tokens=1 << 30, memories=list(memories))
 
     def sampling(self, *, max_tokens: int, temperature: float) -> Any:
         return SamplingParams(max_tokens=max_tokens, temperature=temperature)

@@ -175,3 +175,34 @@ def speak(text: str, directory: Path, rate: int = 16000) -> np.ndarray:
 
 def silence(seconds: float, rate: int = 16000) -> np.ndarray:
     return np.zeros(int(seconds * rate), dtype=np.float32)
+
+
+TOOL_TEMPLATE = (
+    "{% if tools %}[tools] {{ tools | tojson }} (answer with <tool_call>)\n{% endif %}"
+    "{% for m in messages %}[{{ m.role }}] {{ m.content }}"
+    "{% if m.tool_calls %}{% for c in m.tool_calls %} <tool_call>{{ c.function | tojson }}"
+    "</tool_call>{% endfor %}{% endif %}"
+    "{% if m.tool_call_id %} (for {{ m.tool_call_id }}){% endif %}\n{% endfor %}"
+    "{% if add_generation_prompt %}[assistant]{% endif %}")
+
+
+class FakeToolLLM(FakeLLM):
+    """A :class:`FakeLLM` whose template offers tools (as Qwen2.5's does): the prompt it
+    is sent rendered with them is kept in ``prompts``; ``replies`` are its replies in turn
+    (the last one repeats)."""
+
+    def __init__(self, replies: list[list[str]], delay: float = 0.0) -> None:
+        super().__init__(replies[0], delay)
+        self.replies = replies
+        self.prompts: list[str | None] = []
+
+    def tool_template(self, version: str):  # type: ignore[no-untyped-def]
+        from orchestrator.chat.tools import ToolTemplate
+
+        return ToolTemplate(TOOL_TEMPLATE, None, None, adds_bos=False)
+
+    async def stream(self, messages, params, prompt=None) -> AsyncIterator[FakeChunk]:  # type: ignore[no-untyped-def,override]
+        self.prompts.append(prompt)
+        self.tokens = self.replies[min(len(self.prompts) - 1, len(self.replies) - 1)]
+        async for chunk in super().stream(messages, params):
+            yield chunk

@@ -202,3 +202,62 @@ async def test_tool_choice_none_gets_words_not_calls(qwen_sdk) -> None:  # type:
         max_tokens=24)
     assert reply.choices[0].message.tool_calls is None
     assert reply.choices[0].message.content
+
+
+@pytest.mark.asyncio
+async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # type: ignore[no-untyped-def]
+        qwen_server, tmp_path: Path) -> None:
+    """The official SDK's GA realtime client, a text turn to the real Qwen: the question
+    becomes a function_call item; its function_call_output makes the next reply use it."""
+    import asyncio
+    import json
+
+    from openai import AsyncOpenAI
+
+    from tests.support.fake_voice import FakeSTT
+    from tests.support.realtime import live_server
+
+    async def until(conn, last: str) -> list[dict]:  # type: ignore[no-untyped-def]
+        out = []
+        while True:
+            out.append(json.loads(await asyncio.wait_for(conn.recv_bytes(), 120)))
+            assert out[-1]["type"] != "error", out[-1]
+            if out[-1]["type"] == last:
+                return out
+
+    tools = [{"type": "function", **tool["function"]} for tool in (WEATHER, TIME)]
+    async with live_server(tmp_path, triton_url=qwen_server.grpc_url,
+                           model_repository=str(qwen_server.repository), memory_enabled=False,
+                           stt_enabled=False, tts_enabled=False) as live:
+        live.use({"stt": FakeSTT()})  # realtime needs one; this turn is text
+        client = AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key="sk-local",
+                             websocket_base_url=f"{live.ws_url}/v1")
+        async with client.realtime.connect(model="llm") as conn:
+            (created,) = await until(conn, "session.created")
+            await conn.session.update(session={
+                "type": "realtime", "output_modalities": ["text"], "tools": tools,
+                "temperature": 0, "audio": {"input": {"turn_detection": None}}})
+            await until(conn, "session.updated")
+            await conn.conversation.item.create(item={
+                "type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": ASK[0]["content"]}]})
+            await until(conn, "conversation.item.done")
+            await conn.response.create()
+            done = (await until(conn, "response.done"))[-1]["response"]
+            calls = [o for o in done["output"] if o["type"] == "function_call"]
+            assert [c["name"] for c in calls] == ["get_weather"], done
+            assert json.loads(calls[0]["arguments"])["city"].lower() == "paris"
+
+            await conn.conversation.item.create(item={
+                "type": "function_call_output", "call_id": calls[0]["call_id"],
+                "output": '{"temperature_celsius": 17, "sky": "light rain"}'})
+            await until(conn, "conversation.item.done")
+            await conn.response.create()
+            answer = (await until(conn, "response.done"))[-1]["response"]
+        text = answer["output"][0]["content"][0]["text"]
+        assert "17" in text, answer
+        assert not [o for o in answer["output"] if o["type"] == "function_call"]
+        turns, _ = await live.runtime.conversations.list_turns(created["session"]["id"])
+        assert [t.role for t in turns] == ["user", "assistant", "tool", "assistant"]
+        assert turns[1].tool_calls[0]["call_id"] == calls[0]["call_id"]
+        assert turns[2].tool_call_id == calls[0]["call_id"]

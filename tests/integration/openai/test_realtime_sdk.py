@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 
 from orchestrator.realtime import g711
 from orchestrator.realtime.audio import float_to_pcm16, resample
-from tests.support.fake_voice import FakeLLM, FakeMemory, FakeTTS, fake_services
+from tests.support.fake_voice import FakeLLM, FakeMemory, FakeToolLLM, FakeTTS, fake_services
 from tests.support.realtime import live_server, types_of
 
 pytestmark = pytest.mark.asyncio
@@ -290,6 +290,8 @@ async def test_items_are_retrieved_and_deleted_from_storage_and_memory(live) -> 
      "item.content[0].type"),
     ({"type": "conversation.item.create", "item": {"type": "function_call_output",
                                                    "call_id": "c", "output": "{}"}},
+     "item.call_id"),
+    ({"type": "conversation.item.create", "item": {"type": "item_reference", "id": "x"}},
      "item.type"),
 ])
 async def test_unsupported_fields_are_refused_by_name(live, event, param) -> None:
@@ -505,3 +507,125 @@ async def test_a_user_key_cannot_name_another_user_or_their_session(tmp_path) ->
                                       additional_headers=auth) as ws:
             session_id = json.loads(await ws.recv())["session"]["id"]
         assert (await live.runtime.conversations.get_session(session_id)).user_id == "alice"
+
+
+# --- function calling -------------------------------------------------------------------
+
+WEATHER_TOOL = {"type": "function", "name": "get_weather",
+                "description": "The weather in a city now.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                               "required": ["city"]}}
+CALL_REPLY = ["Let me check.", " <tool", "_call>\n{\"name\": \"get_weather\", ",
+              "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"]
+ANSWER = ["It is 18 degrees", " in Paris."]
+GA_CALL_REPLY = [
+    "response.created", "response.output_item.added", "conversation.item.added",
+    "response.content_part.added", "response.output_text.delta",
+    "response.output_item.added", "conversation.item.added",
+    "response.function_call_arguments.delta", "response.function_call_arguments.done",
+    "response.output_item.done", "conversation.item.done",
+    "response.output_text.done", "response.content_part.done", "response.output_item.done",
+    "conversation.item.done", "response.done", "rate_limits.updated"]
+
+
+async def test_ga_function_call_round_trip(live) -> None:
+    """Words, then a call: the call comes as a function_call item; its output, added as a
+    function_call_output item, reaches the next reply's prompt; all four turns stored."""
+    llm = FakeToolLLM([CALL_REPLY, ANSWER])
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        (created,) = await events_until(conn, "session.created", GA_EVENTS)
+        assert created["session"]["tools"] == [] and created["session"]["tool_choice"] == "auto"
+        await conn.session.update(session={**MANUAL, "output_modalities": ["text"],
+                                           "tools": [WEATHER_TOOL]})
+        (updated,) = await events_until(conn, "session.updated", GA_EVENTS)
+        assert updated["session"]["tools"] == [WEATHER_TOOL]
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Weather in Paris?"}]})
+        await events_until(conn, "conversation.item.done", GA_EVENTS)
+        await conn.response.create()
+        reply = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+
+        assert types_of(reply) == GA_CALL_REPLY
+        assert deltas(reply, "response.output_text.delta") == "Let me check. "
+        (done_args,) = [e for e in reply if e["type"] == "response.function_call_arguments.done"]
+        assert done_args["name"] == "get_weather"
+        assert json.loads(done_args["arguments"]) == {"city": "Paris"}
+        assert done_args["output_index"] == 1
+        call_id = done_args["call_id"]
+        output = {e["type"]: e for e in reply}["response.done"]["response"]["output"]
+        assert [o["type"] for o in output] == ["message", "function_call"]
+        assert output[1] == {"id": done_args["item_id"], "object": "realtime.item",
+                             "type": "function_call", "status": "completed",
+                             "call_id": call_id, "name": "get_weather",
+                             "arguments": done_args["arguments"]}
+        assert "get_weather" in llm.prompts[0] and "Weather in Paris?" in llm.prompts[0]
+
+        await conn.conversation.item.create(item={
+            "type": "function_call_output", "call_id": call_id, "output": '{"temp_c": 18}'})
+        added, _ = await events_until(conn, "conversation.item.done", GA_EVENTS)
+        assert added["item"]["type"] == "function_call_output"
+        assert added["item"]["call_id"] == call_id
+        assert added["previous_item_id"] == done_args["item_id"]
+        await conn.response.create()
+        answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+
+    assert deltas(answer, "response.output_text.delta") == "It is 18 degrees in Paris."
+    second = llm.prompts[1]
+    assert '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>' \
+        in second
+    assert f'[tool] {{"temp_c": 18}} (for {call_id})' in second
+    assert second.rstrip().endswith("[assistant]")  # no empty user message after the result
+    turns, _ = await live.runtime.conversations.list_turns(created["session"]["id"])
+    assert [(t.role, t.text, t.tool_call_id) for t in turns] == [
+        ("user", "Weather in Paris?", None), ("assistant", "Let me check.", None),
+        ("tool", '{"temp_c": 18}', call_id), ("assistant", "It is 18 degrees in Paris.", None)]
+    assert turns[1].tool_calls == [{"call_id": call_id, "name": "get_weather",
+                                    "arguments": done_args["arguments"],
+                                    "item_id": done_args["item_id"]}]
+
+
+async def test_beta_forced_call_and_retrieve(live) -> None:
+    """tool_choice required starts the reply inside a call (the model writes the rest); the
+    beta client gets beta names; the call item can be retrieved and deleted."""
+    llm = FakeToolLLM([['get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>']])
+    live.use(fake_services(llm=llm))
+    async with sdk(live).beta.realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", BETA_EVENTS)
+        await conn.session.update(session={"modalities": ["text"], "turn_detection": None,
+                                           "tools": [WEATHER_TOOL], "tool_choice": "required"})
+        await events_until(conn, "session.updated", BETA_EVENTS)
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "And Oslo?"}]})
+        await events_until(conn, "conversation.item.created", BETA_EVENTS)
+        await conn.response.create()
+        reply = await events_until(conn, "rate_limits.updated", BETA_EVENTS)
+        assert types_of(reply) == [
+            "response.created", "response.output_item.added", "conversation.item.created",
+            "response.function_call_arguments.delta", "response.function_call_arguments.done",
+            "response.output_item.done", "response.done", "rate_limits.updated"]
+        assert llm.prompts[0].endswith('[assistant]<tool_call>\n{"name": "')
+        (call,) = {e["type"]: e for e in reply}["response.done"]["response"]["output"]
+        assert json.loads(call["arguments"]) == {"city": "Oslo"}
+        await conn.send({"type": "conversation.item.retrieve", "item_id": call["id"]})
+        (retrieved,) = await events_until(conn, "conversation.item.retrieved", BETA_EVENTS)
+        assert retrieved["item"] == call
+        await conn.send({"type": "conversation.item.delete", "item_id": call["id"]})
+        await events_until(conn, "conversation.item.deleted", BETA_EVENTS)
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}})
+        (added,) = await events_until(conn, "conversation.item.created", BETA_EVENTS)
+        # the call's turn is gone, but the call was made in this connection
+        assert added["item"]["output"] == "sunny"
+
+
+async def test_tools_the_served_model_cannot_call_are_refused(live) -> None:
+    live.use(fake_services())  # a FakeLLM: its template has no tools
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={"type": "realtime", "tools": [WEATHER_TOOL]})
+        (error,) = await events_until(conn, "error", GA_EVENTS)
+        assert error["error"]["param"] == "session.tools"
+        assert "no tool calling" in error["error"]["message"]
