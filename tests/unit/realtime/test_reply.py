@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 
 import msgspec
 import pytest
 
+from orchestrator.chat.tools import ToolCallParser
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue, write_loop
 from orchestrator.realtime.reply import Reply, ReplyPlan, SpokenSentence, spoken_text
-from tests.support.fake_voice import FakeLLM, FakeTTS
+from tests.support.fake_voice import FakeLLM, FakeToolLLM, FakeTTS
 
 
 def plan(audio: bool = True, rate: int = 24000) -> ReplyPlan:
@@ -195,3 +197,42 @@ async def test_sentences_the_voice_cannot_speak_are_transcript_only_with_one_war
                       FakeLLM(["안녕하세요.", " Hello there."]), tts, OutboundQueue(16))
         await run_reply(reply, Collector())
         assert tts.texts == ["안녕하세요.", "Hello there."] and not reply.warnings
+
+
+async def test_a_spoken_reply_says_its_words_and_sends_its_calls_as_items() -> None:
+    """The words before a call are spoken; the call's markup never reaches speech or the
+    transcript; two calls are two items after the message, in order."""
+    llm = FakeToolLLM([["Checking both.", " <tool_call>\n", '{"name": "weather", "arguments"',
+                        ': {"city": "Oslo"}}\n</tool_call>\n<tool_call>\n{"name": "time", ',
+                        '"arguments": {}}\n</tool_call>']])
+    tts, sink = FakeTTS(), Collector()
+    tooling = dataclasses.replace(plan(), prompt="[rendered]",
+                                  tool_parser=ToolCallParser({"weather", "time"}))
+    reply = Reply(tooling, llm, tts, OutboundQueue(64))
+    outcome = await run_reply(reply, sink)
+    assert outcome.status == "completed"
+    assert llm.prompts == ["[rendered]"]
+    assert tts.texts == ["Checking both."]
+    assert reply.delivered_text() == "Checking both."
+    done = [e for e in sink.events if e["type"] == "response.function_call_arguments.done"]
+    assert [(e["name"], e["arguments"], e["output_index"]) for e in done] == [
+        ("weather", '{"city": "Oslo"}', 1), ("time", "{}", 2)]
+    assert [c.name for c in outcome.function_calls] == ["weather", "time"]
+    assert [c.call_id for c in outcome.function_calls] == [e["call_id"] for e in done]
+    added = [e for e in sink.events if e["type"] == "response.output_item.added"]
+    assert [e["item"]["status"] for e in added] == ["in_progress", "in_progress"]
+
+
+async def test_a_cancelled_reply_makes_no_call() -> None:
+    llm = FakeToolLLM([['<tool_call>\n{"name": "weather", ', '"arguments": {}}', "</tool_call>"]],
+                      delay=0.2)
+    sink = Collector()
+    tooling = dataclasses.replace(plan(audio=False), prompt="p",
+                                  tool_parser=ToolCallParser({"weather"}))
+    reply = Reply(tooling, llm, None, OutboundQueue(16))
+    task = asyncio.create_task(run_reply(reply, sink))
+    await asyncio.sleep(0.3)
+    reply.cancel("client_cancelled")
+    outcome = await task
+    assert outcome.status == "cancelled" and outcome.function_calls == []
+    assert "response.function_call_arguments.done" not in sink.types()
