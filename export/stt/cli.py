@@ -88,6 +88,8 @@ def _run_whisper(args: argparse.Namespace, repository: ModelRepository) -> Manif
             dimensions=dict(vars(model.dims)),
             parity=figures,
             extra={"architecture": "whisper", "multilingual": bool(model.is_multilingual),
+                   "word_timestamps": True,
+                   "alignment_heads": [list(h) for h in graphs.alignment_heads(model)],
                    "tokenizer": tokenizer["encoding"],
                    "languages": len(tokenizer["languages"]),
                    "parity_audio": args.sample_audio or "synthetic"})

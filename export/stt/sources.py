@@ -44,6 +44,37 @@ def _build(dims: dict[str, int], state: dict[str, Any]) -> Any:
     return model.float().eval()
 
 
+def set_alignment_heads(model: Any, heads: Sequence[Sequence[int]] | None) -> None:
+    """The cross-attention heads whose weights follow the audio (word timestamps), as the
+    checkpoint lists them; None keeps openai-whisper's default (every head of the upper
+    half of the decoder layers). openai-whisper's own names come with theirs."""
+    if not heads:
+        return
+    import torch
+
+    dims = model.dims
+    mask = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
+    for layer, head in heads:
+        if not (0 <= layer < dims.n_text_layer and 0 <= head < dims.n_text_head):
+            raise SourceError(f"alignment head {[layer, head]} is outside the decoder "
+                              f"({dims.n_text_layer} layers x {dims.n_text_head} heads)")
+        mask[layer, head] = True
+    model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+
+
+def _listed_heads(*files: Path) -> list | None:
+    """``alignment_heads`` of a CTranslate2 ``config.json`` or a Hugging Face
+    ``generation_config.json``."""
+    import json
+
+    for file in files:
+        if file.is_file():
+            heads = json.loads(file.read_text(encoding="utf-8")).get("alignment_heads")
+            if heads:
+                return heads
+    return None
+
+
 def load_source(source: str, parts: Sequence[str] = ()) -> LoadedSource:
     import whisper
 
@@ -54,7 +85,9 @@ def load_source(source: str, parts: Sequence[str] = ()) -> LoadedSource:
         if hf.is_hf_whisper(path):
             dims, state = hf.whisper_state_dict(path)
             files = sorted(p for p in path.iterdir() if p.is_file())
-            return LoadedSource(_build(dims, state), "huggingface",
+            model = _build(dims, state)
+            set_alignment_heads(model, _listed_heads(path / "generation_config.json"))
+            return LoadedSource(model, "huggingface",
                                 {"path": str(path.resolve())}, files)
         if parts or any(path.glob("model.bin*")):
             files = ct2.model_files(path, [Path(p) for p in parts])
@@ -62,7 +95,9 @@ def load_source(source: str, parts: Sequence[str] = ()) -> LoadedSource:
             if spec and spec != "WhisperSpec":
                 raise SourceError(f"{path}: CTranslate2 model of kind {spec}, not Whisper")
             dims, state = ct2.whisper_state_dict(variables)
-            return LoadedSource(_build(dims, state), "ctranslate2",
+            model = _build(dims, state)
+            set_alignment_heads(model, _listed_heads(path / "config.json"))
+            return LoadedSource(model, "ctranslate2",
                                 {"path": str(path.resolve()),
                                  "parts": [str(f.resolve()) for f in files]},
                                 [*files, *(p for p in (path / "config.json",) if p.is_file())])

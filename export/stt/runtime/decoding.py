@@ -67,6 +67,9 @@ class WhisperOnnx:
         frames = self.encoder.get_inputs()[0].shape[2]
         self.sized = not isinstance(frames, int)
         """Whether the encoder takes windows shorter than 30 s (exports since 2026-12-01)."""
+        self.aligns = "alignment_qk" in {o.name for o in self.decoder.get_outputs()}
+        """Whether the decoder gives the alignment heads' scores (word timestamps; exports
+        since 2026-12-02)."""
 
     def encode(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[B, n_mels, frames] -> cross K and V, each [n_layer, B, frames / 2, n_state]."""
@@ -87,6 +90,17 @@ class WhisperOnnx:
             {"tokens": np.asarray(tokens, np.int64), "self_k": cache[0], "self_v": cache[1],
              "cross_k": cross[0], "cross_v": cross[1]})
         return logits, (self_k, self_v)
+
+
+    def align(self, tokens: list[int], cross: tuple[np.ndarray, np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over a whole sequence (batch 1): logits [T, n_vocab] and the
+        alignment heads' cross-attention scores [heads, T, frames]."""
+        logits, qk = self.decoder.run(
+            ["logits", "alignment_qk"],
+            {"tokens": np.array([tokens], np.int64), "self_k": self.empty_cache(1)[0],
+             "self_v": self.empty_cache(1)[1], "cross_k": cross[0], "cross_v": cross[1]})
+        return logits[0], qk[:, 0]
 
 
 class WindowDecoder:

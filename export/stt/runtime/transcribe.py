@@ -3,7 +3,9 @@
 Same seek arithmetic, segment splitting on timestamp pairs, no-speech skipping
 (no_speech_prob above its threshold and avg_logprob below the log-prob threshold:
 the window is silence and gives no text) and prompt conditioning on previous text.
-Word timestamps, clip_timestamps and hallucination_silence_threshold are not ported.
+With ``word_timestamps`` each segment gets its ``words`` (``timing.py``) and the next
+window starts after the last word, as in openai-whisper; clip_timestamps and
+hallucination_silence_threshold are not ported.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import numpy as np
 
 from .decoding import WhisperOnnx, WindowDecoder, WindowResult
 from .frontend import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from .timing import add_word_timestamps, find_alignment, last_word_end
 from .tokenizer import WhisperTokenizer
+
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH
 
 
 @dataclass
@@ -29,6 +34,7 @@ class TranscriptionJob:
     temperature: float
     detect: bool
     min_frames: int = N_FRAMES
+    word_timestamps: bool = False
     """Shortest encoder window in mel frames; N_FRAMES: every window padded to 30 s."""
 
     def window(self, seek: int, size: int) -> np.ndarray:
@@ -87,10 +93,14 @@ class Transcriber:
 
     def prepare(self, audio: np.ndarray, *, language: str | None = None,
                 task: str = "transcribe", prompt: str | None = None,
-                temperature: float = 0.0) -> TranscriptionJob:
+                temperature: float = 0.0, word_timestamps: bool = False) -> TranscriptionJob:
         """Validate options (ValueError) and compute the log-mel of the whole recording."""
         if task not in ("transcribe", "translate"):
             raise ValueError(f"task must be transcribe or translate, not {task!r}")
+        if word_timestamps and not self.model.aligns:
+            raise ValueError("invalid request: word timestamps need a version exported "
+                             "since 2026-12-02 (its decoder gives the alignment heads); "
+                             "re-export this checkpoint")
         if not self.tokenizer.multilingual:
             # English-only vocabularies have no language tokens to look "en" up in.
             if language and language.strip().lower() not in ("en", "english"):
@@ -103,7 +113,7 @@ class Transcriber:
         return TranscriptionJob(mel=mel, content_frames=mel.shape[-1] - N_FRAMES,
                                 language=language, task=task, prompt=prompt,
                                 temperature=temperature, detect=language is None,
-                                min_frames=self.min_frames)
+                                min_frames=self.min_frames, word_timestamps=word_timestamps)
 
     def encode(self, mels: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Encoder outputs for several 3000-frame mels in one batch."""
@@ -135,6 +145,7 @@ class Transcriber:
             initial_prompt_tokens = tok.encode(" " + job.prompt.strip())
             all_tokens.extend(initial_prompt_tokens)
         rng = np.random.default_rng() if job.temperature > 0 else None
+        last_speech = 0.0
         while seek < job.content_frames:
             time_offset = float(seek * HOP_LENGTH / SAMPLE_RATE)
             segment_size = min(N_FRAMES, job.content_frames - seek)
@@ -150,12 +161,21 @@ class Transcriber:
                 seek += segment_size
                 continue
             previous_seek = seek
-            current, seek = self._split(result, seek, segment_size, time_offset,
-                                        segment_duration)
+            current, seek, single_ending = self._split(result, seek, segment_size, time_offset,
+                                                       segment_duration)
+            if job.word_timestamps:
+                self._words(current, cross, decode_language, job.task, segment_size,
+                            time_offset, last_speech)
+                end = last_word_end(current)
+                if not single_ending and end is not None and end > time_offset:
+                    seek = round(end * FRAMES_PER_SECOND)  # the next window starts there
+                last_speech = end if end is not None else last_speech
             for segment in current:
                 if segment["start"] == segment["end"] or segment["text"].strip() == "":
                     segment["text"] = ""
                     segment["tokens"] = []
+                    if job.word_timestamps:
+                        segment["words"] = []
             for segment in current:
                 segment["id"] = len(segments)
                 segment["seek"] = previous_seek
@@ -167,6 +187,23 @@ class Transcriber:
         return Transcription(text=text, language=language or "en", segments=segments,
                              duration=duration, language_probability=language_probability)
 
+    def _words(self, segments: list[dict], cross: tuple[np.ndarray, np.ndarray],
+               language: str | None, task: str, num_frames: int, time_offset: float,
+               last_speech: float) -> None:
+        """openai-whisper's add_word_timestamps for one window's segments."""
+        if not segments:
+            return
+        tok = self.tokenizer
+        text_tokens = [t for segment in segments for t in segment["tokens"] if t < tok.eot]
+        sot = tok.sot_sequence(language, task)
+        alignment = []
+        if text_tokens:
+            logits, qk = self.model.align([*sot, tok.no_timestamps, *text_tokens, tok.eot],
+                                          cross)
+            alignment = find_alignment(qk, logits, tok, text_tokens, len(sot), num_frames,
+                                       language)
+        add_word_timestamps(segments, alignment, time_offset, last_speech, tok.eot)
+
     def _is_silence(self, result: WindowResult) -> bool:
         if self.no_speech_threshold is None:
             return False
@@ -176,8 +213,9 @@ class Transcriber:
         return skip
 
     def _split(self, result: WindowResult, seek: int, segment_size: int, time_offset: float,
-               segment_duration: float) -> tuple[list[dict], int]:
-        """Segments of one window from its timestamp tokens, and the next seek position."""
+               segment_duration: float) -> tuple[list[dict], int, bool]:
+        """Segments of one window from its timestamp tokens, the next seek position, and
+        whether the window ended on a single timestamp."""
         tok = self.tokenizer
         tokens = result.tokens
         is_ts = [t >= tok.timestamp_begin for t in tokens]
@@ -216,6 +254,6 @@ class Transcriber:
                 duration = (timestamps[-1] - tok.timestamp_begin) * self.time_precision
             segments.append(segment(time_offset, time_offset + duration, tokens))
             seek += segment_size
-        return segments, seek
+        return segments, seek, single_timestamp_ending
 
 
