@@ -31,6 +31,11 @@ PROMPT = Tensor("prompt", "BYTES", (1,), optional=True,
 TEMPERATURE = Tensor("temperature", "FP32", (1,), optional=True,
                      doc="0 (default): greedy decoding; > 0: sampling at that temperature")
 
+WORD_TIMESTAMPS = Tensor("word_timestamps", "BOOL", (1,), optional=True,
+                        doc="true: each segment also lists its words with start and end "
+                            "(Whisper's alignment heads; versions exported since "
+                            "2026-12-02; Moonshine refuses it)")
+
 DRAFT_TOKENS = Tensor("draft_tokens", "INT32", (-1,), optional=True,
                      doc="token ids of an earlier transcript of the start of this audio by "
                          "the same version (a partial): a version may check them all in one "
@@ -42,14 +47,15 @@ DETECTED_LANGUAGE = Tensor("detected_language", "BYTES", (1,),
                            doc="language code used for decoding (given or detected)")
 SEGMENTS = Tensor("segments", "BYTES", (1,),
                   doc="JSON list of {id, seek, start, end, text, tokens, avg_logprob, "
-                      "compression_ratio, no_speech_prob}")
+                      "compression_ratio, no_speech_prob} (and words: [{word, start, end, "
+                      "probability}] when word_timestamps is true)")
 DURATION = Tensor("duration", "FP32", (1,), doc="audio duration in seconds")
 
 SPEC = ModelSpec(
     name="stt",
     description="Speech-to-text (Whisper or Moonshine): 16 kHz mono audio -> text, language, "
                 "segments",
-    inputs=(AUDIO, LANGUAGE, TASK, PROMPT, TEMPERATURE, DRAFT_TOKENS),
+    inputs=(AUDIO, LANGUAGE, TASK, PROMPT, TEMPERATURE, DRAFT_TOKENS, WORD_TIMESTAMPS),
     outputs=(TEXT, DETECTED_LANGUAGE, SEGMENTS, DURATION),
     max_batch_size=8,
     dynamic_batching=DynamicBatching(max_queue_delay_us=5000),

@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from export.specs.stt import AUDIO, LANGUAGE, PROMPT, SAMPLE_RATE, TASK, TEMPERATURE
+from export.specs.stt import (
+    AUDIO,
+    LANGUAGE,
+    PROMPT,
+    SAMPLE_RATE,
+    TASK,
+    TEMPERATURE,
+    WORD_TIMESTAMPS,
+)
 
 
 class BadRequest(ValueError):
@@ -26,6 +34,7 @@ class SttRequest:
     task: str
     prompt: str | None
     temperature: float
+    word_timestamps: bool = False
 
 
 def text_input(pb_utils: Any, request: Any, tensor: Any) -> str | None:
@@ -63,6 +72,8 @@ def read_request(pb_utils: Any, request: Any, max_audio_seconds: float) -> SttRe
         temperature = float(t.as_numpy().reshape(-1)[0])
         if not np.isfinite(temperature) or not 0.0 <= temperature <= 1.0:
             raise BadRequest("temperature must be between 0 and 1")
+    words = pb_utils.get_input_tensor_by_name(request, WORD_TIMESTAMPS.name)
     return SttRequest(audio=audio, language=text_input(pb_utils, request, LANGUAGE),
                       task=text_input(pb_utils, request, TASK) or "transcribe",
-                      prompt=text_input(pb_utils, request, PROMPT), temperature=temperature)
+                      prompt=text_input(pb_utils, request, PROMPT), temperature=temperature,
+                      word_timestamps=words is not None and bool(words.as_numpy().any()))

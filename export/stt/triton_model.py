@@ -66,7 +66,8 @@ class TritonPythonModel:
         try:
             return self.transcriber.prepare(
                 inputs.audio, language=inputs.language, task=inputs.task,
-                prompt=inputs.prompt, temperature=inputs.temperature)
+                prompt=inputs.prompt, temperature=inputs.temperature,
+                word_timestamps=inputs.word_timestamps)
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
 
@@ -101,7 +102,8 @@ class TritonPythonModel:
                 continue
             segments = [{key: s[key] for key in ("id", "seek", "start", "end", "text",
                                                  "tokens", "temperature", "avg_logprob",
-                                                 "compression_ratio", "no_speech_prob")}
+                                                 "compression_ratio", "no_speech_prob",
+                                                 "words") if key in s}
                         for s in result.segments]
             responses[i] = pb_utils.InferenceResponse(output_tensors=[
                 pb_utils.Tensor(TEXT.name, np.array([[result.text.encode()]], dtype=object)),

@@ -13,6 +13,10 @@ Two things happen here rather than in the model:
   (a Moonshine version) and a request names another language, it goes to the newest
   multilingual version in the repository (Whisper), which must be loaded
   (``voicechat models load stt N``).
+* **Word timestamps** go, the same way, to the newest version that gives them (a Whisper
+  export since 2026-12-02) when the served one does not; a version that answers without
+  words (an older export pinned by the client) is the client's 400, never a reply
+  without them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ TASKS = ("transcribe", "translate")
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     id: int
     start: float
@@ -45,6 +57,8 @@ class Segment:
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
+    words: tuple[Word, ...] | None = None
+    """With word timestamps: the segment's words (None: not asked for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,47 +81,57 @@ class SpeechToText:
         self.repository = ModelRepository(repository) if repository else None
         self.chunk_samples = int(chunk_s * spec.SAMPLE_RATE) if chunk_s else 0
 
-    def route(self, language: str | None, version: str) -> str:
+    def route(self, language: str | None, version: str, words: bool = False) -> str:
         """The version a request goes to (see the module's docstring)."""
-        if version or not language or language.lower() in spec.ENGLISH or self.repository is None:
+        foreign = bool(language) and language.lower() not in spec.ENGLISH  # type: ignore[union-attr]
+        if version or not (foreign or words) or self.repository is None:
             return version
         versions = self.repository.versions(spec.SPEC.name)
         pinned = self.client.default_versions.get(spec.SPEC.name, "")
         served = int(pinned) if pinned.isdigit() else (versions[-1] if versions else None)
-        if served is None or self._multilingual(served):
-            return version
-        multilingual = [v for v in versions if self._multilingual(v)]
-        return str(multilingual[-1]) if multilingual else version
 
-    def _multilingual(self, version: int) -> bool:
+        def fits(v: int) -> bool:
+            return (not foreign or self._offers(v, "multilingual")) and \
+                (not words or self._offers(v, "word_timestamps"))
+
+        if served is None or fits(served):
+            return version
+        fitting = [v for v in versions if fits(v)]
+        return str(fitting[-1]) if fitting else version
+
+    def _offers(self, version: int, feature: str) -> bool:
+        """What the version's manifest says it offers (``multilingual``,
+        ``word_timestamps``); unknown: leave the request alone."""
         assert self.repository is not None
         try:
             extra = self.repository.manifest(spec.SPEC.name, version).extra
         except Exception:
-            return True  # unknown: leave the request alone
-        return bool(extra.get("multilingual", True))
+            return True
+        return bool(extra.get(feature, feature == "multilingual"))
 
     async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
                          prompt: str | None = None, task: str = "transcribe",
                          temperature: float = 0.0, version: str = "",
-                         draft: Sequence[int] = ()) -> Transcription:
+                         draft: Sequence[int] = (), words: bool = False) -> Transcription:
         """``draft``: tokens of an earlier transcript of the start of this audio by the same
         version (a realtime partial); versions that can verify them decode faster, and the
-        result does not change."""
+        result does not change. ``words``: segments carry word timestamps."""
         _check(task, temperature)
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
-        version = self.route(language, version)
+        version = self.route(language, version, words)
         if self.chunk_samples and audio.size > self.chunk_samples + spec.SAMPLE_RATE:
             return await self._chunked(audio, language=language, prompt=prompt, task=task,
-                                       temperature=temperature, version=version)
+                                       temperature=temperature, version=version, words=words)
         return await self._one(audio, language=language, prompt=prompt, task=task,
-                               temperature=temperature, version=version, draft=draft)
+                               temperature=temperature, version=version, draft=draft,
+                               words=words)
 
     async def _chunked(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
-                       task: str, temperature: float, version: str) -> Transcription:
+                       task: str, temperature: float, version: str,
+                       words: bool) -> Transcription:
         parts = [part async for part in self._parts(audio, language=language, prompt=prompt,
                                                     task=task, temperature=temperature,
-                                                    version=version)]
+                                                    version=version, words=words)]
         return Transcription(text=" ".join(p.text for p in parts if p.text),
                              language=parts[0].language,
                              segments=[s for p in parts for s in p.segments],
@@ -116,19 +140,20 @@ class SpeechToText:
 
     async def parts(self, audio: np.ndarray, *, language: str | None = None,
                     prompt: str | None = None, task: str = "transcribe",
-                    temperature: float = 0.0, version: str = "") -> AsyncIterator[Transcription]:
+                    temperature: float = 0.0, version: str = "", words: bool = False
+                    ) -> AsyncIterator[Transcription]:
         """The transcript chunk by chunk (``STT_CHUNK_SECONDS``), each as soon as it is
         decoded, its segments on the whole recording's clock (a streamed transcription)."""
         _check(task, temperature)
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         async with aclosing(self._parts(audio, language=language, prompt=prompt, task=task,
-                                        temperature=temperature,
-                                        version=self.route(language, version))) as parts:
+                                        temperature=temperature, words=words,
+                                        version=self.route(language, version, words))) as parts:
             async for part in parts:
                 yield part
 
     async def _parts(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
-                     task: str, temperature: float, version: str
+                     task: str, temperature: float, version: str, words: bool = False
                      ) -> AsyncIterator[Transcription]:
         """:meth:`parts` of checked float32 audio, for an already routed ``version``."""
         offsets = chunk_bounds(audio, self.chunk_samples) \
@@ -139,24 +164,28 @@ class SpeechToText:
         for start, end in offsets:
             part = await self._one(audio[start:end], language=language,
                                    prompt=prompt if first is None else None, task=task,
-                                   temperature=temperature,
+                                   temperature=temperature, words=words,
                                    version=version or (first.model_version if first else ""))
             language = language or part.language  # later chunks: the detected language
             first = first or part
             shift = start / spec.SAMPLE_RATE
             moved = [replace(s, id=segments + i, start=round(s.start + shift, 3),
-                             end=round(s.end + shift, 3), seek=s.seek + start // 160)
+                             end=round(s.end + shift, 3), seek=s.seek + start // 160,
+                             words=None if s.words is None else tuple(
+                                 replace(w, start=round(w.start + shift, 3),
+                                         end=round(w.end + shift, 3)) for w in s.words))
                      for i, s in enumerate(part.segments)]
             segments += len(moved)
             yield replace(part, segments=moved)
 
     async def _one(self, audio: np.ndarray, *, language: str | None, prompt: str | None,
                    task: str, temperature: float, version: str,
-                   draft: Sequence[int] = ()) -> Transcription:
+                   draft: Sequence[int] = (), words: bool = False) -> Transcription:
         values = {spec.AUDIO: audio, spec.TASK: [task], spec.TEMPERATURE: [temperature],
                   spec.LANGUAGE: [language] if language else None,
                   spec.PROMPT: [prompt] if prompt else None,
-                  spec.DRAFT_TOKENS: np.asarray(draft, np.int32) if len(draft) else None}
+                  spec.DRAFT_TOKENS: np.asarray(draft, np.int32) if len(draft) else None,
+                  spec.WORD_TIMESTAMPS: [True] if words else None}
         result = await self.client.infer(spec.SPEC, values, version=version)
         try:
             raw_segments = json.loads(result.text(spec.SEGMENTS))
@@ -166,16 +195,28 @@ class SpeechToText:
                                 temperature=s.get("temperature", 0.0),
                                 avg_logprob=s.get("avg_logprob", 0.0),
                                 compression_ratio=s.get("compression_ratio", 0.0),
-                                no_speech_prob=s.get("no_speech_prob", 0.0))
+                                no_speech_prob=s.get("no_speech_prob", 0.0),
+                                words=_words(s) if words else None)
                         for s in raw_segments]
         except (ValueError, KeyError, TypeError) as exc:
             raise InferenceError(f"stt: malformed segments in the model's response: {exc}") \
                 from exc
+        if words and any(s.words is None and s.text.strip() for s in segments):
+            raise InvalidRequest(f"stt version {result.model_version} gives no word "
+                                 "timestamps (exported before 2026-12-02): re-export it, or "
+                                 "ask another version", param="timestamp_granularities")
         return Transcription(text=result.text(spec.TEXT).strip(),
                              language=result.text(spec.DETECTED_LANGUAGE), segments=segments,
                              duration_s=float(result.scalar(spec.DURATION)),
                              model_version=result.model_version)
 
+
+
+def _words(segment: dict) -> tuple[Word, ...] | None:
+    if "words" not in segment:
+        return None
+    return tuple(Word(w["word"], round(float(w["start"]), 3), round(float(w["end"]), 3),
+                      float(w.get("probability", 0.0))) for w in segment["words"])
 
 
 def _check(task: str, temperature: float) -> None:

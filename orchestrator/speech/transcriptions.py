@@ -4,10 +4,11 @@ Multipart fields as in OpenAI's API: ``file``, ``model``, ``language``, ``prompt
 ``temperature``, ``response_format`` (json | text | verbose_json | srt | vtt). ``model``
 is accepted for SDK compatibility: any name serves the current version of ``stt``;
 ``stt:N`` asks for version N. Languages are returned as ISO 639-1 codes.
-``timestamp_granularities[]=segment`` (verbose_json) is what segments already are; word
-timings, ``include[]`` and any other field are refused by name. ``stream=true`` (json or
-text) sends OpenAI's ``transcript.text.delta`` events, one per decoded chunk of
-``STT_CHUNK_SECONDS``, then ``transcript.text.done``.
+``timestamp_granularities[]`` (verbose_json): ``segment`` (the default) lists segments,
+``word`` lists ``words`` with start and end (Whisper's alignment heads and DTW, as
+openai-whisper's ``word_timestamps``); both: both. ``include[]`` and any other field are
+refused by name. ``stream=true`` (json or text) sends OpenAI's ``transcript.text.delta``
+events, one per decoded chunk of ``STT_CHUNK_SECONDS``, then ``transcript.text.done``.
 """
 
 from __future__ import annotations
@@ -67,12 +68,19 @@ class TranscriptionSegment(msgspec.Struct):
     no_speech_prob: float
 
 
-class VerboseTranscription(msgspec.Struct):
+class TranscriptionWord(msgspec.Struct):
+    word: str
+    start: float
+    end: float
+
+
+class VerboseTranscription(msgspec.Struct, omit_defaults=True):
     task: str
     language: str
     duration: float
     text: str
-    segments: list[TranscriptionSegment]
+    segments: list[TranscriptionSegment] | None = None
+    words: list[TranscriptionWord] | None = None
 
 
 class TranscriptionText(msgspec.Struct):
@@ -101,7 +109,8 @@ def to_vtt(segments: list[Segment]) -> str:
                                   f"{s.text.strip()}\n\n" for s in _cues(segments))
 
 
-def render(result: Transcription, response_format: str, task: str) -> Response[Any]:
+def render(result: Transcription, response_format: str, task: str,
+           granularities: frozenset[str] = frozenset({"segment"})) -> Response[Any]:
     if response_format == "json":
         return Response(TranscriptionText(text=result.text))
     if response_format == "text":
@@ -115,26 +124,32 @@ def render(result: Transcription, response_format: str, task: str) -> Response[A
                                      temperature=s.temperature, avg_logprob=s.avg_logprob,
                                      compression_ratio=s.compression_ratio,
                                      no_speech_prob=s.no_speech_prob)
-                for s in result.segments]
+                for s in result.segments] if "segment" in granularities else None
+    words = [TranscriptionWord(w.word.strip(), w.start, w.end)
+             for s in result.segments for w in s.words or ()] \
+        if "word" in granularities else None
     return Response(VerboseTranscription(task=task, language=result.language,
                                          duration=round(result.duration_s, 3),
-                                         text=result.text, segments=segments))
+                                         text=result.text, segments=segments, words=words))
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(TranscriptionForm))
 
 
-def check_fields(fields: Any, response_format: str) -> bool:
+def check_fields(fields: Any, response_format: str) -> tuple[bool, frozenset[str]]:
     """The OpenAI form fields the dataclass does not bind are honoured or refused here:
-    none is dropped unseen (multipart lists arrive as ``name[]``). Returns ``stream``."""
+    none is dropped unseen (multipart lists arrive as ``name[]``). Returns ``stream`` and
+    the timestamp granularities (``segment`` unless asked otherwise)."""
     stream = False
+    granularities = frozenset({"segment"})
     for key in set(fields.keys()) - _FIELDS:
         values = [str(v) for v in fields.getall(key)]
         name = key.removesuffix("[]")
         if name == "timestamp_granularities":
-            if set(values) - {"segment"}:
-                raise InvalidRequest("timestamp_granularities: only 'segment' timings are "
-                                     "offered (word timings are not)", param=name)
+            if not values or set(values) - {"segment", "word"}:
+                raise InvalidRequest("timestamp_granularities: 'segment' and/or 'word'",
+                                     param=name)
+            granularities = frozenset(values)
             if response_format != "verbose_json":
                 raise InvalidRequest("timestamp_granularities needs "
                                      "response_format=verbose_json", param=name)
@@ -151,13 +166,13 @@ def check_fields(fields: Any, response_format: str) -> bool:
                                      param=name)
         else:
             raise InvalidRequest(f"{name} is not supported by this server", param=name)
-    return stream
+    return stream, granularities
 
 
 async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
                   principal: Principal, task: str, fields: Any) -> Response[Any]:
     settings = runtime.settings
-    stream = check_fields(fields, form.response_format)
+    stream, granularities = check_fields(fields, form.response_format)
     if form.response_format not in ("json", "text", "verbose_json", "srt", "vtt"):
         raise InvalidRequest(f"response_format must be json, text, verbose_json, srt or vtt, "
                              f"not {form.response_format!r}")
@@ -188,8 +203,9 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
                       media_type="text/event-stream",
                       headers=HEADERS)
     result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,
-                                  task=task, temperature=form.temperature, version=version)
-    return render(result, form.response_format, task)
+                                  task=task, temperature=form.temperature, version=version,
+                                  words="word" in granularities)
+    return render(result, form.response_format, task, granularities)
 
 
 async def _transcript_events(first: Transcription, rest: AsyncIterator[Transcription],

@@ -103,12 +103,27 @@ async def test_long_audio_is_cut_in_quiet_places(stt: TritonClient) -> None:
     ({"language": "ko"}, "cannot transcribe language 'ko'"),
     ({"task": "translate"}, "cannot translate"),
     ({"prompt": "Beckett"}, "takes no prompt"),
+    ({"words": True}, "gives no word timestamps"),
 ])
 async def test_what_moonshine_cannot_do_is_refused(stt: TritonClient, kwargs: dict,
                                                    message: str) -> None:
     (_, beckett), = reference_audio()
     with pytest.raises(InferenceInvalidInput, match=message):
         await SpeechToText(stt).transcribe(beckett[:16000], version="2", **kwargs)
+
+
+async def test_word_timestamps_go_to_the_whisper_version(stt: TritonClient,
+                                                         repository: ModelRepository) -> None:
+    """Moonshine (version 2) serves unpinned requests; one asking for word timestamps goes
+    to the Whisper version beside it, as a Korean one does."""
+    (_, beckett), = reference_audio()
+    service = SpeechToText(stt, repository=repository.root)
+    assert (await service.transcribe(beckett)).model_version == "2"
+    result = await service.transcribe(beckett, words=True)
+    assert result.model_version == "1"
+    assert all(s.words is not None for s in result.segments)
+    assert repository.manifest("stt", 1).extra["word_timestamps"] is True
+    assert "word_timestamps" not in repository.manifest("stt", 2).extra
 
 
 async def test_promote_and_roll_back_across_architectures(stt: TritonClient,

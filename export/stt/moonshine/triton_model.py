@@ -57,6 +57,9 @@ class TritonPythonModel:
                              "transcribe")
         if inputs.prompt:
             raise BadRequest("this stt version (Moonshine) takes no prompt")
+        if inputs.word_timestamps:
+            raise BadRequest("this stt version (Moonshine) gives no word timestamps: ask a "
+                             "Whisper version")
         draft = pb_utils.get_input_tensor_by_name(request, DRAFT_TOKENS.name)
         tokens = [] if draft is None else [int(t) for t in draft.as_numpy().reshape(-1)]
         vocabulary = self.model.tokenizer.get_vocab_size()
