@@ -205,10 +205,12 @@ async def test_tool_choice_none_gets_words_not_calls(qwen_sdk) -> None:  # type:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
 async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # type: ignore[no-untyped-def]
-        qwen_server, tmp_path: Path) -> None:
-    """The official SDK's GA realtime client, a text turn to the real Qwen: the question
-    becomes a function_call item; its function_call_output makes the next reply use it."""
+        qwen_server, tmp_path: Path, dialect: str) -> None:
+    """The official SDK's GA and beta realtime clients, a text turn to the real Qwen: the
+    question becomes a function_call item; its function_call_output makes the next reply
+    use it."""
     import asyncio
     import json
 
@@ -232,16 +234,21 @@ async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # ty
         live.use({"stt": FakeSTT()})  # realtime needs one; this turn is text
         client = AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key="sk-local",
                              websocket_base_url=f"{live.ws_url}/v1")
-        async with client.realtime.connect(model="llm") as conn:
+        ga = dialect == "ga"
+        added = "conversation.item.done" if ga else "conversation.item.created"
+        connect = client.realtime.connect if ga else client.beta.realtime.connect
+        async with connect(model="llm") as conn:
             (created,) = await until(conn, "session.created")
             await conn.session.update(session={
                 "type": "realtime", "output_modalities": ["text"], "tools": tools,
-                "temperature": 0, "audio": {"input": {"turn_detection": None}}})
+                "temperature": 0, "audio": {"input": {"turn_detection": None}}} if ga else {
+                "modalities": ["text"], "tools": tools, "temperature": 0,
+                "turn_detection": None})
             await until(conn, "session.updated")
             await conn.conversation.item.create(item={
                 "type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": ASK[0]["content"]}]})
-            await until(conn, "conversation.item.done")
+            await until(conn, added)
             await conn.response.create()
             done = (await until(conn, "response.done"))[-1]["response"]
             calls = [o for o in done["output"] if o["type"] == "function_call"]
@@ -251,7 +258,7 @@ async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # ty
             await conn.conversation.item.create(item={
                 "type": "function_call_output", "call_id": calls[0]["call_id"],
                 "output": '{"temperature_celsius": 17, "sky": "light rain"}'})
-            await until(conn, "conversation.item.done")
+            await until(conn, added)
             await conn.response.create()
             answer = (await until(conn, "response.done"))[-1]["response"]
         text = answer["output"][0]["content"][0]["text"]
