@@ -16,12 +16,14 @@ translated to and from these by :mod:`.openai_protocol`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from orchestrator.errors import InvalidRequest
 from orchestrator.validation import Instructions, Language, VoiceName
 
 SampleRate = Literal[16000, 24000]
@@ -268,6 +270,16 @@ ClientEvent = (SessionUpdateEvent | AudioAppend | AudioCommit | AudioClear | Res
                | OutputAudioClear)
 
 client_event_decoder = msgspec.json.Decoder(ClientEvent)
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def invalid_event(exc: msgspec.ValidationError) -> InvalidRequest:
+    """A client event of the wrong shape: the 400, with ``param`` the field msgspec names
+    (``session.tools[0].name``)."""
+    message = str(exc)
+    found = _AT.search(message)
+    return InvalidRequest(f"invalid event: {message}",
+                          param=(found.group(1) or None) if found else None)
 
 
 # --- server -> client --------------------------------------------------------------------

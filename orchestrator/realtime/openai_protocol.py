@@ -53,6 +53,7 @@ from orchestrator.realtime.events import (
     SessionUpdated,
     assistant_item,
     assistant_part,
+    invalid_event,
     new_id,
     user_audio_item,
 )
@@ -202,7 +203,7 @@ class ClientTranslator:
         try:
             return msgspec.convert(raw, ClientEvent)
         except msgspec.ValidationError as exc:
-            raise InvalidRequest(f"invalid event: {exc}") from None
+            raise invalid_event(exc) from None
 
     def _model(self, fields: dict[str, Any], path: str) -> None:
         model = fields.pop("model", None)

@@ -60,6 +60,7 @@ from orchestrator.realtime.events import (
     TranscriptionCompleted,
     TurnDetection,
     client_event_decoder,
+    invalid_event,
     new_id,
 )
 from orchestrator.realtime.outbound import OutboundQueue
@@ -113,7 +114,7 @@ def decode_client_event(text: str) -> Any:
     try:
         return client_event_decoder.decode(text)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid event: {exc}") from None
+        raise invalid_event(exc) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"malformed JSON: {exc}") from None
     except RecursionError:
