@@ -433,35 +433,34 @@ class ResponseAudioTranscriptDelta(_ResponsePart, tag="response.audio_transcript
     delta: str
 
 
-class OutputItemAdded(_Server, tag="response.output_item.added"):
-    """A function call begins (message items are implied by their deltas on ``/ws``)."""
-
+class _OutputItem(_Server, kw_only=True):
     response_id: str
     output_index: int
     item: FunctionCall
 
 
-class FunctionCallArgumentsDelta(_Server, tag="response.function_call_arguments.delta"):
+class OutputItemAdded(_OutputItem, tag="response.output_item.added"):
+    """A function call begins (message items are implied by their deltas on ``/ws``)."""
+
+
+class OutputItemDone(_OutputItem, tag="response.output_item.done"):
+    pass
+
+
+class _CallPart(_Server, kw_only=True):
     response_id: str
     item_id: str
     output_index: int
     call_id: str
+
+
+class FunctionCallArgumentsDelta(_CallPart, tag="response.function_call_arguments.delta"):
     delta: str
 
 
-class FunctionCallArgumentsDone(_Server, tag="response.function_call_arguments.done"):
-    response_id: str
-    item_id: str
-    output_index: int
-    call_id: str
+class FunctionCallArgumentsDone(_CallPart, tag="response.function_call_arguments.done"):
     name: str
     arguments: str
-
-
-class OutputItemDone(_Server, tag="response.output_item.done"):
-    response_id: str
-    output_index: int
-    item: FunctionCall
 
 
 class ResponseDone(_Server, tag="response.done"):

@@ -532,6 +532,15 @@ GA_CALL_REPLY = [
     "conversation.item.done", "response.done", "rate_limits.updated"]
 
 
+async def ask(conn, text: str, adapter: TypeAdapter, added: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """A user text item, then a reply: its events up to rate_limits.updated."""
+    await conn.conversation.item.create(item={
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
+    await events_until(conn, added, adapter)
+    await conn.response.create()
+    return await events_until(conn, "rate_limits.updated", adapter)
+
+
 async def test_ga_function_call_round_trip(live) -> None:
     """Words, then a call: the call comes as a function_call item; its output, added as a
     function_call_output item, reaches the next reply's prompt; all four turns stored."""
@@ -544,12 +553,7 @@ async def test_ga_function_call_round_trip(live) -> None:
                                            "tools": [WEATHER_TOOL]})
         (updated,) = await events_until(conn, "session.updated", GA_EVENTS)
         assert updated["session"]["tools"] == [WEATHER_TOOL]
-        await conn.conversation.item.create(item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "Weather in Paris?"}]})
-        await events_until(conn, "conversation.item.done", GA_EVENTS)
-        await conn.response.create()
-        reply = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+        reply = await ask(conn, "Weather in Paris?", GA_EVENTS, "conversation.item.done")
 
         assert types_of(reply) == GA_CALL_REPLY
         assert deltas(reply, "response.output_text.delta") == "Let me check. "
@@ -600,12 +604,7 @@ async def test_beta_forced_call_and_retrieve(live) -> None:
         await conn.session.update(session={"modalities": ["text"], "turn_detection": None,
                                            "tools": [WEATHER_TOOL], "tool_choice": "required"})
         await events_until(conn, "session.updated", BETA_EVENTS)
-        await conn.conversation.item.create(item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "And Oslo?"}]})
-        await events_until(conn, "conversation.item.created", BETA_EVENTS)
-        await conn.response.create()
-        reply = await events_until(conn, "rate_limits.updated", BETA_EVENTS)
+        reply = await ask(conn, "And Oslo?", BETA_EVENTS, "conversation.item.created")
         assert types_of(reply) == [
             "response.created", "response.output_item.added", "conversation.item.created",
             "response.function_call_arguments.delta", "response.function_call_arguments.done",
