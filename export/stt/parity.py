@@ -95,13 +95,13 @@ def check(model: Any, directory: Path, audio: np.ndarray) -> list[ParityFigure]:
     result = decoder.decode((cross_k, cross_v),
                             language=language if tokenizer.multilingual else None)
     figures.append(sequences_equal("greedy_tokens", [reference.tokens], [result.tokens]))
-    figures.append(_word_timings(model, onnx, tokenizer, decoder, language, mel,
+    figures.append(_word_timings(model, onnx, tokenizer, language, mel,
                                  [t for t in reference.tokens if t < tokenizer.eot],
                                  (cross_k, cross_v)))
     return figures
 
 
-def _word_timings(model: Any, onnx: Any, tokenizer: Any, decoder: Any, language: str,
+def _word_timings(model: Any, onnx: Any, tokenizer: Any, language: str,
                   mel: torch.Tensor, text_tokens: list[int], cross: Any) -> ParityFigure:
     """Word start and end times from the alignment heads, against openai-whisper's
     ``find_alignment`` on the same tokens (its words must be the same ones)."""
@@ -109,7 +109,7 @@ def _word_timings(model: Any, onnx: Any, tokenizer: Any, decoder: Any, language:
     from whisper.tokenizer import get_tokenizer
 
     from export.stt.runtime import N_FRAMES
-    from export.stt.runtime.timing import find_alignment
+    from export.stt.runtime.timing import align_words
 
     reference_tokenizer = get_tokenizer(model.is_multilingual,
                                         num_languages=model.num_languages,
@@ -117,13 +117,8 @@ def _word_timings(model: Any, onnx: Any, tokenizer: Any, decoder: Any, language:
     with torch.no_grad():
         expected = whisper.timing.find_alignment(model, reference_tokenizer, text_tokens,
                                                  mel[0], N_FRAMES)
-    sot = decoder.initial_tokens(language if tokenizer.multilingual else None, "transcribe",
-                                 [])
-    got = []
-    if text_tokens:
-        logits, qk = onnx.align([*sot, tokenizer.no_timestamps, *text_tokens, tokenizer.eot],
-                                cross)
-        got = find_alignment(qk, logits, tokenizer, text_tokens, len(sot), N_FRAMES, language)
+    sot = tokenizer.sot_sequence(language if tokenizer.multilingual else None, "transcribe")
+    got = align_words(onnx, tokenizer, text_tokens, sot, cross, N_FRAMES, language)
     if [w.tokens for w in expected] != [w.tokens for w in got]:
         return ParityFigure(name="word_timings", value=float("inf"), tolerance=0.02,
                             passed=False)

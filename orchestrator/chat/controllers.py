@@ -42,8 +42,10 @@ from orchestrator.chat.tools import (
     CLOSE,
     ToolCall,
     ToolCallParser,
-    opening_for,
+    check_tool_choice,
+    no_tool_calling,
     template_messages,
+    tool_prompt,
 )
 from orchestrator.dependencies import RuntimeDep, SettingsDep, provide_service
 from orchestrator.errors import (
@@ -118,26 +120,19 @@ def tool_request(body: ChatCompletionRequest, chat: ChatService,
         return None
     template = chat.tool_template(params.version)
     if template is None:
-        param = "tools" if body.tools else (tool_messages[0] if tool_messages
-                                            else "tool_choice")
-        raise InvalidRequest(f"{param}: the served llm version's chat template has no tool "
-                             "calling; serve a model whose template has (Qwen2.5's does)",
-                             param=param)
+        raise no_tool_calling("tools" if body.tools else (tool_messages[0] if tool_messages
+                                                         else "tool_choice"))
     tools = body.tools or []
-    names = {t.function.name for t in tools}
     choice = body.tool_choice
-    if choice not in (None, "none", "auto") and not tools:
-        raise InvalidRequest("tool_choice needs tools to choose from", param="tool_choice")
-    if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
-        raise InvalidRequest(f"tool_choice names {choice.function.name!r}, which is not one of "
-                             "the tools", param="tool_choice.function.name")
+    check_tool_choice({t.function.name for t in tools}, choice not in (None, "none", "auto"),
+                      choice.function.name if isinstance(choice, NamedToolChoice) else None,
+                      "tool_choice", "tool_choice.function.name")
     offered = [msgspec.to_builtins(t) for t in tools] if tools and choice != "none" else None
-    opening = opening_for(msgspec.to_builtins(choice)) if offered else ""
-    prompt = template.render(template_messages(body.messages), offered, opening)
     single = body.parallel_tool_calls is False
+    prompt, parser = tool_prompt(template, template_messages(body.messages), offered,
+                                 msgspec.to_builtins(choice), 1 if single else None)
     if single and offered and len(params.stop) < spec.MAX_STOP_SEQUENCES:
         params = dataclasses.replace(params, stop=(*params.stop, CLOSE))
-    parser = ToolCallParser(names if offered else set(), opening, 1 if single else None)
     return ToolRequest(prompt, parser, params)
 
 

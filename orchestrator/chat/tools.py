@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import InvalidRequest
+
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 DROPPED = object()
 
@@ -96,34 +98,62 @@ def opening_for(tool_choice: Any) -> str:
 def template_messages(messages: list[Any]) -> list[dict[str, Any]]:
     """OpenAI messages as chat templates take them: a past call's arguments as an object
     (templates write them with ``tojson``), ``developer`` as ``system``."""
-    out = []
-    for m in messages:
-        entry: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role,
-                                 "content": m.text()}
-        if m.tool_calls:
-            entry["tool_calls"] = [{"id": c.id, "type": "function", "function": {
-                "name": c.function.name, "arguments": _arguments(c.function.arguments)}}
-                for c in m.tool_calls]
-        if m.tool_call_id is not None:
-            entry["tool_call_id"] = m.tool_call_id
-        out.append(entry)
-    return out
+    return [_template_entry("system" if m.role == "developer" else m.role, m.text(),
+                            [(c.id, c.function.name, c.function.arguments)
+                             for c in m.tool_calls or ()], m.tool_call_id)
+            for m in messages]
 
 
 def stored_template_messages(messages: list[Any]) -> list[dict[str, Any]]:
     """Stored conversation messages (``orchestrator.chat.service.ChatMessage``, as the
     realtime prompt has them) as chat templates take them."""
-    out = []
-    for m in messages:
-        entry: dict[str, Any] = {"role": m.role, "content": m.content}
-        if m.tool_calls:
-            entry["tool_calls"] = [{"id": c["call_id"], "type": "function", "function": {
-                "name": c["name"], "arguments": _arguments(c["arguments"])}}
-                for c in m.tool_calls]
-        if m.tool_call_id is not None:
-            entry["tool_call_id"] = m.tool_call_id
-        out.append(entry)
-    return out
+    return [_template_entry(m.role, m.content,
+                            [(c["call_id"], c["name"], c["arguments"]) for c in m.tool_calls],
+                            m.tool_call_id)
+            for m in messages]
+
+
+def _template_entry(role: str, content: str, calls: list[tuple[str, str, str]],
+                    tool_call_id: str | None) -> dict[str, Any]:
+    """One message for a chat template; ``calls``: (id, name, JSON arguments)."""
+    entry: dict[str, Any] = {"role": role, "content": content}
+    if calls:
+        entry["tool_calls"] = [{"id": call_id, "type": "function", "function": {
+            "name": name, "arguments": _arguments(arguments)}}
+            for call_id, name, arguments in calls]
+    if tool_call_id is not None:
+        entry["tool_call_id"] = tool_call_id
+    return entry
+
+
+def no_tool_calling(param: str) -> InvalidRequest:
+    """The 400 for tools asked of a model whose template cannot call them."""
+    return InvalidRequest(f"{param}: the served llm version's chat template has no tool "
+                          "calling; serve a model whose template has (Qwen2.5's does)",
+                          param=param)
+
+
+def check_tool_choice(names: set[str], forced: bool, named: str | None, param: str,
+                      name_param: str) -> None:
+    """A choice that forces a call (``required`` or ``named``) needs tools, and a named one
+    must be among them; ``param`` / ``name_param``: where the client wrote it."""
+    if forced and not names:
+        raise InvalidRequest(f"{param} needs tools to choose from", param=param)
+    if named is not None and named not in names:
+        raise InvalidRequest(f"{param} names {named!r}, which is not one of the tools",
+                             param=name_param)
+
+
+def tool_prompt(template: ToolTemplate, messages: list[dict[str, Any]],
+                offered: list[dict[str, Any]] | None, choice: Any,
+                limit: int | None = None) -> tuple[str, ToolCallParser]:
+    """The prompt rendered with ``offered`` tools (chat-completions shape; None: no tools
+    this reply, past calls still rendered) and the parser of its reply; ``choice`` as
+    chat completions writes it (``required``, ``{"function": {"name"}}``, …)."""
+    opening = opening_for(choice) if offered else ""
+    names = {t["function"]["name"] for t in offered or ()}
+    return (template.render(messages, offered, opening),
+            ToolCallParser(names, opening, limit))
 
 
 def _object(text: str) -> Any:

@@ -26,8 +26,10 @@ import numpy as np
 from orchestrator.chat.tools import (
     ToolCallParser,
     ToolTemplate,
-    opening_for,
+    check_tool_choice,
+    no_tool_calling,
     stored_template_messages,
+    tool_prompt,
 )
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, websocket_error_event
 from orchestrator.realtime.audio import format_rate
@@ -356,17 +358,11 @@ class Conversation:
     def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str) -> None:
         """Tools the served llm version cannot call are refused when they are set."""
         if tools and self._tool_template() is None:
-            raise InvalidRequest(f"{path}.tools: the served llm version's chat template has "
-                                 "no tool calling; serve a model whose template has (Qwen2.5's "
-                                 "does)", param=f"{path}.tools")
-        if choice is not None and not isinstance(choice, str):
-            names = {t.name for t in tools or []}
-            if choice.name not in names:
-                raise InvalidRequest(f"{path}.tool_choice names {choice.name!r}, which is not "
-                                     "one of the tools", param=f"{path}.tool_choice")
-        elif choice == "required" and not tools:
-            raise InvalidRequest(f"{path}.tool_choice 'required' needs tools to choose from",
-                                 param=f"{path}.tool_choice")
+            raise no_tool_calling(f"{path}.tools")
+        named = None if choice is None or isinstance(choice, str) else choice.name
+        check_tool_choice({t.name for t in tools or []},
+                          choice == "required" or named is not None, named,
+                          f"{path}.tool_choice", f"{path}.tool_choice")
 
     def _tool_prompt(self, messages: list[Any], tools: list[FunctionTool], choice: Any,
                      version: str) -> tuple[str | None, ToolCallParser | None]:
@@ -380,13 +376,10 @@ class Conversation:
         template = self._tool_template(version)
         if template is None:
             if offered:
-                raise InvalidRequest("session.tools: the served llm version's chat template "
-                                     "has no tool calling", param="session.tools")
+                raise no_tool_calling("session.tools")
             return None, None  # past calls leave the prompt (the plain template has no place)
         chosen = choice if isinstance(choice, str) else {"function": {"name": choice.name}}
-        opening = opening_for(chosen) if offered else ""
-        prompt = template.render(stored_template_messages(messages), offered, opening)
-        return prompt, ToolCallParser({t.name for t in tools} if offered else set(), opening)
+        return tool_prompt(template, stored_template_messages(messages), offered, chosen)
 
     async def _store_reply(self, item_id: str, reply: Reply,
                            outcome: ReplyOutcome) -> TurnRecord | None:

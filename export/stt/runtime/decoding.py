@@ -91,15 +91,15 @@ class WhisperOnnx:
              "cross_k": cross[0], "cross_v": cross[1]})
         return logits, (self_k, self_v)
 
-
     def align(self, tokens: list[int], cross: tuple[np.ndarray, np.ndarray]
               ) -> tuple[np.ndarray, np.ndarray]:
         """One pass over a whole sequence (batch 1): logits [T, n_vocab] and the
         alignment heads' cross-attention scores [heads, T, frames]."""
+        self_k, self_v = self.empty_cache(1)
         logits, qk = self.decoder.run(
             ["logits", "alignment_qk"],
-            {"tokens": np.array([tokens], np.int64), "self_k": self.empty_cache(1)[0],
-             "self_v": self.empty_cache(1)[1], "cross_k": cross[0], "cross_v": cross[1]})
+            {"tokens": np.array([tokens], np.int64), "self_k": self_k, "self_v": self_v,
+             "cross_k": cross[0], "cross_v": cross[1]})
         return logits[0], qk[:, 0]
 
 

@@ -159,6 +159,19 @@ def find_alignment(qk: np.ndarray, logits: np.ndarray, tokenizer, text_tokens: l
                 strict=False)]
 
 
+def align_words(model, tokenizer, text_tokens: list[int], sot: list[int],  # type: ignore[no-untyped-def]
+                cross: tuple[np.ndarray, np.ndarray], num_frames: int,
+                language: str | None) -> list[WordTiming]:
+    """Word timings of a window's ``text_tokens``: one decoder pass of ``model``
+    (:class:`~.decoding.WhisperOnnx`) over ``[*sot, no_timestamps, *text, eot]``, then
+    :func:`find_alignment`; ``sot``: the window's start-of-transcript sequence."""
+    if not text_tokens:
+        return []
+    logits, qk = model.align([*sot, tokenizer.no_timestamps, *text_tokens, tokenizer.eot],
+                             cross)
+    return find_alignment(qk, logits, tokenizer, text_tokens, len(sot), num_frames, language)
+
+
 def merge_punctuations(alignment: list[WordTiming], prepended: str = PREPEND_PUNCTUATIONS,
                        appended: str = APPEND_PUNCTUATIONS) -> None:
     """Opening punctuation joins the next word, closing punctuation the previous one."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from .decoding import WhisperOnnx, WindowDecoder, WindowResult
 from .frontend import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
-from .timing import add_word_timestamps, find_alignment, last_word_end
+from .timing import add_word_timestamps, align_words, last_word_end
 from .tokenizer import WhisperTokenizer
 
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH
@@ -34,8 +34,8 @@ class TranscriptionJob:
     temperature: float
     detect: bool
     min_frames: int = N_FRAMES
-    word_timestamps: bool = False
     """Shortest encoder window in mel frames; N_FRAMES: every window padded to 30 s."""
+    word_timestamps: bool = False
 
     def window(self, seek: int, size: int) -> np.ndarray:
         """The mel of one window: ``size`` frames from ``seek``, zero-padded to
@@ -195,13 +195,8 @@ class Transcriber:
             return
         tok = self.tokenizer
         text_tokens = [t for segment in segments for t in segment["tokens"] if t < tok.eot]
-        sot = tok.sot_sequence(language, task)
-        alignment = []
-        if text_tokens:
-            logits, qk = self.model.align([*sot, tok.no_timestamps, *text_tokens, tok.eot],
-                                          cross)
-            alignment = find_alignment(qk, logits, tok, text_tokens, len(sot), num_frames,
-                                       language)
+        alignment = align_words(self.model, tok, text_tokens, tok.sot_sequence(language, task),
+                                cross, num_frames, language)
         add_word_timestamps(segments, alignment, time_offset, last_speech, tok.eot)
 
     def _is_silence(self, result: WindowResult) -> bool:
