@@ -6,16 +6,25 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
+
+from export.specs import stt as spec
+from orchestrator.errors import InvalidRequest
+from orchestrator.inference.client import InferResult
 from orchestrator.speech.stt import SpeechToText
 
 
-def repository(tmp_path: Path, versions: dict[int, bool]) -> Path:
+def repository(tmp_path: Path, versions: dict[int, bool],
+               words: frozenset[int] = frozenset()) -> Path:
     for number, multilingual in versions.items():
         directory = tmp_path / "stt" / str(number)
         directory.mkdir(parents=True)
+        extra: dict = {"multilingual": multilingual}
+        if number in words:
+            extra["word_timestamps"] = True
         (directory / "manifest.json").write_text(json.dumps({
-            "model": "stt", "version": number, "source": {},
-            "extra": {"multilingual": multilingual}}))
+            "model": "stt", "version": number, "source": {}, "extra": extra}))
     return tmp_path
 
 
@@ -35,3 +44,38 @@ def test_without_a_multilingual_version_the_request_is_left_to_refuse(tmp_path: 
                        repository=repository(tmp_path, {1: False}))
     assert stt.route("ko", "") == ""
     assert SpeechToText(SimpleNamespace(default_versions={})).route("ko", "") == ""
+
+
+def test_word_timestamps_go_to_the_newest_version_that_gives_them(tmp_path: Path) -> None:
+    pins: dict[str, str] = {}
+    stt = SpeechToText(SimpleNamespace(default_versions=pins),
+                       repository=repository(tmp_path, {1: True, 2: True, 3: False},
+                                             words=frozenset({2})))
+    assert stt.route(None, "", words=True) == "2"  # served: 3, without words
+    assert stt.route("ko", "", words=True) == "2"  # multilingual and words
+    assert stt.route(None, "3", words=True) == "3"  # a pinned request is left alone
+    pins["stt"] = "2"
+    assert stt.route(None, "", words=True) == ""
+
+
+class OldVersion:
+    """A Triton client whose stt version answers without words (exported before them)."""
+
+    default_versions: dict[str, str] = {}
+
+    async def infer(self, model_spec, values, version=""):  # type: ignore[no-untyped-def]
+        segments = [{"id": 0, "start": 0.0, "end": 1.0, "text": " Hello."}]
+        return InferResult({spec.TEXT.name: np.array([b" Hello."], dtype=object),
+                            spec.DETECTED_LANGUAGE.name: np.array([b"en"], dtype=object),
+                            spec.SEGMENTS.name: np.array([json.dumps(segments).encode()],
+                                                         dtype=object),
+                            spec.DURATION.name: np.array([1.0], np.float32)}, "1")
+
+
+async def test_a_version_that_answers_without_words_is_the_clients_400() -> None:
+    stt = SpeechToText(OldVersion())
+    audio = np.zeros(16_000, np.float32)
+    assert (await stt.transcribe(audio)).segments[0].words is None  # not asked: fine
+    with pytest.raises(InvalidRequest, match="gives no word timestamps") as refused:
+        await stt.transcribe(audio, words=True)
+    assert refused.value.param == "timestamp_granularities"

@@ -297,6 +297,8 @@ async def test_items_are_retrieved_and_deleted_from_storage_and_memory(live) -> 
         {"type": "mcp", "server_label": "x"}]}}, "session.tools[0].type"),
     ({"type": "session.update", "session": {"type": "realtime", "tool_choice": "sometimes"}},
      "session.tool_choice"),
+    ({"type": "session.update", "session": {"type": "realtime", "tool_choice": {
+        "type": "function", "name": "get_weather"}}}, "session.tool_choice"),
 ])
 async def test_unsupported_fields_are_refused_by_name(live, event, param) -> None:
     live.use(fake_services())
