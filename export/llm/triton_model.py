@@ -163,6 +163,7 @@ class TritonPythonModel:
                 self.logger.log_info(f"llm: request {request_id!r} cancelled after "
                                      f"{generated} tokens")
                 self.streams.end(sender)
+                self._keep(key, generator)  # a barged-in reply's next turn shares its prefix
                 return
             generator.generate_next_token()
             token = int(generator.get_next_tokens()[0])
@@ -182,13 +183,17 @@ class TritonPythonModel:
                 finish = "stop"
             else:
                 tail += stops.flush()
+        self._keep(key, generator)
+        sender.send(self._response(tail, finish, prompt_n, cached, generated, final=True),
+                    flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def _keep(self, key: tuple | None, generator: og.Generator) -> None:
+        """Pool a finished or cancelled stream's generator for prefix reuse."""
         if key is not None:
             # The last sampled token was never fed back (its keys/values are not cached),
             # and GenAI's rewind_to refuses the cache's own length: what a later request can
             # rewind to is all but the last two tokens.
             self.prefix_cache.put(key, generator.get_sequence(0).tolist()[:-2], generator)
-        sender.send(self._response(tail, finish, prompt_n, cached, generated, final=True),
-                    flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     @staticmethod
     def _response(text: str, finish: str, prompt_n: int, cached_n: int, completion_n: int,  # type: ignore[no-untyped-def]

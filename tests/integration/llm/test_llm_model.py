@@ -120,10 +120,6 @@ async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, smo
                 break  # leaving the loop cancels the gRPC stream
     finally:
         reset_request_id(token)
-    # the next request is served (and completes) while the cancelled one is gone
-    after = await chat.complete(messages, SamplingParams(max_tokens=8, temperature=0.0,
-                                                         version=real))
-    assert after.finish_reason == "length" and after.completion_tokens == 8
     pattern = re.compile(rf"llm: request '{request_id}' cancelled after (\d+) tokens")
     found = None
     for _ in range(200):  # the cancelled stream ends within a decoding step of the cancel
@@ -134,6 +130,12 @@ async def test_cancelled_stream_stops_and_frees_the_model(chat: ChatService, smo
     assert found and len(found) == 1, "the model never reported the cancellation"
     # counting to 1000 takes thousands of tokens: stopping this early is the cancellation
     assert 3 <= int(found[0]) < 300
+    # the next request is served (and completes), from the cancelled stream's pooled cache:
+    # a barged-in reply's next turn does not prefill its prompt again
+    after = await chat.complete(messages, SamplingParams(max_tokens=8, temperature=0.0,
+                                                         version=real))
+    assert after.finish_reason == "length" and after.completion_tokens == 8
+    assert after.cached_tokens == after.prompt_tokens - 1
 
 
 async def test_concurrent_streams_all_complete(chat: ChatService) -> None:
