@@ -82,7 +82,11 @@ class PromptBuilder(Protocol):
     """Builds the LLM request (``orchestrator/chat/prompt.py`` behind an adapter)."""
 
     def messages(self, *, instructions: str, history: Sequence[TurnRecord],
-                 memories: Sequence[str], user_text: str) -> list[Any]: ...
+                 memories: Sequence[str], user_text: str, truncated: bool = False,
+                 cursor: Any = None) -> list[Any]:
+        """``truncated``: ``history`` is the newest part of the stored turns; ``cursor``: a
+        :class:`~orchestrator.chat.prompt.HistoryCursor` kept across the conversation."""
+        ...
 
     def sampling(self, *, max_tokens: int, temperature: float) -> Any: ...
 

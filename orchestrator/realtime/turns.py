@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.chat.prompt import HistoryCursor
 from orchestrator.realtime.events import ResponseAudioDelta
 from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.reply import ReplyOutcome
@@ -46,6 +47,8 @@ class PromptContext:
     history_turns: int
     memory_top_k: int
     memory_min_score: float
+    cursor: HistoryCursor = field(default_factory=HistoryCursor)
+    """Where the history starts, kept across the conversation's replies (prefix reuse)."""
 
 
 async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
@@ -53,13 +56,17 @@ async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
     """The LLM messages for a reply to the session's latest stored turn, or to
     ``user_text`` when that turn is not stored yet (a speculative turn stores it only
     once the turn has ended)."""
+    # One turn more than the window, to know whether older turns exist (then the window's
+    # start is a cut, which build_messages makes seldom, so prompts keep sharing a prefix).
     if user_text is None:
         history = await context.store.recent_turns(context.session_id,
-                                                   context.history_turns + 1)
+                                                   context.history_turns + 2)
         if history and history[-1].role == "user":
             user_text = history.pop().text
     else:
-        history = await context.store.recent_turns(context.session_id, context.history_turns)
+        history = await context.store.recent_turns(context.session_id,
+                                                   context.history_turns + 1)
+    truncated = len(history) > context.history_turns
     history = history[-context.history_turns:] if context.history_turns else []
     memories: list[str] = []
     if ports.memory is not None and user_text and context.memory_top_k:
@@ -71,7 +78,8 @@ async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
         except Exception as exc:  # memory is an aid: answer without it
             log.warning("memory recall failed: %s", exc)
     return ports.prompt.messages(instructions=instructions, history=history,
-                                 memories=memories, user_text=user_text)
+                                 memories=memories, user_text=user_text, truncated=truncated,
+                                 cursor=context.cursor)
 
 
 def user_turn_row(text: str, language: str | None, stt_ms: float,

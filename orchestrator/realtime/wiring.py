@@ -39,10 +39,12 @@ class PlainPrompt:
     with the recalled memories in front of them."""
 
     def messages(self, *, instructions: str, history: Sequence[TurnRecord],
-                 memories: Sequence[str], user_text: str | None) -> list[Any]:
+                 memories: Sequence[str], user_text: str | None,
+                 truncated: bool = False, cursor: Any = None) -> list[Any]:
         return build_messages(instructions=instructions, turns=list(history),
                               user_text=user_text or "", count_tokens=lambda _: 0,
-                              budget_tokens=1 << 30, memories=list(memories))
+                              budget_tokens=1 << 30, memories=list(memories),
+                              truncated=truncated, cursor=cursor)
 
     def sampling(self, *, max_tokens: int, temperature: float) -> Any:
         return SamplingParams(max_tokens=max_tokens, temperature=temperature)
@@ -61,10 +63,12 @@ class ChatPrompt:
     budget_tokens: int
 
     def messages(self, *, instructions: str, history: Sequence[TurnRecord],
-                 memories: Sequence[str], user_text: str | None) -> list[Any]:
+                 memories: Sequence[str], user_text: str | None,
+                 truncated: bool = False, cursor: Any = None) -> list[Any]:
         return self.build_messages(instructions=instructions, turns=list(history),
                                    user_text=user_text or "", count_tokens=self.count_tokens,
-                                   budget_tokens=self.budget_tokens, memories=list(memories))
+                                   budget_tokens=self.budget_tokens, memories=list(memories),
+                                   truncated=truncated, cursor=cursor)
 
     def sampling(self, *, max_tokens: int, temperature: float) -> Any:
         return self.params_type(max_tokens=max_tokens, temperature=temperature)

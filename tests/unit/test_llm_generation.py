@@ -13,7 +13,7 @@ from export.llm.generation import (
     StopMatcher,
     render_chat,
 )
-from orchestrator.chat.prompt import MEMORY_HEADER, build_messages
+from orchestrator.chat.prompt import MEMORY_HEADER, HistoryCursor, build_messages
 from orchestrator.errors import InvalidRequest
 from storage.conversations import TurnRecord
 from tests.support.tiny_llm import CHAT_TEMPLATE, build_tokenizer
@@ -138,3 +138,50 @@ def test_prompt_adds_memories_that_fit_and_rejects_oversized_input() -> None:
     with pytest.raises(InvalidRequest, match="LLM_CONTEXT_TOKENS"):
         build_messages(instructions="sys", turns=[], user_text="w " * 100,
                        count_tokens=words, budget_tokens=40)
+
+
+
+def _growing_conversation(count: int, budget: int, *, window: int = 0) -> list[int]:
+    """Build a prompt before each of ``count`` stored turns, as a live conversation does
+    with its cursor; the first kept turn of each prompt (-1: none)."""
+    turns: list[TurnRecord] = []
+    cursor, starts = HistoryCursor(), []
+    for i in range(count):
+        offered = turns[-window:] if window else turns
+        messages = build_messages(instructions="be kind", turns=offered, user_text="next one",
+                                  count_tokens=words, budget_tokens=budget, cursor=cursor,
+                                  truncated=bool(window) and len(turns) > window)
+        assert sum(words(m.content) + 4 for m in messages) <= budget
+        history = messages[1:-1]
+        if turns:
+            assert history[-1].content == turns[-1].text  # the newest turn always stays
+        starts.append(int(history[0].content.split()[1]) if history else -1)
+        turns.append(_turn(i, "user" if i % 2 == 0 else "assistant", f"turn {i} " + "w " * 8))
+    return starts
+
+
+def test_a_live_history_keeps_its_first_turn_until_it_no_longer_fits() -> None:
+    """So each prompt extends the one before and the llm's prefix cache answers it."""
+    starts = _growing_conversation(80, budget=6 + 6 + 14 * 8)  # room for 8 stored turns
+    assert starts[:9] == [-1] + [0] * 8  # all fits: nothing moves
+    moves = [i for i in range(1, 80) if starts[i] != starts[i - 1] and starts[i - 1] != -1]
+    # Cutting at the oldest turn that fits would move the start on each of the 71 turns
+    # after the ninth; the cursor moves it once every 5 turns, keeping the newest half.
+    assert moves == list(range(9, 80, 5))
+    assert all(i - starts[i] == 4 for i in moves)  # 4 turns fill half the room
+
+
+def test_a_live_history_moves_seldom_when_the_callers_window_moves() -> None:
+    starts = _growing_conversation(60, budget=10_000, window=20)
+    moves = [i for i in range(1, 60) if starts[i] != starts[i - 1] and starts[i - 1] != -1]
+    assert starts[20] == 0 and starts[21] == 11  # the window passed turn 0: keep 10 of 20
+    assert len(moves) == 4
+    assert all(starts[i] == i - 10 for i in moves)
+
+
+def test_without_a_cursor_the_history_is_what_fits() -> None:
+    turns = [_turn(i, "user" if i % 2 == 0 else "assistant", f"turn {i} " + "w " * 8)
+             for i in range(30)]
+    messages = build_messages(instructions="be kind", turns=turns, user_text="next one",
+                              count_tokens=words, budget_tokens=6 + 6 + 14 * 8)
+    assert [m.content.split()[1] for m in messages[1:-1]] == [str(i) for i in range(22, 30)]

@@ -19,9 +19,10 @@ def test_chat_prompt_passes_the_chat_builders_keywords() -> None:
 
     prompt = ChatPrompt(build_messages, lambda **kw: kw, len, 2048)
     assert prompt.messages(instructions="be nice", history=[], memories=["rain"],
-                           user_text="hi") == ["m"]
+                           user_text="hi", truncated=True, cursor="c") == ["m"]
     assert seen == {"instructions": "be nice", "turns": [], "user_text": "hi",
-                    "count_tokens": len, "budget_tokens": 2048, "memories": ["rain"]}
+                    "count_tokens": len, "budget_tokens": 2048, "memories": ["rain"],
+                    "truncated": True, "cursor": "c"}
     assert prompt.sampling(max_tokens=5, temperature=0.1) == {"max_tokens": 5,
                                                               "temperature": 0.1}
 
