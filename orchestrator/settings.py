@@ -199,6 +199,14 @@ class Settings:
         "REPLY_FIRST_CLAUSE_WORDS", "A spoken reply's first chunk goes to speech synthesis at "
         "the first clause boundary (comma, colon, dash) with at least this many words, "
         "later chunks by sentence; 0: whole sentences only.", 3, minimum=0, maximum=100)
+    reply_first_chunk_max_words: int = _env(
+        "REPLY_FIRST_CHUNK_MAX_WORDS", "A spoken reply's first chunk goes to speech synthesis "
+        "after this many words when no clause boundary has come by then; 0: no limit.", 8,
+        minimum=0, maximum=100)
+    reply_stop_loops: bool = _env(
+        "REPLY_STOP_LOOPS", "Stop a spoken reply (realtime, /api/voice-chat) once its text "
+        "repeats itself back to back (32 characters of one piece, or a piece of 16 or more "
+        "twice); the response ends incomplete with reason \"repetition\".", True)
     realtime_min_interruption_ms: int = _env(
         "REALTIME_MIN_INTERRUPTION_MS", "Speech during a spoken reply cancels it once it has "
         "lasted this long; shorter speech cancels it only when its transcript is more than "

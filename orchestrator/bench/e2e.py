@@ -120,7 +120,7 @@ class _Receiver:
             turn.status = response.get("status")
             turn.server_timings = {k: float(v) for k, v in (response.get("timings") or {}).items()
                                    if isinstance(v, int | float)}
-            if turn.status not in (None, "completed"):
+            if turn.status not in (None, "completed", "incomplete"):  # incomplete: cut short
                 turn.error = f"response {turn.status}"
             self.turn_over.set()
 

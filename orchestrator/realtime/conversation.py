@@ -62,7 +62,7 @@ from orchestrator.realtime.events import (
 )
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue
 from orchestrator.realtime.ports import ReplySink, VoicePorts
-from orchestrator.realtime.reply import Reply, ReplyOutcome, ReplyPlan, spoken_text
+from orchestrator.realtime.reply import Pacing, Reply, ReplyOutcome, ReplyPlan, spoken_text
 from orchestrator.realtime.speculation import HeldSink
 from orchestrator.realtime.turns import (
     PromptContext,
@@ -118,11 +118,11 @@ class Conversation:
                  config: Callable[[], SessionConfig], history_turns: int,
                  memory_top_k: int, memory_min_score: float,
                  spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task],
-                 first_clause_words: int = 0, llm_version: str = "") -> None:
+                 pacing: Pacing = Pacing(), llm_version: str = "") -> None:
         self.user_id, self.session_id = user_id, session_id
         self.llm_version = llm_version
         """The LLM version this connection pinned (``model=llm:N``); empty: the promoted."""
-        self.first_clause_words = first_clause_words
+        self.pacing = pacing
         self.ports, self.store, self.outbound = ports, store, outbound
         self.config = config
         self.prompt_context = PromptContext(store, session_id, user_id, history_turns,
@@ -347,7 +347,7 @@ class Conversation:
                          output_rate=format_rate(config.output_audio_format,
                                                  config.output_sample_rate),
                          output_format=config.output_audio_format, end_of_speech=end_of_speech,
-                         first_clause_words=self.first_clause_words)
+                         pacing=self.pacing)
 
     # --- function calling ------------------------------------------------------------------
 
@@ -392,8 +392,9 @@ class Conversation:
         record = await self.store.add_turn(self.session_id, assistant_turn_row(
             text, outcome, interrupted=interrupted, tool_calls=tool_call_rows(calls)))
         if text:
+            unfinished = interrupted or outcome.incomplete_reason is not None
             self._keep_item(record.id, assistant_item(
-                item_id, text, reply.plan.audio, "incomplete" if interrupted else "completed"))
+                item_id, text, reply.plan.audio, "incomplete" if unfinished else "completed"))
         for call in calls:
             self._keep_item(record.id, call)
             self._calls.add(call.call_id)
@@ -406,8 +407,11 @@ class Conversation:
     async def _done(self, out: ReplySink, response_id: str, item_id: str,
                     outcome: ReplyOutcome, record: TurnRecord | None,
                     modalities: list[Any], metadata: dict[str, str] | None) -> None:
-        details = None
-        if outcome.status == "cancelled":
+        details, status = None, outcome.status
+        if outcome.status == "completed" and outcome.incomplete_reason is not None:
+            status = "incomplete"  # as OpenAI reports a reply cut by its token limit
+            details = {"type": "incomplete", "reason": outcome.incomplete_reason}
+        elif outcome.status == "cancelled":
             details = {"type": "cancelled", "reason": outcome.cancel_reason}
         elif outcome.status == "failed" and outcome.error is not None:
             details = {"type": "failed", "error": websocket_error_event(outcome.error)["error"]}
@@ -415,10 +419,10 @@ class Conversation:
         if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
             p, c = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
             usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c)
-        observe_reply("realtime", outcome.status, outcome.timings)
-        trace_reply(outcome.status, outcome.timings)
+        observe_reply("realtime", status, outcome.timings)
+        trace_reply(status, outcome.timings)
         await self._emit(out, ResponseDone(response=ResponseInfo(
-            id=response_id, status=outcome.status, status_details=details, item_id=item_id,
+            id=response_id, status=status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
             usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata,
             function_calls=outcome.function_calls)))

@@ -394,8 +394,12 @@ class FunctionCallOutput(msgspec.Struct, omit_defaults=False):
 
 class ResponseInfo(msgspec.Struct):
     id: str
-    status: Literal["in_progress", "completed", "cancelled", "failed"] = "in_progress"
+    status: Literal["in_progress", "completed", "incomplete", "cancelled", "failed"] = \
+        "in_progress"
     status_details: dict | None = None
+    """Why a reply is not ``completed``: ``{"type": "incomplete", "reason":
+    "max_output_tokens" | "repetition"}`` (the token limit cut it; it was stopped in a
+    loop), ``{"type": "cancelled", "reason": ...}``, ``{"type": "failed", "error": ...}``."""
     item_id: str | None = None
     modalities: list[Modality] = msgspec.field(default_factory=lambda: ["text"])
     """``["text", "audio"]``: a spoken reply (text is its transcript)."""

@@ -71,6 +71,10 @@ _DELTAS = {"ga": {"text": "response.output_text", "audio": "response.output_audi
            "beta": {"text": "response.text", "audio": "response.audio",
                     "transcript": "response.audio_transcript"}}
 _CANCEL_REASONS = {"turn_detected": "turn_detected"}  # the rest: the client cancelled
+# OpenAI's incomplete reasons are max_output_tokens and content_filter (a server-side filter
+# cut the reply off); a reply stopped in a loop is the latter, with this server's own
+# reason beside it as "detail" (the SDKs' types take only OpenAI's reasons).
+_INCOMPLETE_REASONS = {"max_output_tokens": "max_output_tokens"}
 _decoder = msgspec.json.Decoder()
 
 
@@ -487,6 +491,12 @@ class ServerTranslator:
         if details is not None and details.get("type") == "cancelled":
             details = {"type": "cancelled",
                        "reason": _CANCEL_REASONS.get(details.get("reason"), "client_cancelled")}
+        elif details is not None and details.get("type") == "incomplete":
+            reason = details.get("reason")
+            details = {"type": "incomplete",
+                       "reason": _INCOMPLETE_REASONS.get(reason, "content_filter")}
+            if reason not in _INCOMPLETE_REASONS:
+                details["detail"] = reason
         usage = None
         if info.usage is not None:
             u = info.usage

@@ -35,10 +35,18 @@ from orchestrator.realtime.events import (
     new_id,
 )
 from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
+from orchestrator.realtime.repetition import LoopGuard
 from orchestrator.realtime.sentences import SentenceChunker
 from orchestrator.speech.catalogue import LANGUAGE_NAMES, text_language
 
 _END = object()  # end-of-stream marker between stages
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsay:
+    """Between stages: drop the last ``chars`` characters not yet spoken (a loop's repeats)."""
+
+    chars: int
 AUDIO_DELTA_MS = 200  # audio is sent in pieces of at most this length
 
 
@@ -47,6 +55,23 @@ class SpokenSentence:
     text: str
     start_ms: float
     end_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How a spoken reply is cut for speech, and when it is stopped (``REPLY_*`` settings)."""
+
+    first_clause_words: int = 0
+    """Speak the first clause once it has this many words (0: whole sentences only)."""
+    first_chunk_max_words: int = 0
+    """Speak the first chunk after this many words even without a clause (0: no limit)."""
+    stop_loops: bool = True
+    """Stop generating once the text repeats itself back to back (:mod:`.repetition`)."""
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Pacing:
+        return cls(settings.reply_first_clause_words, settings.reply_first_chunk_max_words,
+                   settings.reply_stop_loops)
 
 
 @dataclass(slots=True)
@@ -66,8 +91,7 @@ class ReplyPlan:
     """How sent audio is encoded (see ``audio.AUDIO_FORMATS``)."""
     end_of_speech: float | None = None
     """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
-    first_clause_words: int = 0
-    """Speak the first clause once it has this many words (0: whole sentences only)."""
+    pacing: Pacing = Pacing()
     voice_language: str | None = None
     """The voice's base language when known: a sentence in another language it cannot
     pronounce (Korean through an English voice) is sent as transcript only, and the reply
@@ -91,6 +115,9 @@ class ReplyOutcome:
     error: BaseException | None = None
     cancel_reason: str | None = None
     function_calls: list[FunctionCall] = field(default_factory=list)
+    incomplete_reason: str | None = None
+    """A completed reply the model did not finish: ``max_output_tokens`` (the token limit
+    cut it) or ``repetition`` (it was stopped in a loop)."""
 
 
 @dataclass
@@ -126,6 +153,7 @@ class Reply:
     _said: int = 0  # sentences handed to the sender
     _worded: bool = False  # text handed to the sender: the message is output item 0
     _calls_out: int = 0  # function calls handed to the sender
+    _incomplete: str | None = None  # why generation ended before the model finished
     rate: int = 0
     """Sample rate of the audio sent (known from the first chunk on)."""
     warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -167,7 +195,9 @@ class Reply:
                             timings=self._timings(), prompt_tokens=self._usage[0],
                             completion_tokens=self._usage[1], error=error,
                             cancel_reason=self.cancel_reason if status == "cancelled" else None,
-                            function_calls=list(self.function_calls))
+                            function_calls=list(self.function_calls),
+                            incomplete_reason=self._incomplete if status == "completed"
+                            else None)
 
     async def _run_stages(self) -> None:
         text_queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
@@ -190,10 +220,13 @@ class Reply:
         stream = self.llm.stream(plan.messages, plan.params) if plan.prompt is None \
             else self.llm.stream(plan.messages, plan.params, plan.prompt)  # type: ignore[call-arg]
         calls = []
-        async with aclosing(stream) as chunks:
+        guard = LoopGuard() if plan.pacing.stop_loops else None
+        async with aclosing(stream) as chunks:  # leaving the loop early cancels generation
             async for chunk in chunks:
                 if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
                     self._usage = (chunk.prompt_tokens, chunk.completion_tokens)
+                if chunk.finish_reason == "length":
+                    self._incomplete = "max_output_tokens"
                 if not chunk.text:
                     continue
                 if clock.llm_first is None:
@@ -203,6 +236,10 @@ class Reply:
                     text, made = parser.feed(text)
                     calls += made
                 await self._words(text, out)
+                if guard is not None and guard.feed(chunk.text):
+                    self._incomplete = "repetition"
+                    await out.put(_Unsay(guard.repeated))  # speak the loop's first copy only
+                    break
         if parser is not None:
             rest, made = parser.finish()
             await self._words(rest, out)
@@ -258,8 +295,13 @@ class Reply:
     # --- stages: sentence chunker -> TTS -> audio deltas -----------------------------------
 
     async def _sentences(self, source: asyncio.Queue[Any]) -> AsyncIterator[str]:
-        chunker = SentenceChunker(first_clause_words=self.plan.first_clause_words)
+        pacing = self.plan.pacing
+        chunker = SentenceChunker(first_clause_words=pacing.first_clause_words,
+                                  first_chunk_max_words=pacing.first_chunk_max_words)
         while (delta := await source.get()) is not _END:
+            if isinstance(delta, _Unsay):
+                chunker.drop_last(delta.chars)
+                continue
             for sentence in chunker.feed(delta):
                 yield sentence
         for sentence in chunker.flush():

@@ -10,7 +10,9 @@ unpunctuated reply still starts speaking early.
 The first chunk of a reply goes sooner still: at the first clause boundary (a comma,
 semicolon, colon or dash followed by more text) once ``first_clause_words`` words have
 come, so the voice starts after a few tokens rather than a whole sentence; the rest
-goes by sentence, which speaks more naturally.
+goes by sentence, which speaks more naturally. A first chunk that has found no clause
+boundary yet goes once it has ``first_chunk_max_words`` whole words, cut after the last of
+them: two or three seconds of speech, during which the rest is generated and synthesised.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ CLAUSE_END = re.compile(r"[,;:\u2013\u2014](?=\s+\S)|\s-(?=\s+\S)")
 
 
 class SentenceChunker:
-    def __init__(self, max_chars: int = 240, first_clause_words: int = 0) -> None:
+    def __init__(self, max_chars: int = 240, first_clause_words: int = 0,
+                 first_chunk_max_words: int = 0) -> None:
         self.max_chars = max_chars
         self.first_clause_words = first_clause_words
+        self.first_chunk_max_words = first_chunk_max_words  # 0: no word limit
         self._buffer = ""
         self._released = False  # a chunk has gone out (the first-clause rule is spent)
 
@@ -51,7 +55,17 @@ class SentenceChunker:
             if len(clause.split()) >= self.first_clause_words:
                 self._buffer = self._buffer[match.end():].lstrip()
                 return [clause]
+        end = max(self._buffer.rfind(" "), self._buffer.rfind("\n")) + 1
+        whole = self._buffer[:end]  # the words whitespace has ended (the last may go on)
+        limit = self.first_chunk_max_words
+        if limit and len(whole.split()) >= max(limit, self.first_clause_words):
+            self._buffer = self._buffer[len(whole):]
+            return [whole.strip()]
         return []
+
+    def drop_last(self, chars: int) -> None:
+        """Take back up to ``chars`` characters not released yet (a loop's repeats)."""
+        self._buffer = self._buffer[:max(len(self._buffer) - chars, 0)]
 
     def flush(self) -> list[str]:
         """The rest at the end of the stream (it may still hold several sentences)."""
@@ -61,9 +75,10 @@ class SentenceChunker:
 
 
 async def sentences(deltas: AsyncIterable[str], max_chars: int = 240,
-                    first_clause_words: int = 0) -> AsyncIterator[str]:
+                    first_clause_words: int = 0,
+                    first_chunk_max_words: int = 0) -> AsyncIterator[str]:
     """The chunker as a pipeline stage."""
-    chunker = SentenceChunker(max_chars, first_clause_words)
+    chunker = SentenceChunker(max_chars, first_clause_words, first_chunk_max_words)
     async for delta in deltas:
         for sentence in chunker.feed(delta):
             yield sentence

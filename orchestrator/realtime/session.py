@@ -65,6 +65,7 @@ from orchestrator.realtime.events import (
 )
 from orchestrator.realtime.outbound import OutboundQueue
 from orchestrator.realtime.ports import Transcription, VoicePorts
+from orchestrator.realtime.reply import Pacing
 from orchestrator.realtime.smart_turn import EAGERNESS, SmartTurnModel, transcript_finished
 from orchestrator.realtime.smart_turn import load_model as load_smart_turn
 from orchestrator.realtime.speculation import HeldSink, Speculation
@@ -170,8 +171,7 @@ class RealtimeSession:
             outbound=outbound, config=lambda: self.config,
             history_turns=settings.realtime_history_turns,
             memory_top_k=settings.memory_top_k, memory_min_score=settings.memory_min_score,
-            spawn=self._spawn, first_clause_words=settings.reply_first_clause_words,
-            llm_version=llm_version)
+            spawn=self._spawn, pacing=Pacing.from_settings(settings), llm_version=llm_version)
         self._chain: asyncio.Task | None = None
         self._detector: TurnDetector | None = None
         self._resampler = StreamResampler(self.input_rate, STT_RATE)

@@ -26,7 +26,7 @@ from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import Conflict, InvalidAudio, PayloadTooLarge, ServiceDisabled
 from orchestrator.realtime.audio import STT_RATE
 from orchestrator.realtime.events import new_id
-from orchestrator.realtime.reply import Reply, ReplyPlan
+from orchestrator.realtime.reply import Pacing, Reply, ReplyPlan
 from orchestrator.realtime.turns import (
     AudioCollector,
     PromptContext,
@@ -145,7 +145,7 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                          session.voice or settings.default_voice)
                      if ports.catalogue is not None else None,
                      output_rate=None, end_of_speech=end_of_speech,
-                     first_clause_words=settings.reply_first_clause_words)
+                     pacing=Pacing.from_settings(settings))
     collector = AudioCollector()
     reply = Reply(plan, ports.llm, ports.tts, collector)
     outcome = await reply.run()

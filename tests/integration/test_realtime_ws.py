@@ -165,6 +165,35 @@ async def test_manual_turn_event_order_audio_and_stored_turns(live) -> None:
     assert user_item.startswith("item_")
 
 
+
+async def test_a_looping_reply_ends_incomplete_and_stores_what_was_said(live) -> None:
+    looping = ["Octopuses", " are", " big", "."] + [" they", " fit", " in", " a", " city",
+                                                   " block", ","] * 40
+    llm = FakeLLM(looping)
+    live.use(fake_services(llm=llm))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await start_manual(client)
+        events = await manual_turn(client)
+    done = events[-1]["response"]
+    assert done["status"] == "incomplete"
+    assert done["status_details"] == {"type": "incomplete", "reason": "repetition"}
+    assert llm.closed_early == 1 and llm.produced < 40
+    assert done["text"] == "Octopuses are big. they fit in a city block,"  # one copy spoken
+    _, assistant = await stored_turns(live, session_id)
+    assert assistant.text == done["text"] and not assistant.interrupted
+
+
+async def test_a_reply_cut_by_its_token_limit_ends_incomplete(live) -> None:
+    live.use(fake_services(llm=FakeLLM(finish="length")))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await start_manual(client)
+        done = (await manual_turn(client))[-1]["response"]
+    assert done["status"] == "incomplete" and done["text"] == "Hello there. It is sunny. Bye!"
+    assert done["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+
+
 # --- server VAD ---------------------------------------------------------------------------
 
 async def test_server_vad_turn_from_speech_at_24khz_faster_than_real_time(live,

@@ -61,10 +61,12 @@ class FakeChunk:
 class FakeLLM:
     """Streams ``tokens`` with ``delay`` seconds between them."""
 
-    def __init__(self, tokens: list[str] | None = None, delay: float = 0.0):
+    def __init__(self, tokens: list[str] | None = None, delay: float = 0.0,
+                 finish: str = "stop"):
         self.tokens = tokens if tokens is not None else \
             ["Hello", " there", ".", " It", " is", " sunny", ".", " Bye", "!"]
         self.delay = delay
+        self.finish = finish
         self.open = 0
         self.closed_early = 0
         self.produced = 0
@@ -83,7 +85,8 @@ class FakeLLM:
                 self.produced += 1
                 yield FakeChunk(token)
             finished = True
-            yield FakeChunk("", "stop", prompt_tokens=11, completion_tokens=len(self.tokens))
+            yield FakeChunk("", self.finish, prompt_tokens=11,
+                            completion_tokens=len(self.tokens))
         finally:
             self.open -= 1
             if not finished:

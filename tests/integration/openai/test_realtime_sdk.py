@@ -129,6 +129,28 @@ async def test_ga_text_turn_follows_openai_order_and_is_stored(live) -> None:
                                                  ("assistant", REPLY)]
 
 
+
+@pytest.mark.parametrize(("llm", "reason", "detail"), [
+    (FakeLLM(finish="length"), "max_output_tokens", None),
+    (FakeLLM(["Yes"] + [" they", " fit", " in", " a", " city", " block", ","] * 30),
+     "content_filter", "repetition")])
+async def test_an_unfinished_reply_is_incomplete_with_openais_reasons(live, llm, reason,
+                                                                      detail) -> None:
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Tell me more."}]})
+        await conn.response.create(response={"output_modalities": ["text"]})
+        reply = await events_until(conn, "response.done", GA_EVENTS)  # valid for the SDK
+    response = reply[-1]["response"]
+    assert response["status"] == "incomplete"
+    assert response["status_details"]["reason"] == reason
+    assert response["status_details"].get("detail") == detail
+    assert response["output"][0]["status"] == "incomplete"
+
+
 async def test_ga_spoken_turn_sends_transcript_and_audio_not_text(live) -> None:
     live.use(fake_services())
     async with sdk(live).realtime.connect(model="llm") as conn:

@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.chat.tools import ToolCallParser
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue, write_loop
-from orchestrator.realtime.reply import Reply, ReplyPlan, SpokenSentence, spoken_text
+from orchestrator.realtime.reply import Pacing, Reply, ReplyPlan, SpokenSentence, spoken_text
 from tests.support.fake_voice import FakeLLM, FakeToolLLM, FakeTTS
 
 
@@ -236,3 +236,38 @@ async def test_a_cancelled_reply_makes_no_call() -> None:
     outcome = await task
     assert outcome.status == "cancelled" and outcome.function_calls == []
     assert "response.function_call_arguments.done" not in sink.types()
+
+
+async def test_a_looping_reply_is_stopped_its_stream_closed_and_its_audio_kept() -> None:
+    looping = ["Octopuses", " are", " big", "."] + [" they", " fit", " in", " a",
+                                                   " city", " block", ","] * 40
+    llm, tts, sink = FakeLLM(looping), FakeTTS(), Collector()
+    reply = Reply(plan(), llm, tts, OutboundQueue(64))
+    outcome = await run_reply(reply, sink)
+    assert outcome.status == "completed" and outcome.incomplete_reason == "repetition"
+    assert llm.closed_early == 1 and llm.produced < 40  # the second copy ends it
+    # spoken: the loop's first copy only (its second copy went out as text deltas)
+    assert outcome.text == "Octopuses are big. they fit in a city block,"
+    assert " ".join(tts.texts) == outcome.text
+    text = "".join(e["delta"] for e in sink.events if e["type"] == "response.text.delta")
+    assert text.count("city block") == 2
+    assert "response.audio.delta" in sink.types()
+
+
+async def test_loops_are_spoken_to_the_end_when_the_guard_is_off() -> None:
+    looping = ["Yes"] + [" they", " fit", " in", " a", " city", " block", ","] * 10
+    llm = FakeLLM(looping)
+    unguarded = dataclasses.replace(plan(audio=False), pacing=Pacing(stop_loops=False))
+    reply = Reply(unguarded, llm, None, OutboundQueue(256))
+    outcome = await run_reply(reply, Collector())
+    assert outcome.incomplete_reason is None and llm.closed_early == 0
+    assert outcome.text.count("city block") == 10
+
+
+async def test_a_reply_cut_by_the_token_limit_says_so() -> None:
+    reply = Reply(plan(audio=False), FakeLLM(finish="length"), None, OutboundQueue(16))
+    outcome = await run_reply(reply, Collector())
+    assert (outcome.status, outcome.incomplete_reason) == ("completed", "max_output_tokens")
+    done = await run_reply(Reply(plan(audio=False), FakeLLM(), None, OutboundQueue(16)),
+                           Collector())
+    assert done.incomplete_reason is None

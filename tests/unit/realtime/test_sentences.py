@@ -94,3 +94,29 @@ def test_a_first_sentence_still_goes_whole_and_dashes_are_clauses() -> None:
     chunker = SentenceChunker(first_clause_words=2)
     assert chunker.feed("Well then \u2014 here") == ["Well then \u2014"]
     assert SentenceChunker(first_clause_words=2).feed("1,000 people came") == []
+
+
+def test_a_first_sentence_without_clauses_goes_after_its_word_limit() -> None:
+    chunker = SentenceChunker(first_clause_words=3, first_chunk_max_words=12)
+    text = "The capital of France is Paris which is known for its art and food. Yes"
+    tokens = text.replace(" ", "\0 ").split("\0")  # as an LLM streams them: " word"
+    out = [piece for token in tokens for piece in chunker.feed(token)] + chunker.flush()
+    # The 13th word's leading space shows the 12th is whole; later chunks go by sentence.
+    assert out == ["The capital of France is Paris which is known for its art",
+                   "and food.", "Yes"]
+    assert SentenceChunker(first_clause_words=3, first_chunk_max_words=12).feed(
+        "word " * 11 + "wo") == []
+    assert SentenceChunker(first_clause_words=3).feed("word " * 30) == []  # no limit
+    # a clause boundary within the limit still wins
+    assert SentenceChunker(first_clause_words=2, first_chunk_max_words=8).feed(
+        "Sure thing, I think so") == ["Sure thing,"]
+
+
+def test_drop_last_takes_back_only_what_was_not_released() -> None:
+    chunker = SentenceChunker()
+    assert chunker.feed("First one. Then 1111") == ["First one."]
+    chunker.drop_last(3)
+    assert chunker.flush() == ["Then 1"]
+    chunker.feed("abc")
+    chunker.drop_last(10)
+    assert chunker.flush() == []
