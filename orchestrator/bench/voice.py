@@ -95,11 +95,15 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                    protocol: str = "ws") -> dict:
     """Speak, then keep sending silence (as a live microphone does) until the reply has
     been heard: its audio plays in real time from its first delta, so the next question
-    waits for that (speaking over the reply would be a barge-in, which cuts it)."""
+    waits for that (speaking over the reply would be a barge-in, which cuts it).
+
+    ``playback_gap_ms``: how long that playback starved, waiting for audio that had not
+    come yet (a first chunk spoken too early for the rest to keep up shows here)."""
     await _send_audio(ws, question, pace, protocol)
     end_of_speech = time.perf_counter()
     figures: dict = {}
     first_audio_at, audio_bytes = 0.0, 0
+    played_until, gap_s = 0.0, 0.0  # the client's player: when its queued audio runs out
     silence = bytes(RATE * CHUNK_MS // 1000 * 2)
 
     async def keep_listening() -> None:
@@ -112,10 +116,16 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
             while True:
                 event = json.loads(await ws.recv())
                 if event["type"] == AUDIO_DELTA[protocol]:
+                    now = time.perf_counter()
                     if "client_v2v_ms" not in figures:
-                        first_audio_at = time.perf_counter()
+                        first_audio_at = played_until = now
                         figures["client_v2v_ms"] = (first_audio_at - end_of_speech) * 1000
-                    audio_bytes += len(event.get("delta", "")) * 3 // 4  # base64 -> PCM16
+                    elif now > played_until:
+                        gap_s += now - played_until
+                        played_until = now
+                    pcm_bytes = len(event.get("delta", "")) * 3 // 4  # base64 -> PCM16
+                    audio_bytes += pcm_bytes
+                    played_until += pcm_bytes / 2 / RATE / (pace or 1.0)
                 elif event["type"] == "error":
                     raise SystemExit(f"server error: {event['error']}")
                 elif event["type"] == "conversation.item.input_audio_transcription.completed":
@@ -126,9 +136,10 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                     figures["reply"] = _reply_text(event["response"])
                     break
         if pace and first_audio_at:  # pace 0 (tests): no clock, so no listening either
-            heard = first_audio_at + audio_bytes / 2 / RATE / pace
-            await asyncio.sleep(max(0.0, heard - time.perf_counter()))
+            await asyncio.sleep(max(0.0, played_until - time.perf_counter()))
         figures["reply_audio_s"] = round(audio_bytes / 2 / RATE, 3)
+        if first_audio_at:
+            figures["playback_gap_ms"] = round(gap_s * 1000, 1)
         return figures
     finally:
         mic.cancel()
@@ -217,7 +228,7 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
 
 def summarise(results: list[dict]) -> dict:
     summary: dict = {}
-    for key in ("client_v2v_ms", *STAGES):
+    for key in ("client_v2v_ms", *STAGES, "playback_gap_ms"):
         values = [r[key] for r in results if isinstance(r.get(key), int | float)]
         if values:
             summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),

@@ -48,6 +48,10 @@ class _Unsay:
 
     chars: int
 AUDIO_DELTA_MS = 200  # audio is sent in pieces of at most this length
+LOW_WATER_S = 1.0
+"""When the client has less than this much reply audio left to play, the next chunk goes
+at the next clause or word boundary instead of waiting for its sentence to end (synthesis
+of a clause takes 0.2-0.5 s on a loaded CPU, so it arrives before playback runs dry)."""
 
 
 @dataclass(slots=True)
@@ -295,17 +299,42 @@ class Reply:
     # --- stages: sentence chunker -> TTS -> audio deltas -----------------------------------
 
     async def _sentences(self, source: asyncio.Queue[Any]) -> AsyncIterator[str]:
+        """Chunks by sentence (the first sooner, see :class:`Pacing`); once playback would
+        run dry before the sentence ends, at the next clause or word boundary instead."""
         pacing = self.plan.pacing
         chunker = SentenceChunker(first_clause_words=pacing.first_clause_words,
                                   first_chunk_max_words=pacing.first_chunk_max_words)
-        while (delta := await source.get()) is not _END:
+        while True:
+            ahead = self._audio_ahead_s()
+            try:
+                if ahead is None or ahead <= LOW_WATER_S:
+                    delta = await source.get()
+                else:  # a queue get cancelled by the timeout leaves its item queued
+                    delta = await asyncio.wait_for(source.get(), ahead - LOW_WATER_S)
+            except TimeoutError:
+                for piece in chunker.cut():
+                    yield piece
+                continue
+            if delta is _END:
+                break
             if isinstance(delta, _Unsay):
                 chunker.drop_last(delta.chars)
                 continue
             for sentence in chunker.feed(delta):
                 yield sentence
+            ahead = self._audio_ahead_s()
+            if ahead is not None and ahead <= LOW_WATER_S:
+                for piece in chunker.cut():
+                    yield piece
         for sentence in chunker.flush():
             yield sentence
+
+    def _audio_ahead_s(self) -> float | None:
+        """Seconds of sent reply audio the client has still to play (None: none sent)."""
+        first = self._clock.first_audio_sent
+        if first is None:
+            return None
+        return first + self.audio_sent_ms / 1000 - time.perf_counter()
 
     async def _tts_stage(self, source: asyncio.Queue[Any]) -> None:
         assert self.tts is not None

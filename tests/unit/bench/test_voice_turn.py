@@ -40,3 +40,28 @@ async def test_the_next_question_waits_for_the_reply_to_be_heard() -> None:
     assert figures["reply_audio_s"] == 1.0 and figures["status"] == "completed"
     assert listened >= 0.25 - 0.02  # one second of audio at 4x pace, from its first delta
     assert socket.sent > 1  # the microphone kept sending silence meanwhile
+
+
+class StarvingSocket(ScriptedSocket):
+    """0.1 s of audio, then 0.3 s of nothing, then 0.1 s more: the player starves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        tenth = base64.b64encode(bytes(voice.RATE * 2 // 10)).decode()
+        self.events = [{"type": "response.audio.delta", "delta": tenth},
+                       {"type": "response.audio.delta", "delta": tenth, "wait": 0.3},
+                       {"type": "response.done", "response": {"status": "completed",
+                                                              "text": "Hi."}}]
+
+    async def recv(self) -> str:
+        event = self.events.pop(0)
+        await asyncio.sleep(event.pop("wait", 0.0))
+        return json.dumps(event)
+
+
+@pytest.mark.asyncio
+async def test_playback_gaps_are_the_time_the_player_waited_for_audio() -> None:
+    figures = await voice.one_turn(StarvingSocket(), bytes(480 * 2), pace=1.0, wait_s=10)
+    assert figures["playback_gap_ms"] == pytest.approx(200, abs=60)  # 300 ms wait - 100 played
+    smooth = await voice.one_turn(ScriptedSocket(), bytes(480 * 2), pace=4.0, wait_s=10)
+    assert smooth["playback_gap_ms"] == 0

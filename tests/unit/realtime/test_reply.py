@@ -271,3 +271,21 @@ async def test_a_reply_cut_by_the_token_limit_says_so() -> None:
     done = await run_reply(Reply(plan(audio=False), FakeLLM(), None, OutboundQueue(16)),
                            Collector())
     assert done.incomplete_reason is None
+
+
+SLOW_SENTENCE = ["Hi."] + [f" {w}" for w in "Then one two three four five six".split()] + ["."]
+
+
+@pytest.mark.parametrize(("ms_per_char", "chunks"), [
+    (2000.0, ["Hi.", "Then one two three four five six."]),  # 6 s of audio ahead
+    (20.0, None)])  # 60 ms of audio ahead: the words go as they come
+async def test_the_next_chunk_goes_early_when_playback_would_run_dry(ms_per_char,
+                                                                     chunks) -> None:
+    llm, tts = FakeLLM(SLOW_SENTENCE, delay=0.03), FakeTTS(ms_per_char=ms_per_char)
+    outcome = await run_reply(Reply(plan(), llm, tts, OutboundQueue(64)), Collector())
+    assert outcome.text == "Hi. Then one two three four five six."
+    if chunks is not None:
+        assert tts.texts == chunks
+    else:
+        assert tts.texts[0] == "Hi." and len(tts.texts) >= 5
+        assert " ".join(tts.texts) == outcome.text

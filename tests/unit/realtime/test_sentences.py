@@ -120,3 +120,13 @@ def test_drop_last_takes_back_only_what_was_not_released() -> None:
     chunker.feed("abc")
     chunker.drop_last(10)
     assert chunker.flush() == []
+
+
+def test_cut_releases_up_to_the_last_clause_else_the_last_whole_word() -> None:
+    chunker = SentenceChunker()
+    chunker.feed("Well, it is a long one, and it goe")
+    assert chunker.cut() == ["Well, it is a long one,"]
+    assert chunker.cut() == ["and it"]  # "goe" may go on
+    assert chunker.cut() == []
+    chunker.feed("s on.")
+    assert chunker.flush() == ["goes on."]
