@@ -273,7 +273,7 @@ async def test_a_reply_cut_by_the_token_limit_says_so() -> None:
     assert done.incomplete_reason is None
 
 
-SLOW_SENTENCE = ["Hi."] + [f" {w}" for w in "Then one two three four five six".split()] + ["."]
+SLOW_SENTENCE = ["Hi.", " Then", " one", " two", " three", " four", " five", " six", "."]
 
 
 @pytest.mark.parametrize(("ms_per_char", "chunks"), [
