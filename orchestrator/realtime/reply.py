@@ -40,6 +40,11 @@ from orchestrator.realtime.sentences import SentenceChunker
 from orchestrator.speech.catalogue import LANGUAGE_NAMES, text_language
 
 _END = object()  # end-of-stream marker between stages
+AUDIO_DELTA_MS = 200  # audio is sent in pieces of at most this length
+LOW_WATER_S = 1.0
+"""When the client has less than this much reply audio left to play, the next chunk goes
+at the next clause or word boundary instead of waiting for its sentence to end (synthesis
+of a clause takes 0.2-0.5 s on a loaded CPU, so it arrives before playback runs dry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +52,6 @@ class _Unsay:
     """Between stages: drop the last ``chars`` characters not yet spoken (a loop's repeats)."""
 
     chars: int
-AUDIO_DELTA_MS = 200  # audio is sent in pieces of at most this length
-LOW_WATER_S = 1.0
-"""When the client has less than this much reply audio left to play, the next chunk goes
-at the next clause or word boundary instead of waiting for its sentence to end (synthesis
-of a clause takes 0.2-0.5 s on a loaded CPU, so it arrives before playback runs dry)."""
 
 
 @dataclass(slots=True)
