@@ -96,6 +96,9 @@ class ReplyPlan:
     end_of_speech: float | None = None
     """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
     pacing: Pacing = Pacing()
+    live: bool = True
+    """The client plays the audio as it arrives (realtime), so a chunk goes early when its
+    playback would run dry; False: the whole reply is collected (``/api/voice-chat``)."""
     voice_language: str | None = None
     """The voice's base language when known: a sentence in another language it cannot
     pronounce (Korean through an English voice) is sent as transcript only, and the reply
@@ -305,7 +308,7 @@ class Reply:
         chunker = SentenceChunker(first_clause_words=pacing.first_clause_words,
                                   first_chunk_max_words=pacing.first_chunk_max_words)
         while True:
-            ahead = self._audio_ahead_s()
+            ahead = self._audio_ahead_s() if self.plan.live else None
             try:
                 if ahead is None or ahead <= LOW_WATER_S:
                     delta = await source.get()
@@ -322,7 +325,7 @@ class Reply:
                 continue
             for sentence in chunker.feed(delta):
                 yield sentence
-            ahead = self._audio_ahead_s()
+            ahead = self._audio_ahead_s() if self.plan.live else None
             if ahead is not None and ahead <= LOW_WATER_S:
                 for piece in chunker.cut():
                     yield piece

@@ -145,7 +145,7 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                          session.voice or settings.default_voice)
                      if ports.catalogue is not None else None,
                      output_rate=None, end_of_speech=end_of_speech,
-                     pacing=Pacing.from_settings(settings))
+                     pacing=Pacing.from_settings(settings), live=False)
     collector = AudioCollector()
     reply = Reply(plan, ports.llm, ports.tts, collector)
     outcome = await reply.run()

@@ -249,7 +249,10 @@ async def test_sigterm_during_a_turn_lets_it_finish_and_closes_1001(
                 events.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
         kinds = [e["type"] for e in events]
         assert "response.done" in kinds, kinds
-        assert events[kinds.index("response.done")]["response"]["status"] == "completed"
+        # it ran to its end, not cancelled: the tiny random model writes until its 64-token
+        # limit (incomplete, max_output_tokens) unless it falls into a loop first
+        done = events[kinds.index("response.done")]["response"]
+        assert done["status"] in ("completed", "incomplete"), done["status_details"]
         assert kinds[-1] == "error" and events[-1]["error"]["code"] == "server_shutting_down"
         assert closed.value.rcvd.code == 1001
         assert proc.wait(timeout=60) == 0

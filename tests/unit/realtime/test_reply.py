@@ -289,3 +289,10 @@ async def test_the_next_chunk_goes_early_when_playback_would_run_dry(ms_per_char
     else:
         assert tts.texts[0] == "Hi." and len(tts.texts) >= 5
         assert " ".join(tts.texts) == outcome.text
+
+
+async def test_a_collected_reply_goes_by_sentence_however_little_audio_is_ahead() -> None:
+    llm, tts = FakeLLM(SLOW_SENTENCE, delay=0.03), FakeTTS(ms_per_char=20.0)
+    collected = dataclasses.replace(plan(), live=False)  # /api/voice-chat: nobody listens yet
+    await run_reply(Reply(collected, llm, tts, OutboundQueue(64)), Collector())
+    assert tts.texts == ["Hi.", "Then one two three four five six."]
