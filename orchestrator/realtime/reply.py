@@ -308,7 +308,7 @@ class Reply:
         chunker = SentenceChunker(first_clause_words=pacing.first_clause_words,
                                   first_chunk_max_words=pacing.first_chunk_max_words)
         while True:
-            ahead = self._audio_ahead_s() if self.plan.live else None
+            ahead = self._audio_ahead_s()
             try:
                 if ahead is None or ahead <= LOW_WATER_S:
                     delta = await source.get()
@@ -325,7 +325,7 @@ class Reply:
                 continue
             for sentence in chunker.feed(delta):
                 yield sentence
-            ahead = self._audio_ahead_s() if self.plan.live else None
+            ahead = self._audio_ahead_s()
             if ahead is not None and ahead <= LOW_WATER_S:
                 for piece in chunker.cut():
                     yield piece
@@ -333,9 +333,10 @@ class Reply:
             yield sentence
 
     def _audio_ahead_s(self) -> float | None:
-        """Seconds of sent reply audio the client has still to play (None: none sent)."""
+        """Seconds of sent reply audio the client has still to play (None: none sent yet,
+        or a reply collected whole, which nobody plays as it comes)."""
         first = self._clock.first_audio_sent
-        if first is None:
+        if first is None or not self.plan.live:
             return None
         return first + self.audio_sent_ms / 1000 - time.perf_counter()
 

@@ -56,8 +56,7 @@ class SentenceChunker:
             if len(clause.split()) >= self.first_clause_words:
                 self._buffer = self._buffer[match.end():].lstrip()
                 return [clause]
-        end = max(self._buffer.rfind(" "), self._buffer.rfind("\n")) + 1
-        whole = self._buffer[:end]  # the words whitespace has ended (the last may go on)
+        whole = self._buffer[:self._words_end()]
         limit = self.first_chunk_max_words
         if limit and len(whole.split()) >= max(limit, self.first_clause_words):
             self._buffer = self._buffer[len(whole):]
@@ -68,14 +67,17 @@ class SentenceChunker:
         """Release what is whole now, for a listener who would otherwise wait: up to the last
         clause boundary, else up to the last whole word (nothing when no word is whole)."""
         clauses = list(CLAUSE_END.finditer(self._buffer))
-        end = clauses[-1].end() if clauses else \
-            max(self._buffer.rfind(" "), self._buffer.rfind("\n")) + 1
+        end = clauses[-1].end() if clauses else self._words_end()
         piece = self._buffer[:end].strip()
         if not piece:
             return []
         self._buffer = self._buffer[end:].lstrip()
         self._released = True
         return [piece]
+
+    def _words_end(self) -> int:
+        """Where the words whitespace has ended stop (the last word may still go on)."""
+        return max(self._buffer.rfind(" "), self._buffer.rfind("\n")) + 1
 
     def drop_last(self, chars: int) -> None:
         """Take back up to ``chars`` characters not released yet (a loop's repeats)."""
