@@ -38,7 +38,7 @@ import onnxruntime_genai as og
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
-from export.llm.genai import load_model
+from export.llm.genai import load_model, served_threads
 from export.llm.generation import (
     TEMPLATE_FILE,
     TOKENIZER_FILE,
@@ -79,7 +79,7 @@ class TritonPythonModel:
             # Before the model and the stream threads exist: the threads they start
             # inherit it. On a shared CPU a reply's first audio then waits on no token.
             os.nice(min(int(params["cpu_nice"]), 19))
-        self.model = load_model(here, int(params["intra_op_threads"]),
+        self.model = load_model(here, served_threads(int(params["intra_op_threads"])),
                                 int(args.get("model_instance_device_id", 0) or 0) if gpu
                                 else None)
         self.prefix_cache = PrefixCache(int(params["prefix_cache_size"]))

@@ -51,7 +51,8 @@ SPEC = ModelSpec(
         Parameter("default_max_tokens", 256, "max_tokens when a request gives none"),
         Parameter("max_concurrent_streams", 16, "generations at once; later ones wait"),
         Parameter("prefix_cache_size", 8, "finished streams kept for prefix reuse (0: off)"),
-        Parameter("intra_op_threads", 0, "ONNX Runtime threads (0: all cores)"),
+        Parameter("intra_op_threads", 0, "ONNX Runtime threads (0: all cores but one, left "
+                  "to speech recognition and synthesis on the same machine)"),
         Parameter("cpu_nice", 10, "CPU scheduling niceness of a CPU instance (0-19): decoding "
                   "yields the cores to speech recognition and synthesis, whose latency a "
                   "listener hears, and takes them back when those are idle"),

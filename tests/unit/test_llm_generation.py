@@ -185,3 +185,12 @@ def test_without_a_cursor_the_history_is_what_fits() -> None:
     messages = build_messages(instructions="be kind", turns=turns, user_text="next one",
                               count_tokens=words, budget_tokens=6 + 6 + 14 * 8)
     assert [m.content.split()[1] for m in messages[1:-1]] == [str(i) for i in range(22, 30)]
+
+
+def test_the_served_llm_leaves_one_core_to_speech_unless_told_otherwise() -> None:
+    from export.llm.genai import served_threads
+
+    assert served_threads(0, cpus=2) == 1
+    assert served_threads(0, cpus=16) == 15
+    assert served_threads(0, cpus=1) == 1  # one core: it cannot leave any
+    assert served_threads(2, cpus=2) == 2  # an explicit intra_op_threads wins
