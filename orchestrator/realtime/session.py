@@ -474,7 +474,7 @@ class RealtimeSession:
                 detector.silence_start_ms != self._finished_by_words:
             self._finished_by_words = None  # another silence, or speech again
             return
-        if detector.silence_reached(EAGERNESS[vad.eagerness].check_ms):
+        if detector.silence_ms_so_far >= EAGERNESS[vad.eagerness].check_ms:
             self._finished_by_words = None
             await self._end_turn_now(detector)
 

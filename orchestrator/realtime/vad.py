@@ -81,11 +81,6 @@ class SileroStream:
         return float(out[0, 0])
 
 
-def _frames_ms(ms: int) -> int:
-    """``ms`` rounded to the nearest whole number of frames (at least one), in ms."""
-    return max(1, int(ms / FRAME_MS + 0.5)) * FRAME_MS
-
-
 @dataclass(frozen=True, slots=True)
 class SpeechStart:
     audio_start_ms: int
@@ -148,10 +143,6 @@ class TurnDetector:
         self.prefix_padding_ms = prefix_padding_ms
         self.silence_ms = silence_duration_ms
         self.pause_ms = sorted(ms for ms in set(pause_ms) if 0 < ms < silence_duration_ms)
-        # Silence is counted in whole frames: a length is reached at the frame boundary
-        # nearest to it (100 ms at 96, not 128: rounding up cost a frame of latency).
-        self._silence_reach = _frames_ms(silence_duration_ms)
-        self._pause_reach = [_frames_ms(ms) for ms in self.pause_ms]
         self.clock = clock
         self.max_turn_samples = max_turn_ms * RATE // 1000
         self._pending = np.zeros(0, dtype=np.float32)
@@ -204,9 +195,9 @@ class TurnDetector:
             self._silence_clock = self.clock()
         if self._silence_since_ms is not None:
             silent_ms = now_ms - self._silence_since_ms
-            if silent_ms >= self._silence_reach:
+            if silent_ms >= self.silence_ms:
                 return self._stop(self._silence_since_ms, forced=False)
-            if self._pauses < len(self.pause_ms) and silent_ms >= self._pause_reach[self._pauses]:
+            if self._pauses < len(self.pause_ms) and silent_ms >= self.pause_ms[self._pauses]:
                 self._pauses += 1
                 return SpeechPause(self._silence_since_ms, np.concatenate(self._turn),
                                    self._silence_clock, self.pause_ms[self._pauses - 1])
@@ -246,11 +237,6 @@ class TurnDetector:
         if not self.in_speech or self._silence_since_ms is None:
             return 0
         return self.position * 1000 // RATE - self._silence_since_ms
-
-    def silence_reached(self, ms: int) -> bool:
-        """The current silence inside the turn has lasted ``ms`` (counted in frames, as
-        the detector's own lengths are)."""
-        return self.silence_ms_so_far >= _frames_ms(ms) if self.silence_ms_so_far else False
 
     @property
     def turn_samples(self) -> int:

@@ -118,32 +118,3 @@ def test_end_turn_ends_at_the_silence_and_only_during_one(speech) -> None:
     assert not d.in_speech and not d.paused and d.end_turn() is None
     feed_in_chunks(d, speech[:RATE // 2])  # speaking again: no silence to end at
     assert d.in_speech and d.end_turn() is None
-
-
-class ScriptedStream:
-    """Silero's place: the probabilities are given, one per frame."""
-
-    def __init__(self, probabilities: list[float]) -> None:
-        self._next = iter(probabilities)
-
-    def probability(self, frame: np.ndarray) -> float:
-        return next(self._next)
-
-
-def test_silence_lengths_are_reached_at_the_nearest_frame_boundary() -> None:
-    from orchestrator.realtime.vad import SpeechPause
-
-    d = TurnDetector(ScriptedStream([1.0] * 5 + [0.0] * 40), threshold=0.5,
-                     prefix_padding_ms=0, silence_duration_ms=500, max_turn_ms=30000,
-                     pause_ms=(100,))
-    seen, reached = [], []
-    for _ in range(30):
-        for event in d.feed(np.zeros(FRAME, dtype=np.float32)):
-            seen.append((type(event), d.position // FRAME))
-        reached.append((d.silence_reached(100), d.silence_reached(130)))
-    # Silence starts with frame 6: 100 ms is reached after 3 silent frames (96 ms, not 4 =
-    # 128), 500 ms after 16 (512); 130 ms rounds to 4 frames.
-    assert seen == [(SpeechStart, 1), (SpeechPause, 8), (SpeechStop, 21)]
-    assert reached[6] == (False, False) and reached[7] == (True, False)
-    assert reached[8] == (True, True)
-    assert reached[21] == (False, False)  # the turn ended: no silence inside one
