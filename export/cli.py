@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         if getattr(module, "MULTIPLE_SOURCES", False):
             p.add_argument("--source", required=True, action="append",
                            help="checkpoint to export (repeat for several in one version)")
+        elif (default := os.environ.get(getattr(module, "SOURCE_ENV", ""), "")):
+            # The original service's variable for this model names the checkpoint.
+            p.add_argument("--source", default=default,
+                           help=f"checkpoint to export (default: ${module.SOURCE_ENV}, "
+                           f"{default})")
         else:
             p.add_argument("--source", required=True, help="checkpoint to export")
         p.add_argument("--version", type=int, default=None,

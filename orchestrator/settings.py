@@ -125,9 +125,11 @@ class Settings:
                              minimum=0)
     memory_min_score: float = _env("MEMORY_MIN_SCORE", "Cosine similarity below which a past "
                                    "turn is not retrieved.", 0.35)
-    embedding_model: str = _env("EMBEDDING_MODEL", "Sentence-transformers checkpoint exported "
-                                "as the embedder (hub name or local directory).",
-                                "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2")
+    embedding_model: str | None = _env(
+        "EMBEDDING_MODEL", "The checkpoint `python -m export embedder` exports when given no "
+        "--source (hub name, directory or use-multilingual-v3), read from the environment. "
+        "The service embeds with the served embedder version, whatever it was exported from.",
+        None)
 
     # --- Triton and models ---
     triton_url: str | None = _env("TRITON_URL", "gRPC address (host:port) of a running Triton; "

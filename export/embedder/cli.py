@@ -34,6 +34,10 @@ from export.parity import min_cosine
 from export.progress import step
 from export.repository import Manifest, ModelRepository, ParityFigure
 
+SOURCE_ENV = "EMBEDDING_MODEL"
+"""Without --source, the checkpoint this environment variable names (the original
+service's setting for its embedding model)."""
+
 PARITY_SENTENCES = (
     "The weather is lovely today, let's go for a walk.",
     "I adopted a golden retriever puppy named Max last spring.",

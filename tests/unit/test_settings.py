@@ -124,3 +124,17 @@ def test_every_setting_is_documented() -> None:
                 "LOG_LEVEL", "LLM_ENABLED", "TTS_ENABLED", "HF_HOME", "SSL_CRT_FILE",
                 "SSL_KEY_FILE", "DATABASE_URL", "MILVUS_URI", "TRITON_URL"}
     assert original <= names
+
+
+def test_embedding_model_names_the_checkpoint_the_embedder_export_takes(monkeypatch) -> None:
+    from export.cli import build_parser
+
+    monkeypatch.setenv("EMBEDDING_MODEL", "/models/paraphrase-multilingual-MiniLM-L12-v2")
+    args = build_parser().parse_args(["embedder"])
+    assert args.source == "/models/paraphrase-multilingual-MiniLM-L12-v2"
+    assert build_parser().parse_args(["embedder", "--source", "x"]).source == "x"
+    monkeypatch.delenv("EMBEDDING_MODEL")
+    with pytest.raises(SystemExit):  # no variable, no --source: refused, as before
+        build_parser().parse_args(["embedder"])
+    with pytest.raises(SystemExit):  # the variable is the embedder's only
+        build_parser().parse_args(["tts"])
