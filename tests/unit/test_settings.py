@@ -133,8 +133,8 @@ def test_embedding_model_names_the_checkpoint_the_embedder_export_takes(monkeypa
     args = build_parser().parse_args(["embedder"])
     assert args.source == "/models/paraphrase-multilingual-MiniLM-L12-v2"
     assert build_parser().parse_args(["embedder", "--source", "x"]).source == "x"
+    with pytest.raises(SystemExit):  # the variable is the embedder's only
+        build_parser().parse_args(["tts"])
     monkeypatch.delenv("EMBEDDING_MODEL")
     with pytest.raises(SystemExit):  # no variable, no --source: refused, as before
         build_parser().parse_args(["embedder"])
-    with pytest.raises(SystemExit):  # the variable is the embedder's only
-        build_parser().parse_args(["tts"])
