@@ -66,7 +66,12 @@ from orchestrator.realtime.events import (
 from orchestrator.realtime.outbound import OutboundQueue
 from orchestrator.realtime.ports import Transcription, VoicePorts
 from orchestrator.realtime.reply import Pacing
-from orchestrator.realtime.smart_turn import EAGERNESS, SmartTurnModel, transcript_finished
+from orchestrator.realtime.smart_turn import (
+    EAGERNESS,
+    SmartTurnModel,
+    end_aligned,
+    transcript_finished,
+)
 from orchestrator.realtime.smart_turn import load_model as load_smart_turn
 from orchestrator.realtime.speculation import HeldSink, Speculation
 from orchestrator.realtime.vad import (
@@ -453,7 +458,8 @@ class RealtimeSession:
         if not isinstance(vad, SemanticVad) or self.smart_turn is None or \
                 pause.silence_ms < EAGERNESS[vad.eagerness].check_ms:
             return
-        probability = await asyncio.to_thread(self.smart_turn.completion, pause.audio)
+        probability = await asyncio.to_thread(
+            self.smart_turn.completion, end_aligned(pause.audio, pause.silence_samples))
         # Audio that arrived meanwhile may have resumed or ended the turn already.
         if probability >= EAGERNESS[vad.eagerness].threshold and detector is self._detector \
                 and detector.paused and detector.silence_start_ms == pause.audio_end_ms:

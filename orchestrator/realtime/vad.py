@@ -109,6 +109,8 @@ class SpeechPause:
     ended_at: float
     silence_ms: int
     """Which of ``pause_ms`` was reached."""
+    silence_samples: int
+    """How much of ``audio``'s end is the silence (whole frames: at least ``silence_ms``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +202,8 @@ class TurnDetector:
             if self._pauses < len(self.pause_ms) and silent_ms >= self.pause_ms[self._pauses]:
                 self._pauses += 1
                 return SpeechPause(self._silence_since_ms, np.concatenate(self._turn),
-                                   self._silence_clock, self.pause_ms[self._pauses - 1])
+                                   self._silence_clock, self.pause_ms[self._pauses - 1],
+                                   silent_ms * RATE // 1000)
         if self._turn_samples >= self.max_turn_samples:
             return self._stop(now_ms, forced=True)
         return None

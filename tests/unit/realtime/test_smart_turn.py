@@ -8,7 +8,14 @@ import importlib.util
 import numpy as np
 import pytest
 
-from orchestrator.realtime.smart_turn import EAGERNESS, default_model_path, features, load_model
+from orchestrator.realtime.smart_turn import (
+    EAGERNESS,
+    TAIL_MS,
+    default_model_path,
+    end_aligned,
+    features,
+    load_model,
+)
 from tests.support.fake_voice import silence, speak
 
 
@@ -79,6 +86,46 @@ def test_streamed_24khz_chunks_score_as_the_whole_recording(say) -> None:
     assert abs(len(streamed) - len(whole)) < 16000 * 0.01  # the filter delay: under 10 ms
     assert model.completion(streamed) == pytest.approx(model.completion(whole), abs=0.05)
     assert model.completion(streamed) >= EAGERNESS["medium"].threshold
+
+
+def paused_turns(speech: np.ndarray, shifts_ms: list[int]) -> list:  # type: ignore[type-arg]
+    """What the turn detector reports at medium's check for ``speech`` arriving
+    ``shift`` ms later (after a first turn, as in a conversation)."""
+    from orchestrator.realtime import vad
+
+    pauses = []
+    for shift in shifts_ms:
+        detector = vad.TurnDetector(vad.load_model().stream(), threshold=0.5,
+                                    prefix_padding_ms=300, silence_duration_ms=2000,
+                                    max_turn_ms=60_000,
+                                    pause_ms=(EAGERNESS["medium"].check_ms,))
+        audio = np.concatenate([silence(0.3 + shift / 1000), speech, silence(0.4)])
+        events = [e for i in range(0, len(audio), 640) for e in detector.feed(audio[i:i + 640])]
+        pauses.append(next(e for e in events if isinstance(e, vad.SpeechPause)))
+    return pauses
+
+
+def test_the_verdict_does_not_depend_on_where_speech_ends_inside_a_vad_frame(say) -> None:
+    """The same words arriving 8, 16 or 24 ms later end in another place of the VAD's
+    32 ms frame: the turn as reported scored 0.19-0.66 for this phrase; cut at its own end
+    it scores the same each time, and stays unfinished."""
+    model = load_model()
+    scores = [model.completion(end_aligned(p.audio, p.silence_samples))
+              for p in paused_turns(say("Can you tell me how to"), [0, 8, 16, 24])]
+    assert max(scores) - min(scores) < 0.01
+    assert scores[0] < EAGERNESS["medium"].threshold
+
+
+def test_the_cut_keeps_the_tail_after_the_last_loud_sample_and_pads_what_is_missing() -> None:
+    tone = (0.5 * np.sin(np.arange(8000) / 5)).astype(np.float32)
+    turn = np.concatenate([silence(0.2), tone, silence(0.3)])
+    cut = end_aligned(turn, silence_samples=int(0.25 * 16000))
+    assert len(cut) == 3200 + 8000 + TAIL_MS * 16
+    assert np.array_equal(cut[:11200], turn[:11200])
+    short = end_aligned(turn[:11200 + 800], silence_samples=800)  # 50 ms heard so far
+    assert len(short) == 11200 + TAIL_MS * 16 and not short[12000:].any()
+    assert end_aligned(turn, silence_samples=len(turn)) is not None  # all silence: as is
+    assert len(end_aligned(turn, silence_samples=len(turn))) == len(turn)
 
 
 @pytest.mark.parametrize(("text", "language", "finished"), [
