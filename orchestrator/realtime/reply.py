@@ -20,8 +20,10 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
-from orchestrator.realtime.audio import encode_output, resample
+from orchestrator.realtime.audio import encode_output, resample, split_quiet_end
 from orchestrator.realtime.events import (
     FunctionCall,
     FunctionCallArgumentsDelta,
@@ -350,7 +352,7 @@ class Reply:
                 if self._unspeakable(sentence):
                     await self._send_unspoken(sentence)
                     continue
-                first_piece = True
+                first_piece, quiet_end = True, None
                 async with aclosing(self.tts.stream(sentence, voice=plan.voice,
                                                     speed=plan.speed)) as audio:
                     while True:
@@ -364,6 +366,12 @@ class Reply:
                             clock.tts_first = time.perf_counter()
                         self.rate = self.rate or plan.output_rate or int(chunk.sample_rate)
                         samples = resample(chunk.samples, chunk.sample_rate, self.rate)
+                        if _cut_mid_clause(sentence):
+                            # The quiet end waits: sent if more audio follows, dropped if
+                            # it is the end of the chunk.
+                            if quiet_end is not None:
+                                samples = np.concatenate([quiet_end, samples])
+                            samples, quiet_end = split_quiet_end(samples, self.rate)
                         for piece in _pieces(samples, self.rate):
                             await self._send_audio(sentence if first_piece else None, piece)
                             first_piece = False
@@ -476,6 +484,13 @@ def spoken_text(spoken: list[SpokenSentence], audio_end_ms: float | None = None)
             words.extend(parts[:int(len(parts) * share)])
         break
     return " ".join(words)
+
+
+def _cut_mid_clause(chunk: str) -> bool:
+    """A first chunk cut after a number of words, not at punctuation: the voice ends it
+    with the silence of a finished utterance (170 ms for Piper's joe), which between two
+    words of one clause is a stumble, so all but 40 ms of it is dropped."""
+    return bool(chunk) and chunk[-1].isalnum()
 
 
 def _pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]

@@ -7,12 +7,13 @@ import base64
 import dataclasses
 
 import msgspec
+import numpy as np
 import pytest
 
 from orchestrator.chat.tools import ToolCallParser
 from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue, write_loop
 from orchestrator.realtime.reply import Pacing, Reply, ReplyPlan, SpokenSentence, spoken_text
-from tests.support.fake_voice import FakeLLM, FakeToolLLM, FakeTTS
+from tests.support.fake_voice import FakeAudioChunk, FakeLLM, FakeToolLLM, FakeTTS
 
 
 def plan(audio: bool = True, rate: int = 24000) -> ReplyPlan:
@@ -296,3 +297,35 @@ async def test_a_collected_reply_goes_by_sentence_however_little_audio_is_ahead(
     collected = dataclasses.replace(plan(), live=False)  # /api/voice-chat: nobody listens yet
     await run_reply(Reply(collected, llm, tts, OutboundQueue(64)), Collector())
     assert tts.texts == ["Hi.", "Then one two three four five six."]
+
+
+class SilentEndTTS(FakeTTS):
+    """Each chunk of text as 100 ms of tone and then 170 ms of silence (a voice's
+    end-of-utterance pause), split across two audio chunks inside the silence."""
+
+    async def stream(self, text, *, voice=None, speed=1.0):  # type: ignore[no-untyped-def,override]
+        self.texts.append(text)
+        rate = self.rate
+        tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate // 10) / rate)
+        audio = np.concatenate([tone, np.zeros(rate * 170 // 1000)]).astype(np.float32)
+        cut = len(tone) + rate * 50 // 1000
+        for part in (audio[:cut], audio[cut:]):
+            yield FakeAudioChunk(part, rate, text)
+
+
+async def test_a_first_chunk_cut_between_words_loses_its_closing_silence() -> None:
+    """"Sure thing my" then "friend.": the pause the voice puts after "my" would stumble
+    between two words of one clause, so only 40 ms of it is sent; a sentence keeps its
+    own, and silence inside a chunk (here across its two audio chunks) is kept."""
+    tts, sink = SilentEndTTS(), Collector()
+    fragment = dataclasses.replace(plan(rate=22050), pacing=Pacing(3, 3))
+    llm = FakeLLM(["Sure", " thing", " my", " friend", "."], delay=0.02)
+    await run_reply(Reply(fragment, llm, tts, OutboundQueue(64)), sink)
+    assert tts.texts == ["Sure thing my", "friend."]
+    pcm = b"".join(base64.b64decode(e["delta"]) for e in sink.events
+                   if e["type"] == "response.audio.delta")
+    samples = np.frombuffer(pcm, "<i2")
+    assert len(samples) / 22.05 == pytest.approx((100 + 40) + (100 + 170), abs=2)
+    loud = np.flatnonzero(np.abs(samples) > 300)
+    gap_ms = np.diff(loud).max() / 22.05  # the silence between the two chunks' tones
+    assert gap_ms == pytest.approx(40, abs=2)
