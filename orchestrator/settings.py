@@ -203,7 +203,7 @@ class Settings:
         "later chunks by sentence; 0: whole sentences only.", 3, minimum=0, maximum=100)
     reply_first_chunk_max_words: int = _env(
         "REPLY_FIRST_CHUNK_MAX_WORDS", "A spoken reply's first chunk goes to speech synthesis "
-        "after this many words when no clause boundary has come by then; 0: no limit.", 5,
+        "after this many words when no clause boundary has come by then; 0: no limit.", 3,
         minimum=0, maximum=100)
     reply_stop_loops: bool = _env(
         "REPLY_STOP_LOOPS", "Stop a spoken reply (realtime, /api/voice-chat) once its text "
