@@ -487,9 +487,10 @@ def spoken_text(spoken: list[SpokenSentence], audio_end_ms: float | None = None)
 
 
 def _cut_mid_clause(chunk: str) -> bool:
-    """A first chunk cut after a number of words, not at punctuation: the voice ends it
-    with the silence of a finished utterance (170 ms for Piper's joe), which between two
-    words of one clause is a stumble, so all but 40 ms of it is dropped."""
+    """A chunk cut at a word, not at punctuation (the first chunk's word limit, or an
+    early chunk when playback runs low): the voice ends it with the silence of a finished
+    utterance (170 ms for Piper's joe), which between two words of one clause is a
+    stumble, so all but 40 ms of it is dropped."""
     return bool(chunk) and chunk[-1].isalnum()
 
 
