@@ -458,8 +458,9 @@ class RealtimeSession:
         if not isinstance(vad, SemanticVad) or self.smart_turn is None or \
                 pause.silence_ms < EAGERNESS[vad.eagerness].check_ms:
             return
-        probability = await asyncio.to_thread(
-            self.smart_turn.completion, end_aligned(pause.audio, pause.silence_samples))
+        model = self.smart_turn
+        probability = await asyncio.to_thread(  # the cut reads the whole turn: off the loop
+            lambda: model.completion(end_aligned(pause.audio, pause.silence_samples)))
         # Audio that arrived meanwhile may have resumed or ended the turn already.
         if probability >= EAGERNESS[vad.eagerness].threshold and detector is self._detector \
                 and detector.paused and detector.silence_start_ms == pause.audio_end_ms:
