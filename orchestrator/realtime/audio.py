@@ -62,12 +62,19 @@ def decode_base64_audio(text: str) -> bytes:
         raise InvalidAudio("audio is not valid base64") from None
 
 
+def loud_end(samples: np.ndarray, level: float) -> int:
+    """Where ``samples`` stop being loud: one past the last sample at or above ``level``
+    (0 when none is)."""
+    loud = np.flatnonzero(np.abs(samples) >= level)
+    return int(loud[-1]) + 1 if loud.size else 0
+
+
 def split_quiet_end(samples: np.ndarray, rate: int, keep_ms: int = 40,
                     level: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """``samples`` up to ``keep_ms`` after their last sample at or above ``level``
     (-40 dBFS), and the quiet rest (all of it when nothing is that loud)."""
-    loud = np.flatnonzero(np.abs(samples) >= level)
-    end = min(len(samples), int(loud[-1]) + 1 + keep_ms * rate // 1000) if loud.size else 0
+    end = loud_end(samples, level)
+    end = min(len(samples), end + keep_ms * rate // 1000) if end else 0
     return samples[:end], samples[end:]
 
 

@@ -353,6 +353,7 @@ class Reply:
                     await self._send_unspoken(sentence)
                     continue
                 first_piece, quiet_end = True, None
+                trim_end = _cut_mid_clause(sentence)
                 async with aclosing(self.tts.stream(sentence, voice=plan.voice,
                                                     speed=plan.speed)) as audio:
                     while True:
@@ -366,7 +367,7 @@ class Reply:
                             clock.tts_first = time.perf_counter()
                         self.rate = self.rate or plan.output_rate or int(chunk.sample_rate)
                         samples = resample(chunk.samples, chunk.sample_rate, self.rate)
-                        if _cut_mid_clause(sentence):
+                        if trim_end:
                             # The quiet end waits: sent if more audio follows, dropped if
                             # it is the end of the chunk.
                             if quiet_end is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.realtime.audio import loud_end
 from orchestrator.realtime.vad import FRAME, packaged_file
 
 RATE = 16000
@@ -100,8 +101,8 @@ def end_aligned(audio: np.ndarray, silence_samples: int, tail_ms: int = TAIL_MS)
     level = max(0.01, 0.1 * float(np.percentile(np.abs(audio[:silence_start]), 99)))
     low = max(0, silence_start - _LAG_MS * RATE // 1000)
     high = min(audio.size, silence_start + FRAME)  # the first silent frame may end a word
-    loud = np.flatnonzero(np.abs(audio[low:high]) >= level)
-    end = low + int(loud[-1]) + 1 if loud.size else silence_start
+    end = low + loud_end(audio[low:high], level)
+    end = end if end > low else silence_start
     want = end + tail_ms * RATE // 1000
     if want <= audio.size:
         return audio[:want]
