@@ -53,6 +53,7 @@ class TurnRecord:
     created_at: datetime
     tool_calls: list[dict] | None = None
     tool_call_id: str | None = None
+    incomplete_reason: str | None = None
 
     @classmethod
     def of(cls, row: Turn) -> TurnRecord:
@@ -77,6 +78,9 @@ class NewTurn:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     interrupted: bool = False
+    incomplete_reason: str | None = None
+    """An assistant reply stopped before the model finished it (``max_output_tokens``,
+    ``repetition``)."""
     tool_calls: list[dict] | None = None
     """Function calls the assistant made (``{"call_id", "name", "arguments", "item_id"}``)."""
     tool_call_id: str | None = None

@@ -125,6 +125,9 @@ class Turn(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     interrupted: Mapped[bool] = mapped_column(default=False)
     """An assistant turn cut short by barge-in: ``text`` holds only what was sent."""
+    incomplete_reason: Mapped[str | None] = mapped_column(String(32))
+    """Why an assistant reply stopped before the model finished it: ``max_output_tokens``
+    or ``repetition`` (a loop was stopped); None when the model ended it."""
     tool_calls: Mapped[list | None] = mapped_column(JSON)
     """An assistant turn's function calls: ``[{"call_id", "name", "arguments", "item_id"}]``."""
     tool_call_id: Mapped[str | None] = mapped_column(String(128))

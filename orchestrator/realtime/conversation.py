@@ -511,8 +511,9 @@ class Conversation:
         turn = await self.store.get_turn(entry.turn_id)  # truncation may have cut it since
         item = entry.item
         if isinstance(item, Item) and item.role == "assistant":
+            unfinished = turn.interrupted or turn.incomplete_reason is not None
             item = assistant_item(item.id, turn.text, item.content[0]["type"] == "audio",
-                                  "incomplete" if turn.interrupted else "completed")
+                                  "incomplete" if unfinished else "completed")
         await self.send(ItemRetrieved(item=item))
 
     # --- cancellation and truncation -------------------------------------------------------

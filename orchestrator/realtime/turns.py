@@ -109,7 +109,8 @@ def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool,
         llm_first_token_ms=t.llm_first_token_ms, llm_total_ms=t.llm_total_ms,
         tts_first_audio_ms=t.tts_first_audio_ms, tts_total_ms=t.tts_total_ms,
         voice_to_voice_ms=t.voice_to_voice_ms, interrupted=interrupted,
-        prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens)
+        incomplete_reason=outcome.incomplete_reason, prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens)
 
 
 def remember_later(ports: VoicePorts, turns: Sequence[TurnRecord],

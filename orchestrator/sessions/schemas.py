@@ -113,6 +113,9 @@ class TurnOut(msgspec.Struct):
     """An assistant turn's function calls (realtime function calling)."""
     tool_call_id: str | None = None
     """A ``tool`` turn: the call whose output ``text`` holds."""
+    incomplete_reason: str | None = None
+    """An assistant reply stopped before the model finished it: ``max_output_tokens`` (its
+    token limit) or ``repetition`` (a loop was stopped)."""
 
     @classmethod
     def of(cls, t: TurnRecord) -> TurnOut:
@@ -125,7 +128,7 @@ class TurnOut(msgspec.Struct):
                    prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
                    tool_calls=[ToolCallRecord(c["call_id"], c["name"], c["arguments"])
                                for c in t.tool_calls] if t.tool_calls else None,
-                   tool_call_id=t.tool_call_id)
+                   tool_call_id=t.tool_call_id, incomplete_reason=t.incomplete_reason)
 
 
 class TurnPage(msgspec.Struct):

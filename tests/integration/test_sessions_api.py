@@ -79,7 +79,7 @@ async def test_stats_and_turn_pages(client, store) -> None:
     sid = (await new_session(client, user_id="alice"))["session_id"]
     await store.add_turn(sid, NewTurn("user", "one", stt_ms=120, prompt_tokens=7))
     await store.add_turn(sid, NewTurn("assistant", "two", llm_first_token_ms=30,
-                                      completion_tokens=4))
+                                      completion_tokens=4, incomplete_reason="repetition"))
     await store.add_turn(sid, NewTurn("user", "three", stt_ms=80, prompt_tokens=3))
     stats = (await client.get(f"/api/sessions/{sid}/stats")).json()
     assert (stats["turns"], stats["user_turns"], stats["assistant_turns"]) == (3, 2, 1)
@@ -90,6 +90,7 @@ async def test_stats_and_turn_pages(client, store) -> None:
     assert (user["sessions"], user["turns"], user["active_sessions"]) == (1, 3, 1)
     page = (await client.get(f"/api/sessions/{sid}/turns?limit=2")).json()
     assert [t["text"] for t in page["data"]] == ["one", "two"]
+    assert [t["incomplete_reason"] for t in page["data"]] == [None, "repetition"]
     assert (page["total"], page["has_more"]) == (3, True)
     page = (await client.get(f"/api/sessions/{sid}/turns?limit=2&offset=2")).json()
     assert [t["text"] for t in page["data"]] == ["three"] and page["has_more"] is False

@@ -138,17 +138,24 @@ async def test_an_unfinished_reply_is_incomplete_with_openais_reasons(live, llm,
                                                                       detail) -> None:
     live.use(fake_services(llm=llm))
     async with sdk(live).realtime.connect(model="llm") as conn:
-        await events_until(conn, "session.created", GA_EVENTS)
+        (created,) = await events_until(conn, "session.created", GA_EVENTS)
         await conn.conversation.item.create(item={
             "type": "message", "role": "user",
             "content": [{"type": "input_text", "text": "Tell me more."}]})
         await conn.response.create(response={"output_modalities": ["text"]})
         reply = await events_until(conn, "response.done", GA_EVENTS)  # valid for the SDK
-    response = reply[-1]["response"]
+        response = reply[-1]["response"]
+        # Read back from storage, the item is still unfinished.
+        await conn.conversation.item.retrieve(item_id=response["output"][0]["id"])
+        retrieved = (await events_until(conn, "conversation.item.retrieved", GA_EVENTS))[-1]
     assert response["status"] == "incomplete"
     assert response["status_details"]["reason"] == reason
     assert response["status_details"].get("detail") == detail
     assert response["output"][0]["status"] == "incomplete"
+    assert retrieved["item"]["status"] == "incomplete"
+    turns, _ = await live.runtime.conversations.list_turns(created["session"]["id"])
+    assert [(t.role, t.incomplete_reason) for t in turns] == [
+        ("user", None), ("assistant", detail or reason)]
 
 
 async def test_ga_spoken_turn_sends_transcript_and_audio_not_text(live) -> None:
