@@ -163,6 +163,8 @@ class Reply:
     _worded: bool = False  # text handed to the sender: the message is output item 0
     _calls_out: int = 0  # function calls handed to the sender
     _incomplete: str | None = None  # why generation ended before the model finished
+    _worded_chars: int = 0  # characters of text handed to the sender
+    _kept_chars: int | None = None  # a stopped loop: the text up to its first copy
     rate: int = 0
     """Sample rate of the audio sent (known from the first chunk on)."""
     warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -247,6 +249,7 @@ class Reply:
                 await self._words(text, out)
                 if guard is not None and guard.feed(chunk.text):
                     self._incomplete = "repetition"
+                    self._kept_chars = max(0, self._worded_chars - guard.repeated)
                     await out.put(_Unsay(guard.repeated))  # speak the loop's first copy only
                     break
         if parser is not None:
@@ -263,6 +266,7 @@ class Reply:
             return
         plan = self.plan
         self._worded = True
+        self._worded_chars += len(text)
         await self.outbound.put(
             ResponseTextDelta(response_id=plan.response_id, item_id=plan.item_id, delta=text),
             response_id=plan.response_id, on_sent=self._text_sent(text))
@@ -444,9 +448,11 @@ class Reply:
 
     def delivered_text(self, audio_end_ms: float | None = None) -> str:
         """What the user got: for audio, the sentences whose audio was sent (cut at
-        ``audio_end_ms`` when given); for text, the deltas sent."""
+        ``audio_end_ms`` when given); for text, the deltas sent, less a stopped loop's
+        repeats (the client has shown them; the stored turn, which later prompts read,
+        keeps one copy, as a spoken reply does)."""
         if not self.plan.audio or self.tts is None:
-            return "".join(self.text_sent).strip()
+            return "".join(self.text_sent)[:self._kept_chars].strip()
         return spoken_text(self.spoken, audio_end_ms)
 
     def timings(self, released_at: float | None = None) -> Timings:

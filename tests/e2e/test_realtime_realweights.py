@@ -194,8 +194,13 @@ async def test_ga_sdk_spoken_and_text_turns_on_real_services(live, question) -> 
         if response.status == "incomplete":
             assert response.status_details.reason in finished["incomplete"]
     reply = "".join(e.delta for e in written if e.type == "response.output_text.delta")
-    assert reply.strip()
-    assert written[-1].response.output[0].content[0].text == reply
+    kept = written[-1].response.output[0].content[0].text
+    assert reply.strip() and kept.strip()
+    if written[-1].response.status_details and \
+            written[-1].response.status_details.reason == "content_filter":
+        assert reply.startswith(kept) and len(kept) < len(reply)  # a loop's first copy
+    else:
+        assert kept == reply
 
 
 async def test_beta_sdk_barge_in_on_real_services(live, question, long_request) -> None:

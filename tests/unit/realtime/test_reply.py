@@ -255,6 +255,17 @@ async def test_a_looping_reply_is_stopped_its_stream_closed_and_its_audio_kept()
     assert "response.audio.delta" in sink.types()
 
 
+async def test_a_looping_text_reply_keeps_the_first_copy() -> None:
+    looping = ["Yes"] + [" they", " fit", " in", " a", " city", " block", ","] * 10
+    llm, sink = FakeLLM(looping), Collector()
+    reply = Reply(plan(audio=False), llm, None, OutboundQueue(256))
+    outcome = await run_reply(reply, sink)
+    assert outcome.incomplete_reason == "repetition" and llm.closed_early == 1
+    assert outcome.text == reply.delivered_text() == "Yes they fit in a city block,"
+    text = "".join(e["delta"] for e in sink.events if e["type"] == "response.text.delta")
+    assert text.startswith(outcome.text) and text.count("city block") == 2
+
+
 async def test_loops_are_spoken_to_the_end_when_the_guard_is_off() -> None:
     looping = ["Yes"] + [" they", " fit", " in", " a", " city", " block", ","] * 10
     llm = FakeLLM(looping)
