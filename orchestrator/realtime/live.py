@@ -38,6 +38,14 @@ class LiveSocket:
     """Finish the turn in flight and take no new one (within the seconds given)."""
 
 
+async def _wait_done(live: LiveSocket, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for the socket to be released. ``asyncio.timeout`` rather
+    than ``wait_for``, which on Python 3.11 can swallow a cancel that lands as it ends."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await live.done.wait()
+
+
 class LiveSessions:
     def __init__(self) -> None:
         self._open: dict[str, LiveSocket] = {}
@@ -48,8 +56,7 @@ class LiveSessions:
         if older is not None:
             self._close(older, Conflict(f"session {session_id!r} was opened by another "
                                         "connection, which replaces this one"), CLOSE_REPLACED)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(older.done.wait(), HANDOVER_TIMEOUT_S)
+            await _wait_done(older, HANDOVER_TIMEOUT_S)
         task = asyncio.current_task()
         assert task is not None
         live = LiveSocket(session_id, task)
@@ -67,8 +74,7 @@ class LiveSessions:
         if live is None:
             return
         self._close(live, Conflict(f"session {session_id!r} has ended"), CLOSE_ENDED)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(live.done.wait(), timeout_s)
+        await _wait_done(live, timeout_s)
 
     async def drain(self, timeout_s: float) -> None:
         """Close every socket once its turn in flight is done (at most ``timeout_s``)."""
@@ -79,8 +85,7 @@ class LiveSessions:
                     await live.settle(timeout_s)
             self._close(live, ShuttingDown("the server is shutting down; reconnect to "
                                            "continue this session"), CLOSE_GOING_AWAY)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.done.wait(), HANDOVER_TIMEOUT_S)
+            await _wait_done(live, HANDOVER_TIMEOUT_S)
 
         await asyncio.gather(*(close(live) for live in list(self._open.values())))
 

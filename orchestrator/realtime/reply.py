@@ -319,7 +319,11 @@ class Reply:
                 if ahead is None or ahead <= LOW_WATER_S:
                     delta = await source.get()
                 else:  # a queue get cancelled by the timeout leaves its item queued
-                    delta = await asyncio.wait_for(source.get(), ahead - LOW_WATER_S)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancel that lands as it ends, and the cancelled reply then waited
+                    # forever for text (a drain that never finished, seen under load).
+                    async with asyncio.timeout(ahead - LOW_WATER_S):
+                        delta = await source.get()
             except TimeoutError:
                 for piece in chunker.cut():
                     yield piece

@@ -340,3 +340,32 @@ async def test_a_first_chunk_cut_between_words_loses_its_closing_silence() -> No
     loud = np.flatnonzero(np.abs(samples) > 300)
     gap_ms = np.diff(loud).max() / 22.05  # the silence between the two chunks' tones
     assert gap_ms == pytest.approx(40, abs=2)
+
+
+class PlentyAhead(Reply):
+    """Seconds of audio still to play: the chunker waits for text with a timeout."""
+
+    def _audio_ahead_s(self) -> float | None:
+        return 5.0
+
+
+@pytest.mark.parametrize("ticks", range(6))
+async def test_a_cancel_landing_as_text_arrives_ends_the_wait_for_text(ticks) -> None:
+    """The cancel may come in the same few loop steps as the text it waits for; it must
+    still end the stage (asyncio.wait_for on Python 3.11 can swallow it, and the cancelled
+    reply then waited for text forever: a drain that never finished)."""
+    reply = PlentyAhead(plan(), FakeLLM(), FakeTTS(), OutboundQueue(16))
+    source: asyncio.Queue = asyncio.Queue()
+
+    async def chunk() -> None:
+        async for _ in reply._sentences(source):
+            pass
+
+    task = asyncio.create_task(chunk())
+    await asyncio.sleep(0.01)  # waiting for text now
+    source.put_nowait(" word")
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait([task], timeout=2)
+    assert task.cancelled()
