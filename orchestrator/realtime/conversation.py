@@ -67,6 +67,7 @@ from orchestrator.realtime.speculation import HeldSink
 from orchestrator.realtime.turns import (
     PromptContext,
     assistant_turn_row,
+    item_status,
     prompt_messages,
     remember_later,
     text_turn_row,
@@ -392,9 +393,8 @@ class Conversation:
         record = await self.store.add_turn(self.session_id, assistant_turn_row(
             text, outcome, interrupted=interrupted, tool_calls=tool_call_rows(calls)))
         if text:
-            unfinished = interrupted or outcome.incomplete_reason is not None
             self._keep_item(record.id, assistant_item(
-                item_id, text, reply.plan.audio, "incomplete" if unfinished else "completed"))
+                item_id, text, reply.plan.audio, item_status(record)))
         for call in calls:
             self._keep_item(record.id, call)
             self._calls.add(call.call_id)
@@ -511,9 +511,8 @@ class Conversation:
         turn = await self.store.get_turn(entry.turn_id)  # truncation may have cut it since
         item = entry.item
         if isinstance(item, Item) and item.role == "assistant":
-            unfinished = turn.interrupted or turn.incomplete_reason is not None
             item = assistant_item(item.id, turn.text, item.content[0]["type"] == "audio",
-                                  "incomplete" if unfinished else "completed")
+                                  item_status(turn))
         await self.send(ItemRetrieved(item=item))
 
     # --- cancellation and truncation -------------------------------------------------------

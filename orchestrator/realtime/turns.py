@@ -113,6 +113,13 @@ def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool,
         completion_tokens=outcome.completion_tokens)
 
 
+def item_status(turn: TurnRecord) -> str:
+    """A stored assistant turn's item status: ``incomplete`` when the user cut it short or
+    it stopped before the model ended it (token limit, a stopped loop)."""
+    return "incomplete" if turn.interrupted or turn.incomplete_reason is not None \
+        else "completed"
+
+
 def remember_later(ports: VoicePorts, turns: Sequence[TurnRecord],
                    spawn: Callable[[Any, str], Any]) -> None:
     """Write memory off the reply path (embedding must not delay the next turn)."""
