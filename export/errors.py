@@ -7,7 +7,8 @@
     ├── VersionExists        the requested version is taken (versions are never overwritten)
     └── ValidationError      the exported graph does not match its source
         ├── ShapeError       an output has the wrong shape
-        └── ParityError      values differ beyond tolerance
+        ├── ParityError      values differ beyond tolerance
+        └── QualityError     a quantised graph transcribes worse than its float source
 """
 
 
@@ -33,3 +34,8 @@ class ShapeError(ValidationError):
 
 class ParityError(ValidationError):
     """Exported outputs differ from the source's beyond tolerance."""
+
+
+class QualityError(ValidationError):
+    """A quantised graph's error rates are worse than its float source's beyond the
+    allowed margin."""

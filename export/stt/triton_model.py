@@ -46,6 +46,7 @@ class TritonPythonModel:
         sys.path.insert(0, str(version_dir))
         from stt_runtime import Transcriber, WhisperOnnx, WhisperTokenizer
         from stt_runtime.frontend import load_mel_filters
+        from stt_runtime.transcribe import decoding_options
 
         self.max_audio_seconds = float(params["max_audio_seconds"])
         # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
@@ -58,7 +59,7 @@ class TritonPythonModel:
             no_speech_threshold=float(params["no_speech_threshold"]),
             logprob_threshold=float(params["logprob_threshold"]),
             condition_on_previous_text=bool(params["condition_on_previous_text"]),
-            min_window_seconds=float(params["min_window_seconds"]))
+            **decoding_options(version_dir, params))
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def _prepare(self, request):  # type: ignore[no-untyped-def]

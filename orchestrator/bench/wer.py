@@ -1,31 +1,6 @@
-"""Word error rate: what the STT benchmark and tests compare transcripts by."""
+"""Word error rate: what the STT benchmark and tests compare transcripts by (one
+implementation, :mod:`export.stt.scoring`, also scores versions at export)."""
 
-from __future__ import annotations
+from export.stt.scoring import cer, normalize, wer, word_errors
 
-import re
-from collections.abc import Sequence
-
-
-def normalize(text: str) -> list[str]:
-    """Lower-case words without punctuation ("Hello, world!" -> ["hello", "world"])."""
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
-
-
-def word_errors(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Levenshtein distance over words (substitutions, insertions, deletions)."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, 1):
-        prev, row[0] = row[0], i
-        for j, hyp in enumerate(hypothesis, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref != hyp))
-    return row[-1]
-
-
-def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER: all word errors over all reference words."""
-    errors = words = 0
-    for reference, hypothesis in zip(references, hypotheses, strict=True):
-        ref = normalize(reference)
-        errors += word_errors(ref, normalize(hypothesis))
-        words += len(ref)
-    return errors / max(words, 1)
+__all__ = ["cer", "normalize", "wer", "word_errors"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from export.profiles import repository_profile
 from export.repository import MANIFEST, MODEL_CODE, Manifest, ModelRepository, sha256_file
 from export.specs.base import ModelSpec
+from export.stt.quality import judge as judge_quality
 from orchestrator.models.schemas import Check
 
 
@@ -97,6 +98,13 @@ def check_parity(manifest: Manifest) -> Check:
     return Check("parity", True, f"{len(manifest.parity)} figures within tolerance")
 
 
+def check_long_form(manifest: Manifest) -> Check:
+    """An stt version transcribes long audio with pauses about as well as single
+    utterances (the figures export measured: :mod:`export.stt.quality`)."""
+    passed, detail = judge_quality(manifest.extra.get("quality"))
+    return Check("long_form", passed, detail)
+
+
 def static_checks(repository: ModelRepository, spec: ModelSpec, version: int) -> list[Check]:
     """Everything that can be checked without Triton, in order; stops at a bad manifest."""
     checks = [check_config(repository, spec)]
@@ -107,8 +115,10 @@ def static_checks(repository: ModelRepository, spec: ModelSpec, version: int) ->
     version_dir = repository.model_dir(spec.name) / str(version)
     checks += [check_files(version_dir, manifest), check_onnx(version_dir),
                check_parity(manifest)]
+    if spec.name == "stt":
+        checks.append(check_long_form(manifest))
     return checks
 
 
-__all__ = ["MANIFEST", "check_config", "check_files", "check_manifest", "check_onnx",
-           "check_parity", "static_checks"]
+__all__ = ["MANIFEST", "check_config", "check_files", "check_long_form", "check_manifest",
+           "check_onnx", "check_parity", "static_checks"]

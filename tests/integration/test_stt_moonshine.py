@@ -5,23 +5,28 @@ refusing what it cannot do, and promoted / rolled back against a Whisper version
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from export.repository import ModelRepository
+from export.stt import quality, testspeech
 from export.stt.moonshine.export import reference_audio
+from export.stt.scoring import wer
 from orchestrator.errors import InferenceInvalidInput
 from orchestrator.inference.client import TritonClient
-from orchestrator.models.service import ModelAdmin
+from orchestrator.models.service import ModelAdmin, VersionRefused
 from orchestrator.speech.stt import SpeechToText
 from tests.support import triton as triton_support
 from tests.support.stt import espeak, export_version, read_wav, tiny_whisper_checkpoint
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights, pytest.mark.asyncio]
 
-BECKETT = "Ever tried ever failed, no matter try again fail again fail better."
+BECKETT = "Ever tried ever failed, no matter try again. Fail again, fail better."
+"""The sample's two stretches of speech, between its 1 s pauses, decoded one by one (the
+whole clip at once gave the same words: "… try again fail again fail better.")."""
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +95,60 @@ async def test_a_partial_transcript_as_draft_changes_nothing_but_the_time(stt: T
         await service.transcribe(beckett, version="2", draft=[10**6])
 
 
-async def test_long_audio_is_cut_in_quiet_places(stt: TritonClient) -> None:
+async def test_long_audio_is_cut_at_its_pauses(stt: TritonClient) -> None:
     (_, beckett), = reference_audio()
     gap = np.zeros(8000, np.float32)
     long = np.concatenate([beckett, gap, beckett, gap, beckett, gap, beckett])  # 42 s
     result = await SpeechToText(stt).transcribe(long, version="2")
-    assert len(result.segments) == 2
+    # each sample holds a 1 s pause and ends with 1 s of silence: two stretches of speech
+    assert len(result.segments) == 8
+    assert all(s.end - s.start < 7 for s in result.segments)  # a sample is 10 s
     assert result.text.lower().count("fail better") == 4
+
+
+async def test_long_audio_with_pauses_comes_back_whole(stt: TritonClient) -> None:
+    """Recordings of 3-6 sentences with 0.5-3 s silences (8-30 s): before the fix, four of
+    the first six came back as empty transcripts."""
+    language = quality.english()
+    clips = testspeech.long_clips(language.sentences, language.speaker)
+    service = SpeechToText(stt)
+    texts = [(await service.transcribe(c.audio, language="en", version="2")).text
+             for c in clips]
+    assert all(texts), texts
+    assert wer([c.text for c in clips], texts) <= 0.15, list(zip(texts, clips, strict=True))
+
+
+def test_export_scores_long_form_beside_short_form(repository: ModelRepository) -> None:
+    figures = repository.manifest("stt", 2).extra["quality"]["en"]
+    assert figures["long_clips"] == len(testspeech.LONG_FORMS) and figures["empty_long"] == 0
+    assert figures["short"] < 0.2 and figures["long"] < 0.2, figures
+    assert quality.judge({"en": figures})[0]
+
+
+async def test_a_version_that_loses_long_speech_is_refused(stt: TritonClient,
+                                                           repository: ModelRepository
+                                                           ) -> None:
+    """Version 2's files under the figures its export gave before 2026-12-05 (four of six
+    recordings empty), and with none at all: validate fails on them, promote refuses."""
+    admin = ModelAdmin(repository, stt, grace_s=0.2)
+    source = repository.model_dir("stt") / "2"
+    for number, figures in ((3, {"en": {"metric": "wer", "short": 0.058, "long": 0.572,
+                                        "long_clips": 6, "empty_long": 4}}), (4, None)):
+        target = repository.model_dir("stt") / str(number)
+        shutil.copytree(source, target)
+        manifest = json.loads((target / "manifest.json").read_text())
+        manifest["version"] = number
+        manifest["extra"].pop("quality")
+        if figures:
+            manifest["extra"]["quality"] = figures
+        (target / "manifest.json").write_text(json.dumps(manifest))
+        report = await admin.validate("stt", number)
+        failed = {c.name: c.detail for c in report.checks if not c.passed}
+        assert set(failed) == {"long_form"}, report.checks
+        assert ("came back empty" if figures else "no long-form figures") in failed["long_form"]
+        with pytest.raises(VersionRefused, match="long_form"):
+            await admin.promote("stt", number)
+        shutil.rmtree(target)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

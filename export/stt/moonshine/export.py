@@ -25,6 +25,7 @@ from export.parity import max_abs_diff, sequences_equal
 from export.repository import Manifest, ModelRepository, ParityFigure, sha256_file
 from export.stt.moonshine.fold import dequantized
 from export.stt.moonshine.runtime import CONFIG_FILE, GRAPHS, TOKENIZER_FILE, Config, graph_file
+from export.stt.vad import VAD_FILE, packaged_model
 
 MODEL_CODE = Path(__file__).with_name("triton_model.py")
 BUNDLED_DIR = Path("data/weights/moonshine-base-en")
@@ -104,7 +105,7 @@ def check(directory: Path, source: Path, clips: list[tuple[str, np.ndarray]]
 
 
 def run(source: Path, version_number: int | None, repository: ModelRepository,
-        sample_audio: np.ndarray | None = None) -> Manifest:
+        sample_audio: np.ndarray | None = None, *, quality: bool = True) -> Manifest:
     if not (source / TOKENIZER_FILE).is_file():
         raise SourceError(f"{source} has Moonshine graphs but no {TOKENIZER_FILE}")
     clips = reference_audio()
@@ -119,6 +120,8 @@ def run(source: Path, version_number: int | None, repository: ModelRepository,
                 _, folded = dequantized(graph_file(source, stem), version.path / f"{stem}.onnx")
                 progress.note(f"{stem}: {folded} constant weight nodes folded")
             shutil.copyfile(source / TOKENIZER_FILE, version.path / TOKENIZER_FILE)
+            # Long audio is decoded between its pauses (runtime.windows), found by Silero.
+            shutil.copyfile(packaged_model(), version.path / VAD_FILE)
             config = Config()
             (version.path / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n",
                                                     encoding="utf-8")
@@ -126,7 +129,10 @@ def run(source: Path, version_number: int | None, repository: ModelRepository,
         with progress.step("parity against useful-moonshine-onnx's decode loop"):
             figures = check(version.path, source, clips)
         from export.stt.moonshine.runtime import MoonshineOnnx
+        from export.stt.quality import measure_all, moonshine_transcriber
 
+        scores = measure_all(moonshine_transcriber(version.path), multilingual=False) \
+            if quality else {}
         model = MoonshineOnnx(version.path)
         layers = len(model.past_names) // 4
         manifest = Manifest(
@@ -138,5 +144,6 @@ def run(source: Path, version_number: int | None, repository: ModelRepository,
                         "vocabulary": model.tokenizer.get_vocab_size()},
             parity=figures,
             extra={"architecture": "moonshine", "multilingual": False, "languages": 1,
-                   "language": "en", "parity_audio": [name for name, _ in clips]})
+                   "language": "en", "parity_audio": [name for name, _ in clips],
+                   **({"quality": scores} if scores else {})})
         return version.write_manifest(manifest)

@@ -5,8 +5,12 @@ loop is the reference one of ``useful-moonshine-onnx`` (start token, merged deco
 ``use_cache_branch`` switch, cross-attention cache computed on the first step), which the
 export's parity check compares it with token for token.
 
-Audio longer than ``window_s`` is cut into windows at the quietest 100 ms within the last
-``search_s`` seconds before each limit, so a cut rarely falls inside a word.
+Long recordings: when the version holds a voice activity detector (``vad.onnx``, since
+2026-12-05) and the audio has a silence of ``split_silence_s`` or more, each stretch of
+speech between such silences is decoded on its own (:mod:`export.stt.vad`: given the
+whole recording, Moonshine can end at its first step and lose all of it). A piece longer
+than ``window_s`` is cut again at the quietest 100 ms within the last ``search_s``
+seconds before each limit, so a cut rarely falls inside a word.
 """
 
 from __future__ import annotations
@@ -21,6 +25,16 @@ from typing import Any
 import numpy as np
 
 from export.stt.cuts import quiet_bounds
+from export.stt.vad import VAD_FILE, SileroVad, pieces
+
+LOST_SPEECH_S = 1.0
+"""A window in which the detector heard at least this much speech must give text: if
+it gives none even when cut finer, the request fails (:class:`SpeechLost`) rather than
+return a transcript without that speech."""
+
+
+class SpeechLost(RuntimeError):
+    """Speech the detector heard gave no text, however it was cut."""
 
 SAMPLE_RATE = 16_000
 CONFIG_FILE = "moonshine.json"
@@ -47,6 +61,10 @@ class Config:
     extra_tokens: int = 10
     window_s: float = 30.0
     search_s: float = 5.0
+    split_silence_s: float = 1.0
+    """With a voice activity detector: silences this long (or longer) split the audio into
+    pieces decoded one by one, each keeping up to ``pad_s`` of the silence around it."""
+    pad_s: float = 0.5
 
     @classmethod
     def load(cls, directory: Path) -> Config:
@@ -62,6 +80,9 @@ class Window:
     logprobs: list[float] = field(default_factory=list)
     text: str = ""
     temperature: float = 0.0
+    speech_s: float | None = None
+    """Seconds the voice activity detector heard as speech in the window (None: no
+    detector in this version)."""
 
 
 class MoonshineOnnx:
@@ -94,6 +115,8 @@ class MoonshineOnnx:
         if missing:
             raise ValueError(f"decoder outputs lack {sorted(missing)[:3]}")
         self.has_mask = "encoder_attention_mask" in inputs
+        vad = directory / VAD_FILE
+        self.vad = SileroVad(vad) if vad.is_file() else None
 
     # --- one window ------------------------------------------------------------------
 
@@ -174,26 +197,69 @@ class MoonshineOnnx:
     # --- whole recordings ------------------------------------------------------------
 
     def windows(self, audio: np.ndarray) -> list[Window]:
-        return [Window(start, end) for start, end in quiet_bounds(
-            audio, int(self.config.window_s * SAMPLE_RATE),
-            int(self.config.search_s * SAMPLE_RATE))]
+        """Where the recording is decoded: pieces between long silences (when the version
+        has a detector), each cut again into windows of at most ``window_s``."""
+        cfg = self.config
+        if self.vad is None:
+            cut, heard = [(0, audio.size)], [None]
+        else:
+            found = pieces(audio, self.vad.probabilities(audio),
+                           split_silence_s=cfg.split_silence_s, pad_s=cfg.pad_s)
+            cut, heard = found.bounds, list(found.speech_s)
+        windows = []
+        for (start, end), speech_s in zip(cut, heard, strict=True):
+            inner = quiet_bounds(audio[start:end], int(cfg.window_s * SAMPLE_RATE),
+                                 int(cfg.search_s * SAMPLE_RATE))
+            windows += [Window(start + lo, start + hi,
+                               speech_s=None if speech_s is None or len(inner) > 1
+                               else speech_s) for lo, hi in inner]
+        return windows
 
     def transcribe(self, audio: np.ndarray, *, temperature: float = 0.0,
                    rng: np.random.Generator | None = None,
                    draft: list[int] | None = None) -> list[Window]:
-        """``draft``: see :meth:`decode` (used for the first window)."""
+        """``draft``: see :meth:`decode`. It covers the windows in order: each window
+        checks what is left of it after the tokens of the windows before."""
         audio = np.ascontiguousarray(audio, np.float32).reshape(-1)
         if audio.size < MIN_SECONDS * SAMPLE_RATE:
             audio = np.pad(audio, (0, int(MIN_SECONDS * SAMPLE_RATE) - audio.size))
         windows = self.windows(audio)
-        for i, window in enumerate(windows):
-            piece = audio[window.start:window.end]
-            window.tokens, window.logprobs = self.decode(
-                self.encode(piece), self.max_tokens(piece.size), temperature=temperature,
-                rng=rng, draft=draft if i == 0 else None)
-            window.text = self.tokenizer.decode(window.tokens).strip()
-            window.temperature = temperature
+        remaining = list(draft or [])
+        for window in windows:
+            self._decode_window(audio, window, temperature, rng, remaining)
+            done = len(window.tokens)
+            remaining = remaining[done:] if remaining[:done] == window.tokens else []
+            if not window.tokens and (window.speech_s or 0.0) >= LOST_SPEECH_S:
+                self._recover(audio, window, temperature, rng)
         return windows
+
+    def _decode_window(self, audio: np.ndarray, window: Window, temperature: float,
+                       rng: np.random.Generator | None, draft: list[int]) -> None:
+        piece = audio[window.start:window.end]
+        window.tokens, window.logprobs = self.decode(
+            self.encode(piece), self.max_tokens(piece.size), temperature=temperature,
+            rng=rng, draft=draft or None)
+        window.text = self.tokenizer.decode(window.tokens).strip()
+        window.temperature = temperature
+
+    def _recover(self, audio: np.ndarray, window: Window, temperature: float,
+                 rng: np.random.Generator | None) -> None:
+        """A window with speech gave no text: decode it again cut at every pause of half
+        a second, and fail loudly if that gives nothing either."""
+        assert self.vad is not None
+        piece = audio[window.start:window.end]
+        found = pieces(piece, self.vad.probabilities(piece), split_silence_s=0.5,
+                       pad_s=0.25)
+        parts = [Window(window.start + lo, window.start + hi) for lo, hi in found.bounds]
+        for part in parts:
+            self._decode_window(audio, part, temperature, rng, [])
+        if not any(part.tokens for part in parts):
+            raise SpeechLost(
+                f"{window.speech_s:.1f} s of speech at {window.start / SAMPLE_RATE:.1f}-"
+                f"{window.end / SAMPLE_RATE:.1f} s gave no text")
+        window.tokens = [t for part in parts for t in part.tokens]
+        window.logprobs = [lp for part in parts for lp in part.logprobs]
+        window.text = " ".join(part.text for part in parts if part.text)
 
 
 def segments(windows: list[Window]) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ from export.specs.stt import (
     SPEC,
     TEXT,
 )
-from export.stt.moonshine.runtime import MoonshineOnnx, segments
+from export.stt.moonshine.runtime import MoonshineOnnx, SpeechLost, segments
 from export.stt.requests import BadRequest, read_request
 
 
@@ -77,6 +77,10 @@ class TritonPythonModel:
             except BadRequest as exc:
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
                     str(exc), pb_utils.TritonError.INVALID_ARG)))
+                continue
+            except SpeechLost as exc:  # an error, never a transcript without that speech
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
+                    f"speech lost: {exc}", pb_utils.TritonError.INTERNAL)))
                 continue
             except Exception as exc:
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(

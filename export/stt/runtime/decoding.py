@@ -31,6 +31,27 @@ class WindowResult:
     compression_ratio: float
 
 
+def loop_start(text_tokens: list[int], repeats: int) -> int | None:
+    """Where a loop begins when ``text_tokens`` end in one unit of 1-16 tokens said
+    ``repeats`` times in a row or more (twice that for a unit of one or two tokens, which
+    real speech repeats more: "ha ha ha"): the index just after the unit's first
+    occurrence. None when they do not."""
+    size = len(text_tokens)
+    for unit in range(1, min(16, size // repeats) + 1):
+        times = repeats * 2 if unit <= 2 else repeats
+        if unit * times > size:
+            continue
+        tail = text_tokens[size - unit:]
+        if all(text_tokens[size - unit * (k + 1):size - unit * k] == tail
+               for k in range(1, times)):
+            # walk back over every repetition to the loop's first unit
+            start = size - unit * times
+            while start >= unit and text_tokens[start - unit:start] == tail:
+                start -= unit
+            return start + unit
+    return None
+
+
 def compression_ratio(text: str) -> float:
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data))
@@ -143,9 +164,16 @@ class WindowDecoder:
 
     def decode(self, cross: tuple[np.ndarray, np.ndarray], *, language: str | None,
                task: str = "transcribe", prompt: list[int] | None = None,
-               temperature: float = 0.0, rng: np.random.Generator | None = None
-               ) -> WindowResult:
-        """Decode one window (``cross`` holds batch size 1)."""
+               temperature: float = 0.0, rng: np.random.Generator | None = None,
+               max_repeats: int = 0) -> WindowResult:
+        """Decode one window (``cross`` holds batch size 1).
+
+        ``max_repeats`` (0: off, as openai-whisper): a window whose text ends in the same
+        unit said that many times in a row (:func:`loop_start`) stops there, with the
+        unit kept once. Greedy decoding can loop until the window's token limit (seen on
+        Korean: a hundred repeated characters and seconds of decoding); openai-whisper
+        answers that by decoding the window again at higher temperatures, each try as
+        long as the first."""
         tok = self.tokenizer
         initial = self.initial_tokens(language, task, prompt or [])
         sample_begin = len(initial)
@@ -175,6 +203,12 @@ class WindowDecoder:
             pending = np.array([[next_token]], np.int64)
             if next_token == tok.eot or len(tokens) > self.n_ctx:
                 break
+            if max_repeats and next_token < tok.eot:
+                text_at = [j for j in range(sample_begin, len(tokens)) if tokens[j] < tok.eot]
+                cut = loop_start([tokens[j] for j in text_at], max_repeats)
+                if cut is not None:
+                    del tokens[text_at[cut]:]
+                    break
         sampled = tokens[sample_begin:]
         if tok.eot in sampled:
             sampled = sampled[:sampled.index(tok.eot)]

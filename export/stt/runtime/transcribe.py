@@ -10,7 +10,10 @@ hallucination_silence_threshold are not ported.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +23,19 @@ from .timing import add_word_timestamps, align_words, last_word_end
 from .tokenizer import WhisperTokenizer
 
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH
+DECODING_FILE = "decoding.json"
+
+
+def decoding_options(version_dir: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """How a version decodes: ``min_window_seconds`` and ``max_repeats`` from its own
+    ``decoding.json`` (written at export since 2026-12-05, so the error rates its manifest
+    holds were measured with them), else the config's ``min_window_seconds`` and no
+    repetition guard, as before."""
+    path = Path(version_dir) / DECODING_FILE
+    own = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {"min_window_seconds": float(own.get("min_window_seconds",
+                                                parameters["min_window_seconds"])),
+            "max_repeats": int(own.get("max_repeats", 0))}
 
 
 @dataclass
@@ -76,7 +92,7 @@ class Transcriber:
                  *, no_speech_threshold: float | None = 0.6,
                  logprob_threshold: float | None = -1.0,
                  condition_on_previous_text: bool = True,
-                 min_window_seconds: float = 30.0) -> None:
+                 min_window_seconds: float = 30.0, max_repeats: int = 0) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.filters = filters
@@ -84,6 +100,7 @@ class Transcriber:
         self.no_speech_threshold = no_speech_threshold
         self.logprob_threshold = logprob_threshold
         self.condition_on_previous_text = condition_on_previous_text
+        self.max_repeats = max_repeats
         # Sized windows need an encoder exported with a free frame axis (newer exports).
         seconds = min_window_seconds if model.sized else 30.0
         self.min_frames = min(N_FRAMES, max(2, int(seconds * 100) // 2 * 2)) if seconds > 0 \
@@ -156,7 +173,8 @@ class Transcriber:
                 cross = self.encode([job.window(seek, segment_size)])[0]
             result = self.decoder.decode(cross, language=decode_language, task=job.task,
                                          prompt=all_tokens[prompt_reset_since:],
-                                         temperature=job.temperature, rng=rng)
+                                         temperature=job.temperature, rng=rng,
+                                         max_repeats=self.max_repeats)
             if self._is_silence(result):
                 seek += segment_size
                 continue
