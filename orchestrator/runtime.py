@@ -149,7 +149,8 @@ async def start_runtime(settings: Settings,
 
             runtime.services.stt = SpeechToText(runtime.triton,
                                                 repository=settings.model_repository,
-                                                chunk_s=settings.stt_chunk_seconds)
+                                                chunk_s=settings.stt_chunk_seconds,
+                                                long_form_s=settings.stt_long_form_seconds)
         if settings.tts_enabled:
             from orchestrator.speech.tts import TextToSpeech
 

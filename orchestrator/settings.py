@@ -220,6 +220,11 @@ class Settings:
         "STT_CHUNK_SECONDS", "Audio longer than this is transcribed as several requests of at "
         "most this length, so a long upload never holds the stt model for long; 0: one "
         "request.", 30.0, minimum=0.0, maximum=3600.0)
+    stt_long_form_seconds: float = _env(
+        "STT_LONG_FORM_SECONDS", "An upload (not a live turn) this long or longer goes to the "
+        "loaded stt version whose export measured the lowest long-form error rate in its "
+        "language, when clearly lower than the default's; 0: never.", 8.0, minimum=0.0,
+        maximum=3600.0)
     realtime_partial_interval_ms: int = _env(
         "REALTIME_PARTIAL_INTERVAL_MS", "While the user speaks (server VAD), the growing turn "
         "is transcribed after every this much new speech and sent as transcription deltas; "

@@ -31,8 +31,9 @@ class SpeechToText(Protocol):
     async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
                          prompt: str | None = None, task: str = "transcribe",
                          temperature: float = 0.0, version: str = "",
-                         draft: Sequence[int] = ()) -> Transcription:
-        """``audio``: float32, 16 kHz, mono; ``draft``: a partial transcript's tokens."""
+                         draft: Sequence[int] = (), recording: bool = False) -> Transcription:
+        """``audio``: float32, 16 kHz, mono; ``draft``: a partial transcript's tokens;
+        ``recording``: an upload, not a live turn."""
         ...
 
 

@@ -123,7 +123,8 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
 
     # The upload is the whole utterance: its speech ends now (realtime: at the VAD's end).
     end_of_speech = time.perf_counter()
-    result = await ports.stt.transcribe(audio, language=data.language or session.language)
+    result = await ports.stt.transcribe(audio, language=data.language or session.language,
+                                        recording=True)
     stt_ms = _ms(end_of_speech)
     transcript = result.text.strip()
     if not transcript:

@@ -17,6 +17,12 @@ Two things happen here rather than in the model:
   export since 2026-12-02) when the served one does not; a version that answers without
   words (an older export pinned by the client) is the client's 400, never a reply
   without them.
+* **Long recordings.** An upload (not a live turn) of ``long_form_s`` or more goes to the
+  loaded version whose export measured the lowest long-form error rate in its language
+  (:mod:`export.stt.quality`), when that is clearly lower than the one it would go to
+  (by a fifth): a live turn needs the fastest version, a long upload the most accurate.
+  Measured 2026-12-05: on 30 English recordings of 7-29 s with pauses, Whisper base WER
+  0.041 against Moonshine base 0.087 (docs/benchmarks/stt.md).
 """
 
 from __future__ import annotations
@@ -31,10 +37,14 @@ import numpy as np
 
 from export.repository import ModelRepository
 from export.specs import stt as spec
+from export.stt import quality
 from export.stt.cuts import quiet_bounds
 from orchestrator.errors import InferenceError, InvalidRequest
 
 TASKS = ("transcribe", "translate")
+LONG_FORM_GAIN = 0.8
+"""A long recording changes version only for a long-form error rate at most this fraction
+of the other's (the figures come from a few hundred words: small gaps are noise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,28 +86,71 @@ class SpeechToText:
     sample_rate = spec.SAMPLE_RATE
 
     def __init__(self, client, *, repository: str | Path | None = None,  # type: ignore[no-untyped-def]
-                 chunk_s: float = 0.0) -> None:
+                 chunk_s: float = 0.0, long_form_s: float = 0.0) -> None:
         self.client = client
         self.repository = ModelRepository(repository) if repository else None
         self.chunk_samples = int(chunk_s * spec.SAMPLE_RATE) if chunk_s else 0
+        self.long_form_samples = int(long_form_s * spec.SAMPLE_RATE) if long_form_s else 0
 
     def route(self, language: str | None, version: str, words: bool = False) -> str:
         """The version a request goes to (see the module's docstring)."""
         foreign = bool(language) and language.lower() not in spec.ENGLISH  # type: ignore[union-attr]
         if version or not (foreign or words) or self.repository is None:
             return version
+        served = self._served()
+        fitting = self._fitting(language, words)
+        if served is None or served in fitting:
+            return version
+        return str(fitting[-1]) if fitting else version
+
+    async def route_recording(self, audio_samples: int, language: str | None, version: str,
+                              words: bool = False) -> str:
+        """:meth:`route`, and for an upload of ``long_form_s`` or more the loaded version
+        that transcribes long audio best in its language."""
+        routed = self.route(language, version, words)
+        if version or self.repository is None or not self.long_form_samples or \
+                audio_samples < self.long_form_samples:
+            return routed
+        target = int(routed) if routed else self._served()
+        code = _language_code(language)
+        figures = {v: self._long_form_error(v, code) for v in self._fitting(language, words)}
+        scored = {v: e for v, e in figures.items() if e is not None}
+        if target is None or figures.get(target) is None or not scored:
+            return routed
+        best = min(scored, key=lambda v: (scored[v], -v))
+        if best == target or scored[best] > LONG_FORM_GAIN * scored[target] or \
+                not await self.client.model_ready(spec.SPEC.name, str(best)):
+            return routed
+        return str(best)
+
+    def _served(self) -> int | None:
+        """The version requests that name none go to (the pinned one, else the newest)."""
+        assert self.repository is not None
         versions = self.repository.versions(spec.SPEC.name)
         pinned = self.client.default_versions.get(spec.SPEC.name, "")
-        served = int(pinned) if pinned.isdigit() else (versions[-1] if versions else None)
+        return int(pinned) if pinned.isdigit() else (versions[-1] if versions else None)
 
-        def fits(v: int) -> bool:
-            return (not foreign or self._offers(v, "multilingual")) and \
-                (not words or self._offers(v, "word_timestamps"))
+    def _fitting(self, language: str | None, words: bool) -> list[int]:
+        """Versions able to serve the request (its language, word timestamps)."""
+        assert self.repository is not None
+        foreign = bool(language) and language.lower() not in spec.ENGLISH  # type: ignore[union-attr]
+        return [v for v in self.repository.versions(spec.SPEC.name)
+                if (not foreign or self._offers(v, "multilingual"))
+                and (not words or self._offers(v, "word_timestamps"))]
 
-        if served is None or fits(served):
-            return version
-        fitting = [v for v in versions if fits(v)]
-        return str(fitting[-1]) if fitting else version
+    def _long_form_error(self, version: int, language: str) -> float | None:
+        """The version's long-form error rate in ``language``, when its export measured one
+        that counts (it understands the test speech and passes :func:`quality.judge`)."""
+        assert self.repository is not None
+        try:
+            scores = self.repository.manifest(spec.SPEC.name, version).extra.get("quality")
+        except Exception:
+            return None
+        figures = (scores or {}).get(language)
+        if not figures or not quality.judge({language: figures})[0] or \
+                float(figures["short"]) >= quality.UNDERSTOOD:
+            return None
+        return float(figures["long"])
 
     def _offers(self, version: int, feature: str) -> bool:
         """What the version's manifest says it offers (``multilingual``,
@@ -112,13 +165,16 @@ class SpeechToText:
     async def transcribe(self, audio: np.ndarray, *, language: str | None = None,
                          prompt: str | None = None, task: str = "transcribe",
                          temperature: float = 0.0, version: str = "",
-                         draft: Sequence[int] = (), words: bool = False) -> Transcription:
+                         draft: Sequence[int] = (), words: bool = False,
+                         recording: bool = False) -> Transcription:
         """``draft``: tokens of an earlier transcript of the start of this audio by the same
         version (a realtime partial); versions that can verify them decode faster, and the
-        result does not change. ``words``: segments carry word timestamps."""
+        result does not change. ``words``: segments carry word timestamps. ``recording``:
+        an upload rather than a live turn (long ones go where long audio is best heard)."""
         _check(task, temperature)
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
-        version = self.route(language, version, words)
+        version = await self.route_recording(audio.size, language, version, words) \
+            if recording else self.route(language, version, words)
         if self.chunk_samples and audio.size > self.chunk_samples + spec.SAMPLE_RATE:
             return await self._chunked(audio, language=language, prompt=prompt, task=task,
                                        temperature=temperature, version=version, words=words)
@@ -142,13 +198,15 @@ class SpeechToText:
                     prompt: str | None = None, task: str = "transcribe",
                     temperature: float = 0.0, version: str = "", words: bool = False
                     ) -> AsyncIterator[Transcription]:
-        """The transcript chunk by chunk (``STT_CHUNK_SECONDS``), each as soon as it is
-        decoded, its segments on the whole recording's clock (a streamed transcription)."""
+        """The transcript of an upload chunk by chunk (``STT_CHUNK_SECONDS``), each as soon
+        as it is decoded, its segments on the whole recording's clock (a streamed
+        transcription)."""
         _check(task, temperature)
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        version = await self.route_recording(audio.size, language, version, words)
         async with aclosing(self._parts(audio, language=language, prompt=prompt, task=task,
                                         temperature=temperature, words=words,
-                                        version=self.route(language, version, words))) as parts:
+                                        version=version)) as parts:
             async for part in parts:
                 yield part
 
@@ -217,6 +275,13 @@ def _words(segment: dict) -> tuple[Word, ...] | None:
         return None
     return tuple(Word(w["word"], round(float(w["start"]), 3), round(float(w["end"]), 3),
                       float(w.get("probability", 0.0))) for w in segment["words"])
+
+
+def _language_code(language: str | None) -> str:
+    """The key of a language in the quality figures ("en" when none is given: the figures
+    of an English-only default are English)."""
+    name = (language or "en").strip().lower()
+    return {"english": "en", "korean": "ko"}.get(name, name)
 
 
 def _check(task: str, temperature: float) -> None:

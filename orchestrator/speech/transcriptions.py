@@ -204,7 +204,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
                       headers=HEADERS)
     result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,
                                   task=task, temperature=form.temperature, version=version,
-                                  words="word" in granularities)
+                                  words="word" in granularities, recording=True)
     return render(result, form.response_format, task, granularities)
 
 

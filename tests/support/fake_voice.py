@@ -39,7 +39,7 @@ class FakeSTT:
         self.drafts: list[list[int]] = []
 
     async def transcribe(self, audio, *, language=None, prompt=None, task="transcribe",
-                         temperature=0.0, version="", draft=()):  # type: ignore[no-untyped-def]
+                         temperature=0.0, version="", draft=(), recording=False):  # type: ignore[no-untyped-def]
         self.calls.append(len(audio))
         self.drafts.append(list(draft))
         await asyncio.sleep(0)

@@ -16,13 +16,17 @@ from orchestrator.speech.stt import SpeechToText
 
 
 def repository(tmp_path: Path, versions: dict[int, bool],
-               words: frozenset[int] = frozenset()) -> Path:
+               words: frozenset[int] = frozenset(),
+               long_form: dict[int, float] | None = None) -> Path:
     for number, multilingual in versions.items():
         directory = tmp_path / "stt" / str(number)
         directory.mkdir(parents=True)
         extra: dict = {"multilingual": multilingual}
         if number in words:
             extra["word_timestamps"] = True
+        if long_form and number in long_form:
+            extra["quality"] = {"en": {"metric": "wer", "short": 0.06,
+                                       "long": long_form[number], "empty_long": 0}}
         (directory / "manifest.json").write_text(json.dumps({
             "model": "stt", "version": number, "source": {}, "extra": extra}))
     return tmp_path
@@ -79,3 +83,54 @@ async def test_a_version_that_answers_without_words_is_the_clients_400() -> None
     with pytest.raises(InvalidRequest, match="gives no word timestamps") as refused:
         await stt.transcribe(audio, words=True)
     assert refused.value.param == "timestamp_granularities"
+
+
+class Ready(SimpleNamespace):
+    async def model_ready(self, model: str, version: str = "", timeout_s: float = 2.0) -> bool:
+        return version in self.ready
+
+
+def long_form_service(tmp_path: Path, figures: dict[int, float], ready: set[str],
+                      pins: dict[str, str] | None = None) -> SpeechToText:
+    """Whisper (1, multilingual) and Moonshine (3, English, served) with long-form WERs."""
+    return SpeechToText(Ready(default_versions=pins or {}, ready=ready),
+                        repository=repository(tmp_path, {1: True, 3: False},
+                                              long_form=figures), long_form_s=8.0)
+
+
+SECOND = spec.SAMPLE_RATE
+
+
+async def test_a_long_upload_goes_to_the_version_that_hears_long_audio_best(tmp_path: Path
+                                                                            ) -> None:
+    stt = long_form_service(tmp_path, {1: 0.041, 3: 0.087}, ready={"1", "3"})
+    assert await stt.route_recording(12 * SECOND, "en", "") == "1"
+    assert await stt.route_recording(12 * SECOND, None, "") == "1"
+    assert await stt.route_recording(7 * SECOND, "en", "") == ""  # short: the default
+    assert await stt.route_recording(12 * SECOND, "en", "3") == "3"  # pinned: left alone
+    assert stt.route("en", "") == ""  # a live turn never asks route_recording
+
+
+@pytest.mark.parametrize(("figures", "ready", "pins"), [
+    ({1: 0.080, 3: 0.087}, {"1", "3"}, {}),     # within the figures' noise
+    ({1: 0.041, 3: 0.087}, {"3"}, {}),          # the better version is not loaded
+    ({1: 0.041}, {"1", "3"}, {}),               # the default was never measured
+    ({1: 0.041, 3: 0.087}, {"1", "3"}, {"stt": "1"}),  # the better one already serves
+])
+async def test_a_long_upload_stays_where_it_would_go(tmp_path: Path, figures: dict,
+                                                    ready: set, pins: dict) -> None:
+    stt = long_form_service(tmp_path, figures, ready, pins)
+    assert await stt.route_recording(20 * SECOND, "en", "") == ""
+
+
+async def test_a_version_whose_long_form_fails_the_judgement_is_never_chosen(tmp_path: Path
+                                                                             ) -> None:
+    root = repository(tmp_path, {1: True, 3: False}, long_form={3: 0.087})
+    manifest = root / "stt" / "1" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["extra"]["quality"] = {"en": {"metric": "wer", "short": 0.01, "long": 0.05,
+                                       "empty_long": 1}}  # lost one recording whole
+    manifest.write_text(json.dumps(data))
+    stt = SpeechToText(Ready(default_versions={}, ready={"1", "3"}), repository=root,
+                       long_form_s=8.0)
+    assert await stt.route_recording(20 * SECOND, "en", "") == ""
