@@ -47,6 +47,13 @@ SESSION_ID_MAX = 64
 ROLE_MAX = 16
 OUTPUT_FIELDS = ["user_id", "session_id", "turn_id", "role", "text", "created_at"]
 
+LITE_CHANNEL_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1,
+                        "grpc.keepalive_permit_without_calls": False}
+"""gRPC options toward a Milvus Lite server. pymilvus pings every 10 s even when idle (what
+a Milvus server allows), but Milvus Lite's server keeps gRPC's defaults: no more than
+one ping per 5 minutes without data, else ``GOAWAY too_many_pings`` (seen in the service
+log about 80 s after start). Lite is a local child process: no pings at all."""
+
 
 @dataclass(frozen=True, slots=True)
 class MemoryRow:
@@ -143,7 +150,9 @@ class MemoryStore:
                 # ERROR on every start. Nothing else here runs a gRPC server.
                 logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
             try:
-                client = MilvusClient(self.uri, token=self.token, timeout=self.timeout_s)
+                client = MilvusClient(self.uri, token=self.token, timeout=self.timeout_s,
+                                      **({"grpc_options": LITE_CHANNEL_OPTIONS}
+                                         if self.is_lite else {}))
             except Exception as exc:
                 raise StorageUnavailable(f"Milvus at {self.uri} is unreachable: {exc}") from exc
             try:

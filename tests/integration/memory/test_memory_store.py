@@ -103,3 +103,19 @@ def test_threshold_top_k_and_excluded_session(store: MemoryStore) -> None:
 def test_unreachable_server_is_storage_unavailable() -> None:
     with pytest.raises(StorageUnavailable, match="unreachable"):
         MemoryStore("http://127.0.0.1:1", "c", DIM, timeout_s=2).open()
+
+
+GRPC_SERVER_MIN_PING_INTERVAL_MS = 300_000
+"""gRPC core's default for servers (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS):
+a client that pings more often without data is sent GOAWAY too_many_pings. Milvus Lite's
+server and Triton's (``--grpc-http2-min-recv-ping-interval-without-data``) keep it."""
+
+
+def test_the_lite_channel_pings_no_more_often_than_the_lite_server_allows(store) -> None:
+    """The options reach the live channel of a real Milvus Lite (pymilvus' own default,
+    a ping every 10 s, drew GOAWAY too_many_pings about 80 s after start)."""
+    options = store._client._get_connection()._grpc_options
+    assert options["grpc.keepalive_time_ms"] >= GRPC_SERVER_MIN_PING_INTERVAL_MS, options
+    assert options["grpc.keepalive_permit_without_calls"] is False
+    store.upsert([row(1, "alice")])  # the channel works with them
+    assert store.count() == 1
