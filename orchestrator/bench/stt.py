@@ -5,6 +5,8 @@ same audio.
 
 Utterances are English sentences of 2-5 s spoken by espeak-ng (their text is the
 reference for WER), or WAV files given with ``--audio`` (``--reference`` their text).
+``--long-form N``: N recordings of 2-5 of those sentences with 0.5-3 s silences between
+them (8-30 s), the audio single utterances say nothing about.
 Each path transcribes every utterance ``--repeat`` times: latency p50/p95 over all runs,
 WER over the last. The served paths go through Triton and the orchestrator's client,
 as ``/v1/audio/transcriptions`` does (minus the upload's decode).
@@ -18,7 +20,6 @@ import json
 import logging
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
 import wave
@@ -28,31 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from export.stt import testspeech
 from orchestrator.bench.stats import percentile
 from orchestrator.bench.wer import wer
 
-UTTERANCES = [
-    "what time does the pharmacy close today",
-    "how many people live in london",
-    "please call me back tomorrow morning",
-    "the meeting has been moved to thursday afternoon",
-    "can you recommend a good restaurant near the station",
-    "turn off the lights in the living room",
-    "i would like to book a table for two people",
-    "what is the weather going to be like this weekend",
-    "remind me to buy milk on the way home",
-    "how long does it take to drive to the airport",
-    "my flight leaves at seven in the evening",
-    "could you send the report to my manager before noon",
-    "set an alarm for six thirty tomorrow",
-    "which platform does the next train to cambridge leave from",
-    "i left my umbrella on the bus this morning",
-    "please add eggs and bread to the shopping list",
-    "what did the doctor say about the results",
-    "the printer on the third floor is out of paper",
-    "we should leave early to avoid the traffic",
-    "tell me a short story about a brave little mouse",
-]
+UTTERANCES = list(testspeech.ENGLISH)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--versions", default="",
                         help="served stt versions, comma-separated (default: every exported "
                              "version)")
+    parser.add_argument("--long-form", type=int, default=0, metavar="N",
+                        help="N recordings of 2-5 sentences with 0.5-3 s pauses (8-30 s) "
+                             "instead of single utterances")
     parser.add_argument("--language", default="en", help="language given to every path")
     parser.add_argument("--sized-window", type=float, default=None, metavar="SECONDS",
                         help="also run the Whisper versions with encoder windows sized to the "
@@ -90,18 +74,23 @@ class PathResult:
                 "note": self.note}
 
 
-def _speak(texts: list[str], directory: Path) -> list[np.ndarray]:
-    if not shutil.which("espeak-ng") or not shutil.which("sox"):
-        raise SystemExit("espeak-ng and sox are needed for the default audio (or pass --audio)")
-    out = []
-    for i, text in enumerate(texts):
-        raw, wav = directory / f"{i}.raw.wav", directory / f"{i}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text],
-                       check=True)
-        subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)],
-                       check=True)
-        out.append(_read_wav(wav))
-    return out
+def _speak(texts: list[str], rate_wpm: tuple[int, ...] = (150,)) -> list[np.ndarray]:
+    """espeak-ng at each of ``rate_wpm`` words per minute in turn."""
+    try:
+        speaker = testspeech.voices(*(testspeech.espeak_speaker("en-us", wpm)
+                                      for wpm in rate_wpm))
+    except RuntimeError as exc:
+        raise SystemExit(f"{exc} (or pass --audio)") from None
+    return [speaker(text) for text in texts]
+
+
+def _long_form(count: int) -> tuple[list[str], list[np.ndarray]]:
+    """``count`` long recordings of the utterances (:func:`testspeech.random_layouts`)."""
+    speaker = testspeech.voices(*(testspeech.espeak_speaker("en-us", wpm)
+                                  for wpm in (150, 185)))
+    clips = testspeech.long_clips(testspeech.ENGLISH, speaker,
+                                  testspeech.random_layouts(count, len(testspeech.ENGLISH)))
+    return [c.text for c in clips], [c.audio for c in clips]
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -163,7 +152,8 @@ async def _served(url: str, repository: str, versions: list[int], clips: list[np
                 if run == args.repeat - 1:
                     result.texts = texts
             results.append(result)
-            results.append(await _realtime_final(stt, version, name, clips, args))
+            if not args.long_form:  # a realtime turn is one utterance
+                results.append(await _realtime_final(stt, version, name, clips, args))
         return results
     finally:
         await client.close()
@@ -250,14 +240,15 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per file
     repository = ModelRepository(settings.model_repository)
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.audio:
-            clips = [_read_wav(Path(p)) for p in args.audio]
-            references = args.reference or [""] * len(clips)
-            if len(references) != len(clips):
-                raise SystemExit("give one --reference per --audio")
-        else:
-            references, clips = UTTERANCES, _speak(UTTERANCES, Path(tmp))
+    if args.audio:
+        clips = [_read_wav(Path(p)) for p in args.audio]
+        references = args.reference or [""] * len(clips)
+        if len(references) != len(clips):
+            raise SystemExit("give one --reference per --audio")
+    elif args.long_form:
+        references, clips = _long_form(args.long_form)
+    else:
+        references, clips = UTTERANCES, _speak(UTTERANCES)
     versions = [int(v) for v in args.versions.split(",") if v] or repository.versions("stt")
     if not versions:
         raise SystemExit("no stt version is exported (python -m export stt --source …)")
@@ -276,7 +267,8 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
             results += _peers(repository.manifest("stt", whisper_versions[-1]), clips, args)
     audio_s = float(np.mean([c.size for c in clips])) / 16_000
     rows = [r.row(references, audio_s) for r in results]
-    print(f"machine: {platform.machine()}, {_cpus()} CPU cores; {len(clips)} utterances of "
+    kind = "long recordings" if args.long_form else "utterances"
+    print(f"machine: {platform.machine()}, {_cpus()} CPU cores; {len(clips)} {kind} of "
           f"{min(c.size for c in clips) / 16000:.1f}-{max(c.size for c in clips) / 16000:.1f} s "
           f"(mean {audio_s:.2f} s), {args.repeat} runs each, language {args.language}")
     print(f"{'path':<44} {'p50 ms':>8} {'p95 ms':>8} {'RTF':>7} {'WER':>7}  note")
