@@ -73,10 +73,12 @@ SPEC = ModelSpec(
         Parameter("condition_on_previous_text", True, "prompt each window with the "
                   "previous window's text"),
         Parameter("max_audio_seconds", 1800.0, "longest audio accepted (inf: no limit)"),
-        Parameter("min_window_seconds", 30.0, "Whisper: shortest encoder window; 30 pads "
-                  "every window to 30 s as openai-whisper does (its exact tokens); lower "
-                  "sizes windows to the audio, at least this long (faster; see "
-                  "docs/benchmarks/stt.md for its WER)"),
+        Parameter("min_window_seconds", 0.0, "Whisper: shortest encoder window. 0: the "
+                  "version's own (its decoding.json, what its export scored it with; 30 s "
+                  "for versions exported before 2026-12-05); 30 pads every window to 30 s "
+                  "as openai-whisper does (its exact tokens); lower sizes windows to the "
+                  "audio plus a second, at least this long (faster; see "
+                  "docs/benchmarks/stt.md for its error rates)"),
         Parameter("intra_op_threads", 0, "ONNX Runtime threads per session (0: all cores)"),
     ),
 )

@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="16 kHz mono WAV for the greedy-token parity check "
                              "(default: a synthetic speech-like signal)")
     parser.add_argument("--window-seconds", type=float, default=None, metavar="S",
-                        help="Whisper: encoder windows sized to the audio, at least S "
-                             "seconds (default: the config's min_window_seconds, 30: every "
-                             "window padded to 30 s as openai-whisper does)")
+                        help="Whisper: encoder windows sized to the audio plus a second, at "
+                             "least S seconds (default 30: every window padded to 30 s as "
+                             "openai-whisper does)")
     parser.add_argument("--max-repeats", type=int, default=None, metavar="N",
                         help="Whisper: stop a window whose text repeats one unit N times "
                              f"in a row (a greedy loop); 0: never (default "
@@ -86,14 +86,12 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
 
 def _write_decoding(args: argparse.Namespace, version_dir: Path) -> dict:
     """The version's own decoding settings (``decoding.json``, read by its runtime)."""
-    from export.specs.stt import SPEC
     from export.stt.runtime.transcribe import DECODING_FILE
 
     repeats = DEFAULT_MAX_REPEATS if args.max_repeats is None else args.max_repeats
     if repeats < 0:
         raise SourceError("--max-repeats must be 0 or more")
-    window = args.window_seconds if args.window_seconds is not None else \
-        float(SPEC.read_parameters({})["min_window_seconds"])
+    window = args.window_seconds if args.window_seconds is not None else 30.0
     if not 1.0 <= window <= 30.0:
         raise SourceError("--window-seconds must be between 1 and 30")
     decoding = {"min_window_seconds": window, "max_repeats": repeats}

@@ -122,12 +122,3 @@ def test_speech_that_gives_no_text_is_decoded_again_cut_finer() -> None:
     windows = model.transcribe(np.zeros(4 * SAMPLE_RATE, np.float32))
     assert [w.text for w in windows] == ["hello there"]
 
-
-def test_a_greedy_loop_is_found_where_it_starts() -> None:
-    from export.stt.runtime.decoding import loop_start
-
-    assert loop_start([1, 2, 3, 9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7], 4) == 6
-    assert loop_start([1, 2, 5, 5, 5, 5, 5, 5, 5, 5], 4) == 3  # one token: twice as many
-    assert loop_start([1, 2, 5, 5, 5, 5, 5, 5, 5], 4) is None  # "ha ha ha" is speech
-    assert loop_start([1, 2, 3, 9, 8, 7, 9, 8, 7, 9, 8, 7], 4) is None
-    assert loop_start([], 4) is None

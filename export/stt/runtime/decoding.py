@@ -29,16 +29,25 @@ class WindowResult:
     no_speech_prob: float
     temperature: float
     compression_ratio: float
+    ended: bool = True
+    """The model ended the window itself (end of text), rather than a limit or the
+    repetition guard."""
+
+
+LONG_UNIT = 16
+"""Units longer than this many tokens are clauses: said twice in a row, they loop."""
+MAX_UNIT = 64
 
 
 def loop_start(text_tokens: list[int], repeats: int) -> int | None:
-    """Where a loop begins when ``text_tokens`` end in one unit of 1-16 tokens said
-    ``repeats`` times in a row or more (twice that for a unit of one or two tokens, which
-    real speech repeats more: "ha ha ha"): the index just after the unit's first
-    occurrence. None when they do not."""
+    """Where a loop begins when ``text_tokens`` end in one unit said again and again:
+    ``repeats`` times in a row for a unit of 3-16 tokens, twice that for one or two tokens
+    (real speech repeats those more: "ha ha ha"), twice for a whole clause of up to 64
+    tokens (a sentence said over and over, between timestamps). Returns the index just
+    after the unit's first occurrence; None when the tokens do not loop."""
     size = len(text_tokens)
-    for unit in range(1, min(16, size // repeats) + 1):
-        times = repeats * 2 if unit <= 2 else repeats
+    for unit in range(1, min(MAX_UNIT, size // 2) + 1):
+        times = repeats * 2 if unit <= 2 else repeats if unit <= LONG_UNIT else 2
         if unit * times > size:
             continue
         tail = text_tokens[size - unit:]
@@ -183,6 +192,7 @@ class WindowDecoder:
         pending = np.array([initial], np.int64)
         sum_logprob = 0.0
         no_speech_prob = float("nan")
+        ended = False
         for i in range(self.sample_len):
             logits, cache = self.model.step(pending, cache, cross)
             if i == 0 and tok.no_speech is not None:
@@ -201,7 +211,10 @@ class WindowDecoder:
                 sum_logprob += float(logprobs[next_token])
             tokens.append(next_token)
             pending = np.array([[next_token]], np.int64)
-            if next_token == tok.eot or len(tokens) > self.n_ctx:
+            if next_token == tok.eot:
+                ended = True
+                break
+            if len(tokens) > self.n_ctx:
                 break
             if max_repeats and next_token < tok.eot:
                 text_at = [j for j in range(sample_begin, len(tokens)) if tokens[j] < tok.eot]
@@ -216,7 +229,7 @@ class WindowDecoder:
         return WindowResult(tokens=sampled, text=text,
                             avg_logprob=sum_logprob / (len(sampled) + 1),
                             no_speech_prob=no_speech_prob, temperature=temperature,
-                            compression_ratio=compression_ratio(text))
+                            compression_ratio=compression_ratio(text), ended=ended)
 
     def _apply_filters(self, logits: np.ndarray, tokens: list[int], sample_begin: int) -> None:
         """SuppressBlank, SuppressTokens, ApplyTimestampRules, in whisper's order."""
