@@ -137,7 +137,7 @@ def whisper_transcriber(version_dir: Path, parameters: dict[str, Any]) -> Transc
         no_speech_threshold=float(parameters["no_speech_threshold"]),
         logprob_threshold=float(parameters["logprob_threshold"]),
         condition_on_previous_text=bool(parameters["condition_on_previous_text"]),
-        **decoding_options(version_dir, parameters))
+        **decoding_options(version_dir, float(parameters["min_window_seconds"])))
 
     def transcribe(audio: np.ndarray, language: str) -> str:
         return transcriber.run(transcriber.prepare(audio, language=language)).text

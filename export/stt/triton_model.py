@@ -59,7 +59,7 @@ class TritonPythonModel:
             no_speech_threshold=float(params["no_speech_threshold"]),
             logprob_threshold=float(params["logprob_threshold"]),
             condition_on_previous_text=bool(params["condition_on_previous_text"]),
-            **decoding_options(version_dir, params))
+            **decoding_options(version_dir, float(params["min_window_seconds"])))
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def _prepare(self, request):  # type: ignore[no-untyped-def]

@@ -35,11 +35,11 @@ def test_sized_windows_keep_a_second_of_headroom() -> None:
 
 def test_the_version_decodes_as_it_was_scored_unless_the_config_overrides(tmp_path: Path
                                                                          ) -> None:
-    assert decoding_options(tmp_path, {"min_window_seconds": 0.0}) == \
+    assert decoding_options(tmp_path, 0.0) == \
         {"min_window_seconds": 30.0, "max_repeats": 0}  # exported before: as before
     (tmp_path / "decoding.json").write_text(json.dumps({"min_window_seconds": 5.0,
                                                         "max_repeats": 4}))
-    assert decoding_options(tmp_path, {"min_window_seconds": 0.0}) == \
+    assert decoding_options(tmp_path, 0.0) == \
         {"min_window_seconds": 5.0, "max_repeats": 4}
-    assert decoding_options(tmp_path, {"min_window_seconds": 10.0}) == \
+    assert decoding_options(tmp_path, 10.0) == \
         {"min_window_seconds": 10.0, "max_repeats": 4}

@@ -26,14 +26,14 @@ FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH
 DECODING_FILE = "decoding.json"
 
 
-def decoding_options(version_dir: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+def decoding_options(version_dir: Path, min_window_seconds: float) -> dict[str, Any]:
     """How a version decodes: its own ``decoding.json`` (written at export since
     2026-12-05, so the error rates its manifest holds were measured with it: window size,
     repetition guard), unless the config's ``min_window_seconds`` overrides the window
     (any value above 0). Without the file: 30 s windows and no guard, as before."""
     path = Path(version_dir) / DECODING_FILE
     own = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    given = float(parameters["min_window_seconds"])
+    given = float(min_window_seconds)
     return {"min_window_seconds": given if given > 0
             else float(own.get("min_window_seconds", 30.0)),
             "max_repeats": int(own.get("max_repeats", 0))}
