@@ -134,7 +134,8 @@ async def start_runtime(settings: Settings,
 
     runtime.services.catalogue = ModelCatalogue(
         settings.model_repository,
-        lambda model: runtime.triton.default_versions.get(model, "") if runtime.triton else "")
+        lambda model: runtime.triton.default_versions.get(model, "") if runtime.triton else "",
+        default_voice=settings.default_voice)
 
     if settings.triton_url:
         from orchestrator.inference.client import TritonClient
