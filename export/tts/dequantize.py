@@ -114,13 +114,13 @@ def _integer_op(g: _Graph, node: Any, helper: Any) -> tuple[Any, list[Any]]:
     if node.op_type == "MatMulInteger":  # W [K, N]; zero point and scale per column
         name = g.weight(key, node.input[1], lambda: (weights - zero) * scale)
         return helper.make_node("MatMul", [quantise.input[0], name], [rescale.output[0]],
-                                name=f"{node.name}_float"), chain
+                                name=f"{node.name or node.output[0]}_float"), chain
     per_channel = (-1,) + (1,) * (weights.ndim - 1)  # W [out, in, k]; per output channel
     name = g.weight(key, node.input[1], lambda: (weights - np.reshape(zero, per_channel if
                                                                       zero.ndim else ()))
                     * np.reshape(scale, per_channel if scale.ndim else ()))
     conv = helper.make_node("Conv", [quantise.input[0], name] + ([bias] if bias else []),
-                            [rescale.output[0]], name=f"{node.name}_float")
+                            [rescale.output[0]], name=f"{node.name or node.output[0]}_float")
     conv.attribute.extend(node.attribute)
     return conv, chain
 
@@ -153,7 +153,7 @@ def _lstm(g: _Graph, node: Any, helper: Any) -> Any:
 
     # inputs: X, W, R, B, sequence_lens, initial_h, initial_c, P, W_s, W_zp, R_s, R_zp
     lstm = helper.make_node("LSTM", [inputs[0], weights(1, 8), weights(2, 10), *inputs[3:8]],
-                            list(node.output), name=f"{node.name}_float")
+                            list(node.output), name=f"{node.name or node.output[0]}_float")
     lstm.attribute.extend(node.attribute)
     return lstm
 
