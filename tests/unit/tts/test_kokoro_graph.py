@@ -193,3 +193,27 @@ def test_the_package_trim_is_what_the_runtime_trims() -> None:
     # from 30 ms before the first loud sample to 30 ms after the last (end exclusive, as
     # the package slices it)
     assert trimmed.size == RATE // 2 + 2 * int(0.03 * RATE) - 1
+
+
+def test_gpu_profile_serves_a_kokoro_version_on_gpu_instances(tmp_path: Path) -> None:
+    """The decision for the GPU profile: the served Kokoro graph is the dequantised float
+    one, so the tts model keeps its KIND_GPU instances (CUDA for every voice); only an
+    int8 export (--kokoro-graph int8) runs on the CPU inside them (test above)."""
+    import json
+
+    from export.profiles import PROFILES, write_profile
+    from export.specs import all_specs
+
+    source = tmp_path / "model_repository"
+    version = source / "tts" / "3"
+    _tiny_kokoro(version)
+    (version / "voices.json").write_text(json.dumps({"default": "ko-tiny", "voices": [
+        json.loads(json.dumps(_config().__dict__))]}))
+    target = tmp_path / "model_repository_gpu"
+    write_profile(PROFILES["gpu"], all_specs(), target, source)
+    config = (target / "tts" / "config.pbtxt").read_text()
+    assert "KIND_GPU" in config and "count: 2" in config
+    assert (target / "tts" / "3" / "kokoro.onnx").stat().st_ino == \
+        (version / "kokoro.onnx").stat().st_ino  # linked, not copied
+    entry = json.loads((target / "tts" / "3" / "voices.json").read_text())["voices"][0]
+    assert entry["graph"] == "fp32"
