@@ -137,6 +137,11 @@ def write_version(source: KokoroSource, target: Path, graph: str) -> list[dict[s
         model = onnx.load(str(source.graph))
         onnx.save(dequantize(model), str(target / GRAPH_FILE))
     shutil.copyfile(source.styles, target / STYLES_FILE)
+    return voice_entries(source, graph)
+
+
+def voice_entries(source: KokoroSource, graph: str) -> list[dict[str, Any]]:
+    """The voices.json entry of every style of ``source``, the default voice first."""
     with np.load(source.styles) as data:
         styles = sorted(data.files, key=lambda s: (s != DEFAULT_STYLE, s))
         for name in styles:
