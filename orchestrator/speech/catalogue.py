@@ -123,6 +123,19 @@ class ModelCatalogue:
                "serves Korean voices: docs/korean.md)"),
             param=param)
 
+    def check_noise(self, voice: str | None, **noise: float | None) -> None:
+        """Refuse VITS sampling noise (``noise_scale``, ``noise_w``) for a voice that has
+        none (Kokoro), naming the parameter, rather than accept and ignore it."""
+        kinds = self._cached("tts", self._read_voice_kinds, entry="kinds") or {}
+        name = self.effective_voice(voice).partition("#")[0]
+        if kinds.get(name) != "kokoro":
+            return
+        for param, value in noise.items():
+            if value is not None:
+                raise InvalidRequest(f"{param}: voice {name!r} is a Kokoro voice, which has "
+                                     "no sampling noise (it says a text the same way every "
+                                     "time); leave it out", param=param)
+
     def voices_speaking(self, language: str) -> list[str]:
         return sorted(name for name, spoken in self._voice_languages().items()
                       if language in spoken)
@@ -187,6 +200,10 @@ class ModelCatalogue:
         return {entry["name"]: frozenset(base_language(code) for code in
                                          entry.get("languages") or [entry.get("language")
                                                                     or ""])
+                for entry in self._voices_json(versions)["voices"]}
+
+    def _read_voice_kinds(self, versions: list[int]) -> dict[str, str]:
+        return {entry["name"]: entry.get("kind", "piper")
                 for entry in self._voices_json(versions)["voices"]}
 
     def _read_default_voice(self, versions: list[int]) -> str:

@@ -66,3 +66,17 @@ def test_without_a_korean_voice_the_refusal_says_where_one_is(tmp_path: Path) ->
     with pytest.raises(VoiceCannotSpeak, match="LANGUAGE=ko") as refused:
         ModelCatalogue(root, default_voice="joe").check_speaks(None, "안녕하세요")
     assert refused.value.code == "voice_language_unsupported"
+
+
+def test_noise_settings_are_refused_for_a_kokoro_voice_naming_the_parameter(
+        tmp_path: Path) -> None:
+    from orchestrator.errors import InvalidRequest
+
+    root = offered_repository(tmp_path)
+    _add_kokoro_version(root)
+    catalogue = ModelCatalogue(root, default_voice="ko-kumo")
+    catalogue.check_noise("en_US-joe-medium", noise_scale=0.3, noise_w=0.0)  # VITS: fine
+    catalogue.check_noise(None, noise_scale=None, noise_w=None)  # not given: fine
+    with pytest.raises(InvalidRequest, match="Kokoro") as refused:
+        catalogue.check_noise(None, noise_scale=None, noise_w=0.5)
+    assert refused.value.param == "noise_w"
