@@ -9,12 +9,13 @@ tensification, nasalisation…), each jamo mapped to the nearest symbol Kokoro h
   voiced sounds (ɡ d b ʥ); aspirated ㅋㅌㅍㅊ take ``ʰ``; tense ㄲㄸㅃㅉㅆ are the plain
   voiceless stops (Kokoro has no tense mark); ㅅ/ㅆ before i or y is ɕ;
 * ㄹ is a flap (ɾ) between vowels and l at the end of a syllable or after one (ll);
-* codas are unreleased stops and nasals: k t p l m n ŋ.
+* codas are unreleased stops and nasals: k t p l m n ŋ;
+* ㅓ is ɔ and ㅐ is e (:data:`VOWELS`).
 
-Round trip through Whisper base over the 32 sentences of the CER test
-(docs/benchmarks/tts.md): these rules 0.25, the same rules with espeak-ng's Korean
-reading 0.32, espeak-ng's Korean alone 0.79 (it reads 갑니다 as *kap-nida* and loses
-tensification). Words in other scripts (English inside a Korean reply: "서울은 Seoul
+Round trip through Whisper base over the 32 sentences of the CER test (docs/korean.md):
+these rules 0.22 (0.24 with ㅓ as ʌ and ㅐ as ɛ; 0.28 with Japanese-style held
+closures, ʔ, for stop codas), the same rules read by espeak-ng's Korean voice 0.32,
+espeak-ng's Korean alone 0.79 (it reads 갑니다 as *kap-nida* and loses tensification). Words in other scripts (English inside a Korean reply: "서울은 Seoul
 이에요") go to espeak-ng's English voice, which Kokoro speaks natively. Punctuation that
 Kokoro knows is kept (it shapes the pauses and the intonation); ``, : ;`` are followed by
 a space as in Piper.
@@ -28,8 +29,10 @@ from . import espeak
 from .hangul import pronounce, split_syllable
 
 VOWELS = dict(zip("ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ",
-                  ["a", "ɛ", "ja", "jɛ", "ʌ", "e", "jʌ", "je", "o", "wa", "wɛ", "we", "jo",
-                   "u", "wʌ", "we", "wi", "ju", "ɯ", "ɯi", "i"], strict=True))
+                  ["a", "e", "ja", "je", "ɔ", "e", "jɔ", "je", "o", "wa", "we", "we", "jo",
+                   "u", "wɔ", "we", "wi", "ju", "ɯ", "ɯi", "i"], strict=True))
+"""ㅓ is ɔ (Kokoro's ʌ, the English vowel of "cup", is heard further from it), and ㅐ is ㅔ
+as in Seoul speech today."""
 LAX = {"ㄱ": ("k", "ɡ"), "ㄷ": ("t", "d"), "ㅂ": ("p", "b"), "ㅈ": ("ʨ", "ʥ")}
 """Lax stops: (at the start of a word or after a stop, between voiced sounds)."""
 ONSETS = {"ㄲ": "k", "ㄸ": "t", "ㅃ": "p", "ㅉ": "ʨ", "ㅋ": "kʰ", "ㅌ": "tʰ", "ㅍ": "pʰ",
