@@ -1,4 +1,5 @@
-"""Word error rate: what the STT benchmark and tests compare transcripts by."""
+"""Word and character error rates: what the STT benchmark and tests compare transcripts
+by (characters for Korean, whose words are long and spaced freely)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,24 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
         errors += word_errors(ref, normalize(hypothesis))
         words += len(ref)
     return errors / max(words, 1)
+
+
+def korean_characters(text: str) -> list[str]:
+    """Letters and digits after the Korean normaliser (so "3시" and "세 시" agree), without
+    spaces or punctuation."""
+    import unicodedata
+
+    from export.tts.runtime.normalize import normalize as spoken
+
+    return [c for c in unicodedata.normalize("NFC", spoken(text, "ko").lower()) if c.isalnum()]
+
+
+def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus CER over Korean characters; each sentence's edits count up to its length, so
+    a recogniser looping into a hundred repeated syllables costs that sentence, not the set."""
+    errors = characters = 0
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        ref = korean_characters(reference)
+        errors += min(word_errors(ref, korean_characters(hypothesis)), len(ref))
+        characters += len(ref)
+    return errors / max(characters, 1)

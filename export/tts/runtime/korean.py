@@ -15,10 +15,11 @@ tensification, nasalisation…), each jamo mapped to the nearest symbol Kokoro h
 Round trip through Whisper base over the 32 sentences of the CER test (docs/korean.md):
 these rules 0.22 (0.24 with ㅓ as ʌ and ㅐ as ɛ; 0.28 with Japanese-style held
 closures, ʔ, for stop codas), the same rules read by espeak-ng's Korean voice 0.32,
-espeak-ng's Korean alone 0.79 (it reads 갑니다 as *kap-nida* and loses tensification). Words in other scripts (English inside a Korean reply: "서울은 Seoul
-이에요") go to espeak-ng's English voice, which Kokoro speaks natively. Punctuation that
-Kokoro knows is kept (it shapes the pauses and the intonation); ``, : ;`` are followed by
-a space as in Piper.
+espeak-ng's Korean alone 0.79 (it reads 갑니다 as *kap-nida* and loses
+tensification). Words in other scripts (English inside a Korean reply: "서울은 Seoul
+이에요") go to espeak-ng's English voice, which Kokoro speaks natively. Punctuation
+that Kokoro knows is kept (it shapes the pauses and the intonation); ``, : ;`` are
+followed by a space as in Piper.
 """
 
 from __future__ import annotations
