@@ -217,3 +217,20 @@ def test_gpu_profile_serves_a_kokoro_version_on_gpu_instances(tmp_path: Path) ->
         (version / "kokoro.onnx").stat().st_ino  # linked, not copied
     entry = json.loads((target / "tts" / "3" / "voices.json").read_text())["voices"][0]
     assert entry["graph"] == "fp32"
+
+
+def test_log_mel_distance_forgives_a_shifted_duration_not_other_speech() -> None:
+    from export.tts.kokoro import log_mel_distance
+
+    rng = np.random.default_rng(0)
+    t = np.arange(RATE) / RATE
+    speech = (np.sin(2 * np.pi * 220 * t * (1 + t)) * (0.5 + 0.5 * np.sin(7 * t))
+              ).astype(np.float32)
+    shifted = np.concatenate([speech[:RATE // 2], np.zeros(300, np.float32),
+                              speech[RATE // 2:]])  # one duration a frame longer
+    assert log_mel_distance("same", speech, speech, 0.3).value == 0
+    assert log_mel_distance("shifted", speech, shifted, 0.3).passed
+    noise = rng.normal(0, 0.3, RATE).astype(np.float32)
+    assert not log_mel_distance("other", speech, noise, 0.3).passed
+    longer = np.concatenate([speech, speech[:RATE // 10]])
+    assert log_mel_distance("longer", speech, longer, 0.3).value == float("inf")
