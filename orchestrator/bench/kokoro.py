@@ -23,7 +23,8 @@ from pathlib import Path
 
 from orchestrator.bench.results import report_table
 
-CHUNKS = {"greeting": "안녕하세요.", "first chunk (3 words)": "오늘 서울 날씨는",
+CHUNKS = {"greeting": "안녕하세요.", "first chunk, 2 words": "오늘 서울",
+          "first chunk, 3 words (the default)": "오늘 서울 날씨는",
           "sentence": "내일 오후 세 시에 회의가 있어요."}
 STYLE = "jm_kumo"
 
