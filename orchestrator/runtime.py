@@ -154,9 +154,10 @@ async def start_runtime(settings: Settings,
         if settings.tts_enabled:
             from orchestrator.speech.tts import TextToSpeech
 
-            runtime.services.tts = TextToSpeech(runtime.triton,
-                                                default_voice=settings.default_voice,
-                                                max_chars=settings.max_tts_chars)
+            runtime.services.tts = TextToSpeech(
+                runtime.triton, default_voice=settings.default_voice,
+                max_chars=settings.max_tts_chars,
+                choose_voice=runtime.services.catalogue.effective_voice)
 
         from orchestrator.memory.embedder import TritonEmbedder
 

@@ -80,3 +80,30 @@ def test_noise_settings_are_refused_for_a_kokoro_voice_naming_the_parameter(
     with pytest.raises(InvalidRequest, match="Kokoro") as refused:
         catalogue.check_noise(None, noise_scale=None, noise_w=0.5)
     assert refused.value.param == "noise_w"
+
+
+async def test_synthesis_asks_for_the_voice_the_catalogue_checked(tmp_path: Path) -> None:
+    """DEFAULT_VOICE missing from the served version: the request is checked against the
+    version's own default and synthesised with it, not refused by the model later."""
+    from export.specs import tts as spec
+    from orchestrator.speech.tts import TextToSpeech
+
+    root = offered_repository(tmp_path)
+    _add_kokoro_version(root)
+    catalogue = ModelCatalogue(root, default_voice="missing-voice")
+
+    class Client:  # the transport: records what would go to Triton
+        values: dict = {}
+
+        async def stream(self, spec_, values, version="", request_id=""):  # type: ignore[no-untyped-def]
+            Client.values = values
+            return
+            yield
+
+    tts = TextToSpeech(Client(), default_voice="missing-voice",
+                       choose_voice=catalogue.effective_voice)
+    catalogue.check_speaks(None, "안녕하세요")
+    assert [chunk async for chunk in tts.stream("안녕하세요")] == []
+    assert Client.values[spec.VOICE] == ["ko-kumo"]
+    assert [c async for c in tts.stream("안녕", voice="ko-kumo")] == []
+    assert Client.values[spec.VOICE] == ["ko-kumo"]
