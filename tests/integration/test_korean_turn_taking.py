@@ -10,21 +10,19 @@ transcript must arrive during the silence."""
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from orchestrator.realtime.smart_turn import EAGERNESS, load_model, transcript_finished
 from tests.integration.test_realtime_turn_taking import (
-    LONG_REPLY,
     SPEECH_STOPPED,
     FirstPartSTT,
     ShortIsOkaySTT,
+    _talk_over_reply,
     settle,
     stored,
 )
-from tests.support.fake_voice import FakeLLM, FakeSTT, FakeTTS, fake_services, silence
+from tests.support.fake_voice import FakeSTT, fake_services, silence
 from tests.support.korean_voice import korean_speaker
 from tests.support.realtime import live_server, types_of
 
@@ -108,26 +106,14 @@ async def test_a_finished_korean_sentence_ends_the_turn_on_its_words(tmp_path, s
 @pytest.mark.parametrize("backchannel", ["네", "음"])
 async def test_a_korean_backchannel_during_a_reply_does_not_cancel_it(tmp_path, say,
                                                                      backchannel) -> None:
-    llm, tts = FakeLLM(LONG_REPLY, delay=0.1), FakeTTS(delay=0.05)
-    async with live_server(tmp_path, realtime_turn_detection="server_vad") as live:
-        live.use(fake_services(stt=ShortIsOkaySTT(f"{backchannel}."), llm=llm, tts=tts))
-        session_id = await live.new_session("alice", language="ko")
-        async with live.connect("alice", session_id) as client:
-            await client.next()
-            await client.send("session.update", session={"input_sample_rate": RATE})
-            await client.until("session.updated")
-            await client.append(np.concatenate([say("내일 날씨가 어떨까요?"), silence(0.7)]),
-                                RATE, chunk_ms=40)
-            await client.until("response.audio.delta")
-            await asyncio.sleep(1.0)  # a second of the reply plays
-            await client.append(np.concatenate([say(backchannel), silence(0.7)]), RATE,
-                                chunk_ms=40)
-            events = await client.until("response.done", wait_s=60)
-            events += await settle(client, 1.0)
-        turns = await stored(live, session_id)
+    """As "okay" in English (test_realtime_turn_taking): Kokoro says the question and,
+    a second into the reply, the backchannel."""
+    events, turns, llm = await _talk_over_reply(tmp_path, say,
+                                                ShortIsOkaySTT(f"{backchannel}."), backchannel)
     done = [e for e in events if e["type"] == "response.done"]
     assert "input_audio_buffer.speech_started" in types_of(events)
     assert len(done) == 1 and done[0]["response"]["status"] == "completed"
     heard = [e for e in events if e["type"].endswith("transcription.completed")]
     assert heard[-1]["transcript"] == f"{backchannel}."
     assert llm.closed_early == 0 and [t.role for t in turns] == ["user", "assistant"]
+    assert not turns[1].interrupted
