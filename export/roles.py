@@ -73,7 +73,8 @@ ROLES: dict[str, Role] = {role.name: role for role in (
     Role("llm", "chat messages -> streamed text", "llm_enabled", ("onnxruntime-genai",),
          # decoupled, no batch dimension: two instances overlap two generations
          gpu=ModelProfile(instance_count=2)),
-    Role("tts", "text -> streamed speech", "tts_enabled", ("piper-vits", "transformers-vits"),
+    Role("tts", "text -> streamed speech", "tts_enabled",
+         ("piper-vits", "transformers-vits", "kokoro"),
          # two instances overlap one request's phonemizer with another's synthesis
          gpu=ModelProfile(instance_count=2)),
     Role("embedder", "texts -> unit vectors (memory)", "memory_enabled",

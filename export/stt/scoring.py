@@ -15,9 +15,11 @@ def normalize(text: str) -> list[str]:
 
 
 def characters(text: str) -> list[str]:
-    """Letters and digits only, any script, spaces and punctuation dropped
-    ("서울은 어디, 있나요?" -> ["서", "울", "은", "어", "디", "있", "나", "요"])."""
-    text = unicodedata.normalize("NFC", text.lower())
+    """Letters and digits only, any script, after the Korean normaliser (so "3시" and "세 시"
+    agree), spaces and punctuation dropped ("서울은 어디, 있나요?" -> 서 울 은 어 디 있 나 요)."""
+    from export.tts.runtime.normalize import normalize as spoken
+
+    text = unicodedata.normalize("NFC", spoken(text, "ko").lower())
     return [c for c in text if unicodedata.category(c)[0] in "LN"]
 
 
@@ -37,14 +39,18 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 
 
 def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus CER: all character errors over all reference characters."""
-    return _rate(references, hypotheses, characters)
+    """Corpus CER: character errors over all reference characters, each sentence's errors
+    counted up to its length (a recogniser looping into a hundred repeated syllables costs
+    that sentence, not the whole set)."""
+    return _rate(references, hypotheses, characters, capped=True)
 
 
-def _rate(references: Sequence[str], hypotheses: Sequence[str], split) -> float:  # type: ignore[no-untyped-def]
+def _rate(references: Sequence[str], hypotheses: Sequence[str], split,  # type: ignore[no-untyped-def]
+          capped: bool = False) -> float:
     errors = units = 0
     for reference, hypothesis in zip(references, hypotheses, strict=True):
         ref = split(reference)
-        errors += word_errors(ref, split(hypothesis))
+        wrong = word_errors(ref, split(hypothesis))
+        errors += min(wrong, len(ref)) if capped else wrong
         units += len(ref)
     return errors / max(units, 1)

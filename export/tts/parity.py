@@ -48,12 +48,23 @@ def check(version_dir: Path, sources: dict[str, Path], texts: dict[str, str]
     runtime = load_runtime(version_dir)
     synthesizer = runtime.Synthesizer(version_dir)
     figures = []
+    references: dict[Path, ort.InferenceSession] = {}  # Kokoro's voices share one graph
     for name, voice in synthesizer.voices.items():
-        plan = synthesizer.plan(texts[name], voice=name, noise_scale=0.0, noise_w=0.0)
-        reference = ort.InferenceSession(str(sources[name]), providers=["CPUExecutionProvider"])
+        kokoro = voice.config.kind == "kokoro"
+        noise = None if kokoro else 0.0  # Kokoro has no noise (and refuses settings of it)
+        plan = synthesizer.plan(texts[name], voice=name, noise_scale=noise, noise_w=noise)
+        if sources[name] not in references:
+            references[sources[name]] = ort.InferenceSession(
+                str(sources[name]), providers=["CPUExecutionProvider"])
+        reference = references[sources[name]]
         direct, served_ids, piper_ids = [], [], []
         for sentence in plan.sentences:
             ids, _ = voice.text_ids(runtime.normalize.normalize(sentence, plan.language))
+            if kokoro:
+                direct.append(_kokoro_reference(runtime, reference, voice, ids,
+                                                1.0 / plan.length_scale))
+                served_ids.append(ids)
+                continue
             feeds = {"input": np.asarray([ids], np.int64),
                      "input_lengths": np.asarray([len(ids)], np.int64),
                      "scales": np.asarray([0.0, plan.length_scale, 0.0], np.float32)}
@@ -72,6 +83,17 @@ def check(version_dir: Path, sources: dict[str, Path], texts: dict[str, str]
             figures.append(sequences_equal(f"{name}:phoneme_ids_vs_piper", piper_ids,
                                            served_ids))
     return figures
+
+
+def _kokoro_reference(runtime, session, voice, ids: list[int], speed: float  # type: ignore[no-untyped-def]
+                      ) -> np.ndarray:
+    """Kokoro fed directly: the graph's audio trimmed to the voice, then the sentence pause,
+    clipped to [-1, 1] as every served chunk is."""
+    kokoro = runtime.kokoro
+    raw = session.run(None, kokoro.feeds(ids, kokoro.style_row(voice.styles, len(ids)),
+                                         speed))[0].reshape(-1)
+    pause = np.zeros(int(voice.config.pause_s * voice.config.sample_rate), np.float32)
+    return np.clip(np.concatenate([kokoro.trim(raw, voice.config.sample_rate), pause]), -1, 1)
 
 
 def _piper_ids(voice, text: str) -> list[int] | None:  # type: ignore[no-untyped-def]

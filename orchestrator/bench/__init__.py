@@ -29,6 +29,7 @@ BENCHES: dict[str, str] = {
     "llm": "orchestrator.bench.llm",
     "memory": "orchestrator.bench.memory",
     "tts": "orchestrator.bench.tts",
+    "kokoro": "orchestrator.bench.kokoro",
     "auth": "orchestrator.bench.auth",
     "soak": "orchestrator.bench.soak",
     "telemetry": "orchestrator.bench.telemetry",

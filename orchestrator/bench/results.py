@@ -107,3 +107,14 @@ def write_results(out_dir: str | os.PathLike[str], bench: str, settings: dict[st
                 "results": to_jsonable(results)}
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def report_table(header: str, table: str, output: str | None) -> None:
+    """Print a bench's markdown table under its header; append both, dated, to ``output``."""
+    import time
+
+    print(header)
+    print(table)
+    if output:
+        with open(output, "a", encoding="utf-8") as fh:
+            fh.write(f"\n{time.strftime('%Y-%m-%d')}: {header}\n\n{table}\n")

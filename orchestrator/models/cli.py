@@ -52,7 +52,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
     client = TritonClient(url, settings.triton_timeout_s)
     admin = ModelAdmin(ModelRepository(settings.model_repository), client,
-                       grace_s=settings.model_swap_grace_s)
+                       grace_s=settings.model_swap_grace_s, profile=settings.serving_profile)
     try:
         if args.action == "list":
             result = await admin.list_models()

@@ -7,7 +7,7 @@ library and the project's own modules, which the Triton image has (it has no
 tritonclient). The embedded Triton does the same over gRPC (``startup.load_promoted``).
 
     python -m orchestrator.models.load_promoted --url http://127.0.0.1:8000 \\
-        --repository /models stt llm tts embedder
+        --repository /models [--profile ko] stt llm tts embedder
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import urllib.error
@@ -49,7 +50,8 @@ def wait_live(url: str, timeout_s: float) -> None:
 
 
 def load_promoted_http(url: str, repository: Path, models: list[str],
-                       timeout_s: float = 600.0) -> dict[str, list[int] | None]:
+                       timeout_s: float = 600.0, profile: str = ""
+                       ) -> dict[str, list[int] | None]:
     """Load each model present in ``repository``: its promoted versions under the
     repository's profile, or (no ``serving.json`` yet) its config's own policy. Returns
     what was asked of each model (None: the config's policy)."""
@@ -57,7 +59,7 @@ def load_promoted_http(url: str, repository: Path, models: list[str],
     present = [m for m in models if (repository / m / "config.pbtxt").is_file()]
     for missing in sorted(set(models) - set(present)):
         log.warning("%s is not in %s: not loaded", missing, repository)
-    promoted = promoted_versions(repository, present)
+    promoted = promoted_versions(repository, present, profile)
     profile = repository_profile(repository)
     asked: dict[str, list[int] | None] = {}
     for model in present:
@@ -81,13 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repository", type=Path, default=Path("/models"))
     parser.add_argument("--wait", type=float, default=300.0,
                         help="seconds to wait for Triton to come up")
+    parser.add_argument("--profile", default=os.environ.get("SERVING_PROFILE", ""),
+                        help="serving profile whose promoted versions load (default: "
+                             "$SERVING_PROFILE, else the default profile's serving.json)")
     parser.add_argument("models", nargs="+")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="load_promoted: %(message)s")
     try:
         wait_live(args.url, args.wait)
-        load_promoted_http(args.url, args.repository, args.models)
-    except (TimeoutError, RuntimeError, OSError) as exc:
+        load_promoted_http(args.url, args.repository, args.models, profile=args.profile)
+    except (TimeoutError, RuntimeError, OSError, ValueError) as exc:
         print(f"load_promoted: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -64,8 +64,10 @@ class ModelAdmin:
     def __init__(self, repository: ModelRepository, client: TritonClient, *,
                  specs: Callable[[str], ModelSpec] = get_spec, grace_s: float = 2.0,
                  load_timeout_s: float = 300.0, smoke_timeout_s: float = 120.0,
-                 unload_wait_s: float = 60.0) -> None:
+                 unload_wait_s: float = 60.0, profile: str = "") -> None:
         self.repository = repository
+        self.profile = profile
+        """The serving profile whose state this admin reads and writes (SERVING_PROFILE)."""
         self.client = client
         self.specs = specs
         self.grace_s = grace_s
@@ -104,7 +106,7 @@ class ModelAdmin:
                   triton_status: str = "reachable") -> ModelOut:
         triton = {int(e["version"]): e for e in index or []
                   if e.get("name") == model and str(e.get("version", "")).isdigit()}
-        state = read_state(self.repository.root, model) or ServingState()
+        state = read_state(self.repository.root, model, self.profile) or ServingState()
         served = state.served if state.served is not None else _highest_ready(triton)
         versions = []
         # Triton remembers versions it once loaded; list those only while still loaded.
@@ -157,7 +159,7 @@ class ModelAdmin:
 
     async def _state(self, model: str) -> ServingState:
         """The saved state; first time: what Triton serves now, saved and pinned."""
-        state = read_state(self.repository.root, model)
+        state = read_state(self.repository.root, model, self.profile)
         if state is not None:
             return state
         index = await self.client.repository_index()
@@ -175,7 +177,7 @@ class ModelAdmin:
         return state
 
     def _save(self, model: str, state: ServingState) -> None:
-        write_state(self.repository.root, model, state)
+        write_state(self.repository.root, model, state, self.profile)
         self.apply_pin(model, state)
 
     def apply_pin(self, model: str, state: ServingState | None) -> None:
@@ -188,7 +190,7 @@ class ModelAdmin:
         """Pin every model with a saved state (at start-up, and when serving.json changes)."""
         for model in self.model_names():
             with contextlib.suppress(ValueError):
-                self.apply_pin(model, read_state(self.repository.root, model))
+                self.apply_pin(model, read_state(self.repository.root, model, self.profile))
 
     # --- Triton -----------------------------------------------------------------------
 

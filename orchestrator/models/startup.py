@@ -13,12 +13,13 @@ from orchestrator.models.state import startup_versions
 log = logging.getLogger(__name__)
 
 
-def promoted_versions(repository: Path, models: list[str]) -> dict[str, list[int]]:
-    """Models with a saved serving state, and the versions to load for each."""
+def promoted_versions(repository: Path, models: list[str], profile: str = ""
+                      ) -> dict[str, list[int]]:
+    """Models with a saved serving state under ``profile``, and the versions to load."""
     plan = {}
     for model in models:
         try:
-            versions = startup_versions(repository, model)
+            versions = startup_versions(repository, model, profile)
         except ValueError as exc:
             log.warning("%s; loading the latest version of %s", exc, model)
             continue

@@ -1,5 +1,13 @@
 """``<repository>/<model>/serving.json``: which version serves, and how it got there.
 
+One file per serving profile: ``serving.json`` for the default profile,
+``serving.<profile>.json`` for a named one (``SERVING_PROFILE``; the Korean profile,
+profiles/ko.env, is ``ko``). Profiles share the repository's versions but not what serves,
+so ``make run LANGUAGE=ko`` (Qwen, USE, Kokoro) and a plain ``make run`` (SmolLM2, MiniLM,
+Piper) each serve their own versions, and a promotion under one leaves the other as it
+was. ``scripts/export_default_models`` records each profile's picks; promotions (the
+admin API, ``voicechat models``) write the profile of the process that makes them.
+
 ::
 
     {"served": 2, "extra": [3], "history": [1, 2],
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +32,7 @@ from typing import Any
 
 SERVING_FILE = "serving.json"
 MAX_EVENTS = 200
+_PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 @dataclass
@@ -51,13 +61,23 @@ class ServingState:
         del self.events[:-MAX_EVENTS]
 
 
-def state_path(repository: Path, model: str) -> Path:
-    return Path(repository) / model / SERVING_FILE
+def serving_file(profile: str = "") -> str:
+    """``serving.json`` (default profile) or ``serving.<profile>.json``."""
+    if not profile:
+        return SERVING_FILE
+    if not _PROFILE_NAME.match(profile):
+        raise ValueError(f"serving profile {profile!r}: expected lower-case letters, digits, "
+                         "- or _ (e.g. ko)")
+    return f"serving.{profile}.json"
 
 
-def read_state(repository: Path, model: str) -> ServingState | None:
-    """The saved state, or None when the model was never promoted through the admin."""
-    path = state_path(repository, model)
+def state_path(repository: Path, model: str, profile: str = "") -> Path:
+    return Path(repository) / model / serving_file(profile)
+
+
+def read_state(repository: Path, model: str, profile: str = "") -> ServingState | None:
+    """The saved state of ``profile``, or None when it never recorded one for the model."""
+    path = state_path(repository, model, profile)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -69,16 +89,16 @@ def read_state(repository: Path, model: str) -> ServingState | None:
                         events=list(data.get("events", [])))
 
 
-def write_state(repository: Path, model: str, state: ServingState) -> None:
-    path = state_path(repository, model)
-    tmp = path.with_name(f".{SERVING_FILE}.{os.getpid()}.tmp")
+def write_state(repository: Path, model: str, state: ServingState, profile: str = "") -> None:
+    path = state_path(repository, model, profile)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def startup_versions(repository: Path, model: str) -> list[int] | None:
+def startup_versions(repository: Path, model: str, profile: str = "") -> list[int] | None:
     """Versions Triton should load at start-up; None: no state, use config.pbtxt (latest)."""
-    state = read_state(repository, model)
+    state = read_state(repository, model, profile)
     if state is None or state.served is None:
         return None
     present = {int(p.name) for p in (Path(repository) / model).iterdir() if p.name.isdigit()}

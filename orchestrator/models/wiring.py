@@ -18,26 +18,26 @@ from pathlib import Path
 from export.repository import ModelRepository
 from orchestrator.inference.client import TritonClient
 from orchestrator.models.service import ModelAdmin
-from orchestrator.models.state import SERVING_FILE
+from orchestrator.models.state import serving_file
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def _stamps(root: Path) -> dict[str, float]:
+def _stamps(root: Path, profile: str) -> dict[str, float]:
     stamps = {}
-    for path in root.glob(f"*/{SERVING_FILE}"):
+    for path in root.glob(f"*/{serving_file(profile)}"):
         with contextlib.suppress(OSError):
             stamps[str(path)] = path.stat().st_mtime_ns
     return stamps
 
 
 async def watch_serving(admin: ModelAdmin, interval_s: float) -> None:
-    seen = _stamps(admin.repository.root)
+    seen = _stamps(admin.repository.root, admin.profile)
     while True:
         await asyncio.sleep(interval_s)
         try:
-            now = await asyncio.to_thread(_stamps, admin.repository.root)
+            now = await asyncio.to_thread(_stamps, admin.repository.root, admin.profile)
             if now != seen:
                 seen = now
                 admin.restore_pins()
@@ -51,7 +51,7 @@ def start_model_admin(settings: Settings, client: TritonClient
     """The ModelAdmin service, with requests pinned to the promoted versions, and the
     watcher that keeps the pins current; returns it and the watcher's stop."""
     admin = ModelAdmin(ModelRepository(settings.model_repository), client,
-                       grace_s=settings.model_swap_grace_s)
+                       grace_s=settings.model_swap_grace_s, profile=settings.serving_profile)
     admin.restore_pins()
     task = asyncio.create_task(watch_serving(admin, settings.model_pin_refresh_s),
                                name="model-pins")

@@ -343,7 +343,7 @@ class Conversation:
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
                          params=params, audio=audio, voice=voice, speed=config.speed,
                          prompt=prompt, tool_parser=parser,
-                         voice_language=ports.catalogue.voice_language(voice)
+                         voice_languages=ports.catalogue.voice_languages(voice)
                          if ports.catalogue is not None else None,
                          output_rate=format_rate(config.output_audio_format,
                                                  config.output_sample_rate),

@@ -101,10 +101,10 @@ class ReplyPlan:
     live: bool = True
     """The client plays the audio as it arrives (realtime), so a chunk goes early when its
     playback would run dry; False: the whole reply is collected (``/api/voice-chat``)."""
-    voice_language: str | None = None
-    """The voice's base language when known: a sentence in another language it cannot
-    pronounce (Korean through an English voice) is sent as transcript only, and the reply
-    carries one warning instead of unintelligible audio."""
+    voice_languages: frozenset[str] | None = None
+    """The base languages the voice speaks, when known: a sentence in another language it
+    cannot pronounce (Korean through an English voice) is sent as transcript only, and the
+    reply carries one warning instead of unintelligible audio."""
     prompt: str | None = None
     """Function calling: the prompt rendered with the model's tool template, sent instead
     of ``messages``."""
@@ -387,8 +387,8 @@ class Reply:
 
     def _unspeakable(self, sentence: str) -> bool:
         spoken_in = text_language(sentence)
-        voice = self.plan.voice_language
-        return spoken_in is not None and voice is not None and spoken_in != voice
+        voice = self.plan.voice_languages
+        return spoken_in is not None and voice is not None and spoken_in not in voice
 
     async def _send_unspoken(self, sentence: str) -> None:
         """The sentence's transcript without audio; the first time, a warning saying why."""

@@ -8,12 +8,14 @@ text that runs on past ``max_chars`` is cut at the last comma or space, so a lon
 unpunctuated reply still starts speaking early.
 
 The first chunk of a reply goes sooner still: at the first clause boundary (a comma,
-semicolon, colon or dash followed by more text) once ``first_clause_words`` words have
-come, so the voice starts after a few tokens rather than a whole sentence; the rest
-goes by sentence, which speaks more naturally. A first chunk that has found no clause
-boundary yet goes once it has ``first_chunk_max_words`` whole words, cut after the last of
-them: about a second of speech (3 words by default), during which the rest is generated
-and synthesised (`bench voice`: no playback gap in one session, one in 32 turns with two).
+semicolon, colon or dash followed by more text, or a Korean word ending in a
+connective that closes a clause: 는데, 지만, 면서, 어서, 니까) once
+``first_clause_words`` words have come, so the voice starts after a few tokens rather
+than a whole sentence; the rest goes by sentence, which speaks more naturally. A first
+chunk that has found no clause boundary yet goes once it has ``first_chunk_max_words``
+whole words, cut after the last of them: about a second of speech (3 words by default),
+during which the rest is generated and synthesised (`bench voice`: no playback gap in
+one session, one in 32 turns with two).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 from export.tts.runtime.sentences import split_complete
 
-CLAUSE_END = re.compile(r"[,;:\u2013\u2014](?=\s+\S)|\s-(?=\s+\S)")
+CLAUSE_END = re.compile(r"[,;:\u2013\u2014](?=\s+\S)|\s-(?=\s+\S)"
+                        r"|(?<=[\uac00-\ud7a3])(?:는데|지만|면서|[어아해]서|니까)(?=\s+\S)")
 
 
 class SentenceChunker:

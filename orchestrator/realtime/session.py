@@ -71,6 +71,7 @@ from orchestrator.realtime.smart_turn import (
     SmartTurnModel,
     end_aligned,
     transcript_finished,
+    words_decide,
 )
 from orchestrator.realtime.smart_turn import load_model as load_smart_turn
 from orchestrator.realtime.speculation import HeldSink, Speculation
@@ -93,7 +94,10 @@ CLOSE_GRACE_S = 5.0  # how long a closing connection lets its last turn finish s
 BACKCHANNELS = frozenset({
     "mm", "mhm", "mm-hm", "mmhmm", "mm-hmm", "hm", "hmm", "uh-huh", "uh", "um", "ah", "oh",
     "yeah", "yep", "yes", "ok", "okay", "right", "sure", "i see", "got it", "cool", "nice",
-    "wow", "huh", "alright", "all right", "uh huh", "mm hmm", "oh okay", "yeah yeah"})
+    "wow", "huh", "alright", "all right", "uh huh", "mm hmm", "oh okay", "yeah yeah",
+    # Korean: 네 / 예 (yes), 응 / 어 (yeah), 음 / 흠 (hm), 아 / 오 (oh), 그래 / 맞아 (right)…
+    "네", "네네", "네 네", "예", "응", "응응", "어", "음", "음음", "흠", "아", "아하", "아 네",
+    "오", "그래", "그래요", "맞아", "맞아요", "그렇죠", "그렇군요", "그렇구나", "아 그렇구나"})
 
 
 def is_backchannel(text: str) -> bool:
@@ -456,8 +460,9 @@ class RealtimeSession:
             self._speculation = self._start_speculation(pause)
         vad = self.config.turn_detection
         if not isinstance(vad, SemanticVad) or self.smart_turn is None or \
-                pause.silence_ms < EAGERNESS[vad.eagerness].check_ms:
-            return
+                pause.silence_ms < EAGERNESS[vad.eagerness].check_ms or \
+                words_decide(self.config.input_audio_transcription.language):
+            return  # Korean: the transcript ends the turn (heard below), or the long silence
         model = self.smart_turn
         probability = await asyncio.to_thread(  # the cut reads the whole turn: off the loop
             lambda: model.completion(end_aligned(pause.audio, pause.silence_samples)))

@@ -14,12 +14,15 @@ Next to the socket it also keeps turn-taking working while Triton restarts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from export.tts.runtime.normalize import HANGUL
+from export.tts.runtime.sentences import KOREAN_ENDING
 from orchestrator.realtime.audio import loud_end
 from orchestrator.realtime.vad import FRAME, packaged_file
 
@@ -162,10 +165,31 @@ _UNFINISHED_ENDINGS = frozenset({
     "er", "maybe", "very"})
 
 
+WORDS_DECIDE = frozenset({"ko"})
+"""Languages whose turns end on their words, not on Smart Turn's score. Korean: the model
+lists it, but on Kokoro-spoken phrases (docs/korean.md) it scored 4 of 6 unfinished ones
+("내일 오후에 회의가" 0.98, "음 그게 뭐냐면" 0.65) at or above medium's 0.5, and
+"고마워요." at 0.21; Korean grammar says it plainly instead: a sentence ends on a final
+ending (요, ㅂ니다, 죠, 다, ㄹ까), an unfinished phrase on a particle or a connective
+(회의가, 좋아하는데, 오면)."""
+_KOREAN_FINAL = re.compile(rf"(?:{KOREAN_ENDING})$")
+
+
+def words_decide(language: str | None) -> bool:
+    """Whether a turn in ``language`` ends on its transcript (see WORDS_DECIDE)."""
+    return (language or "").split("-")[0].split("_")[0].lower() in WORDS_DECIDE
+
+
 def transcript_finished(text: str, language: str | None) -> bool:
-    """A second opinion from the words (English): the transcript ends a sentence (``?``,
-    ``.`` or ``!``) on a word a sentence can end on. Smart Turn hears intonation; a
-    flatly read "Why is the sky blue?" scores low though its words are complete."""
+    """A second opinion from the words: the transcript ends a sentence. English: on ``?``,
+    ``.`` or ``!`` after a word a sentence can end on (Smart Turn hears intonation; a
+    flatly read "Why is the sky blue?" scores low though its words are complete).
+    Korean words (whatever language the recogniser named): the last word ends in a final
+    ending, whatever the punctuation (Whisper puts a full stop after unfinished Korean
+    too)."""
+    if HANGUL.search(text):
+        last = text.strip().rstrip("?.!\"'… ").split()[-1:] or [""]
+        return bool(_KOREAN_FINAL.search(last[0]))
     if language not in (None, "en") and not (language or "").startswith("en"):
         return False
     words = text.strip()

@@ -142,7 +142,7 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
                      params=ports.prompt.sampling(max_tokens=settings.llm_max_tokens,
                                                   temperature=settings.llm_temperature),
                      audio=ports.tts is not None, voice=session.voice or settings.default_voice,
-                     voice_language=ports.catalogue.voice_language(
+                     voice_languages=ports.catalogue.voice_languages(
                          session.voice or settings.default_voice)
                      if ports.catalogue is not None else None,
                      output_rate=None, end_of_speech=end_of_speech,

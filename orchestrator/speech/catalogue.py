@@ -59,8 +59,11 @@ class ModelCatalogue:
     """What the repository's versions offer; re-read when a version appears or goes."""
 
     def __init__(self, repository: str | Path | None,
-                 served_version: Callable[[str], str] = lambda _model: "") -> None:
+                 served_version: Callable[[str], str] = lambda _model: "",
+                 default_voice: str = "") -> None:
         root = Path(repository) if repository else None
+        self.default_voice = default_voice
+        """DEFAULT_VOICE: what a request naming no voice is synthesised with."""
         self.repository = ModelRepository(root) if root is not None and root.is_dir() else None
         self._served_version = served_version
         self._cache: dict[str, tuple[object, Any]] = {}
@@ -81,36 +84,65 @@ class ModelCatalogue:
                                  f"{', '.join(sorted(voices)) or 'none'} (or an OpenAI "
                                  "voice name, which means the default voice)", param=param)
 
-    def voice_language(self, voice: str | None) -> str | None:
-        """The base language of ``voice`` (None: the default voice), or None if unknown."""
+    def voice_languages(self, voice: str | None) -> frozenset[str] | None:
+        """The base languages ``voice`` speaks (None: the default voice: DEFAULT_VOICE when
+        the served version has it, else the version's own), or None if unknown."""
         languages = self._voice_languages()
         if not languages:
             return None
-        name = (served_voice(voice) or languages.get("", "")).partition("#")[0]
-        return languages.get(name) or None
+        return languages.get(self.effective_voice(voice).partition("#")[0]) or None
+
+    def effective_voice(self, voice: str | None) -> str:
+        """The voice a request for ``voice`` is synthesised with: its name, else
+        DEFAULT_VOICE if the served version has it, else the version's default ("" when
+        the repository cannot be read here)."""
+        name = served_voice(voice)
+        if name:
+            return name
+        served = self.voices()
+        if self.default_voice and (served is None or
+                                   self.default_voice.partition("#")[0] in served):
+            return self.default_voice
+        return str(self._cached("tts", self._read_default_voice, entry="default") or "")
 
     def check_speaks(self, voice: str | None, text: str, language: str | None = None,
                      param: str = "voice") -> None:
         """Refuse text in a language the voice cannot pronounce."""
         wanted = text_language(text, language)
-        speaks = self.voice_language(voice)
-        if wanted is None or speaks is None or wanted == speaks:
+        speaks = self.voice_languages(voice)
+        if wanted is None or speaks is None or wanted in speaks:
             return
-        name = served_voice(voice) or self._voice_languages().get("", "the default voice")
+        name = self.effective_voice(voice) or "the default voice"
         able = self.voices_speaking(wanted)
+        spoken = ", ".join(LANGUAGE_NAMES.get(code, code) for code in sorted(speaks))
         raise VoiceCannotSpeak(
-            f"voice {name!r} speaks {LANGUAGE_NAMES.get(speaks, speaks)}; "
+            f"voice {name!r} speaks {spoken}; "
             f"{LANGUAGE_NAMES.get(wanted, wanted)} text through it is unintelligible. "
             + (f"Voices that speak it: {', '.join(able)}" if able else
-               "This server has no voice for it (README: Korean, 'A Korean voice')"),
+               "This server has no voice for it (the Korean profile, `make run LANGUAGE=ko`, "
+               "serves Korean voices: docs/korean.md)"),
             param=param)
+
+    def check_noise(self, voice: str | None, **noise: float | None) -> None:
+        """Refuse VITS sampling noise (``noise_scale``, ``noise_w``) for a voice that has
+        none (Kokoro), naming the parameter, rather than accept and ignore it."""
+        kinds = self._cached("tts", self._read_voice_kinds, entry="kinds") or {}
+        name = self.effective_voice(voice).partition("#")[0]
+        if kinds.get(name) != "kokoro":
+            return
+        for param, value in noise.items():
+            if value is not None:
+                raise InvalidRequest(f"{param}: voice {name!r} is a Kokoro voice, which has "
+                                     "no sampling noise (it says a text the same way every "
+                                     "time); leave it out", param=param)
 
     def voices_speaking(self, language: str) -> list[str]:
         return sorted(name for name, spoken in self._voice_languages().items()
-                      if name and spoken == language)
+                      if language in spoken)
 
-    def _voice_languages(self) -> dict[str, str]:
-        """Voice name -> base language of the served tts version ({} when unknown)."""
+    def _voice_languages(self) -> dict[str, frozenset[str]]:
+        """Voice name -> base languages it speaks, of the served tts version ({} when
+        unknown)."""
         return self._cached("tts", self._read_voice_languages, entry="voice-languages") or {}
 
     # --- languages -------------------------------------------------------------------
@@ -162,13 +194,21 @@ class ModelCatalogue:
     def _read_voices(self, versions: list[int]) -> frozenset[str] | None:
         return frozenset(entry["name"] for entry in self._voices_json(versions)["voices"])
 
-    def _read_voice_languages(self, versions: list[int]) -> dict[str, str]:
-        """Voice name -> base language; "" -> the default voice's name."""
+    def _read_voice_languages(self, versions: list[int]) -> dict[str, frozenset[str]]:
+        """Voice name -> base languages (``languages`` of a voice that speaks several,
+        e.g. Kokoro's Korean voices also read English words; else ``language``)."""
+        return {entry["name"]: frozenset(base_language(code) for code in
+                                         entry.get("languages") or [entry.get("language")
+                                                                    or ""])
+                for entry in self._voices_json(versions)["voices"]}
+
+    def _read_voice_kinds(self, versions: list[int]) -> dict[str, str]:
+        return {entry["name"]: entry.get("kind", "piper")
+                for entry in self._voices_json(versions)["voices"]}
+
+    def _read_default_voice(self, versions: list[int]) -> str:
         data = self._voices_json(versions)
-        languages = {entry["name"]: base_language(entry.get("language") or "")
-                     for entry in data["voices"]}
-        languages[""] = data.get("default") or data["voices"][0]["name"]
-        return languages
+        return data.get("default") or data["voices"][0]["name"]
 
     def _read_languages(self, versions: list[int]) -> frozenset[str] | None:
         assert self.repository is not None

@@ -49,7 +49,7 @@ SpokenText = Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S",
 
 
 class SpeechRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """OpenAI's speech request. ``instructions`` is refused when given: VITS voices take
+    """OpenAI's speech request. ``instructions`` is refused when given: the voices take
     no style prompt. A field OpenAI does not define is a 400."""
 
     input: SpokenText
@@ -61,7 +61,8 @@ class SpeechRequest(msgspec.Struct, forbid_unknown_fields=True):
     instructions: str | None = None
     language: str | None = None
     """Extensions (not in OpenAI's API): text normalisation language (en, ko; default: the
-    voice's) and VITS sampling noise (default: the voice's; 0 makes output repeatable)."""
+    voice's) and VITS sampling noise (default: the voice's; 0 makes output repeatable;
+    refused for Kokoro voices, which have none)."""
     noise_scale: Noise | None = None
     noise_w: Noise | None = None
 
@@ -144,7 +145,9 @@ class SpeechController(Controller):
             raise InvalidRequest("instructions: the voices take no style prompt (choose "
                                  "another voice, speed or noise_scale)", param="instructions")
         fmt = output_format(data.response_format)
+        catalogue.check_voice(data.voice)
         catalogue.check_speaks(data.voice, data.input, data.language)
+        catalogue.check_noise(data.voice, noise_scale=data.noise_scale, noise_w=data.noise_w)
         chunks = tts.stream(data.input, voice=data.voice, speed=data.speed,
                             language=data.language, noise_scale=data.noise_scale,
                             noise_w=data.noise_w, version=_version(data.model),
@@ -163,7 +166,9 @@ class SpeechController(Controller):
     async def synthesize(self, data: SynthesizeRequest, tts: TextToSpeechDep,
                          catalogue: CatalogueDep) -> Response[bytes]:
         fmt = output_format(data.format)
+        catalogue.check_voice(data.voice)
         catalogue.check_speaks(data.voice, data.text, data.language)
+        catalogue.check_noise(data.voice, noise_scale=data.noise_scale, noise_w=data.noise_w)
         speech = await tts.synthesize(data.text, voice=data.voice, speed=data.speed,
                                       language=data.language, noise_scale=data.noise_scale,
                                       noise_w=data.noise_w)

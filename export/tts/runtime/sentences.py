@@ -4,8 +4,12 @@ Splits after ``. ! ? …`` followed by a space or the end, after the full-width 
 (no space needed: CJK text has none), and at line breaks; closing quotes and brackets
 stay with their sentence. A full stop after a known abbreviation (Mr., Dr., e.g.) or a
 single capital (J. Smith) does not end a sentence, nor does a mark followed by a
-lower-case word. Korean sentences end with the same marks (…다. …요?), so one rule
-covers both languages.
+lower-case word. Korean sentences end with the same marks (…다. …요?), and also without
+them: an LLM often writes "네 알겠어요 내일 세 시에 만나요" with spaces only. A Korean word
+in a sentence-final form followed by a space and another word ends a sentence too
+(:data:`KOREAN_ENDING`: polite 요, formal ㅂ니다 / ㅂ니까, 죠, the plain past and present 었다,
+한다…, the question ㄹ까); endings that also join clauses (고, 서, 지만) or words
+(보다, 필요) do not.
 
 This is the one sentence splitter of the project: the orchestrator's streaming chunker
 (``orchestrator/realtime/sentences.py``) cuts LLM text with :func:`split_complete`, so
@@ -21,7 +25,22 @@ ABBREVIATIONS = frozenset([
     "p.m", "no", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
     "nov", "dec", "inc", "ltd", "co", "corp", "approx", "dept"])
 _CLOSERS = "[\"'”’)\\]»]*"
-_BOUNDARY = re.compile(rf"([.!?…]+{_CLOSERS})(\s+|$)|([。！？]+{_CLOSERS})(\s*)|\n\s*")
+
+
+def _syllables_ending_in(final: int) -> str:
+    """A regex class of the Hangul syllables whose final consonant has index ``final``."""
+    return "[" + "".join(chr(0xAC00 + start + final) for start in range(0, 11172, 28)) + "]"
+
+
+KOREAN_ENDING = ("(?<![필중주수강])요"  # 해요체 (not 필요, 중요, 주요, 수요, 강요)
+                 f"|{_syllables_ending_in(17)}니[다까]"  # ㅂ니다 / ㅂ니까: 합니다, 입니까
+                 "|죠"
+                 f"|(?:{_syllables_ending_in(20)}|{_syllables_ending_in(4)})다"  # 갔다, 한다
+                 # the plain question ㄹ까 after a stem: 먹을까, 가볼까 (not 할까 말까)
+                 f"|(?<=[\uac00-\ud7a3]){_syllables_ending_in(8)}까")
+_KOREAN_END = rf"(?:{KOREAN_ENDING})(?=\s+[\uac00-\ud7a3A-Za-z0-9])"
+_BOUNDARY = re.compile(rf"([.!?…]+{_CLOSERS})(\s+|$)|([。！？]+{_CLOSERS})(\s*)|\n\s*"
+                       rf"|(?P<korean>{_KOREAN_END})\s+")
 
 
 def split_complete(text: str, *, final: bool = False) -> tuple[list[str], str]:
@@ -37,7 +56,10 @@ def split_complete(text: str, *, final: bool = False) -> tuple[list[str], str]:
         mark = match.group(1) or match.group(3)
         if not final and match.group(1) and match.end() == len(text):
             break  # what follows decides
-        end = match.end(1) if match.group(1) else match.end(3) if mark else match.start()
+        if match.group("korean"):  # a Korean final ending: the word stays whole
+            end = match.end("korean")
+        else:
+            end = match.end(1) if match.group(1) else match.end(3) if mark else match.start()
         candidate = text[start:end]
         if mark and mark.startswith(".") and _abbreviation(candidate):
             continue

@@ -16,7 +16,7 @@ import numpy as np
 
 from .normalize import language_of, normalize
 from .sentences import split_sentences
-from .voices import Voice, load_catalog
+from .voices import Voice, load_catalog, open_voices
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 log = logging.getLogger("tts")
@@ -50,8 +50,8 @@ class Synthesizer:
     def __init__(self, directory: Path, *, intra_op_threads: int = 0,
                  max_text_chars: int = 4096, providers: list | None = None) -> None:
         self.default, configs = load_catalog(directory)
-        self.voices = {c.name: Voice(c, directory, intra_op_threads, providers)
-                       for c in configs}
+        self.voices: dict[str, Voice] = open_voices(configs, directory, intra_op_threads,
+                                                    providers)
         if self.default not in self.voices:
             raise ValueError(f"voices.json default {self.default!r} is not one of its voices")
         self.max_text_chars = max_text_chars
@@ -71,6 +71,12 @@ class Synthesizer:
                 raise BadRequest(f"{name} {value} is outside 0..2")
         chosen, speaker = self.resolve(voice)
         config = chosen.config
+        if config.kind == "kokoro":
+            for name, value in (("noise_scale", noise_scale), ("noise_w", noise_w)):
+                if value is not None:
+                    raise BadRequest(f"{name}: voice {config.name!r} is a Kokoro voice, "
+                                     "which has no sampling noise (it always says a text "
+                                     "the same way); leave it out")
         if not language:
             language = language_of(text, default=config.language.split("_")[0].split("-")[0])
         return Plan(voice=chosen, speaker=speaker, language=language,

@@ -3,17 +3,19 @@
 ``voices.json``::
 
     {"default": "en_US-joe-medium",
-     "voices": [{"name": ..., "model": "<file>.onnx", "kind": "piper" | "vits",
-                 "language": "en", "phoneme_type": "espeak" | "characters",
+     "voices": [{"name": ..., "model": "<file>.onnx", "kind": "piper" | "vits" | "kokoro",
+                 "language": "en", "phoneme_type": "espeak" | "characters" | "korean",
                  "espeak_voice": "en-us", "sample_rate": 22050, "num_speakers": 1,
                  "speakers": {"name": id}, "noise_scale": .., "length_scale": ..,
                  "noise_w": .., "phoneme_id_map": {symbol: [ids]},
                  "characters": {"add_blank": true, "lowercase": true, "unicode_form": "NFC"}}]}
 
-Every graph has Piper's signature: ``input`` int64 [1, T], ``input_lengths`` int64 [1],
-``scales`` float32 [3] = (noise_scale, length_scale, noise_w), and ``sid`` int64 [1] for
-multi-speaker voices; output ``output`` float32 [1, 1, 1, samples] (VITS exports are
-wrapped to match), so one code path serves every voice.
+Piper and VITS graphs have Piper's signature: ``input`` int64 [1, T], ``input_lengths``
+int64 [1], ``scales`` float32 [3] = (noise_scale, length_scale, noise_w), and ``sid``
+int64 [1] for multi-speaker voices; output ``output`` float32 [1, 1, 1, samples] (VITS
+exports are wrapped to match), so one code path serves them. Kokoro voices (``kind``
+"kokoro", :mod:`.kokoro`) add ``style`` (their row in ``styles_file``), ``graph`` (fp32 or
+int8), ``max_tokens``, ``pause_s`` and ``languages``; all of them share one graph.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ class VoiceConfig:
     noise_w: float = 0.8
     vowel_clusters: list[list[str]] = field(default_factory=list)
     characters: dict[str, Any] = field(default_factory=dict)
+    languages: list[str] = field(default_factory=list)
+    """Every language the voice speaks (empty: ``language`` only)."""
+    style: str = ""
+    """Kokoro: the voice's style table in ``styles_file``."""
+    styles_file: str = ""
+    graph: str = "fp32"
+    """Kokoro: fp32 (dequantised, any provider) or int8 (CPU only)."""
+    max_tokens: int = 510
+    pause_s: float = 0.0
+    """Silence after each sentence (Kokoro's audio is trimmed to the voice)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VoiceConfig:
@@ -64,22 +76,50 @@ def load_catalog(directory: Path) -> tuple[str, list[VoiceConfig]]:
     return data.get("default") or voices[0].name, voices
 
 
+def open_session(path: Path, intra_op_threads: int = 0, providers: list | None = None):  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # No arena: it keeps the peak of the largest input ever seen (GBs after one long
+    # request); freed memory goes back to the system instead.
+    options.enable_cpu_mem_arena = False
+    if intra_op_threads > 0:
+        options.intra_op_num_threads = intra_op_threads
+    return ort.InferenceSession(str(path), options,
+                                providers=providers or ["CPUExecutionProvider"])
+
+
+def open_voices(configs: list[VoiceConfig], directory: Path, intra_op_threads: int = 0,
+                providers: list | None = None) -> dict[str, Any]:
+    """Every voice of a version by name; voices that share a graph share its session."""
+    from .kokoro import KokoroVoice, load_styles
+
+    sessions: dict[str, Any] = {}
+    styles: dict[str, dict[str, np.ndarray]] = {}
+    voices: dict[str, Any] = {}
+    for config in configs:
+        if config.kind != "kokoro":
+            voices[config.name] = Voice(config, directory, intra_op_threads, providers)
+            continue
+        # The int8 graph's ConvInteger / DynamicQuantizeLSTM exist on the CPU provider only.
+        chosen = ["CPUExecutionProvider"] if config.graph == "int8" else providers
+        if config.model not in sessions:
+            sessions[config.model] = open_session(directory / config.model, intra_op_threads,
+                                                  chosen)
+        if config.styles_file not in styles:
+            styles[config.styles_file] = load_styles(directory / config.styles_file)
+        voices[config.name] = KokoroVoice(config, sessions[config.model],
+                                          styles[config.styles_file][config.style])
+    return voices
+
+
 class Voice:
-    """One voice: its config, its ONNX session, text -> ids -> audio."""
+    """One Piper or VITS voice: its config, its ONNX session, text -> ids -> audio."""
 
     def __init__(self, config: VoiceConfig, directory: Path, intra_op_threads: int = 0,
                  providers: list | None = None) -> None:
-        import onnxruntime as ort
-
         self.config = config
-        options = ort.SessionOptions()
-        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-        # request); freed memory goes back to the system instead.
-        options.enable_cpu_mem_arena = False
-        if intra_op_threads > 0:
-            options.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(str(directory / config.model), options,
-                                            providers=providers or ["CPUExecutionProvider"])
+        self.session = open_session(directory / config.model, intra_op_threads, providers)
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.clusters = {tuple(c) for c in config.vowel_clusters}
         # MMS voices trained on romanised text (is_uroman): load the romaniser now, not on

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from export.llm.source import qwen25_gguf
 from orchestrator.chat.service import ChatMessage, ChatService, SamplingParams
 from orchestrator.inference.client import TritonClient
 from orchestrator.inference.server import EmbeddedTriton
-from tests.support.llm_fixtures import export_llm
 from tests.support.mariadb import free_port
 
 pytestmark = [pytest.mark.realweights, pytest.mark.slow, pytest.mark.triton]
@@ -26,12 +24,9 @@ KOREAN_QUESTION = "한국의 수도는 어디인가요?"
 
 
 @pytest.fixture(scope="module")
-def qwen(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    base = tmp_path_factory.mktemp("qwen")
-    gguf = Path(qwen25_gguf(base / "weights"))
-    manifest = export_llm(gguf, base / "repository", 1)
-    gguf.unlink()  # 491 MB: the exported version is all the tests need now
-    return base, manifest
+def qwen(qwen_export):  # type: ignore[no-untyped-def]
+    """(base directory, manifest) of the session's Qwen export (llm_fixtures)."""
+    return qwen_export
 
 
 @pytest.fixture(scope="module")

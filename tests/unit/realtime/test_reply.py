@@ -176,7 +176,8 @@ async def test_sentences_the_voice_cannot_speak_are_transcript_only_with_one_war
 
     llm = FakeLLM(["안녕하세요.", " Hello there.", " 반갑습니다!"])
     tts, sink = FakeTTS(), Collector()
-    reply = Reply(dataclasses.replace(plan(), voice="en_US-joe-medium", voice_language="en"),
+    reply = Reply(dataclasses.replace(plan(), voice="en_US-joe-medium",
+                                      voice_languages=frozenset({"en"})),
                   llm, tts, OutboundQueue(16))
     outcome = await run_reply(reply, sink)
     assert outcome.status == "completed"
@@ -192,9 +193,9 @@ async def test_sentences_the_voice_cannot_speak_are_transcript_only_with_one_war
     assert outcome.text == "안녕하세요. Hello there. 반갑습니다!"
     assert reply.warnings == [errors[0]["error"]]
     # a voice that speaks the language, or one whose language is unknown: all spoken
-    for language in ("ko", None):
+    for languages in (frozenset({"ko", "en"}), None):
         tts = FakeTTS()
-        reply = Reply(dataclasses.replace(plan(), voice_language=language),
+        reply = Reply(dataclasses.replace(plan(), voice_languages=languages),
                       FakeLLM(["안녕하세요.", " Hello there."]), tts, OutboundQueue(16))
         await run_reply(reply, Collector())
         assert tts.texts == ["안녕하세요.", "Hello there."] and not reply.warnings
