@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Whisper: stop a window whose text repeats one unit N times "
                              f"in a row (a greedy loop); 0: never (default "
                              f"{DEFAULT_MAX_REPEATS})")
+    parser.add_argument("--exact", action="store_true",
+                        help="Whisper: decode exactly as openai-whisper does (30 s windows, "
+                             "no repetition guard, no silence gate): tokens comparable with "
+                             "it, as parity tests need")
     parser.add_argument("--quantize", choices=("none", "int8"), default="none",
                         help="Whisper: int8 matrix weights (faster decoding), refused when "
                              "its error rates exceed the float graphs' by more than 0.03")
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
     if moonshine.is_moonshine(Path(args.source)):
         given = [flag for flag, value in (("--window-seconds", args.window_seconds),
                                           ("--max-repeats", args.max_repeats),
+                                          ("--exact", args.exact or None),
                                           ("--quantize", None if args.quantize == "none"
                                            else args.quantize)) if value is not None]
         if given:
@@ -85,16 +91,24 @@ def run(args: argparse.Namespace, repository: ModelRepository) -> Manifest:
 
 
 def _write_decoding(args: argparse.Namespace, version_dir: Path) -> dict:
-    """The version's own decoding settings (``decoding.json``, read by its runtime)."""
+    """The version's own decoding settings (``decoding.json``, read by its runtime), and
+    its silence gate's detector (Silero VAD, as Moonshine versions carry it)."""
     from export.stt.runtime.transcribe import DECODING_FILE
+    from export.stt.vad import VAD_FILE, packaged_model
 
+    if args.exact and (args.window_seconds is not None or args.max_repeats is not None):
+        raise SourceError("--exact decodes as openai-whisper does: drop --window-seconds "
+                          "and --max-repeats")
     repeats = DEFAULT_MAX_REPEATS if args.max_repeats is None else args.max_repeats
     if repeats < 0:
         raise SourceError("--max-repeats must be 0 or more")
     window = args.window_seconds if args.window_seconds is not None else 30.0
     if not 1.0 <= window <= 30.0:
         raise SourceError("--window-seconds must be between 1 and 30")
-    decoding = {"min_window_seconds": window, "max_repeats": repeats}
+    decoding = {"min_window_seconds": window, "max_repeats": 0 if args.exact else repeats,
+                "silence_gate": not args.exact}
+    if decoding["silence_gate"]:
+        shutil.copyfile(packaged_model(), version_dir / VAD_FILE)
     (version_dir / DECODING_FILE).write_text(json.dumps(decoding, indent=2) + "\n",
                                              encoding="utf-8")
     return decoding

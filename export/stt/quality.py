@@ -142,16 +142,19 @@ def whisper_transcriber(version_dir: Path, parameters: dict[str, Any]) -> Transc
     from export.stt.runtime import Transcriber, WhisperOnnx, WhisperTokenizer
     from export.stt.runtime.frontend import load_mel_filters
     from export.stt.runtime.transcribe import decoding_options
+    from export.stt.vad import speech_gate
 
     model = WhisperOnnx(version_dir)
     tokenizer = WhisperTokenizer(version_dir)
+    options = decoding_options(version_dir, float(parameters["min_window_seconds"]))
+    options["speech_gate"] = speech_gate(version_dir) if options.pop("silence_gate") else None
     transcriber = Transcriber(
         model, tokenizer,
         load_mel_filters(str(version_dir / "mel_filters.npz"), model.dims["n_mels"]),
         no_speech_threshold=float(parameters["no_speech_threshold"]),
         logprob_threshold=float(parameters["logprob_threshold"]),
         condition_on_previous_text=bool(parameters["condition_on_previous_text"]),
-        **decoding_options(version_dir, float(parameters["min_window_seconds"])))
+        **options)
 
     def transcribe(audio: np.ndarray, language: str) -> str:
         return transcriber.run(transcriber.prepare(audio, language=language)).text

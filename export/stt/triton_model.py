@@ -36,6 +36,7 @@ from export.specs.stt import (
     TEXT,
 )
 from export.stt.requests import BadRequest, read_request
+from export.stt.vad import speech_gate
 
 
 class TritonPythonModel:
@@ -49,6 +50,9 @@ class TritonPythonModel:
         from stt_runtime.transcribe import decoding_options
 
         self.max_audio_seconds = float(params["max_audio_seconds"])
+        options = decoding_options(version_dir, float(params["min_window_seconds"]))
+        options["speech_gate"] = speech_gate(version_dir) if options.pop("silence_gate") \
+            else None
         # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
         model = WhisperOnnx(version_dir, intra_op_threads=int(params["intra_op_threads"]),
                             providers=onnx_providers(args))
@@ -59,7 +63,7 @@ class TritonPythonModel:
             no_speech_threshold=float(params["no_speech_threshold"]),
             logprob_threshold=float(params["logprob_threshold"]),
             condition_on_previous_text=bool(params["condition_on_previous_text"]),
-            **decoding_options(version_dir, float(params["min_window_seconds"])))
+            **options)
         self.max_batch = max(1, int(config.get("max_batch_size", 1)))
 
     def _prepare(self, request):  # type: ignore[no-untyped-def]
@@ -82,18 +86,20 @@ class TritonPythonModel:
                 responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(
                     str(exc), pb_utils.TritonError.INVALID_ARG))
         # First windows of all requests through the encoder together (one batch per
-        # window length: sized windows differ).
-        by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
+        # window length: sized windows differ), each output back in its job's place.
+        by_length: dict[int, list[tuple[int, int, np.ndarray]]] = {}
+        initial: dict[int, list] = {}
         for i, job in jobs.items():
-            for mel in job.initial_mels():
-                by_length.setdefault(mel.shape[-1], []).append((i, mel))
-        initial: dict[int, list] = {i: [] for i in jobs}
+            mels = job.initial_mels()
+            initial[i] = [None] * len(mels)
+            for place, mel in enumerate(mels):
+                by_length.setdefault(mel.shape[-1], []).append((i, place, mel))
         for group in by_length.values():
             for start in range(0, len(group), self.max_batch):
                 chunk = group[start:start + self.max_batch]
-                encoded = self.transcriber.encode([mel for _, mel in chunk])
-                for (owner, _), features in zip(chunk, encoded, strict=True):
-                    initial[owner].append(features)
+                encoded = self.transcriber.encode([mel for _, _, mel in chunk])
+                for (owner, place, _), features in zip(chunk, encoded, strict=True):
+                    initial[owner][place] = features
         for i, job in jobs.items():
             try:
                 result = self.transcriber.run(job, initial[i])

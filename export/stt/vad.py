@@ -13,6 +13,7 @@ of the Silero graph (``vad.onnx``, copied at export from the ``silero-vad`` whee
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,17 @@ class SileroVad:
             context = x[:, -CONTEXT:]
             probs[i] = out[0, 0]
         return probs
+
+
+def speech_gate(version_dir: Path) -> Callable[[np.ndarray], bool] | None:
+    """Whether a recording holds any speech, by the version's own detector (None when the
+    version has none). A Whisper version asked about silence answers "You" or "Thank
+    you." with windows sized to the audio (its no-speech head was learnt on 30 s)."""
+    path = Path(version_dir) / VAD_FILE
+    if not path.is_file():
+        return None
+    vad = SileroVad(path)
+    return lambda audio: bool(speech_frames(vad.probabilities(audio)).any())
 
 
 @dataclass(frozen=True)

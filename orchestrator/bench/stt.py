@@ -6,7 +6,8 @@ same audio.
 Utterances are English sentences of 2-5 s spoken by espeak-ng (their text is the
 reference for WER), or WAV files given with ``--audio`` (``--reference`` their text).
 ``--long-form N``: N recordings of 2-5 of those sentences with 0.5-3 s silences between
-them (8-30 s), the audio single utterances say nothing about.
+them (8-30 s), the audio single utterances say nothing about. ``--language ko``: twenty
+Korean sentences of 4-5 s spoken by the Kokoro voice instead, scored by CER.
 Each path transcribes every utterance ``--repeat`` times: latency p50/p95 over all runs,
 WER over the last. The served paths go through Triton and the orchestrator's client,
 as ``/v1/audio/transcriptions`` does (minus the upload's decode).
@@ -31,7 +32,7 @@ import numpy as np
 
 from export.stt import testspeech
 from orchestrator.bench.stats import percentile
-from orchestrator.bench.wer import wer
+from orchestrator.bench.wer import cer, wer
 
 UTTERANCES = list(testspeech.ENGLISH)
 
@@ -64,13 +65,15 @@ class PathResult:
     texts: list[str] = field(default_factory=list)
     note: str = ""
 
-    def row(self, references: list[str], audio_s: float) -> dict:
+    def row(self, references: list[str], audio_s: float, language: str = "en") -> dict:
         if not self.latencies_s:
             return {"path": self.name, "note": self.note}
         mean = float(np.mean(self.latencies_s))
         return {"path": self.name, "p50_ms": round(percentile(self.latencies_s, 50) * 1000, 1),
                 "p95_ms": round(percentile(self.latencies_s, 95) * 1000, 1),
-                "rtf": round(mean / audio_s, 3), "wer": round(wer(references, self.texts), 4),
+                "rtf": round(mean / audio_s, 3),
+                "cer" if language == "ko" else "wer": round(
+                    _score(references, self.texts, language), 4),
                 "note": self.note}
 
 
@@ -84,13 +87,28 @@ def _speak(texts: list[str], rate_wpm: tuple[int, ...] = (150,)) -> list[np.ndar
     return [speaker(text) for text in texts]
 
 
-def _long_form(count: int) -> tuple[list[str], list[np.ndarray]]:
+def _long_form(count: int, language: str) -> tuple[list[str], list[np.ndarray]]:
     """``count`` long recordings of the utterances (:func:`testspeech.random_layouts`)."""
-    speaker = testspeech.voices(*(testspeech.espeak_speaker("en-us", wpm)
-                                  for wpm in (150, 185)))
-    clips = testspeech.long_clips(testspeech.ENGLISH, speaker,
-                                  testspeech.random_layouts(count, len(testspeech.ENGLISH)))
+    sentences, speaker = _language(language)
+    clips = testspeech.long_clips(sentences, speaker,
+                                  testspeech.random_layouts(count, len(sentences)))
     return [c.text for c in clips], [c.audio for c in clips]
+
+
+def _language(language: str) -> tuple[tuple[str, ...], testspeech.Speaker]:
+    """The sentences and the speaker of a benched language (English: espeak-ng at 150
+    and 185 words per minute; Korean: the Kokoro voice)."""
+    if language == "ko":
+        return testspeech.KOREAN, testspeech.kokoro_speaker()
+    if language != "en":
+        raise SystemExit(f"--language {language}: the built-in speech is English or Korean "
+                         "(pass --audio and --reference for others)")
+    return testspeech.ENGLISH, testspeech.voices(*(testspeech.espeak_speaker("en-us", wpm)
+                                                   for wpm in (150, 185)))
+
+
+def _score(references: list[str], texts: list[str], language: str) -> float:
+    return (cer if language == "ko" else wer)(references, texts)
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -246,12 +264,19 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         if len(references) != len(clips):
             raise SystemExit("give one --reference per --audio")
     elif args.long_form:
-        references, clips = _long_form(args.long_form)
+        references, clips = _long_form(args.long_form, args.language)
+    elif args.language == "ko":
+        sentences, speaker = _language("ko")
+        references, clips = list(sentences), [speaker(s) for s in sentences]
     else:
         references, clips = UTTERANCES, _speak(UTTERANCES)
     versions = [int(v) for v in args.versions.split(",") if v] or repository.versions("stt")
+    if args.language != "en":  # English-only versions (Moonshine) refuse other languages
+        versions = [v for v in versions
+                    if repository.manifest("stt", v).extra.get("multilingual", True)]
     if not versions:
-        raise SystemExit("no stt version is exported (python -m export stt --source …)")
+        raise SystemExit("no stt version is exported for this language (python -m export "
+                         "stt --source …)")
     with triton_for(settings, {"stt"}) as served:
         results = asyncio.run(_served(served.triton_url, settings.model_repository, versions,
                                       clips, args))
@@ -266,18 +291,19 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         if whisper_versions:
             results += _peers(repository.manifest("stt", whisper_versions[-1]), clips, args)
     audio_s = float(np.mean([c.size for c in clips])) / 16_000
-    rows = [r.row(references, audio_s) for r in results]
+    rows = [r.row(references, audio_s, args.language) for r in results]
+    metric = "CER" if args.language == "ko" else "WER"
     kind = "long recordings" if args.long_form else "utterances"
     print(f"machine: {platform.machine()}, {_cpus()} CPU cores; {len(clips)} {kind} of "
           f"{min(c.size for c in clips) / 16000:.1f}-{max(c.size for c in clips) / 16000:.1f} s "
           f"(mean {audio_s:.2f} s), {args.repeat} runs each, language {args.language}")
-    print(f"{'path':<44} {'p50 ms':>8} {'p95 ms':>8} {'RTF':>7} {'WER':>7}  note")
+    print(f"{'path':<44} {'p50 ms':>8} {'p95 ms':>8} {'RTF':>7} {metric:>7}  note")
     for row in rows:
         if "p50_ms" not in row:
             print(f"{row['path']:<44} {'-':>8} {'-':>8} {'-':>7} {'-':>7}  {row['note']}")
             continue
         print(f"{row['path']:<44} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "
-              f"{row['rtf']:>7.3f} {row['wer']:>7.3f}  {row['note']}")
+              f"{row['rtf']:>7.3f} {row[metric.lower()]:>7.3f}  {row['note']}")
     for result in results:
         if result.texts:
             print(f"  {result.name}: {result.texts[0]!r}")

@@ -51,12 +51,32 @@ QUESTIONS = (
     "How do I make a cup of green tea?",
     "What is the tallest mountain in the world?",
 )
+KOREAN_QUESTIONS = (
+    "한국의 수도는 어디인가요?",
+    "읽을 만한 좋은 책을 추천해 주세요.",
+    "달까지 거리가 얼마나 되나요?",
+    "문어에 대한 재미있는 사실을 알려 주세요.",
+    "오늘 저녁에 뭘 요리하면 좋을까요?",
+    "하늘은 왜 파란가요?",
+    "녹차는 어떻게 만들어요?",
+    "세계에서 가장 높은 산은 어디예요?",
+)
+"""The same eight questions in Korean, spoken by the Kokoro voice (``--language ko``)."""
 STAGES = ("turn_detection_ms", "stt_ms", "llm_start_ms", "llm_first_token_ms", "first_chunk_ms",
           "tts_first_audio_ms", "voice_to_voice_ms", "llm_total_ms", "tts_total_ms")
 
 
-def spoken(text: str) -> bytes:
-    """PCM16 at :data:`RATE`, from the first to the last voiced sample."""
+def spoken(text: str, language: str = "en") -> bytes:
+    """PCM16 at :data:`RATE`, from the first to the last voiced sample: espeak-ng for
+    English, the Kokoro voice for Korean."""
+    if language == "ko":
+        import soxr
+
+        from export.stt import testspeech
+        from orchestrator.bench.speech import to_pcm16, trim_silence
+
+        audio = testspeech.kokoro_speaker()(text)
+        return to_pcm16(trim_silence(soxr.resample(audio, testspeech.SAMPLE_RATE, RATE)))
     return espeak(text, RATE)
 
 
@@ -165,6 +185,8 @@ def _session_update(session: dict, protocol: str) -> dict:
         update["audio"]["input"]["turn_detection"] = session["turn_detection"]
     if "temperature" in session:
         update["temperature"] = session["temperature"]  # an extension of this server
+    if "language" in session:
+        update["audio"]["input"]["transcription"] = {"language": session["language"]}
     return update
 
 
@@ -196,15 +218,16 @@ async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: f
 async def measure(url: str, turns: int = 0, text: str | None = None, pace: float = 1.0,
                   wait_s: float = 120.0, headers: dict[str, str] | None = None, *,
                   sessions: int = 1, rounds: int = 1, session: dict | None = None,
-                  protocols: Sequence[str] = ("ws",)) -> dict[str, dict]:
+                  protocols: Sequence[str] = ("ws",), language: str = "en"
+                  ) -> dict[str, dict]:
     """``sessions`` concurrent sessions, each speaking every question ``rounds`` times
     (``text``: one question instead; ``turns``: that many turns of it), per protocol.
     Several protocols take turns round by round (A B, B A, …), each reconnecting to its
     own stored sessions, so both see the same history length at about the same time."""
-    texts = [text] if text else list(QUESTIONS)
+    texts = [text] if text else list(KOREAN_QUESTIONS if language == "ko" else QUESTIONS)
     if text and turns:
         rounds = turns
-    questions = [spoken(t) for t in texts]
+    questions = [spoken(t, language) for t in texts]
     alternate = len(protocols) > 1
     turns_of: dict[str, list[dict]] = {p: [] for p in protocols}
     resume: dict[tuple[str, int], str] = {}
@@ -262,6 +285,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
     parser.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="ws",
                         help="/ws (ws), OpenAI's /v1/realtime (openai), or both alternating")
+    parser.add_argument("--language", choices=("en", "ko"), default="en",
+                        help="ko: the questions in Korean, spoken by the Kokoro voice, in "
+                             "sessions set to Korean (serve the Korean profile)")
     add_api_key(parser)
     add_output(parser)
 
@@ -270,13 +296,16 @@ def run(args: argparse.Namespace, settings: object) -> int:
     from orchestrator.bench.results import write_results
 
     session = session_options(args)
+    if args.language != "en":
+        session["language"] = args.language
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     levels: dict[int, dict] = {}
     by_protocol: dict[str, dict[int, dict]] = {p: {} for p in protocols}
     for sessions in args.sessions:
         results = asyncio.run(measure(
             args.url, args.turns, args.text, args.pace, args.wait, api_headers(args, settings),
-            sessions=sessions, rounds=args.rounds, session=session, protocols=protocols))
+            sessions=sessions, rounds=args.rounds, session=session, protocols=protocols,
+            language=args.language))
         for protocol, summary in results.items():
             by_protocol[protocol][sessions] = summary
             print_summary(summary, f"--- {sessions} session(s), {protocol}")
@@ -284,7 +313,9 @@ def run(args: argparse.Namespace, settings: object) -> int:
     out = Path(args.out)
     path = write_results(out, "voice", {
         "url": args.url, "sessions": list(args.sessions), "rounds": args.rounds,
-        "questions": [args.text] if args.text else list(QUESTIONS), "pace": args.pace,
+        "questions": [args.text] if args.text else list(
+            KOREAN_QUESTIONS if args.language == "ko" else QUESTIONS), "pace": args.pace,
+        "language": args.language,
         "turn_detection": args.turn_detection or "server default",
         "temperature": args.temperature, "protocol": args.protocol},
         {"levels": levels, "protocols": by_protocol})

