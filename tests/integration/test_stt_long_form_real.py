@@ -36,7 +36,8 @@ def test_the_export_scores_english_and_korean_short_and_long_form(
         assert figures["short"] < 0.15 and figures["long"] < 0.15, figures
     assert quality.judge(scores)[0]
     assert manifest.extra["precision"] == "int8"
-    assert manifest.extra["decoding"] == {"min_window_seconds": 3.0, "max_repeats": 4}
+    assert manifest.extra["decoding"] == {"min_window_seconds": 3.0, "max_repeats": 4,
+                                          "silence_gate": True}
     # the int8 graphs were scored against the float ones they came from
     assert set(manifest.extra["float_quality"]) == {"en", "ko"}
 
