@@ -20,6 +20,7 @@ from orchestrator.dependencies import DEPENDENCIES
 from orchestrator.errors import exception_to_response
 from orchestrator.middleware import request_id_middleware
 from orchestrator.openapi import describe_service, json_bodies, render_plugins
+from orchestrator.preflight import DATABASE_ERRORS, database_unreachable
 from orchestrator.routes import ROUTE_HANDLERS
 from orchestrator.runtime import start_runtime
 from orchestrator.settings import Settings, get_settings
@@ -44,7 +45,13 @@ def create_app(settings: Settings | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings, triton_supervisor)
+        try:
+            runtime = await start_runtime(settings, triton_supervisor)
+        except DATABASE_ERRORS as exc:
+            # The start-up check passed, then the database went: say so in one line
+            # (the server prints startup_error instead of the traceback).
+            app.state.startup_error = database_unreachable(settings.sql_url, exc)
+            raise
         app.state.runtime = runtime
         log.info("orchestrator started", extra={"sql": runtime.database.dialect,
                                                 "triton": settings.triton_url})

@@ -51,7 +51,7 @@ def _exit_on_signal(_signum: int, _frame: object) -> None:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.app import create_app
     from orchestrator.inference.health import enabled_models
-    from orchestrator.preflight import check_serve
+    from orchestrator.preflight import StartupError, check_serve
     from orchestrator.realtime.controllers import TRANSPORT_MAX_FRAME_BYTES
     from orchestrator.serving import server
     from orchestrator.telemetry.tracing import configure_tracing
@@ -71,10 +71,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         log.info("serving on %s://%s:%s", scheme, settings.host, settings.port)
         stop_tracing = configure_tracing()  # OTEL_* variables; None: off
         app = create_app(settings, triton_supervisor=supervisor)
-        server(app, drain_timeout_s=settings.drain_timeout_s, host=settings.host,
-               port=settings.port, ssl_certfile=tls[0] if tls else None,
-               ssl_keyfile=tls[1] if tls else None,
-               ws_max_size=TRANSPORT_MAX_FRAME_BYTES).run()
+        try:
+            server(app, drain_timeout_s=settings.drain_timeout_s, host=settings.host,
+                   port=settings.port, ssl_certfile=tls[0] if tls else None,
+                   ssl_keyfile=tls[1] if tls else None,
+                   ws_max_size=TRANSPORT_MAX_FRAME_BYTES).run()
+        except SystemExit:  # uvicorn's exit when the app's start-up failed
+            if app.state.get("startup_error"):
+                raise StartupError(app.state.startup_error) from None
+            raise
         if stop_tracing is not None:
             stop_tracing()  # flushes the spans still batched
     finally:

@@ -9,6 +9,8 @@ import os
 import socket
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from orchestrator.inference.health import enabled_models
 from orchestrator.redaction import mask_url
 from orchestrator.settings import Settings
@@ -132,6 +134,15 @@ def check_database(settings: Settings) -> None:
                            f"{DB_CONNECT_TIMEOUT_S:.0f}s (DATABASE_URL / DB_HOST, DB_PORT)"
                            ) from None
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StartupError(f"database {mask_url(settings.sql_url)} unreachable: {first} "
-                           "(DATABASE_URL / DB_HOST, DB_PORT, DB_USER, DB_PASSWORD)") from None
+        raise StartupError(database_unreachable(settings.sql_url, exc)) from None
+
+
+DATABASE_ERRORS = (OSError, SQLAlchemyError)
+"""What a database that vanished raises while the service starts (connection refused or
+reset, a DBAPI error wrapped by SQLAlchemy)."""
+
+
+def database_unreachable(url: str, exc: BaseException) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (f"database {mask_url(url)} unreachable: {first} "
+            "(DATABASE_URL / DB_HOST, DB_PORT, DB_USER, DB_PASSWORD)")

@@ -58,8 +58,27 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True  # uvicorn's shutdown from here
 
 
+def quiet_known_startup_failure(app: Any) -> Any:
+    """The app, with a start-up failure it explained (``app.state.startup_error``, one
+    line the CLI prints) reported to uvicorn without Litestar's traceback."""
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+
+        async def send_quietly(message: Any) -> None:
+            if message["type"] == "lifespan.startup.failed" \
+                    and app.state.get("startup_error"):
+                message = {**message, "message": ""}
+            await send(message)
+
+        return await app(scope, receive, send_quietly)
+
+    return asgi
+
+
 def server(app: Any, *, drain_timeout_s: float, **config: Any) -> DrainingServer:
     """``config``: what ``uvicorn.Config`` takes besides the app."""
-    return DrainingServer(uvicorn.Config(app, log_config=None, lifespan="on",
+    return DrainingServer(uvicorn.Config(quiet_known_startup_failure(app), log_config=None,
+                                         lifespan="on",
                                          timeout_graceful_shutdown=int(drain_timeout_s) or 1,
                                          **config), app, drain_timeout_s)
