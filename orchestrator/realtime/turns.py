@@ -109,8 +109,14 @@ def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool,
         llm_first_token_ms=t.llm_first_token_ms, llm_total_ms=t.llm_total_ms,
         tts_first_audio_ms=t.tts_first_audio_ms, tts_total_ms=t.tts_total_ms,
         voice_to_voice_ms=t.voice_to_voice_ms, interrupted=interrupted,
-        incomplete_reason=outcome.incomplete_reason, prompt_tokens=outcome.prompt_tokens,
+        incomplete_reason=incomplete_reason(outcome), prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens)
+
+
+def incomplete_reason(outcome: ReplyOutcome) -> str | None:
+    """Why a stored reply is not the whole answer: a failed reply (Triton lost mid-reply)
+    keeps what reached the user, marked ``error``; a user's cut is ``interrupted`` alone."""
+    return "error" if outcome.status == "failed" else outcome.incomplete_reason
 
 
 def item_status(turn: TurnRecord) -> str:

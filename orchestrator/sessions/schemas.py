@@ -115,7 +115,8 @@ class TurnOut(msgspec.Struct):
     """A ``tool`` turn: the call whose output ``text`` holds."""
     incomplete_reason: str | None = None
     """An assistant reply stopped before the model finished it: ``max_output_tokens`` (its
-    token limit) or ``repetition`` (a loop was stopped)."""
+    token limit), ``repetition`` (a loop was stopped) or ``error`` (inference failed
+    mid-reply; the text is what reached the user)."""
 
     @classmethod
     def of(cls, t: TurnRecord) -> TurnOut:
