@@ -21,8 +21,8 @@
         └── InferenceTimeout      504 inference_timeout
 
 Storage raises its own tree (``storage.errors``), mapped here too: ``RecordNotFound``
--> 404 not_found, ``SessionEnded`` -> 409 session_ended, ``StorageUnavailable`` -> 503
-storage_unavailable, any other ``StorageError`` -> 500 storage_error.
+-> 404 not_found, ``SessionEnded`` -> 409 session_ended, ``StorageFull`` -> 507 storage_full,
+``StorageUnavailable`` -> 503 storage_unavailable, any other ``StorageError`` -> 500 storage_error.
 
 Every error body has the same JSON shape, OpenAI's (its SDKs parse it)::
 
@@ -196,6 +196,10 @@ def _describe(exc: BaseException) -> tuple[int, str, str]:
         return 404, "not_found", str(exc)
     if isinstance(exc, storage_errors.SessionEnded):
         return 409, "session_ended", str(exc)
+    if isinstance(exc, storage_errors.StorageFull):
+        return 507, "storage_full", ("the database's disk is full: nothing was written; "
+                                     "free space where it stores its files (DATA_DIR for "
+                                     "SQLite) and retry")
     if isinstance(exc, storage_errors.StorageUnavailable):
         return 503, "storage_unavailable", "storage unavailable, try again shortly"
     if isinstance(exc, storage_errors.StorageError):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage.errors import StorageError, StorageUnavailable
+from storage.errors import StorageError, StorageFull, StorageUnavailable
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
@@ -58,9 +58,11 @@ class Database:
         try:
             async with self.sessionmaker() as session, session.begin():
                 yield session
-        except (OperationalError, InterfaceError) as exc:
-            raise StorageUnavailable(f"database unavailable: {_short(exc)}") from exc
         except DBAPIError as exc:
+            if is_disk_full(exc):
+                raise StorageFull(f"database disk full: {_short(exc)}") from exc
+            if isinstance(exc, OperationalError | InterfaceError):
+                raise StorageUnavailable(f"database unavailable: {_short(exc)}") from exc
             raise StorageError(f"database error: {_short(exc)}") from exc
 
     async def ping(self) -> float:
@@ -75,6 +77,21 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+_DISK_FULL_MESSAGES = ("database or disk is full", "no space left on device", "disk full")
+_DISK_FULL_CODES = {1021, 1114}  # MariaDB/MySQL: ER_DISK_FULL, ER_RECORD_FILE_FULL
+
+
+def is_disk_full(exc: DBAPIError) -> bool:
+    """SQLite's SQLITE_FULL, MariaDB's disk-full errors, PostgreSQL's 53100."""
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _DISK_FULL_CODES:
+        return True
+    if getattr(orig, "sqlstate", None) == "53100" or getattr(orig, "pgcode", None) == "53100":
+        return True
+    return any(m in str(orig).lower() for m in _DISK_FULL_MESSAGES)
 
 
 def _short(exc: BaseException) -> str:

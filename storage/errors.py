@@ -4,6 +4,7 @@
 
     StorageError            500 storage_error
     ├── StorageUnavailable  503 storage_unavailable  (database or Milvus unreachable)
+    │   └── StorageFull     507 storage_full         (the database's disk is full)
     ├── RecordNotFound      404 not_found
     ├── SessionEnded        409 session_ended        (a turn for an ended session)
     └── SchemaMismatch      start-up failure: migrations not applied, wrong dimension
@@ -16,6 +17,11 @@ class StorageError(Exception):
 
 class StorageUnavailable(StorageError):
     """The database (or vector store) cannot be reached."""
+
+
+class StorageFull(StorageUnavailable):
+    """The database refused a write because its disk is full; reads still work, and
+    writes do again once space is freed (nothing already committed is harmed)."""
 
 
 class RecordNotFound(StorageError):
