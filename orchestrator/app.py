@@ -30,6 +30,7 @@ from orchestrator.telemetry.tracing import (
     route_span_middleware,
     tracing_on,
 )
+from storage.errors import SchemaMismatch
 
 if TYPE_CHECKING:
     from orchestrator.inference.supervisor import TritonSupervisor
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None, *,
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             runtime = await start_runtime(settings, triton_supervisor)
+        except SchemaMismatch as exc:  # its message says which command to run
+            app.state.startup_error = str(exc)
+            raise
         except DATABASE_ERRORS as exc:
             # The start-up check passed, then the database went: say so in one line
             # (the server prints startup_error instead of the traceback).
