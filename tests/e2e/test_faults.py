@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from storage.migrate import head_revision
 from tests.e2e.test_serve import NO_MODELS, _tritons_serving, serve, stop, wait_for
 from tests.support import mariadb
 from tests.support.flaky_proxy import CuttingProxy
@@ -49,6 +50,24 @@ def test_a_database_lost_after_the_start_up_check_is_one_line(mariadb_admin,
         assert "unreachable" in last and "DATABASE_URL" in last, output
     finally:
         mariadb.drop_database(admin, name)
+
+
+@pytest.mark.mariadb
+def test_a_database_not_yet_migrated_is_one_line_naming_the_command(mariadb_admin,
+                                                                    tmp_path: Path) -> None:
+    admin, _ = mariadb_admin
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = mariadb.create_database(admin, name)  # empty: a server schema is migrated on purpose
+    try:
+        proc, _ = serve(tmp_path, DATABASE_URL=url, LOG_FORMAT="text")
+        output = proc.communicate(timeout=120)[0].decode()
+    finally:
+        mariadb.drop_database(admin, name)
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output, output
+    assert output.strip().splitlines()[-1] == (
+        "voicechat: database schema is at revision none, this service needs "
+        f"{head_revision()}: run `voicechat db upgrade`"), output
 
 
 # --- faults during live realtime conversations ------------------------------------------
