@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,6 +146,7 @@ class MemoryStore:
                 return
             if self.is_lite:
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+                set_aside_orphans(Path(self.uri))
                 # Milvus Lite serves gRPC in this process and does not implement
                 # AllocTimestamp, which pymilvus probes: grpc logs a harmless traceback at
                 # ERROR on every start. Nothing else here runs a gRPC server.
@@ -330,10 +332,36 @@ class MemoryStore:
         self._call("delete", lambda c: c.delete(self.collection,
                                                 filter=f"user_id == {quote(user_id)}"))
 
+    def removed(self) -> bool:
+        """A Milvus Lite store whose files were deleted under it (it goes on serving from
+        the deleted files until it stops)."""
+        return self.is_lite and not Path(self.uri).exists()
+
     def ping(self) -> str:
         """Raises when Milvus or the collection is unavailable (health probe)."""
         self._call("ping", lambda c: c.get_load_state(self.collection))
         return "lite" if self.is_lite else self.uri
+
+
+def set_aside_orphans(store: Path) -> list[Path]:
+    """Move out of a Milvus Lite store the collection folders it no longer knows.
+
+    A store removed while Milvus Lite ran is half re-created when it stops: the
+    collection's data and manifest come back without its schema, and Lite then fails to
+    create the collection again ("File exists") on every start. Returns where each went
+    (beside the store, so nothing is deleted)."""
+    moved = []
+    for folder in sorted((store / "collections").glob("*/")):
+        if (folder / "schema.json").exists():
+            continue
+        target = store.with_name(f"{store.name}.orphan-{int(time.time())}") / folder.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(target)
+        log.warning("Milvus Lite store %s: collection %r had lost its schema (the store was "
+                    "removed while it ran) and is moved to %s; `voicechat memory reindex` "
+                    "rebuilds the memories from the stored turns", store, folder.name, target)
+        moved.append(target)
+    return moved
 
 
 def _pymilvus() -> Any:

@@ -187,6 +187,13 @@ class MemoryService:
 
     async def health(self) -> str | None:
         """Health probe: raises while Milvus or the collection is unavailable."""
+        if self.store is not None and await asyncio.to_thread(self.store.removed):
+            # Milvus Lite keeps serving from the deleted files, so nothing else notices.
+            raise MemoryUnavailable(
+                f"the Milvus Lite store {self.uri} was removed while the service ran: "
+                "memories go to deleted files and are lost at restart; restart the "
+                "service, then `voicechat memory reindex` rebuilds them from the stored "
+                "turns")
         try:
             store = await self._ready(force=True)
             return await asyncio.to_thread(store.ping)
