@@ -36,7 +36,7 @@ from orchestrator.errors import (
     UnsupportedMediaType,
     websocket_error_event,
 )
-from orchestrator.realtime.events import encoder
+from orchestrator.realtime.protocol.events import encoder
 
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)

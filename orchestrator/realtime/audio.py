@@ -16,7 +16,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from orchestrator.errors import InvalidAudio, InvalidRequest
-from orchestrator.realtime import g711
+from orchestrator.realtime.protocol import g711
 
 STT_RATE = 16000
 

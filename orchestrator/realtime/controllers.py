@@ -52,18 +52,18 @@ from orchestrator.errors import (
     websocket_error_event,
 )
 from orchestrator.models.refs import version_for
-from orchestrator.realtime.events import SessionConfig, encoder
+from orchestrator.realtime.protocol.events import SessionConfig, encoder
 from orchestrator.realtime.live import CLOSE_ENDED, CLOSE_GOING_AWAY, LiveSocket
-from orchestrator.realtime.openai_protocol import (
+from orchestrator.realtime.protocol.openai import (
     ClientTranslator,
     ServerTranslator,
     dialect_of,
 )
-from orchestrator.realtime.outbound import OutboundQueue, write_loop
+from orchestrator.realtime.protocol.outbound import OutboundQueue, write_loop
 from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.session import RealtimeSession
-from orchestrator.realtime.vad import load_model
-from orchestrator.realtime.voice_chat import voice_chat
+from orchestrator.realtime.turns.vad import load_model
+from orchestrator.realtime.transports.upload import voice_chat
 from orchestrator.realtime.wiring import voice_ports
 from orchestrator.telemetry.metrics import REALTIME_SESSIONS
 from storage.conversations import SessionRecord

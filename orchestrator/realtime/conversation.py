@@ -33,7 +33,7 @@ from orchestrator.chat.tools import (
 )
 from orchestrator.errors import Conflict, InvalidRequest, NotFound, websocket_error_event
 from orchestrator.realtime.audio import format_rate
-from orchestrator.realtime.events import (
+from orchestrator.realtime.protocol.events import (
     FunctionCall,
     FunctionCallOutput,
     FunctionTool,
@@ -60,11 +60,11 @@ from orchestrator.realtime.events import (
     new_id,
     user_audio_item,
 )
-from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue
+from orchestrator.realtime.protocol.outbound import ConnectionClosed, OutboundQueue
 from orchestrator.realtime.ports import ReplySink, VoicePorts
-from orchestrator.realtime.reply import Pacing, Reply, ReplyOutcome, ReplyPlan, spoken_text
-from orchestrator.realtime.speculation import HeldSink
-from orchestrator.realtime.turns import (
+from orchestrator.realtime.reply.stages import Pacing, Reply, ReplyOutcome, ReplyPlan, spoken_text
+from orchestrator.realtime.turns.speculation import HeldSink
+from orchestrator.realtime.reply.stored import (
     PromptContext,
     assistant_turn_row,
     item_status,

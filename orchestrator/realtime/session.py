@@ -34,7 +34,7 @@ from orchestrator.realtime.audio import (
     format_rate,
 )
 from orchestrator.realtime.conversation import Conversation
-from orchestrator.realtime.events import (
+from orchestrator.realtime.protocol.events import (
     AudioAppend,
     AudioClear,
     AudioCleared,
@@ -63,19 +63,19 @@ from orchestrator.realtime.events import (
     invalid_event,
     new_id,
 )
-from orchestrator.realtime.outbound import OutboundQueue
+from orchestrator.realtime.protocol.outbound import OutboundQueue
 from orchestrator.realtime.ports import Transcription, VoicePorts
-from orchestrator.realtime.reply import Pacing
-from orchestrator.realtime.smart_turn import (
+from orchestrator.realtime.reply.stages import Pacing
+from orchestrator.realtime.turns.smart_turn import (
     EAGERNESS,
     SmartTurnModel,
     end_aligned,
     transcript_finished,
     words_decide,
 )
-from orchestrator.realtime.smart_turn import load_model as load_smart_turn
-from orchestrator.realtime.speculation import HeldSink, Speculation
-from orchestrator.realtime.vad import (
+from orchestrator.realtime.turns.smart_turn import load_model as load_smart_turn
+from orchestrator.realtime.turns.speculation import HeldSink, Speculation
+from orchestrator.realtime.turns.vad import (
     SileroModel,
     SpeechPause,
     SpeechResume,

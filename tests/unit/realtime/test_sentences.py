@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.realtime.sentences import SentenceChunker, sentences
+from orchestrator.realtime.reply.sentences import SentenceChunker, sentences
 
 
 def feed_all(deltas: list[str], max_chars: int = 240) -> list[str]:

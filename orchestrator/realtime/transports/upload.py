@@ -25,9 +25,9 @@ from orchestrator.auth.access import PrincipalDep
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import Conflict, InvalidAudio, PayloadTooLarge, ServiceDisabled
 from orchestrator.realtime.audio import STT_RATE
-from orchestrator.realtime.events import new_id
-from orchestrator.realtime.reply import Pacing, Reply, ReplyPlan
-from orchestrator.realtime.turns import (
+from orchestrator.realtime.protocol.events import new_id
+from orchestrator.realtime.reply.stages import Pacing, Reply, ReplyPlan
+from orchestrator.realtime.reply.stored import (
     AudioCollector,
     PromptContext,
     assistant_turn_row,

@@ -24,7 +24,7 @@ import numpy as np
 
 from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
 from orchestrator.realtime.audio import encode_output, resample, split_quiet_end
-from orchestrator.realtime.events import (
+from orchestrator.realtime.protocol.events import (
     FunctionCall,
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
@@ -37,8 +37,8 @@ from orchestrator.realtime.events import (
     new_id,
 )
 from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
-from orchestrator.realtime.repetition import LoopGuard
-from orchestrator.realtime.sentences import SentenceChunker
+from orchestrator.realtime.reply.repetition import LoopGuard
+from orchestrator.realtime.reply.sentences import SentenceChunker
 from orchestrator.speech.catalogue import LANGUAGE_NAMES, text_language
 
 _END = object()  # end-of-stream marker between stages

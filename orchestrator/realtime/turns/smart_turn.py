@@ -24,7 +24,7 @@ import numpy as np
 from export.tts.runtime.normalize import HANGUL
 from export.tts.runtime.sentences import KOREAN_ENDING
 from orchestrator.realtime.audio import loud_end
-from orchestrator.realtime.vad import FRAME, packaged_file
+from orchestrator.realtime.turns.vad import FRAME, packaged_file
 
 RATE = 16000
 WINDOW_SECONDS = 8

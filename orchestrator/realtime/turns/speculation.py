@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from orchestrator.realtime.outbound import ConnectionClosed
+from orchestrator.realtime.protocol.outbound import ConnectionClosed
 from orchestrator.realtime.ports import ReplySink
 
 

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from orchestrator.chat.prompt import HistoryCursor
-from orchestrator.realtime.events import ResponseAudioDelta
+from orchestrator.realtime.protocol.events import ResponseAudioDelta
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.reply import ReplyOutcome
+from orchestrator.realtime.reply.stages import ReplyOutcome
 from storage.conversations import ConversationStore, NewTurn, TurnRecord
 
 log = logging.getLogger(__name__)

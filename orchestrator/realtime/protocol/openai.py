@@ -34,8 +34,8 @@ from typing import Any, Literal
 import msgspec
 
 from orchestrator.errors import InvalidRequest
-from orchestrator.realtime.events import AudioCommitted as EngineCommitted
-from orchestrator.realtime.events import (
+from orchestrator.realtime.protocol.events import AudioCommitted as EngineCommitted
+from orchestrator.realtime.protocol.events import (
     ClientEvent,
     Item,
     ItemCreated,
@@ -57,7 +57,7 @@ from orchestrator.realtime.events import (
     new_id,
     user_audio_item,
 )
-from orchestrator.realtime.events import TranscriptionCompleted as EngineTranscript
+from orchestrator.realtime.protocol.events import TranscriptionCompleted as EngineTranscript
 
 log = logging.getLogger(__name__)
 Dialect = Literal["ga", "beta"]
