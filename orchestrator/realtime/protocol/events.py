@@ -24,6 +24,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from orchestrator.errors import InvalidRequest
+from orchestrator.realtime.timings import Timings
 from orchestrator.validation import Instructions, Language, VoiceName
 
 SampleRate = Literal[16000, 24000]
@@ -345,28 +346,6 @@ class Usage(msgspec.Struct):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
-
-
-class Timings(msgspec.Struct, omit_defaults=True):
-    """Milliseconds per stage of one reply (absent when a stage did not run).
-
-    ``turn_detection_ms``: from the user's last voiced audio to the end of the turn
-    (the silence the turn detector waited); ``stt_ms``: the final transcription (it may
-    have run speculatively, before the turn ended); ``voice_to_voice_ms``: from the
-    user's last voiced audio to the first reply audio sent. ``llm_*`` and ``tts_*``
-    count from their own stage's start."""
-
-    turn_detection_ms: float | None = None
-    stt_ms: float | None = None
-    llm_start_ms: float | None = None
-    """From the user's last voiced audio to the LLM request (the prompt is built by then)."""
-    first_chunk_ms: float | None = None
-    """From the user's last voiced audio to the first text chunk handed to speech."""
-    llm_first_token_ms: float | None = None
-    llm_total_ms: float | None = None
-    tts_first_audio_ms: float | None = None
-    tts_total_ms: float | None = None
-    voice_to_voice_ms: float | None = None
 
 
 class FunctionCall(msgspec.Struct, omit_defaults=False):

@@ -10,6 +10,7 @@ means written, which is what a truncated assistant turn keeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,13 @@ log = logging.getLogger(__name__)
 
 class ConnectionClosed(Exception):
     """The socket is gone; nothing more can be sent."""
+
+
+async def emit(out: Any, event: Any) -> None:
+    """Put ``event`` on ``out`` (the queue, or a speculative turn's held sink). A client
+    that left gets nothing more; its turn is still finished and stored."""
+    with contextlib.suppress(ConnectionClosed):
+        await out.put(event)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,8 @@ import pytest
 
 from orchestrator.chat.tools import ToolCallParser
 from orchestrator.realtime.protocol.outbound import ConnectionClosed, OutboundQueue, write_loop
-from orchestrator.realtime.reply.stages import Pacing, Reply, ReplyPlan, SpokenSentence, spoken_text
+from orchestrator.realtime.reply.plan import Pacing, ReplyPlan, SpokenSentence, spoken_text
+from orchestrator.realtime.reply.stages import Reply
 from tests.support.fake_voice import FakeAudioChunk, FakeLLM, FakeToolLLM, FakeTTS
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.realtime.turns.vad import FRAME, RATE, SpeechStart, SpeechStop, TurnDetector, load_model
+from orchestrator.realtime.turns.vad import (
+    FRAME,
+    RATE,
+    SpeechStart,
+    SpeechStop,
+    TurnDetector,
+    load_model,
+)
 from tests.support.fake_voice import silence, speak
 
 SENTENCE = "Hello there, could you tell me what the weather will be like tomorrow"
