@@ -11,7 +11,7 @@ in OpenAI's ``pcm16``); or G.711 ``g711_ulaw`` / ``g711_alaw`` at 8 kHz (telepho
 
 These are the events of ``/ws/{user_id}/{session_id}`` (the beta names of OpenAI's
 protocol, with extensions); ``/v1/realtime`` speaks OpenAI's own GA or beta events,
-translated to and from these by :mod:`.openai_protocol`.
+translated to and from these by :mod:`.openai` and :mod:`.openai_server`.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from orchestrator.realtime.protocol.events import (
     ResponseTextDelta,
     new_id,
 )
+from orchestrator.realtime.reply.clock import StageClock
 from orchestrator.realtime.reply.plan import (
     ReplyOutcome,
     ReplyPlan,
@@ -43,7 +44,7 @@ from orchestrator.realtime.reply.plan import (
     spoken_text,
 )
 from orchestrator.realtime.reply.repetition import LoopGuard
-from orchestrator.realtime.reply.sentences import SentenceChunker
+from orchestrator.realtime.reply.sentences import SentenceChunker, cut_mid_clause
 from orchestrator.realtime.timings import Timings
 from orchestrator.speech.catalogue import LANGUAGE_NAMES, text_language
 
@@ -63,22 +64,6 @@ class _Unsay:
 
 
 @dataclass
-class _Clock:
-    llm_start: float = 0.0
-    llm_first: float | None = None
-    llm_end: float | None = None
-    first_sentence: float | None = None
-    tts_first: float | None = None
-    tts_busy: float = 0.0
-    first_audio_sent: float | None = None
-    first_text_sent: float | None = None
-
-
-def _ms(start: float | None, end: float | None) -> float | None:
-    return None if start is None or end is None else round((end - start) * 1000, 3)
-
-
-@dataclass
 class Reply:
     plan: ReplyPlan
     llm: LanguageModel
@@ -89,7 +74,7 @@ class Reply:
     text_sent: list[str] = field(default_factory=list)
     audio_sent_ms: float = 0.0
     cancel_reason: str | None = None
-    _clock: _Clock = field(default_factory=_Clock)
+    _clock: StageClock = field(default_factory=StageClock)
     _stages: asyncio.Task | None = None
     _usage: tuple[int | None, int | None] = (None, None)
     _said: int = 0  # sentences handed to the sender
@@ -294,7 +279,7 @@ class Reply:
                     await self._send_unspoken(sentence)
                     continue
                 first_piece, quiet_end = True, None
-                trim_end = _cut_mid_clause(sentence)
+                trim_end = cut_mid_clause(sentence)
                 async with aclosing(self.tts.stream(sentence, voice=plan.voice,
                                                     speed=plan.speed)) as audio:
                     while True:
@@ -402,23 +387,7 @@ class Reply:
         return self._timings()
 
     def _timings(self) -> Timings:
-        c = self._clock
-        return Timings(
-            llm_start_ms=_ms(self.plan.end_of_speech, c.llm_start or None),
-            first_chunk_ms=_ms(self.plan.end_of_speech, c.first_sentence),
-            llm_first_token_ms=_ms(c.llm_start, c.llm_first) if c.llm_start else None,
-            llm_total_ms=_ms(c.llm_start, c.llm_end) if c.llm_start else None,
-            tts_first_audio_ms=_ms(c.first_sentence, c.tts_first),
-            tts_total_ms=round(c.tts_busy * 1000, 3) if c.tts_first is not None else None,
-            voice_to_voice_ms=_ms(self.plan.end_of_speech, c.first_audio_sent))
-
-
-def _cut_mid_clause(chunk: str) -> bool:
-    """A chunk cut at a word, not at punctuation (the first chunk's word limit, or an
-    early chunk when playback runs low): the voice ends it with the silence of a finished
-    utterance (170 ms for Piper's joe), which between two words of one clause is a
-    stumble, so all but 40 ms of it is dropped."""
-    return bool(chunk) and chunk[-1].isalnum()
+        return self._clock.timings(self.plan.end_of_speech)
 
 
 def _pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]

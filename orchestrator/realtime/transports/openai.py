@@ -15,7 +15,8 @@ from orchestrator.auth.access import principal_of
 from orchestrator.auth.middleware import answer_subprotocol
 from orchestrator.errors import AppError, Forbidden, NotFound
 from orchestrator.models.refs import version_for
-from orchestrator.realtime.protocol.openai import ClientTranslator, ServerTranslator, dialect_of
+from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
+from orchestrator.realtime.protocol.openai_server import ServerTranslator
 from orchestrator.realtime.transports.base import EventCodec, serve_session
 from orchestrator.realtime.transports.socket import SocketTransport
 from orchestrator.runtime import Runtime
