@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 from orchestrator.errors import InvalidRequest
 from orchestrator.realtime.protocol.events import (
     ClientEvent,
+    SampleRate,
     invalid_event,
 )
 
@@ -121,7 +122,7 @@ def _ga_format(value: Any, path: str) -> tuple[str, int | None]:
     rate = fields.pop("rate", None)
     if kind != "audio/pcm" and rate not in (None, 8000):
         raise _unsupported(f"{path}.rate", "must be 8000 for G.711")
-    if kind == "audio/pcm" and rate not in (None, 16000, 24000):
+    if kind == "audio/pcm" and rate is not None and rate not in get_args(SampleRate):
         raise _unsupported(f"{path}.rate", "must be 24000 (or 16000)")
     _no_more(fields, path)
     return GA_FORMATS[kind], rate if kind == "audio/pcm" else None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.auth.principal import Principal
 from orchestrator.errors import (
     AppError,
     PayloadTooLarge,
@@ -75,7 +76,7 @@ class EventCodec:
     """The protocol's label in metrics: ``ws`` or ``openai``."""
 
 
-async def serve_session(transport: Transport, runtime: Runtime, principal: Any,
+async def serve_session(transport: Transport, runtime: Runtime, principal: Principal,
                         record: SessionRecord, codec: EventCodec) -> None:
     """The checks every connection passes, then the session until the transport closes."""
     if record.ended_at is not None:

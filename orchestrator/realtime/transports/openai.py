@@ -6,13 +6,12 @@ with ``?user_id=``), and each connection starts a new stored session unless
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import WebSocket, websocket
 from litestar.params import FromQuery
 
 from orchestrator.auth.access import principal_of
 from orchestrator.auth.middleware import answer_subprotocol
+from orchestrator.auth.principal import Principal
 from orchestrator.errors import AppError, Forbidden, NotFound
 from orchestrator.models.refs import version_for
 from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
@@ -56,7 +55,7 @@ def llm_version(model: str) -> str:
     return version_for(model, LLM_MODEL, openai_names=("gpt-", "o1-", "o3-", "o4-"))
 
 
-async def _openai_session(runtime: Runtime, principal: Any, session_id: str | None,
+async def _openai_session(runtime: Runtime, principal: Principal, session_id: str | None,
                           user_id: str | None) -> SessionRecord:
     if user_id is not None and not principal.can_act_for(user_id):
         raise Forbidden(f"this key does not act for user {user_id!r}", param="user_id")
