@@ -83,8 +83,8 @@ class Committed:
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
-    """A speculative turn was dropped: the user went on (``resumed``) or the buffer was
-    cleared (``cleared``)."""
+    """A speculative turn was dropped because the user went on after the pause
+    (``resumed``); ``TurnTaker.clear`` says so by its return value instead."""
 
     reason: str
 
