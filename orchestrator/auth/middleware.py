@@ -31,12 +31,12 @@ from orchestrator.auth.principal import OPEN_ACCESS, Principal
 from orchestrator.errors import (
     AppError,
     Forbidden,
-    RateLimited,
     Unauthorized,
     UnsupportedMediaType,
     websocket_error_event,
 )
-from orchestrator.realtime.events import encoder
+from orchestrator.realtime.protocol.closing import CLOSE_UNAUTHORIZED, close_code
+from orchestrator.realtime.protocol.events import encoder
 
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
@@ -44,7 +44,6 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_TYPES = ("application/json", "multipart/form-data")
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 REALTIME_SUBPROTOCOL = "realtime"
-CLOSE_UNAUTHORIZED, CLOSE_RATE_LIMITED = 4401, 4429
 
 
 def is_public(path: str) -> bool:
@@ -111,8 +110,8 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, exc: AppE
                 "headers": []})
     await send({"type": "websocket.send",
                 "text": encoder.encode(websocket_error_event(exc)).decode()})
-    code = CLOSE_RATE_LIMITED if isinstance(exc, RateLimited) else CLOSE_UNAUTHORIZED
-    await send({"type": "websocket.close", "code": code, "reason": exc.message[:120]})
+    await send({"type": "websocket.close", "code": close_code(exc, CLOSE_UNAUTHORIZED),
+                "reason": exc.message[:120]})
 
 
 async def _principal(scope: Scope, headers: dict[str, str], runtime: Any) -> Principal:

@@ -16,9 +16,8 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from orchestrator.errors import InvalidAudio, InvalidRequest
-from orchestrator.realtime import g711
-
-STT_RATE = 16000
+from orchestrator.realtime.protocol import g711
+from orchestrator.speech.audio_format import MODEL_RATE
 
 
 def pcm16_to_float(data: bytes) -> np.ndarray:
@@ -140,7 +139,7 @@ def decode_wav(data: bytes, fmt: str | None = None) -> np.ndarray:
     usable = len(frames) - len(frames) % (width * channels)
     samples = (np.frombuffer(frames[:usable], dtype=dtype).astype(np.float32) - offset) / scale
     samples = samples.reshape(-1, channels).mean(axis=1)
-    return resample(samples, rate, STT_RATE)
+    return resample(samples, rate, MODEL_RATE)
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int, fmt: str = "wav") -> tuple[bytes, str]:

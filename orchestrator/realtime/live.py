@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from orchestrator.errors import AppError, Conflict, ShuttingDown
+from orchestrator.realtime.protocol.closing import SessionGone, close_code
 
-CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_ENDED = 1001, 4409, 4410
 HANDOVER_TIMEOUT_S = 15.0
 """How long a new socket waits for the one it replaces to finish its last turn."""
 
@@ -55,7 +55,7 @@ class LiveSessions:
         older = self._open.get(session_id)
         if older is not None:
             self._close(older, Conflict(f"session {session_id!r} was opened by another "
-                                        "connection, which replaces this one"), CLOSE_REPLACED)
+                                        "connection, which replaces this one"))
             await _wait_done(older, HANDOVER_TIMEOUT_S)
         task = asyncio.current_task()
         assert task is not None
@@ -73,7 +73,7 @@ class LiveSessions:
         live = self._open.get(session_id)
         if live is None:
             return
-        self._close(live, Conflict(f"session {session_id!r} has ended"), CLOSE_ENDED)
+        self._close(live, SessionGone(f"session {session_id!r} has ended"))
         await _wait_done(live, timeout_s)
 
     async def drain(self, timeout_s: float) -> None:
@@ -84,7 +84,7 @@ class LiveSessions:
                 with contextlib.suppress(Exception):  # closing it is what matters now
                     await live.settle(timeout_s)
             self._close(live, ShuttingDown("the server is shutting down; reconnect to "
-                                           "continue this session"), CLOSE_GOING_AWAY)
+                                           "continue this session"))
             await _wait_done(live, HANDOVER_TIMEOUT_S)
 
         await asyncio.gather(*(close(live) for live in list(self._open.values())))
@@ -93,7 +93,7 @@ class LiveSessions:
         return len(self._open)
 
     @staticmethod
-    def _close(live: LiveSocket, exc: AppError, code: int) -> None:
+    def _close(live: LiveSocket, exc: AppError) -> None:
         if live.reason is None:
-            live.reason = (exc, code)
+            live.reason = (exc, close_code(exc))
             live.task.cancel()

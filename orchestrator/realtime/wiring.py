@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.chat.prompt import build_messages
 from orchestrator.realtime.audio import decode_wav, encode_wav
 from orchestrator.realtime.ports import VoicePorts
 from storage.conversations import TurnRecord
+
+if TYPE_CHECKING:  # the runtime builds these ports' services and imports this module
+    from orchestrator.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ def bounded_decoder(decode: Callable[..., Any], *, max_bytes: int,
     return decoder
 
 
-def voice_ports(runtime: Any) -> VoicePorts:
+def voice_ports(runtime: Runtime) -> VoicePorts:
     services = runtime.services
     return VoicePorts(
         stt=services.stt, llm=services.llm, tts=services.tts,

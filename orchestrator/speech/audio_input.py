@@ -14,10 +14,9 @@ import logging
 import numpy as np
 
 from orchestrator.errors import InvalidAudio, PayloadTooLarge
+from orchestrator.speech.audio_format import MODEL_RATE
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16_000
 
 
 def decode_audio(data: bytes, *, max_bytes: int, max_seconds: float) -> np.ndarray:
@@ -28,7 +27,7 @@ def decode_audio(data: bytes, *, max_bytes: int, max_seconds: float) -> np.ndarr
         raise InvalidAudio("the audio file is empty")
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the audio file is {len(data)} bytes; the limit is {max_bytes}")
-    max_samples = int(max_seconds * SAMPLE_RATE)
+    max_samples = int(max_seconds * MODEL_RATE)
     chunks: list[np.ndarray] = []
     total = 0
     try:
@@ -36,7 +35,7 @@ def decode_audio(data: bytes, *, max_bytes: int, max_seconds: float) -> np.ndarr
             stream = next((s for s in container.streams if s.type == "audio"), None)
             if stream is None:
                 raise InvalidAudio("the file has no audio stream")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=MODEL_RATE)
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)

@@ -33,7 +33,7 @@ from orchestrator.auth.principal import Principal
 from orchestrator.dependencies import RuntimeDep, provide_service
 from orchestrator.errors import AppError, InvalidRequest
 from orchestrator.models.refs import parse_model_ref
-from orchestrator.speech.audio_input import SAMPLE_RATE as STT_SAMPLE_RATE
+from orchestrator.speech.audio_format import MODEL_RATE
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.catalogue import base_language
 from orchestrator.speech.stt import Segment, SpeechToText, Transcription
@@ -190,7 +190,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
     data = await form.file.read()
     audio = await asyncio.to_thread(decode_audio, data, max_bytes=settings.max_request_bytes,
                                     max_seconds=settings.max_audio_seconds)
-    runtime.limits.audio(principal, audio.size / STT_SAMPLE_RATE)
+    runtime.limits.audio(principal, audio.size / MODEL_RATE)
     if stream:
         parts = stt.parts(audio, language=language, prompt=form.prompt or None, task=task,
                           temperature=form.temperature, version=version)
@@ -199,7 +199,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
         except BaseException:
             await parts.aclose()
             raise
-        return Stream(_transcript_events(first, parts, audio.size / STT_SAMPLE_RATE),
+        return Stream(_transcript_events(first, parts, audio.size / MODEL_RATE),
                       media_type="text/event-stream",
                       headers=HEADERS)
     result = await stt.transcribe(audio, language=language, prompt=form.prompt or None,

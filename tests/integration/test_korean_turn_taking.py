@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.realtime.smart_turn import EAGERNESS, load_model, transcript_finished
+from orchestrator.realtime.turns.smart_turn import EAGERNESS, load_model, transcript_finished
 from tests.integration.test_realtime_turn_taking import (
     SPEECH_STOPPED,
     FirstPartSTT,

@@ -92,7 +92,7 @@ async def test_a_finished_sentence_in_the_transcript_ends_a_turn_smart_turn_doub
     """espeak reads "Why is the sky blue?" flatly and Smart Turn scores it 0.10, which
     alone would wait medium's 2 s; the speculative transcript is a finished sentence, so
     the turn ends well inside 0.8 s of silence."""
-    from orchestrator.realtime.smart_turn import EAGERNESS, load_model
+    from orchestrator.realtime.turns.smart_turn import EAGERNESS, load_model
 
     question = voice("Why is the sky blue?")
     pause = silence(EAGERNESS["medium"].check_ms / 1000)

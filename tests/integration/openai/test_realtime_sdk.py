@@ -20,8 +20,8 @@ import websockets
 from openai import AsyncOpenAI
 from pydantic import TypeAdapter
 
-from orchestrator.realtime import g711
 from orchestrator.realtime.audio import float_to_pcm16, resample
+from orchestrator.realtime.protocol import g711
 from tests.support.fake_voice import FakeLLM, FakeMemory, FakeToolLLM, FakeTTS, fake_services
 from tests.support.realtime import live_server, types_of
 

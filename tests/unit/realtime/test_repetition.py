@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.realtime.repetition import LoopGuard
+from orchestrator.realtime.reply.repetition import LoopGuard
 
 PROSE = (
     "Paris is the capital of France. It sits on the Seine, and it is known for the Eiffel "

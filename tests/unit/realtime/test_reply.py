@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from orchestrator.chat.tools import ToolCallParser
-from orchestrator.realtime.outbound import ConnectionClosed, OutboundQueue, write_loop
-from orchestrator.realtime.reply import Pacing, Reply, ReplyPlan, SpokenSentence, spoken_text
+from orchestrator.realtime.protocol.outbound import ConnectionClosed, OutboundQueue, write_loop
+from orchestrator.realtime.reply.plan import Pacing, ReplyPlan, SpokenSentence, spoken_text
+from orchestrator.realtime.reply.stages import Reply
 from tests.support.fake_voice import FakeAudioChunk, FakeLLM, FakeToolLLM, FakeTTS
 
 

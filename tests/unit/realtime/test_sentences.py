@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.realtime.sentences import SentenceChunker, sentences
+from orchestrator.realtime.reply.sentences import SentenceChunker, sentences
 
 
 def feed_all(deltas: list[str], max_chars: int = 240) -> list[str]:
@@ -68,7 +68,7 @@ def test_the_chunker_cuts_where_the_tts_model_cuts() -> None:
 
 
 def test_transcript_deltas_only_ever_extend_what_was_sent() -> None:
-    from orchestrator.realtime.conversation import extension
+    from orchestrator.realtime.user_turns import extension
 
     assert extension("", "what will") == "what will"
     assert extension("what will", "what will the weather") == " the weather"

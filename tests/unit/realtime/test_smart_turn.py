@@ -8,7 +8,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from orchestrator.realtime.smart_turn import (
+from orchestrator.realtime.turns.smart_turn import (
     EAGERNESS,
     TAIL_MS,
     default_model_path,
@@ -91,7 +91,7 @@ def test_streamed_24khz_chunks_score_as_the_whole_recording(say) -> None:
 def paused_turns(speech: np.ndarray, shifts_ms: list[int]) -> list:  # type: ignore[type-arg]
     """What the turn detector reports at medium's check for ``speech`` arriving
     ``shift`` ms later (after a first turn, as in a conversation)."""
-    from orchestrator.realtime import vad
+    from orchestrator.realtime.turns import vad
 
     pauses = []
     for shift in shifts_ms:
@@ -135,6 +135,6 @@ def test_the_cut_keeps_the_tail_after_the_last_loud_sample_and_pads_what_is_miss
     ("Why is the sky blue?", "ko", False), ("", "en", False)])
 def test_a_transcript_reads_finished_when_it_ends_a_sentence_on_a_word_that_can(
         text: str, language: str | None, finished: bool) -> None:
-    from orchestrator.realtime.smart_turn import transcript_finished
+    from orchestrator.realtime.turns.smart_turn import transcript_finished
 
     assert transcript_finished(text, language) is finished

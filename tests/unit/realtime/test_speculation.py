@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from orchestrator.realtime.speculation import HeldSink
+from orchestrator.realtime.turns.speculation import HeldSink
 
 pytestmark = pytest.mark.asyncio
 

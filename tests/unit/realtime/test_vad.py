@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.realtime.vad import FRAME, RATE, SpeechStart, SpeechStop, TurnDetector, load_model
+from orchestrator.realtime.turns.vad import (
+    FRAME,
+    RATE,
+    SpeechStart,
+    SpeechStop,
+    TurnDetector,
+    load_model,
+)
 from tests.support.fake_voice import silence, speak
 
 SENTENCE = "Hello there, could you tell me what the weather will be like tomorrow"
@@ -90,7 +97,7 @@ def test_probabilities_match_the_official_silero_wrapper(speech: np.ndarray) -> 
 
 def test_pauses_are_reported_at_each_length_and_speech_after_them_resumes(
         tmp_path) -> None:
-    from orchestrator.realtime.vad import SpeechPause, SpeechResume
+    from orchestrator.realtime.turns.vad import SpeechPause, SpeechResume
 
     phrase = speak("What is the weather", tmp_path)  # no pause inside
     clock = iter(range(10**6))

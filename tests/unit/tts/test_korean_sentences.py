@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from export.tts.runtime.sentences import split_complete, split_sentences
-from orchestrator.realtime.sentences import SentenceChunker
+from orchestrator.realtime.reply.sentences import SentenceChunker
 
 
 @pytest.mark.parametrize(("reply", "sentences"), [

@@ -103,3 +103,11 @@ async def sentences(deltas: AsyncIterable[str], max_chars: int = 240,
             yield sentence
     for sentence in chunker.flush():
         yield sentence
+
+
+def cut_mid_clause(chunk: str) -> bool:
+    """A chunk cut at a word, not at punctuation (the first chunk's word limit, or an
+    early chunk when playback runs low): the voice ends it with the silence of a finished
+    utterance (170 ms for Piper's joe), which between two words of one clause is a
+    stumble, so all but 40 ms of it is dropped."""
+    return bool(chunk) and chunk[-1].isalnum()

@@ -1,7 +1,7 @@
 """One voice turn, the same for the realtime WebSocket and ``POST /api/voice-chat``.
 
 Both paths transcribe the user's audio, store the user turn, build the reply's prompt
-(stored history, recalled memories), run a :class:`~.reply.Reply` (LLM -> sentences ->
+(stored history, recalled memories), run a :class:`~.stages.Reply` (LLM -> sentences ->
 TTS) and store what was delivered with its stage timings. The pieces they share live
 here, so the two cannot drift:
 
@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 
 from orchestrator.chat.prompt import HistoryCursor
-from orchestrator.realtime.events import ResponseAudioDelta
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.reply import ReplyOutcome
+from orchestrator.realtime.protocol.events import ResponseAudioDelta
+from orchestrator.realtime.reply.plan import ReplyOutcome
+from orchestrator.realtime.timings import REPLY_STORED
+from orchestrator.speech.audio_format import MODEL_RATE
 from storage.conversations import ConversationStore, NewTurn, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -83,9 +85,9 @@ async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
 
 
 def user_turn_row(text: str, language: str | None, stt_ms: float,
-                  samples_16k: int) -> NewTurn:
+                  samples: int) -> NewTurn:
     return NewTurn(role="user", text=text, language=language, stt_ms=stt_ms,
-                   audio_duration_ms=round(samples_16k / 16, 3))
+                   audio_duration_ms=round(samples * 1000 / MODEL_RATE, 3))
 
 
 def text_turn_row(role: str, text: str, *, tool_calls: list[dict] | None = None,
@@ -106,9 +108,7 @@ def assistant_turn_row(text: str, outcome: ReplyOutcome, *, interrupted: bool,
     t = outcome.timings
     return NewTurn(tool_calls=tool_calls,
         role="assistant", text=text, audio_duration_ms=round(outcome.audio_ms, 3) or None,
-        llm_first_token_ms=t.llm_first_token_ms, llm_total_ms=t.llm_total_ms,
-        tts_first_audio_ms=t.tts_first_audio_ms, tts_total_ms=t.tts_total_ms,
-        voice_to_voice_ms=t.voice_to_voice_ms, interrupted=interrupted,
+        **t.stored(*REPLY_STORED), interrupted=interrupted,
         incomplete_reason=incomplete_reason(outcome), prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens)
 

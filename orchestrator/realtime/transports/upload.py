@@ -24,10 +24,10 @@ from litestar.params import Body
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import Conflict, InvalidAudio, PayloadTooLarge, ServiceDisabled
-from orchestrator.realtime.audio import STT_RATE
-from orchestrator.realtime.events import new_id
-from orchestrator.realtime.reply import Pacing, Reply, ReplyPlan
-from orchestrator.realtime.turns import (
+from orchestrator.realtime.protocol.events import new_id
+from orchestrator.realtime.reply.plan import Pacing, ReplyPlan
+from orchestrator.realtime.reply.stages import Reply
+from orchestrator.realtime.reply.stored import (
     AudioCollector,
     PromptContext,
     assistant_turn_row,
@@ -36,6 +36,7 @@ from orchestrator.realtime.turns import (
     user_turn_row,
 )
 from orchestrator.realtime.wiring import voice_ports
+from orchestrator.speech.audio_format import MODEL_RATE
 from orchestrator.speech.audio_output import output_format
 from orchestrator.telemetry.metrics import observe_reply
 
@@ -116,9 +117,9 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
     audio = await asyncio.to_thread(ports.decode_audio, raw, data.input_format)
     if audio.size == 0:
         raise InvalidAudio("the uploaded audio holds no samples")
-    if audio.size / STT_RATE > settings.max_audio_seconds:
+    if audio.size / MODEL_RATE > settings.max_audio_seconds:
         raise PayloadTooLarge(f"audio longer than {settings.max_audio_seconds:g} s")
-    runtime.limits.audio(principal, audio.size / STT_RATE)
+    runtime.limits.audio(principal, audio.size / MODEL_RATE)
     decode_ms = _ms(started)
 
     # The upload is the whole utterance: its speech ends now (realtime: at the VAD's end).

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-RATE = 16000
+from orchestrator.speech.audio_format import MODEL_RATE
+
+RATE = MODEL_RATE
 FRAME = 512  # samples per Silero call at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame the model sees before each frame
 FRAME_MS = FRAME * 1000 // RATE

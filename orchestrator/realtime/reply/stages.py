@@ -24,7 +24,8 @@ import numpy as np
 
 from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
 from orchestrator.realtime.audio import encode_output, resample, split_quiet_end
-from orchestrator.realtime.events import (
+from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
+from orchestrator.realtime.protocol.events import (
     FunctionCall,
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
@@ -33,12 +34,18 @@ from orchestrator.realtime.events import (
     ResponseAudioDelta,
     ResponseAudioTranscriptDelta,
     ResponseTextDelta,
-    Timings,
     new_id,
 )
-from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
-from orchestrator.realtime.repetition import LoopGuard
-from orchestrator.realtime.sentences import SentenceChunker
+from orchestrator.realtime.reply.clock import StageClock
+from orchestrator.realtime.reply.plan import (
+    ReplyOutcome,
+    ReplyPlan,
+    SpokenSentence,
+    spoken_text,
+)
+from orchestrator.realtime.reply.repetition import LoopGuard
+from orchestrator.realtime.reply.sentences import SentenceChunker, cut_mid_clause
+from orchestrator.realtime.timings import Timings
 from orchestrator.speech.catalogue import LANGUAGE_NAMES, text_language
 
 _END = object()  # end-of-stream marker between stages
@@ -56,95 +63,6 @@ class _Unsay:
     chars: int
 
 
-@dataclass(slots=True)
-class SpokenSentence:
-    text: str
-    start_ms: float
-    end_ms: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Pacing:
-    """How a spoken reply is cut for speech, and when it is stopped (``REPLY_*`` settings)."""
-
-    first_clause_words: int = 0
-    """Speak the first clause once it has this many words (0: whole sentences only)."""
-    first_chunk_max_words: int = 0
-    """Speak the first chunk after this many words even without a clause (0: no limit)."""
-    stop_loops: bool = True
-    """Stop generating once the text repeats itself back to back (:mod:`.repetition`)."""
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> Pacing:
-        return cls(settings.reply_first_clause_words, settings.reply_first_chunk_max_words,
-                   settings.reply_stop_loops)
-
-
-@dataclass(slots=True)
-class ReplyPlan:
-    """Everything a reply needs, decided before it starts."""
-
-    response_id: str
-    item_id: str
-    messages: list[Any]
-    params: Any
-    audio: bool
-    voice: str | None = None
-    speed: float = 1.0
-    output_rate: int | None = 24000
-    """Sample rate of the sent audio; None: the voice's own (its first chunk's)."""
-    output_format: str = "pcm16"
-    """How sent audio is encoded (see ``audio.AUDIO_FORMATS``)."""
-    end_of_speech: float | None = None
-    """time.perf_counter() of the user's end of speech (voice-to-voice starts there)."""
-    pacing: Pacing = Pacing()
-    live: bool = True
-    """The client plays the audio as it arrives (realtime), so a chunk goes early when its
-    playback would run dry; False: the whole reply is collected (``/api/voice-chat``)."""
-    voice_languages: frozenset[str] | None = None
-    """The base languages the voice speaks, when known: a sentence in another language it
-    cannot pronounce (Korean through an English voice) is sent as transcript only, and the
-    reply carries one warning instead of unintelligible audio."""
-    prompt: str | None = None
-    """Function calling: the prompt rendered with the model's tool template, sent instead
-    of ``messages``."""
-    tool_parser: Any = None
-    """Function calling: the :class:`~orchestrator.chat.tools.ToolCallParser` that splits
-    the reply into words (sent, spoken) and calls (sent as function-call items)."""
-
-
-@dataclass
-class ReplyOutcome:
-    status: Literal["completed", "cancelled", "failed"]
-    text: str
-    audio_ms: float
-    timings: Timings
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    error: BaseException | None = None
-    cancel_reason: str | None = None
-    function_calls: list[FunctionCall] = field(default_factory=list)
-    incomplete_reason: str | None = None
-    """A completed reply the model did not finish: ``max_output_tokens`` (the token limit
-    cut it) or ``repetition`` (it was stopped in a loop)."""
-
-
-@dataclass
-class _Clock:
-    llm_start: float = 0.0
-    llm_first: float | None = None
-    llm_end: float | None = None
-    first_sentence: float | None = None
-    tts_first: float | None = None
-    tts_busy: float = 0.0
-    first_audio_sent: float | None = None
-    first_text_sent: float | None = None
-
-
-def _ms(start: float | None, end: float | None) -> float | None:
-    return None if start is None or end is None else round((end - start) * 1000, 3)
-
-
 @dataclass
 class Reply:
     plan: ReplyPlan
@@ -156,7 +74,7 @@ class Reply:
     text_sent: list[str] = field(default_factory=list)
     audio_sent_ms: float = 0.0
     cancel_reason: str | None = None
-    _clock: _Clock = field(default_factory=_Clock)
+    _clock: StageClock = field(default_factory=StageClock)
     _stages: asyncio.Task | None = None
     _usage: tuple[int | None, int | None] = (None, None)
     _said: int = 0  # sentences handed to the sender
@@ -361,7 +279,7 @@ class Reply:
                     await self._send_unspoken(sentence)
                     continue
                 first_piece, quiet_end = True, None
-                trim_end = _cut_mid_clause(sentence)
+                trim_end = cut_mid_clause(sentence)
                 async with aclosing(self.tts.stream(sentence, voice=plan.voice,
                                                     speed=plan.speed)) as audio:
                     while True:
@@ -469,40 +387,7 @@ class Reply:
         return self._timings()
 
     def _timings(self) -> Timings:
-        c = self._clock
-        return Timings(
-            llm_start_ms=_ms(self.plan.end_of_speech, c.llm_start or None),
-            first_chunk_ms=_ms(self.plan.end_of_speech, c.first_sentence),
-            llm_first_token_ms=_ms(c.llm_start, c.llm_first) if c.llm_start else None,
-            llm_total_ms=_ms(c.llm_start, c.llm_end) if c.llm_start else None,
-            tts_first_audio_ms=_ms(c.first_sentence, c.tts_first),
-            tts_total_ms=round(c.tts_busy * 1000, 3) if c.tts_first is not None else None,
-            voice_to_voice_ms=_ms(self.plan.end_of_speech, c.first_audio_sent))
-
-
-def spoken_text(spoken: list[SpokenSentence], audio_end_ms: float | None = None) -> str:
-    """Sentences heard up to ``audio_end_ms``; the one cut mid-way keeps the share of its
-    words that matches the share of its audio that played."""
-    words: list[str] = []
-    for sentence in spoken:
-        if audio_end_ms is None or sentence.end_ms <= audio_end_ms:
-            words.extend(sentence.text.split())
-            continue
-        if sentence.start_ms < audio_end_ms:
-            parts = sentence.text.split()
-            share = (audio_end_ms - sentence.start_ms) / max(sentence.end_ms - sentence.start_ms,
-                                                             1e-9)
-            words.extend(parts[:int(len(parts) * share)])
-        break
-    return " ".join(words)
-
-
-def _cut_mid_clause(chunk: str) -> bool:
-    """A chunk cut at a word, not at punctuation (the first chunk's word limit, or an
-    early chunk when playback runs low): the voice ends it with the silence of a finished
-    utterance (170 ms for Piper's joe), which between two words of one clause is a
-    stumble, so all but 40 ms of it is dropped."""
-    return bool(chunk) and chunk[-1].isalnum()
+        return self._clock.timings(self.plan.end_of_speech)
 
 
 def _pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]

@@ -24,9 +24,10 @@ import numpy as np
 from export.tts.runtime.normalize import HANGUL
 from export.tts.runtime.sentences import KOREAN_ENDING
 from orchestrator.realtime.audio import loud_end
-from orchestrator.realtime.vad import FRAME, packaged_file
+from orchestrator.realtime.turns.vad import FRAME, packaged_file
+from orchestrator.speech.audio_format import MODEL_RATE
 
-RATE = 16000
+RATE = MODEL_RATE
 WINDOW_SECONDS = 8
 N_FFT, HOP, N_MELS = 400, 160, 80
 

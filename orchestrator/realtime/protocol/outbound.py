@@ -10,19 +10,27 @@ means written, which is what a truncated assistant turn keeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.realtime.events import encoder
+from orchestrator.realtime.protocol.events import encoder
 
 log = logging.getLogger(__name__)
 
 
 class ConnectionClosed(Exception):
     """The socket is gone; nothing more can be sent."""
+
+
+async def emit(out: Any, event: Any) -> None:
+    """Put ``event`` on ``out`` (the queue, or a speculative turn's held sink). A client
+    that left gets nothing more; its turn is still finished and stored."""
+    with contextlib.suppress(ConnectionClosed):
+        await out.put(event)
 
 
 @dataclass(slots=True)

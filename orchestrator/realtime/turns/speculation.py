@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from orchestrator.realtime.outbound import ConnectionClosed
 from orchestrator.realtime.ports import ReplySink
+from orchestrator.realtime.protocol.outbound import ConnectionClosed
 
 
 class HeldSink:
@@ -33,9 +33,9 @@ class HeldSink:
         self.turn_detection_ms: float | None = None
         """Set when the turn ended: how long after the pause's last voiced audio."""
         self.released_at: float | None = None  # time.perf_counter() at release
-        self.on_transcript: Callable[[str, str | None], None] | None = None
-        """Told the speculative turn's transcript (text, language) as soon as it is known:
-        turn detection may take it as a second opinion."""
+        self.transcript: tuple[str, str | None] | None = None
+        """The speculative turn's transcript (text, language) once it is known: turn
+        taking reads it as a second opinion."""
         self._held: deque[tuple[Any, str | None, Callable[[], None] | None]] = deque()
 
     @property

@@ -1,0 +1,284 @@
+"""The reply stage of a realtime session: a turn or ``response.create`` in, a reply's
+events out, its turn stored.
+
+``respond``: build the prompt, run a :class:`~.reply.stages.Reply`, store what was
+actually delivered with its stage timings, write memory, emit ``response.done``. The
+stage owns the reply in flight and whether a response is pending (``reserve`` /
+``pending``): cancelling, barge-in and truncation of the reply in flight go through it.
+Failures become ``error`` events for this connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.errors import Conflict, InvalidRequest, websocket_error_event
+from orchestrator.realtime.audio import format_rate
+from orchestrator.realtime.items import ConversationItems
+from orchestrator.realtime.ports import ReplySink, VoicePorts
+from orchestrator.realtime.protocol.events import (
+    FunctionTool,
+    ItemTruncated,
+    ResponseCreated,
+    ResponseDone,
+    ResponseInfo,
+    ResponseOptions,
+    SessionConfig,
+    Usage,
+    assistant_item,
+    new_id,
+)
+from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.reply.plan import Pacing, ReplyOutcome, ReplyPlan
+from orchestrator.realtime.reply.stages import Reply
+from orchestrator.realtime.reply.stored import (
+    PromptContext,
+    assistant_turn_row,
+    item_status,
+    prompt_messages,
+    remember_later,
+    tool_call_rows,
+)
+from orchestrator.realtime.reply.tools import check_tools, prompt_with_tools
+from orchestrator.realtime.timings import Timings
+from orchestrator.realtime.turns.speculation import HeldSink
+from orchestrator.telemetry.metrics import observe_reply
+from orchestrator.telemetry.tracing import trace_reply, traced
+from storage.conversations import ConversationStore, TurnRecord
+
+log = logging.getLogger(__name__)
+
+
+class Responder:
+    def __init__(self, *, session_id: str, ports: VoicePorts, store: ConversationStore,
+                 outbound: OutboundQueue, items: ConversationItems,
+                 config: Callable[[], SessionConfig], prompt_context: PromptContext,
+                 pacing: Pacing = Pacing(), llm_version: str = "") -> None:
+        self.session_id = session_id
+        self.ports, self.store, self.outbound, self.items = ports, store, outbound, items
+        self.config = config
+        self.prompt_context = prompt_context
+        self.pacing = pacing
+        self.llm_version = llm_version
+        """The LLM version this connection pinned (``model=llm:N``); empty: the promoted."""
+        self.reply: Reply | None = None
+        self._pending = False
+        self._truncate_at: dict[str, float] = {}
+
+    # --- who may start a reply -------------------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        """A response is queued or running."""
+        return self._pending
+
+    def reserve(self) -> None:
+        """``response.create``: one response at a time; the reply runs later on the chain."""
+        if self._pending:
+            raise Conflict("a response is already in progress; cancel it first")
+        self._pending = True
+
+    def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str) -> None:
+        """Tools the served llm version cannot call are refused when they are set."""
+        check_tools(self.ports.llm, self.llm_version, tools, choice, path)
+
+    # --- the reply -------------------------------------------------------------------------
+
+    async def respond(self, options: ResponseOptions | None, *,
+                      end_of_speech: float | None = None, stt_ms: float | None = None,
+                      turn_detection_ms: Callable[[], float | None] | None = None,
+                      out: ReplySink | None = None,
+                      user_text: str | None = None,
+                      user_stored: asyncio.Future[TurnRecord] | None = None,
+                      prompt_read: asyncio.Event | None = None) -> None:
+        """Answer the conversation. From a user turn: ``user_text`` is the turn (stored
+        concurrently: ``prompt_read`` lets it be stored once the history was read, and
+        the reply is stored only after ``user_stored``); ``out`` may hold the events of a
+        speculative turn."""
+        with traced("realtime.response") as span:
+            out = out or self.outbound
+            response_id, item_id = new_id("resp"), new_id("item")
+            span.set_attribute("voicechat.response_id", response_id)
+            self._pending = True
+            modalities = self._modalities(options)
+            metadata = options.metadata if options is not None else None
+            await emit(out, ResponseCreated(response=ResponseInfo(
+                id=response_id, item_id=item_id, modalities=modalities, metadata=metadata)))
+            try:
+                try:
+                    plan = await self._plan(options, response_id, item_id, end_of_speech,
+                                            user_text, audio="audio" in modalities)
+                finally:
+                    if prompt_read is not None:
+                        prompt_read.set()
+                assert self.ports.llm is not None
+                self.reply = Reply(plan, self.ports.llm, self.ports.tts, out)
+                outcome = await self.reply.run()
+                if user_stored is not None:
+                    await user_stored  # a speculative turn has ended by now
+                if isinstance(out, HeldSink):
+                    outcome.timings = self.reply.timings(out.released_at)
+                outcome.timings.stt_ms = stt_ms
+                if turn_detection_ms is not None:
+                    outcome.timings.turn_detection_ms = turn_detection_ms()
+                record = await self._store_reply(item_id, self.reply, outcome)
+            except Exception as exc:  # prompt, memory or storage failed: this reply only
+                log.exception("reply failed")
+                outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
+                record = None
+            finally:
+                self.reply = None
+                self._pending = False
+            await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
+
+    def _modalities(self, options: ResponseOptions | None) -> list[Any]:
+        wanted = (options.modalities if options is not None else None) or \
+            self.config().modalities
+        return ["text", "audio"] if "audio" in wanted and self.ports.tts is not None \
+            else ["text"]
+
+    async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
+                    end_of_speech: float | None, user_text: str | None, *,
+                    audio: bool) -> ReplyPlan:
+        config, ports = self.config(), self.ports
+        options = options or ResponseOptions()
+        messages = await prompt_messages(ports, self.prompt_context,
+                                         instructions=options.instructions or config.instructions,
+                                         user_text=user_text)
+        params = ports.prompt.sampling(
+            max_tokens=options.max_response_output_tokens or config.max_response_output_tokens,
+            temperature=config.temperature if options.temperature is None
+            else options.temperature)
+        if self.llm_version:
+            params = dataclasses.replace(params, version=self.llm_version)
+        voice = options.voice or config.voice
+        tools = config.tools if options.tools is None else options.tools
+        choice = config.tool_choice if options.tool_choice is None else options.tool_choice
+        prompt, parser = prompt_with_tools(ports.llm, messages, tools, choice,
+                                           params.version or self.llm_version)
+        return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
+                         params=params, audio=audio, voice=voice, speed=config.speed,
+                         prompt=prompt, tool_parser=parser,
+                         voice_languages=ports.catalogue.voice_languages(voice)
+                         if ports.catalogue is not None else None,
+                         output_rate=format_rate(config.output_audio_format,
+                                                 config.output_sample_rate),
+                         output_format=config.output_audio_format, end_of_speech=end_of_speech,
+                         pacing=self.pacing)
+
+    async def _store_reply(self, item_id: str, reply: Reply,
+                           outcome: ReplyOutcome) -> TurnRecord | None:
+        cut = self._truncate_at.pop(item_id, None)
+        text = reply.delivered_text(cut)
+        calls = reply.function_calls
+        if not text and not calls:
+            return None  # nothing reached the user: there is no assistant turn to keep
+        interrupted = outcome.status != "completed" or cut is not None
+        record = await self.store.add_turn(self.session_id, assistant_turn_row(
+            text, outcome, interrupted=interrupted, tool_calls=tool_call_rows(calls)))
+        if text:
+            self.items.keep(record.id, assistant_item(
+                item_id, text, reply.plan.audio, item_status(record)))
+        for call in calls:
+            self.items.keep(record.id, call)
+        self.items.keep_delivered(item_id, record.id, reply)
+        if (late_cut := self._truncate_at.pop(item_id, None)) is not None:
+            record = await self.store.truncate_turn(record.id, reply.delivered_text(late_cut))
+        remember_later(self.ports, [record], self.items.spawn)
+        return record
+
+    async def _done(self, out: ReplySink, response_id: str, item_id: str,
+                    outcome: ReplyOutcome, record: TurnRecord | None,
+                    modalities: list[Any], metadata: dict[str, str] | None) -> None:
+        details, status = None, outcome.status
+        if outcome.status == "completed" and outcome.incomplete_reason is not None:
+            status = "incomplete"  # as OpenAI reports a reply cut by its token limit
+            details = {"type": "incomplete", "reason": outcome.incomplete_reason}
+        elif outcome.status == "cancelled":
+            details = {"type": "cancelled", "reason": outcome.cancel_reason}
+        elif outcome.status == "failed" and outcome.error is not None:
+            details = {"type": "failed", "error": websocket_error_event(outcome.error)["error"]}
+        usage = None
+        if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
+            p, c = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
+            usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c)
+        observe_reply("realtime", status, outcome.timings)
+        trace_reply(status, outcome.timings)
+        await emit(out, ResponseDone(response=ResponseInfo(
+            id=response_id, status=status, status_details=details, item_id=item_id,
+            text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
+            usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata,
+            function_calls=outcome.function_calls)))
+        if outcome.status == "failed" and outcome.error is not None:
+            await emit(out, websocket_error_event(outcome.error))
+
+    # --- cancellation and truncation -------------------------------------------------------
+
+    @property
+    def generating(self) -> str | None:
+        """The item id of the reply in flight."""
+        return self.reply.plan.item_id if self.reply is not None else None
+
+    def _live_reply(self) -> Reply | None:
+        """The reply in flight, unless it is speculative still (the client knows nothing
+        of it, so nothing the client does can cancel it)."""
+        reply = self.reply
+        if reply is None or (isinstance(reply.outbound, HeldSink) and reply.outbound.holding):
+            return None
+        return reply
+
+    @property
+    def speaking(self) -> bool:
+        """A spoken reply is in flight or still playing (speech now may be a backchannel
+        or a barge-in)."""
+        reply = self._live_reply()
+        if reply is not None:
+            return reply.plan.audio and self.ports.tts is not None
+        return self.items.still_playing(time.perf_counter()) is not None
+
+    async def cancel(self, reason: str) -> bool:
+        """Cancel the reply in flight and drop its queued deltas at once."""
+        reply = self._live_reply()
+        if reply is None or not reply.cancel(reason):
+            return False
+        await reply.outbound.drop_response(reply.plan.response_id)
+        return True
+
+    async def interrupt(self, speech_started: float) -> bool:
+        """Barge-in: cancel the reply and keep, as its stored turn, what the user had
+        heard when they began to speak at ``speech_started`` (clock time; the client
+        plays the audio in real time from its first delta)."""
+        reply = self._live_reply()
+        if reply is None:
+            # Fully sent but still playing: cut the stored turn to what was heard and
+            # tell the client where (it stops playback there).
+            playing = self.items.still_playing(speech_started)
+            if playing is None:
+                return False
+            item_id, delivered = playing
+            await emit(self.outbound, await self.items.cut(
+                item_id, delivered, delivered.reply.heard_ms(speech_started)))
+            return True
+        if reply.plan.audio:
+            self._truncate_at.setdefault(reply.plan.item_id, reply.heard_ms(speech_started))
+        return await self.cancel("turn_detected")
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> bool:
+        """``conversation.item.truncate`` of the reply in flight; False when ``item_id``
+        is not that reply (a stored one is the items' to cut)."""
+        reply = self.reply
+        if reply is None or reply.plan.item_id != item_id:
+            return False
+        if not reply.plan.audio:
+            raise InvalidRequest(f"item {item_id!r} has no audio to truncate")
+        clamped = min(float(audio_end_ms), reply.audio_sent_ms)
+        self._truncate_at[item_id] = clamped
+        await self.cancel("truncated")
+        await emit(self.outbound, ItemTruncated(item_id=item_id, audio_end_ms=int(clamped)))
+        return True
+

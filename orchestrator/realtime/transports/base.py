@@ -1,0 +1,154 @@
+"""The seam between a client connection and the realtime pipeline.
+
+A :class:`Transport` moves client frames in (a JSON event as ``str``, audio as
+``bytes``) and encoded server events out; :func:`serve_session` runs the checks every
+connection passes, then the session until the transport closes. How events are decoded
+and encoded is the connection's :class:`EventCodec` (the engine's own events, or OpenAI's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orchestrator.auth.principal import Principal
+from orchestrator.errors import (
+    AppError,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceDisabled,
+    ShuttingDown,
+)
+from orchestrator.realtime.live import LiveSocket
+from orchestrator.realtime.ports import VoicePorts
+from orchestrator.realtime.protocol.closing import SessionGone
+from orchestrator.realtime.protocol.events import SessionConfig
+from orchestrator.realtime.protocol.outbound import OutboundQueue, write_loop
+from orchestrator.realtime.session import RealtimeSession
+from orchestrator.realtime.turns.vad import load_model
+from orchestrator.realtime.wiring import voice_ports
+from orchestrator.runtime import Runtime
+from orchestrator.telemetry.metrics import REALTIME_SESSIONS
+from storage.conversations import SessionRecord
+
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+"""Largest frame a session reads; a larger one gets an ``error`` event and is dropped."""
+TRANSPORT_MAX_FRAME_BYTES = 4 * MAX_FRAME_BYTES
+"""The server's own frame limit (uvicorn closes with 1009 above it, with no event): higher,
+so a frame somewhat over MAX_FRAME_BYTES is answered rather than cut off."""
+
+
+class Transport(Protocol):
+    """One client connection, as the pipeline sees it."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next client frame: a JSON event (``str``) or audio (``bytes``); None once the
+        client has gone."""
+        ...
+
+    async def send(self, payload: bytes) -> None:
+        """One encoded server event."""
+        ...
+
+    async def refuse(self, exc: AppError, code: int | None = None) -> None:
+        """Send ``exc`` as an ``error`` event and close (with ``code``, or the one
+        :func:`~orchestrator.realtime.protocol.closing.close_code` gives)."""
+        ...
+
+    async def close(self, reason: tuple[AppError, int] | None = None) -> None:
+        """The session is over: close (with ``reason``'s error event and close code when
+        the server ends it), unless the client has gone already."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventCodec:
+    """How one connection talks: the engine's own events (``/ws``) or OpenAI's."""
+
+    decode_event: Callable[[str], Any] | None = None
+    server_events: Callable[[Callable[[], SessionConfig]], Callable[[Any], list[Any]]] | None \
+        = None
+    """Given the session's config, the translator of its outgoing events (None: as is)."""
+    llm_version: str = ""
+    name: str = "ws"
+    """The protocol's label in metrics: ``ws`` or ``openai``."""
+
+
+async def serve_session(transport: Transport, runtime: Runtime, principal: Principal,
+                        record: SessionRecord, codec: EventCodec) -> None:
+    """The checks every connection passes, then the session until the transport closes."""
+    if record.ended_at is not None:
+        await transport.refuse(SessionGone(f"session {record.id!r} has ended"))
+        return
+    if runtime.draining:  # readiness says so too: the balancer sends it elsewhere
+        await transport.refuse(ShuttingDown("the server is shutting down; connect again"))
+        return
+    ports = voice_ports(runtime)
+    if ports.stt is None or ports.llm is None:
+        await transport.refuse(ServiceDisabled("realtime voice chat needs speech-to-text and "
+                                               "the LLM, and one of them is not served"))
+        return
+    try:
+        release = runtime.limits.open_realtime(principal)
+    except RateLimited as exc:
+        await transport.refuse(exc)
+        return
+    live = await runtime.live_sessions.claim(record.id)
+    open_sockets = REALTIME_SESSIONS.labels(codec.name)
+    open_sockets.inc()
+    try:
+        await _serve(transport, runtime, record, ports, live,
+                     meter=lambda seconds: runtime.limits.audio(principal, seconds), codec=codec)
+    except asyncio.CancelledError:
+        if live.reason is None:
+            raise  # not ours: the server is shutting down
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    finally:
+        open_sockets.dec()
+        runtime.live_sessions.release(live)
+        release()
+
+
+async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
+                 ports: VoicePorts, live: LiveSocket, meter: Callable[[float], object],
+                 codec: EventCodec,
+                 ) -> None:
+    settings = runtime.settings
+    vad = await asyncio.to_thread(load_model, settings.vad_model_path)
+    outbound = OutboundQueue(settings.realtime_send_queue)
+    session = RealtimeSession(record, settings=settings, ports=ports,
+                              store=runtime.conversations, outbound=outbound, vad=vad,
+                              audio_meter=meter, decode_event=codec.decode_event,
+                              llm_version=codec.llm_version)
+    if codec.server_events is not None:  # nothing is sent before the session exists
+        outbound.translate = codec.server_events(lambda: session.config)
+    live.settle = session.settle
+    writer = asyncio.create_task(write_loop(outbound, transport.send))
+    try:
+        await session.start()
+        await _receive(transport, session, outbound)
+    finally:
+        await session.close()
+        await outbound.close()
+        await writer
+        await transport.close(live.reason)  # a reason: replaced, or the session ended
+
+
+async def _receive(transport: Transport, session: RealtimeSession,
+                   outbound: OutboundQueue) -> None:
+    while not outbound.closed:
+        payload = await transport.receive()
+        if payload is None:
+            return
+        if len(payload) > MAX_FRAME_BYTES:
+            await session.send_error(PayloadTooLarge(
+                f"a frame of {len(payload)} bytes is over the {MAX_FRAME_BYTES} byte limit; "
+                "send audio in smaller appends"))
+        elif isinstance(payload, str):
+            await session.handle_text(payload)
+        else:
+            await session.handle_bytes(payload)
