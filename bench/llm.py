@@ -1,7 +1,7 @@
 """LLM benchmark, side by side in one run on the same weights and prompts: the served
 ``llm`` model (Triton, streamed over gRPC), ONNX Runtime GenAI in process on the same
 exported version, llama.cpp on the source GGUF (when its environment exists, see
-``orchestrator.bench.llm_peer``) and transformers ``generate`` (fp32).
+``bench.llm_peer``) and transformers ``generate`` (fp32).
 
     voicechat bench llm [--source GGUF_OR_DIR] [--version N] [--max-tokens 64]
                         [--concurrency 1,4,8] [--llama-cpp .venv-llamacpp/bin/python]
@@ -228,7 +228,7 @@ def llama_cpp_runs(python: str, gguf: str, prompts: list[list[dict]], max_tokens
                    threads: int) -> tuple[str, list[Run]] | str:
     """(version, runs), or why there is no llama.cpp row."""
     if not Path(python).is_file():
-        return f"no llama.cpp environment at {python} (see orchestrator/bench/llm_peer.py)"
+        return f"no llama.cpp environment at {python} (see bench/llm_peer.py)"
     script = Path(__file__).with_name("llm_peer.py")
     result = subprocess.run([python, str(script), gguf, str(threads), str(max_tokens),
                              json.dumps([chat("warm up"), *prompts])],

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.bench.options import add_output
-from orchestrator.bench.results import write_results
-from orchestrator.bench.stats import Summary
+from bench.options import add_output
+from bench.results import write_results
+from bench.stats import Summary
 
 WORDS = ("I", "we", "you", "she", "they", "went", "saw", "liked", "bought", "cooked",
          "visited", "remembered", "called", "the", "a", "my", "our", "dog", "cat", "sister",

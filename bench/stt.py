@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from export.stt import testspeech
-from orchestrator.bench.stats import percentile
-from orchestrator.bench.wer import cer, wer
+from bench.stats import percentile
+from bench.wer import cer, wer
 
 UTTERANCES = list(testspeech.ENGLISH)
 

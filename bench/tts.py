@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.bench.results import report_table
+from bench.results import report_table
 
 TEXTS = [
     "The meeting has been moved to Thursday afternoon. Please bring the quarterly report, "

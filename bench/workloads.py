@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from export.specs.base import ModelSpec, Tensor
-from orchestrator.bench.stats import RequestRecord
-from orchestrator.bench.sweep import Workload
+from bench.stats import RequestRecord
+from bench.sweep import Workload
 
 
 def infer_workload(client, spec: ModelSpec,  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
-    voicechat bench NAME       benchmarks (orchestrator/bench: stt, triton, batching, e2e, voice …)
+    voicechat bench NAME       benchmarks (top-level bench/: stt, triton, batching, e2e, voice …)
     voicechat models ACTION    list|show|load|unload|validate|promote|rollback|gc versions
     voicechat memory reindex   rebuild the Milvus memory collection from SQL [--user-id ID]
     voicechat keys ACTION      create --user ID [--name N] [--admin] | list | revoke KEY_ID
@@ -156,9 +156,11 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("bench")
 def bench(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.bench import run_bench
+    from bench import run_bench  # lazy: bench is a tool beside the service, never part of it
 
     return run_bench(args, settings)
+
+
 @command("memory")
 def memory(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.memory.cli import run
@@ -180,6 +182,12 @@ def models(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, settings)
 
 
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    from bench import add_bench_parser  # lazy: bench is a tool beside the service, never part of it
+
+    add_bench_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicechat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,9 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(or live): a container health check, HTTPS-aware")
     probe_parser.add_argument("which", choices=["ready", "live"], nargs="?", default="ready")
     probe_parser.add_argument("--timeout", type=float, default=5.0)
-    from orchestrator.bench import add_bench_parser
-
-    add_bench_parser(sub)
+    _add_bench_parser(sub)
     from orchestrator.models.cli import add_models_parser
 
     add_models_parser(sub)

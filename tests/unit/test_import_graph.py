@@ -1,5 +1,6 @@
 """No import circles between the project's modules (module-level or inside functions;
-``if TYPE_CHECKING:`` blocks excepted): each feature depends on the ones below it."""
+``if TYPE_CHECKING:`` blocks excepted): each feature depends on the ones below it. The
+benchmarks (top-level ``bench``) sit beside the service: it never imports them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("orchestrator", "export", "storage")
+PACKAGES = ("orchestrator", "export", "storage", "bench")
 
 
 def module_name(path: Path) -> str:
@@ -93,6 +94,27 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circles() -> None:
     assert cycles(graph()) == []
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module or "")
+    return found
+
+
+def test_the_service_never_imports_bench() -> None:
+    """Only the command line reaches the benchmarks, and only inside the bench command's
+    functions (so ``voicechat serve`` never loads them)."""
+    edges = graph()
+    importers = sorted(m for m, targets in edges.items() if m.startswith("orchestrator")
+                       and any(t == "bench" or t.startswith("bench.") for t in targets))
+    assert importers in ([], ["orchestrator.cli"])
+    top = _module_level_imports(ROOT / "orchestrator" / "cli.py")
+    assert not {t for t in top if t == "bench" or t.startswith("bench.")}
 
 
 def test_the_check_finds_a_circle() -> None:

@@ -16,7 +16,7 @@ import pytest
 from export.embedder.cli import USE_PARITY_SENTENCES
 from export.embedder.runtime import OnnxEmbedder
 from export.embedder.use import MAX_SEQ_LENGTH, USE_SOURCE, PackageReference, bundled_use
-from orchestrator.bench.multilingual import ENGLISH_QUERIES, KOREAN_PAST, KOREAN_QUERIES
+from bench.multilingual import ENGLISH_QUERIES, KOREAN_PAST, KOREAN_QUERIES
 from orchestrator.settings import Settings
 from storage.conversations import ConversationStore, NewTurn
 from storage.errors import SchemaMismatch
