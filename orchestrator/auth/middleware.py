@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.auth.principal import OPEN_ACCESS, Principal
@@ -36,7 +37,6 @@ from orchestrator.errors import (
     UnsupportedMediaType,
     websocket_error_event,
 )
-from orchestrator.realtime.events import encoder
 
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
@@ -110,7 +110,7 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, exc: AppE
     await send({"type": "websocket.accept", "subprotocol": answer_subprotocol(scope),
                 "headers": []})
     await send({"type": "websocket.send",
-                "text": encoder.encode(websocket_error_event(exc)).decode()})
+                "text": msgspec.json.encode(websocket_error_event(exc)).decode()})
     code = CLOSE_RATE_LIMITED if isinstance(exc, RateLimited) else CLOSE_UNAUTHORIZED
     await send({"type": "websocket.close", "code": code, "reason": exc.message[:120]})
 
