@@ -271,6 +271,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     from export.llm.source import smollm2_gguf as llm_source
     from export.repository import ModelRepository
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
     source = args.source or llm_source()
     levels = [int(x) for x in args.concurrency.split(",") if x]
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         return 1
     version = args.version or versions[-1]
     prompts = [*WORKLOAD, LONG]
-    with triton_for(settings, {"llm"}) as serving:
+    with triton_for(settings, {"llm"}, PROMOTED) as serving:
         result = asyncio.run(served(serving.triton_url, str(version), args.max_tokens,
                                     levels))
     served_runs = [*result["single"], result["long"]]

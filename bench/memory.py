@@ -88,8 +88,9 @@ def _embedding(args: argparse.Namespace, settings) -> dict:  # type: ignore[no-u
     texts = sentences(args.texts)
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
-    with triton_for(settings, {"embedder"}) as served:
+    with triton_for(settings, {"embedder"}, PROMOTED) as served:
         rows, version = asyncio.run(_triton_throughput(served.triton_url, texts, configs))
     manifest = ModelRepository(settings.model_repository).manifest("embedder", int(version))
     from sentence_transformers import SentenceTransformer

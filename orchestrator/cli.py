@@ -87,8 +87,9 @@ def _supervised_triton(settings: Settings):  # type: ignore[no-untyped-def]
     """The embedded Triton, restarted with backoff whenever it dies."""
     from orchestrator.inference.embedded import start_embedded_triton
     from orchestrator.inference.supervisor import TritonSupervisor
+    from orchestrator.models.startup import PROMOTED
 
-    supervisor = TritonSupervisor(lambda: start_embedded_triton(settings))
+    supervisor = TritonSupervisor(lambda: start_embedded_triton(settings, PROMOTED))
     supervisor.start()
     return supervisor
 

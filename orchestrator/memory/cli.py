@@ -62,9 +62,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action != "reindex":  # pragma: no cover - argparse restricts it
         return 2
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
     try:
-        with triton_for(settings, {"embedder"}) as served:
+        with triton_for(settings, {"embedder"}, PROMOTED) as served:
             return asyncio.run(reindex(served, user_id=args.user_id, batch=args.batch))
     except (AppError, StorageError) as exc:
         print(f"voicechat memory reindex: {exc}", file=sys.stderr)
