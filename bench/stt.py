@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.stt import testspeech
 from bench.stats import percentile
 from bench.wer import cer, wer
+from export.stt import testspeech
 
 UTTERANCES = list(testspeech.ENGLISH)
 

@@ -72,8 +72,8 @@ def spoken(text: str, language: str = "en") -> bytes:
     if language == "ko":
         import soxr
 
-        from export.stt import testspeech
         from bench.speech import to_pcm16, trim_silence
+        from export.stt import testspeech
 
         audio = testspeech.kokoro_speaker()(text)
         return to_pcm16(trim_silence(soxr.resample(audio, testspeech.SAMPLE_RATE, RATE)))

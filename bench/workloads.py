@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from export.specs.base import ModelSpec, Tensor
 from bench.stats import RequestRecord
 from bench.sweep import Workload
+from export.specs.base import ModelSpec, Tensor
 
 
 def infer_workload(client, spec: ModelSpec,  # type: ignore[no-untyped-def]

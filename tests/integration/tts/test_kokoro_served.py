@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
 
-from export.repository import ModelRepository
 from bench.wer import cer
+from export.repository import ModelRepository
 from tests.support.settings import base_settings
 from tests.support.tts import synthesize
 from tests.support.tts_fixtures import KOKORO_VERSION as VERSION
