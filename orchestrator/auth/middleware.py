@@ -22,7 +22,6 @@ The principal is left in ``scope["user"]`` (``connection.user`` in handlers).
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -37,6 +36,7 @@ from orchestrator.errors import (
     UnsupportedMediaType,
     websocket_error_event,
 )
+from orchestrator.runtime import Runtime
 
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
@@ -67,7 +67,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
                 kind == "http" and scope.get("method") == "OPTIONS"):  # CORS preflight
             await app(scope, receive, send)
             return
-        runtime = scope["app"].state.runtime
+        runtime: Runtime = scope["app"].state.runtime
         headers = _headers(scope)
         if not _origin_allowed(scope, headers, runtime.settings.cors_origins):
             origin = headers.get("origin", "")
@@ -115,7 +115,7 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, exc: AppE
     await send({"type": "websocket.close", "code": code, "reason": exc.message[:120]})
 
 
-async def _principal(scope: Scope, headers: dict[str, str], runtime: Any) -> Principal:
+async def _principal(scope: Scope, headers: dict[str, str], runtime: Runtime) -> Principal:
     required = runtime.settings.auth_required
     try:
         secret = _credential(scope, headers)
