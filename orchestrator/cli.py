@@ -25,7 +25,11 @@ import sys
 import threading
 from collections.abc import Callable
 
+from orchestrator.auth import cli as auth_cli
+from orchestrator.inference.server import TritonStartError
 from orchestrator.logging import configure_logging
+from orchestrator.memory import cli as memory_cli
+from orchestrator.models import cli as models_cli
 from orchestrator.redaction import remember_secrets
 from orchestrator.settings import Settings, SettingsError, get_settings, load_env_file
 
@@ -49,6 +53,9 @@ def _exit_on_signal(_signum: int, _frame: object) -> None:
 
 @command("serve")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: the web app and its clients (Litestar routes, tritonclient)
+    # cost seconds to import, and `voicechat probe` (a container health check every 15 s),
+    # `config` and `keys` never need them.
     from orchestrator.app import create_app
     from orchestrator.inference.health import enabled_models
     from orchestrator.preflight import check_serve
@@ -85,6 +92,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _supervised_triton(settings: Settings):  # type: ignore[no-untyped-def]
     """The embedded Triton, restarted with backoff whenever it dies."""
+    # Here: tritonclient, for the commands that start Triton only (see serve).
     from orchestrator.inference.embedded import start_embedded_triton
     from orchestrator.inference.supervisor import TritonSupervisor
     from orchestrator.models.startup import PROMOTED
@@ -96,7 +104,7 @@ def _supervised_triton(settings: Settings):  # type: ignore[no-untyped-def]
 
 @command("triton")
 def triton(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.preflight import check_triton
+    from orchestrator.preflight import check_triton  # tritonclient: see serve
 
     check_triton(settings)
     supervisor = _supervised_triton(settings)
@@ -164,23 +172,17 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("memory")
 def memory(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.memory.cli import run
-
-    return run(args, settings)
+    return memory_cli.run(args, settings)
 
 
 @command("keys")
 def keys(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.auth.cli import run
-
-    return run(args, settings)
+    return auth_cli.run(args, settings)
 
 
 @command("models")
 def models(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.models.cli import run
-
-    return run(args, settings)
+    return models_cli.run(args, settings)
 
 
 def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
@@ -204,15 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe_parser.add_argument("which", choices=["ready", "live"], nargs="?", default="ready")
     probe_parser.add_argument("--timeout", type=float, default=5.0)
     _add_bench_parser(sub)
-    from orchestrator.models.cli import add_models_parser
-
-    add_models_parser(sub)
-    from orchestrator.memory.cli import add_memory_parser
-
-    add_memory_parser(sub)
-    from orchestrator.auth.cli import add_keys_parser
-
-    add_keys_parser(sub)
+    models_cli.add_models_parser(sub)
+    memory_cli.add_memory_parser(sub)
+    auth_cli.add_keys_parser(sub)
     return parser
 
 
@@ -227,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     remember_secrets(settings.admin_api_key, settings.db_password)
-    from orchestrator.inference.server import TritonStartError
-    from orchestrator.preflight import StartupError
+    from orchestrator.preflight import StartupError  # tritonclient: see serve
 
     try:
         return _COMMANDS[args.command](args, settings)

@@ -1,9 +1,5 @@
 """Start-up: connect to every dependency the settings name and build the feature services
-into a :class:`~orchestrator.runtime.Runtime` (the composition root, beside ``app``).
-
-Feature modules that pull heavy packages (PyAV, tokenizers, tritonclient) are imported
-where the settings turn them on, so a service without Triton never loads them.
-"""
+into a :class:`~orchestrator.runtime.Runtime` (the composition root, beside ``app``)."""
 
 from __future__ import annotations
 
@@ -15,12 +11,21 @@ from orchestrator.auth.limits import RateLimiter
 from orchestrator.chat.prompt import build_messages
 from orchestrator.chat.service import SamplingParams, build_chat_service, estimate_tokens
 from orchestrator.health.checks import HealthCheck
+from orchestrator.inference.client import TritonClient
+from orchestrator.inference.health import triton_health_checks
+from orchestrator.memory.embedder import TritonEmbedder
+from orchestrator.memory.wiring import build_memory
+from orchestrator.models.wiring import start_model_admin
 from orchestrator.realtime.live import LiveSessions
 from orchestrator.realtime.wiring import ChatPrompt, bounded_decoder
 from orchestrator.redaction import remember_secrets
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.speech.audio_input import decode_audio
+from orchestrator.speech.audio_output import encode_audio
 from orchestrator.speech.catalogue import ModelCatalogue
+from orchestrator.speech.stt import SpeechToText
+from orchestrator.speech.tts import TextToSpeech
 from storage.api_keys import KeyStore
 from storage.conversations import ConversationStore
 from storage.database import Database
@@ -67,9 +72,6 @@ async def start_runtime(settings: Settings,
 
     runtime.health_checks.append(HealthCheck("sql", required=True, probe=sql_probe))
 
-    from orchestrator.speech.audio_input import decode_audio
-    from orchestrator.speech.audio_output import encode_audio
-
     # Uploads (voice-chat) decode in process with PyAV, within the configured limits.
     runtime.services.audio_decoder = bounded_decoder(
         decode_audio, max_bytes=settings.max_request_bytes,
@@ -82,40 +84,27 @@ async def start_runtime(settings: Settings,
         default_voice=settings.default_voice)
 
     if settings.triton_url:
-        from orchestrator.inference.client import TritonClient
-        from orchestrator.inference.health import triton_health_checks
-
         runtime.triton = TritonClient(settings.triton_url, settings.triton_timeout_s)
         runtime.on_close(runtime.triton.close)
         runtime.health_checks.extend(triton_health_checks(runtime.triton, settings,
                                                           triton_supervisor))
         if settings.stt_enabled:
-            from orchestrator.speech.stt import SpeechToText
-
             runtime.services.stt = SpeechToText(runtime.triton,
                                                 repository=settings.model_repository,
                                                 chunk_s=settings.stt_chunk_seconds,
                                                 long_form_s=settings.stt_long_form_seconds)
         if settings.tts_enabled:
-            from orchestrator.speech.tts import TextToSpeech
-
             runtime.services.tts = TextToSpeech(
                 runtime.triton, default_voice=settings.default_voice,
                 max_chars=settings.max_tts_chars,
                 choose_voice=runtime.services.catalogue.effective_voice)
 
-        from orchestrator.memory.embedder import TritonEmbedder
-
         runtime.services.embedder = TritonEmbedder(runtime.triton)
-
-        from orchestrator.models.wiring import start_model_admin
 
         # Pins requests to the promoted versions and follows promotions of other processes.
         runtime.services.models, stop_pins = start_model_admin(settings, runtime.triton)
         runtime.on_close(stop_pins)
         if settings.memory_enabled:
-            from orchestrator.memory.wiring import build_memory
-
             memory = build_memory(settings, runtime.triton)  # Milvus + the embedder model
             try:
                 await memory.start()

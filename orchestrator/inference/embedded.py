@@ -10,6 +10,10 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from export.repository import ModelRepository
+from export.roles import ROLES
+from orchestrator.inference.health import enabled_models
+from orchestrator.inference.server import EmbeddedTriton
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,14 +31,10 @@ class PromotedLoader:
     """(gRPC url, repository, plan): load them once the server is up."""
 
 
-def start_embedded_triton(  # type: ignore[no-untyped-def]
-        settings: Settings, promoted_loader: PromotedLoader):
+def start_embedded_triton(settings: Settings, promoted_loader: PromotedLoader
+                          ) -> EmbeddedTriton:
     """Start tritonserver over the repository, loading each enabled model that has a version
     (promoted versions through ``promoted_loader``)."""
-    from export.repository import ModelRepository
-    from orchestrator.inference.health import enabled_models
-    from orchestrator.inference.server import EmbeddedTriton
-
     repository = ModelRepository(settings.model_repository)
     models = [m for m in enabled_models(settings) if repository.versions(m)]
     missing = sorted(set(enabled_models(settings)) - set(models))
@@ -67,8 +67,6 @@ def triton_for(settings: Settings, models: set[str],
     if settings.triton_url:
         yield settings
         return
-    from export.roles import ROLES
-
     only = dataclasses.replace(settings, **{role.switch: name in models
                                             for name, role in ROLES.items()})
     server = start_embedded_triton(only, promoted_loader)
