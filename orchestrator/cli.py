@@ -36,6 +36,7 @@ from orchestrator.settings import Settings, SettingsError, get_settings, load_en
 log = logging.getLogger("voicechat")
 
 Command = Callable[[argparse.Namespace, Settings], int]
+BENCH_HELP = "benchmarks (see docs/benchmarks/bench.md)"  # bench.add_bench_parser's too
 _COMMANDS: dict[str, Command] = {}
 
 
@@ -185,13 +186,19 @@ def models(args: argparse.Namespace, settings: Settings) -> int:
     return models_cli.run(args, settings)
 
 
-def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
+def _add_bench_parser(sub: argparse._SubParsersAction, full: bool) -> None:
+    if not full:
+        # Listed in `voicechat --help` without loading bench/: its parser imports every
+        # bench module, and no other command (the service least of all) needs them.
+        sub.add_parser("bench", help=BENCH_HELP)
+        return
     from bench import add_bench_parser  # lazy: bench is a tool beside the service, never part of it
 
     add_bench_parser(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, with_bench: bool = True) -> argparse.ArgumentParser:
+    """``with_bench=False``: ``bench`` without its sub-commands (bench/ not imported)."""
     parser = argparse.ArgumentParser(prog="voicechat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env-file", help="load KEY=value lines (env.local format) first")
@@ -205,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(or live): a container health check, HTTPS-aware")
     probe_parser.add_argument("which", choices=["ready", "live"], nargs="?", default="ready")
     probe_parser.add_argument("--timeout", type=float, default=5.0)
-    _add_bench_parser(sub)
+    _add_bench_parser(sub, with_bench)
     models_cli.add_models_parser(sub)
     memory_cli.add_memory_parser(sub)
     auth_cli.add_keys_parser(sub)
@@ -213,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_bench="bench" in argv).parse_args(argv)
     try:
         if args.env_file:
             load_env_file(args.env_file)

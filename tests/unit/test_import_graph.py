@@ -5,6 +5,8 @@ benchmarks (top-level ``bench``) sit beside the service: it never imports them."
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +155,17 @@ def test_the_service_never_imports_bench() -> None:
     assert importers in ([], ["orchestrator.cli"])
     top = _module_level_imports(ROOT / "orchestrator" / "cli.py")
     assert not {t for t in top if t == "bench" or t.startswith("bench.")}
+
+
+def test_serving_loads_no_bench_module() -> None:
+    """At run time too: the app and the command line of any other command than ``bench``
+    (``voicechat serve`` included) import no module of bench/."""
+    code = ("import sys; import orchestrator.app; from orchestrator.cli import build_parser; "
+            "build_parser(with_bench=False).parse_args(['serve']); "
+            "print(sorted(m for m in sys.modules if m == 'bench' or m.startswith('bench.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=300).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_check_finds_a_circle() -> None:
