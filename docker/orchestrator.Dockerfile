@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY orchestrator orchestrator
 COPY export export
 COPY storage storage
+COPY bench bench
 # CPU torch from PyTorch's index: a bare "torch" would pull the CUDA build. The VAD and
 # Smart Turn weights ship in packages (--no-deps: only their model files are used).
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \

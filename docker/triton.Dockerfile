@@ -9,6 +9,7 @@ COPY pyproject.toml README.md ./
 COPY orchestrator orchestrator
 COPY export export
 COPY storage storage
+COPY bench bench
 RUN pip install --no-cache-dir --no-deps . \
     && pip install --no-cache-dir "numpy<2" onnxruntime-gpu onnxruntime-genai-cuda==0.18.0 \
        jinja2 tokenizers tiktoken msgspec

@@ -14,6 +14,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from orchestrator.auth.access import PRINCIPAL
 from orchestrator.auth.middleware import auth_middleware
 from orchestrator.bodies import strict_json_body
 from orchestrator.dependencies import DEPENDENCIES
@@ -22,8 +23,9 @@ from orchestrator.middleware import request_id_middleware
 from orchestrator.openapi import describe_service, json_bodies, render_plugins
 from orchestrator.preflight import DATABASE_ERRORS, database_unreachable
 from orchestrator.routes import ROUTE_HANDLERS
-from orchestrator.runtime import start_runtime
 from orchestrator.settings import Settings, get_settings
+from orchestrator.speech.dependencies import CATALOGUE
+from orchestrator.startup import start_runtime
 from orchestrator.telemetry.metrics import metrics_controller, prometheus_config
 from orchestrator.telemetry.tracing import (
     opentelemetry_plugin,
@@ -76,7 +78,7 @@ def create_app(settings: Settings | None = None, *,
         middleware.insert(0, route_span_middleware)
     app = Litestar(
         route_handlers=[*ROUTE_HANDLERS, *metrics, *([assets] if assets else [])],
-        dependencies=DEPENDENCIES,
+        dependencies={**DEPENDENCIES, "principal": PRINCIPAL, "catalogue": CATALOGUE},
         lifespan=[lifespan],
         middleware=middleware,
         before_request=strict_json_body,

@@ -6,7 +6,7 @@
     voicechat db upgrade       apply SQL migrations
     voicechat db current       print the database's schema revision
     voicechat config           list every setting, its variable and current value
-    voicechat bench NAME       benchmarks (orchestrator/bench: stt, triton, batching, e2e, voice …)
+    voicechat bench NAME       benchmarks (top-level bench/: stt, triton, batching, e2e, voice …)
     voicechat models ACTION    list|show|load|unload|validate|promote|rollback|gc versions
     voicechat memory reindex   rebuild the Milvus memory collection from SQL [--user-id ID]
     voicechat keys ACTION      create --user ID [--name N] [--admin] | list | revoke KEY_ID
@@ -25,13 +25,18 @@ import sys
 import threading
 from collections.abc import Callable
 
+from orchestrator.auth import cli as auth_cli
+from orchestrator.inference.server import TritonStartError
 from orchestrator.logging import configure_logging
+from orchestrator.memory import cli as memory_cli
+from orchestrator.models import cli as models_cli
 from orchestrator.redaction import remember_secrets
 from orchestrator.settings import Settings, SettingsError, get_settings, load_env_file
 
 log = logging.getLogger("voicechat")
 
 Command = Callable[[argparse.Namespace, Settings], int]
+BENCH_HELP = "benchmarks (see docs/benchmarks/bench.md)"  # bench.add_bench_parser's too
 _COMMANDS: dict[str, Command] = {}
 
 
@@ -49,6 +54,9 @@ def _exit_on_signal(_signum: int, _frame: object) -> None:
 
 @command("serve")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: the web app and its clients (Litestar routes, tritonclient)
+    # cost seconds to import, and `voicechat probe` (a container health check every 15 s),
+    # `config` and `keys` never need them.
     from orchestrator.app import create_app
     from orchestrator.inference.health import enabled_models
     from orchestrator.preflight import StartupError, check_serve
@@ -90,17 +98,19 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _supervised_triton(settings: Settings):  # type: ignore[no-untyped-def]
     """The embedded Triton, restarted with backoff whenever it dies."""
+    # Here: tritonclient, for the commands that start Triton only (see serve).
     from orchestrator.inference.embedded import start_embedded_triton
     from orchestrator.inference.supervisor import TritonSupervisor
+    from orchestrator.models.startup import PROMOTED
 
-    supervisor = TritonSupervisor(lambda: start_embedded_triton(settings))
+    supervisor = TritonSupervisor(lambda: start_embedded_triton(settings, PROMOTED))
     supervisor.start()
     return supervisor
 
 
 @command("triton")
 def triton(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.preflight import check_triton
+    from orchestrator.preflight import check_triton  # tritonclient: see serve
 
     check_triton(settings)
     supervisor = _supervised_triton(settings)
@@ -161,31 +171,39 @@ def probe(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("bench")
 def bench(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.bench import run_bench
+    from bench import run_bench  # lazy: bench is a tool beside the service, never part of it
 
     return run_bench(args, settings)
+
+
 @command("memory")
 def memory(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.memory.cli import run
-
-    return run(args, settings)
+    return memory_cli.run(args, settings)
 
 
 @command("keys")
 def keys(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.auth.cli import run
-
-    return run(args, settings)
+    return auth_cli.run(args, settings)
 
 
 @command("models")
 def models(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.models.cli import run
-
-    return run(args, settings)
+    return models_cli.run(args, settings)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_bench_parser(sub: argparse._SubParsersAction, full: bool) -> None:
+    if not full:
+        # Listed in `voicechat --help` without loading bench/: its parser imports every
+        # bench module, and no other command (the service least of all) needs them.
+        sub.add_parser("bench", help=BENCH_HELP)
+        return
+    from bench import add_bench_parser  # lazy: bench is a tool beside the service, never part of it
+
+    add_bench_parser(sub)
+
+
+def build_parser(*, with_bench: bool = True) -> argparse.ArgumentParser:
+    """``with_bench=False``: ``bench`` without its sub-commands (bench/ not imported)."""
     parser = argparse.ArgumentParser(prog="voicechat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env-file", help="load KEY=value lines (env.local format) first")
@@ -199,23 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(or live): a container health check, HTTPS-aware")
     probe_parser.add_argument("which", choices=["ready", "live"], nargs="?", default="ready")
     probe_parser.add_argument("--timeout", type=float, default=5.0)
-    from orchestrator.bench import add_bench_parser
-
-    add_bench_parser(sub)
-    from orchestrator.models.cli import add_models_parser
-
-    add_models_parser(sub)
-    from orchestrator.memory.cli import add_memory_parser
-
-    add_memory_parser(sub)
-    from orchestrator.auth.cli import add_keys_parser
-
-    add_keys_parser(sub)
+    _add_bench_parser(sub, with_bench)
+    models_cli.add_models_parser(sub)
+    memory_cli.add_memory_parser(sub)
+    auth_cli.add_keys_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_bench="bench" in argv).parse_args(argv)
     try:
         if args.env_file:
             load_env_file(args.env_file)
@@ -225,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     remember_secrets(settings.admin_api_key, settings.db_password)
-    from orchestrator.inference.server import TritonStartError
-    from orchestrator.preflight import StartupError
+    from orchestrator.preflight import StartupError  # tritonclient: see serve
 
     try:
         return _COMMANDS[args.command](args, settings)

@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from orchestrator.bodies import NO_BODY, json_body_type
+from orchestrator.chat.schemas import ChatCompletion
 from orchestrator.errors import ErrorBody
 from orchestrator.speech.audio_output import FORMATS
 
@@ -119,8 +121,6 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
 
 def json_bodies(app: Any) -> dict[tuple[str, str], Any]:
     """(method, path) -> the type of each operation's JSON body."""
-    from orchestrator.bodies import NO_BODY, json_body_type
-
     bodies = {}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
@@ -137,8 +137,6 @@ def describe_service(schema: dict[str, Any],
     types, documented by msgspec itself (Litestar drops bounds such as ``gt`` inside an
     optional field, so its schemas accept what the service refuses)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    from orchestrator.chat.schemas import ChatCompletion
-
     bodies = bodies or {}
     body_types = list(dict.fromkeys(bodies.values()))
     refs, definitions = msgspec.json.schema_components(

@@ -1,7 +1,13 @@
-"""Long-lived clients, created at start-up and closed at shutdown.
+"""The runtime of one process: long-lived clients and feature services, typed.
 
-Handlers receive them through dependency injection (``orchestrator.dependencies``);
-nothing here is built at import time or inside settings.
+Built at start-up by :func:`orchestrator.startup.start_runtime` and closed at shutdown;
+handlers receive it (or one of its services) through dependency injection
+(``orchestrator.dependencies`` and each feature's typed providers). Nothing here is
+built at import time or inside settings.
+
+Every feature reads this type, so this module imports none of them at run time: the
+feature types named below are imported for type checking only (the features sit above
+it, :mod:`orchestrator.startup` builds them).
 """
 
 from __future__ import annotations
@@ -12,21 +18,18 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.auth.authenticator import Authenticator
-from orchestrator.auth.limits import RateLimiter
-from orchestrator.health.checks import HealthCheck
-from orchestrator.realtime.live import LiveSessions
-from orchestrator.redaction import remember_secrets
 from orchestrator.services import Services
 from orchestrator.settings import Settings
 from storage.api_keys import KeyStore
 from storage.conversations import ConversationStore
 from storage.database import Database
-from storage.migrate import ensure_current, upgrade_async
 
 if TYPE_CHECKING:
+    from orchestrator.auth.authenticator import Authenticator
+    from orchestrator.auth.limits import RateLimiter
+    from orchestrator.health.checks import HealthCheck
     from orchestrator.inference.client import TritonClient
-    from orchestrator.inference.supervisor import TritonSupervisor
+    from orchestrator.realtime.live import LiveSessions
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +63,14 @@ class Runtime:
     keys: KeyStore
     auth: Authenticator
     limits: RateLimiter
+    live_sessions: LiveSessions
+    """Realtime sockets open in this process, one per session."""
     triton: TritonClient | None = None
     """The Triton client, when models are served."""
     services: Services = field(default_factory=Services)
     """Feature services (speech, chat, memory …), built at start-up; None where off."""
     health_checks: list[HealthCheck] = field(default_factory=list)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
-    live_sessions: LiveSessions = field(default_factory=LiveSessions)
-    """Realtime sockets open in this process, one per session."""
     draining: bool = False
     """SIGTERM arrived: readiness fails, new realtime sockets are refused, open ones
     finish their turn and close (``orchestrator.serving``)."""
@@ -83,114 +86,3 @@ class Runtime:
             except Exception:
                 log.exception("error while closing")
         self._closers.clear()
-
-
-async def start_runtime(settings: Settings,
-                        triton_supervisor: TritonSupervisor | None = None) -> Runtime:
-    """Connect to every dependency the settings name."""
-    remember_secrets(settings.admin_api_key, settings.db_password)
-    if settings.auto_migrate:
-        await upgrade_async(settings.sql_url)
-    database = Database(settings.sql_url, settings.db_pool_size)
-    keys = KeyStore(database)
-    runtime = Runtime(settings=settings, database=database,
-                      conversations=ConversationStore(database), keys=keys,
-                      auth=Authenticator(keys, admin_key=settings.admin_api_key,
-                                         cache_s=settings.auth_key_cache_s),
-                      limits=RateLimiter(settings))
-    runtime.on_close(database.close)
-    runtime.on_close(runtime.auth.close)
-    runtime.on_close(runtime.background.close)  # before the stores it writes to close
-    if settings.admin_api_key and len(settings.admin_api_key) < 24:
-        log.warning("ADMIN_API_KEY is only %d characters: use a long random value (or "
-                    "`voicechat keys create --admin`)", len(settings.admin_api_key))
-    if not settings.auth_required:
-        log.warning("AUTH_MODE=off: open access without API keys on %s (loopback only); "
-                    "set AUTH_MODE=required and make keys with `voicechat keys create`",
-                    settings.host)
-    try:
-        await ensure_current(settings.sql_url)
-    except Exception:
-        await runtime.close()
-        raise
-
-    async def sql_probe() -> str | None:
-        await database.ping()
-        return database.dialect
-
-    runtime.health_checks.append(HealthCheck("sql", required=True, probe=sql_probe))
-
-    from orchestrator.realtime.wiring import bounded_decoder
-    from orchestrator.speech.audio_input import decode_audio
-    from orchestrator.speech.audio_output import encode_audio
-
-    # Uploads (voice-chat) decode in process with PyAV, within the configured limits.
-    runtime.services.audio_decoder = bounded_decoder(
-        decode_audio, max_bytes=settings.max_request_bytes,
-        max_seconds=settings.max_audio_seconds)
-    runtime.services.audio_encoder = encode_audio  # replies: mp3, opus, aac, flac, wav, pcm
-
-    from orchestrator.speech.catalogue import ModelCatalogue
-
-    runtime.services.catalogue = ModelCatalogue(
-        settings.model_repository,
-        lambda model: runtime.triton.default_versions.get(model, "") if runtime.triton else "",
-        default_voice=settings.default_voice)
-
-    if settings.triton_url:
-        from orchestrator.inference.client import TritonClient
-        from orchestrator.inference.health import triton_health_checks
-
-        runtime.triton = TritonClient(settings.triton_url, settings.triton_timeout_s)
-        runtime.on_close(runtime.triton.close)
-        runtime.health_checks.extend(triton_health_checks(runtime.triton, settings,
-                                                          triton_supervisor))
-        if settings.stt_enabled:
-            from orchestrator.speech.stt import SpeechToText
-
-            runtime.services.stt = SpeechToText(runtime.triton,
-                                                repository=settings.model_repository,
-                                                chunk_s=settings.stt_chunk_seconds,
-                                                long_form_s=settings.stt_long_form_seconds)
-        if settings.tts_enabled:
-            from orchestrator.speech.tts import TextToSpeech
-
-            runtime.services.tts = TextToSpeech(
-                runtime.triton, default_voice=settings.default_voice,
-                max_chars=settings.max_tts_chars,
-                choose_voice=runtime.services.catalogue.effective_voice)
-
-        from orchestrator.memory.embedder import TritonEmbedder
-
-        runtime.services.embedder = TritonEmbedder(runtime.triton)
-
-        from orchestrator.models.wiring import start_model_admin
-
-        # Pins requests to the promoted versions and follows promotions of other processes.
-        runtime.services.models, stop_pins = start_model_admin(settings, runtime.triton)
-        runtime.on_close(stop_pins)
-        if settings.memory_enabled:
-            from orchestrator.memory.wiring import build_memory
-
-            memory = build_memory(settings, runtime.triton)  # Milvus + the embedder model
-            try:
-                await memory.start()
-            except Exception:
-                await runtime.close()
-                raise
-            runtime.services.memory = memory
-            runtime.on_close(memory.close)
-            runtime.health_checks.append(HealthCheck("memory", required=False,
-                                                     probe=memory.health))
-
-    from orchestrator.chat.prompt import build_messages
-    from orchestrator.chat.service import SamplingParams, build_chat_service, estimate_tokens
-    from orchestrator.realtime.wiring import ChatPrompt
-
-    runtime.services.llm = chat = build_chat_service(settings, runtime.triton)
-    # Realtime and voice-chat build prompts the way /v1/chat/completions sessions do:
-    # cut to LLM_CONTEXT_TOKENS by the served model's own tokenizer.
-    runtime.services.prompt = ChatPrompt(build_messages, SamplingParams,
-                                         chat.count_tokens if chat else estimate_tokens,
-                                         settings.llm_context_tokens)
-    return runtime

@@ -1,9 +1,9 @@
 """The feature services of one process, typed: built at start-up, read by handlers.
 
 A field is ``None`` when its feature is not available here, for whatever reason (its
-setting is off, no Triton is configured); handlers answer 503 with the reason
-(``dependencies.provide_service``), and the voice pipeline refuses what it cannot do.
-There is one meaning of "off": absent.
+setting is off, no Triton is configured); handlers answer 503 with the reason (each
+feature's typed provider, through ``dependencies.service_unavailable``), and the voice
+pipeline refuses what it cannot do. There is one meaning of "off": absent.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import quote_plus
 
-from orchestrator.models.state import serving_file
 from orchestrator.redaction import mask_url
+from orchestrator.serving_profile import serving_file
 
 __all__ = ["Settings", "SettingsError", "get_settings", "load_env_file"]
 

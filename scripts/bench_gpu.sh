@@ -8,7 +8,7 @@
 # repository (KIND_GPU, instance counts, batching: export/profiles.py) as a separate
 # copy, starts Triton on it, and runs: Triton statistics, dynamic batching gain, the
 # per-model sweeps, perf_analyzer per model, the per-model benches registered in
-# orchestrator/bench (EXTRA_BENCHES), and the end-to-end realtime load through the
+# bench/ (EXTRA_BENCHES), and the end-to-end realtime load through the
 # orchestrator. --cpu runs the same steps on the CPU profile; --probe-only uses only the
 # test model bench_probe (tests/support/probe_spec.py), no real weights.
 set -euo pipefail
@@ -105,9 +105,9 @@ if [ ${#MODELS[@]} -gt 0 ]; then
     scripts/perf_analyzer.sh --url "$URL" --out "$OUT/perf_analyzer" --levels "${LEVELS//,/ }" \
       "$m" | tee -a "$OUT/bench.log" || log "perf_analyzer failed for $m"
   done
-  # Per-model benches (orchestrator/bench/<name>.py), when registered in BENCHES.
+  # Per-model benches (bench/<name>.py), when registered in BENCHES.
   for b in ${EXTRA_BENCHES:-stt llm tts memory}; do
-    if "$PY" -c "import sys; from orchestrator.bench import BENCHES; sys.exit('$b' not in BENCHES)"; then
+    if "$PY" -c "import sys; from bench import BENCHES; sys.exit('$b' not in BENCHES)"; then
       log "bench $b"
       "${VC[@]}" bench "$b" --url "$URL" --out "$OUT" | tee -a "$OUT/bench.log" || log "bench $b failed"
     fi

@@ -49,6 +49,7 @@ from export.llm.source import QWEN_GGUF, qwen25_gguf
 from export.llm.source import smollm2_gguf as llm_source
 from export.packages import package_dir
 from export.repository import Manifest, ModelRepository
+from orchestrator.models.state import ServingState, read_state, write_state
 
 REPOSITORY = "model_repository"
 Matcher = Callable[[Manifest], bool]
@@ -221,8 +222,6 @@ def chosen(repository: ModelRepository, model: str, pick: Pick
 def record(repository: ModelRepository, model: str, pick: Pick, profile: str) -> int | None:
     """Point the profile's serving state at ``pick`` unless it already serves a version
     meeting it (an admin promotion of such a version is kept); returns the served version."""
-    from orchestrator.models.state import ServingState, read_state, write_state
-
     served, matches, also = chosen(repository, model, pick)
     if served is None or matches is None:
         return None

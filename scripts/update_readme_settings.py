@@ -1,4 +1,5 @@
-"""Regenerate the README's configuration table from orchestrator/settings.py."""
+"""Regenerate the configuration table of docs/configuration.md from orchestrator/settings.py
+(the README links to that page)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from orchestrator.settings import Settings
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 _BLOCK = re.compile(r"(<!-- settings-table:start.*?-->\n)(.*?)(\n<!-- settings-table:end -->)",
                     re.S)
 
@@ -25,8 +28,9 @@ def current_table(text: str) -> str | None:
 
 
 def main() -> None:
-    text = README.read_text()
-    README.write_text(_BLOCK.sub(lambda m: m.group(1) + settings_table() + m.group(3), text))
+    text = CONFIGURATION.read_text()
+    CONFIGURATION.write_text(_BLOCK.sub(lambda m: m.group(1) + settings_table() + m.group(3),
+                                        text))
 
 
 if __name__ == "__main__":

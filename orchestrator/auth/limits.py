@@ -7,7 +7,8 @@ allowance, then goes at the steady rate). Headers use OpenAI's names
 audio), and a refusal is :class:`RateLimited` with ``Retry-After``.
 
 Limits live in this process: behind N orchestrator replicas a key can reach N times
-each limit (the README says so). Open access (AUTH_MODE=off with no key) is unlimited.
+each limit (docs/access-control.md says so). Open access (AUTH_MODE=off with no key) is
+unlimited.
 """
 
 from __future__ import annotations

@@ -22,12 +22,13 @@ The principal is left in ``scope["user"]`` (``connection.user`` in handlers).
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.auth.principal import OPEN_ACCESS, Principal
+from orchestrator.close_codes import CLOSE_UNAUTHORIZED, close_code
 from orchestrator.errors import (
     AppError,
     Forbidden,
@@ -35,8 +36,7 @@ from orchestrator.errors import (
     UnsupportedMediaType,
     websocket_error_event,
 )
-from orchestrator.realtime.protocol.closing import CLOSE_UNAUTHORIZED, close_code
-from orchestrator.realtime.protocol.events import encoder
+from orchestrator.runtime import Runtime
 
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
@@ -66,7 +66,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
                 kind == "http" and scope.get("method") == "OPTIONS"):  # CORS preflight
             await app(scope, receive, send)
             return
-        runtime = scope["app"].state.runtime
+        runtime: Runtime = scope["app"].state.runtime
         headers = _headers(scope)
         if not _origin_allowed(scope, headers, runtime.settings.cors_origins):
             origin = headers.get("origin", "")
@@ -109,12 +109,12 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, exc: AppE
     await send({"type": "websocket.accept", "subprotocol": answer_subprotocol(scope),
                 "headers": []})
     await send({"type": "websocket.send",
-                "text": encoder.encode(websocket_error_event(exc)).decode()})
+                "text": msgspec.json.encode(websocket_error_event(exc)).decode()})
     await send({"type": "websocket.close", "code": close_code(exc, CLOSE_UNAUTHORIZED),
                 "reason": exc.message[:120]})
 
 
-async def _principal(scope: Scope, headers: dict[str, str], runtime: Any) -> Principal:
+async def _principal(scope: Scope, headers: dict[str, str], runtime: Runtime) -> Principal:
     required = runtime.settings.auth_required
     try:
         secret = _credential(scope, headers)

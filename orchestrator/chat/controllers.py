@@ -13,11 +13,11 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.di import NamedDependency
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
 
 from export.specs import llm as spec
@@ -47,7 +47,7 @@ from orchestrator.chat.tools import (
     template_messages,
     tool_prompt,
 )
-from orchestrator.dependencies import RuntimeDep, SettingsDep, provide_service
+from orchestrator.dependencies import RuntimeDep, SettingsDep, service_unavailable
 from orchestrator.errors import (
     AppError,
     InferenceUnavailable,
@@ -55,11 +55,20 @@ from orchestrator.errors import (
     NotFound,
 )
 from orchestrator.models.refs import version_for
+from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from orchestrator.sse import HEADERS, sse, sse_error
 
 LLM_MODEL = "llm"
 log = logging.getLogger(__name__)
+
+
+def provide_chat(state: State) -> ChatService:
+    """The chat service (the LLM), or a 503 saying why it is off."""
+    runtime: Runtime = state.runtime
+    if runtime.services.llm is None:
+        raise service_unavailable(runtime.settings, "llm", "the LLM")
+    return runtime.services.llm
 
 
 ChatDep = NamedDependency[ChatService]
@@ -139,7 +148,7 @@ def tool_request(body: ChatCompletionRequest, chat: ChatService,
 class ChatController(Controller):
     path = "/v1"
     tags = ["openai"]
-    dependencies = {"chat": provide_service("llm", "the LLM")}
+    dependencies = {"chat": Provide(provide_chat, sync_to_thread=False)}
 
     # The handler's media type wins over a Stream's own (litestar 2), while a plain
     # Response keeps its own: so the handler says SSE and the JSON reply says JSON.
@@ -249,7 +258,7 @@ class ModelsController(Controller):
                        param="model")
 
 
-async def _model_cards(runtime: Any) -> list[ModelCard]:
+async def _model_cards(runtime: Runtime) -> list[ModelCard]:
     if runtime.triton is None:
         raise InferenceUnavailable("no inference server is configured (TRITON_URL)")
     versions: dict[str, list[str]] = {}

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from orchestrator.chat.refusals import refuse_unsupported
 from orchestrator.models.refs import ModelRef
 
 MAX_TOKENS_LIMIT = 4096
@@ -141,8 +142,6 @@ class ChatCompletionRequest(msgspec.Struct, forbid_unknown_fields=True):
 
     @classmethod
     def __refuse__(cls, raw: Any) -> None:
-        from orchestrator.chat.refusals import refuse_unsupported
-
         refuse_unsupported(raw)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 from litestar import Controller, Response, get
@@ -13,6 +13,7 @@ from litestar import Controller, Response, get
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.health.checks import HealthCheck
 from orchestrator.redaction import redact
+from orchestrator.runtime import Runtime
 
 
 class Pong(msgspec.Struct):
@@ -65,7 +66,7 @@ class HealthController(Controller):
         return Response(body, status_code=503 if overall == "down" else 200)
 
 
-async def _check_all(runtime: Any, timeout_s: float,
+async def _check_all(runtime: Runtime, timeout_s: float,
                      ) -> tuple[dict[str, DependencyHealth], Literal["ok", "degraded", "down"]]:
     results = await asyncio.gather(*(_run(c, timeout_s) for c in runtime.health_checks))
     checks = {c.name: r for c, r in zip(runtime.health_checks, results, strict=True)}

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 
+from orchestrator.errors import AppError
 from orchestrator.settings import Settings
 
 
@@ -27,6 +28,8 @@ def add_memory_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def reindex(settings: Settings, *, user_id: str | None, batch: int) -> int:
+    # Here, not at the top: every `voicechat` command imports this module to build its
+    # parser, and tritonclient and SQLAlchemy are needed by reindex only.
     from orchestrator.inference.client import TritonClient
     from orchestrator.memory.embedder import TritonEmbedder
     from orchestrator.memory.service import MemoryService
@@ -56,15 +59,16 @@ async def reindex(settings: Settings, *, user_id: str | None, batch: int) -> int
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.errors import AppError
     from storage.errors import StorageError
 
     if args.action != "reindex":  # pragma: no cover - argparse restricts it
         return 2
+    # tritonclient, for reindex only (as above).
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
     try:
-        with triton_for(settings, {"embedder"}) as served:
+        with triton_for(settings, {"embedder"}, PROMOTED) as served:
             return asyncio.run(reindex(served, user_id=args.user_id, batch=args.batch))
     except (AppError, StorageError) as exc:
         print(f"voicechat memory reindex: {exc}", file=sys.stderr)

@@ -14,12 +14,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 import numpy as np
 from litestar import Controller, post
-from litestar.di import NamedDependency
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 
-from orchestrator.dependencies import provide_service
+from orchestrator.dependencies import service_unavailable
 from orchestrator.errors import InvalidRequest
 from orchestrator.memory.embedder import TritonEmbedder
 from orchestrator.models.refs import ModelRef, version_for
+from orchestrator.runtime import Runtime
 
 EMBEDDER = "embedder"
 MAX_INPUTS = 512
@@ -65,10 +67,18 @@ def embedder_version(model: str) -> str:
     return version_for(model, EMBEDDER, openai_names=("text-embedding-",))
 
 
+def provide_embedder(state: State) -> TritonEmbedder:
+    """The embedder model's client, or a 503 saying why it is off."""
+    runtime: Runtime = state.runtime
+    if runtime.services.embedder is None:
+        raise service_unavailable(runtime.settings, EMBEDDER, "the embedder model")
+    return runtime.services.embedder
+
+
 class EmbeddingsController(Controller):
     path = "/v1"
     tags = ["openai"]
-    dependencies = {"embedder": provide_service("embedder", "the embedder model")}
+    dependencies = {"embedder": Provide(provide_embedder, sync_to_thread=False)}
 
     @post("/embeddings", name="openai:embeddings", status_code=200,
           summary="OpenAI-compatible sentence embeddings (L2-normalised)")

@@ -14,6 +14,7 @@ import sys
 import msgspec
 
 from orchestrator.errors import AppError
+from orchestrator.models.schemas import GcResult, ModelOut, ValidationReport
 from orchestrator.settings import Settings
 
 ACTIONS = ("list", "show", "load", "unload", "validate", "promote", "rollback", "gc")
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: every `voicechat` command imports this module to build its
+    # parser, and the Triton client (tritonclient, gRPC) is needed by this command only.
     from export.repository import ModelRepository
     from orchestrator.inference.client import TritonClient
     from orchestrator.models.service import ModelAdmin
@@ -72,8 +75,6 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render(result: object) -> str:
-    from orchestrator.models.schemas import GcResult, ModelOut, ValidationReport
-
     if isinstance(result, list):
         if not result:
             return "no models in the repository"

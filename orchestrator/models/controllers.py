@@ -11,19 +11,29 @@ from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, Parameter
 
 from orchestrator.auth.access import principal_of, require_admin
-from orchestrator.dependencies import provide_service
+from orchestrator.dependencies import service_unavailable
 from orchestrator.errors import ServiceDisabled
 from orchestrator.models.schemas import GcResult, ModelList, ModelOut, ValidationReport
 from orchestrator.models.service import ModelAdmin
+from orchestrator.runtime import Runtime
 
 ModelName = Annotated[str, Parameter(max_length=64, description="Model name, e.g. stt")]
 Version = Annotated[int, Parameter(ge=1, le=2**31 - 1, description="Version number")]
 AdminDep = NamedDependency[ModelAdmin]
+
+
+def provide_admin(state: State) -> ModelAdmin:
+    """Model administration, or a 503 saying why it is off (it needs Triton)."""
+    runtime: Runtime = state.runtime
+    if runtime.services.models is None:
+        raise service_unavailable(runtime.settings, None, "model administration")
+    return runtime.services.models
 
 
 def admin_key_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -37,7 +47,7 @@ class ModelAdminController(Controller):
     path = "/admin/models"
     tags = ["model administration"]
     guards = [admin_key_guard]
-    dependencies = {"admin": provide_service("models", "model administration")}
+    dependencies = {"admin": Provide(provide_admin, sync_to_thread=False)}
 
     @get("/", name="models:list", summary="Models with their versions, Triton state and "
          "manifests")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from export.profiles import repository_profile
 from export.specs import get_spec
+from orchestrator.inference.embedded import PromotedLoader
 from orchestrator.models.state import startup_versions
 
 log = logging.getLogger(__name__)
@@ -42,3 +43,7 @@ def load_promoted(grpc_url: str, repository: Path, plan: dict[str, list[int]]) -
             client.load_model(model, config=config)
     finally:
         client.close()
+
+
+PROMOTED = PromotedLoader(versions=promoted_versions, load=load_promoted)
+"""What the embedded Triton launcher is given (``start_embedded_triton``, ``triton_for``)."""

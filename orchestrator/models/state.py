@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SERVING_FILE = "serving.json"
+from orchestrator.serving_profile import SERVING_FILE, serving_file
+
+__all__ = ["SERVING_FILE", "ServingState", "read_state", "serving_file", "startup_versions",
+           "state_path", "write_state"]
+
 MAX_EVENTS = 200
-_PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 @dataclass
@@ -59,16 +61,6 @@ class ServingState:
         self.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             "action": action, "version": version, "previous": previous})
         del self.events[:-MAX_EVENTS]
-
-
-def serving_file(profile: str = "") -> str:
-    """``serving.json`` (default profile) or ``serving.<profile>.json``."""
-    if not profile:
-        return SERVING_FILE
-    if not _PROFILE_NAME.match(profile):
-        raise ValueError(f"serving profile {profile!r}: expected lower-case letters, digits, "
-                         "- or _ (e.g. ko)")
-    return f"serving.{profile}.json"
 
 
 def state_path(repository: Path, model: str, profile: str = "") -> Path:

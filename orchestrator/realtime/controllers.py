@@ -3,7 +3,7 @@
 
 The key is checked before the handshake completes (``orchestrator.auth.middleware``).
 Refusals send an ``error`` event, then close with a code that says why (the table is in
-:mod:`.protocol.closing`). Browsers send the key as the ``openai-insecure-api-key.KEY``
+:mod:`orchestrator.close_codes`). Browsers send the key as the ``openai-insecure-api-key.KEY``
 subprotocol next to ``realtime``; the server answers ``realtime``.
 """
 

@@ -19,8 +19,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from orchestrator.close_codes import SessionGone, close_code
 from orchestrator.errors import AppError, Conflict, ShuttingDown
-from orchestrator.realtime.protocol.closing import SessionGone, close_code
 
 HANDOVER_TIMEOUT_S = 15.0
 """How long a new socket waits for the one it replaces to finish its last turn."""

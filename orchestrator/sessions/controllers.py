@@ -14,12 +14,7 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody, Parameter
 
 from orchestrator.auth.access import PrincipalDep, check_user, session_user
-from orchestrator.dependencies import (
-    CatalogueDep,
-    ConversationsDep,
-    RuntimeDep,
-    SettingsDep,
-)
+from orchestrator.dependencies import ConversationsDep, RuntimeDep, SettingsDep
 from orchestrator.sessions.schemas import (
     Latencies,
     NewSessionRequest,
@@ -29,6 +24,7 @@ from orchestrator.sessions.schemas import (
     TurnPage,
     UserStatsOut,
 )
+from orchestrator.speech.dependencies import CatalogueDep
 from orchestrator.validation import UserIdPath
 
 SessionId = Annotated[str, Parameter(max_length=64, description="Session id")]

@@ -21,14 +21,16 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Response, post
-from litestar.di import NamedDependency
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
 
 from export.specs import tts as tts_spec
-from orchestrator.dependencies import CatalogueDep, provide_service
+from orchestrator.dependencies import service_unavailable
 from orchestrator.errors import InvalidRequest
 from orchestrator.models.refs import ModelRef, parse_model_ref
 from orchestrator.request_context import current_request_id
+from orchestrator.runtime import Runtime
 from orchestrator.speech.audio_output import (
     AudioStreamEncoder,
     FormatName,
@@ -37,8 +39,18 @@ from orchestrator.speech.audio_output import (
     output_format,
     output_rate,
 )
+from orchestrator.speech.dependencies import CatalogueDep
 from orchestrator.speech.tts import AudioChunk, TextToSpeech
 from orchestrator.sse import sse
+
+
+def provide_tts(state: State) -> TextToSpeech:
+    """The text-to-speech service, or a 503 saying why it is off."""
+    runtime: Runtime = state.runtime
+    if runtime.services.tts is None:
+        raise service_unavailable(runtime.settings, "tts", "text-to-speech")
+    return runtime.services.tts
+
 
 TextToSpeechDep = NamedDependency[TextToSpeech]
 Speed = Annotated[float, msgspec.Meta(ge=tts_spec.MIN_SPEED, le=tts_spec.MAX_SPEED)]
@@ -135,7 +147,7 @@ async def _sse_events(first: AudioChunk, rest: AsyncIterator[AudioChunk], fmt: s
 
 class SpeechController(Controller):
     tags = ["speech"]
-    dependencies = {"tts": provide_service("tts", "text-to-speech")}
+    dependencies = {"tts": Provide(provide_tts, sync_to_thread=False)}
 
     @post("/v1/audio/speech", name="audio:speech", status_code=200,
           summary="Text to speech, streamed as it is synthesised (OpenAI-compatible)")

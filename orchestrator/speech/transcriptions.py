@@ -22,17 +22,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, post
-from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency
+from litestar.datastructures import State, UploadFile
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Stream
 
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.auth.principal import Principal
-from orchestrator.dependencies import RuntimeDep, provide_service
+from orchestrator.dependencies import RuntimeDep, service_unavailable
 from orchestrator.errors import AppError, InvalidRequest
 from orchestrator.models.refs import parse_model_ref
+from orchestrator.runtime import Runtime
 from orchestrator.speech.audio_format import MODEL_RATE
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.catalogue import base_language
@@ -40,6 +41,14 @@ from orchestrator.speech.stt import Segment, SpeechToText, Transcription
 from orchestrator.sse import HEADERS, sse, sse_error
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
+
+
+def provide_stt(state: State) -> SpeechToText:
+    """The speech-to-text service, or a 503 saying why it is off."""
+    runtime: Runtime = state.runtime
+    if runtime.services.stt is None:
+        raise service_unavailable(runtime.settings, "stt", "speech-to-text")
+    return runtime.services.stt
 
 
 SpeechToTextDep = NamedDependency[SpeechToText]
@@ -169,7 +178,7 @@ def check_fields(fields: Any, response_format: str) -> tuple[bool, frozenset[str
     return stream, granularities
 
 
-async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Any,
+async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Runtime,
                   principal: Principal, task: str, fields: Any) -> Response[Any]:
     settings = runtime.settings
     stream, granularities = check_fields(fields, form.response_format)
@@ -235,7 +244,7 @@ Form = Annotated[TranscriptionForm, Body(media_type=RequestEncodingType.MULTI_PA
 class TranscriptionController(Controller):
     path = "/v1/audio"
     tags = ["speech"]
-    dependencies = {"stt": provide_service("stt", "speech-to-text")}
+    dependencies = {"stt": Provide(provide_stt, sync_to_thread=False)}
 
     @post("/transcriptions", name="audio:transcriptions", status_code=200,
           summary="Transcribe an audio file (OpenAI-compatible)")

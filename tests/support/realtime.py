@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import websockets
 
-from orchestrator.bench.live import serving
+from bench.live import serving
 from orchestrator.realtime.audio import float_to_pcm16
 from orchestrator.realtime.controllers import TRANSPORT_MAX_FRAME_BYTES
 from tests.support.settings import base_settings

@@ -1,13 +1,16 @@
 """No import circles between the project's modules (module-level or inside functions;
-``if TYPE_CHECKING:`` blocks excepted): each feature depends on the ones below it."""
+``if TYPE_CHECKING:`` blocks excepted): each feature depends on the ones below it. The
+benchmarks (top-level ``bench``) sit beside the service: it never imports them."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("orchestrator", "export", "storage")
+PACKAGES = ("orchestrator", "export", "storage", "bench")
 
 
 def module_name(path: Path) -> str:
@@ -93,6 +96,76 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circles() -> None:
     assert cycles(graph()) == []
+
+
+def folder(module: str) -> str | None:
+    """The folder of an orchestrator module: ``orchestrator.chat`` for
+    ``orchestrator.chat.service``; a top-level module (``orchestrator.runtime``) is its own."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "orchestrator" and len(parts) > 1 else None
+
+
+def folder_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    folders: dict[str, set[str]] = {}
+    for module, targets in edges.items():
+        source = folder(module)
+        if source is None:
+            continue
+        for target in targets:
+            into = folder(target)
+            if into is not None and into != source:
+                folders.setdefault(source, set()).add(into)
+    return folders
+
+
+# Folder-level circles that remain, each with why; a new one fails the test.
+ALLOWED_FOLDER_CIRCLES: list[list[str]] = []
+
+
+def test_no_circles_between_orchestrator_folders() -> None:
+    """Modules can form no circle while their folders do (chat.a -> auth.b -> chat.c):
+    features depend on one another one way only."""
+    assert cycles(folder_graph(graph())) == ALLOWED_FOLDER_CIRCLES
+
+
+def test_the_folder_check_finds_a_circle() -> None:
+    edges = {"orchestrator.chat.a": {"orchestrator.auth.b"},
+             "orchestrator.auth.b": {"orchestrator.chat.c"},
+             "orchestrator.chat.c": set()}
+    assert cycles(edges) == []
+    assert cycles(folder_graph(edges)) == [["orchestrator.auth", "orchestrator.chat"]]
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module or "")
+    return found
+
+
+def test_the_service_never_imports_bench() -> None:
+    """Only the command line reaches the benchmarks, and only inside the bench command's
+    functions (so ``voicechat serve`` never loads them)."""
+    edges = graph()
+    importers = sorted(m for m, targets in edges.items() if m.startswith("orchestrator")
+                       and any(t == "bench" or t.startswith("bench.") for t in targets))
+    assert importers in ([], ["orchestrator.cli"])
+    top = _module_level_imports(ROOT / "orchestrator" / "cli.py")
+    assert not {t for t in top if t == "bench" or t.startswith("bench.")}
+
+
+def test_serving_loads_no_bench_module() -> None:
+    """At run time too: the app and the command line of any other command than ``bench``
+    (``voicechat serve`` included) import no module of bench/."""
+    code = ("import sys; import orchestrator.app; from orchestrator.cli import build_parser; "
+            "build_parser(with_bench=False).parse_args(['serve']); "
+            "print(sorted(m for m in sys.modules if m == 'bench' or m.startswith('bench.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=300).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_check_finds_a_circle() -> None:

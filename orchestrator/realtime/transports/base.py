@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.auth.principal import Principal
+from orchestrator.close_codes import SessionGone
 from orchestrator.errors import (
     AppError,
     PayloadTooLarge,
@@ -23,7 +24,6 @@ from orchestrator.errors import (
 )
 from orchestrator.realtime.live import LiveSocket
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.closing import SessionGone
 from orchestrator.realtime.protocol.events import SessionConfig
 from orchestrator.realtime.protocol.outbound import OutboundQueue, write_loop
 from orchestrator.realtime.session import RealtimeSession
@@ -54,7 +54,7 @@ class Transport(Protocol):
 
     async def refuse(self, exc: AppError, code: int | None = None) -> None:
         """Send ``exc`` as an ``error`` event and close (with ``code``, or the one
-        :func:`~orchestrator.realtime.protocol.closing.close_code` gives)."""
+        :func:`~orchestrator.close_codes.close_code` gives)."""
         ...
 
     async def close(self, reason: tuple[AppError, int] | None = None) -> None:

@@ -7,8 +7,8 @@ import contextlib
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
+from orchestrator.close_codes import close_code
 from orchestrator.errors import AppError, websocket_error_event
-from orchestrator.realtime.protocol.closing import close_code
 from orchestrator.realtime.protocol.events import encoder
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.bench import run_bench
+from bench import run_bench
 from orchestrator.cli import build_parser
 from tests.support.settings import base_settings
 

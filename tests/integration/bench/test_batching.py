@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from orchestrator.bench import run_bench
-from orchestrator.bench.batching import batching_configs, served_config
+from bench import run_bench
+from bench.batching import batching_configs, served_config
 from orchestrator.cli import build_parser
 from tests.support.probe_spec import SPEC
 from tests.support.settings import base_settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.bench import triton_stats
+from bench import triton_stats
 from tests.support.probe_spec import SPEC
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]

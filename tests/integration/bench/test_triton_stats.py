@@ -7,10 +7,10 @@ import asyncio
 import numpy as np
 import pytest
 
-from orchestrator.bench import triton_stats
-from orchestrator.bench.stats import RequestRecord
-from orchestrator.bench.sweep import run_level
-from orchestrator.bench.workloads import infer_workload
+from bench import triton_stats
+from bench.stats import RequestRecord
+from bench.sweep import run_level
+from bench.workloads import infer_workload
 from orchestrator.errors import InferenceInvalidInput
 from orchestrator.inference.client import TritonClient
 from tests.support.probe_spec import BATCH_SIZE, LABEL, SPEC, TOTAL, VALUES

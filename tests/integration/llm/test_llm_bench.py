@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from orchestrator.bench import run_bench
+from bench import run_bench
 from orchestrator.cli import build_parser
 from tests.integration.llm.conftest import TINY_VERSION
 from tests.support.settings import base_settings

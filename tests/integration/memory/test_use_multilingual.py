@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.multilingual import ENGLISH_QUERIES, KOREAN_PAST, KOREAN_QUERIES
 from export.embedder.cli import USE_PARITY_SENTENCES
 from export.embedder.runtime import OnnxEmbedder
 from export.embedder.use import MAX_SEQ_LENGTH, USE_SOURCE, PackageReference, bundled_use
-from orchestrator.bench.multilingual import ENGLISH_QUERIES, KOREAN_PAST, KOREAN_QUERIES
 from orchestrator.settings import Settings
 from storage.conversations import ConversationStore, NewTurn
 from storage.errors import SchemaMismatch

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
 
+from bench.wer import cer
 from export.repository import ModelRepository
-from orchestrator.bench.wer import cer
 from tests.support.settings import base_settings
 from tests.support.tts import synthesize
 from tests.support.tts_fixtures import KOKORO_VERSION as VERSION
@@ -156,7 +156,7 @@ def korean_sentences() -> list[str]:
 
 def test_round_trip_through_served_whisper_base(kokoro, whisper_base_stt, triton_server) -> None:  # type: ignore[no-untyped-def]
     """Korean characters after the normaliser; each sentence's edits count up to its
-    length (orchestrator.bench.wer.cer)."""
+    length (bench.wer.cer)."""
     from orchestrator.inference.client import TritonClient
     from orchestrator.realtime.audio import resample
     from orchestrator.speech.stt import SpeechToText
@@ -189,7 +189,7 @@ def test_bench_tts_reports_korean_rows_against_the_package(kokoro, triton_server
                                                           capsys) -> None:
     import argparse
 
-    from orchestrator.bench import tts as bench
+    from bench import tts as bench
 
     settings = dataclasses.replace(base_settings(), triton_url=triton_server.grpc_url,
                                    model_repository=str(triton_server.repository))

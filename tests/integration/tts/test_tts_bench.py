@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from orchestrator.bench import tts as bench
+from bench import tts as bench
 from tests.support.settings import base_settings
 from tests.support.tts import JOE_VOICE
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import serve
 
-from orchestrator.bench.e2e import (
+from bench.e2e import (
     STAGES,
     LevelSummary,
     Turn,
@@ -19,8 +19,8 @@ from orchestrator.bench.e2e import (
     summarize,
     sweep_sessions,
 )
-from orchestrator.bench.speech import espeak
-from orchestrator.bench.stats import Summary
+from bench.speech import espeak
+from bench.stats import Summary
 
 RATE = 16_000
 SILENCE_MS_TO_END = 200  # the fake VAD's silence window

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from orchestrator.bench import BENCHES, plots, triton_stats
-from orchestrator.bench.inputs import parse_overrides, perf_analyzer_data, sample_inputs
-from orchestrator.bench.results import machine_info, write_results
-from orchestrator.bench.stats import RequestRecord, Summary
-from orchestrator.bench.sweep import latency_table, parse_levels, run_level, sweep
-from orchestrator.bench.triton_stats import Duration, ModelStats
+from bench import BENCHES, plots, triton_stats
+from bench.inputs import parse_overrides, perf_analyzer_data, sample_inputs
+from bench.results import machine_info, write_results
+from bench.stats import RequestRecord, Summary
+from bench.sweep import latency_table, parse_levels, run_level, sweep
+from bench.triton_stats import Duration, ModelStats
 from orchestrator.cli import build_parser
 from tests.support.probe_spec import LABEL, SPEC, VALUES
 

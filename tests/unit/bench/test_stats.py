@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from orchestrator.bench.stats import (
+from bench.stats import (
     LatencyReport,
     LLMReport,
     RequestRecord,

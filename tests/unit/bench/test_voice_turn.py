@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from orchestrator.bench import voice
+from bench import voice
 
 
 class ScriptedSocket:

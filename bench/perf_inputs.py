@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.bench.inputs import (
+from bench.inputs import (
     load_spec,
     parse_overrides,
     write_perf_analyzer_data,

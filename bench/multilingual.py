@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.bench.options import add_output
-from orchestrator.bench.results import write_results
+from bench.options import add_output
+from bench.results import write_results
 
 KOREAN_PAST = {
     "pet": "우리 집 강아지 이름은 초코이고 골든 리트리버예요.",

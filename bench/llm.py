@@ -1,7 +1,7 @@
 """LLM benchmark, side by side in one run on the same weights and prompts: the served
 ``llm`` model (Triton, streamed over gRPC), ONNX Runtime GenAI in process on the same
 exported version, llama.cpp on the source GGUF (when its environment exists, see
-``orchestrator.bench.llm_peer``) and transformers ``generate`` (fp32).
+``bench.llm_peer``) and transformers ``generate`` (fp32).
 
     voicechat bench llm [--source GGUF_OR_DIR] [--version N] [--max-tokens 64]
                         [--concurrency 1,4,8] [--llama-cpp .venv-llamacpp/bin/python]
@@ -228,7 +228,7 @@ def llama_cpp_runs(python: str, gguf: str, prompts: list[list[dict]], max_tokens
                    threads: int) -> tuple[str, list[Run]] | str:
     """(version, runs), or why there is no llama.cpp row."""
     if not Path(python).is_file():
-        return f"no llama.cpp environment at {python} (see orchestrator/bench/llm_peer.py)"
+        return f"no llama.cpp environment at {python} (see bench/llm_peer.py)"
     script = Path(__file__).with_name("llm_peer.py")
     result = subprocess.run([python, str(script), gguf, str(threads), str(max_tokens),
                              json.dumps([chat("warm up"), *prompts])],
@@ -271,6 +271,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     from export.llm.source import smollm2_gguf as llm_source
     from export.repository import ModelRepository
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
     source = args.source or llm_source()
     levels = [int(x) for x in args.concurrency.split(",") if x]
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         return 1
     version = args.version or versions[-1]
     prompts = [*WORKLOAD, LONG]
-    with triton_for(settings, {"llm"}) as serving:
+    with triton_for(settings, {"llm"}, PROMOTED) as serving:
         result = asyncio.run(served(serving.triton_url, str(version), args.max_tokens,
                                     levels))
     served_runs = [*result["single"], result["long"]]

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.bench.stats import Summary
+from bench.stats import Summary
 
 STAGES = ("vad", "stt", "llm", "tts")
 TEXT_EVENTS = ("response.text.delta", "response.audio_transcript.delta")
@@ -301,7 +301,7 @@ def format_levels(levels: Sequence[LevelSummary]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.bench.options import _levels, add_session_options
+    from bench.options import _levels, add_session_options
 
     parser.add_argument("--base-url", default=None,
                         help="orchestrator URL (default http://HOST:PORT from settings)")
@@ -325,7 +325,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-going", action="store_true",
                         help="sweep every level even after one misses the target")
     parser.add_argument("--no-progress", action="store_true")
-    from orchestrator.bench.options import add_api_key, add_output
+    from bench.options import add_api_key, add_output
 
     add_api_key(parser)
     add_output(parser)
@@ -345,10 +345,10 @@ async def sweep_sessions(connect_url: Callable[[], Awaitable[str]], speech: byte
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    from orchestrator.bench import plots
-    from orchestrator.bench.options import api_headers, session_options
-    from orchestrator.bench.results import write_results
-    from orchestrator.bench.speech import load_speech
+    from bench import plots
+    from bench.options import api_headers, session_options
+    from bench.results import write_results
+    from bench.speech import load_speech
 
     base = args.base_url or f"http://{settings.host}:{settings.port}"
     headers = api_headers(args, settings)

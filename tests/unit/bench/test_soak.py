@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from orchestrator.bench.soak import growth, process_tree, rss_mb
+from bench.soak import growth, process_tree, rss_mb
 
 
 def test_process_tree_finds_children_and_reads_their_memory() -> None:

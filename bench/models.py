@@ -2,7 +2,7 @@
 
     voicechat bench models --model stt --model tts --levels 1,4,8,16 --requests 100
 
-Sends example inputs (see ``orchestrator.bench.inputs``; ``--input NAME=JSON`` to
+Sends example inputs (see ``bench.inputs``; ``--input NAME=JSON`` to
 change them) with the project's Triton client, and records Triton's statistics around
 each level: client latency, server queue vs compute time, average batch size.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from orchestrator.bench import options
-from orchestrator.bench.inputs import load_spec, parse_overrides, sample_inputs
+from bench import options
+from bench.inputs import load_spec, parse_overrides, sample_inputs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def measure(url: str, specs, args) -> dict:  # type: ignore[no-untyped-def]
-    from orchestrator.bench import triton_stats
-    from orchestrator.bench.sweep import latency_table, sweep
-    from orchestrator.bench.workloads import infer_workload
+    from bench import triton_stats
+    from bench.sweep import latency_table, sweep
+    from bench.workloads import infer_workload
     from orchestrator.inference.client import TritonClient
 
     overrides = parse_overrides(args.input)
@@ -64,8 +64,8 @@ def level_json(level, model: str) -> dict:  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    from orchestrator.bench import plots
-    from orchestrator.bench.results import write_results
+    from bench import plots
+    from bench.results import write_results
 
     if args.spec and len(args.models) != 1:
         print("bench models: --spec goes with exactly one --model")

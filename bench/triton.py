@@ -15,7 +15,7 @@ import argparse
 import subprocess
 import time
 
-from orchestrator.bench import options, triton_stats
+from bench import options, triton_stats
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
         title = "Triton statistics since each model was loaded"
     print(triton_stats.format_table(figures, title))
     if args.json_out:
-        from orchestrator.bench.results import write_results
+        from bench.results import write_results
 
         path = write_results(args.json_out, "triton",
                              {"url": url, "models": args.models, "window_s": args.window,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from orchestrator.bench.wer import word_errors
+from bench.wer import word_errors
 from orchestrator.settings import Settings
 from orchestrator.speech.audio_input import decode_audio
 from tests.support.settings import base_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.bench.sweep import DEFAULT_LEVELS, parse_levels
+from bench.sweep import DEFAULT_LEVELS, parse_levels
 
 
 def _levels(text: str) -> tuple[int, ...]:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.bench.options import add_output
-from orchestrator.bench.results import write_results
-from orchestrator.bench.stats import Summary
+from bench.options import add_output
+from bench.results import write_results
+from bench.stats import Summary
 
 WORDS = ("I", "we", "you", "she", "they", "went", "saw", "liked", "bought", "cooked",
          "visited", "remembered", "called", "the", "a", "my", "our", "dog", "cat", "sister",
@@ -88,8 +88,9 @@ def _embedding(args: argparse.Namespace, settings) -> dict:  # type: ignore[no-u
     texts = sentences(args.texts)
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
-    with triton_for(settings, {"embedder"}) as served:
+    with triton_for(settings, {"embedder"}, PROMOTED) as served:
         rows, version = asyncio.run(_triton_throughput(served.triton_url, texts, configs))
     manifest = ModelRepository(settings.model_repository).manifest("embedder", int(version))
     from sentence_transformers import SentenceTransformer

@@ -19,21 +19,21 @@ import importlib
 from types import ModuleType
 
 BENCHES: dict[str, str] = {
-    "triton": "orchestrator.bench.triton",
-    "batching": "orchestrator.bench.batching",
-    "models": "orchestrator.bench.models",
-    "e2e": "orchestrator.bench.e2e",
-    "inputs": "orchestrator.bench.perf_inputs",
-    "voice": "orchestrator.bench.voice",
-    "stt": "orchestrator.bench.stt",
-    "llm": "orchestrator.bench.llm",
-    "memory": "orchestrator.bench.memory",
-    "tts": "orchestrator.bench.tts",
-    "kokoro": "orchestrator.bench.kokoro",
-    "auth": "orchestrator.bench.auth",
-    "soak": "orchestrator.bench.soak",
-    "telemetry": "orchestrator.bench.telemetry",
-    "multilingual": "orchestrator.bench.multilingual",
+    "triton": "bench.triton",
+    "batching": "bench.batching",
+    "models": "bench.models",
+    "e2e": "bench.e2e",
+    "inputs": "bench.perf_inputs",
+    "voice": "bench.voice",
+    "stt": "bench.stt",
+    "llm": "bench.llm",
+    "memory": "bench.memory",
+    "tts": "bench.tts",
+    "kokoro": "bench.kokoro",
+    "auth": "bench.auth",
+    "soak": "bench.soak",
+    "telemetry": "bench.telemetry",
+    "multilingual": "bench.multilingual",
 }
 
 

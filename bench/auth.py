@@ -24,10 +24,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench.live import interleaved_gets, serving
-from orchestrator.bench.options import add_output
-from orchestrator.bench.results import write_results
-from orchestrator.bench.stats import Summary
+from bench.live import interleaved_gets, serving
+from bench.options import add_output
+from bench.results import write_results
+from bench.stats import Summary
 
 MODES: dict[str, dict[str, Any]] = {
     "open": {"auth_mode": "off"},

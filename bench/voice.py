@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import websockets
 
-from orchestrator.bench.options import (
+from bench.options import (
     _levels,
     add_api_key,
     add_output,
@@ -36,8 +36,8 @@ from orchestrator.bench.options import (
     api_headers,
     session_options,
 )
-from orchestrator.bench.speech import espeak
-from orchestrator.bench.stats import Summary, percentile
+from bench.speech import espeak
+from bench.stats import Summary, percentile
 
 RATE = 24000
 CHUNK_MS = 20
@@ -72,8 +72,8 @@ def spoken(text: str, language: str = "en") -> bytes:
     if language == "ko":
         import soxr
 
+        from bench.speech import to_pcm16, trim_silence
         from export.stt import testspeech
-        from orchestrator.bench.speech import to_pcm16, trim_silence
 
         audio = testspeech.kokoro_speaker()(text)
         return to_pcm16(trim_silence(soxr.resample(audio, testspeech.SAMPLE_RATE, RATE)))
@@ -293,7 +293,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: object) -> int:
-    from orchestrator.bench.results import write_results
+    from bench.results import write_results
 
     session = session_options(args)
     if args.language != "en":
@@ -342,7 +342,7 @@ def critical_path(level: dict) -> dict[str, float]:
 
 
 def plot(levels: dict[int, dict], out: Path) -> None:
-    from orchestrator.bench import plots
+    from bench import plots
 
     series = {"voice-to-voice (client)": [
         (n, Summary.of(level["client_v2v_ms"]["values"])) for n, level in levels.items()

@@ -25,10 +25,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench.live import interleaved_gets, serving
-from orchestrator.bench.options import add_output
-from orchestrator.bench.results import write_results
-from orchestrator.bench.stats import Summary
+from bench.live import interleaved_gets, serving
+from bench.options import add_output
+from bench.results import write_results
+from bench.stats import Summary
 
 MODES = ("off", "metrics", "metrics+tracing")
 

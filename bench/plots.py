@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from orchestrator.bench.stats import Summary
+from bench.stats import Summary
 
 # label -> [(concurrency, latency summary in ms)]
 LatencySeries = Mapping[str, Sequence[tuple[int, Summary]]]

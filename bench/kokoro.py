@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.bench.results import report_table
+from bench.results import report_table
 
 CHUNKS = {"greeting": "안녕하세요.", "first chunk, 2 words": "오늘 서울",
           "first chunk, 3 words (the default)": "오늘 서울 날씨는",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.bench.results import report_table
+from bench.results import report_table
 
 TEXTS = [
     "The meeting has been moved to Thursday afternoon. Please bring the quarterly report, "
@@ -189,9 +189,10 @@ def _row(name: str, runs: list[Run]) -> str:
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.repository import ModelRepository
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
     texts = args.text or (KOREAN_TEXTS if _speaks_korean(settings, args) else TEXTS)
-    with triton_for(settings, {"tts"}) as serving:
+    with triton_for(settings, {"tts"}, PROMOTED) as serving:
         served, version = asyncio.run(_served_runs(serving, texts, args))
     version_dir = Path(settings.model_repository) / "tts" / version
     manifest = ModelRepository(settings.model_repository).manifest("tts", int(version))

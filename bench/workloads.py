@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bench.stats import RequestRecord
+from bench.sweep import Workload
 from export.specs.base import ModelSpec, Tensor
-from orchestrator.bench.stats import RequestRecord
-from orchestrator.bench.sweep import Workload
 
 
 def infer_workload(client, spec: ModelSpec,  # type: ignore[no-untyped-def]

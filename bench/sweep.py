@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from orchestrator.bench.stats import LatencyReport, LLMReport, RequestRecord
+from bench.stats import LatencyReport, LLMReport, RequestRecord
 
 Workload = Callable[[int, RequestRecord], Awaitable[None]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.bench import voice
+from bench import voice
 from tests.support.fake_voice import fake_services
 from tests.support.realtime import live_server
 

@@ -20,8 +20,8 @@ import json
 import time
 from typing import Any
 
-from orchestrator.bench import options
-from orchestrator.bench.inputs import load_spec, parse_overrides, sample_inputs
+from bench import options
+from bench.inputs import load_spec, parse_overrides, sample_inputs
 
 MODES = ("off", "on")
 
@@ -84,9 +84,9 @@ def served_config(url: str, model: str) -> dict[str, Any]:
 
 async def measure(url: str, spec, values, configs: dict[str, dict], args) -> dict:  # type: ignore[no-untyped-def]
     """Sweep each mode; returns {mode: [LevelResult]}."""
-    from orchestrator.bench import triton_stats
-    from orchestrator.bench.sweep import latency_table, sweep
-    from orchestrator.bench.workloads import infer_workload
+    from bench import triton_stats
+    from bench.sweep import latency_table, sweep
+    from bench.workloads import infer_workload
     from orchestrator.inference.client import TritonClient
 
     client = TritonClient(url, timeout_s=args.timeout)
@@ -138,7 +138,7 @@ def format_gain(rows: list[dict], model: str) -> str:
 
 
 def plot(results: dict, rows: list[dict], model: str, out) -> list:  # type: ignore[no-untyped-def]
-    from orchestrator.bench import plots
+    from bench import plots
 
     latency = {f"batching {m}": [(lv.concurrency, lv.latency().latency_ms)
                                  for lv in results[m]] for m in MODES}
@@ -161,7 +161,7 @@ def plot(results: dict, rows: list[dict], model: str, out) -> list:  # type: ign
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    from orchestrator.bench.results import write_results
+    from bench.results import write_results
 
     url = options.triton_url(args, settings)
     spec = load_spec(args.model, args.spec)

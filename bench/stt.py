@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.stats import percentile
+from bench.wer import cer, wer
 from export.stt import testspeech
-from orchestrator.bench.stats import percentile
-from orchestrator.bench.wer import cer, wer
 
 UTTERANCES = list(testspeech.ENGLISH)
 
@@ -255,6 +255,7 @@ def _peers(manifest, clips: list[np.ndarray], args: argparse.Namespace) -> list[
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.repository import ModelRepository
     from orchestrator.inference.embedded import triton_for
+    from orchestrator.models.startup import PROMOTED
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per file
     repository = ModelRepository(settings.model_repository)
@@ -277,7 +278,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     if not versions:
         raise SystemExit("no stt version is exported for this language (python -m export "
                          "stt --source …)")
-    with triton_for(settings, {"stt"}) as served:
+    with triton_for(settings, {"stt"}, PROMOTED) as served:
         results = asyncio.run(_served(served.triton_url, settings.model_repository, versions,
                                       clips, args))
         whisper = [v for v in versions if repository.manifest("stt", v).extra.get(

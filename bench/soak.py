@@ -27,8 +27,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench.options import add_output
-from orchestrator.bench.results import write_results
+from bench.options import add_output
+from bench.results import write_results
 
 MIX = ("realtime", "chat", "speech", "transcription", "session", "memory")
 
@@ -156,7 +156,7 @@ async def _realtime(client: Any, question: bytes, users: set[str]) -> int:
     """One spoken turn over ``/ws`` with server VAD in a new session (its user joins
     ``users``); 200 when it ends completed or incomplete, 500 on a failed response or
     an ``error`` event."""
-    from orchestrator.bench.voice import one_session
+    from bench.voice import one_session
 
     created = await client.post("/api/sessions/new", json={})
     if created.status_code != 201:
@@ -238,7 +238,7 @@ async def _stored_turns(client: Any, users: set[str]) -> int:
 async def _soak(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
-    from orchestrator.bench.voice import spoken
+    from bench.voice import spoken
 
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=120) as client:
@@ -284,7 +284,7 @@ async def _sample(client: Any, args: argparse.Namespace, started: float,
 def windows(latencies: list[dict[str, Any]], warmup_s: float, minutes: float
             ) -> list[dict[str, Any]]:
     """p50 / p95 latency (every kind pooled, and per kind) per window of ``minutes``."""
-    from orchestrator.bench.stats import percentile
+    from bench.stats import percentile
 
     size = minutes * 60
     grouped: dict[int, list[dict[str, Any]]] = {}
