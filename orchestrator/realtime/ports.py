@@ -46,8 +46,11 @@ class ChatChunk(Protocol):
 
 @runtime_checkable
 class LanguageModel(Protocol):
-    def stream(self, messages: list[Any], params: Any) -> AsyncIterator[ChatChunk]:
-        """Closing the iterator early (``aclose`` / task cancel) cancels generation."""
+    def stream(self, messages: list[Any], params: Any,
+               prompt: str | None = None) -> AsyncIterator[ChatChunk]:
+        """Closing the iterator early (``aclose`` / task cancel) cancels generation.
+        ``prompt``: a prompt rendered by the caller (function calling), sent instead of
+        the messages."""
         ...
 
 

@@ -21,19 +21,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.chat.prompt import build_messages
+from orchestrator.chat.service import SamplingParams
 from orchestrator.realtime.audio import decode_wav, encode_wav
 from orchestrator.realtime.ports import VoicePorts
 from storage.conversations import TurnRecord
 
 if TYPE_CHECKING:  # the runtime builds these ports' services and imports this module
     from orchestrator.runtime import Runtime
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    max_tokens: int
-    temperature: float
-    version: str = ""
 
 
 class PlainPrompt:

@@ -147,7 +147,7 @@ class Reply:
         plan, clock, parser = self.plan, self._clock, self.plan.tool_parser
         clock.llm_start = time.perf_counter()
         stream = self.llm.stream(plan.messages, plan.params) if plan.prompt is None \
-            else self.llm.stream(plan.messages, plan.params, plan.prompt)  # type: ignore[call-arg]
+            else self.llm.stream(plan.messages, plan.params, plan.prompt)
         calls = []
         guard = LoopGuard() if plan.pacing.stop_loops else None
         async with aclosing(stream) as chunks:  # leaving the loop early cancels generation
