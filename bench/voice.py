@@ -177,7 +177,10 @@ async def _connect_url(url: str, headers: dict[str, str] | None, protocol: str) 
 
 def _session_update(session: dict, protocol: str) -> dict:
     if protocol == "ws":
-        return {"input_sample_rate": RATE, "output_sample_rate": RATE, **session}
+        update = {"input_sample_rate": RATE, "output_sample_rate": RATE, **session}
+        if "language" in update:  # /ws names the spoken language inside the transcription
+            update["input_audio_transcription"] = {"language": update.pop("language")}
+        return update
     update: dict = {"type": "realtime", "audio": {"input": {
         "format": {"type": "audio/pcm", "rate": RATE}}, "output": {
         "format": {"type": "audio/pcm", "rate": RATE}}}}

@@ -65,3 +65,13 @@ async def test_playback_gaps_are_the_time_the_player_waited_for_audio() -> None:
     assert figures["playback_gap_ms"] == pytest.approx(200, abs=60)  # 300 ms wait - 100 played
     smooth = await voice.one_turn(ScriptedSocket(), bytes(480 * 2), pace=4.0, wait_s=10)
     assert smooth["playback_gap_ms"] == 0
+
+
+def test_a_korean_run_names_its_language_where_each_protocol_takes_it() -> None:
+    """/ws refuses an unknown ``language`` field (the first Korean run failed on it); the
+    language goes inside the transcription settings on both paths."""
+    ws = voice._session_update({"language": "ko", "temperature": 0.6}, "ws")
+    assert "language" not in ws and ws["input_audio_transcription"] == {"language": "ko"}
+    assert ws["temperature"] == 0.6
+    openai = voice._session_update({"language": "ko"}, "openai")
+    assert openai["audio"]["input"]["transcription"] == {"language": "ko"}
