@@ -104,6 +104,10 @@ class ReplySink(Protocol):
 
     async def drop_response(self, response_id: str) -> int: ...
 
+    async def settled(self, response_id: str) -> None:
+        """Return once what was put for ``response_id`` has left or been dropped."""
+        ...
+
 
 AudioDecoder = Callable[[bytes, str | None], np.ndarray]
 """(file bytes, format name or None to sniff) -> float32 16 kHz mono; raises InvalidAudio."""

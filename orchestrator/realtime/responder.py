@@ -69,6 +69,7 @@ class Responder:
         self.reply: Reply | None = None
         self._pending = False
         self._truncate_at: dict[str, float] = {}
+        self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
 
     # --- who may start a reply -------------------------------------------------------------
 
@@ -121,6 +122,9 @@ class Responder:
                 outcome = await self.reply.run()
                 if user_stored is not None:
                     await user_stored  # a speculative turn has ended by now
+                await out.settled(response_id)  # what is stored is what the client got
+                if (reason := self._undelivered.pop(response_id, None)) is not None:
+                    outcome.status, outcome.cancel_reason = "cancelled", reason
                 if isinstance(out, HeldSink):
                     outcome.timings = self.reply.timings(out.released_at)
                 outcome.timings.stt_ms = stt_ms
@@ -242,10 +246,17 @@ class Responder:
         return self.items.still_playing(time.perf_counter()) is not None
 
     async def cancel(self, reason: str) -> bool:
-        """Cancel the reply in flight and drop its queued deltas at once."""
+        """Cancel the reply in flight and drop its queued deltas at once. A reply generated
+        in full whose events are still leaving (a transport that takes audio at playout
+        pace) is cancelled too: what had not left is dropped."""
         reply = self._live_reply()
-        if reply is None or not reply.cancel(reason):
+        if reply is None:
             return False
+        if not reply.cancel(reason):
+            if not await reply.outbound.drop_response(reply.plan.response_id):
+                return False
+            self._undelivered[reply.plan.response_id] = reason
+            return True
         await reply.outbound.drop_response(reply.plan.response_id)
         return True
 

@@ -49,6 +49,7 @@ class OutboundQueue:
         the last of them is the one ``response_id`` and ``on_sent`` belong to."""
         self._items: deque[Outgoing] = deque()
         self._changed = asyncio.Condition()
+        self._sending: str | None = None  # the response of the item being written now
         self.closed = False
 
     def __len__(self) -> int:
@@ -78,8 +79,26 @@ class OutboundQueue:
             if not self._items:
                 raise ConnectionClosed
             item = self._items.popleft()
+            self._sending = item.response_id
             self._changed.notify_all()
             return item
+
+    async def taken(self) -> None:
+        """The item :meth:`get` gave has been written (or failed)."""
+        async with self._changed:
+            self._sending = None
+            self._changed.notify_all()
+
+    async def settled(self, response_id: str) -> None:
+        """Wait until every queued event of ``response_id`` has been written or dropped, so
+        what a reply stores is what the client got, however slowly the transport takes it
+        (a WebRTC call takes audio at playout pace)."""
+        def done() -> bool:
+            return self.closed or (self._sending != response_id and not any(
+                item.response_id == response_id for item in self._items))
+
+        async with self._changed:
+            await self._changed.wait_for(done)
 
     async def drop_response(self, response_id: str) -> int:
         """Forget queued deltas of one reply; returns how many were dropped."""
@@ -102,9 +121,12 @@ async def write_loop(queue: OutboundQueue, send: Callable[[bytes], Awaitable[Non
     try:
         while True:
             item = await queue.get()
-            await send(item.payload)
-            if item.on_sent is not None:
-                item.on_sent()
+            try:
+                await send(item.payload)
+                if item.on_sent is not None:
+                    item.on_sent()
+            finally:
+                await queue.taken()
     except ConnectionClosed:
         pass
     except Exception as exc:  # socket gone: stop producers instead of letting them wait

@@ -161,5 +161,8 @@ class AudioCollector:
     async def drop_response(self, response_id: str) -> int:
         return 0
 
+    async def settled(self, response_id: str) -> None:
+        return None  # every event is taken as it is put
+
     def samples(self) -> np.ndarray | None:
         return np.concatenate(self.pieces) if self.pieces else None

@@ -37,6 +37,7 @@ class HeldSink:
         """The speculative turn's transcript (text, language) once it is known: turn
         taking reads it as a second opinion."""
         self._held: deque[tuple[Any, str | None, Callable[[], None] | None]] = deque()
+        self._forwarding: asyncio.Task | None = None
 
     @property
     def holding(self) -> bool:
@@ -56,6 +57,13 @@ class HeldSink:
         self._held = kept
         return dropped + await self.target.drop_response(response_id)
 
+    async def settled(self, response_id: str) -> None:
+        if self.holding:
+            return  # nothing of it has left: there is nothing to wait for
+        if self._forwarding is not None:  # held events are still being forwarded
+            await asyncio.wait({self._forwarding})
+        await self.target.settled(response_id)
+
     def release(self) -> None:
         """The turn ended: send what was held (off the caller: the socket may be slow)."""
         if self.confirmed.is_set():
@@ -63,7 +71,7 @@ class HeldSink:
         self.confirmed.set()
         self.released_at = time.perf_counter()
         if self._held:
-            self.spawn(self._forward(), "release")
+            self._forwarding = self.spawn(self._forward(), "release")
 
     async def _forward(self) -> None:
         with contextlib.suppress(ConnectionClosed):  # the client left: nothing to send

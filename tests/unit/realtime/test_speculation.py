@@ -29,6 +29,9 @@ class Recorder:
         self.dropped.append(response_id)
         return 0
 
+    async def settled(self, response_id: str) -> None:
+        return None
+
 
 def spawner(tasks: list):  # type: ignore[no-untyped-def]
     def spawn(coro, name):  # type: ignore[no-untyped-def]

@@ -37,6 +37,9 @@ class _Sink:
     async def drop_response(self, response_id: str) -> int:
         return 0
 
+    async def settled(self, response_id: str) -> None:
+        return None
+
 
 def taker(*, turn_detection: bool = True, **env: str) -> TurnTaker:
     """A taker with server_vad (800 ms of silence ends a turn) over 16 kHz input, or with
