@@ -71,6 +71,8 @@ class Runtime:
     """Feature services (speech, chat, memory …), built at start-up; None where off."""
     health_checks: list[HealthCheck] = field(default_factory=list)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    transports: dict[str, Any] = field(default_factory=dict)
+    """State a transport keeps for the process (WebRTC's calls by id), by transport name."""
     draining: bool = False
     """SIGTERM arrived: readiness fails, new realtime sockets are refused, open ones
     finish their turn and close (``orchestrator.serving``)."""

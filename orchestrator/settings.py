@@ -240,6 +240,20 @@ class Settings:
     realtime_history_turns: int = _env("REALTIME_HISTORY_TURNS", "Stored turns offered to the "
                                        "prompt builder.", 20, minimum=0)
 
+    # --- WebRTC (POST /v1/realtime/calls) ---
+    webrtc_ice_servers: list[str] = _env(
+        "WEBRTC_ICE_SERVERS", "Comma-separated STUN/TURN URLs offered to ICE besides host "
+        "candidates (e.g. stun:stun.example.org:3478,turn:turn.example.org:3478); needed "
+        "when callers cannot reach this host's addresses (NAT, Kubernetes).", [])
+    webrtc_turn_username: str | None = _env("WEBRTC_TURN_USERNAME", "Username for the turn: "
+                                            "URLs of WEBRTC_ICE_SERVERS.", None)
+    webrtc_turn_credential: str | None = _env("WEBRTC_TURN_CREDENTIAL", "Credential for the "
+                                              "turn: URLs of WEBRTC_ICE_SERVERS.", None,
+                                              secret=True)
+    webrtc_media_timeout_s: float = _env(
+        "WEBRTC_MEDIA_TIMEOUT_S", "A call that receives no audio for this long is ended "
+        "(what was said is stored).", 30.0, minimum=1.0, maximum=3600.0)
+
     # --- audio limits ---
     max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0,
                                      positive=True)

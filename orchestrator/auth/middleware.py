@@ -41,7 +41,7 @@ from orchestrator.runtime import Runtime
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-BODY_TYPES = ("application/json", "multipart/form-data")
+BODY_TYPES = ("application/json", "multipart/form-data", "application/sdp")
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 REALTIME_SUBPROTOCOL = "realtime"
 

@@ -16,6 +16,7 @@ from litestar import MediaType, Response, get
 from orchestrator.realtime.transports.base import MAX_FRAME_BYTES, TRANSPORT_MAX_FRAME_BYTES
 from orchestrator.realtime.transports.openai import openai_realtime
 from orchestrator.realtime.transports.upload import voice_chat
+from orchestrator.realtime.transports.webrtc.routes import create_call, hangup_call
 from orchestrator.realtime.transports.ws import realtime_connect
 
 __all__ = ["MAX_FRAME_BYTES", "ROUTES", "TRANSPORT_MAX_FRAME_BYTES"]
@@ -27,4 +28,4 @@ async def demo_page() -> Response[bytes]:
     return Response(DEMO_PAGE.read_bytes(), media_type=MediaType.HTML)
 
 
-ROUTES = [realtime_connect, openai_realtime, demo_page, voice_chat]
+ROUTES = [realtime_connect, openai_realtime, demo_page, voice_chat, create_call, hangup_call]

@@ -9,7 +9,7 @@ and encoded is the connection's :class:`EventCodec` (the engine's own events, or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,7 +18,6 @@ from orchestrator.close_codes import SessionGone
 from orchestrator.errors import (
     AppError,
     PayloadTooLarge,
-    RateLimited,
     ServiceDisabled,
     ShuttingDown,
 )
@@ -79,28 +78,46 @@ class EventCodec:
 async def serve_session(transport: Transport, runtime: Runtime, principal: Principal,
                         record: SessionRecord, codec: EventCodec) -> None:
     """The checks every connection passes, then the session until the transport closes."""
-    if record.ended_at is not None:
-        await transport.refuse(SessionGone(f"session {record.id!r} has ended"))
-        return
-    if runtime.draining:  # readiness says so too: the balancer sends it elsewhere
-        await transport.refuse(ShuttingDown("the server is shutting down; connect again"))
-        return
-    ports = voice_ports(runtime)
-    if ports.stt is None or ports.llm is None:
-        await transport.refuse(ServiceDisabled("realtime voice chat needs speech-to-text and "
-                                               "the LLM, and one of them is not served"))
-        return
     try:
-        release = runtime.limits.open_realtime(principal)
-    except RateLimited as exc:
+        release = admit(runtime, principal, record)
+    except AppError as exc:
         await transport.refuse(exc)
         return
-    live = await runtime.live_sessions.claim(record.id)
+    await run_admitted(transport, runtime, principal, record, codec, release)
+
+
+def admit(runtime: Runtime, principal: Principal, record: SessionRecord) -> Callable[[], None]:
+    """The checks every connection passes before its session starts; returns what frees
+    its realtime slot. A transport that answers before it streams (WebRTC's SDP answer)
+    calls this first, so a refusal is its HTTP status rather than a closed call."""
+    if record.ended_at is not None:
+        raise SessionGone(f"session {record.id!r} has ended")
+    if runtime.draining:  # readiness says so too: the balancer sends it elsewhere
+        raise ShuttingDown("the server is shutting down; connect again")
+    ports = voice_ports(runtime)
+    if ports.stt is None or ports.llm is None:
+        raise ServiceDisabled("realtime voice chat needs speech-to-text and the LLM, and one "
+                              "of them is not served")
+    return runtime.limits.open_realtime(principal)  # RateLimited over the key's sessions
+
+
+async def run_admitted(transport: Transport, runtime: Runtime, principal: Principal,
+                       record: SessionRecord, codec: EventCodec,
+                       release: Callable[[], None], first_events: Sequence[str] = ()) -> None:
+    """Serve an admitted connection until it closes, then free its slot (``release``).
+    ``first_events`` are handled as the client's own right after ``session.created`` (the
+    configuration a call was opened with)."""
+    try:
+        live = await runtime.live_sessions.claim(record.id)
+    except BaseException:
+        release()
+        raise
     open_sockets = REALTIME_SESSIONS.labels(codec.name)
     open_sockets.inc()
     try:
-        await _serve(transport, runtime, record, ports, live,
-                     meter=lambda seconds: runtime.limits.audio(principal, seconds), codec=codec)
+        await _serve(transport, runtime, record, voice_ports(runtime), live,
+                     meter=lambda seconds: runtime.limits.audio(principal, seconds), codec=codec,
+                     first_events=first_events)
     except asyncio.CancelledError:
         if live.reason is None:
             raise  # not ours: the server is shutting down
@@ -115,8 +132,7 @@ async def serve_session(transport: Transport, runtime: Runtime, principal: Princ
 
 async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
                  ports: VoicePorts, live: LiveSocket, meter: Callable[[float], object],
-                 codec: EventCodec,
-                 ) -> None:
+                 codec: EventCodec, first_events: Sequence[str] = ()) -> None:
     settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)
     outbound = OutboundQueue(settings.realtime_send_queue)
@@ -130,6 +146,8 @@ async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
     writer = asyncio.create_task(write_loop(outbound, transport.send))
     try:
         await session.start()
+        for text in first_events:
+            await session.handle_text(text)
         await _receive(transport, session, outbound)
     finally:
         await session.close()

@@ -35,7 +35,7 @@ async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
     transport = SocketTransport(socket)
     try:
         version = llm_version(model)
-        record = await _openai_session(runtime, principal, session_id, user_id)
+        record = await openai_session(runtime, principal, session_id, user_id)
     except AppError as exc:
         await transport.refuse(exc)  # 4404, 4403, else 4400 (a bad query parameter)
         return
@@ -55,7 +55,7 @@ def llm_version(model: str) -> str:
     return version_for(model, LLM_MODEL, openai_names=("gpt-", "o1-", "o3-", "o4-"))
 
 
-async def _openai_session(runtime: Runtime, principal: Principal, session_id: str | None,
+async def openai_session(runtime: Runtime, principal: Principal, session_id: str | None,
                           user_id: str | None) -> SessionRecord:
     if user_id is not None and not principal.can_act_for(user_id):
         raise Forbidden(f"this key does not act for user {user_id!r}", param="user_id")

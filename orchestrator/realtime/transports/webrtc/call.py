@@ -1,0 +1,238 @@
+"""One WebRTC call as a :class:`~..base.Transport`: events on the ``oai-events`` data
+channel, the caller's voice from the remote track, the reply on :class:`~.media.ReplyTrack`.
+
+As OpenAI does on WebRTC, reply audio never travels as ``response.output_audio.delta``
+events: those are taken off the event stream and played on the track, and the client
+hears about playout through ``output_audio_buffer.started`` / ``.stopped`` / ``.cleared``.
+A delta counts as sent (what a cut-off reply keeps) once it is queued at most
+``PLAYOUT_LEAD_S`` ahead of the playout clock. A cancelled reply (barge-in,
+``response.cancel``, ``output_audio_buffer.clear``) flushes what is queued at once.
+
+The call ends when the caller hangs up (``POST /v1/realtime/calls/{id}/hangup``), closes
+the peer connection, ICE or DTLS fails, or no media arrives for ``WEBRTC_MEDIA_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
+
+from orchestrator.errors import AppError, websocket_error_event
+from orchestrator.realtime.protocol.events import SessionConfig, encoder, new_id
+from orchestrator.realtime.transports.webrtc.media import InboundAudio, ReplyTrack
+
+log = logging.getLogger(__name__)
+EVENTS_CHANNEL = "oai-events"
+PLAYOUT_LEAD_S = 0.3
+"""How far reply audio is queued ahead of playout: enough to ride out a slow TTS chunk,
+little enough that "sent" is what the caller heard, give or take this much."""
+MAX_QUEUED_AUDIO = 250
+"""Caller audio frames (20 ms each: 5 s) waiting for the session; older ones are dropped
+rather than letting a stalled session grow memory."""
+MAX_EARLY_EVENTS = 1000
+"""Events held until the caller's data channel opens (session.created comes first)."""
+AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
+_END = None
+
+
+class NoMedia(AppError):
+    """The caller's audio stopped arriving (a vanished peer keeps no connection state)."""
+
+    status, code = 408, "call_media_timeout"
+
+
+class WebRTCCall:
+    """A negotiated peer connection, serving one realtime session."""
+
+    def __init__(self, call_id: str, pc: RTCPeerConnection, *, user_id: str,
+                 session_id: str, media_timeout_s: float) -> None:
+        self.id, self.pc, self.user_id, self.session_id = call_id, pc, user_id, session_id
+        self.media_timeout_s = media_timeout_s
+        self.config: Callable[[], SessionConfig] | None = None
+        """The session's config, once the session exists (formats and rates of audio)."""
+        self.inbound: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self.reply = ReplyTrack(on_drained=self._drained)
+        self._audio_in = InboundAudio(self._input_format)
+        self._queued_audio = 0
+        self._dropped_audio = 0
+        self._channel: RTCDataChannel | None = None
+        self._early: list[str] = []
+        self._playing: str | None = None  # the response whose audio is on the track
+        self._finished: set[str] = set()  # responses whose last delta has been queued
+        self._pump: asyncio.Task | None = None
+        self._ended = False
+        pc.on("datachannel", self._on_channel)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_state)
+
+    # --- Transport -------------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes | None:
+        item = await self.inbound.get()
+        if isinstance(item, bytes):
+            self._queued_audio -= 1
+        return item
+
+    async def send(self, payload: bytes) -> None:
+        event = msgspec.json.decode(payload)
+        kind = event.get("type")
+        if kind in AUDIO_DELTAS:
+            await self._play(event)
+            return
+        if kind == "response.done":
+            response = event.get("response") or {}
+            response_id = response.get("id")
+            if response.get("status") == "cancelled" and response_id == self._playing:
+                self._clear(response_id)
+            elif response_id == self._playing:
+                self._finished.add(response_id)
+                if self.reply.queued_s == 0:
+                    self._drained()
+        elif kind == "output_audio_buffer.cleared":
+            self.reply.flush()
+            self._playing = None
+        self._deliver(payload.decode())
+
+    async def refuse(self, exc: AppError, code: int | None = None) -> None:
+        await self.close((exc, code or 0))
+
+    async def close(self, reason: tuple[AppError, int] | None = None) -> None:
+        if reason is not None:
+            self._deliver(encoder.encode(websocket_error_event(reason[0])).decode())
+        await self.end()
+
+    # --- ending ----------------------------------------------------------------------------
+
+    async def end(self) -> None:
+        """Hang up: the session sees the caller gone, and the peer connection closes."""
+        if self._ended:
+            return
+        self._ended = True
+        self.inbound.put_nowait(_END)
+        if self._pump is not None:
+            self._pump.cancel()
+        self.reply.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.sleep(0.05)  # let a last error event leave the channel
+            await self.pc.close()
+
+    def _end_soon(self, why: str, error: AppError | None = None) -> None:
+        if self._ended:
+            return
+        log.info("webrtc call %s ends: %s", self.id, why)
+        if error is not None:
+            self._deliver(encoder.encode(websocket_error_event(error)).decode())
+        self.inbound.put_nowait(_END)
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._end_soon(f"peer connection {self.pc.connectionState}")
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _on_channel(self, channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_CHANNEL or self._channel is not None:
+            return  # other channels are the app's own business
+        self._channel = channel
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            self.inbound.put_nowait(text)
+
+        @channel.on("open")
+        def on_open() -> None:
+            self._flush_early()
+
+        if channel.readyState == "open":
+            self._flush_early()
+
+    def _deliver(self, text: str) -> None:
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            if len(self._early) < MAX_EARLY_EVENTS:
+                self._early.append(text)
+            return
+        with contextlib.suppress(Exception):  # closing: the caller is gone
+            channel.send(text)
+
+    def _flush_early(self) -> None:
+        early, self._early = self._early, []
+        for text in early:
+            self._deliver(text)
+
+    def _event(self, kind: str, response_id: str) -> None:
+        self._deliver(msgspec.json.encode({"type": kind, "event_id": new_id("event"),
+                                           "response_id": response_id}).decode())
+
+    # --- reply audio -----------------------------------------------------------------------
+
+    async def _play(self, event: dict[str, Any]) -> None:
+        config = self.config
+        if config is None:
+            return
+        response_id = event.get("response_id", "")
+        if response_id != self._playing:
+            self._playing = response_id
+            self._event("output_audio_buffer.started", response_id)
+        session = config()
+        self.reply.push(base64.b64decode(event.get("delta", "")),
+                        session.output_audio_format, session.output_sample_rate)
+        await self.reply.wait_below(PLAYOUT_LEAD_S)
+
+    def _clear(self, response_id: str) -> None:
+        self.reply.flush()
+        self._playing = None
+        self._finished.discard(response_id)
+        self._event("output_audio_buffer.cleared", response_id)
+
+    def _drained(self) -> None:
+        response_id = self._playing
+        if response_id is not None and response_id in self._finished:
+            self._finished.discard(response_id)
+            self._playing = None
+            self._event("output_audio_buffer.stopped", response_id)
+
+    # --- caller audio ----------------------------------------------------------------------
+
+    def _input_format(self) -> tuple[str, int]:
+        if self.config is None:
+            return "pcm16", 24000
+        session = self.config()
+        return session.input_audio_format, session.input_sample_rate
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._pump is None:
+            self._pump = asyncio.create_task(self._pump_audio(track), name=f"webrtc-{self.id}")
+
+    async def _pump_audio(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                try:
+                    frame = await asyncio.wait_for(track.recv(), self.media_timeout_s)
+                except TimeoutError:
+                    self._end_soon("no media", NoMedia(
+                        f"no audio arrived for {self.media_timeout_s:g} s; the call is "
+                        "ended (WEBRTC_MEDIA_TIMEOUT_S)"))
+                    return
+                if self.config is None:
+                    continue  # the session is not up yet: nothing to hear it
+                audio = self._audio_in.convert(frame)
+                if self._queued_audio >= MAX_QUEUED_AUDIO:
+                    self._dropped_audio += 1
+                    if self._dropped_audio == 1:
+                        log.warning("webrtc call %s: the session falls behind; caller audio "
+                                    "is being dropped", self.id)
+                    continue
+                self._queued_audio += 1
+                self.inbound.put_nowait(audio)
+        except MediaStreamError:
+            self._end_soon("the caller's track ended")
