@@ -9,7 +9,7 @@ and encoded is the connection's :class:`EventCodec` (the engine's own events, or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -77,8 +77,11 @@ class EventCodec:
 
 
 async def serve_session(transport: Transport, runtime: Runtime, principal: Principal,
-                        record: SessionRecord, codec: EventCodec) -> None:
-    """The checks every connection passes, then the session until the transport closes."""
+                        record: SessionRecord, codec: EventCodec, *,
+                        first_events: Sequence[str] = ()) -> None:
+    """The checks every connection passes, then the session until the transport closes.
+    ``first_events``: client events handled before the client's own (a client secret's
+    ``session.update``, :mod:`.grants`)."""
     if record.ended_at is not None:
         await transport.refuse(SessionGone(f"session {record.id!r} has ended"))
         return
@@ -100,7 +103,8 @@ async def serve_session(transport: Transport, runtime: Runtime, principal: Princ
     open_sockets.inc()
     try:
         await _serve(transport, runtime, record, ports, live,
-                     meter=lambda seconds: runtime.limits.audio(principal, seconds), codec=codec)
+                     meter=lambda seconds: runtime.limits.audio(principal, seconds), codec=codec,
+                     first_events=first_events)
     except asyncio.CancelledError:
         if live.reason is None:
             raise  # not ours: the server is shutting down
@@ -115,7 +119,7 @@ async def serve_session(transport: Transport, runtime: Runtime, principal: Princ
 
 async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
                  ports: VoicePorts, live: LiveSocket, meter: Callable[[float], object],
-                 codec: EventCodec,
+                 codec: EventCodec, first_events: Sequence[str] = (),
                  ) -> None:
     settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)
@@ -130,6 +134,8 @@ async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
     writer = asyncio.create_task(write_loop(outbound, transport.send))
     try:
         await session.start()
+        for text in first_events:  # after session.created, before any client frame
+            await session.handle_text(text)
         await _receive(transport, session, outbound)
     finally:
         await session.close()
