@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request, post
-from litestar.params import FromQuery
+from litestar.params import FromQuery, JSONBody
 
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.auth.principal import Principal
@@ -121,7 +121,7 @@ def check_session(runtime: Runtime, fields: dict[str, Any], dialect: Dialect,
       tags=["access"], summary="Mint a client secret (ek_) that opens one realtime "
       "connection of one user, with a session configuration checked now")
 async def create_client_secret(request: Request, runtime: RuntimeDep, principal: PrincipalDep,
-                               data: ClientSecretRequest | None = None,
+                               data: JSONBody[ClientSecretRequest | None] = None,
                                user_id: FromQuery[UserId | None] = None) -> ClientSecretOut:
     data = data or ClientSecretRequest()
     ttl = ttl_seconds(data.expires_after)
