@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.auth.principal import ClientSecretGrant, Principal
+from orchestrator.auth.principal import BOOTSTRAP_KEY_ID, ClientSecretGrant, Principal
 from orchestrator.errors import Unauthorized
+from storage.api_keys import KeyStore
 from storage.client_secrets import ClientSecretRecord, ClientSecretStore, Refusal
+from storage.errors import RecordNotFound
 
 MAX_SECRET_CHARS = 256
 REALTIME_CALLS = "/v1/realtime/calls"
@@ -37,9 +39,11 @@ def opens_realtime(scope: dict[str, Any]) -> bool:
     return scope["type"] == "http" and scope.get("method") == "POST" and path == REALTIME_CALLS
 
 
-async def redeem(scope: dict[str, Any], secret: str, store: ClientSecretStore) -> Principal:
+async def redeem(scope: dict[str, Any], secret: str, store: ClientSecretStore,
+                 keys: KeyStore) -> Principal:
     """The principal of a client secret, which is spent by this call; Unauthorized on a
-    route it does not open, or for an unknown, used or expired one."""
+    route it does not open, for an unknown, used or expired one, or one whose minting key
+    has been revoked since (revoking a key withdraws what it handed out)."""
     if not opens_realtime(scope):
         raise Unauthorized(ONLY_REALTIME)
     if len(secret) > MAX_SECRET_CHARS or not secret.isascii():
@@ -47,6 +51,14 @@ async def redeem(scope: dict[str, Any], secret: str, store: ClientSecretStore) -
     outcome = await store.redeem(secret)
     if isinstance(outcome, Refusal):
         raise Unauthorized(REFUSALS[outcome])
+    if outcome.minted_by not in (None, BOOTSTRAP_KEY_ID):
+        try:
+            active = (await keys.get(outcome.minted_by)).active
+        except RecordNotFound:
+            active = False
+        if not active:
+            raise Unauthorized(f"the API key that minted this client secret "
+                               f"({outcome.minted_by}) has been revoked")
     return principal_of(outcome)
 
 

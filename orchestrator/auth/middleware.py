@@ -126,7 +126,8 @@ async def _principal(scope: Scope, headers: dict[str, str], runtime: Runtime) ->
             raise Unauthorized("missing API key: send Authorization: Bearer KEY "
                                "(voicechat keys create --user ID makes one)")
         if is_client_secret(secret):
-            return await client_secrets.redeem(scope, secret, runtime.client_secrets)
+            return await client_secrets.redeem(scope, secret, runtime.client_secrets,
+                                               runtime.keys)
         return await runtime.auth.authenticate(secret)
     except Unauthorized:
         if required:

@@ -264,3 +264,33 @@ async def test_the_openai_sdk_mints_and_connects_with_a_client_secret(live) -> N
         updated = await connection.recv()
         assert updated.type == "session.updated"
         assert updated.session.instructions == "Speak like a pirate."
+
+
+async def test_revoking_the_minting_key_withdraws_its_secrets(live) -> None:
+    key = await live.runtime.keys.create("alice")
+    secret = (await mint(live, key.secret))["value"]
+    await live.runtime.keys.revoke(key.record.id)
+    async with realtime(live, secret) as client:
+        assert "has been revoked" in (await refused(client))["message"]
+
+
+async def test_a_beta_shaped_session_applies_on_a_ga_connection(live) -> None:
+    """Minted in the beta shape (``OpenAI-Beta: realtime=v1``), used by a GA client: the
+    grant is kept in the engine's shape and rewritten for the connection's protocol."""
+    key = (await live.runtime.keys.create("alice")).secret
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        r = await http.post(MINT, json={"session": {
+            "instructions": "Whisper.", "voice": "alloy", "turn_detection": None,
+            "input_audio_format": "g711_ulaw", "modalities": ["text"]}},
+            headers={**bearer(key), "OpenAI-Beta": "realtime=v1"})
+    assert r.status_code == 200, r.text
+    beta = r.json()["session"]
+    assert beta["voice"] == "alloy" and beta["turn_detection"] is None
+    assert beta["input_audio_format"] == "g711_ulaw" and beta["modalities"] == ["text"]
+    async with realtime(live, r.json()["value"]) as client:
+        assert (await client.next())["type"] == "session.created"
+        session = (await client.next())["session"]
+    assert session["instructions"] == "Whisper." and session["output_modalities"] == ["text"]
+    assert session["audio"]["input"]["turn_detection"] is None
+    assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert session["audio"]["output"]["voice"] == "alloy"
