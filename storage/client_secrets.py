@@ -108,8 +108,3 @@ class ClientSecretStore:
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 return ClientSecretRecord.of(row)
             return Refusal.USED if row.used_at is not None else Refusal.EXPIRED
-
-    async def get(self, secret_id: str) -> ClientSecretRecord | None:
-        async with self.db.session() as s:
-            row = await s.get(ClientSecret, secret_id)
-            return ClientSecretRecord.of(row) if row is not None else None

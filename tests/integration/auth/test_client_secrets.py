@@ -17,6 +17,9 @@ import pytest
 import websockets
 from sqlalchemy import select, text, update
 
+from orchestrator.auth.middleware import auth_middleware
+from orchestrator.auth.principal import Principal
+from orchestrator.errors import Unauthorized
 from storage.client_secrets import ClientSecretRecord, ClientSecretStore, Refusal
 from storage.database import Database
 from storage.tables import ClientSecret, utcnow
@@ -110,8 +113,8 @@ async def test_a_bad_session_is_refused_at_mint_time(api, keys, session, param) 
 
 async def test_a_client_secret_opens_no_rest_or_admin_route(api, keys, sql_url) -> None:
     secret = (await api.post(MINT, json={}, headers=bearer(keys.alice))).json()["value"]
-    sid = (await api.post("/api/sessions/new", json={}, headers=bearer(keys.alice))).json()
-    sid = sid.get("session_id") or sid["id"]
+    sid = (await api.post("/api/sessions/new", json={},
+                          headers=bearer(keys.alice))).json()["session_id"]
     for method, path in (("GET", f"/api/sessions/{sid}"), ("GET", "/admin/keys"),
                          ("POST", MINT), ("GET", "/v1/models")):
         r = await api.request(method, path, headers=bearer(secret),
@@ -294,3 +297,32 @@ async def test_a_beta_shaped_session_applies_on_a_ga_connection(live) -> None:
     assert session["audio"]["input"]["turn_detection"] is None
     assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
     assert session["audio"]["output"]["voice"] == "alloy"
+
+
+async def test_the_webrtc_offer_path_takes_a_client_secret(live) -> None:
+    """``POST /v1/realtime/calls`` (the WebRTC transport's) is a realtime connection: the
+    middleware redeems a client secret there, once, into a principal carrying the grant."""
+    key = (await live.runtime.keys.create("alice")).secret
+    minted = await mint(live, key, session={"type": "realtime", "instructions": "Hi."})
+    seen: list[Principal] = []
+
+    async def offer_handler(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(scope["user"])
+
+    middleware = auth_middleware(offer_handler)
+
+    async def post(path: str) -> None:
+        scope = {"type": "http", "method": "POST", "path": path, "app": live.app,
+                 "headers": [(b"authorization", f"Bearer {minted['value']}".encode())]}
+        await middleware(scope, None, None)  # type: ignore[arg-type]
+
+    with pytest.raises(Unauthorized, match="only open realtime"):
+        await post("/v1/realtime/callsx")
+    await post("/v1/realtime/calls")
+    [principal] = seen
+    assert principal.user_id == "alice" and not principal.admin
+    assert principal.client_secret is not None
+    assert principal.client_secret.session == {"instructions": "Hi."}
+    assert principal.client_secret.model == "llm"
+    with pytest.raises(Unauthorized, match="used already"):
+        await post("/v1/realtime/calls")
