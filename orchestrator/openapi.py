@@ -103,7 +103,7 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
         statuses.add(400)
     if "{" in path:
         statuses.add(404)
-    if "{user_id}" in path or path.startswith("/admin"):
+    if "{user_id}" in path or path.startswith("/admin") or _names_a_user(operation):
         statuses.add(403)  # another user's data; an admin operation
     if "{session_id}" in path or path == "/api/voice-chat" or path.startswith("/admin/models"):
         statuses.add(409)  # an ended session; a version in use
@@ -114,9 +114,16 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
         statuses.add(415)
     if path.startswith(MODEL_PATHS) or path.startswith("/admin/models"):
         statuses.update({502, 503, 504})
-    if path == "/api/health" or path.startswith(("/api/sessions", "/api/users", "/admin")):
+    if path == "/api/health" or path.startswith(("/api/sessions", "/api/users", "/admin")) \
+            or path == "/v1/realtime/client_secrets":
         statuses.add(503)  # the database
     return sorted(statuses)
+
+
+def _names_a_user(operation: dict[str, Any]) -> bool:
+    """A ``user_id`` query parameter: acting for a user the key may not act for is a 403."""
+    return any(p.get("name") == "user_id" and p.get("in") == "query"
+               for p in operation.get("parameters") or [])
 
 
 def json_bodies(app: Any) -> dict[tuple[str, str], Any]:

@@ -18,6 +18,8 @@ _PATTERNS = [
      rf"\g<head>{MASK}\g<tail>"),
     (re.compile(r"(?i)(?P<head>\bbearer\s+)[^\s\"',;]+"), rf"\g<head>{MASK}"),
     (re.compile(r"(?P<head>\bvck_)[A-Za-z0-9_-]{4,}"), rf"\g<head>{MASK}"),
+    # client secrets: 16+ characters, so identifiers that merely start with ek_ stay
+    (re.compile(r"(?P<head>\bek_)[A-Za-z0-9_-]{16,}"), rf"\g<head>{MASK}"),
     (re.compile(r"(?P<head>openai-insecure-api-key\.)[^\s\"',;]+"), rf"\g<head>{MASK}"),
 ]
 

@@ -6,6 +6,7 @@ from orchestrator.health.controllers import HealthController, ProbeController
 from orchestrator.memory.controllers import MemoryController
 from orchestrator.memory.embeddings import EmbeddingsController
 from orchestrator.models.controllers import ModelAdminController
+from orchestrator.realtime.client_secret_routes import create_client_secret
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
 from orchestrator.speech.synthesis import SpeechController
@@ -25,4 +26,5 @@ ROUTE_HANDLERS: list = [
     *REALTIME_ROUTES,
     ModelAdminController,
     KeyAdminController,
+    create_client_secret,
 ]

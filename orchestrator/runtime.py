@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.services import Services
 from orchestrator.settings import Settings
 from storage.api_keys import KeyStore
+from storage.client_secrets import ClientSecretStore
 from storage.conversations import ConversationStore
 from storage.database import Database
 
@@ -61,6 +62,8 @@ class Runtime:
     database: Database
     conversations: ConversationStore
     keys: KeyStore
+    client_secrets: ClientSecretStore
+    """Ephemeral ``ek_`` secrets, each good for one realtime connection."""
     auth: Authenticator
     limits: RateLimiter
     live_sessions: LiveSessions

@@ -27,6 +27,7 @@ from orchestrator.speech.catalogue import ModelCatalogue
 from orchestrator.speech.stt import SpeechToText
 from orchestrator.speech.tts import TextToSpeech
 from storage.api_keys import KeyStore
+from storage.client_secrets import ClientSecretStore
 from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.migrate import ensure_current, upgrade_async
@@ -47,6 +48,7 @@ async def start_runtime(settings: Settings,
     keys = KeyStore(database)
     runtime = Runtime(settings=settings, database=database,
                       conversations=ConversationStore(database), keys=keys,
+                      client_secrets=ClientSecretStore(database),
                       auth=Authenticator(keys, admin_key=settings.admin_api_key,
                                          cache_s=settings.auth_key_cache_s),
                       limits=RateLimiter(settings), live_sessions=LiveSessions())

@@ -156,3 +156,27 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ClientSecret(Base):
+    """An ephemeral client secret (``ek_``) for one realtime connection: only the SHA-256
+    of the secret is stored. ``session`` is the session configuration it applies, as the
+    fields of a ``session.update`` in the engine's shape."""
+
+    __tablename__ = "client_secrets"
+    __table_args__ = (
+        Index("ix_client_secrets_user", "user_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    minted_by: Mapped[str | None] = mapped_column(String(32))
+    """The API key that minted it (no foreign key: the bootstrap admin key has no row);
+    None under open access."""
+    model: Mapped[str] = mapped_column(String(128))
+    session: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -12,6 +12,8 @@ In order:
    browsers use. A missing, wrong or revoked key is a 401. With ``AUTH_MODE=off`` a valid
    key still acts as itself (so its limits and isolation can be tried locally), and no
    key or any other one is open access: the OpenAI SDKs always send some key.
+   A client secret (``ek_``, :mod:`.client_secrets`) is taken in the same places, but
+   only where a realtime connection opens, and is spent by it.
 4. **Request rate** per key (429 with ``Retry-After``); every authenticated response
    carries the ``x-ratelimit-*-requests`` headers.
 
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.auth import client_secrets
 from orchestrator.auth.principal import OPEN_ACCESS, Principal
 from orchestrator.close_codes import CLOSE_UNAUTHORIZED, close_code
 from orchestrator.errors import (
@@ -37,6 +40,7 @@ from orchestrator.errors import (
     websocket_error_event,
 )
 from orchestrator.runtime import Runtime
+from storage.client_secrets import is_client_secret
 
 PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
 PUBLIC_PREFIXES = ("/schema",)
@@ -121,6 +125,9 @@ async def _principal(scope: Scope, headers: dict[str, str], runtime: Runtime) ->
         if secret is None:
             raise Unauthorized("missing API key: send Authorization: Bearer KEY "
                                "(voicechat keys create --user ID makes one)")
+        if is_client_secret(secret):
+            return await client_secrets.redeem(scope, secret, runtime.client_secrets,
+                                               runtime.keys)
         return await runtime.auth.authenticate(secret)
     except Unauthorized:
         if required:

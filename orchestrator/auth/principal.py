@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 BOOTSTRAP_KEY_ID = "admin"
 """The key id reported for ADMIN_API_KEY (which has no row in ``api_keys``)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # eq=False: hashable although it holds a dict
+class ClientSecretGrant:
+    """What a redeemed client secret (``ek_``) grants: one realtime connection, set up
+    with the session configuration it was minted with."""
+
+    id: str
+    """The secret's id (``cs_…``), never the secret."""
+    model: str
+    """The model the secret was minted for (``session.model``)."""
+    session: dict[str, Any] = field(default_factory=dict)
+    """The fields of a ``session.update`` in the engine's shape, checked at mint time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +29,8 @@ class Principal:
     user_id: str | None
     """The user a key belongs to; None for the bootstrap admin key and open access."""
     admin: bool = False
+    client_secret: ClientSecretGrant | None = None
+    """Set when the request authenticated with a client secret instead of an API key."""
 
     @property
     def is_open(self) -> bool:

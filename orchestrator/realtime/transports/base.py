@@ -76,14 +76,17 @@ class EventCodec:
 
 
 async def serve_session(transport: Transport, runtime: Runtime, principal: Principal,
-                        record: SessionRecord, codec: EventCodec) -> None:
-    """The checks every connection passes, then the session until the transport closes."""
+                        record: SessionRecord, codec: EventCodec, *,
+                        first_events: Sequence[str] = ()) -> None:
+    """The checks every connection passes, then the session until the transport closes.
+    ``first_events``: client events handled before the client's own (a client secret's
+    ``session.update``, :mod:`.grants`)."""
     try:
         release = admit(runtime, principal, record)
     except AppError as exc:
         await transport.refuse(exc)
         return
-    await run_admitted(transport, runtime, principal, record, codec, release)
+    await run_admitted(transport, runtime, principal, record, codec, release, first_events)
 
 
 def admit(runtime: Runtime, principal: Principal, record: SessionRecord) -> Callable[[], None]:
@@ -146,7 +149,7 @@ async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
     writer = asyncio.create_task(write_loop(outbound, transport.send))
     try:
         await session.start()
-        for text in first_events:
+        for text in first_events:  # after session.created, before any client frame
             await session.handle_text(text)
         await _receive(transport, session, outbound)
     finally:

@@ -17,6 +17,7 @@ from orchestrator.models.refs import version_for
 from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
 from orchestrator.realtime.transports.base import EventCodec, serve_session
+from orchestrator.realtime.transports.grants import first_events
 from orchestrator.realtime.transports.socket import SocketTransport
 from orchestrator.runtime import Runtime
 from storage.conversations import SessionRecord
@@ -46,7 +47,8 @@ async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
             dialect, model=model, config=config,
             rate_limits=lambda: runtime.limits.realtime_limits(principal)),
         llm_version=version, name="openai")
-    await serve_session(transport, runtime, principal, record, codec)
+    await serve_session(transport, runtime, principal, record, codec,
+                        first_events=first_events(principal, dialect))
 
 
 def llm_version(model: str) -> str:

@@ -9,6 +9,7 @@ from orchestrator.auth.access import principal_of
 from orchestrator.auth.middleware import answer_subprotocol
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.realtime.transports.base import EventCodec, serve_session
+from orchestrator.realtime.transports.grants import first_events
 from orchestrator.realtime.transports.socket import SocketTransport
 from storage.errors import RecordNotFound
 
@@ -28,4 +29,5 @@ async def realtime_connect(socket: WebSocket, user_id: FromPath[str],
     if record.user_id != user_id:
         await transport.refuse(Forbidden(f"session {session_id!r} belongs to another user"))
         return
-    await serve_session(transport, runtime, principal, record, EventCodec())
+    await serve_session(transport, runtime, principal, record, EventCodec(),
+                        first_events=first_events(principal, "engine"))

@@ -250,3 +250,27 @@ async def test_calls_count_against_the_keys_concurrent_sessions(tmp_path) -> Non
         finally:
             await first.close()
             await second.close()
+
+
+async def test_a_client_secret_opens_one_call_with_its_session(tmp_path) -> None:
+    async with live_server(tmp_path, auth_mode="required", admin_api_key=ADMIN_KEY,
+                           memory_enabled=False) as live:
+        live.use(fake_services())
+        key = (await live.runtime.keys.create("alice")).secret
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            minted = await http.post(
+                "/v1/realtime/client_secrets", headers={"Authorization": f"Bearer {key}"},
+                json={"session": {"type": "realtime", "instructions": "Be brief."}})
+        assert minted.status_code == 200, minted.text
+        secret = {"Authorization": f"Bearer {minted.json()['value']}"}
+        first, second = Caller(), Caller()
+        try:
+            await connect(live, first, **secret)
+            assert (await first.next())["type"] == "session.created"
+            updated = await first.next()
+            assert updated["session"]["instructions"] == "Be brief."
+            reused = await post_offer(live, await second.offer(), **secret)
+            assert reused.status_code == 401 and "used" in reused.json()["error"]["message"]
+        finally:
+            await first.close()
+            await second.close()

@@ -32,6 +32,7 @@ from orchestrator.realtime.config import changes_of, check_offered
 from orchestrator.realtime.protocol.events import SessionUpdateEvent, new_id
 from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
+from orchestrator.realtime.transports import grants
 from orchestrator.realtime.transports.base import EventCodec, admit, run_admitted
 from orchestrator.realtime.transports.openai import llm_version, openai_session
 from orchestrator.realtime.transports.webrtc.call import WebRTCCall
@@ -83,7 +84,9 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
     dialect = dialect_of(request.headers)
     translator = ClientTranslator(dialect, model=model)
     version = llm_version(model)
-    first_events = _check_session(runtime, translator, session, dialect)
+    # A client secret's session first, then the one posted with the offer.
+    first_events = grants.first_events(principal, dialect) + \
+        _check_session(runtime, translator, session)
     record = await openai_session(runtime, principal, session_id, user_id)
     release = admit(runtime, principal, record)
     calls = registry(runtime)
@@ -177,8 +180,8 @@ def _text(data: bytes, name: str) -> str:
         raise InvalidRequest(f"'{name}' is not UTF-8 text", param=name) from None
 
 
-def _check_session(runtime: Runtime, translator: ClientTranslator, session: dict[str, Any],
-                   dialect: str) -> list[str]:
+def _check_session(runtime: Runtime, translator: ClientTranslator,
+                   session: dict[str, Any]) -> list[str]:
     """The ``session.update`` that applies the posted configuration, checked now so a bad
     one is a 400 of the POST rather than an error event once the call is up."""
     if not session:
