@@ -10,8 +10,13 @@ detector's wait), next to the per-stage figures the server reports in
 per session count, writes ``voice.json`` and plots (``--out``).
 
 ``--protocol openai`` speaks OpenAI's Realtime API on ``/v1/realtime`` instead (base64
-appends, GA event names, as the official SDK does); ``--protocol both`` alternates the
-two round by round in one run, so they are compared on the same machine state.
+appends, GA event names, as the official SDK does); ``--protocol webrtc`` (or
+``--transport webrtc``) makes WebRTC calls (``POST /v1/realtime/calls``, Opus both ways,
+events on the data channel: :mod:`bench.webrtc_peer`), timed from the last voiced sample
+to the first audible sample on the reply track, with ``--loss`` of the RTP packets
+dropped each way. Several protocols (``ws,webrtc``; ``both`` is ``ws,openai``) alternate
+round by round in one run, so they are compared on the same machine state; each one's
+server CPU per turn (the orchestrator's ``process_cpu_seconds_total``) is reported too.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
@@ -38,6 +44,7 @@ from bench.options import (
 )
 from bench.speech import espeak
 from bench.stats import Summary, percentile
+from bench.webrtc_peer import HEARD_DELTA, CallSocket
 
 RATE = 24000
 CHUNK_MS = 20
@@ -80,14 +87,15 @@ def spoken(text: str, language: str = "en") -> bytes:
     return espeak(text, RATE)
 
 
-PROTOCOLS = ("ws", "openai")
-AUDIO_DELTA = {"ws": "response.audio.delta", "openai": "response.output_audio.delta"}
+PROTOCOLS = ("ws", "openai", "webrtc")
+AUDIO_DELTA = {"ws": "response.audio.delta", "openai": "response.output_audio.delta",
+               "webrtc": HEARD_DELTA}
 
 
 def _append(pcm: bytes, protocol: str) -> str | bytes:
     """One audio chunk as the protocol's clients send it: a binary frame on /ws, a base64
     ``input_audio_buffer.append`` on /v1/realtime (what the OpenAI SDK sends)."""
-    if protocol == "ws":
+    if protocol in ("ws", "webrtc"):  # a call's audio goes on its microphone track
         return pcm
     return json.dumps({"type": "input_audio_buffer.append",
                        "audio": base64.b64encode(pcm).decode()})
@@ -165,7 +173,18 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
         mic.cancel()
 
 
+def _connection(url: str, headers: dict[str, str] | None, protocol: str,
+                loss: float) -> Any:
+    """A WebSocket, or a WebRTC call driven like one."""
+    if protocol == "webrtc":
+        base, _, query = url.partition("/v1/realtime/calls")
+        return CallSocket(base, headers, RATE, loss=loss, query=query)
+    return websockets.connect(url, max_size=None, additional_headers=headers)
+
+
 async def _connect_url(url: str, headers: dict[str, str] | None, protocol: str) -> str:
+    if protocol == "webrtc":
+        return url + "/v1/realtime/calls"
     if protocol == "openai":
         return url.replace("http", "ws", 1) + "/v1/realtime?model=llm"
     async with httpx.AsyncClient(base_url=url, headers=headers) as http:
@@ -196,16 +215,17 @@ def _session_update(session: dict, protocol: str) -> dict:
 async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
                       wait_s: float, headers: dict[str, str] | None, session: dict,
                       label: str = "", protocol: str = "ws",
-                      resume: str | None = None) -> tuple[list[dict], str]:
+                      resume: str | None = None, loss: float = 0.0
+                      ) -> tuple[list[dict], str]:
     """``rounds`` of the questions in one connection; ``resume``: the URL that continues
     an earlier connection's stored session. Returns the turns and that URL."""
     ws_url = resume or await _connect_url(url, headers, protocol)
     results: list[dict] = []
-    async with websockets.connect(ws_url, max_size=None, additional_headers=headers) as ws:
+    async with _connection(ws_url, headers, protocol, loss) as ws:
         created = json.loads(await ws.recv())
         assert created["type"] == "session.created", created
-        if protocol == "openai" and resume is None:
-            ws_url += f"&session_id={created['session']['id']}"
+        if protocol in ("openai", "webrtc") and resume is None:
+            ws_url += f"{'&' if '?' in ws_url else '?'}session_id={created['session']['id']}"
         await ws.send(json.dumps({"type": "session.update",
                                   "session": _session_update(session, protocol)}))
         for turn in range(rounds * len(questions)):
@@ -221,8 +241,8 @@ async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: f
 async def measure(url: str, turns: int = 0, text: str | None = None, pace: float = 1.0,
                   wait_s: float = 120.0, headers: dict[str, str] | None = None, *,
                   sessions: int = 1, rounds: int = 1, session: dict | None = None,
-                  protocols: Sequence[str] = ("ws",), language: str = "en"
-                  ) -> dict[str, dict]:
+                  protocols: Sequence[str] = ("ws",), language: str = "en",
+                  loss: float = 0.0) -> dict[str, dict]:
     """``sessions`` concurrent sessions, each speaking every question ``rounds`` times
     (``text``: one question instead; ``turns``: that many turns of it), per protocol.
     Several protocols take turns round by round (A B, B A, …), each reconnecting to its
@@ -233,6 +253,7 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
     questions = [spoken(t, language) for t in texts]
     alternate = len(protocols) > 1
     turns_of: dict[str, list[dict]] = {p: [] for p in protocols}
+    cpu_of: dict[str, float] = {p: 0.0 for p in protocols}
     resume: dict[tuple[str, int], str] = {}
     for round_no in range(rounds if alternate else 1):
         # A B, then B A: drift over the run (history, background work) falls on both
@@ -244,12 +265,33 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
                     url, questions, 1 if alternate else rounds, pace, wait_s, headers,
                     session or {}, label=tag + (f"[{i + 1}/{sessions}] " if sessions > 1
                                                 else ""),
-                    protocol=protocol, resume=resume.get((protocol, i)))
+                    protocol=protocol, resume=resume.get((protocol, i)), loss=loss)
                 return results
 
+            cpu_before = await server_cpu_s(url, headers)
             per_session = await asyncio.gather(*(run_one(i) for i in range(sessions)))
+            cpu_of[protocol] += await server_cpu_s(url, headers) - cpu_before
             turns_of[protocol] += [turn for results in per_session for turn in results]
-    return {protocol: summarise(results) for protocol, results in turns_of.items()}
+    summaries = {protocol: summarise(results) for protocol, results in turns_of.items()}
+    for protocol, summary in summaries.items():
+        if turns_of[protocol] and cpu_of[protocol] > 0:
+            summary["server_cpu_ms_per_turn"] = round(
+                cpu_of[protocol] * 1000 / len(turns_of[protocol]), 1)
+    return summaries
+
+
+async def server_cpu_s(url: str, headers: dict[str, str] | None) -> float:
+    """The orchestrator's CPU seconds so far (``process_cpu_seconds_total`` on /metrics);
+    0 when metrics are off."""
+    try:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+            text = (await http.get("/metrics")).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def summarise(results: list[dict]) -> dict:
@@ -272,6 +314,8 @@ def print_summary(summary: dict, title: str = "") -> None:
         if isinstance(row, dict):
             print(f"{key:<22}{row['p50']:>10.1f}{row['p95']:>10.1f}{row['mean']:>10.1f}"
                   f"{row['max']:>10.1f}{row['n']:>5}")
+    if "server_cpu_ms_per_turn" in summary:
+        print(f"server CPU per turn: {summary['server_cpu_ms_per_turn']:.0f} ms")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -286,8 +330,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pace", type=float, default=1.0,
                         help="1.0 sends audio in real time; 0 as fast as possible")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
-    parser.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="ws",
-                        help="/ws (ws), OpenAI's /v1/realtime (openai), or both alternating")
+    parser.add_argument("--protocol", "--transport", type=_protocols, default=("ws",),
+                        help="/ws (ws), OpenAI's /v1/realtime (openai), WebRTC calls "
+                        "(webrtc), or several alternating: ws,webrtc (both: ws,openai)")
+    parser.add_argument("--loss", type=float, default=0.0,
+                        help="webrtc: the share of RTP packets dropped each way (0.05: 5 %%)")
     parser.add_argument("--language", choices=("en", "ko"), default="en",
                         help="ko: the questions in Korean, spoken by the Kokoro voice, in "
                              "sessions set to Korean (serve the Korean profile)")
@@ -301,14 +348,14 @@ def run(args: argparse.Namespace, settings: object) -> int:
     session = session_options(args)
     if args.language != "en":
         session["language"] = args.language
-    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+    protocols = args.protocol
     levels: dict[int, dict] = {}
     by_protocol: dict[str, dict[int, dict]] = {p: {} for p in protocols}
     for sessions in args.sessions:
         results = asyncio.run(measure(
             args.url, args.turns, args.text, args.pace, args.wait, api_headers(args, settings),
             sessions=sessions, rounds=args.rounds, session=session, protocols=protocols,
-            language=args.language))
+            language=args.language, loss=args.loss))
         for protocol, summary in results.items():
             by_protocol[protocol][sessions] = summary
             print_summary(summary, f"--- {sessions} session(s), {protocol}")
@@ -320,12 +367,22 @@ def run(args: argparse.Namespace, settings: object) -> int:
             KOREAN_QUESTIONS if args.language == "ko" else QUESTIONS), "pace": args.pace,
         "language": args.language,
         "turn_detection": args.turn_detection or "server default",
-        "temperature": args.temperature, "protocol": args.protocol},
+        "temperature": args.temperature, "protocol": ",".join(protocols), "loss": args.loss},
         {"levels": levels, "protocols": by_protocol})
     print(f"wrote {path}")
     if not args.no_plots:
         plot(levels, out)
     return 0
+
+
+def _protocols(value: str) -> tuple[str, ...]:
+    if value == "both":
+        return ("ws", "openai")
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in PROTOCOLS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"protocols are {', '.join(PROTOCOLS)} (or both)")
+    return names
 
 
 def critical_path(level: dict) -> dict[str, float]:

@@ -250,6 +250,10 @@ class Settings:
     webrtc_turn_credential: str | None = _env("WEBRTC_TURN_CREDENTIAL", "Credential for the "
                                               "turn: URLs of WEBRTC_ICE_SERVERS.", None,
                                               secret=True)
+    webrtc_public_ip: str | None = _env(
+        "WEBRTC_PUBLIC_IP", "An address callers reach this host at (a 1:1 NAT, e.g. a cloud "
+        "VM's public IP with the same UDP ports forwarded): announced beside the host "
+        "candidates in each SDP answer.", None)
     webrtc_media_timeout_s: float = _env(
         "WEBRTC_MEDIA_TIMEOUT_S", "A call that receives no audio for this long is ended "
         "(what was said is stored).", 30.0, minimum=1.0, maximum=3600.0)
@@ -331,6 +335,16 @@ class Settings:
         if self.realtime_turn_detection not in {"semantic_vad", "server_vad"}:
             raise SettingsError("REALTIME_TURN_DETECTION", self.realtime_turn_detection,
                                 "use semantic_vad or server_vad")
+        if self.webrtc_public_ip is not None:
+            try:
+                ipaddress.ip_address(self.webrtc_public_ip)
+            except ValueError:
+                raise SettingsError("WEBRTC_PUBLIC_IP", self.webrtc_public_ip,
+                                    "must be an IP address") from None
+        for url in self.webrtc_ice_servers:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise SettingsError("WEBRTC_ICE_SERVERS", url,
+                                    "each URL starts with stun:, stuns:, turn: or turns:")
         if self.vad_eagerness not in {"low", "medium", "high", "auto"}:
             raise SettingsError("VAD_EAGERNESS", self.vad_eagerness,
                                 "use low, medium, high or auto")

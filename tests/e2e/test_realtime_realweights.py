@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import numpy as np
 import pytest
 
+from orchestrator.realtime.audio import resample
+from orchestrator.speech.audio_format import MODEL_RATE
 from tests.support import llm_fixtures
 from tests.support.fake_voice import silence, speak
 from tests.support.realtime import live_server
+from tests.support.webrtc import RATE as CALL_RATE
+from tests.support.webrtc import Caller, loud_seconds
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.triton, pytest.mark.realweights,
               pytest.mark.slow]
@@ -218,3 +223,72 @@ async def test_beta_sdk_barge_in_on_real_services(live, question, long_request) 
     assert cancelled or truncated
     if cancelled:
         assert cancelled[0].response.status_details.reason == "turn_detected"
+
+
+# --- WebRTC calls: Opus both ways, events on the data channel ------------------------------
+
+async def start_call(live) -> tuple[Caller, str, str]:  # type: ignore[no-untyped-def]
+    """A call with greedy decoding; returns (caller, session id, call path)."""
+    caller = Caller()
+    path = await caller.call(live.base_url)
+    created = await caller.until("session.created")
+    caller.send("session.update", session={"type": "realtime", "temperature": 0.0})
+    await caller.until("session.updated")
+    return caller, created[-1]["session"]["id"], path
+
+
+async def test_a_call_hears_the_spoken_answer_on_real_services(live, question) -> None:
+    caller, session_id, path = await start_call(live)
+    try:
+        caller.microphone.say(question, RATE)
+        events = await caller.until("response.done", wait_s=300)
+        events += await caller.until("output_audio_buffer.stopped", wait_s=120)
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            assert (await http.post(f"{path}/hangup")).status_code == 200
+    finally:
+        await caller.close()
+    transcript = next(e for e in events if e["type"] ==
+                      "conversation.item.input_audio_transcription.completed")["transcript"]
+    assert "capital" in transcript.lower() and "france" in transcript.lower()
+    done = next(e for e in events if e["type"] == "response.done")["response"]
+    assert done["status"] == "completed", done
+    said = done["output"][0]["content"][0]["transcript"]
+    assert "paris" in said.lower()
+    # What came through Opus is the answer: the served STT hears "Paris" in it.
+    heard = caller.heard_audio()
+    assert loud_seconds(heard) > 0.5
+    stt = live.runtime.services.stt
+    recognised = await stt.transcribe(resample(heard, CALL_RATE, MODEL_RATE), language="en")
+    assert "paris" in recognised.text.lower(), recognised.text
+    for _ in range(100):  # hung up: the slot is free and the turns are stored
+        if live.runtime.live_sessions.count() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert live.runtime.live_sessions.count() == 0
+    turns, _ = await live.runtime.conversations.list_turns(session_id)
+    assert [t.role for t in turns] == ["user", "assistant"] and turns[1].text == said
+
+
+async def test_a_barge_in_on_a_call_stops_the_reply_audio(live, question,
+                                                          long_request) -> None:
+    caller, session_id, _ = await start_call(live)
+    try:
+        caller.microphone.say(long_request, RATE)
+        await caller.until("output_audio_buffer.started", wait_s=300)
+        await asyncio.sleep(1.5)  # the caller hears the start of the reply
+        caller.microphone.say(question, RATE)
+        events = await caller.until("input_audio_buffer.speech_started", wait_s=30)
+        heard_at_speech = len(caller.heard_audio())
+        events += await caller.until("output_audio_buffer.cleared", wait_s=30)
+        heard_at_clear = len(caller.heard_audio())
+        events += await caller.until("output_audio_buffer.started", wait_s=300)
+        heard_at_next = len(caller.heard_audio())
+    finally:
+        await caller.close()
+    between = caller.heard_audio()[heard_at_clear:heard_at_next]
+    # The old reply stops within the VAD's wait for a real interruption, then silence
+    # until the new turn's reply.
+    assert loud_seconds(caller.heard_audio()[heard_at_speech:heard_at_clear]) < 1.5
+    assert loud_seconds(between) <= 0.4
+    turns, _ = await live.runtime.conversations.list_turns(session_id)
+    assert next(t for t in turns if t.role == "assistant").interrupted

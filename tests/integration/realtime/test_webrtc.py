@@ -274,3 +274,72 @@ async def test_a_client_secret_opens_one_call_with_its_session(tmp_path) -> None
         finally:
             await first.close()
             await second.close()
+
+
+def only_codec(sdp: str, rtpmap: str) -> str:
+    """``sdp`` with its audio section offering one codec: ``rtpmap`` (e.g. ``iLBC/8000``)."""
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:")):
+            continue
+        if line.startswith("m=audio"):
+            line = " ".join([*line.split()[:3], "97"])
+        lines.append(line)
+        if line.startswith("m=audio"):
+            lines.append(f"a=rtpmap:97 {rtpmap}")
+    return "\r\n".join(lines)
+
+
+async def test_an_offer_without_a_codec_in_common_is_a_400(live) -> None:
+    caller = Caller()
+    try:
+        response = await post_offer(live, only_codec(await caller.offer(), "iLBC/8000"))
+    finally:
+        await caller.close()
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "sdp"
+    assert calls_of(live) == {} and live.runtime.live_sessions.count() == 0
+
+
+async def test_bad_data_channel_messages_get_error_events_and_spare_the_other_call(
+        live, question) -> None:
+    hostile, other = Caller(), Caller()
+    try:
+        await connect(live, hostile)
+        await connect(live, other)
+        await hostile.next()
+        await other.next()
+        for message in ("not json", '{"type": "no.such.event"}', "[1, 2]", '{"type": 7}',
+                        "\u0000" * 1000):
+            hostile.channel.send(message)  # type: ignore[union-attr]
+            error = await hostile.until("error")
+            assert error[-1]["error"]["type"] == "invalid_request_error"
+        hostile.channel.send(b"\xff\xfe binary")  # type: ignore[union-attr]
+        assert (await hostile.until("error"))[-1]["type"] == "error"
+        other.microphone.say(question, QUESTION_RATE)
+        events = await other.until("output_audio_buffer.stopped")
+    finally:
+        await hostile.close()
+        await other.close()
+    assert next(e for e in events if e["type"] == "response.done")["response"]["status"] \
+        == "completed"
+
+
+async def test_a_public_address_is_announced_beside_the_host_candidates(tmp_path,
+                                                                         question) -> None:
+    async with live_server(tmp_path, memory_enabled=False,
+                           webrtc_public_ip="127.0.0.1") as live:
+        live.use(fake_services())
+        caller = Caller()
+        try:
+            response = await post_offer(live, await caller.offer())
+            assert response.status_code == 201
+            candidates = [line for line in response.text.split("\r\n")
+                          if line.startswith("a=candidate:")]
+            announced = [c for c in candidates if c.split()[4] == "127.0.0.1"]
+            assert len(announced) == len([c for c in candidates if " typ host" in c
+                                          and ":" not in c.split()[4]]) // 2 >= 1
+            await caller.answer(response.text)
+            await asyncio.wait_for(caller.opened.wait(), 15)  # ICE still connects
+        finally:
+            await caller.close()

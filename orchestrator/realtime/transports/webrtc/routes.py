@@ -95,7 +95,7 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
     call = WebRTCCall(call_id, pc, user_id=record.user_id, session_id=record.id,
                       media_timeout_s=runtime.settings.webrtc_media_timeout_s)
     try:
-        answer = await _negotiate(pc, call, offer)
+        answer = await _negotiate(pc, call, offer, runtime.settings.webrtc_public_ip)
     except BaseException:
         release()
         await pc.close()
@@ -194,7 +194,8 @@ def _check_session(runtime: Runtime, translator: ClientTranslator,
     return [text]
 
 
-async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str) -> str:
+async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str,
+                     public_ip: str | None) -> str:
     if "m=audio" not in offer:
         raise InvalidRequest("the SDP offer has no audio media section (m=audio)",
                              param="sdp")
@@ -212,7 +213,26 @@ async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str) -> str
     except Exception as exc:
         raise InvalidRequest(f"no answer can be made to this SDP offer: {str(exc)[:200]}",
                              param="sdp") from None
-    return pc.localDescription.sdp
+    return announce(pc.localDescription.sdp, public_ip)
+
+
+def announce(sdp: str, public_ip: str | None) -> str:
+    """Each IPv4 host candidate once more at ``public_ip`` (same port, a little lower
+    priority): a 1:1 NAT forwards it to the same socket, and a caller on the local
+    network still has the private address."""
+    if not public_ip:
+        return sdp
+    lines = []
+    for line in sdp.split("\r\n"):
+        lines.append(line)
+        parts = line.split()
+        if line.startswith("a=candidate:") and len(parts) >= 8 and parts[7] == "host" \
+                and parts[2].lower() == "udp" and ":" not in parts[4]:
+            parts[0] = f"{parts[0]}p"
+            parts[3] = str(max(int(parts[3]) - 1, 0))
+            parts[4] = public_ip
+            lines.append(" ".join(parts))
+    return "\r\n".join(lines)
 
 
 def ice_configuration(settings: Settings) -> RTCConfiguration:
