@@ -86,9 +86,9 @@ async def serve_session(transport: Transport, runtime: Runtime, principal: Princ
         await transport.refuse(ShuttingDown("the server is shutting down; connect again"))
         return
     ports = voice_ports(runtime)
-    if ports.stt is None or ports.llm is None:
-        await transport.refuse(ServiceDisabled("realtime voice chat needs speech-to-text and "
-                                               "the LLM, and one of them is not served"))
+    if ports.stt is None:  # without the LLM, the session is a transcription session
+        await transport.refuse(ServiceDisabled("realtime sessions need speech-to-text, and it "
+                                               "is not served"))
         return
     try:
         release = runtime.limits.open_realtime(principal)
