@@ -302,8 +302,9 @@ class ClientTranslator:
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
         _take(fields, path, "modalities", (None, ["text"]), "must be ['text'] (a transcription "
               "session does not speak)")
-        if fields.get("input_audio_format") is not None:
-            out["input_audio_format"] = fields.pop("input_audio_format")
+        for name in ("input_audio_format", "input_sample_rate"):  # the rate: an extension
+            if fields.get(name) is not None:
+                out[name] = fields.pop(name)
         self._transcription_input(fields, path, "input_audio_transcription", out)
         _no_more(fields, path)
         return out
