@@ -152,3 +152,70 @@ async def test_idle_timeout_fires_once_after_a_reply_then_the_model_replies(live
     assert not [e for e in later if e["type"] == "input_audio_buffer.timeout_triggered"]
     roles = [role for role, _ in await stored(live, session_id)]
     assert roles[0] == "user" and roles.count("user") == 1  # the silence is not stored
+
+
+@pytest.fixture(scope="module")
+def long_speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """About seven seconds of speech at 24 kHz, longer than the least idle timeout."""
+    return speak("Let me tell you about my day. I woke up early, made some coffee, read the "
+                 "news, and then I walked to the station to catch the morning train to work.",
+                 tmp_path_factory.mktemp("tx"), rate=RATE)
+
+
+async def test_idle_timeout_does_not_fire_while_the_user_keeps_talking(live,
+                                                                      long_speech) -> None:
+    assert len(long_speech) / RATE > 6.0
+    async with connect(live) as client:
+        await client.next()
+        await client.send("session.update", session={
+            "type": "realtime", "output_modalities": ["text"],
+            "audio": {"input": {"turn_detection": {"type": "server_vad",
+                                                   "silence_duration_ms": 800,
+                                                   "idle_timeout_ms": 5000}}}})
+        await client.next()
+        await client.send("conversation.item.create", item={
+            "type": "message", "role": "user", "content": [{"type": "input_text",
+                                                            "text": "Hello"}]})
+        await client.send("response.create")
+        await client.until("response.done", wait_s=120)
+        # right after the reply the user talks for longer than the timeout, then stops:
+        # the turn is answered, and nothing timed out meanwhile
+        await client.append(np.concatenate([long_speech, silence(1.5, RATE)]), RATE,
+                            chunk_ms=20, pace=1.0)
+        events = await client.until("response.done", wait_s=120)
+    types = [e["type"] for e in events]
+    assert "input_audio_buffer.speech_started" in types
+    assert TRANSCRIBED in types and "response.created" in types
+    assert "input_audio_buffer.timeout_triggered" not in types
+
+
+async def test_semantic_vad_transcription_session_takes_turn_after_turn(
+        live, question, tmp_path) -> None:
+    second = speak("Please remind me to buy coffee tomorrow morning.", tmp_path, rate=RATE)
+    async with connect(live) as client:
+        session_id = (await client.next())["session"]["id"]
+        await client.send("session.update", session={"type": "transcription", "audio": {
+            "input": {"transcription": {"language": "en"},
+                      "turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}})
+        updated = await client.next()
+        assert updated["session"]["audio"]["input"]["turn_detection"]["type"] == \
+            "semantic_vad", updated
+        first = np.concatenate([silence(0.3, RATE), speak_24k(question), silence(4.5, RATE)])
+        await client.append(first, RATE, chunk_ms=20, pace=2.0)
+        events = await client.until(TRANSCRIBED, wait_s=120)
+        await client.append(np.concatenate([second, silence(4.5, RATE)]), RATE,
+                            chunk_ms=20, pace=2.0)
+        events += await client.until(TRANSCRIBED, wait_s=120)
+        events += await after(client, 2.0)
+    transcripts = [e["transcript"] for e in events if e["type"] == TRANSCRIBED]
+    # tiny.en hears espeak's "France" as "friends" once resampled: the words it is sure of
+    assert len(transcripts) == 2 and "capital" in transcripts[0].lower()
+    assert "coffee" in transcripts[1].lower()
+    assert not [e for e in events if e["type"].startswith("response.")]
+    assert await stored(live, session_id) == [("user", t) for t in transcripts]
+
+
+def speak_24k(audio_16k: np.ndarray) -> np.ndarray:
+    from orchestrator.realtime.audio import resample
+
+    return resample(audio_16k, 16000, RATE)
