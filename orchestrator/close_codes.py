@@ -11,7 +11,7 @@ realtime transports and the live-socket registry alike.
 4409  another socket opened this session and replaces this one (one socket per session)
 4410  the session has ended (:class:`SessionGone`: at connect, or while the socket was open)
 4429  rate limited (the key's RATE_LIMIT_REALTIME_SESSIONS connections are open already)
-4503  a service this socket needs is not served (speech-to-text or the LLM)
+4503  speech-to-text is not served (without the LLM a session is a transcription one)
 ====  ==================================================================================
 
 Any other error closes with the caller's ``default``.

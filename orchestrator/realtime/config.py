@@ -32,7 +32,10 @@ def default_turn_detection(settings: Settings) -> TurnDetection:
     return default_server_vad(settings)
 
 
-def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> SessionConfig:
+def initial_config(record: SessionRecord, settings: Settings, has_tts: bool,
+                   has_llm: bool = True) -> SessionConfig:
+    """Without an LLM served, the session is a transcription session (turns are
+    transcribed and stored, never answered)."""
     return SessionConfig(
         id=record.id, modalities=["text", "audio"] if has_tts else ["text"],
         instructions=record.instructions or settings.default_instructions,
@@ -42,7 +45,8 @@ def initial_config(record: SessionRecord, settings: Settings, has_tts: bool) -> 
         input_audio_transcription=InputTranscription(language=record.language),
         turn_detection=default_turn_detection(settings),
         temperature=settings.llm_temperature,
-        max_response_output_tokens=settings.llm_max_tokens)
+        max_response_output_tokens=settings.llm_max_tokens,
+        type="realtime" if has_llm else "transcription")
 
 
 def changes_of(update: Any) -> dict[str, Any]:

@@ -58,7 +58,8 @@ class Responder:
     def __init__(self, *, session_id: str, ports: VoicePorts, store: ConversationStore,
                  outbound: OutboundQueue, items: ConversationItems,
                  config: Callable[[], SessionConfig], prompt_context: PromptContext,
-                 pacing: Pacing = Pacing(), llm_version: str = "") -> None:
+                 pacing: Pacing = Pacing(), llm_version: str = "",
+                 reply_sent: Callable[[], None] | None = None) -> None:
         self.session_id = session_id
         self.ports, self.store, self.outbound, self.items = ports, store, outbound, items
         self.config = config
@@ -66,6 +67,9 @@ class Responder:
         self.pacing = pacing
         self.llm_version = llm_version
         """The LLM version this connection pinned (``model=llm:N``); empty: the promoted."""
+        self.reply_sent = reply_sent
+        """Runs once a reply's ``response.done`` left the socket: after the last of its
+        audio (the idle timeout counts from there)."""
         self.reply: Reply | None = None
         self._pending = False
         self._truncate_at: dict[str, float] = {}
@@ -217,7 +221,7 @@ class Responder:
             id=response_id, status=status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
             usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata,
-            function_calls=outcome.function_calls)))
+            function_calls=outcome.function_calls)), on_sent=self.reply_sent)
         if outcome.status == "failed" and outcome.error is not None:
             await emit(out, websocket_error_event(outcome.error))
 

@@ -30,6 +30,7 @@ from orchestrator.realtime.config import (
     initial_config,
     stored_changes,
 )
+from orchestrator.realtime.idle import IdleTimeout
 from orchestrator.realtime.items import ConversationItems
 from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.protocol.decode import decode_client_event, event_id_of
@@ -60,6 +61,7 @@ from orchestrator.realtime.reply.plan import Pacing
 from orchestrator.realtime.reply.stored import PromptContext
 from orchestrator.realtime.responder import Responder
 from orchestrator.realtime.tasks import SessionTasks
+from orchestrator.realtime.transcription import check_response, check_update
 from orchestrator.realtime.turns import frames
 from orchestrator.realtime.turns.backchannel import is_backchannel
 from orchestrator.realtime.turns.smart_turn import SmartTurnModel
@@ -88,7 +90,8 @@ class RealtimeSession:
         """Charged each chunk's seconds; raises RateLimited over the key's allowance."""
         self.decode_event = decode_event or decode_client_event
         """Text frame -> client event (``/v1/realtime`` decodes OpenAI's GA or beta shapes)."""
-        self.config = initial_config(record, settings, ports.tts is not None)
+        self.config = initial_config(record, settings, ports.tts is not None,
+                                     ports.llm is not None)
         self.tasks = SessionTasks(record.id)
         self.items = ConversationItems(record.id, store=store, ports=ports,
                                        spawn=self.tasks.spawn)
@@ -98,7 +101,8 @@ class RealtimeSession:
             prompt_context=PromptContext(store, record.id, record.user_id,
                                          settings.realtime_history_turns,
                                          settings.memory_top_k, settings.memory_min_score),
-            pacing=Pacing.from_settings(settings), llm_version=llm_version)
+            pacing=Pacing.from_settings(settings), llm_version=llm_version,
+            reply_sent=lambda: self.idle.reply_sent())
         self.user_turns = UserTurns(session_id=record.id, ports=ports, store=store,
                                     outbound=outbound, items=self.items,
                                     responder=self.responder, config=lambda: self.config)
@@ -106,6 +110,8 @@ class RealtimeSession:
                                smart_turn=smart_turn or (
                                    lambda: load_smart_turn(settings.smart_turn_model_path)),
                                transcribes=ports.stt is not None)
+        self.idle = IdleTimeout(config=lambda: self.config, taker=self.taker,
+                                responder=self.responder, tasks=self.tasks, outbound=outbound)
         self._settling = False
 
     @property
@@ -139,6 +145,7 @@ class RealtimeSession:
         """Cancel the reply in flight, let the last turn store what was said, then cancel
         every remaining task and wait for it (no task or stream outlives the socket)."""
         self.tasks.closing = True
+        self.idle.reset()
         self.taker.drop_speculation()
         await self.responder.cancel("disconnect")
         await self.tasks.wait_chain(CLOSE_GRACE_S)
@@ -183,6 +190,8 @@ class RealtimeSession:
         if self._settling and isinstance(event, AudioCommit | ResponseCreate | ItemCreate):
             raise ShuttingDown("the server is shutting down: this session takes no new turn "
                                "here; reconnect to continue it")
+        if isinstance(event, AudioCommit | ResponseCreate | ItemCreate):
+            self.idle.reset()  # a turn or a response starts: the user is not idle
         match event:
             case AudioAppend(audio=audio):
                 await self._audio(decode_base64_audio(audio))
@@ -194,6 +203,7 @@ class RealtimeSession:
                 self._clear()
                 await self.send(AudioCleared())
             case ResponseCreate(response=options):
+                check_response(self.config)
                 if options.voice and self.ports.catalogue is not None:
                     self.ports.catalogue.check_voice(options.voice, param="response.voice")
                 if options.modalities and "audio" in options.modalities and \
@@ -227,6 +237,8 @@ class RealtimeSession:
 
     async def _update(self, update: Any) -> None:
         changes = changes_of(update)
+        switching = check_update(self.config, changes, self.ports,
+                                 busy=self.responder.pending or self.tasks.chain_busy)
         check_offered(self.ports, changes)
         if "tools" in changes or "tool_choice" in changes:
             self.responder.check_tools(changes.get("tools", self.config.tools),
@@ -235,8 +247,8 @@ class RealtimeSession:
         if isinstance(changes.get("turn_detection"), SemanticVad):
             await self.taker.ensure_smart_turn()
         self.config = msgspec.structs.replace(self.config, **changes)
-        if self.taker.configure(self.config):  # new rate or VAD: a clean buffer
-            self.user_turns.forget_partials(self.taker.item_id)
+        if self.taker.configure(self.config) or switching:  # new rate, VAD or type
+            self._clear()  # a clean buffer
         stored = stored_changes(self.config, changes)
         if stored:
             await self.store.update_session(self.record.id, **stored)
@@ -269,6 +281,7 @@ class RealtimeSession:
     async def _on_frame(self, frame: frames.TurnFrame) -> None:
         match frame:
             case frames.SpeechStarted():
+                self.idle.reset()
                 if frame.interrupt_at is not None:
                     await self.responder.interrupt(frame.interrupt_at)  # barge-in
                 await self.send(SpeechStarted(audio_start_ms=frame.audio_start_ms,

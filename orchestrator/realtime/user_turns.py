@@ -30,6 +30,7 @@ from orchestrator.realtime.protocol.events import (
 from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
 from orchestrator.realtime.reply.stored import remember_later, user_turn_row
 from orchestrator.realtime.responder import Responder
+from orchestrator.realtime.transcription import answers_turns
 from orchestrator.realtime.turns.speculation import HeldSink
 from orchestrator.speech.audio_format import MODEL_RATE
 from orchestrator.telemetry.tracing import traced
@@ -157,8 +158,7 @@ class UserTurns:
 
             stored = asyncio.ensure_future(store_user_turn())
             try:
-                if config.turn_detection is not None and config.turn_detection.create_response \
-                        and answer():
+                if answers_turns(config) and answer():
                     await self.responder.respond(
                         None, end_of_speech=end_of_speech, stt_ms=stt_ms,
                         turn_detection_ms=turn_detection_ms, out=out, user_text=text,

@@ -52,6 +52,9 @@ class ServerVad(msgspec.Struct, tag="server_vad", tag_field="type",
     """Start a reply when a turn ends."""
     interrupt_response: bool = True
     """Barge-in: speech during a reply cancels it (a short backchannel does not)."""
+    idle_timeout_ms: Annotated[int, msgspec.Meta(ge=5000, le=30000)] | None = None
+    """OpenAI's idle timeout: this long without speech after a reply was sent, the server
+    says ``input_audio_buffer.timeout_triggered`` and replies (once per silence)."""
 
 
 Eagerness = Literal["low", "medium", "high", "auto"]
@@ -70,6 +73,8 @@ class SemanticVad(msgspec.Struct, tag="semantic_vad", tag_field="type",
 
 
 TurnDetection = ServerVad | SemanticVad
+SessionType = Literal["realtime", "transcription"]
+"""``transcription``: turns are transcribed and stored, never answered (no LLM, no TTS)."""
 
 
 class InputTranscription(msgspec.Struct, forbid_unknown_fields=True):
@@ -131,6 +136,7 @@ class SessionConfig(msgspec.Struct):
     max_response_output_tokens: int
     tools: list[FunctionTool] = msgspec.field(default_factory=list)
     tool_choice: ToolChoice = "auto"
+    type: SessionType = "realtime"
 
 
 class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,6 +157,7 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     max_response_output_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] | UnsetType = UNSET
     tools: Tools | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
+    type: SessionType | UnsetType = UNSET
 
 
 # --- client -> server --------------------------------------------------------------------
@@ -314,6 +321,15 @@ class AudioCommitted(_Server, tag="input_audio_buffer.committed"):
 
 class AudioCleared(_Server, tag="input_audio_buffer.cleared"):
     pass
+
+
+class TimeoutTriggered(_Server, tag="input_audio_buffer.timeout_triggered"):
+    """``idle_timeout_ms`` passed without speech after a reply: the silent audio since
+    then (offsets in the input audio) becomes an item, and a response follows."""
+
+    audio_start_ms: int
+    audio_end_ms: int
+    item_id: str
 
 
 class TranscriptionDelta(_Server, tag="conversation.item.input_audio_transcription.delta"):
@@ -506,7 +522,8 @@ class OutputAudioCleared(_Server, tag="output_audio_buffer.cleared"):
 
 
 ServerEvent = (SessionCreated | SessionUpdated | SpeechStarted | SpeechStopped | AudioCommitted
-               | AudioCleared | TranscriptionDelta | TranscriptionCompleted | TranscriptionFailed
+               | AudioCleared | TimeoutTriggered | TranscriptionDelta | TranscriptionCompleted
+               | TranscriptionFailed
                | ResponseCreated | ResponseTextDelta | ResponseAudioDelta
                | ResponseAudioTranscriptDelta | OutputItemAdded | FunctionCallArgumentsDelta
                | FunctionCallArgumentsDone | OutputItemDone | ResponseDone | ItemTruncated

@@ -45,6 +45,9 @@ BETA_HEADER = "openai-beta"
 MAX_OUTPUT_TOKENS = 4096  # what "inf" means here (the engine's ceiling)
 
 GA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+IDLE_TIMEOUT_MS = (5000, 30000)  # OpenAI's range for turn_detection.idle_timeout_ms
+NO_LOGPROBS = ("is not supported: the speech-to-text models served here (Whisper, "
+               "Moonshine) do not return token log-probabilities")
 _decoder = msgspec.json.Decoder()
 
 
@@ -99,11 +102,21 @@ def _output_modalities(value: Any, path: str) -> list[str]:
     return ["text", "audio"] if "audio" in value else ["text"]
 
 
-def _turn_detection(value: Any, path: str) -> Any:
+def _turn_detection(value: Any, path: str, *, transcription: bool = False) -> Any:
     if value is None:
         return None
     fields = _object(value, path)
-    _take(fields, path, "idle_timeout_ms")
+    idle = fields.get("idle_timeout_ms")
+    if idle is not None:
+        low, high = IDLE_TIMEOUT_MS
+        if transcription:
+            raise _unsupported(f"{path}.idle_timeout_ms", "is not supported in a transcription "
+                               "session: it creates a response, and there is none")
+        if fields.get("type") != "server_vad":
+            raise _unsupported(f"{path}.idle_timeout_ms", "is for server_vad only")
+        if not isinstance(idle, int) or isinstance(idle, bool) or not low <= idle <= high:
+            raise InvalidRequest(f"{path}.idle_timeout_ms must be an integer from {low} to "
+                                 f"{high} (milliseconds)", param=f"{path}.idle_timeout_ms")
     # null fields mean "the default": leave them out
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -163,7 +176,11 @@ class ClientTranslator:
                                  param="type")
         kind = raw["type"]
         try:
-            if kind == "session.update":
+            if kind == "transcription_session.update":  # beta: the answer keeps its name
+                raw["type"] = "session.update"
+                raw["session"] = self._beta_transcription_session(
+                    _object(raw.get("session"), "session"))
+            elif kind == "session.update":
                 raw["session"] = self.session(_object(raw.get("session"), "session"))
             elif kind == "response.create":
                 raw["response"] = self.response(_object(raw.get("response"), "response"))
@@ -192,13 +209,18 @@ class ClientTranslator:
 
     def _ga_session(self, fields: dict[str, Any]) -> dict[str, Any]:
         path, out = "session", {}
-        _take(fields, path, "type", (None, "realtime"),
-              "must be 'realtime' (transcription sessions are not served)")
+        kind = fields.pop("type", None)
+        if kind == "transcription":
+            return self._ga_transcription_session(fields)
+        if kind not in (None, "realtime"):
+            raise _unsupported(f"{path}.type", "must be 'realtime' or 'transcription'")
+        if kind is not None:
+            out["type"] = kind
         self._model(fields, path)
         _tools(fields, path, out)
         for name in ("tracing", "prompt", "reasoning"):
             _take(fields, path, name)
-        _take(fields, path, "include", (None, []))
+        _take(fields, path, "include", (None, []), NO_LOGPROBS)
         _take(fields, path, "truncation", (None, "auto"))
         if "instructions" in fields:
             out["instructions"] = fields.pop("instructions")
@@ -238,7 +260,7 @@ class ClientTranslator:
         _tools(fields, path, out)
         for name in ("tracing", "client_secret", "input_audio_noise_reduction"):
             _take(fields, path, name)
-        _take(fields, path, "include", (None, []))
+        _take(fields, path, "include", (None, []), NO_LOGPROBS)
         for name in ("instructions", "voice", "speed", "temperature", "input_audio_format",
                      "output_audio_format", "input_sample_rate", "output_sample_rate"):
             if fields.get(name) is not None:
@@ -257,6 +279,46 @@ class ClientTranslator:
                                                     f"{path}.turn_detection")
         _no_more(fields, path)
         return out
+
+    def _ga_transcription_session(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """GA ``{"type": "transcription", "audio": {"input": {...}}, "include"}``."""
+        path, out = "session", {"type": "transcription"}
+        _take(fields, path, "include", (None, []), NO_LOGPROBS)
+        audio = _object(fields.pop("audio", None), f"{path}.audio")
+        audio_in = _object(audio.pop("input", None), f"{path}.audio.input")
+        _no_more(audio, f"{path}.audio")
+        _take_format(audio_in, f"{path}.audio.input", "input", out)
+        self._transcription_input(audio_in, f"{path}.audio.input", "transcription", out)
+        _take(audio_in, f"{path}.audio.input", "noise_reduction")
+        _no_more(audio_in, f"{path}.audio.input")
+        _no_more(fields, path)
+        return out
+
+    def _beta_transcription_session(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Beta ``transcription_session.update``'s session."""
+        path, out = "session", {"type": "transcription"}
+        for name in ("client_secret", "input_audio_noise_reduction"):
+            _take(fields, path, name)
+        _take(fields, path, "include", (None, []), NO_LOGPROBS)
+        _take(fields, path, "modalities", (None, ["text"]), "must be ['text'] (a transcription "
+              "session does not speak)")
+        for name in ("input_audio_format", "input_sample_rate"):  # the rate: an extension
+            if fields.get(name) is not None:
+                out[name] = fields.pop(name)
+        self._transcription_input(fields, path, "input_audio_transcription", out)
+        _no_more(fields, path)
+        return out
+
+    @staticmethod
+    def _transcription_input(fields: dict[str, Any], path: str, name: str,
+                             out: dict[str, Any]) -> None:
+        if name in fields:
+            out["input_audio_transcription"] = _transcription(fields.pop(name),
+                                                              f"{path}.{name}")
+        if "turn_detection" in fields:
+            out["turn_detection"] = _turn_detection(fields.pop("turn_detection"),
+                                                    f"{path}.turn_detection",
+                                                    transcription=True)
 
     # --- response.create -----------------------------------------------------------------
 

@@ -71,7 +71,10 @@ class ServerTranslator:
     def __call__(self, event: Any) -> list[Any]:
         match event:
             case SessionCreated() | SessionUpdated():
-                return [{"type": type(event).__struct_config__.tag, "event_id": event.event_id,
+                name = type(event).__struct_config__.tag
+                if self.dialect == "beta" and event.session.type == "transcription":
+                    name = "transcription_" + name  # transcription_session.updated
+                return [{"type": name, "event_id": event.event_id,
                          "session": self.session(event.session)}]
             case ResponseCreated(response=info):
                 self._replies[info.id] = _Reply(info.id, info.item_id or new_id("item"),
@@ -128,6 +131,8 @@ class ServerTranslator:
     def session(self, config: SessionConfig) -> dict[str, Any]:
         transcription = msgspec.to_builtins(config.input_audio_transcription)
         turn_detection = msgspec.to_builtins(config.turn_detection)
+        if config.type == "transcription":
+            return self._transcription_session(config, transcription, turn_detection)
         common = {"object": "realtime.session", "id": config.id, "model": self.model,
                   "instructions": config.instructions,
                   "tools": msgspec.to_builtins(config.tools),
@@ -143,8 +148,6 @@ class ServerTranslator:
                     "input_audio_transcription": transcription,
                     "input_audio_noise_reduction": None, "turn_detection": turn_detection,
                     "max_response_output_tokens": config.max_response_output_tokens}
-        if isinstance(turn_detection, dict) and turn_detection.get("type") == "server_vad":
-            turn_detection["idle_timeout_ms"] = None
         return {**common, "type": "realtime",
                 "output_modalities": ["audio"] if "audio" in config.modalities else ["text"],
                 "max_output_tokens": config.max_response_output_tokens,
@@ -157,6 +160,22 @@ class ServerTranslator:
                     "output": {"format": _ga_audio_format(config.output_audio_format,
                                                           config.output_sample_rate),
                                "voice": config.voice, "speed": config.speed}}}
+
+    def _transcription_session(self, config: SessionConfig, transcription: Any,
+                               turn_detection: Any) -> dict[str, Any]:
+        """OpenAI's transcription session: GA ``type: "transcription"`` with ``audio.input``
+        only; beta: the ``transcription_session`` object (no client secret here)."""
+        common = {"object": "realtime.transcription_session", "id": config.id,
+                  "include": None}
+        if self.dialect == "beta":
+            return {**common, "client_secret": None, "modalities": ["text"],
+                    "input_audio_format": config.input_audio_format,
+                    "input_audio_transcription": transcription,
+                    "turn_detection": turn_detection, "input_audio_noise_reduction": None}
+        return {**common, "type": "transcription", "audio": {"input": {
+            "format": _ga_audio_format(config.input_audio_format, config.input_sample_rate),
+            "transcription": transcription, "turn_detection": turn_detection,
+            "noise_reduction": None}}}
 
     def item(self, item: Any) -> dict[str, Any]:
         """An item in this dialect (GA names assistant content output_text / output_audio)."""

@@ -26,11 +26,15 @@ class ConnectionClosed(Exception):
     """The socket is gone; nothing more can be sent."""
 
 
-async def emit(out: Any, event: Any) -> None:
+async def emit(out: Any, event: Any, on_sent: Callable[[], None] | None = None) -> None:
     """Put ``event`` on ``out`` (the queue, or a speculative turn's held sink). A client
-    that left gets nothing more; its turn is still finished and stored."""
+    that left gets nothing more; its turn is still finished and stored. ``on_sent``: run
+    once the event has left (after every event queued before it)."""
     with contextlib.suppress(ConnectionClosed):
-        await out.put(event)
+        if on_sent is None:
+            await out.put(event)
+        else:
+            await out.put(event, on_sent=on_sent)
 
 
 @dataclass(slots=True)

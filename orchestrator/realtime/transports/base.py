@@ -98,9 +98,8 @@ def admit(runtime: Runtime, principal: Principal, record: SessionRecord) -> Call
     if runtime.draining:  # readiness says so too: the balancer sends it elsewhere
         raise ShuttingDown("the server is shutting down; connect again")
     ports = voice_ports(runtime)
-    if ports.stt is None or ports.llm is None:
-        raise ServiceDisabled("realtime voice chat needs speech-to-text and the LLM, and one "
-                              "of them is not served")
+    if ports.stt is None:  # without the LLM, the session is a transcription session
+        raise ServiceDisabled("realtime sessions need speech-to-text, and it is not served")
     return runtime.limits.open_realtime(principal)  # RateLimited over the key's sessions
 
 

@@ -100,6 +100,16 @@ class TurnTaker:
         """The rate input audio arrives at (G.711 is 8 kHz whatever the PCM rate says)."""
         return format_rate(self.config.input_audio_format, self.config.input_sample_rate)
 
+    @property
+    def audio_ms(self) -> int:
+        """How much input audio the VAD has read (ms): the offsets its events give."""
+        return self._detector.position * 1000 // MODEL_RATE if self._detector is not None else 0
+
+    @property
+    def in_speech(self) -> bool:
+        """The user is speaking (a turn has started and not ended)."""
+        return self._detector is not None and self._detector.in_speech
+
     # --- configuration ---------------------------------------------------------------------
 
     async def ensure_smart_turn(self) -> None:

@@ -300,7 +300,7 @@ async def test_items_are_retrieved_and_deleted_from_storage_and_memory(live) -> 
         "noise_reduction": {"type": "near_field"}}}}}, "session.audio.input.noise_reduction"),
     ({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
         "format": {"type": "audio/pcm", "rate": 44100}}}}}, "session.audio.input.format.rate"),
-    ({"type": "session.update", "session": {"type": "transcription"}}, "session.type"),
+    ({"type": "session.update", "session": {"type": "translation"}}, "session.type"),
     ({"type": "session.update", "session": {"type": "realtime", "frobnicate": 1}},
      "session.frobnicate"),
     ({"type": "session.update", "session": {"type": "realtime", "model": "gpt-4o"}},
