@@ -132,6 +132,15 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
     # The voice picker lists the served voices.
     assert turns["voices"] == ["", "joe", "kss"]
 
+    # Korean, picked during the call: a Korean voice is chosen with it and both apply at
+    # once (session.update on the data channel).
+    await page.evaluate("""(() => { const l = document.getElementById('language');
+        l.value = 'ko'; l.dispatchEvent(new Event('change')); })()""")
+    session = await page.wait_for("""(s => s && s.audio.input.transcription.language === 'ko'
+                                   && s)(window.demoState.session)""", 10)
+    assert session and session["audio"]["output"]["voice"] == "kss"
+    assert await page.evaluate("document.getElementById('voice').value") == "kss"
+
     # Hang up: the page posts the call's hang-up URL and the server ends it.
     await page.evaluate("document.getElementById('hangup').click()")
     assert await page.wait_for("window.demoState.phase === 'ended'", 10)
@@ -185,3 +194,41 @@ async def test_a_wrong_key_says_so_and_starts_no_call(demo: Demo) -> None:
     assert state["phase"] == "error" and state["callId"] is None and not demo.calls()
     await demo.page.screenshot(screenshot_dir(demo) / "demo-wrong-key.png", width=390,
                                height=700, mobile=True)
+
+
+async def test_refusals_and_a_dropped_call_are_explained(demo: Demo) -> None:
+    page = demo.page
+    # The server refuses the call (speech-to-text is off): its 503 message is shown.
+    demo.live.use({"stt": None})
+    try:
+        await page.open(demo.url("autostart=1"))
+        assert await page.wait_for("window.demoState.notice", 20)
+        shown = await page.evaluate("document.getElementById('error').innerText")
+    finally:
+        demo.live.use(fake_services())
+    assert "The service is unavailable (503)." in shown and "The server says:" in shown
+    assert not demo.calls()
+
+    # The call drops (the server ends it): the page says so and can call again.
+    await page.open(demo.url("autostart=1"))
+    assert await page.wait_for("window.demoState.phase === 'listening'", 20)
+    call_id = await page.evaluate("window.demoState.callId")
+    await demo.calls()[call_id].end()
+    assert await page.wait_for("window.demoState.notice", 20)
+    shown = await page.evaluate("document.getElementById('error').innerText")
+    assert "The call dropped." in shown
+    assert await page.evaluate("window.demoState.phase") == "error"
+    assert not await page.evaluate("document.getElementById('start').disabled")
+
+    # The microphone is refused: the page says how to allow it, and posts nothing. (The
+    # browser runs with --use-fake-ui-for-media-stream, which grants every request, so the
+    # refusal is getUserMedia's NotAllowedError, as a browser rejects it with.)
+    await page.open(demo.url())
+    await page.evaluate("""navigator.mediaDevices.getUserMedia = () => Promise.reject(
+        new DOMException('Permission denied', 'NotAllowedError'));
+        document.getElementById('start').click()""")
+    assert await page.wait_for("window.demoState.notice", 20)
+    shown = await page.evaluate("document.getElementById('error').innerText")
+    assert "Microphone access was refused." in shown
+    assert "Allow the microphone" in shown
+    assert await page.evaluate("window.demoState.callId") is None

@@ -54,7 +54,11 @@ class Page:
         return value
 
     async def open(self, url: str) -> None:
-        """Load ``url`` in this tab (the previous page, and its calls, go away)."""
+        """Load ``url`` in this tab (the previous page, and its calls, go away; a URL that
+        differs only in its fragment loads anew too)."""
+        await self.command("Page.navigate", url="about:blank")
+        await self.wait_for("location.href === 'about:blank' && document.readyState === "
+                            "'complete'", 15)
         await self.command("Page.navigate", url=url)
         await self.wait_for("document.readyState === 'complete' && location.href !== "
                             "'about:blank'", 15)
