@@ -156,7 +156,7 @@ async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> Non
     demo.live.use(fake_services(stt=stt))
     session_id = await demo.live.new_session("browser-user")
     # The key rides in the fragment; the page sends it as the WebSocket subprotocol.
-    await demo.page.open(demo.url(f"transport=websocket&user=browser-user&session={session_id}"
+    await demo.page.open(demo.url(f"transport=websocket&session={session_id}"
                                   "&autostart=1"))
     state = await demo.page.wait_for(
         "(s => s.responses.includes('completed') && s.audioDeltas && s.timings.length && s)"
