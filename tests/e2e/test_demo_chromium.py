@@ -115,6 +115,10 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
                  "output_audio_buffer.stopped", "response.done"):
         assert kind in state["events"], state["events"]
     assert state["audioDeltas"] == 0  # the reply played on the remote track, not as deltas
+    # The state pill went through the turn (each state in this order, others between).
+    order = iter(state["phases"])
+    assert all(phase in order for phase in ("connecting", "listening", "user", "thinking",
+                                            "assistant", "listening")), state["phases"]
     assert state["micLevel"] > 0.05  # the meter moved with the fake microphone
     # The user's bubble has what STT heard (interim words first), the assistant's the reply.
     assert turns["user"][0] == TRANSCRIPT == state["userTranscripts"][0]
