@@ -119,7 +119,9 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
     order = iter(state["phases"])
     assert all(phase in order for phase in ("connecting", "listening", "user", "thinking",
                                             "assistant", "listening")), state["phases"]
-    assert state["micLevel"] > 0.05  # the meter moved with the fake microphone
+    # The meters moved: the fake microphone's speech, then the reply (FakeTTS's tone) from
+    # the remote track.
+    assert state["micLevel"] > 0.05 and state["replyLevel"] > 0.05
     # The user's bubble has what STT heard (interim words first), the assistant's the reply.
     assert turns["user"][0] == TRANSCRIPT == state["userTranscripts"][0]
     assert state["interim"] and TRANSCRIPT.startswith(state["interim"][0])
@@ -163,12 +165,14 @@ async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> Non
     await demo.page.open(demo.url(f"transport=websocket&session={session_id}"
                                   "&autostart=1"))
     state = await demo.page.wait_for(
-        "(s => s.responses.includes('completed') && s.audioDeltas && s.timings.length && s)"
+        "(s => s.responses.includes('completed') && s.audioDeltas && s.timings.length"
+        " && s.replyLevel > 0.05 && s)"
         "(window.demoState)", 60)
     turns = await demo.page.evaluate(TURNS)
     stored, _ = await demo.live.runtime.conversations.list_turns(session_id)
     await demo.page.evaluate("document.getElementById('hangup').click()")
     assert state["errors"] == [] and turns["badge"] == "WebSocket"
+    assert state["micLevel"] > 0.05 and state["replyLevel"] > 0.05
     assert state["transport"] == "websocket" and state["callId"] is None
     assert state["events"][:2] == ["session.created", "session.updated"]
     assert "input_audio_buffer.speech_started" in state["events"]
