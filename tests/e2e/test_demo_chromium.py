@@ -96,14 +96,17 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
     await page.open(demo.url("autostart=1"))
     calls_seen: set[str] = set()
     state: dict = {}
+    shots = screenshot_dir(demo)
+    speaking_shot = None
     for _ in range(300):
         calls_seen.update(demo.calls())
         state = await page.evaluate("window.demoState")
+        if state["phase"] == "assistant" and speaking_shot is None:
+            speaking_shot = await page.screenshot(shots / "demo-webrtc-speaking.png")
         if state["timings"] and state["assistantTexts"] and state["phase"] == "listening":
             break
         await asyncio.sleep(0.1)
     turns = await page.evaluate(TURNS)
-    shots = screenshot_dir(demo)
     await page.screenshot(shots / "demo-webrtc.png")
     await page.screenshot(shots / "demo-webrtc-phone.png", width=390, height=844, mobile=True)
 
