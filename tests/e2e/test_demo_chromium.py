@@ -47,6 +47,12 @@ class Demo:
     def url(self, query: str = "", key: str | None = None) -> str:
         return f"{self.live.base_url}/demo?{query}#key={self.key if key is None else key}"
 
+    async def open(self, query: str = "", key: str | None = None) -> None:
+        """The demo page as a first-time visitor sees it (nothing kept from a test before)."""
+        await self.page.command("Storage.clearDataForOrigin", origin=self.live.base_url,
+                                storageTypes="local_storage")
+        await self.page.open(self.url(query, key))
+
     def calls(self) -> dict:
         registry = self.live.runtime.transports.get("webrtc")
         return {} if registry is None else registry.calls
@@ -93,7 +99,7 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
     stt = FakeSTT(TRANSCRIPT)
     demo.live.use(fake_services(stt=stt))
     page = demo.page
-    await page.open(demo.url("autostart=1"))
+    await demo.open("autostart=1")
     calls_seen: set[str] = set()
     state: dict = {}
     shots = screenshot_dir(demo)
@@ -165,8 +171,7 @@ async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> Non
     demo.live.use(fake_services(stt=stt))
     session_id = await demo.live.new_session("browser-user")
     # The key rides in the fragment; the page sends it as the WebSocket subprotocol.
-    await demo.page.open(demo.url(f"transport=websocket&session={session_id}"
-                                  "&autostart=1"))
+    await demo.open(f"transport=websocket&session={session_id}&autostart=1")
     state = await demo.page.wait_for(
         "(s => s.responses.includes('completed') && s.audioDeltas && s.timings.length"
         " && s.replyLevel > 0.05 && s)"
@@ -196,7 +201,7 @@ async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> Non
 
 async def test_a_wrong_key_says_so_and_starts_no_call(demo: Demo) -> None:
     demo.live.use(fake_services())
-    await demo.page.open(demo.url("autostart=1", key="vck_not-a-real-key"))
+    await demo.open("autostart=1", key="vck_not-a-real-key")
     notice = await demo.page.wait_for("window.demoState.notice", 20)
     state = await demo.page.evaluate("window.demoState")
     shown = await demo.page.evaluate("document.getElementById('error').innerText")
@@ -212,7 +217,7 @@ async def test_refusals_and_a_dropped_call_are_explained(demo: Demo) -> None:
     # The server refuses the call (speech-to-text is off): its 503 message is shown.
     demo.live.use({"stt": None})
     try:
-        await page.open(demo.url("autostart=1"))
+        await demo.open("autostart=1")
         assert await page.wait_for("window.demoState.notice", 20)
         shown = await page.evaluate("document.getElementById('error').innerText")
     finally:
@@ -221,7 +226,7 @@ async def test_refusals_and_a_dropped_call_are_explained(demo: Demo) -> None:
     assert not demo.calls()
 
     # The call drops (the server ends it): the page says so and can call again.
-    await page.open(demo.url("autostart=1"))
+    await demo.open("autostart=1")
     assert await page.wait_for("window.demoState.phase === 'listening'", 20)
     call_id = await page.evaluate("window.demoState.callId")
     await demo.calls()[call_id].end()
@@ -234,7 +239,7 @@ async def test_refusals_and_a_dropped_call_are_explained(demo: Demo) -> None:
     # The microphone is refused: the page says how to allow it, and posts nothing. (The
     # browser runs with --use-fake-ui-for-media-stream, which grants every request, so the
     # refusal is getUserMedia's NotAllowedError, as a browser rejects it with.)
-    await page.open(demo.url())
+    await demo.open()
     await page.evaluate("""navigator.mediaDevices.getUserMedia = () => Promise.reject(
         new DOMException('Permission denied', 'NotAllowedError'));
         document.getElementById('start').click()""")
