@@ -225,9 +225,15 @@ async def test_refusals_and_a_dropped_call_are_explained(demo: Demo) -> None:
     assert "The service is unavailable (503)." in shown and "The server says:" in shown
     assert not demo.calls()
 
-    # The call drops (the server ends it): the page says so and can call again.
-    await demo.open("autostart=1")
+    # A Korean session (continued with ?session=): the language picker follows it. Then
+    # the call drops (the server ends it): the page says so and can call again.
+    session_id = await demo.live.new_session("browser-user", language="ko")
+    await demo.open(f"session={session_id}&autostart=1")
     assert await page.wait_for("window.demoState.phase === 'listening'", 20)
+    assert await page.evaluate("document.getElementById('language').value") == "ko"
+    session = await page.evaluate("window.demoState.session")
+    assert session["id"] == session_id
+    assert session["audio"]["input"]["transcription"]["language"] == "ko"
     call_id = await page.evaluate("window.demoState.callId")
     await demo.calls()[call_id].end()
     assert await page.wait_for("window.demoState.notice", 20)
