@@ -164,6 +164,14 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
             break
         await asyncio.sleep(0.1)
     assert state["callId"] not in demo.calls()
+    # Start again: a new call goes on with the same conversation.
+    first_session = state["session"]["id"]
+    await page.evaluate("document.getElementById('start').click()")
+    assert await page.wait_for("window.demoState.phase === 'listening'", 20)
+    again = await page.evaluate("window.demoState")
+    assert again["callId"] != state["callId"] and again["session"]["id"] == first_session
+    await page.evaluate("document.getElementById('hangup').click()")
+    assert await page.wait_for("window.demoState.phase === 'ended'", 10)
 
 
 async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> None:
