@@ -9,7 +9,7 @@ from orchestrator.models.controllers import ModelAdminController
 from orchestrator.realtime.client_secret_routes import create_client_secret
 from orchestrator.realtime.controllers import ROUTES as REALTIME_ROUTES
 from orchestrator.sessions.controllers import SessionController, UserController
-from orchestrator.speech.synthesis import SpeechController
+from orchestrator.speech.synthesis import SpeechController, list_voices
 from orchestrator.speech.transcriptions import TranscriptionController
 
 ROUTE_HANDLERS: list = [
@@ -23,6 +23,7 @@ ROUTE_HANDLERS: list = [
     EmbeddingsController,
     TranscriptionController,
     SpeechController,
+    list_voices,
     *REALTIME_ROUTES,
     ModelAdminController,
     KeyAdminController,

@@ -136,6 +136,13 @@ class ModelCatalogue:
                                      "no sampling noise (it says a text the same way every "
                                      "time); leave it out", param=param)
 
+    def listing(self) -> list[tuple[str, list[str]]]:
+        """(voice, the base languages it speaks) of the served tts version, by name; empty
+        when the repository cannot be read here."""
+        languages = self._voice_languages()
+        return [(name, sorted(code for code in languages[name] if code))
+                for name in sorted(languages)]
+
     def voices_speaking(self, language: str) -> list[str]:
         return sorted(name for name, spoken in self._voice_languages().items()
                       if language in spoken)

@@ -20,7 +20,7 @@ from contextlib import aclosing
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Response, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
@@ -89,6 +89,21 @@ class SynthesizeRequest(msgspec.Struct):
     format: FormatName = "wav"
     noise_scale: Noise | None = None
     noise_w: Noise | None = None
+
+
+class Voice(msgspec.Struct):
+    name: str
+    languages: list[str]
+    """Base language codes the voice speaks (en, ko, …)."""
+
+
+class VoiceList(msgspec.Struct):
+    """The served tts version's voices. ``default``: what a request naming no voice (or
+    an OpenAI voice name) gets; both empty when the model repository is not readable by
+    this process (Triton elsewhere): then any name is passed on to the model."""
+
+    default: str
+    data: list[Voice]
 
 
 def _version(model: str) -> str:
@@ -192,3 +207,10 @@ class SpeechController(Controller):
             "X-Sample-Rate": str(output_rate(fmt, speech.sample_rate)),
             "X-Audio-Duration": f"{speech.duration_s:.3f}",
             "X-Sentences": str(len(speech.sentences))})
+
+
+@get("/api/tts/voices", name="tts:voices", summary="The voices the served tts version offers, "
+     "with the languages each speaks")
+async def list_voices(catalogue: CatalogueDep) -> VoiceList:
+    return VoiceList(default=catalogue.effective_voice(None),
+                     data=[Voice(name, languages) for name, languages in catalogue.listing()])

@@ -211,6 +211,17 @@ async def test_voice_and_language_must_be_offered_by_the_served_models(offered_c
         assert r.status_code == 201, (body, r.text)
 
 
+async def test_the_served_voices_are_listed_with_their_languages(offered_client,
+                                                                  client) -> None:
+    r = await offered_client.get("/api/tts/voices")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"default": "joe", "data": [{"name": "joe", "languages": ["en"]},
+                                                   {"name": "kss", "languages": ["ko"]}]}
+    # No model repository to read: nothing is known (any voice name goes to the model).
+    r = await client.get("/api/tts/voices")
+    assert r.status_code == 200 and r.json()["data"] == [], r.text
+
+
 async def test_no_turn_is_stored_after_the_session_ended(client, store) -> None:
     from storage.errors import SessionEnded
 

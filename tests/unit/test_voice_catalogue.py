@@ -107,3 +107,12 @@ async def test_synthesis_asks_for_the_voice_the_catalogue_checked(tmp_path: Path
     assert Client.values[spec.VOICE] == ["ko-kumo"]
     assert [c async for c in tts.stream("안녕", voice="ko-kumo")] == []
     assert Client.values[spec.VOICE] == ["ko-kumo"]
+
+
+def test_the_listing_names_each_served_voice_with_its_languages(tmp_path: Path) -> None:
+    # GET /api/tts/voices (the demo page's voice picker) reads this.
+    root = offered_repository(tmp_path)
+    _add_kokoro_version(root)
+    catalogue = ModelCatalogue(root, default_voice="ko-kumo")
+    assert catalogue.listing() == [("en_US-joe-medium", ["en"]), ("ko-kumo", ["en", "ko"])]
+    assert ModelCatalogue(None).listing() == []
