@@ -12,7 +12,7 @@ from litestar.params import FromQuery
 from orchestrator.auth.access import principal_of
 from orchestrator.auth.middleware import answer_subprotocol
 from orchestrator.auth.principal import Principal
-from orchestrator.errors import AppError, Forbidden, NotFound
+from orchestrator.errors import AppError, Forbidden, InvalidRequest, NotFound
 from orchestrator.models.refs import version_for
 from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
@@ -29,12 +29,16 @@ LLM_MODEL = "llm"
 @websocket("/v1/realtime", name="realtime:openai")
 async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
                           session_id: FromQuery[str | None] = None,
-                          user_id: FromQuery[str | None] = None) -> None:
+                          user_id: FromQuery[str | None] = None,
+                          intent: FromQuery[str | None] = None) -> None:
     runtime = socket.app.state.runtime
     principal = principal_of(socket)
     await socket.accept(subprotocols=answer_subprotocol(socket.scope))
     transport = SocketTransport(socket)
     try:
+        if intent not in (None, "transcription"):
+            raise InvalidRequest(f"intent {intent[:40]!r} is not known; use "
+                                 "intent=transcription or leave it out", param="intent")
         version = llm_version(model)
         record = await openai_session(runtime, principal, session_id, user_id)
     except AppError as exc:
@@ -47,8 +51,17 @@ async def openai_realtime(socket: WebSocket, model: FromQuery[str] = "llm",
             dialect, model=model, config=config,
             rate_limits=lambda: runtime.limits.realtime_limits(principal)),
         llm_version=version, name="openai")
+    opening = [transcription_intent(dialect)] if intent == "transcription" else []
     await serve_session(transport, runtime, principal, record, codec,
-                        first_events=first_events(principal, dialect))
+                        first_events=opening + first_events(principal, dialect))
+
+
+def transcription_intent(dialect: str) -> str:
+    """``?intent=transcription``: the session starts as a transcription session, as if the
+    client's first event had made it one (it sees that update answered)."""
+    if dialect == "beta":
+        return '{"type": "transcription_session.update", "session": {}}'
+    return '{"type": "session.update", "session": {"type": "transcription"}}'
 
 
 def llm_version(model: str) -> str:

@@ -106,6 +106,9 @@ async def test_beta_transcription_session_update_is_answered_in_kind(live) -> No
     live.use(fake_services())
     async with connect(live, "&intent=transcription", **BETA) as client:
         await client.next()
+        # ?intent=transcription: a transcription session from the start
+        assert valid(BETA_EVENTS, await client.next())["type"] == \
+            "transcription_session.updated"
         await client.send("transcription_session.update", session={
             "input_audio_format": "pcm16",
             "input_audio_transcription": {"model": "whisper-1", "language": "en"},
@@ -126,6 +129,18 @@ async def test_beta_transcription_session_update_is_answered_in_kind(live) -> No
                          "input_audio_buffer.speech_stopped",
                          "input_audio_buffer.committed"]
     assert not [t for t in types if t.startswith("response.")]
+
+
+async def test_intent_transcription_starts_a_ga_transcription_session(live) -> None:
+    live.use(fake_services())
+    async with connect(live, "&intent=transcription") as client:
+        assert (await client.next())["type"] == "session.created"
+        updated = valid(GA_EVENTS, await client.next())
+        assert updated["type"] == "session.updated"
+        assert updated["session"]["type"] == "transcription"
+    async with connect(live, "&intent=translation") as client:
+        error = await client.next()
+        assert error["type"] == "error" and error["error"]["param"] == "intent"
 
 
 async def test_response_create_is_refused_in_a_transcription_session(live) -> None:
