@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import websockets
 
 from bench.live import serving
@@ -117,3 +118,29 @@ def types_of(events: list[dict]) -> list[str]:
         if not out or out[-1] != event["type"]:
             out.append(event["type"])
     return out
+
+
+async def events_within(client: RealtimeClient, seconds: float) -> list[dict]:
+    """Every event that arrives until none has for ``seconds``."""
+    out: list[dict] = []
+    try:
+        while True:
+            out.append(await client.next(wait_s=seconds))
+    except TimeoutError:
+        return out
+
+
+async def stored_turns(live: LiveServer, session_id: str) -> list[tuple[str, str]]:
+    """(role, text) of each stored turn of the session."""
+    turns, _ = await live.runtime.conversations.list_turns(session_id)
+    return [(t.role, t.text) for t in turns]
+
+
+async def refused(client: RealtimeClient, code: int) -> dict:
+    """The ``error`` event of a refused connection, after which it closes with ``code``."""
+    error = await client.next()
+    assert error["type"] == "error", error
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await client.next()
+    assert closed.value.rcvd.code == code
+    return error["error"]

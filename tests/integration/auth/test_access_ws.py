@@ -12,7 +12,7 @@ import websockets
 
 from tests.integration.auth.conftest import ADMIN_KEY
 from tests.support.fake_voice import fake_services
-from tests.support.realtime import LiveServer, live_server
+from tests.support.realtime import LiveServer, live_server, refused
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,14 +33,6 @@ async def key_for(live: LiveServer, user_id: str) -> str:
 def bearer(key: str) -> dict:
     return {"additional_headers": {"Authorization": f"Bearer {key}"}}
 
-
-async def refused(client, code: int) -> dict:  # type: ignore[no-untyped-def]
-    error = await client.next()
-    assert error["type"] == "error", error
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await client.next()
-    assert closed.value.rcvd.code == code
-    return error["error"]
 
 
 async def test_no_or_wrong_key_is_refused_with_4401(live) -> None:

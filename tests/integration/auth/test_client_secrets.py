@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-import websockets
 from sqlalchemy import select, text, update
 
 from orchestrator.auth.middleware import auth_middleware
@@ -25,7 +24,7 @@ from storage.database import Database
 from storage.tables import ClientSecret, utcnow
 from tests.integration.auth.conftest import ADMIN_KEY, Keys
 from tests.support.fake_voice import fake_services
-from tests.support.realtime import LiveServer, RealtimeClient, live_server
+from tests.support.realtime import LiveServer, RealtimeClient, live_server, refused
 
 pytestmark = pytest.mark.asyncio
 bearer = Keys.bearer
@@ -96,7 +95,7 @@ async def test_expires_after_is_bounded(api, keys) -> None:
 
 @pytest.mark.parametrize(("session", "param"), [
     ({"type": "realtime", "colour": "blue"}, "session.colour"),
-    ({"type": "transcription"}, "session.type"),
+    ({"type": "translation"}, "session.type"),
     ({"type": "realtime", "model": "whisper"}, "session.model"),
     ({"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad",
                                                                    "threshold": 7}}}},
@@ -174,14 +173,6 @@ async def mint(live: LiveServer, key: str, **body: object) -> dict:
     return r.json()
 
 
-async def refused(client: RealtimeClient, code: int = 4401) -> dict:
-    error = await client.next()
-    assert error["type"] == "error", error
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await client.next()
-    assert closed.value.rcvd.code == code
-    return error["error"]
-
 
 def realtime(live: LiveServer, secret: str, query: str = "") -> RealtimeClient:
     return RealtimeClient(f"{live.ws_url}/v1/realtime{query}",
@@ -201,7 +192,7 @@ async def test_a_secret_opens_v1_realtime_once_with_its_session(live) -> None:
         session = await live.runtime.conversations.get_session(created["session"]["id"])
         assert session.user_id == "alice" and session.instructions == "Speak like a pirate."
     async with realtime(live, secret) as client:
-        error = await refused(client)
+        error = await refused(client, 4401)
         assert "used already" in error["message"]
 
 
@@ -228,9 +219,9 @@ async def test_an_expired_or_unknown_secret_is_refused(live) -> None:
         await s.execute(update(ClientSecret).values(
             expires_at=utcnow() - timedelta(seconds=1)))
     async with realtime(live, secret["value"]) as client:
-        assert "expired" in (await refused(client))["message"]
+        assert "expired" in (await refused(client, 4401))["message"]
     async with realtime(live, "ek_" + "n" * 43) as client:
-        assert (await refused(client))["message"] == "unknown client secret"
+        assert (await refused(client, 4401))["message"] == "unknown client secret"
 
 
 async def test_a_voice_the_server_lacks_is_refused_at_mint_time(tmp_path) -> None:
@@ -274,7 +265,7 @@ async def test_revoking_the_minting_key_withdraws_its_secrets(live) -> None:
     secret = (await mint(live, key.secret))["value"]
     await live.runtime.keys.revoke(key.record.id)
     async with realtime(live, secret) as client:
-        assert "has been revoked" in (await refused(client))["message"]
+        assert "has been revoked" in (await refused(client, 4401))["message"]
 
 
 async def test_a_beta_shaped_session_applies_on_a_ga_connection(live) -> None:
@@ -322,7 +313,7 @@ async def test_the_webrtc_offer_path_takes_a_client_secret(live) -> None:
     [principal] = seen
     assert principal.user_id == "alice" and not principal.admin
     assert principal.client_secret is not None
-    assert principal.client_secret.session == {"instructions": "Hi."}
+    assert principal.client_secret.session == {"instructions": "Hi.", "type": "realtime"}
     assert principal.client_secret.model == "llm"
     with pytest.raises(Unauthorized, match="used already"):
         await post("/v1/realtime/calls")

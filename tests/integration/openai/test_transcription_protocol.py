@@ -15,7 +15,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from tests.support.fake_voice import FakeLLM, fake_services, silence, speak
-from tests.support.realtime import RealtimeClient, live_server
+from tests.support.realtime import RealtimeClient, events_within, live_server, stored_turns
 
 pytestmark = pytest.mark.asyncio
 GA_EVENTS = TypeAdapter(ga_types.RealtimeServerEvent)
@@ -54,19 +54,6 @@ def valid(adapter: TypeAdapter, event: dict) -> dict:
     return event
 
 
-async def quiet_for(client: RealtimeClient, seconds: float) -> list[dict]:
-    """Every event that arrives within ``seconds``."""
-    out: list[dict] = []
-    try:
-        while True:
-            out.append(await client.next(wait_s=seconds))
-    except TimeoutError:
-        return out
-
-
-async def stored(live, session_id: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    turns, _ = await live.runtime.conversations.list_turns(session_id)
-    return [(t.role, t.text) for t in turns]
 
 
 # --- transcription sessions ---------------------------------------------------------------
@@ -88,7 +75,7 @@ async def test_ga_transcription_session_transcribes_stores_and_never_replies(liv
         await client.append(tone(0.8), RATE)
         await client.send("input_audio_buffer.commit")
         events = await client.until("conversation.item.input_audio_transcription.completed")
-        events += await quiet_for(client, 1.0)
+        events += await events_within(client, 1.0)
     for event in events:
         valid(GA_EVENTS, event)
     types = [e["type"] for e in events]
@@ -99,7 +86,7 @@ async def test_ga_transcription_session_transcribes_stores_and_never_replies(liv
                      if e["type"] == "conversation.item.input_audio_transcription.completed")
     assert completed["transcript"] == "what is the weather like"
     assert llm.requests == []
-    assert await stored(live, session_id) == [("user", "what is the weather like")]
+    assert await stored_turns(live, session_id) == [("user", "what is the weather like")]
 
 
 async def test_beta_transcription_session_update_is_answered_in_kind(live) -> None:
@@ -123,7 +110,7 @@ async def test_beta_transcription_session_update_is_answered_in_kind(live) -> No
         await client.append(np.concatenate([silence(0.3, RATE), tone(0.8), silence(1.0, RATE)]),
                             RATE)
         events = await client.until("conversation.item.input_audio_transcription.completed")
-        events += await quiet_for(client, 1.0)
+        events += await events_within(client, 1.0)
     types = [e["type"] for e in events]
     assert types[:3] == ["input_audio_buffer.speech_started",
                          "input_audio_buffer.speech_stopped",
@@ -288,7 +275,7 @@ async def test_idle_timeout_fires_once_after_a_reply_and_a_response_follows(live
         fired = loop.time()
         events = await client.until("response.done", wait_s=10)
         await mic
-        later = await quiet_for(client, 6.0)  # the reply it made does not start it again
+        later = await events_within(client, 6.0)  # the reply it made does not start it again
     assert 4.9 <= fired - replied <= 6.5
     assert not [e for e in before if e["type"] == "response.created"]
     triggered = valid(GA_EVENTS, before[-1])
@@ -302,7 +289,7 @@ async def test_idle_timeout_fires_once_after_a_reply_and_a_response_follows(live
     assert len(llm.requests) == 2  # the user's turn, then the nudge
     assert not [e for e in later if e["type"] == "input_audio_buffer.timeout_triggered"]
     # nothing was said: no user turn stored for the silence
-    roles = [role for role, _ in await stored(live, created["session"]["id"])]
+    roles = [role for role, _ in await stored_turns(live, created["session"]["id"])]
     assert roles == ["user", "assistant", "assistant"]
 
 
@@ -327,7 +314,7 @@ async def test_idle_timeout_does_not_fire_while_the_user_keeps_talking(live,
         await text_reply(client)
         # speech longer than the timeout, at real time, right after the reply
         await client.append(long_speech, RATE, pace=1.0)
-        events = await quiet_for(client, 0.5)
+        events = await events_within(client, 0.5)
     assert not [e for e in client.seen if e["type"] == "input_audio_buffer.timeout_triggered"]
     assert "input_audio_buffer.speech_started" in [e["type"] for e in events + client.seen]
 

@@ -13,7 +13,7 @@ import pytest
 from orchestrator.realtime.audio import float_to_pcm16, pcm16_to_float
 from tests.support import llm_fixtures
 from tests.support.fake_voice import silence, speak
-from tests.support.realtime import RealtimeClient, live_server
+from tests.support.realtime import RealtimeClient, events_within, live_server, stored_turns
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.triton]
 RATE = 24000
@@ -48,18 +48,6 @@ async def one_shot(live, audio: np.ndarray) -> str:  # type: ignore[no-untyped-d
     return result.text.strip()
 
 
-async def after(client: RealtimeClient, seconds: float) -> list[dict]:
-    out: list[dict] = []
-    try:
-        while True:
-            out.append(await client.next(wait_s=seconds))
-    except TimeoutError:
-        return out
-
-
-async def stored(live, session_id: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    turns, _ = await live.runtime.conversations.list_turns(session_id)
-    return [(t.role, t.text) for t in turns]
 
 
 async def test_ga_transcription_session_with_server_vad_matches_one_shot_stt(
@@ -75,7 +63,7 @@ async def test_ga_transcription_session_with_server_vad_matches_one_shot_stt(
         spoken = np.concatenate([silence(0.5), question, silence(1.5)])
         await client.append(spoken, 16000, chunk_ms=20, pace=2.0)
         events = await client.until(TRANSCRIBED, wait_s=120)
-        events += await after(client, 2.0)
+        events += await events_within(client, 2.0)
     types = [e["type"] for e in events]
     for kind in ("input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
                  "input_audio_buffer.committed",
@@ -86,7 +74,7 @@ async def test_ga_transcription_session_with_server_vad_matches_one_shot_stt(
     transcript = completed["transcript"]
     assert "capital" in transcript.lower() and "france" in transcript.lower()
     assert transcript == await one_shot(live, question)
-    assert await stored(live, session_id) == [("user", transcript)]
+    assert await stored_turns(live, session_id) == [("user", transcript)]
 
 
 async def test_beta_transcription_session_manual_commit_is_the_one_shot_transcript(
@@ -105,7 +93,7 @@ async def test_beta_transcription_session_manual_commit_is_the_one_shot_transcri
         events = await client.until(TRANSCRIBED, wait_s=120)
         await client.send("response.create", event_id="r1")
         refused = await client.until("error")
-        events += await after(client, 1.0)
+        events += await events_within(client, 1.0)
     deltas = [e["delta"] for e in events
               if e["type"] == "conversation.item.input_audio_transcription.delta"]
     transcript = next(e for e in events if e["type"] == TRANSCRIBED)["transcript"]
@@ -115,7 +103,7 @@ async def test_beta_transcription_session_manual_commit_is_the_one_shot_transcri
     assert refused[-1]["error"]["param"] == "type"
     assert refused[-1]["error"]["event_id"] == "r1"
     assert not [e for e in events if e["type"].startswith("response.")]
-    assert await stored(live, session_id) == [("user", transcript)]
+    assert await stored_turns(live, session_id) == [("user", transcript)]
 
 
 async def test_idle_timeout_fires_once_after_a_reply_then_the_model_replies(live) -> None:
@@ -139,7 +127,7 @@ async def test_idle_timeout_fires_once_after_a_reply_then_the_model_replies(live
         fired = loop.time()
         events = await client.until("response.done", wait_s=120)
         await mic
-        later = await after(client, 7.0)
+        later = await events_within(client, 7.0)
     assert 4.9 <= fired - replied <= 7.0
     assert not [e for e in before if e["type"].startswith("response.")]
     triggered = before[-1]
@@ -150,7 +138,7 @@ async def test_idle_timeout_fires_once_after_a_reply_then_the_model_replies(live
     assert "response.created" in [e["type"] for e in events]
     assert events[-1]["response"]["status"] in ("completed", "incomplete")
     assert not [e for e in later if e["type"] == "input_audio_buffer.timeout_triggered"]
-    roles = [role for role, _ in await stored(live, session_id)]
+    roles = [role for role, _ in await stored_turns(live, session_id)]
     assert roles[0] == "user" and roles.count("user") == 1  # the silence is not stored
 
 
@@ -206,13 +194,13 @@ async def test_semantic_vad_transcription_session_takes_turn_after_turn(
         await client.append(np.concatenate([second, silence(4.5, RATE)]), RATE,
                             chunk_ms=20, pace=2.0)
         events += await client.until(TRANSCRIBED, wait_s=120)
-        events += await after(client, 2.0)
+        events += await events_within(client, 2.0)
     transcripts = [e["transcript"] for e in events if e["type"] == TRANSCRIBED]
     # tiny.en hears espeak's "France" as "friends" once resampled: the words it is sure of
     assert len(transcripts) == 2 and "capital" in transcripts[0].lower()
     assert "coffee" in transcripts[1].lower()
     assert not [e for e in events if e["type"].startswith("response.")]
-    assert await stored(live, session_id) == [("user", t) for t in transcripts]
+    assert await stored_turns(live, session_id) == [("user", t) for t in transcripts]
 
 
 def speak_24k(audio_16k: np.ndarray) -> np.ndarray:
