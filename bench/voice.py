@@ -90,6 +90,7 @@ def spoken(text: str, language: str = "en") -> bytes:
 PROTOCOLS = ("ws", "openai", "webrtc")
 AUDIO_DELTA = {"ws": "response.audio.delta", "openai": "response.output_audio.delta",
                "webrtc": HEARD_DELTA}
+PLAYOUT_ENDED = ("output_audio_buffer.stopped", "output_audio_buffer.cleared")
 
 
 def _append(pcm: bytes, protocol: str) -> str | bytes:
@@ -162,7 +163,10 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                     figures.update(event["response"].get("timings") or {})
                     figures["status"] = event["response"]["status"]
                     figures["reply"] = _reply_text(event["response"])
-                    break
+                    if protocol != "webrtc" or not audio_bytes:
+                        break
+                elif event["type"] in PLAYOUT_ENDED and "status" in figures:
+                    break  # a call: its reply has played out on the track
         if pace and first_audio_at:  # pace 0 (tests): no clock, so no listening either
             await asyncio.sleep(max(0.0, played_until - time.perf_counter()))
         figures["reply_audio_s"] = round(audio_bytes / 2 / RATE, 3)

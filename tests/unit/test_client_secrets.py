@@ -108,6 +108,6 @@ def test_no_grant_no_first_events() -> None:
 def test_ga_session_nests_audio_settings() -> None:
     assert ga_session({"voice": "alloy", "input_audio_format": "g711_ulaw",
                        "modalities": ["text", "audio"]}) == {
-        "type": "realtime", "output_modalities": ["audio"],
+        "output_modalities": ["audio"],
         "audio": {"input": {"format": {"type": "audio/pcmu"}},
                   "output": {"voice": "alloy"}}}

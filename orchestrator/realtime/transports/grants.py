@@ -34,7 +34,7 @@ def first_events(principal: Principal, protocol: Protocol) -> list[str]:
 def ga_session(update: dict[str, Any]) -> dict[str, Any]:
     """An engine-shaped ``session.update`` body in OpenAI's GA shape (what
     :class:`~orchestrator.realtime.protocol.openai.ClientTranslator` maps back)."""
-    out: dict[str, Any] = {"type": "realtime"}
+    out: dict[str, Any] = {}  # no type unless minted with one: the server's default holds
     audio_in: dict[str, Any] = {}
     audio_out: dict[str, Any] = {}
     for name, value in update.items():
