@@ -72,5 +72,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # WebRTC's ICE and RTP libraries log every candidate check at INFO: a dozen lines a
+    # call. The call's own start and end are logged by the transport.
+    for name in ("aioice", "aiortc"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     # Access lines duplicate our own request log; keep them at DEBUG only.
     logging.getLogger("uvicorn.access").setLevel(max(logging.getLogger().level, logging.WARNING))

@@ -6,14 +6,16 @@ disconnect mid-reply."""
 from __future__ import annotations
 
 import asyncio
+import wave
 
 import httpx
 import numpy as np
 import pytest
 
-from orchestrator.realtime.audio import resample
+from orchestrator.realtime.audio import float_to_pcm16, resample
 from orchestrator.speech.audio_format import MODEL_RATE
 from tests.support import llm_fixtures
+from tests.support.chromium import CHROMIUM, chromium_page
 from tests.support.fake_voice import silence, speak
 from tests.support.realtime import live_server
 from tests.support.webrtc import RATE as CALL_RATE
@@ -30,7 +32,8 @@ RATE = 24000
 async def live(triton_server, tiny_en_stt, smollm2, served_joe_voice, tmp_path):  # type: ignore[no-untyped-def]
     async with live_server(tmp_path, triton_url=triton_server.grpc_url,
                            model_repository=str(triton_server.repository),
-                           memory_enabled=False, default_voice="en_US-joe-medium") as server:
+                           memory_enabled=False, default_voice="en_US-joe-medium",
+                           llm_temperature=0.0) as server:  # greedy: the same reply each run
         assert {"stt", "llm", "tts"} <= set(server.runtime.services.available())
         # Other versions (tiny random models) are served beside the real ones: pin these.
         server.runtime.triton.default_versions.update(
@@ -292,3 +295,35 @@ async def test_a_barge_in_on_a_call_stops_the_reply_audio(live, question,
     assert loud_seconds(between) <= 0.4
     turns, _ = await live.runtime.conversations.list_turns(session_id)
     assert next(t for t in turns if t.role == "assistant").interrupted
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make system-deps)")
+async def test_the_demo_page_in_chromium_holds_a_spoken_turn_over_webrtc(live, question,
+                                                                        tmp_path) -> None:
+    """The browser's own WebRTC stack (Opus, jitter buffer, echo cancellation on), a fake
+    microphone playing the question, the real models behind the call."""
+    microphone = tmp_path / "microphone.wav"
+    with wave.open(str(microphone), "wb") as w:  # Chromium loops it: silence after
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(float_to_pcm16(np.concatenate([
+            silence(1.5, 48000), resample(question, RATE, 48000), silence(30.0, 48000)])))
+    calls_seen: set[str] = set()
+    async with chromium_page(f"{live.base_url}/demo?autostart=1", microphone,
+                             tmp_path / "profile") as page:
+        state: dict = {}
+        for _ in range(1200):
+            if "webrtc" in live.runtime.transports:
+                calls_seen.update(live.runtime.transports["webrtc"].calls)
+            state = await page.evaluate("window.demoState")
+            if state["timings"] and state["assistantTexts"] and state["phase"] == "listening":
+                break
+            await asyncio.sleep(0.1)
+    assert state["errors"] == [] and state["callId"] in calls_seen  # it was a WebRTC call
+    heard = state["userTranscripts"][0].lower()
+    assert "capital" in heard and "france" in heard
+    assert "paris" in state["assistantTexts"][0].lower()
+    timings = state["timings"][0]
+    assert timings["voice_to_voice_ms"] > 0 and timings["stt_ms"] > 0
+    assert state["replyLevel"] > 0.01  # the reply was heard on the remote track
