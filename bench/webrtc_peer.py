@@ -91,7 +91,8 @@ class Peer:
     """One side of a call: offer, answer, talk, listen, read events."""
 
     def __init__(self, data_channel: bool = True, loss: float = 0.0,
-                 on_audio: Callable[[np.ndarray], None] | None = None) -> None:
+                 on_audio: Callable[[np.ndarray], None] | None = None,
+                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.pc = RTCPeerConnection()
         self.microphone = Microphone()
         self.pc.addTrack(self.microphone)
@@ -104,8 +105,9 @@ class Peer:
         self.channel = self.pc.createDataChannel("oai-events") if data_channel else None
         self.opened = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.on_event = on_event
         if self.channel is not None:
-            self.channel.on("message", lambda m: self.events.put_nowait(json.loads(m)))
+            self.channel.on("message", self._on_message)
             self.channel.on("open", self.opened.set)
         self.pc.on("track", self._on_track)
 
@@ -131,6 +133,12 @@ class Peer:
         await self.answer(response.text)
         await asyncio.wait_for(self.opened.wait(), 15)
         return response.headers["location"]
+
+    def _on_message(self, message: str | bytes) -> None:
+        event = json.loads(message)
+        if self.on_event is not None:
+            self.on_event(event)  # as it arrives, in order with the audio frames
+        self.events.put_nowait(event)
 
     def send(self, type: str, **fields: Any) -> None:
         assert self.channel is not None
@@ -193,9 +201,10 @@ class CallSocket:
                  loss: float = 0.0, query: str = "") -> None:
         self.base_url, self.headers, self.pcm_rate = base_url, headers, pcm_rate
         self.query = query
-        self.peer = Peer(loss=loss, on_audio=self._heard)
+        self.peer = Peer(loss=loss, on_audio=self._heard, on_event=self._playout)
         self.location = ""
-        self._in_reply = False
+        self._playing = False  # between output_audio_buffer.started and .stopped/.cleared
+        self._audible = False  # the playing reply's first sound has come
 
     async def __aenter__(self) -> CallSocket:
         self.location = await self.peer.call(self.base_url, self.headers, self.query)
@@ -216,17 +225,25 @@ class CallSocket:
             self.peer.channel.send(data)
 
     async def recv(self) -> str:
-        event = await self.peer.events.get()
-        if event.get("type") in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
-            self._in_reply = False
-        return json.dumps(event)
+        return json.dumps(await self.peer.events.get())
+
+    def _playout(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "output_audio_buffer.started":
+            self._playing, self._audible = True, False
+        elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
+            self._playing = False
 
     def _heard(self, pcm: np.ndarray) -> None:
-        """Reply audio as the delta events the benchmark counts: from a reply's first
-        audible frame, every frame until its playout stops."""
-        if not self._in_reply and float(np.abs(pcm).max(initial=0.0)) <= AUDIBLE:
+        """Reply audio as the delta events the benchmark counts: from the first audible
+        frame after ``output_audio_buffer.started`` until the playout stops (frames that
+        come later, held in the jitter buffer, belong to no reply)."""
+        if not self._playing:
             return
-        self._in_reply = True
+        if not self._audible:
+            if float(np.abs(pcm).max(initial=0.0)) <= AUDIBLE:
+                return
+            self._audible = True
         pcm16 = (np.clip(_resample(pcm, RATE, self.pcm_rate), -1, 1) * 32767).astype("<i2")
         self.peer.events.put_nowait({"type": HEARD_DELTA,
                                      "delta": base64.b64encode(pcm16.tobytes()).decode()})
