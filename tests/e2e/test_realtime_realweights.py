@@ -316,8 +316,9 @@ async def test_the_demo_page_in_chromium_holds_a_spoken_turn_over_webrtc(live, q
         for _ in range(1200):
             if "webrtc" in live.runtime.transports:
                 calls_seen.update(live.runtime.transports["webrtc"].calls)
-            state = await page.evaluate("window.demoState")
-            if state["timings"] and state["assistantTexts"] and state["phase"] == "listening":
+            state = await page.evaluate("window.demoState") or {}  # None until it loads
+            if state.get("timings") and state["assistantTexts"] and \
+                    state["phase"] == "listening":
                 break
             await asyncio.sleep(0.1)
     assert state["errors"] == [] and state["callId"] in calls_seen  # it was a WebRTC call
