@@ -155,11 +155,13 @@ class Responder:
                     audio: bool) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
+        max_tokens = options.max_response_output_tokens or config.max_response_output_tokens
         messages = await prompt_messages(ports, self.prompt_context,
                                          instructions=options.instructions or config.instructions,
-                                         user_text=user_text)
+                                         user_text=user_text, truncation=config.truncation,
+                                         output_tokens=max_tokens)
         params = ports.prompt.sampling(
-            max_tokens=options.max_response_output_tokens or config.max_response_output_tokens,
+            max_tokens=max_tokens,
             temperature=config.temperature if options.temperature is None
             else options.temperature)
         if self.llm_version:

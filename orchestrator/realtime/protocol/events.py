@@ -118,6 +118,28 @@ ToolChoice = Literal["auto", "none", "required"] | FunctionChoice
 Tools = Annotated[list[FunctionTool], msgspec.Meta(max_length=128)]
 
 
+class TokenLimits(msgspec.Struct, forbid_unknown_fields=True):
+    post_instructions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Tokens the conversation after the instructions may take before a cut (None: the
+    context budget less the reply's output tokens)."""
+
+
+class RetentionRatio(msgspec.Struct, tag="retention_ratio", tag_field="type",
+                     forbid_unknown_fields=True):
+    """OpenAI's ``retention_ratio`` truncation: once the conversation after the
+    instructions exceeds ``token_limits.post_instructions``, the oldest turns go in one
+    cut, down to ``retention_ratio`` of that limit; the next prompts extend the kept
+    prefix until the limit is reached again (:mod:`orchestrator.realtime.truncation`)."""
+
+    retention_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    token_limits: TokenLimits | None = None
+
+
+Truncation = Literal["auto", "disabled"] | RetentionRatio
+"""``auto``: the history is cut to the context budget (a stable start, halved at a cut);
+``disabled``: never cut, a reply whose prompt does not fit fails."""
+
+
 class SessionConfig(msgspec.Struct):
     """The full session state, as sent in ``session.created`` / ``session.updated``."""
 
@@ -137,6 +159,7 @@ class SessionConfig(msgspec.Struct):
     tools: list[FunctionTool] = msgspec.field(default_factory=list)
     tool_choice: ToolChoice = "auto"
     type: SessionType = "realtime"
+    truncation: Truncation = "auto"
 
 
 class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -158,6 +181,7 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     tools: Tools | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     type: SessionType | UnsetType = UNSET
+    truncation: Truncation | UnsetType = UNSET
 
 
 # --- client -> server --------------------------------------------------------------------

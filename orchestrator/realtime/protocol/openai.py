@@ -221,7 +221,8 @@ class ClientTranslator:
         for name in ("tracing", "prompt", "reasoning"):
             _take(fields, path, name)
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
-        _take(fields, path, "truncation", (None, "auto"))
+        if fields.get("truncation") is not None:
+            out["truncation"] = fields.pop("truncation")
         if "instructions" in fields:
             out["instructions"] = fields.pop("instructions")
         if "output_modalities" in fields:
@@ -262,7 +263,8 @@ class ClientTranslator:
             _take(fields, path, name)
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
         for name in ("instructions", "voice", "speed", "temperature", "input_audio_format",
-                     "output_audio_format", "input_sample_rate", "output_sample_rate"):
+                     "output_audio_format", "input_sample_rate", "output_sample_rate",
+                     "truncation"):
             if fields.get(name) is not None:
                 out[name] = fields.pop(name)
         if fields.get("modalities") is not None:
