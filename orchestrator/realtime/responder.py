@@ -20,10 +20,12 @@ from typing import Any
 from orchestrator.errors import Conflict, InvalidRequest, websocket_error_event
 from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.items import ConversationItems
+from orchestrator.realtime.mcp import McpServers
 from orchestrator.realtime.ports import ReplySink, VoicePorts
 from orchestrator.realtime.protocol.events import (
     FunctionTool,
     ItemTruncated,
+    McpCall,
     ResponseCreated,
     ResponseDone,
     ResponseInfo,
@@ -42,6 +44,7 @@ from orchestrator.realtime.reply.stored import (
     item_status,
     prompt_messages,
     remember_later,
+    text_turn_row,
     tool_call_rows,
 )
 from orchestrator.realtime.reply.tools import check_tools, prompt_with_tools
@@ -52,6 +55,8 @@ from orchestrator.telemetry.tracing import trace_reply, traced
 from storage.conversations import ConversationStore, TurnRecord
 
 log = logging.getLogger(__name__)
+MCP_FOLLOW_UPS = 4
+"""Replies in a row that may run MCP tools and be answered again."""
 
 
 class Responder:
@@ -59,7 +64,8 @@ class Responder:
                  outbound: OutboundQueue, items: ConversationItems,
                  config: Callable[[], SessionConfig], prompt_context: PromptContext,
                  pacing: Pacing = Pacing(), llm_version: str = "",
-                 reply_sent: Callable[[], None] | None = None) -> None:
+                 reply_sent: Callable[[], None] | None = None,
+                 mcp: McpServers | None = None) -> None:
         self.session_id = session_id
         self.ports, self.store, self.outbound, self.items = ports, store, outbound, items
         self.config = config
@@ -70,6 +76,8 @@ class Responder:
         self.reply_sent = reply_sent
         """Runs once a reply's ``response.done`` left the socket: after the last of its
         audio (the idle timeout counts from there)."""
+        self.mcp = mcp or McpServers()
+        """The session's MCP servers: their tools are offered, their calls run here."""
         self.reply: Reply | None = None
         self._pending = False
         self._truncate_at: dict[str, float] = {}
@@ -100,11 +108,13 @@ class Responder:
                       out: ReplySink | None = None,
                       user_text: str | None = None,
                       user_stored: asyncio.Future[TurnRecord] | None = None,
-                      prompt_read: asyncio.Event | None = None) -> None:
+                      prompt_read: asyncio.Event | None = None, follow_ups: int = 0) -> None:
         """Answer the conversation. From a user turn: ``user_text`` is the turn (stored
         concurrently: ``prompt_read`` lets it be stored once the history was read, and
         the reply is stored only after ``user_stored``); ``out`` may hold the events of a
-        speculative turn."""
+        speculative turn. A reply that ran MCP tools is followed by one that reads their
+        results (``follow_ups`` of them at most :data:`MCP_FOLLOW_UPS` in a row)."""
+        ran_tools = False
         with traced("realtime.response") as span:
             out = out or self.outbound
             response_id, item_id = new_id("resp"), new_id("item")
@@ -135,6 +145,7 @@ class Responder:
                 if turn_detection_ms is not None:
                     outcome.timings.turn_detection_ms = turn_detection_ms()
                 record = await self._store_reply(item_id, self.reply, outcome)
+                ran_tools = await self._run_mcp(out, response_id, self.reply, outcome)
             except Exception as exc:  # prompt, memory or storage failed: this reply only
                 log.exception("reply failed")
                 outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
@@ -143,6 +154,59 @@ class Responder:
                 self.reply = None
                 self._pending = False
             await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
+        if ran_tools and follow_ups < MCP_FOLLOW_UPS:
+            await self.respond(options, out=out, follow_ups=follow_ups + 1)
+
+    # --- MCP tools -------------------------------------------------------------------------
+
+    async def _run_mcp(self, out: ReplySink, response_id: str, reply: Reply,
+                       outcome: ReplyOutcome) -> bool:
+        """Run (or ask approval for) the reply's MCP calls; True when one ran."""
+        if not reply.mcp_calls or outcome.status != "completed":
+            return False
+        items = await self.mcp.run_calls(reply.mcp_calls, out, response_id, reply.outputs)
+        outcome.function_calls += items
+        return await self._store_mcp(items)
+
+    async def run_approved(self, request_id: str) -> None:
+        """The client approved an MCP call: a response that runs it, then one that reads
+        its result."""
+        response_id, modalities = new_id("resp"), self._modalities(None)
+        self._pending = True
+        items: list[Any] = []
+        ran = False
+        try:
+            await emit(self.outbound, ResponseCreated(response=ResponseInfo(
+                id=response_id, modalities=modalities)))
+            item = await self.mcp.run_approved(request_id, self.outbound, response_id)
+            items = [item] if item is not None else []
+            ran = await self._store_mcp(items)
+        finally:
+            self._pending = False
+        await emit(self.outbound, ResponseDone(response=ResponseInfo(
+            id=response_id, status="completed", modalities=modalities,
+            function_calls=items)), on_sent=self.reply_sent)
+        if ran:
+            await self.respond(None, follow_ups=1)
+
+    async def _store_mcp(self, items: list[Any]) -> bool:
+        """Each MCP call that ran is stored as the assistant's call and its result (the
+        next reply's prompt reads both); True when there was one."""
+        ran = False
+        for item in items:
+            if not isinstance(item, McpCall):
+                continue
+            ran = True
+            call = {"call_id": item.id, "name": item.name, "arguments": item.arguments,
+                    "item_id": item.id}
+            record = await self.store.add_turn(self.session_id, text_turn_row(
+                "assistant", "", tool_calls=[call]))
+            self.items.keep(record.id, item)  # type: ignore[arg-type]
+            result = item.output if item.error is None else \
+                f"error: {item.error.get('message', 'the call failed')}"
+            await self.store.add_turn(self.session_id, text_turn_row(
+                "tool", result or "", tool_call_id=item.id))
+        return ran
 
     def _modalities(self, options: ResponseOptions | None) -> list[Any]:
         wanted = (options.modalities if options is not None else None) or \
@@ -169,11 +233,16 @@ class Responder:
         voice = options.voice or config.voice
         tools = config.tools if options.tools is None else options.tools
         choice = config.tool_choice if options.tool_choice is None else options.tool_choice
+        mcp_names: frozenset[str] = frozenset()
+        if self.mcp.servers:
+            await self.mcp.ready()
+            offered = self.mcp.function_tools({tool.name for tool in tools})
+            tools, mcp_names = [*tools, *offered], frozenset(t.name for t in offered)
         prompt, parser = prompt_with_tools(ports.llm, messages, tools, choice,
                                            params.version or self.llm_version)
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
                          params=params, audio=audio, voice=voice, speed=config.speed,
-                         prompt=prompt, tool_parser=parser,
+                         prompt=prompt, tool_parser=parser, mcp_tools=mcp_names,
                          voice_languages=ports.catalogue.voice_languages(voice)
                          if ports.catalogue is not None else None,
                          output_rate=format_rate(config.output_audio_format,

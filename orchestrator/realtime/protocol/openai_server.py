@@ -135,7 +135,7 @@ class ServerTranslator:
             return self._transcription_session(config, transcription, turn_detection)
         common = {"object": "realtime.session", "id": config.id, "model": self.model,
                   "instructions": config.instructions,
-                  "tools": msgspec.to_builtins(config.tools),
+                  "tools": msgspec.to_builtins([*config.tools, *config.mcp_tools]),
                   "tool_choice": msgspec.to_builtins(config.tool_choice),
                   "tracing": None, "input_sample_rate": config.input_sample_rate,
                   "output_sample_rate": config.output_sample_rate,
