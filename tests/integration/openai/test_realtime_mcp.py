@@ -43,14 +43,15 @@ class McpServer:
 
 
 @asynccontextmanager
-async def mcp_server() -> AsyncIterator[McpServer]:
+async def mcp_server(sse: bool = False) -> AsyncIterator[McpServer]:
+    """``sse``: the SDK's SSE transport (``/sse``) instead of streamable HTTP (``/mcp``)."""
     from mcp.server.mcpserver import MCPServer
 
     server = MCPServer("voicechat-test")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    state = McpServer(f"http://127.0.0.1:{port}/mcp")
+    state = McpServer(f"http://127.0.0.1:{port}/{'sse' if sse else 'mcp'}")
 
     @server.tool()
     def add(a: int, b: int) -> int:
@@ -64,7 +65,14 @@ async def mcp_server() -> AsyncIterator[McpServer]:
         state.calls.append(("weather", {"city": city}))
         return f"sunny and 21 degrees in {city}"
 
-    app = server.streamable_http_app()
+    @server.tool()
+    async def slow() -> str:
+        """Takes its time."""
+        state.calls.append(("slow", {}))
+        await asyncio.sleep(2)
+        return "done"
+
+    app = server.sse_app() if sse else server.streamable_http_app()
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -250,3 +258,43 @@ async def test_a_call_that_fails_on_the_server_is_failed_and_answered(
     assert output["error"]["type"] == "tool_execution_error"
     assert "I could not add that." in json.dumps(answer)
     assert "[tool] error: " in llm.prompts[1]
+
+
+async def test_a_call_past_its_timeout_fails_and_the_session_goes_on(
+        live, tools_server, monkeypatch) -> None:
+    from orchestrator.realtime import mcp
+
+    monkeypatch.setattr(mcp, "CALL_TIMEOUT_S", 0.5)
+    llm = FakeToolLLM([call("slow", {}), ["It took too long."]])
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={**MANUAL, "tools": [mcp_tool(
+            tools_server.url, require_approval="never")]})
+        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        first = await ask(conn, "Go slow?", GA_EVENTS, "conversation.item.done")
+        answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    assert "response.mcp_call.failed" in types_of(first)
+    (output,) = {e["type"]: e for e in first}["response.done"]["response"]["output"]
+    assert "no answer in 0.5 s" in output["error"]["message"]
+    assert tools_server.calls == [("slow", {})]
+    assert "It took too long." in json.dumps(answer)
+
+
+async def test_sse_servers_list_and_run_tools(live) -> None:
+    llm = FakeToolLLM([call("weather", {"city": "Rome"}), ["Sunny in Rome."]])
+    live.use(fake_services(llm=llm))
+    async with mcp_server(sse=True) as server, \
+            sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={**MANUAL, "tools": [mcp_tool(
+            server.url, require_approval="never", headers={"X-Api-Key": HEADER_SECRET})]})
+        listing = await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        assert {t["name"] for t in listing[-2]["item"]["tools"]} == {"add", "weather", "slow"}
+        first = await ask(conn, "Rome?", GA_EVENTS, "conversation.item.done")
+        answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    (output,) = {e["type"]: e for e in first}["response.done"]["response"]["output"]
+    assert output["output"] == "sunny and 21 degrees in Rome"
+    assert server.calls == [("weather", {"city": "Rome"})]
+    assert any(h.get("x-api-key") == HEADER_SECRET for h in server.headers)
+    assert "Sunny in Rome." in json.dumps(answer)
