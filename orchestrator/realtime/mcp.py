@@ -155,9 +155,6 @@ class McpServers:
                                         parameters=tool.input_schema or None))
         return offered
 
-    def names(self, taken: set[str]) -> frozenset[str]:
-        return frozenset(tool.name for tool in self.function_tools(set(taken)))
-
     # --- calls ---------------------------------------------------------------------------
 
     async def run_calls(self, calls: list[Any], out: Any, response_id: str,

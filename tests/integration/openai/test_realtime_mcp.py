@@ -298,3 +298,31 @@ async def test_sse_servers_list_and_run_tools(live) -> None:
     assert server.calls == [("weather", {"city": "Rome"})]
     assert any(h.get("x-api-key") == HEADER_SECRET for h in server.headers)
     assert "Sunny in Rome." in json.dumps(answer)
+
+
+async def test_the_ws_path_takes_mcp_tools_too(live, tools_server) -> None:
+    llm = FakeToolLLM([call("add", {"a": 1, "b": 1}), ["Two."]])
+    live.use(fake_services(llm=llm))
+    session_id = await live.new_session()
+    async with live.connect("alice", session_id) as ws:
+        await ws.until("session.created")
+        await ws.send("session.update", session={
+            "modalities": ["text"], "turn_detection": None, "mcp_tools": [mcp_tool(
+                tools_server.url, require_approval="never",
+                authorization=TOKEN_SECRET)]})
+        (updated,) = await ws.until("session.updated")
+        assert updated["session"]["mcp_tools"][0]["authorization"] is None
+        listing = await ws.until("mcp_list_tools.completed")
+        assert types_of(listing) == ["mcp_list_tools.in_progress",
+                                     "conversation.item.created", "mcp_list_tools.completed"]
+        await ws.send("conversation.item.create", item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "1 + 1?"}]})
+        await ws.until("conversation.item.created")
+        await ws.send("response.create")
+        first = await ws.until("response.done")
+        answer = await ws.until("response.done")
+    assert "response.mcp_call.completed" in types_of(first)
+    assert first[-1]["response"]["function_calls"][0]["output"] == "2"
+    assert answer[-1]["response"]["text"] == "Two."
+    assert tools_server.calls == [("add", {"a": 1, "b": 1})]
