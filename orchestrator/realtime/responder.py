@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from orchestrator.errors import Conflict, InvalidRequest, websocket_error_event
 from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.items import ConversationItems
@@ -82,6 +84,7 @@ class Responder:
         self._pending = False
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
+        self._calling: str | None = None  # the response whose MCP calls are running
 
     # --- who may start a reply -------------------------------------------------------------
 
@@ -96,8 +99,12 @@ class Responder:
             raise Conflict("a response is already in progress; cancel it first")
         self._pending = True
 
-    def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str) -> None:
-        """Tools the served llm version cannot call are refused when they are set."""
+    def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str,
+                    mcp: bool | None = None) -> None:
+        """Tools the served llm version cannot call are refused when they are set.
+        ``mcp``: MCP servers are set (their tools, listed later, may be ``required``)."""
+        if (bool(self.mcp.servers) if mcp is None else mcp) and choice == "required":
+            choice = "auto"
         check_tools(self.ports.llm, self.llm_version, tools, choice, path)
 
     # --- the reply -------------------------------------------------------------------------
@@ -146,6 +153,9 @@ class Responder:
                     outcome.timings.turn_detection_ms = turn_detection_ms()
                 record = await self._store_reply(item_id, self.reply, outcome)
                 ran_tools = await self._run_mcp(out, response_id, self.reply, outcome)
+                if (reason := self._undelivered.pop(response_id, None)) is not None:
+                    ran_tools = False  # cancelled while a call ran: no answer follows
+                    outcome.status, outcome.cancel_reason = "cancelled", reason
             except Exception as exc:  # prompt, memory or storage failed: this reply only
                 log.exception("reply failed")
                 outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
@@ -155,7 +165,7 @@ class Responder:
                 self._pending = False
             await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
         if ran_tools and follow_ups < MCP_FOLLOW_UPS:
-            await self.respond(options, out=out, follow_ups=follow_ups + 1)
+            await self.respond(_answering(options), out=out, follow_ups=follow_ups + 1)
 
     # --- MCP tools -------------------------------------------------------------------------
 
@@ -164,7 +174,11 @@ class Responder:
         """Run (or ask approval for) the reply's MCP calls; True when one ran."""
         if not reply.mcp_calls or outcome.status != "completed":
             return False
-        items = await self.mcp.run_calls(reply.mcp_calls, out, response_id, reply.outputs)
+        self._calling = response_id  # a cancel now ends the response once the call is done
+        try:
+            items = await self.mcp.run_calls(reply.mcp_calls, out, response_id, reply.outputs)
+        finally:
+            self._calling = None
         outcome.function_calls += items
         return await self._store_mcp(items)
 
@@ -187,7 +201,7 @@ class Responder:
             id=response_id, status="completed", modalities=modalities,
             function_calls=items)), on_sent=self.reply_sent)
         if ran:
-            await self.respond(None, follow_ups=1)
+            await self.respond(_answering(None), follow_ups=1)
 
     async def _store_mcp(self, items: list[Any]) -> bool:
         """Each MCP call that ran is stored as the assistant's call and its result (the
@@ -328,7 +342,8 @@ class Responder:
         if reply is None:
             return False
         if not reply.cancel(reason):
-            if not await reply.outbound.drop_response(reply.plan.response_id):
+            if not await reply.outbound.drop_response(reply.plan.response_id) and \
+                    self._calling != reply.plan.response_id:
                 return False
             self._undelivered[reply.plan.response_id] = reason
             return True
@@ -368,3 +383,9 @@ class Responder:
         await emit(self.outbound, ItemTruncated(item_id=item_id, audio_end_ms=int(clamped)))
         return True
 
+
+
+def _answering(options: ResponseOptions | None) -> ResponseOptions:
+    """A response that reads MCP results: as the one that called, but free to answer in
+    words (a ``required`` or named tool choice would only call again)."""
+    return msgspec.structs.replace(options or ResponseOptions(), tool_choice="auto")

@@ -251,7 +251,8 @@ class RealtimeSession:
         if "tools" in changes or "tool_choice" in changes:
             self.responder.check_tools(changes.get("tools", self.config.tools),
                                        changes.get("tool_choice", self.config.tool_choice),
-                                       "session")
+                                       "session", bool(changes.get("mcp_tools",
+                                                                   self.config.mcp_tools)))
         if "mcp_tools" in changes:
             check_mcp(self.ports.llm, self.responder.llm_version, changes["mcp_tools"])
             changes["mcp_tools"] = self.mcp.configure(changes["mcp_tools"])

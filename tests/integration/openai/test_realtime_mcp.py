@@ -326,3 +326,43 @@ async def test_the_ws_path_takes_mcp_tools_too(live, tools_server) -> None:
     assert first[-1]["response"]["function_calls"][0]["output"] == "2"
     assert answer[-1]["response"]["text"] == "Two."
     assert tools_server.calls == [("add", {"a": 1, "b": 1})]
+
+
+async def test_required_tool_choice_still_lets_the_answer_speak(live, tools_server) -> None:
+    llm = FakeToolLLM([['add", "arguments": {"a": 1, "b": 2}}\n</tool_call>'], ["Three."]])
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={**MANUAL, "tool_choice": "required", "tools": [
+            mcp_tool(tools_server.url, require_approval="never")]})
+        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        first = await ask(conn, "1 + 2?", GA_EVENTS, "conversation.item.done")
+        answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    assert "response.mcp_call.completed" in types_of(first)
+    assert llm.prompts[1].endswith("[assistant]")  # not forced into another call
+    assert "Three." in json.dumps(answer)
+
+
+async def test_a_cancel_while_a_call_runs_ends_the_response_without_an_answer(
+        live, tools_server) -> None:
+    llm = FakeToolLLM([call("slow", {}), ["Never said."]])
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={**MANUAL, "tools": [mcp_tool(
+            tools_server.url, require_approval="never")]})
+        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        await conn.conversation.item.create(item={"type": "message", "role": "user",
+                                                  "content": [{"type": "input_text",
+                                                               "text": "Slowly?"}]})
+        await events_until(conn, "conversation.item.done", GA_EVENTS)
+        await conn.response.create()
+        await events_until(conn, "response.mcp_call.in_progress", GA_EVENTS)
+        await conn.response.cancel()
+        done = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+        await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
+        after = await events_until(conn, "session.updated", GA_EVENTS)
+    response = {e["type"]: e for e in done}["response.done"]["response"]
+    assert response["status"] == "cancelled"
+    assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
+    assert len(llm.prompts) == 1
