@@ -94,6 +94,8 @@ def _tools(fields: dict[str, Any], path: str, out: dict[str, Any], *,
         out["tool_choice"] = fields.pop("tool_choice")
     tools = fields.pop("tools", None)
     if tools is None:
+        if mcp and fields.get("mcp_tools") is not None:  # the engine's field, as on /ws
+            out["mcp_tools"] = fields.pop("mcp_tools")
         return
     if not isinstance(tools, list):
         out["tools"] = tools  # refused by the engine's decoding, by name
@@ -123,7 +125,9 @@ def _tools(fields: dict[str, Any], path: str, out: dict[str, Any], *,
         if len(set(labels)) < len(labels):
             raise InvalidRequest("each MCP tool needs its own server_label",
                                  param=f"{path}.tools")
-        out["mcp_tools"] = [msgspec.to_builtins(server) for server in servers]
+        # beside them, the engine's own field (a client secret's grant replays it)
+        out["mcp_tools"] = [*(msgspec.to_builtins(server) for server in servers),
+                            *(fields.pop("mcp_tools", None) or [])]
 
 
 def _max_tokens(value: Any) -> Any:

@@ -366,3 +366,32 @@ async def test_a_cancel_while_a_call_runs_ends_the_response_without_an_answer(
     assert response["status"] == "cancelled"
     assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
     assert len(llm.prompts) == 1
+
+
+async def test_a_client_secret_carries_mcp_tools_without_showing_their_secrets(
+        tmp_path, tools_server) -> None:
+    import httpx
+
+    from tests.support.realtime import RealtimeClient
+
+    async with live_server(tmp_path, auth_mode="required", admin_api_key="adm-" + "x" * 32,
+                           realtime_turn_detection="server_vad") as live:
+        live.use(fake_services(llm=FakeToolLLM([["Hi."]])))
+        key = (await live.runtime.keys.create("alice")).secret
+        session = {**MANUAL, "tools": [mcp_tool(
+            tools_server.url, require_approval="never", headers={"X-Api-Key": HEADER_SECRET},
+            authorization=TOKEN_SECRET)]}
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            r = await http.post("/v1/realtime/client_secrets", json={"session": session},
+                                headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        assert HEADER_SECRET not in r.text and TOKEN_SECRET not in r.text
+        assert r.json()["session"]["tools"][0]["server_label"] == "calc"
+        async with RealtimeClient(f"{live.ws_url}/v1/realtime", additional_headers={
+                "Authorization": f"Bearer {r.json()['value']}"}) as client:
+            events = await client.until("mcp_list_tools.completed")
+        assert HEADER_SECRET not in json.dumps(events) and TOKEN_SECRET not in json.dumps(events)
+    # the grant's session reached the MCP server with its headers
+    assert tools_server.headers and all(
+        h.get("x-api-key") == HEADER_SECRET and h.get("authorization") == f"Bearer {TOKEN_SECRET}"
+        for h in tools_server.headers)
