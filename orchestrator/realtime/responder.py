@@ -215,7 +215,7 @@ class Responder:
                     "item_id": item.id}
             record = await self.store.add_turn(self.session_id, text_turn_row(
                 "assistant", "", tool_calls=[call]))
-            self.items.keep(record.id, item)  # type: ignore[arg-type]
+            self.items.keep(record.id, item)
             result = item.output if item.error is None else \
                 f"error: {item.error.get('message', 'the call failed')}"
             await self.store.add_turn(self.session_id, text_turn_row(

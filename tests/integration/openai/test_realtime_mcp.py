@@ -322,6 +322,14 @@ async def test_the_ws_path_takes_mcp_tools_too(live, tools_server) -> None:
         await ws.send("response.create")
         first = await ws.until("response.done")
         answer = await ws.until("response.done")
+        call_item = first[-1]["response"]["function_calls"][0]
+        await ws.send("conversation.item.retrieve", item_id=call_item["id"])
+        (retrieved,) = await ws.until("conversation.item.retrieved")
+        assert retrieved["item"] == call_item
+        await ws.send("conversation.item.delete", item_id=call_item["id"])
+        await ws.until("conversation.item.deleted")
+    turns, _ = await live.runtime.conversations.list_turns(session_id)
+    assert [(t.role, t.text) for t in turns] == [("user", "1 + 1?"), ("assistant", "Two.")]
     assert "response.mcp_call.completed" in types_of(first)
     assert first[-1]["response"]["function_calls"][0]["output"] == "2"
     assert answer[-1]["response"]["text"] == "Two."
