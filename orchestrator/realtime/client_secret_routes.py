@@ -27,6 +27,7 @@ from orchestrator.auth.principal import Principal
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import AppError, Forbidden, InvalidRequest
 from orchestrator.realtime.config import changes_of, check_offered, initial_config
+from orchestrator.realtime.mcp import check_mcp, public
 from orchestrator.realtime.protocol.openai import ClientTranslator, Dialect, dialect_of
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
 from orchestrator.realtime.reply.tools import check_tools
@@ -106,6 +107,10 @@ def check_session(runtime: Runtime, fields: dict[str, Any], dialect: Dialect,
     if ports.llm is not None and ("tools" in changes or "tool_choice" in changes):
         check_tools(ports.llm, version, changes.get("tools"), changes.get("tool_choice"),
                     "session")
+    if "mcp_tools" in changes:  # their headers go to the MCP server, never back
+        if ports.llm is not None:
+            check_mcp(ports.llm, version, changes["mcp_tools"])
+        changes["mcp_tools"] = [public(tool) for tool in changes["mcp_tools"]]
     now = datetime.now(UTC)
     record = SessionRecord(id="", user_id=user_id, language=None, voice=None,
                            instructions=None, started_at=now, ended_at=None)

@@ -27,6 +27,7 @@ from orchestrator.realtime.protocol.events import (
     ItemDeleted,
     ItemRetrieved,
     ItemTruncated,
+    McpCall,
     NewFunctionCall,
     NewFunctionCallOutput,
     assistant_item,
@@ -65,7 +66,7 @@ class Delivered:
 @dataclass(slots=True)
 class _Entry:
     turn_id: int
-    item: Item | FunctionCall | FunctionCallOutput
+    item: Item | FunctionCall | FunctionCallOutput | McpCall
 
 
 class ConversationItems:
@@ -79,7 +80,8 @@ class ConversationItems:
         self._calls: set[str] = set()
         """call_ids of function calls made in this connection (their outputs may follow)."""
 
-    def keep(self, turn_id: int, item: Item | FunctionCall | FunctionCallOutput) -> None:
+    def keep(self, turn_id: int,
+             item: Item | FunctionCall | FunctionCallOutput | McpCall) -> None:
         keep_latest(self.items, item.id, _Entry(turn_id, item), KEEP_CONVERSATION_ITEMS)
         if isinstance(item, FunctionCall):
             self._calls.add(item.call_id)
@@ -150,6 +152,10 @@ class ConversationItems:
             raise Conflict(f"item {item_id!r} is being generated; cancel the response first",
                            param="item_id")
         await self.store.delete_turn(self.session_id, entry.turn_id)
+        if isinstance(entry.item, McpCall):  # the server ran it: its result goes with it
+            for turn in await self.store.recent_turns(self.session_id, KEEP_CONVERSATION_ITEMS):
+                if turn.role == "tool" and turn.tool_call_id == entry.item.id:
+                    await self.store.delete_turn(self.session_id, turn.id)
         # A reply's words and its calls are one stored turn: its items all go with it.
         gone = [key for key, e in self.items.items() if e.turn_id == entry.turn_id]
         for key in gone:

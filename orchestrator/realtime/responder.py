@@ -17,13 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from orchestrator.errors import Conflict, InvalidRequest, websocket_error_event
 from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.items import ConversationItems
+from orchestrator.realtime.mcp import McpServers
 from orchestrator.realtime.ports import ReplySink, VoicePorts
 from orchestrator.realtime.protocol.events import (
     FunctionTool,
     ItemTruncated,
+    McpCall,
     ResponseCreated,
     ResponseDone,
     ResponseInfo,
@@ -42,6 +46,7 @@ from orchestrator.realtime.reply.stored import (
     item_status,
     prompt_messages,
     remember_later,
+    text_turn_row,
     tool_call_rows,
 )
 from orchestrator.realtime.reply.tools import check_tools, prompt_with_tools
@@ -52,6 +57,8 @@ from orchestrator.telemetry.tracing import trace_reply, traced
 from storage.conversations import ConversationStore, TurnRecord
 
 log = logging.getLogger(__name__)
+MCP_FOLLOW_UPS = 4
+"""Replies in a row that may run MCP tools and be answered again."""
 
 
 class Responder:
@@ -59,7 +66,8 @@ class Responder:
                  outbound: OutboundQueue, items: ConversationItems,
                  config: Callable[[], SessionConfig], prompt_context: PromptContext,
                  pacing: Pacing = Pacing(), llm_version: str = "",
-                 reply_sent: Callable[[], None] | None = None) -> None:
+                 reply_sent: Callable[[], None] | None = None,
+                 mcp: McpServers | None = None) -> None:
         self.session_id = session_id
         self.ports, self.store, self.outbound, self.items = ports, store, outbound, items
         self.config = config
@@ -70,10 +78,13 @@ class Responder:
         self.reply_sent = reply_sent
         """Runs once a reply's ``response.done`` left the socket: after the last of its
         audio (the idle timeout counts from there)."""
+        self.mcp = mcp or McpServers()
+        """The session's MCP servers: their tools are offered, their calls run here."""
         self.reply: Reply | None = None
         self._pending = False
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
+        self._calling: str | None = None  # the response whose MCP calls are running
 
     # --- who may start a reply -------------------------------------------------------------
 
@@ -88,8 +99,12 @@ class Responder:
             raise Conflict("a response is already in progress; cancel it first")
         self._pending = True
 
-    def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str) -> None:
-        """Tools the served llm version cannot call are refused when they are set."""
+    def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str,
+                    mcp: bool | None = None) -> None:
+        """Tools the served llm version cannot call are refused when they are set.
+        ``mcp``: MCP servers are set (their tools, listed later, may be ``required``)."""
+        if (bool(self.mcp.servers) if mcp is None else mcp) and choice == "required":
+            choice = "auto"
         check_tools(self.ports.llm, self.llm_version, tools, choice, path)
 
     # --- the reply -------------------------------------------------------------------------
@@ -100,11 +115,13 @@ class Responder:
                       out: ReplySink | None = None,
                       user_text: str | None = None,
                       user_stored: asyncio.Future[TurnRecord] | None = None,
-                      prompt_read: asyncio.Event | None = None) -> None:
+                      prompt_read: asyncio.Event | None = None, follow_ups: int = 0) -> None:
         """Answer the conversation. From a user turn: ``user_text`` is the turn (stored
         concurrently: ``prompt_read`` lets it be stored once the history was read, and
         the reply is stored only after ``user_stored``); ``out`` may hold the events of a
-        speculative turn."""
+        speculative turn. A reply that ran MCP tools is followed by one that reads their
+        results (``follow_ups`` of them at most :data:`MCP_FOLLOW_UPS` in a row)."""
+        ran_tools = False
         with traced("realtime.response") as span:
             out = out or self.outbound
             response_id, item_id = new_id("resp"), new_id("item")
@@ -135,6 +152,10 @@ class Responder:
                 if turn_detection_ms is not None:
                     outcome.timings.turn_detection_ms = turn_detection_ms()
                 record = await self._store_reply(item_id, self.reply, outcome)
+                ran_tools = await self._run_mcp(out, response_id, self.reply, outcome)
+                if (reason := self._undelivered.pop(response_id, None)) is not None:
+                    ran_tools = False  # cancelled while a call ran: no answer follows
+                    outcome.status, outcome.cancel_reason = "cancelled", reason
             except Exception as exc:  # prompt, memory or storage failed: this reply only
                 log.exception("reply failed")
                 outcome = ReplyOutcome("failed", "", 0.0, Timings(), error=exc)
@@ -143,6 +164,63 @@ class Responder:
                 self.reply = None
                 self._pending = False
             await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
+        if ran_tools and follow_ups < MCP_FOLLOW_UPS:
+            await self.respond(_answering(options), out=out, follow_ups=follow_ups + 1)
+
+    # --- MCP tools -------------------------------------------------------------------------
+
+    async def _run_mcp(self, out: ReplySink, response_id: str, reply: Reply,
+                       outcome: ReplyOutcome) -> bool:
+        """Run (or ask approval for) the reply's MCP calls; True when one ran."""
+        if not reply.mcp_calls or outcome.status != "completed":
+            return False
+        self._calling = response_id  # a cancel now ends the response once the call is done
+        try:
+            items = await self.mcp.run_calls(reply.mcp_calls, out, response_id, reply.outputs)
+        finally:
+            self._calling = None
+        outcome.function_calls += items
+        return await self._store_mcp(items)
+
+    async def run_approved(self, request_id: str) -> None:
+        """The client approved an MCP call: a response that runs it, then one that reads
+        its result."""
+        response_id, modalities = new_id("resp"), self._modalities(None)
+        self._pending = True
+        items: list[Any] = []
+        ran = False
+        try:
+            await emit(self.outbound, ResponseCreated(response=ResponseInfo(
+                id=response_id, modalities=modalities)))
+            item = await self.mcp.run_approved(request_id, self.outbound, response_id)
+            items = [item] if item is not None else []
+            ran = await self._store_mcp(items)
+        finally:
+            self._pending = False
+        await emit(self.outbound, ResponseDone(response=ResponseInfo(
+            id=response_id, status="completed", modalities=modalities,
+            function_calls=items)), on_sent=self.reply_sent)
+        if ran:
+            await self.respond(_answering(None), follow_ups=1)
+
+    async def _store_mcp(self, items: list[Any]) -> bool:
+        """Each MCP call that ran is stored as the assistant's call and its result (the
+        next reply's prompt reads both); True when there was one."""
+        ran = False
+        for item in items:
+            if not isinstance(item, McpCall):
+                continue
+            ran = True
+            call = {"call_id": item.id, "name": item.name, "arguments": item.arguments,
+                    "item_id": item.id}
+            record = await self.store.add_turn(self.session_id, text_turn_row(
+                "assistant", "", tool_calls=[call]))
+            self.items.keep(record.id, item)
+            result = item.output if item.error is None else \
+                f"error: {item.error.get('message', 'the call failed')}"
+            await self.store.add_turn(self.session_id, text_turn_row(
+                "tool", result or "", tool_call_id=item.id))
+        return ran
 
     def _modalities(self, options: ResponseOptions | None) -> list[Any]:
         wanted = (options.modalities if options is not None else None) or \
@@ -155,11 +233,13 @@ class Responder:
                     audio: bool) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
+        max_tokens = options.max_response_output_tokens or config.max_response_output_tokens
         messages = await prompt_messages(ports, self.prompt_context,
                                          instructions=options.instructions or config.instructions,
-                                         user_text=user_text)
+                                         user_text=user_text, truncation=config.truncation,
+                                         output_tokens=max_tokens)
         params = ports.prompt.sampling(
-            max_tokens=options.max_response_output_tokens or config.max_response_output_tokens,
+            max_tokens=max_tokens,
             temperature=config.temperature if options.temperature is None
             else options.temperature)
         if self.llm_version:
@@ -167,11 +247,16 @@ class Responder:
         voice = options.voice or config.voice
         tools = config.tools if options.tools is None else options.tools
         choice = config.tool_choice if options.tool_choice is None else options.tool_choice
+        mcp_names: frozenset[str] = frozenset()
+        if self.mcp.servers:
+            await self.mcp.ready()
+            offered = self.mcp.function_tools({tool.name for tool in tools})
+            tools, mcp_names = [*tools, *offered], frozenset(t.name for t in offered)
         prompt, parser = prompt_with_tools(ports.llm, messages, tools, choice,
                                            params.version or self.llm_version)
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
                          params=params, audio=audio, voice=voice, speed=config.speed,
-                         prompt=prompt, tool_parser=parser,
+                         prompt=prompt, tool_parser=parser, mcp_tools=mcp_names,
                          voice_languages=ports.catalogue.voice_languages(voice)
                          if ports.catalogue is not None else None,
                          output_rate=format_rate(config.output_audio_format,
@@ -257,7 +342,8 @@ class Responder:
         if reply is None:
             return False
         if not reply.cancel(reason):
-            if not await reply.outbound.drop_response(reply.plan.response_id):
+            if not await reply.outbound.drop_response(reply.plan.response_id) and \
+                    self._calling != reply.plan.response_id:
                 return False
             self._undelivered[reply.plan.response_id] = reason
             return True
@@ -297,3 +383,9 @@ class Responder:
         await emit(self.outbound, ItemTruncated(item_id=item_id, audio_end_ms=int(clamped)))
         return True
 
+
+
+def _answering(options: ResponseOptions | None) -> ResponseOptions:
+    """A response that reads MCP results: as the one that called, but free to answer in
+    words (a ``required`` or named tool choice would only call again)."""
+    return msgspec.structs.replace(options or ResponseOptions(), tool_choice="auto")

@@ -32,6 +32,7 @@ from orchestrator.realtime.config import (
 )
 from orchestrator.realtime.idle import IdleTimeout
 from orchestrator.realtime.items import ConversationItems
+from orchestrator.realtime.mcp import McpServers, check_mcp
 from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.protocol.decode import decode_client_event, event_id_of
 from orchestrator.realtime.protocol.events import (
@@ -44,6 +45,7 @@ from orchestrator.realtime.protocol.events import (
     ItemDelete,
     ItemRetrieve,
     ItemTruncate,
+    NewMcpApprovalResponse,
     OutputAudioClear,
     OutputAudioCleared,
     ResponseCancel,
@@ -95,6 +97,7 @@ class RealtimeSession:
         self.tasks = SessionTasks(record.id)
         self.items = ConversationItems(record.id, store=store, ports=ports,
                                        spawn=self.tasks.spawn)
+        self.mcp = McpServers()
         self.responder = Responder(
             session_id=record.id, ports=ports, store=store, outbound=outbound,
             items=self.items, config=lambda: self.config,
@@ -102,7 +105,7 @@ class RealtimeSession:
                                          settings.realtime_history_turns,
                                          settings.memory_top_k, settings.memory_min_score),
             pacing=Pacing.from_settings(settings), llm_version=llm_version,
-            reply_sent=lambda: self.idle.reply_sent())
+            reply_sent=lambda: self.idle.reply_sent(), mcp=self.mcp)
         self.user_turns = UserTurns(session_id=record.id, ports=ports, store=store,
                                     outbound=outbound, items=self.items,
                                     responder=self.responder, config=lambda: self.config)
@@ -221,6 +224,11 @@ class RealtimeSession:
             case ItemTruncate(item_id=item_id, audio_end_ms=audio_end_ms):
                 if not await self.responder.truncate(item_id, audio_end_ms):
                     await self.send(await self.items.truncate(item_id, float(audio_end_ms)))
+            case ItemCreate(item=NewMcpApprovalResponse() as answer):
+                await self.send(self.mcp.answer(answer))
+                if answer.approve:  # the call runs in a response of its own
+                    self.tasks.enqueue(lambda: self.responder.run_approved(
+                        answer.approval_request_id), "mcp call")
             case ItemCreate():
                 await self.send(await self.items.add(event))
             case ItemDelete(item_id=item_id):
@@ -243,7 +251,11 @@ class RealtimeSession:
         if "tools" in changes or "tool_choice" in changes:
             self.responder.check_tools(changes.get("tools", self.config.tools),
                                        changes.get("tool_choice", self.config.tool_choice),
-                                       "session")
+                                       "session", bool(changes.get("mcp_tools",
+                                                                   self.config.mcp_tools)))
+        if "mcp_tools" in changes:
+            check_mcp(self.ports.llm, self.responder.llm_version, changes["mcp_tools"])
+            changes["mcp_tools"] = self.mcp.configure(changes["mcp_tools"])
         if isinstance(changes.get("turn_detection"), SemanticVad):
             await self.taker.ensure_smart_turn()
         self.config = msgspec.structs.replace(self.config, **changes)
@@ -253,6 +265,8 @@ class RealtimeSession:
         if stored:
             await self.store.update_session(self.record.id, **stored)
         await self.send(SessionUpdated(session=self.config))
+        if "mcp_tools" in changes:  # the listings' events follow session.updated
+            self.tasks.spawn(self.mcp.list_tools(self.outbound), "mcp list tools")
 
     def _clear(self) -> None:
         self.taker.clear()

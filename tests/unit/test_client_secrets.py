@@ -98,7 +98,10 @@ def test_the_grant_reads_back_as_minted_in_every_protocol(update: dict, protocol
     decode = decode_client_event if protocol == "engine" else \
         ClientTranslator(protocol, model="llm")  # type: ignore[arg-type]
     event = decode(text)
-    assert msgspec.to_builtins(changes_of(event.session)) == stored
+    read = msgspec.to_builtins(changes_of(event.session))
+    if read.get("mcp_tools") == [] and "tools" in read:  # OpenAI's tools: the whole list
+        del read["mcp_tools"]
+    assert read == stored
 
 
 def test_no_grant_no_first_events() -> None:

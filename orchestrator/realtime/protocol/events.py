@@ -118,6 +118,62 @@ ToolChoice = Literal["auto", "none", "required"] | FunctionChoice
 Tools = Annotated[list[FunctionTool], msgspec.Meta(max_length=128)]
 
 
+class McpToolFilter(msgspec.Struct, forbid_unknown_fields=True):
+    """Which of a server's tools a rule names: by name, and/or the read-only ones (those
+    the server annotates with ``readOnlyHint``)."""
+
+    tool_names: list[Annotated[str, msgspec.Meta(max_length=128)]] | None = None
+    read_only: bool | None = None
+
+
+class McpApprovalFilter(msgspec.Struct, forbid_unknown_fields=True):
+    always: McpToolFilter | None = None
+    never: McpToolFilter | None = None
+
+
+class McpTool(msgspec.Struct, tag="mcp", tag_field="type", forbid_unknown_fields=True):
+    """A remote MCP server whose tools the model may call (OpenAI's realtime ``mcp`` tool):
+    the server lists them at ``session.update`` and runs the calls itself. ``headers``
+    and ``authorization`` go to the MCP server only: the session's echo leaves them out."""
+
+    server_label: ToolName
+    server_url: Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://")]
+    allowed_tools: list[Annotated[str, msgspec.Meta(max_length=128)]] | McpToolFilter | None \
+        = None
+    require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
+    """None: ``always``, as OpenAI's default."""
+    headers: dict[Annotated[str, msgspec.Meta(max_length=256)],
+                  Annotated[str, msgspec.Meta(max_length=8192)]] | None = None
+    authorization: Annotated[str, msgspec.Meta(max_length=8192)] | None = None
+    """An OAuth access token, sent as ``Authorization: Bearer``."""
+    server_description: Annotated[str, msgspec.Meta(max_length=8000)] | None = None
+
+
+McpTools = Annotated[list[McpTool], msgspec.Meta(max_length=16)]
+
+
+class TokenLimits(msgspec.Struct, forbid_unknown_fields=True):
+    post_instructions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Tokens the conversation after the instructions may take before a cut (None: the
+    context budget less the reply's output tokens)."""
+
+
+class RetentionRatio(msgspec.Struct, tag="retention_ratio", tag_field="type",
+                     forbid_unknown_fields=True):
+    """OpenAI's ``retention_ratio`` truncation: once the conversation after the
+    instructions exceeds ``token_limits.post_instructions``, the oldest turns go in one
+    cut, down to ``retention_ratio`` of that limit; the next prompts extend the kept
+    prefix until the limit is reached again (:mod:`orchestrator.realtime.truncation`)."""
+
+    retention_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    token_limits: TokenLimits | None = None
+
+
+Truncation = Literal["auto", "disabled"] | RetentionRatio
+"""``auto``: the history is cut to the context budget (a stable start, halved at a cut);
+``disabled``: never cut, a reply whose prompt does not fit fails."""
+
+
 class SessionConfig(msgspec.Struct):
     """The full session state, as sent in ``session.created`` / ``session.updated``."""
 
@@ -137,6 +193,10 @@ class SessionConfig(msgspec.Struct):
     tools: list[FunctionTool] = msgspec.field(default_factory=list)
     tool_choice: ToolChoice = "auto"
     type: SessionType = "realtime"
+    truncation: Truncation = "auto"
+    mcp_tools: list[McpTool] = msgspec.field(default_factory=list)
+    """MCP servers (``tools`` entries of type ``mcp`` on ``/v1/realtime``), without their
+    headers and authorization."""
 
 
 class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -158,6 +218,8 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     tools: Tools | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     type: SessionType | UnsetType = UNSET
+    truncation: Truncation | UnsetType = UNSET
+    mcp_tools: McpTools | UnsetType = UNSET
 
 
 # --- client -> server --------------------------------------------------------------------
@@ -255,8 +317,20 @@ class NewFunctionCallOutput(msgspec.Struct, tag="function_call_output", tag_fiel
     status: Literal["completed", "incomplete", "in_progress"] | None = None
 
 
+class NewMcpApprovalResponse(msgspec.Struct, tag="mcp_approval_response", tag_field="type",
+                             forbid_unknown_fields=True):
+    """The client's answer to an ``mcp_approval_request``: approved, the call runs."""
+
+    approval_request_id: ItemId
+    approve: bool
+    reason: Annotated[str, msgspec.Meta(max_length=8000)] | None = None
+    id: ItemId | None = None
+    object: Literal["realtime.item"] | None = None
+    status: Literal["completed", "incomplete", "in_progress"] | None = None
+
+
 class ItemCreate(_Client, tag="conversation.item.create"):
-    item: MessageItem | NewFunctionCall | NewFunctionCallOutput
+    item: MessageItem | NewFunctionCall | NewFunctionCallOutput | NewMcpApprovalResponse
     previous_item_id: ItemId | None = None
     """Only appending is supported: null, or the id of the conversation's last item."""
 
@@ -387,6 +461,57 @@ class FunctionCallOutput(msgspec.Struct, omit_defaults=False):
     status: Literal["completed", "incomplete", "in_progress"] = "completed"
 
 
+class McpCall(msgspec.Struct, omit_defaults=False):
+    """A call of an MCP server's tool, which the server ran (``output``) or could not
+    (``error``: OpenAI's ``tool_execution_error``, ``protocol_error`` or ``http_error``)."""
+
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+    type: str = "mcp_call"
+    approval_request_id: str | None = None
+    output: str | None = None
+    error: dict | None = None
+
+
+class McpApprovalRequest(msgspec.Struct, omit_defaults=False):
+    """The model wants to call an MCP tool that needs the client's approval."""
+
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+    type: str = "mcp_approval_request"
+
+
+class McpApprovalResponse(msgspec.Struct, omit_defaults=False):
+    id: str
+    approval_request_id: str
+    approve: bool
+    reason: str | None = None
+    type: str = "mcp_approval_response"
+
+
+class McpListedTool(msgspec.Struct, omit_defaults=False):
+    name: str
+    input_schema: dict
+    description: str | None = None
+    annotations: dict | None = None
+
+
+class McpListTools(msgspec.Struct, omit_defaults=False):
+    """The tools an MCP server listed (those ``allowed_tools`` lets through)."""
+
+    id: str
+    server_label: str
+    tools: list[McpListedTool]
+    type: str = "mcp_list_tools"
+
+
+OutputItem = FunctionCall | McpCall | McpApprovalRequest
+
+
 class ResponseInfo(msgspec.Struct):
     id: str
     status: Literal["in_progress", "completed", "incomplete", "cancelled", "failed"] = \
@@ -404,8 +529,9 @@ class ResponseInfo(msgspec.Struct):
     audio_ms: float = 0.0
     usage: Usage | None = None
     timings: Timings | None = None
-    function_calls: list[FunctionCall] = msgspec.field(default_factory=list)
-    """The calls the reply made, after its message (OpenAI lists both in ``output``)."""
+    function_calls: list[OutputItem] = msgspec.field(default_factory=list)
+    """The calls the reply made (function calls, MCP calls and approval requests), after
+    its message (OpenAI lists both in ``output``)."""
 
 
 class ResponseCreated(_Server, tag="response.created"):
@@ -435,7 +561,7 @@ class ResponseAudioTranscriptDelta(_ResponsePart, tag="response.audio_transcript
 class _OutputItem(_Server, kw_only=True):
     response_id: str
     output_index: int
-    item: FunctionCall
+    item: OutputItem
 
 
 class OutputItemAdded(_OutputItem, tag="response.output_item.added"):
@@ -460,6 +586,45 @@ class FunctionCallArgumentsDelta(_CallPart, tag="response.function_call_argument
 class FunctionCallArgumentsDone(_CallPart, tag="response.function_call_arguments.done"):
     name: str
     arguments: str
+
+
+class _McpPart(_Server, kw_only=True):
+    item_id: str
+    output_index: int
+
+
+class McpCallArgumentsDelta(_McpPart, tag="response.mcp_call_arguments.delta"):
+    response_id: str
+    delta: str
+
+
+class McpCallArgumentsDone(_McpPart, tag="response.mcp_call_arguments.done"):
+    response_id: str
+    arguments: str
+
+
+class McpCallInProgress(_McpPart, tag="response.mcp_call.in_progress"):
+    pass
+
+
+class McpCallCompleted(_McpPart, tag="response.mcp_call.completed"):
+    pass
+
+
+class McpCallFailed(_McpPart, tag="response.mcp_call.failed"):
+    pass
+
+
+class McpListToolsInProgress(_Server, tag="mcp_list_tools.in_progress"):
+    item_id: str
+
+
+class McpListToolsCompleted(_Server, tag="mcp_list_tools.completed"):
+    item_id: str
+
+
+class McpListToolsFailed(_Server, tag="mcp_list_tools.failed"):
+    item_id: str
 
 
 class ResponseDone(_Server, tag="response.done"):
@@ -501,7 +666,8 @@ def user_audio_item(item_id: str, transcript: str | None) -> Item:
                 content=[{"type": "input_audio", "transcript": transcript}])
 
 
-AnyItem = Item | FunctionCall | FunctionCallOutput
+AnyItem = (Item | FunctionCall | FunctionCallOutput | McpCall | McpApprovalRequest
+           | McpApprovalResponse | McpListTools)
 
 
 class ItemCreated(_Server, tag="conversation.item.created"):
@@ -527,6 +693,9 @@ ServerEvent = (SessionCreated | SessionUpdated | SpeechStarted | SpeechStopped |
                | ResponseCreated | ResponseTextDelta | ResponseAudioDelta
                | ResponseAudioTranscriptDelta | OutputItemAdded | FunctionCallArgumentsDelta
                | FunctionCallArgumentsDone | OutputItemDone | ResponseDone | ItemTruncated
-               | ItemCreated | ItemDeleted | ItemRetrieved | OutputAudioCleared)
+               | ItemCreated | ItemDeleted | ItemRetrieved | OutputAudioCleared
+               | McpCallArgumentsDelta | McpCallArgumentsDone | McpCallInProgress
+               | McpCallCompleted | McpCallFailed | McpListToolsInProgress
+               | McpListToolsCompleted | McpListToolsFailed)
 
 encoder = msgspec.json.Encoder()

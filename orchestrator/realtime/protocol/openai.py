@@ -27,6 +27,7 @@ sent a second time.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
@@ -35,6 +36,7 @@ import msgspec
 from orchestrator.errors import InvalidRequest
 from orchestrator.realtime.protocol.events import (
     ClientEvent,
+    McpTool,
     SampleRate,
     invalid_event,
 )
@@ -49,6 +51,7 @@ IDLE_TIMEOUT_MS = (5000, 30000)  # OpenAI's range for turn_detection.idle_timeou
 NO_LOGPROBS = ("is not supported: the speech-to-text models served here (Whisper, "
                "Moonshine) do not return token log-probabilities")
 _decoder = msgspec.json.Decoder()
+_MISSING = re.compile(r"missing required field `(\w+)`")
 
 
 def dialect_of(headers: Mapping[str, str]) -> Dialect:
@@ -82,11 +85,49 @@ def _object(value: Any, path: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _tools(fields: dict[str, Any], path: str, out: dict[str, Any]) -> None:
-    """``tools`` / ``tool_choice`` have the engine's shape in both dialects."""
-    for name in ("tools", "tool_choice"):
-        if fields.get(name) is not None:
-            out[name] = fields.pop(name)
+def _tools(fields: dict[str, Any], path: str, out: dict[str, Any], *,
+           mcp: bool = True) -> None:
+    """``tools`` / ``tool_choice`` have the engine's shape in both dialects; ``mcp`` tools
+    (a session's, not one response's) become the engine's ``mcp_tools``, checked here so
+    a refusal names the entry the client sent (``session.tools[1].server_url``)."""
+    if fields.get("tool_choice") is not None:
+        out["tool_choice"] = fields.pop("tool_choice")
+    tools = fields.pop("tools", None)
+    if tools is None:
+        if mcp and fields.get("mcp_tools") is not None:  # the engine's field, as on /ws
+            out["mcp_tools"] = fields.pop("mcp_tools")
+        return
+    if not isinstance(tools, list):
+        out["tools"] = tools  # refused by the engine's decoding, by name
+        return
+    functions, servers = [], []
+    for index, tool in enumerate(tools):
+        if not (isinstance(tool, dict) and tool.get("type") == "mcp"):
+            functions.append(tool)
+            continue
+        where = f"{path}.tools[{index}]"
+        if not mcp:
+            raise _unsupported(f"{where}.type", "'mcp' is set per session (session.update)")
+        if tool.get("connector_id") is not None:
+            raise _unsupported(f"{where}.connector_id", "is not supported: name the MCP "
+                               "server with server_url")
+        tool = {k: v for k, v in tool.items() if v is not None and k != "connector_id"}
+        try:
+            servers.append(msgspec.convert(tool, McpTool))
+        except msgspec.ValidationError as exc:
+            problem, missing = invalid_event(exc), _MISSING.search(str(exc))
+            param = f"{where}.{problem.param}" if problem.param else \
+                f"{where}.{missing.group(1)}" if missing else where
+            raise InvalidRequest(f"invalid MCP tool: {exc}", param=param) from None
+    out["tools"] = functions
+    if mcp:
+        labels = [server.server_label for server in servers]
+        if len(set(labels)) < len(labels):
+            raise InvalidRequest("each MCP tool needs its own server_label",
+                                 param=f"{path}.tools")
+        # beside them, the engine's own field (a client secret's grant replays it)
+        out["mcp_tools"] = [*(msgspec.to_builtins(server) for server in servers),
+                            *(fields.pop("mcp_tools", None) or [])]
 
 
 def _max_tokens(value: Any) -> Any:
@@ -221,7 +262,8 @@ class ClientTranslator:
         for name in ("tracing", "prompt", "reasoning"):
             _take(fields, path, name)
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
-        _take(fields, path, "truncation", (None, "auto"))
+        if fields.get("truncation") is not None:
+            out["truncation"] = fields.pop("truncation")
         if "instructions" in fields:
             out["instructions"] = fields.pop("instructions")
         if "output_modalities" in fields:
@@ -262,7 +304,8 @@ class ClientTranslator:
             _take(fields, path, name)
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
         for name in ("instructions", "voice", "speed", "temperature", "input_audio_format",
-                     "output_audio_format", "input_sample_rate", "output_sample_rate"):
+                     "output_audio_format", "input_sample_rate", "output_sample_rate",
+                     "truncation"):
             if fields.get(name) is not None:
                 out[name] = fields.pop(name)
         if fields.get("modalities") is not None:
@@ -324,7 +367,7 @@ class ClientTranslator:
 
     def response(self, fields: dict[str, Any]) -> dict[str, Any]:
         path, out = "response", {}
-        _tools(fields, path, out)
+        _tools(fields, path, out, mcp=False)
         _take(fields, path, "conversation", (None, "auto"),
               "must be 'auto': out-of-band responses are not supported")
         _take(fields, path, "input", (None,), "is not supported: add items with "
@@ -364,13 +407,14 @@ class ClientTranslator:
     def item(self, fields: dict[str, Any]) -> dict[str, Any]:
         path = "item"
         kind = fields.get("type", "message")
-        if kind in ("function_call", "function_call_output"):
+        if kind in ("function_call", "function_call_output", "mcp_approval_response"):
             for name in ("object", "status"):
                 fields.pop(name, None)
             return fields
         if kind != "message":
             raise _unsupported(f"{path}.type", f"{kind!r} is not supported: messages, "
-                               "function_call and function_call_output items are")
+                               "function_call, function_call_output and "
+                               "mcp_approval_response items are")
         fields["type"] = "message"
         if fields.get("role") == "system":
             raise _unsupported(f"{path}.role", "'system' is not supported: set the "

@@ -135,11 +135,12 @@ class ServerTranslator:
             return self._transcription_session(config, transcription, turn_detection)
         common = {"object": "realtime.session", "id": config.id, "model": self.model,
                   "instructions": config.instructions,
-                  "tools": msgspec.to_builtins(config.tools),
+                  "tools": msgspec.to_builtins([*config.tools, *config.mcp_tools]),
                   "tool_choice": msgspec.to_builtins(config.tool_choice),
                   "tracing": None, "input_sample_rate": config.input_sample_rate,
                   "output_sample_rate": config.output_sample_rate,
-                  "temperature": config.temperature}
+                  "temperature": config.temperature,
+                  "truncation": msgspec.to_builtins(config.truncation)}
         if self.dialect == "beta":
             return {**common, "modalities": config.modalities, "voice": config.voice,
                     "speed": config.speed,
@@ -151,7 +152,7 @@ class ServerTranslator:
         return {**common, "type": "realtime",
                 "output_modalities": ["audio"] if "audio" in config.modalities else ["text"],
                 "max_output_tokens": config.max_response_output_tokens,
-                "truncation": "auto", "prompt": None, "include": None,
+                "prompt": None, "include": None,
                 "audio": {
                     "input": {"format": _ga_audio_format(config.input_audio_format,
                                                          config.input_sample_rate),

@@ -65,6 +65,9 @@ class ReplyPlan:
     tool_parser: Any = None
     """Function calling: the :class:`~orchestrator.chat.tools.ToolCallParser` that splits
     the reply into words (sent, spoken) and calls (sent as function-call items)."""
+    mcp_tools: frozenset[str] = frozenset()
+    """Names of the offered tools an MCP server runs: their calls are kept in
+    :attr:`~.stages.Reply.mcp_calls` (for :mod:`orchestrator.realtime.mcp`), not sent."""
 
 
 @dataclass

@@ -90,6 +90,13 @@ class Reply:
     the voice cannot say; each is also sent as an ``error`` event."""
     function_calls: list[FunctionCall] = field(default_factory=list)
     """The calls whose items reached the client (in order)."""
+    mcp_calls: list[Any] = field(default_factory=list)
+    """The model's calls of MCP tools (parsed calls: id, name, arguments)."""
+
+    @property
+    def outputs(self) -> int:
+        """Output items this reply has sent: its message (if it said something) and calls."""
+        return int(self._worded) + self._calls_out
 
     def cancel(self, reason: str) -> bool:
         """Stop generating; returns False when the reply has already ended."""
@@ -177,7 +184,10 @@ class Reply:
         clock.llm_end = time.perf_counter()
         await out.put(_END)
         for call in calls:
-            await self._send_call(call)
+            if call.name in plan.mcp_tools:
+                self.mcp_calls.append(call)  # the responder runs it, with its own events
+            else:
+                await self._send_call(call)
 
     async def _words(self, text: str, out: asyncio.Queue[Any]) -> None:
         if not text:

@@ -30,9 +30,10 @@ import numpy as np
 
 from orchestrator.chat.prompt import HistoryCursor
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import ResponseAudioDelta
+from orchestrator.realtime.protocol.events import ResponseAudioDelta, Truncation
 from orchestrator.realtime.reply.plan import ReplyOutcome
 from orchestrator.realtime.timings import REPLY_STORED
+from orchestrator.realtime.truncation import keep_history, turns_to_read
 from orchestrator.speech.audio_format import MODEL_RATE
 from storage.conversations import ConversationStore, NewTurn, TurnRecord
 
@@ -54,22 +55,29 @@ class PromptContext:
 
 
 async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
-                          instructions: str, user_text: str | None = None) -> list[Any]:
+                          instructions: str, user_text: str | None = None,
+                          truncation: Truncation = "auto",
+                          output_tokens: int = 0) -> list[Any]:
     """The LLM messages for a reply to the session's latest stored turn, or to
     ``user_text`` when that turn is not stored yet (a speculative turn stores it only
-    once the turn has ended)."""
+    once the turn has ended). ``truncation``: the session's (:mod:`..truncation`)."""
     # One turn more than the window, to know whether older turns exist (then the window's
     # start is a cut, which build_messages makes seldom, so prompts keep sharing a prefix).
+    window = turns_to_read(truncation, context.history_turns)
     if user_text is None:
-        history = await context.store.recent_turns(context.session_id,
-                                                   context.history_turns + 2)
+        history = await context.store.recent_turns(context.session_id, window + 2)
         if history and history[-1].role == "user":
             user_text = history.pop().text
     else:
-        history = await context.store.recent_turns(context.session_id,
-                                                   context.history_turns + 1)
-    truncated = len(history) > context.history_turns
-    history = history[-context.history_turns:] if context.history_turns else []
+        history = await context.store.recent_turns(context.session_id, window + 1)
+    truncated = len(history) > window
+    history = history[-window:] if window else []
+    cursor: HistoryCursor | None = context.cursor
+    if truncation != "auto":  # cut here; the builder gets what fits as it is
+        history = keep_history(ports.prompt, history, truncation, instructions=instructions,
+                               user_text=user_text, cursor=context.cursor,
+                               output_tokens=output_tokens)
+        truncated, cursor = False, None
     memories: list[str] = []
     if ports.memory is not None and user_text and context.memory_top_k:
         try:
@@ -81,7 +89,7 @@ async def prompt_messages(ports: VoicePorts, context: PromptContext, *,
             log.warning("memory recall failed: %s", exc)
     return ports.prompt.messages(instructions=instructions, history=history,
                                  memories=memories, user_text=user_text, truncated=truncated,
-                                 cursor=context.cursor)
+                                 cursor=cursor)
 
 
 def user_turn_row(text: str, language: str | None, stt_ms: float,

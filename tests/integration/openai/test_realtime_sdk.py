@@ -323,7 +323,19 @@ async def test_items_are_retrieved_and_deleted_from_storage_and_memory(live) -> 
     ({"type": "conversation.item.create", "item": {"type": "item_reference", "id": "x"}},
      "item.type"),
     ({"type": "session.update", "session": {"type": "realtime", "tools": [
-        {"type": "mcp", "server_label": "x"}]}}, "session.tools[0].type"),
+        {"type": "mcp", "server_label": "x"}]}}, "session.tools[0].server_url"),
+    ({"type": "session.update", "session": {"type": "realtime", "tools": [
+        {"type": "mcp", "server_label": "x", "connector_id": "connector_gmail"}]}},
+     "session.tools[0].connector_id"),
+    ({"type": "session.update", "session": {"type": "realtime", "tools": [
+        {"type": "mcp", "server_label": "x", "server_url": "ftp://x"}]}},
+     "session.tools[0].server_url"),
+    ({"type": "session.update", "session": {"type": "realtime", "tools": [
+        {"type": "mcp", "server_label": "x", "server_url": "http://x",
+         "require_approval": "sometimes"}]}}, "session.tools[0].require_approval"),
+    ({"type": "response.create", "response": {"tools": [
+        {"type": "mcp", "server_label": "x", "server_url": "http://x"}]}},
+     "response.tools[0].type"),
     ({"type": "session.update", "session": {"type": "realtime", "tool_choice": "sometimes"}},
      "session.tool_choice"),
     ({"type": "session.update", "session": {"type": "realtime", "tool_choice": {
