@@ -272,7 +272,7 @@ class Settings:
         "request's X-Forwarded-Proto/-Host, else its own scheme and Host.", None)
     twilio_user_id: str = _env(
         "TWILIO_USER_ID", "The user whose sessions phone calls are (each call a new one): "
-        "its stored turns, memory and realtime limits.", "phone")
+        "its stored turns and memory.", "phone")
 
     # --- audio limits ---
     max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0,
