@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 import msgspec
 
@@ -122,11 +122,15 @@ def clear(stream_sid: str) -> str:
 
 def connect_stream(url: str, parameters: dict[str, str]) -> str:
     """TwiML that connects the call to a bidirectional stream at ``url`` (``wss://``)."""
-    params = "".join(f"<Parameter name={quoteattr(name)} value={quoteattr(value)}/>"
+    params = "".join(f'<Parameter name="{_attr(name)}" value="{_attr(value)}"/>'
                      for name, value in parameters.items())
     return ('<?xml version="1.0" encoding="UTF-8"?>'
-            f"<Response><Connect><Stream url={quoteattr(url)}>{params}</Stream></Connect>"
+            f'<Response><Connect><Stream url="{_attr(url)}">{params}</Stream></Connect>'
             "</Response>")
+
+
+def _attr(value: str) -> str:
+    return escape(value, {'"': "&quot;"})
 
 
 def say(text: str) -> str:
