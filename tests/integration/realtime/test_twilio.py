@@ -1,6 +1,6 @@
 """Phone calls through Twilio Media Streams, against a real uvicorn server (fake models
 behind the pipeline): the incoming-call webhook (its signature, its TwiML) and the media
-stream as Twilio speaks it (:class:`~tests.support.twilio.PhoneCall`): a spoken question
+stream as Twilio speaks it (:class:`bench.twilio_peer.PhoneCall`): a spoken question
 answered in μ-law, marks, barge-in (``clear``, the stored turn cut at the marks), ``stop``,
 hostile frames."""
 
@@ -17,10 +17,10 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.twilio_peer import RATE, PhoneCall, stream_of
 from orchestrator.realtime.reply.plan import SpokenSentence, spoken_text
 from tests.support.fake_voice import FakeLLM, FakeTTS, fake_services, speak
 from tests.support.realtime import LiveServer, live_server
-from tests.support.twilio import RATE, PhoneCall, stream_of
 from tests.support.webrtc import dominant_hz, loud_part, loud_seconds
 
 pytestmark = pytest.mark.asyncio

@@ -1,4 +1,4 @@
-"""Twilio's side of a bidirectional Media Stream, for tests (and ``bench voice``): what
+"""Twilio's side of a bidirectional Media Stream, for the tests and ``bench voice``: what
 Twilio does on a ``<Connect><Stream>`` call, over a real WebSocket.
 
 It sends ``connected`` then ``start`` (μ-law 8 kHz mono, the TwiML's parameters), then a
@@ -8,6 +8,11 @@ line: each ``media`` payload plays after the one before, from ``playout_delay_s`
 the first arrived (a jitter buffer, the network); a ``mark`` is echoed once the audio
 before it has played; ``clear`` drops what has not played and echoes the marks still
 pending, as Twilio does. ``stop`` ends the call.
+
+:class:`StreamSocket` lets the voice benchmark drive a call as it drives a WebSocket (see
+:mod:`bench.webrtc_peer`'s ``CallSocket``): the stream carries no server events, so the
+reply audio played on the line comes back as ``response.output_audio.delta`` events of its
+own, and a ``response.done`` once the line has gone quiet.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import websockets
@@ -58,6 +65,8 @@ class PhoneCall:
     """When each ``clear`` arrived (monotonic)."""
     heard_at_clear: list[int] = field(default_factory=list)
     """Bytes of reply audio played when each ``clear`` arrived."""
+    on_media: Callable[[bytes], None] | None = None
+    """Called with each reply payload (μ-law) as it arrives."""
 
     def __post_init__(self) -> None:
         self.ws: Any = None
@@ -67,6 +76,7 @@ class PhoneCall:
         self._speech: list[np.ndarray] = []
         self._tasks: list[asyncio.Task] = []
         self._chunk = 0
+        self.last_media = 0.0
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
@@ -176,6 +186,9 @@ class PhoneCall:
                                                    else 0.0))
                 self._segments.append(Segment(start, ulaw))
                 self._line_end = start + len(ulaw) / RATE
+                self.last_media = now
+                if self.on_media is not None:
+                    self.on_media(ulaw)
             case "mark":
                 assert message["streamSid"] == self.stream_sid
                 self._marks.append((max(self._line_end, now), message["mark"]["name"]))
@@ -230,3 +243,75 @@ def stream_of(twiml: str) -> tuple[str, dict[str, str]]:
     assert url is not None, twiml
     return url.group(1), dict(re.findall(r'<Parameter name="([^"]+)" value="([^"]*)"/>',
                                          twiml))
+
+
+HEARD_DELTA = "response.output_audio.delta"
+QUIET_S = 0.5
+"""A reply has ended once its audio has played, every mark is echoed and no media has come
+for this long (the stream says nothing else)."""
+
+
+class StreamSocket:
+    """A phone call driven like the benchmark's WebSocket: ``send`` takes PCM16 at
+    ``pcm_rate`` (the caller's voice; JSON events are dropped: a phone line has none),
+    ``recv`` gives a ``session.created``, the reply audio as ``HEARD_DELTA`` events
+    (PCM16 at ``pcm_rate``) and a ``response.done`` once the line has gone quiet. The
+    key in ``headers`` is the stream's ``token``; ``?session_id=`` on the URL becomes a
+    parameter (Twilio drops a stream URL's query: TwiML's ``<Parameter>`` carries it)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None, pcm_rate: int) -> None:
+        parts = urlsplit(url)
+        parameters = dict(parse_qsl(parts.query))
+        scheme, _, key = (headers or {}).get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and key:
+            parameters["token"] = key
+        self.pcm_rate = pcm_rate
+        self.call = PhoneCall(parts._replace(query="").geturl(), parameters,
+                              on_media=self._media)
+        self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self._in_reply = False
+        self._watch: asyncio.Task | None = None
+
+    async def __aenter__(self) -> StreamSocket:
+        await self.call.__aenter__()
+        self.events.put_nowait({"type": "session.created", "session": {}})
+        self._watch = asyncio.create_task(self._watch_line())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        await self.call.stop()
+        await self.call.hang_up()
+
+    async def send(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+            self.call.say(_resample(samples, self.pcm_rate, RATE))
+
+    async def recv(self) -> str:
+        return json.dumps(await self.events.get())
+
+    def _media(self, ulaw: bytes) -> None:
+        self._in_reply = True
+        samples = _resample(g711.decode(ulaw, "ulaw"), RATE, self.pcm_rate)
+        pcm16 = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+        self.events.put_nowait({"type": HEARD_DELTA,
+                                "delta": base64.b64encode(pcm16.tobytes()).decode()})
+
+    async def _watch_line(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            if self._in_reply and not self.call.playing and \
+                    time.monotonic() - self.call.last_media > QUIET_S:
+                self._in_reply = False
+                self.events.put_nowait({"type": "response.done",
+                                        "response": {"status": "completed"}})
+
+
+def _resample(samples: np.ndarray, source: int, target: int) -> np.ndarray:
+    if source == target or not len(samples):
+        return samples.astype(np.float32)
+    from scipy.signal import resample_poly
+
+    return resample_poly(samples, target, source).astype(np.float32)
