@@ -231,6 +231,40 @@ async def test_barge_in_clears_the_line_and_keeps_what_the_marks_say_was_heard(
     assert len(kept) < len(spoken_text(spoken, heard_ms + 1500).split()) - 1
 
 
+async def test_a_reply_sent_in_full_but_still_playing_is_cleared_too(live, question,
+                                                                    monkeypatch) -> None:
+    from orchestrator.realtime.transports.twilio import call as twilio_call
+
+    monkeypatch.setattr(twilio_call, "PLAYOUT_LEAD_S", 60.0)  # no pacing: all sent at once
+    words = [f" word{i}" for i in range(40)] + ["."]
+    tts = FakeTTS(ms_per_char=60)
+    live.use(fake_services(llm=FakeLLM(words), tts=tts))
+    call = await answered_call(live)
+    async with call:
+        call.say(question)
+        await call.until(lambda: len(call.echoed) >= 10)  # 2 s heard of a ~17 s reply
+        assert call.playing
+        call.say(question)
+        await call.until(lambda: call.clears, wait_s=30)
+        echoed_at_clear = list(call.echoed)
+        await asyncio.sleep(1.0)
+    media_before_clear = [m for m in call.received[:_index_of_clear(call)]
+                          if m["event"] == "media"]
+    assert len(media_before_clear) == len(call.of("media"))  # the whole reply had gone out
+    [stored] = (await phone_turns(live)).values()
+    assistant = [t for t in stored if t.role == "assistant"]
+    assert assistant and assistant[0].interrupted
+    heard_ms = call.sent_ms(echoed_at_clear[-1])
+    spoken: list[SpokenSentence] = []
+    at = 0.0
+    for text in tts.texts:
+        spoken.append(SpokenSentence(text, at, at + len(text) * 60))
+        at += len(text) * 60
+    expected = spoken_text(spoken, heard_ms).split()
+    assert abs(len(assistant[0].text.split()) - len(expected)) <= 1, (
+        assistant[0].text, expected, heard_ms)
+
+
 def _index_of_clear(call: PhoneCall) -> int:
     return next(i for i, m in enumerate(call.received) if m["event"] == "clear")
 

@@ -54,9 +54,9 @@ class TwilioCall:
     """A started media stream (``start`` read), serving one realtime session."""
 
     def __init__(self, socket: WebSocket, stream_sid: str, call_sid: str = "",
-                 lead_s: float = PLAYOUT_LEAD_S) -> None:
+                 lead_s: float | None = None) -> None:
         self.socket, self.stream_sid, self.call_sid = socket, stream_sid, call_sid
-        self.lead_s = lead_s
+        self.lead_s = PLAYOUT_LEAD_S if lead_s is None else lead_s
         self.inbound: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._queued_audio = 0
         self._bad_frames = 0
