@@ -38,7 +38,8 @@ def test_a_start_that_is_not_a_mulaw_8k_mono_stream_is_refused(change: dict) -> 
         protocol.parse_start({**START, **change})
 
 
-@pytest.mark.parametrize("text", ["", "nope", "[]", '{"event": 1}', '{"no": "event"}'])
+@pytest.mark.parametrize("text", ["", "nope", "[]", '{"event": 1}', '{"no": "event"}',
+                                  '{"event": "media", "pad": "' + "x" * 70000 + '"}'])
 def test_what_is_not_a_twilio_message_decodes_to_none(text: str) -> None:
     assert protocol.decode(text) is None
 

@@ -24,6 +24,9 @@ MEDIA_ENCODING, MEDIA_RATE, MEDIA_CHANNELS = "audio/x-mulaw", 8000, 1
 MAX_PARAMETERS = 32
 """customParameters kept from ``start`` (Twilio allows a few dozen; more is not Twilio)."""
 MAX_PARAMETER_CHARS = 512
+MAX_MESSAGE_CHARS = 64 * 1024
+"""Twilio's messages are small (a 20 ms ``media`` is ~300 characters): a larger frame is
+not parsed at all."""
 
 
 class BadStart(ValueError):
@@ -39,6 +42,8 @@ class StreamStart:
 
 def decode(text: str) -> dict[str, Any] | None:
     """A Twilio message as a dict with a string ``event``; None for anything else."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        return None
     try:
         message = msgspec.json.decode(text)
     except msgspec.DecodeError:
