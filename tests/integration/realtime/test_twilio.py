@@ -283,7 +283,8 @@ async def test_hostile_frames_are_ignored_and_a_call_beside_is_unharmed(live, qu
                       '{"event": "mark", "mark": {"name": ["x"]}}',
                       '{"event": "mark"}', '{"event": "dtmf", "dtmf": {"digit": "5"}}',
                       '{"event": "start", "start": {}}', '{"event": "connected"}',
-                      '{"event": "media", "media": {"payload": "' + "/" * 40000 + '"}}'):
+                      '{"event": "media", "media": {"payload": "' + "/" * 40000 + '"}}',
+                      '{"event": "media", "media": {"payload": "' + "/" * 400000 + '"}}'):
             await hostile.send(frame)
         good.say(question)
         hostile.say(question)
