@@ -123,6 +123,17 @@ async def test_the_webhook_refuses_a_bad_or_missing_signature(live) -> None:
     assert response.status_code == 403
 
 
+async def test_a_draining_server_answers_with_speech_and_hangs_up(live) -> None:
+    live.runtime.draining = True
+    try:
+        response = await incoming_call(live)
+    finally:
+        live.runtime.draining = False
+    assert response.status_code == 200
+    assert "<Say>" in response.text and "<Hangup/>" in response.text
+    assert "<Stream" not in response.text
+
+
 async def test_without_an_auth_token_the_webhook_is_refused(tmp_path) -> None:
     async with live_server(tmp_path, auth_mode="required", admin_api_key=ADMIN_KEY) as live:
         response = await incoming_call(live)

@@ -73,14 +73,16 @@ async def twilio_voice(request: Request,
     elif settings.auth_required:
         raise Forbidden("set TWILIO_AUTH_TOKEN: without it this webhook cannot tell Twilio "
                         "from anyone else")
+    if runtime.draining:  # the stream would be refused: say so rather than go silent
+        return Response(protocol.say("This line is restarting. Please call again in a "
+                                     "minute."), media_type="text/xml")
     minted = await runtime.client_secrets.mint(
         settings.twilio_user_id, minted_by=None, model=LLM_MODEL, session={},
         ttl_s=STREAM_TOKEN_TTL_S)
     parameters = {"token": minted.secret}
     if session_id:
         parameters["session_id"] = session_id
-    log.info("twilio call %s from %s: connecting its stream", dict(params).get("CallSid"),
-             "a caller" if dict(params).get("From") else "an unknown caller")
+    log.info("twilio call %s: connecting its stream", dict(params).get("CallSid"))
     return Response(protocol.connect_stream(stream_url(host), parameters), media_type="text/xml")
 
 
