@@ -14,9 +14,14 @@ appends, GA event names, as the official SDK does); ``--protocol webrtc`` (or
 ``--transport webrtc``) makes WebRTC calls (``POST /v1/realtime/calls``, Opus both ways,
 events on the data channel: :mod:`bench.webrtc_peer`), timed from the last voiced sample
 to the first audible sample on the reply track, with ``--loss`` of the RTP packets
-dropped each way. Several protocols (``ws,webrtc``; ``both`` is ``ws,openai``) alternate
-round by round in one run, so they are compared on the same machine state; each one's
-server CPU per turn (the orchestrator's ``process_cpu_seconds_total``) is reported too.
+dropped each way. ``--protocol twilio`` makes phone calls as Twilio streams them
+(``WS /v1/twilio/media-stream``, μ-law 8 kHz both ways, the key as the stream's ``token``:
+:mod:`bench.twilio_peer`), timed to the first reply ``media``; the stream carries no
+events, so only the client's figures are reported, and the session keeps the server's
+defaults (no ``session.update`` travels). Several protocols (``ws,webrtc``; ``both`` is
+``ws,openai``) alternate round by round in one run, so they are compared on the same
+machine state; each one's server CPU per turn (the orchestrator's
+``process_cpu_seconds_total``) is reported too.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from bench.options import (
 )
 from bench.speech import espeak
 from bench.stats import Summary, percentile
+from bench.twilio_peer import StreamSocket
 from bench.webrtc_peer import HEARD_DELTA, CallSocket
 
 RATE = 24000
@@ -87,16 +93,16 @@ def spoken(text: str, language: str = "en") -> bytes:
     return espeak(text, RATE)
 
 
-PROTOCOLS = ("ws", "openai", "webrtc")
+PROTOCOLS = ("ws", "openai", "webrtc", "twilio")
 AUDIO_DELTA = {"ws": "response.audio.delta", "openai": "response.output_audio.delta",
-               "webrtc": HEARD_DELTA}
+               "webrtc": HEARD_DELTA, "twilio": HEARD_DELTA}
 PLAYOUT_ENDED = ("output_audio_buffer.stopped", "output_audio_buffer.cleared")
 
 
 def _append(pcm: bytes, protocol: str) -> str | bytes:
     """One audio chunk as the protocol's clients send it: a binary frame on /ws, a base64
     ``input_audio_buffer.append`` on /v1/realtime (what the OpenAI SDK sends)."""
-    if protocol in ("ws", "webrtc"):  # a call's audio goes on its microphone track
+    if protocol in ("ws", "webrtc", "twilio"):  # a call's audio goes on its microphone
         return pcm
     return json.dumps({"type": "input_audio_buffer.append",
                        "audio": base64.b64encode(pcm).decode()})
@@ -183,6 +189,8 @@ def _connection(url: str, headers: dict[str, str] | None, protocol: str,
     if protocol == "webrtc":
         base, _, query = url.partition("/v1/realtime/calls")
         return CallSocket(base, headers, RATE, loss=loss, query=query)
+    if protocol == "twilio":
+        return StreamSocket(url, headers, RATE)
     return websockets.connect(url, max_size=None, additional_headers=headers)
 
 
@@ -195,6 +203,9 @@ async def _connect_url(url: str, headers: dict[str, str] | None, protocol: str) 
         response = await http.post("/api/sessions/new", json={})
         response.raise_for_status()
         created = response.json()
+    if protocol == "twilio":  # the stream continues that session round after round
+        return url.replace("http", "ws", 1) + \
+            f"/v1/twilio/media-stream?session_id={created['session_id']}"
     return url.replace("http", "ws", 1) + created["websocket_path"]
 
 
@@ -336,7 +347,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait per reply")
     parser.add_argument("--protocol", "--transport", type=_protocols, default=("ws",),
                         help="/ws (ws), OpenAI's /v1/realtime (openai), WebRTC calls "
-                        "(webrtc), or several alternating: ws,webrtc (both: ws,openai)")
+                        "(webrtc), Twilio Media Streams (twilio), or several alternating: "
+                        "ws,webrtc (both: ws,openai)")
     parser.add_argument("--loss", type=float, default=0.0,
                         help="webrtc: the share of RTP packets dropped each way (0.05: 5 %%)")
     parser.add_argument("--language", choices=("en", "ko"), default="en",

@@ -15,6 +15,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -258,6 +259,21 @@ class Settings:
         "WEBRTC_MEDIA_TIMEOUT_S", "A call that receives no audio for this long is ended "
         "(what was said is stored).", 30.0, minimum=1.0, maximum=3600.0)
 
+    # --- phone calls (Twilio Media Streams: POST /v1/twilio/voice, WS /v1/twilio/media-stream) ---
+    twilio_auth_token: str | None = _env(
+        "TWILIO_AUTH_TOKEN", "The Twilio account's auth token: the incoming-call webhook "
+        "(POST /v1/twilio/voice) checks X-Twilio-Signature with it and answers 403 to a bad "
+        "or missing one. Unset, the webhook is refused (403) unless AUTH_MODE=off.", None,
+        secret=True)
+    twilio_public_url: str | None = _env(
+        "TWILIO_PUBLIC_URL", "The https origin Twilio reaches this server at (e.g. "
+        "https://voice.example.com, behind a proxy or tunnel): the webhook's signature is "
+        "checked against it and the media stream is wss:// on its host. Unset: the "
+        "request's X-Forwarded-Proto/-Host, else its own scheme and Host.", None)
+    twilio_user_id: str = _env(
+        "TWILIO_USER_ID", "The user whose sessions phone calls are (each call a new one): "
+        "its stored turns and memory.", "phone")
+
     # --- audio limits ---
     max_audio_seconds: float = _env("MAX_AUDIO_SECONDS", "Longest accepted audio upload.", 600.0,
                                      positive=True)
@@ -345,6 +361,13 @@ class Settings:
             if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
                 raise SettingsError("WEBRTC_ICE_SERVERS", url,
                                     "each URL starts with stun:, stuns:, turn: or turns:")
+        if self.twilio_public_url is not None and not self.twilio_public_url.startswith(
+                ("https://", "http://")):
+            raise SettingsError("TWILIO_PUBLIC_URL", self.twilio_public_url,
+                                "an origin such as https://voice.example.com")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}", self.twilio_user_id):
+            raise SettingsError("TWILIO_USER_ID", self.twilio_user_id,
+                                "1-64 characters: letters, digits, . _ @ : -")
         if self.vad_eagerness not in {"low", "medium", "high", "auto"}:
             raise SettingsError("VAD_EAGERNESS", self.vad_eagerness,
                                 "use low, medium, high or auto")

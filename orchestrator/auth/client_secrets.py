@@ -20,8 +20,12 @@ from storage.errors import RecordNotFound
 MAX_SECRET_CHARS = 256
 REALTIME_CALLS = "/v1/realtime/calls"
 """``POST``: a WebRTC call's SDP offer (the WebRTC transport)."""
+TWILIO_STREAM = "/v1/twilio/media-stream"
+"""``WS``: a phone call's media stream, whose ``start`` carries the secret the incoming-call
+webhook minted (the Twilio transport)."""
 ONLY_REALTIME = ("client secrets (ek_...) only open realtime connections (WS /v1/realtime, "
-                 f"WS /ws/..., POST {REALTIME_CALLS}); use an API key for this route")
+                 f"WS /ws/..., WS {TWILIO_STREAM}, POST {REALTIME_CALLS}); use an API key "
+                 "for this route")
 REFUSALS = {
     Refusal.UNKNOWN: "unknown client secret",
     Refusal.USED: "this client secret has been used already: each one opens a single "
@@ -35,7 +39,7 @@ def opens_realtime(scope: dict[str, Any]) -> bool:
     """Whether this request opens a realtime connection (where a client secret is good)."""
     path = scope.get("path", "")
     if scope["type"] == "websocket":
-        return path == "/v1/realtime" or path.startswith("/ws/")
+        return path in ("/v1/realtime", TWILIO_STREAM) or path.startswith("/ws/")
     return scope["type"] == "http" and scope.get("method") == "POST" and path == REALTIME_CALLS
 
 

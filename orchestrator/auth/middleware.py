@@ -42,7 +42,11 @@ from orchestrator.errors import (
 from orchestrator.runtime import Runtime
 from storage.client_secrets import is_client_secret
 
-PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo"})
+PUBLIC_PATHS = frozenset({"/api/ping", "/api/health", "/livez", "/readyz", "/metrics", "/demo",
+                          # Twilio sends no Authorization header and posts a form: these
+                          # authenticate themselves (the webhook's signature, the stream's
+                          # token parameter), :mod:`orchestrator.realtime.transports.twilio`
+                          "/v1/twilio/voice", "/v1/twilio/media-stream"})
 PUBLIC_PREFIXES = ("/schema",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_TYPES = ("application/json", "multipart/form-data", "application/sdp")
@@ -119,9 +123,21 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, exc: AppE
 
 
 async def _principal(scope: Scope, headers: dict[str, str], runtime: Runtime) -> Principal:
-    required = runtime.settings.auth_required
     try:
         secret = _credential(scope, headers)
+    except Unauthorized:
+        if runtime.settings.auth_required:
+            raise
+        return OPEN_ACCESS
+    return await principal_for(scope, secret, runtime)
+
+
+async def principal_for(scope: Scope, secret: str | None, runtime: Runtime) -> Principal:
+    """Who ``secret`` (an API key or a client secret, spent here) acts as; open access
+    for none or a bad one when AUTH_MODE=off, else Unauthorized. For routes that find the
+    credential themselves (a Twilio media stream's ``start`` message)."""
+    required = runtime.settings.auth_required
+    try:
         if secret is None:
             raise Unauthorized("missing API key: send Authorization: Bearer KEY "
                                "(voicechat keys create --user ID makes one)")

@@ -1,5 +1,6 @@
 """The realtime routes: ``WS /ws/{user_id}/{session_id}``, ``WS /v1/realtime``,
-``POST /api/voice-chat`` (each an adapter in :mod:`.transports`) and the ``/demo`` page.
+``POST /api/voice-chat``, ``POST /v1/realtime/calls``, the Twilio phone bridge (each an
+adapter in :mod:`.transports`) and the ``/demo`` page.
 
 The key is checked before the handshake completes (``orchestrator.auth.middleware``).
 Refusals send an ``error`` event, then close with a code that says why (the table is in
@@ -15,6 +16,7 @@ from litestar import MediaType, Response, get
 
 from orchestrator.realtime.transports.base import MAX_FRAME_BYTES, TRANSPORT_MAX_FRAME_BYTES
 from orchestrator.realtime.transports.openai import openai_realtime
+from orchestrator.realtime.transports.twilio.routes import twilio_media_stream, twilio_voice
 from orchestrator.realtime.transports.upload import voice_chat
 from orchestrator.realtime.transports.webrtc.routes import create_call, hangup_call
 from orchestrator.realtime.transports.ws import realtime_connect
@@ -28,4 +30,5 @@ async def demo_page() -> Response[bytes]:
     return Response(DEMO_PAGE.read_bytes(), media_type=MediaType.HTML)
 
 
-ROUTES = [realtime_connect, openai_realtime, demo_page, voice_chat, create_call, hangup_call]
+ROUTES = [realtime_connect, openai_realtime, demo_page, voice_chat, create_call, hangup_call,
+          twilio_voice, twilio_media_stream]

@@ -52,6 +52,8 @@ def test_the_user_a_secret_is_minted_for() -> None:
     ("http", "GET", "/api/sessions/sess_1", False),
     ("http", "POST", "/admin/keys", False),
     ("websocket", None, "/v1/realtimex", False),
+    ("websocket", None, "/v1/twilio/media-stream", True),
+    ("http", "POST", "/v1/twilio/voice", False),
 ])
 def test_a_client_secret_opens_realtime_connections_only(kind: str, method: str | None,
                                                          path: str, opens: bool) -> None:

@@ -6,6 +6,7 @@ audio out" against one realtime pipeline (:class:`~orchestrator.realtime.session
 ``openai.py``          ``WS /v1/realtime``: OpenAI's Realtime API (GA or beta events)
 ``upload.py``          ``POST /api/voice-chat``: one uploaded utterance, run to completion
 ``webrtc/``            ``POST /v1/realtime/calls``: OpenAI's WebRTC flow (aiortc)
+``twilio/``            ``POST /v1/twilio/voice`` + ``WS /v1/twilio/media-stream``: phone calls
 ``socket.py``          the Litestar WebSocket as a :class:`~.base.Transport`
 ``base.py``            the :class:`~.base.Transport` protocol and the loop every socket runs
 =====================  ===================================================================

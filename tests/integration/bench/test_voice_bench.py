@@ -19,17 +19,19 @@ async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys) -> No
                                    pace=0, wait_s=30, protocols=voice.PROTOCOLS,
                                    headers={"Authorization": f"Bearer {key}"})
         stats = await live.runtime.conversations.user_stats("bench")
-    # /ws, /v1/realtime and WebRTC calls alternate round by round, each continuing its own
-    # session
-    assert set(every) == {"ws", "openai", "webrtc"}
-    assert (stats.sessions, stats.user_turns) == (3, 6)
+    # /ws, /v1/realtime, WebRTC and Twilio calls alternate round by round, each continuing
+    # its own session
+    assert set(every) == {"ws", "openai", "webrtc", "twilio"}
+    assert (stats.sessions, stats.user_turns) == (4, 8)
     for summary in every.values():
         assert summary["client_v2v_ms"]["n"] == 2 and summary["statuses"] == ["completed"]
     summary = every["ws"]
     for stage in ("stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms"):
         assert summary[stage]["n"] == 2 and summary[stage]["p50"] <= summary[stage]["p95"]
-    # The call's reply was heard on its track (the fake voice: 20 ms a character).
+    # The calls' replies were heard on the track, on the phone line (the fake voice: 20 ms
+    # a character).
     assert every["webrtc"]["client_v2v_ms"]["p50"] > 0
+    assert every["twilio"]["client_v2v_ms"]["p50"] > 0
     voice.print_summary(summary)
     assert "client_v2v_ms" in capsys.readouterr().out
 
