@@ -141,7 +141,7 @@ async def test_sessions_cannot_be_created_for_another_user(api, keys: Keys, stor
 
 async def test_voice_chat_into_another_users_session_is_404_and_stores_nothing(
         api, keys: Keys, store) -> None:  # type: ignore[no-untyped-def]
-    from tests.integration.test_voice_chat_api import wav_upload
+    from tests.integration.realtime.test_voice_chat_api import wav_upload
 
     api.app.state.runtime.services.update(fake_services())
     sid = await alice_session(api, keys)
@@ -238,7 +238,7 @@ async def test_audio_seconds_limit_on_uploads(sql_url, tmp_path, store) -> None:
     from litestar.testing import AsyncTestClient
 
     from orchestrator.app import create_app
-    from tests.integration.test_voice_chat_api import wav_upload
+    from tests.integration.realtime.test_voice_chat_api import wav_upload
 
     settings = required_settings(sql_url, tmp_path, rate_limit_audio_seconds_per_minute=1.5)
     async with AsyncTestClient(app=create_app(settings)) as api:

@@ -17,7 +17,7 @@ from orchestrator.settings import Settings
 from storage.conversations import ConversationStore, NewTurn
 from storage.errors import SchemaMismatch
 from storage.memory import MemoryStore
-from tests.integration.test_voice_chat_api import wav_upload
+from tests.integration.realtime.test_voice_chat_api import wav_upload
 from tests.support.fake_voice import FakeLLM, fake_services
 from tests.support.metrics import sample
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from orchestrator.realtime.turns.smart_turn import EAGERNESS, load_model, transcript_finished
-from tests.integration.test_realtime_turn_taking import (
+from tests.integration.realtime.test_realtime_turn_taking import (
     SPEECH_STOPPED,
     FirstPartSTT,
     ShortIsOkaySTT,
