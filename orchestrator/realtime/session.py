@@ -3,7 +3,8 @@
 ::
 
     client events ──> RealtimeSession._dispatch ──> items / responder / turn taker
-    audio ──> TurnTaker ──frames──> UserTurns (STT) ──> Responder (Reply) ──> outbound
+    audio ──> Denoiser (noise_reduction on) ──> TurnTaker ──frames──> UserTurns (STT)
+          ──> Responder (Reply) ──> outbound
 
 The session decodes what the transport hands it, routes each client event and each
 turn frame to the stage it concerns, and owns the task chain (:mod:`.tasks`): turns and
@@ -66,6 +67,7 @@ from orchestrator.realtime.tasks import SessionTasks
 from orchestrator.realtime.transcription import check_response, check_update
 from orchestrator.realtime.turns import frames
 from orchestrator.realtime.turns.backchannel import is_backchannel
+from orchestrator.realtime.turns.denoise import Denoiser, load_denoiser
 from orchestrator.realtime.turns.smart_turn import SmartTurnModel
 from orchestrator.realtime.turns.smart_turn import load_model as load_smart_turn
 from orchestrator.realtime.turns.speculation import HeldSink, Speculation
@@ -116,6 +118,8 @@ class RealtimeSession:
         self.idle = IdleTimeout(config=lambda: self.config, taker=self.taker,
                                 responder=self.responder, tasks=self.tasks, outbound=outbound)
         self._settling = False
+        self.denoiser: Denoiser | None = None
+        """``noise_reduction``: the input audio's denoiser, before the turn taker."""
 
     @property
     def input_rate(self) -> int:
@@ -153,6 +157,8 @@ class RealtimeSession:
         await self.responder.cancel("disconnect")
         await self.tasks.wait_chain(CLOSE_GRACE_S)
         await self.tasks.cancel_all()
+        if self.denoiser is not None:
+            self.denoiser.close()
 
     async def settle(self, timeout_s: float) -> None:
         """The server is shutting down: take no new turn, drop a speculative one (its user
@@ -258,6 +264,8 @@ class RealtimeSession:
             changes["mcp_tools"] = self.mcp.configure(changes["mcp_tools"])
         if isinstance(changes.get("turn_detection"), SemanticVad):
             await self.taker.ensure_smart_turn()
+        if "noise_reduction" in changes:
+            await self._noise_reduction(changes["noise_reduction"])
         self.config = msgspec.structs.replace(self.config, **changes)
         if self.taker.configure(self.config) or switching:  # new rate, VAD or type
             self._clear()  # a clean buffer
@@ -267,6 +275,19 @@ class RealtimeSession:
         await self.send(SessionUpdated(session=self.config))
         if "mcp_tools" in changes:  # the listings' events follow session.updated
             self.tasks.spawn(self.mcp.list_tools(self.outbound), "mcp list tools")
+
+    async def _noise_reduction(self, setting: Any) -> None:
+        """Turn the denoiser on (loaded on first use: a failure refuses the whole update),
+        change its type, or turn it off (``null``)."""
+        if setting is None:
+            denoiser, self.denoiser = self.denoiser, None
+            if denoiser is not None:
+                denoiser.close()
+        elif self.denoiser is None:
+            self.denoiser = await load_denoiser(setting.type, self.input_rate,
+                                                self.settings.denoise_model_path)
+        else:
+            self.denoiser.set_type(setting.type)
 
     def _clear(self) -> None:
         self.taker.clear()
@@ -285,6 +306,10 @@ class RealtimeSession:
         samples = decode_input(pcm, self.config.input_audio_format)
         if self.audio_meter is not None:  # over the limit: this chunk is dropped
             self.audio_meter(len(samples) / self.input_rate)
+        if self.denoiser is not None:
+            # In a thread: about 1.5 ms of CPU per 20 ms chunk, and the C runtime lets go
+            # of the GIL, so sessions denoise in parallel instead of stalling the loop.
+            samples = await asyncio.to_thread(self.denoiser, samples, self.input_rate)
         await self._turn(self.taker.feed(samples, self._speaking))
 
     async def _turn(self, turn_frames: Any) -> None:

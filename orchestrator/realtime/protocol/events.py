@@ -77,6 +77,14 @@ SessionType = Literal["realtime", "transcription"]
 """``transcription``: turns are transcribed and stored, never answered (no LLM, no TTS)."""
 
 
+class NoiseReduction(msgspec.Struct, forbid_unknown_fields=True):
+    """OpenAI's input noise reduction: DeepFilterNet 3 on the input audio before the VAD
+    and STT. ``near_field``: close microphones, noise removed in full; ``far_field``:
+    distant ones, noise turned down by at most 12 dB (:mod:`~..turns.denoise`)."""
+
+    type: Literal["near_field", "far_field"]
+
+
 class InputTranscription(msgspec.Struct, forbid_unknown_fields=True):
     model: str | None = None
     language: Language | None = None
@@ -197,11 +205,13 @@ class SessionConfig(msgspec.Struct):
     mcp_tools: list[McpTool] = msgspec.field(default_factory=list)
     """MCP servers (``tools`` entries of type ``mcp`` on ``/v1/realtime``), without their
     headers and authorization."""
+    noise_reduction: NoiseReduction | None = None
 
 
 class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """A partial :class:`SessionConfig`; absent fields keep their value.
-    ``turn_detection: null`` switches to manual turns (``input_audio_buffer.commit``)."""
+    ``turn_detection: null`` switches to manual turns (``input_audio_buffer.commit``);
+    ``noise_reduction: null`` turns noise reduction off."""
 
     modalities: list[Modality] | UnsetType = UNSET
     instructions: Instructions | UnsetType = UNSET
@@ -220,6 +230,7 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     type: SessionType | UnsetType = UNSET
     truncation: Truncation | UnsetType = UNSET
     mcp_tools: McpTools | UnsetType = UNSET
+    noise_reduction: NoiseReduction | UnsetType | None = UNSET
 
 
 # --- client -> server --------------------------------------------------------------------

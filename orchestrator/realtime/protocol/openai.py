@@ -193,6 +193,28 @@ def _take_format(fields: dict[str, Any], path: str, direction: str,
         out[f"{direction}_sample_rate"] = rate
 
 
+NOISE_REDUCTION_TYPES = ("near_field", "far_field")
+
+
+def _take_noise_reduction(fields: dict[str, Any], path: str, name: str,
+                          out: dict[str, Any]) -> None:
+    """``{"type": "near_field" | "far_field"}`` or ``null`` (off) into the engine's
+    ``noise_reduction``; another type is refused naming the field as the client sent it."""
+    if name not in fields:
+        return
+    value = fields.pop(name)
+    if value is None:
+        out["noise_reduction"] = None
+        return
+    setting = _object(value, f"{path}.{name}")
+    kind = setting.pop("type", None)
+    if kind not in NOISE_REDUCTION_TYPES:
+        raise InvalidRequest(f"{path}.{name}.type must be 'near_field' or 'far_field'",
+                             param=f"{path}.{name}.type")
+    _no_more(setting, f"{path}.{name}")
+    out["noise_reduction"] = {"type": kind}
+
+
 def _voice(value: Any, path: str) -> Any:
     if isinstance(value, dict):
         return value.get("id")
@@ -282,7 +304,7 @@ class ClientTranslator:
         if "turn_detection" in audio_in:
             out["turn_detection"] = _turn_detection(audio_in.pop("turn_detection"),
                                                     f"{path}.audio.input.turn_detection")
-        _take(audio_in, f"{path}.audio.input", "noise_reduction")
+        _take_noise_reduction(audio_in, f"{path}.audio.input", "noise_reduction", out)
         _no_more(audio_in, f"{path}.audio.input")
         _take_format(audio_out, f"{path}.audio.output", "output", out)
         if audio_out.get("voice") is not None:
@@ -300,8 +322,9 @@ class ClientTranslator:
         path, out = "session", {}
         self._model(fields, path)
         _tools(fields, path, out)
-        for name in ("tracing", "client_secret", "input_audio_noise_reduction"):
+        for name in ("tracing", "client_secret"):
             _take(fields, path, name)
+        _take_noise_reduction(fields, path, "input_audio_noise_reduction", out)
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
         for name in ("instructions", "voice", "speed", "temperature", "input_audio_format",
                      "output_audio_format", "input_sample_rate", "output_sample_rate",
@@ -332,7 +355,7 @@ class ClientTranslator:
         _no_more(audio, f"{path}.audio")
         _take_format(audio_in, f"{path}.audio.input", "input", out)
         self._transcription_input(audio_in, f"{path}.audio.input", "transcription", out)
-        _take(audio_in, f"{path}.audio.input", "noise_reduction")
+        _take_noise_reduction(audio_in, f"{path}.audio.input", "noise_reduction", out)
         _no_more(audio_in, f"{path}.audio.input")
         _no_more(fields, path)
         return out
@@ -340,8 +363,8 @@ class ClientTranslator:
     def _beta_transcription_session(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Beta ``transcription_session.update``'s session."""
         path, out = "session", {"type": "transcription"}
-        for name in ("client_secret", "input_audio_noise_reduction"):
-            _take(fields, path, name)
+        _take(fields, path, "client_secret")
+        _take_noise_reduction(fields, path, "input_audio_noise_reduction", out)
         _take(fields, path, "include", (None, []), NO_LOGPROBS)
         _take(fields, path, "modalities", (None, ["text"]), "must be ['text'] (a transcription "
               "session does not speak)")

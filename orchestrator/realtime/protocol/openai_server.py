@@ -131,8 +131,10 @@ class ServerTranslator:
     def session(self, config: SessionConfig) -> dict[str, Any]:
         transcription = msgspec.to_builtins(config.input_audio_transcription)
         turn_detection = msgspec.to_builtins(config.turn_detection)
+        noise_reduction = msgspec.to_builtins(config.noise_reduction)
         if config.type == "transcription":
-            return self._transcription_session(config, transcription, turn_detection)
+            return self._transcription_session(config, transcription, turn_detection,
+                                               noise_reduction)
         common = {"object": "realtime.session", "id": config.id, "model": self.model,
                   "instructions": config.instructions,
                   "tools": msgspec.to_builtins([*config.tools, *config.mcp_tools]),
@@ -147,7 +149,8 @@ class ServerTranslator:
                     "input_audio_format": config.input_audio_format,
                     "output_audio_format": config.output_audio_format,
                     "input_audio_transcription": transcription,
-                    "input_audio_noise_reduction": None, "turn_detection": turn_detection,
+                    "input_audio_noise_reduction": noise_reduction,
+                    "turn_detection": turn_detection,
                     "max_response_output_tokens": config.max_response_output_tokens}
         return {**common, "type": "realtime",
                 "output_modalities": ["audio"] if "audio" in config.modalities else ["text"],
@@ -157,13 +160,14 @@ class ServerTranslator:
                     "input": {"format": _ga_audio_format(config.input_audio_format,
                                                          config.input_sample_rate),
                               "transcription": transcription,
-                              "turn_detection": turn_detection, "noise_reduction": None},
+                              "turn_detection": turn_detection,
+                              "noise_reduction": noise_reduction},
                     "output": {"format": _ga_audio_format(config.output_audio_format,
                                                           config.output_sample_rate),
                                "voice": config.voice, "speed": config.speed}}}
 
     def _transcription_session(self, config: SessionConfig, transcription: Any,
-                               turn_detection: Any) -> dict[str, Any]:
+                               turn_detection: Any, noise_reduction: Any) -> dict[str, Any]:
         """OpenAI's transcription session: GA ``type: "transcription"`` with ``audio.input``
         only; beta: the ``transcription_session`` object (no client secret here)."""
         common = {"object": "realtime.transcription_session", "id": config.id,
@@ -172,11 +176,12 @@ class ServerTranslator:
             return {**common, "client_secret": None, "modalities": ["text"],
                     "input_audio_format": config.input_audio_format,
                     "input_audio_transcription": transcription,
-                    "turn_detection": turn_detection, "input_audio_noise_reduction": None}
+                    "turn_detection": turn_detection,
+                    "input_audio_noise_reduction": noise_reduction}
         return {**common, "type": "transcription", "audio": {"input": {
             "format": _ga_audio_format(config.input_audio_format, config.input_sample_rate),
             "transcription": transcription, "turn_detection": turn_detection,
-            "noise_reduction": None}}}
+            "noise_reduction": noise_reduction}}}
 
     def item(self, item: Any) -> dict[str, Any]:
         """An item in this dialect (GA names assistant content output_text / output_audio)."""

@@ -1,0 +1,89 @@
+"""Input noise reduction (OpenAI's ``audio.input.noise_reduction``): DeepFilterNet 3 on the
+session's input audio, before the turn taker (VAD, Smart Turn) and so before STT.
+
+The model runs at 48 kHz in 10 ms hops; audio arrives at the session's input rate (24 or
+16 kHz PCM, 8 kHz G.711) in chunks of any size. :class:`Denoiser` resamples each chunk up
+to 48 kHz with a stream resampler (filter state kept between chunks: no seam per chunk),
+holds back the part of a hop that is not complete yet, and resamples the denoised hops
+back down to the input rate, so everything after it sees the rate it expects. Added
+delay: the model's 30 ms lookahead, up to one 10 ms hop waiting to fill, and the two
+resamplers' few milliseconds.
+
+The two OpenAI types map to two attenuation limits (how far the model may turn down
+what it judges noise):
+
+* ``near_field`` (headset, phone at the mouth): the voice dominates, so noise is removed
+  in full (no limit).
+* ``far_field`` (laptop, room microphone): the voice is quieter and reverberant, and a
+  model allowed to remove everything also eats distant speech; noise is turned down by at
+  most 12 dB, leaving a floor under the voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from orchestrator.errors import InvalidRequest
+from orchestrator.realtime.audio import StreamResampler
+from orchestrator.speech.deepfilter import HOP, NO_LIMIT_DB, RATE, DeepFilter
+
+log = logging.getLogger(__name__)
+
+NoiseReductionType = Literal["near_field", "far_field"]
+ATTEN_LIM_DB: dict[str, float] = {"near_field": NO_LIMIT_DB, "far_field": 12.0}
+PARAM = "session.noise_reduction"
+
+
+class Denoiser:
+    """One session's noise reduction: chunks at the input rate in, denoised chunks at the
+    same rate out (a little shorter at first: the model's lookahead)."""
+
+    def __init__(self, model: DeepFilter, kind: NoiseReductionType, rate: int) -> None:
+        self.model = model
+        self.kind: NoiseReductionType = kind
+        model.set_atten_lim(ATTEN_LIM_DB[kind])
+        self._start(rate)
+
+    def _start(self, rate: int) -> None:
+        self.rate = rate
+        self._up = StreamResampler(rate, RATE)
+        self._down = StreamResampler(RATE, rate)
+        self._pending = np.zeros(0, np.float32)  # 48 kHz samples short of a whole hop
+
+    def set_type(self, kind: NoiseReductionType) -> None:
+        if kind != self.kind:
+            self.kind = kind
+            self.model.set_atten_lim(ATTEN_LIM_DB[kind])
+
+    def __call__(self, samples: np.ndarray, rate: int) -> np.ndarray:
+        """Denoise one chunk at ``rate``; a new rate (a session.update) starts the
+        resamplers afresh (the model's state carries on)."""
+        if rate != self.rate:
+            self._start(rate)
+        up = np.concatenate([self._pending, self._up(samples)])
+        whole = up.size - up.size % HOP
+        self._pending = up[whole:]
+        if not whole:
+            return np.zeros(0, np.float32)
+        return self._down(self.model.process(up[:whole]))
+
+    def close(self) -> None:
+        self.model.close()
+
+
+async def load_denoiser(kind: NoiseReductionType, rate: int,
+                        model_path: str | Path | None) -> Denoiser:
+    """A new stream of the model (each loads its own copy: about 0.3 s, so off the event
+    loop); missing files are the client's error naming the field, as for semantic_vad."""
+    try:
+        model = await asyncio.to_thread(DeepFilter, model_path)
+    except (OSError, RuntimeError) as exc:
+        log.warning("noise reduction unavailable: %s", exc)
+        raise InvalidRequest(f"noise_reduction is unavailable on this server: {exc}",
+                             param=PARAM) from None
+    return Denoiser(model, kind, rate)
