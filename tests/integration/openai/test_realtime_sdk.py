@@ -297,7 +297,7 @@ async def test_items_are_retrieved_and_deleted_from_storage_and_memory(live) -> 
     ({"type": "session.update", "session": {"type": "realtime", "tools": [
         {"type": "function", "name": "f", "parameters": {}}]}}, "session.tools"),
     ({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
-        "noise_reduction": {"type": "near_field"}}}}}, "session.audio.input.noise_reduction"),
+        "noise_reduction": {"type": "loud"}}}}}, "session.audio.input.noise_reduction.type"),
     ({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
         "format": {"type": "audio/pcm", "rate": 44100}}}}}, "session.audio.input.format.rate"),
     ({"type": "session.update", "session": {"type": "translation"}}, "session.type"),

@@ -154,8 +154,8 @@ async def test_response_create_is_refused_in_a_transcription_session(live) -> No
     (True, "transcription_session.update",
      {"include": ["item.input_audio_transcription.logprobs"]}, "session.include"),
     (True, "transcription_session.update",
-     {"input_audio_noise_reduction": {"type": "near_field"}},
-     "session.input_audio_noise_reduction"),
+     {"input_audio_noise_reduction": {"type": "loud"}},
+     "session.input_audio_noise_reduction.type"),
     (False, "session.update", {**GA_TRANSCRIPTION, "instructions": "Be brief."},
      "session.instructions"),
 ])
