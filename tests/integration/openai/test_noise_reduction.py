@@ -1,0 +1,143 @@
+"""``audio.input.noise_reduction`` over ``WS /v1/realtime``: accepted and shown in
+``session.updated`` (GA and beta names), ``null`` turns it off, a bad type is refused
+naming the field, and with it on the audio the VAD and STT get is denoised (the real
+DeepFilterNet 3; fake STT that records what it was given)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+import websockets
+
+from bench.noises import mix, white
+from orchestrator.realtime.audio import float_to_pcm16
+from tests.support.fake_voice import FakeSTT, fake_services, silence, speak
+from tests.support.realtime import live_server
+
+pytestmark = pytest.mark.asyncio
+deepfilter = pytest.importorskip("orchestrator.speech.deepfilter")
+try:
+    deepfilter.default_model_path()
+except FileNotFoundError as exc:
+    pytest.skip(f"DeepFilterNet weights missing: {exc}", allow_module_level=True)
+
+VAD = {"type": "server_vad", "silence_duration_ms": 400, "prefix_padding_ms": 300}
+
+
+class RecordingSTT(FakeSTT):
+    def __init__(self) -> None:
+        super().__init__("book a table for two")
+        self.audio: list[np.ndarray] = []
+
+    async def transcribe(self, audio, **options):  # type: ignore[no-untyped-def]
+        self.audio.append(np.asarray(audio, np.float32).copy())
+        return await super().transcribe(audio, **options)
+
+
+@pytest.fixture
+async def live(tmp_path):  # type: ignore[no-untyped-def]
+    async with live_server(tmp_path, realtime_turn_detection="server_vad",
+                           realtime_speculate_ms=0, realtime_partial_interval_ms=0) as server:
+        yield server
+
+
+async def recv_until(ws, kind: str, wait_s: float = 30.0) -> dict:  # type: ignore[no-untyped-def]
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), wait_s))
+        if event["type"] in (kind, "error"):
+            return event
+
+
+async def test_ga_noise_reduction_is_shown_and_null_turns_it_off(live) -> None:
+    live.use(fake_services())
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm") as ws:
+        created = await recv_until(ws, "session.created")
+        assert created["session"]["audio"]["input"]["noise_reduction"] is None
+        for setting in ({"type": "near_field"}, {"type": "far_field"}, None):
+            await ws.send(json.dumps({"type": "session.update", "session": {
+                "type": "realtime", "audio": {"input": {"noise_reduction": setting}}}}))
+            updated = await recv_until(ws, "session.updated")
+            assert updated["type"] == "session.updated", updated
+            assert updated["session"]["audio"]["input"]["noise_reduction"] == setting
+
+
+async def test_beta_input_audio_noise_reduction_is_shown(live) -> None:
+    live.use(fake_services())
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm",
+                                  additional_headers={"OpenAI-Beta": "realtime=v1"}) as ws:
+        await recv_until(ws, "session.created")
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "input_audio_noise_reduction": {"type": "near_field"}}}))
+        updated = await recv_until(ws, "session.updated")
+        assert updated["session"]["input_audio_noise_reduction"] == {"type": "near_field"}
+
+
+@pytest.mark.parametrize(("headers", "session", "param"), [
+    ({}, {"type": "realtime", "audio": {"input": {"noise_reduction": {"type": "loud"}}}},
+     "session.audio.input.noise_reduction.type"),
+    ({"OpenAI-Beta": "realtime=v1"}, {"input_audio_noise_reduction": {"type": "loud"}},
+     "session.input_audio_noise_reduction.type"),
+])
+async def test_a_bad_type_is_refused_naming_the_field(live, headers, session, param) -> None:
+    live.use(fake_services())
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm",
+                                  additional_headers=headers) as ws:
+        await recv_until(ws, "session.created")
+        await ws.send(json.dumps({"type": "session.update", "session": session}))
+        error = await recv_until(ws, "session.updated")
+    assert error["type"] == "error" and error["error"]["param"] == param, error
+
+
+async def test_missing_weights_refuse_the_field(tmp_path) -> None:
+    async with live_server(tmp_path, realtime_turn_detection="server_vad",
+                           denoise_model_path=str(tmp_path / "missing.tar.gz")) as live:
+        live.use(fake_services())
+        async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm") as ws:
+            await recv_until(ws, "session.created")
+            await ws.send(json.dumps({"type": "session.update", "session": {
+                "type": "realtime", "audio": {"input": {"noise_reduction": {
+                    "type": "near_field"}}}}}))
+            error = await recv_until(ws, "session.updated")
+    assert error["type"] == "error", error
+    assert "noise_reduction" in error["error"]["message"]
+    assert error["error"]["param"] == "session.noise_reduction"
+
+
+async def turn_audio_heard(live, tmp_path, noise_reduction) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """One spoken turn in white noise (10 dB SNR), sent in 20 ms chunks at 24 kHz: the
+    audio the STT was given."""
+    stt = RecordingSTT()
+    live.use(fake_services(stt=stt))
+    speech = speak("Please book a table for two at seven tonight.", tmp_path, 24000)
+    clean = np.concatenate([silence(1.0, 24000), speech, silence(1.5, 24000)])
+    noisy = mix(clean, white(clean.size, np.random.default_rng(11)), snr_db=10.0)
+    pcm = float_to_pcm16(noisy)
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm") as ws:
+        await recv_until(ws, "session.created")
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "output_modalities": ["text"], "audio": {"input": {
+                "turn_detection": VAD, "noise_reduction": noise_reduction}}}}))
+        assert (await recv_until(ws, "session.updated"))["type"] == "session.updated"
+        step = 24000 * 20 // 1000 * 2
+        for start in range(0, len(pcm), step):
+            await ws.send(pcm[start:start + step])
+        done = await recv_until(ws, "conversation.item.input_audio_transcription.completed")
+        assert done["type"] != "error", done
+    assert len(stt.audio) == 1
+    return stt.audio[0]
+
+
+async def test_with_noise_reduction_the_stt_hears_denoised_audio(live, tmp_path) -> None:
+    """The turn starts with the VAD's 300 ms of prefix padding, noise only: its level is
+    the noise the STT hears. DeepFilterNet takes it down by well over 10 dB."""
+    plain = await turn_audio_heard(live, tmp_path, None)
+    denoised = await turn_audio_heard(live, tmp_path, {"type": "near_field"})
+    head = 16000 * 200 // 1000  # 200 ms at the STT's 16 kHz, inside the padding
+
+    def level(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(x[:head].astype(np.float64) ** 2)))
+    assert 20 * np.log10(level(plain) / max(level(denoised), 1e-9)) > 10.0, \
+        (level(plain), level(denoised))
