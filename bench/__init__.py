@@ -34,6 +34,7 @@ BENCHES: dict[str, str] = {
     "soak": "bench.soak",
     "telemetry": "bench.telemetry",
     "multilingual": "bench.multilingual",
+    "noise": "bench.noise",
 }
 
 
