@@ -63,8 +63,8 @@ def _noise(kind: str, n: int, rng: np.random.Generator, talkers: list[np.ndarray
 
 
 def _denoised(audio: np.ndarray, kind: str) -> np.ndarray:
+    from orchestrator.realtime.turns.deepfilter import DeepFilter
     from orchestrator.realtime.turns.denoise import Denoiser
-    from orchestrator.speech.deepfilter import DeepFilter
 
     denoiser = Denoiser(DeepFilter(), kind, RATE)  # type: ignore[arg-type]
     step = RATE * CHUNK_MS // 1000
@@ -111,8 +111,8 @@ def _speech_starts(audio: np.ndarray) -> int:
 def _stage_cost(seconds: float = 10.0) -> dict:
     """CPU per second of audio and the latency the stage adds, 20 ms chunks at 24 kHz
     (the sessions' default rate)."""
+    from orchestrator.realtime.turns.deepfilter import HOP, DeepFilter
     from orchestrator.realtime.turns.denoise import Denoiser
-    from orchestrator.speech.deepfilter import HOP, DeepFilter
 
     rate, rng = 24_000, np.random.default_rng(0)
     audio = (0.05 * rng.standard_normal(int(seconds * rate))).astype(np.float32)
@@ -150,7 +150,7 @@ def _onnx_cost(window_frames: int = 50) -> dict:
     """onnxruntime on the three graphs (random features of the right shapes)."""
     import onnxruntime
 
-    from orchestrator.speech.deepfilter import default_model_path
+    from orchestrator.realtime.turns.deepfilter import default_model_path
 
     scratch = Path(tempfile.mkdtemp())
     with tarfile.open(default_model_path()) as tar:

@@ -30,7 +30,7 @@ import numpy as np
 
 from orchestrator.errors import InvalidRequest
 from orchestrator.realtime.audio import StreamResampler
-from orchestrator.speech.deepfilter import HOP, NO_LIMIT_DB, RATE, DeepFilter
+from orchestrator.realtime.turns.deepfilter import HOP, NO_LIMIT_DB, RATE, DeepFilter
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from tests.support.fake_voice import FakeSTT, fake_services, silence, speak
 from tests.support.realtime import live_server
 
 pytestmark = pytest.mark.asyncio
-deepfilter = pytest.importorskip("orchestrator.speech.deepfilter")
+deepfilter = pytest.importorskip("orchestrator.realtime.turns.deepfilter")
 try:
     deepfilter.default_model_path()
 except FileNotFoundError as exc:

@@ -12,7 +12,7 @@ from orchestrator.errors import InvalidRequest
 from orchestrator.realtime.turns.denoise import ATTEN_LIM_DB, Denoiser, load_denoiser
 from tests.support.fake_voice import speak
 
-deepfilter = pytest.importorskip("orchestrator.speech.deepfilter")
+deepfilter = pytest.importorskip("orchestrator.realtime.turns.deepfilter")
 try:
     deepfilter.default_model_path()
 except FileNotFoundError as exc:
