@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import tarfile
 import tempfile
@@ -191,6 +192,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     from bench.results import machine_info
     from bench.wer import wer
 
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per clip
     snrs = [float(s) for s in args.snr.split(",") if s]
     kinds = [k for k in args.noises.split(",") if k]
     references, clips, talkers = _speech(args.sentences)
