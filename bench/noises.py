@@ -1,6 +1,8 @@
 """Synthetic noises for the noise-reduction bench and tests (no recorded noise ships in a
 reachable package): white, pink (1/f, like fans and air), babble (several espeak-ng
-voices at once, far away: a café) and a 100 Hz hum with harmonics (mains, engines).
+voices at once, far away: a café), a 100 Hz hum with harmonics (mains, engines) and
+knocks (low thuds: footsteps, a door, a desk being hit; the one of these that Silero
+VAD takes for speech now and then).
 
 Seeded, so every run mixes the same noise; :func:`mix` scales it to a given SNR over
 the speech's own power.
@@ -41,6 +43,17 @@ def hum(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / rate
     wave = sum(np.sin(2 * np.pi * 100 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
     return (wave / np.std(wave)).astype(np.float32)
+
+
+def knocks(n: int, rate: int, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` thuds at random times: 60-150 Hz sines decaying in about 40 ms."""
+    out = np.zeros(n, np.float64)
+    length = rate // 5
+    decay = np.exp(-np.arange(length) / (rate * 0.0375))
+    for start in rng.integers(0, max(1, n - length), count):
+        tone = np.sin(2 * np.pi * rng.uniform(60, 150) * np.arange(length) / rate)
+        out[start:start + length] += (tone * decay)[:n - start]
+    return (out / (np.abs(out).max() or 1.0)).astype(np.float32)
 
 
 def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:

@@ -1,7 +1,8 @@
 """``audio.input.noise_reduction`` over ``WS /v1/realtime``: accepted and shown in
 ``session.updated`` (GA and beta names), ``null`` turns it off, a bad type is refused
-naming the field, and with it on the audio the VAD and STT get is denoised (the real
-DeepFilterNet 3; fake STT that records what it was given)."""
+naming the field, and with it on the audio the VAD and STT get is denoised: quieter noise
+for the STT, no false speech start on knocks (the real DeepFilterNet 3 and Silero VAD;
+fake STT that records what it was given)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import websockets
 
-from bench.noises import mix, white
+from bench.noises import knocks, mix, white
 from orchestrator.realtime.audio import float_to_pcm16
 from tests.support.fake_voice import FakeSTT, fake_services, silence, speak
 from tests.support.realtime import live_server
@@ -141,3 +142,35 @@ async def test_with_noise_reduction_the_stt_hears_denoised_audio(live, tmp_path)
         return float(np.sqrt(np.mean(x[:head].astype(np.float64) ** 2)))
     assert 20 * np.log10(level(plain) / max(level(denoised), 1e-9)) > 10.0, \
         (level(plain), level(denoised))
+
+
+async def speech_starts_on(live, noise: np.ndarray, noise_reduction) -> int:  # type: ignore[no-untyped-def]
+    """``input_audio_buffer.speech_started`` events while ``noise`` (24 kHz) is sent in
+    20 ms chunks; a ``session.update`` after it marks the end (events keep their order)."""
+    live.use(fake_services())
+    pcm = float_to_pcm16(noise)
+    async with websockets.connect(f"{live.ws_url}/v1/realtime?model=llm") as ws:
+        await recv_until(ws, "session.created")
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {
+                "turn_detection": {"type": "server_vad"}, "noise_reduction": noise_reduction}}}}))
+        assert (await recv_until(ws, "session.updated"))["type"] == "session.updated"
+        step = 24000 * 20 // 1000 * 2
+        for start in range(0, len(pcm), step):
+            await ws.send(pcm[start:start + step])
+        await ws.send(json.dumps({"type": "session.update", "session": {"instructions": "x"}}))
+        starts = 0
+        while True:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            starts += event["type"] == "input_audio_buffer.speech_started"
+            if event["type"] in ("session.updated", "error"):
+                return starts
+
+
+async def test_knocks_that_start_a_turn_start_none_with_noise_reduction(live) -> None:
+    """Silero VAD takes few noises for speech; this seeded run of knocks (low thuds) is one
+    at server_vad's default threshold. Denoised, the same audio starts no turn: no false
+    barge-in."""
+    noise = 0.2 * knocks(24000 * 10, 24000, np.random.default_rng(0), 20)
+    assert await speech_starts_on(live, noise, None) >= 1
+    assert await speech_starts_on(live, noise, {"type": "near_field"}) == 0
