@@ -5,8 +5,9 @@ Each transport passes these to :func:`~.base.serve_session` (``first_events``), 
 client sees ``session.created`` then ``session.updated``, exactly as if it had sent the
 update itself; it went through the same checks when the secret was minted.
 
-The grant holds the update in the engine's shape, which ``/ws`` and OpenAI's beta
-protocol read as is; OpenAI's GA protocol nests audio settings, so it is rewritten for it.
+The grant holds the update in the engine's shape, which ``/ws`` reads as is and OpenAI's
+beta protocol too but for one name (``input_audio_noise_reduction``); OpenAI's GA
+protocol nests audio settings, so it is rewritten for it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def first_events(principal: Principal, protocol: Protocol) -> list[str]:
     grant = principal.client_secret
     if grant is None:
         return []
-    session = ga_session(grant.session) if protocol == "ga" else grant.session
+    session = ga_session(grant.session) if protocol == "ga" else \
+        beta_session(grant.session) if protocol == "beta" else grant.session
     return [msgspec.json.encode({"type": "session.update", "session": session}).decode()]
 
 
@@ -47,8 +49,8 @@ def ga_session(update: dict[str, Any]) -> dict[str, Any]:
                 audio_in["format"] = {"type": _GA_FORMAT_NAMES[value]}
             case "input_audio_transcription":
                 audio_in["transcription"] = value
-            case "turn_detection":
-                audio_in["turn_detection"] = value
+            case "turn_detection" | "noise_reduction":
+                audio_in[name] = value
             case "output_audio_format":
                 audio_out["format"] = {"type": _GA_FORMAT_NAMES[value]}
             case "voice" | "speed":
@@ -59,3 +61,9 @@ def ga_session(update: dict[str, Any]) -> dict[str, Any]:
     if audio:
         out["audio"] = audio
     return out
+
+
+def beta_session(update: dict[str, Any]) -> dict[str, Any]:
+    """The engine's shape in OpenAI's beta one: the same names but noise reduction's."""
+    return {("input_audio_noise_reduction" if name == "noise_reduction" else name): value
+            for name, value in update.items()}

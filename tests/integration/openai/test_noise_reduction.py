@@ -174,3 +174,33 @@ async def test_knocks_that_start_a_turn_start_none_with_noise_reduction(live) ->
     noise = 0.2 * knocks(24000 * 10, 24000, np.random.default_rng(0), 20)
     assert await speech_starts_on(live, noise, None) >= 1
     assert await speech_starts_on(live, noise, {"type": "near_field"}) == 0
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["ga", "beta"])
+async def test_a_client_secret_minted_with_noise_reduction_applies_it(tmp_path, beta) -> None:
+    """The grant keeps the engine's name (``noise_reduction``); each protocol gets its own
+    back when the secret is used."""
+    import httpx
+
+    async with live_server(tmp_path, realtime_turn_detection="server_vad", auth_mode="required",
+                           admin_api_key="admin-key-0123456789abcdef") as live:
+        live.use(fake_services())
+        key = (await live.runtime.keys.create("alice")).secret
+        headers = {"Authorization": f"Bearer {key}",
+                   **({"OpenAI-Beta": "realtime=v1"} if beta else {})}
+        body = {"input_audio_noise_reduction": {"type": "far_field"}} if beta else \
+            {"type": "realtime", "audio": {"input": {"noise_reduction": {"type": "far_field"}}}}
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            r = await http.post("/v1/realtime/client_secrets", json={"session": body},
+                                headers=headers)
+        assert r.status_code == 200, r.text
+        async with websockets.connect(
+                f"{live.ws_url}/v1/realtime",
+                additional_headers={"Authorization": f"Bearer {r.json()['value']}",
+                                    **({"OpenAI-Beta": "realtime=v1"} if beta else {})}) as ws:
+            await recv_until(ws, "session.created")
+            updated = await recv_until(ws, "session.updated")
+    assert updated["type"] == "session.updated", updated
+    shown = updated["session"]["input_audio_noise_reduction"] if beta else \
+        updated["session"]["audio"]["input"]["noise_reduction"]
+    assert shown == {"type": "far_field"}
