@@ -32,6 +32,7 @@ from orchestrator.realtime.protocol.openai import ClientTranslator, Dialect, dia
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
 from orchestrator.realtime.reply.tools import check_tools
 from orchestrator.realtime.transports.openai import LLM_MODEL, llm_version
+from orchestrator.realtime.turns.denoise import check_available as check_denoiser
 from orchestrator.realtime.wiring import voice_ports
 from orchestrator.runtime import Runtime
 from orchestrator.validation import UserId
@@ -104,6 +105,8 @@ def check_session(runtime: Runtime, fields: dict[str, Any], dialect: Dialect,
     changes = changes_of(event.session)
     ports = voice_ports(runtime)
     check_offered(ports, changes)
+    if changes.get("noise_reduction") is not None:
+        check_denoiser(runtime.settings.denoise_model_path)
     if ports.llm is not None and ("tools" in changes or "tool_choice" in changes):
         check_tools(ports.llm, version, changes.get("tools"), changes.get("tool_choice"),
                     "session")

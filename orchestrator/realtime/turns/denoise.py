@@ -29,7 +29,14 @@ from typing import Literal
 import numpy as np
 
 from orchestrator.errors import InvalidRequest
-from orchestrator.realtime.turns.deepfilter import HOP, NO_LIMIT_DB, RATE, DeepFilter
+from orchestrator.realtime.turns.deepfilter import (
+    HOP,
+    NO_LIMIT_DB,
+    RATE,
+    DeepFilter,
+    default_library_path,
+    default_model_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +121,19 @@ class Denoiser:
 
     def close(self) -> None:
         self.model.close()
+
+
+def check_available(model_path: str | Path | None) -> None:
+    """The model and runtime files exist (a cheap check for a client secret minted with
+    noise reduction: refused now, not when the secret is used)."""
+    try:
+        model = Path(model_path) if model_path else default_model_path()
+        if not model.is_file():
+            raise FileNotFoundError(f"DeepFilterNet model {model} not found")
+        default_library_path()
+    except FileNotFoundError as exc:
+        raise InvalidRequest(f"noise_reduction is unavailable on this server: {exc}",
+                             param=PARAM) from None
 
 
 async def load_denoiser(kind: NoiseReductionType, rate: int,

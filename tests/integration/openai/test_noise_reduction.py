@@ -204,3 +204,21 @@ async def test_a_client_secret_minted_with_noise_reduction_applies_it(tmp_path, 
     shown = updated["session"]["input_audio_noise_reduction"] if beta else \
         updated["session"]["audio"]["input"]["noise_reduction"]
     assert shown == {"type": "far_field"}
+
+
+async def test_a_client_secret_with_noise_reduction_is_refused_without_the_weights(
+        tmp_path) -> None:
+    import httpx
+
+    async with live_server(tmp_path, auth_mode="required",
+                           admin_api_key="admin-key-0123456789abcdef",
+                           denoise_model_path=str(tmp_path / "missing.tar.gz")) as live:
+        live.use(fake_services())
+        key = (await live.runtime.keys.create("alice")).secret
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            r = await http.post("/v1/realtime/client_secrets", headers={
+                "Authorization": f"Bearer {key}"}, json={"session": {
+                    "type": "realtime", "audio": {"input": {"noise_reduction": {
+                        "type": "near_field"}}}}})
+    assert r.status_code == 400, r.text
+    assert "noise_reduction" in r.text and "session.noise_reduction" in r.text
