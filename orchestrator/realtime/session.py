@@ -207,6 +207,9 @@ class RealtimeSession:
             case SessionUpdateEvent(session=update):
                 await self._update(update)
             case AudioCommit():
+                if self.denoiser is not None:  # the turn's last 30-40 ms are in the model
+                    tail = await asyncio.to_thread(self.denoiser.flush, self.input_rate)
+                    await self._turn(self.taker.feed(tail, self._speaking))
                 await self._turn(self.taker.commit_now(self._speaking))
             case AudioClear():
                 self._clear()

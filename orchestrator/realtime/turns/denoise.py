@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 NoiseReductionType = Literal["near_field", "far_field"]
 ATTEN_LIM_DB: dict[str, float] = {"near_field": NO_LIMIT_DB, "far_field": 12.0}
 PARAM = "session.noise_reduction"
+FLUSH_MS = 40  # the model's 30 ms lookahead and up to a 10 ms hop not yet complete
 
 
 class IntegerResampler:
@@ -118,6 +119,11 @@ class Denoiser:
         if not whole:
             return np.zeros(0, np.float32)
         return self._down(self.model.process(up[:whole]))
+
+    def flush(self, rate: int) -> np.ndarray:
+        """What the model still holds (its lookahead and the part of a hop waiting),
+        pushed out with silence: a manual commit must not lose its last 30-40 ms."""
+        return self(np.zeros(rate * FLUSH_MS // 1000, np.float32), rate)
 
     def close(self) -> None:
         self.model.close()

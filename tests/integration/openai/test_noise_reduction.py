@@ -222,3 +222,25 @@ async def test_a_client_secret_with_noise_reduction_is_refused_without_the_weigh
                         "type": "near_field"}}}}})
     assert r.status_code == 400, r.text
     assert "noise_reduction" in r.text and "session.noise_reduction" in r.text
+
+
+async def test_ws_engine_field_and_a_manual_commit_keep_the_whole_turn(live, tmp_path) -> None:
+    """``/ws`` takes the engine's ``noise_reduction``; a manual commit pushes out what the
+    model holds (it delays the audio by 30 ms, and part of a hop may wait), so the STT
+    gets at least as much audio as was sent (at 16 kHz)."""
+    stt = RecordingSTT()
+    live.use(fake_services(stt=stt))
+    session_id = await live.new_session("alice")
+    speech = speak("Please book a table for two.", tmp_path, 24000)
+    async with live.connect("alice", session_id) as client:
+        await client.until("session.created")
+        await client.send("session.update", session={
+            "turn_detection": None, "noise_reduction": {"type": "near_field"}})
+        updated = (await client.until("session.updated"))[-1]
+        assert updated["session"]["noise_reduction"] == {"type": "near_field"}
+        await client.append(speech, 24000, chunk_ms=20)
+        await client.send("input_audio_buffer.commit")
+        await client.until("conversation.item.input_audio_transcription.completed")
+    [heard] = stt.audio
+    sent = speech.size * 16000 // 24000
+    assert sent <= heard.size <= sent + 16000 * 0.05, (sent, heard.size)

@@ -134,3 +134,14 @@ def test_the_resampling_round_trip_keeps_a_tone_and_holds_nothing_back(rate) -> 
     lag = IntegerResampler.TAPS_PER_STEP  # half of each filter, at the low rate: 12 + 12
     error = np.sqrt(np.mean((out[lag + 200:] - tone[200:tone.size - lag]) ** 2))
     assert error < 0.01, error
+
+
+def test_flush_pushes_out_what_the_model_holds(speech_24k) -> None:
+    """A manual commit's audio ends with the speech's last samples, not 30-40 ms early."""
+    denoiser = Denoiser(deepfilter.DeepFilter(), "near_field", 24000)
+    try:
+        out = chunked(denoiser, speech_24k, 24000)
+        tail = denoiser.flush(24000)
+    finally:
+        denoiser.close()
+    assert out.size + tail.size >= speech_24k.size + 0.03 * 24000  # the lookahead too
