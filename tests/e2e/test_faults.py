@@ -317,7 +317,8 @@ def test_a_full_disk_refuses_writes_clearly_and_harms_nothing(small_filesystem: 
         wait_for(f"{base}/api/health")
         kept = new_session(base, "bob")
         filler = small_filesystem / "filler"
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
+        # Unbuffered: a buffered file raises ENOSPC again when it is closed.
+        with contextlib.suppress(OSError), open(filler, "wb", buffering=0) as f:
             while True:
                 f.write(b"\0" * 65536)  # until ENOSPC
         for _ in range(3):
