@@ -92,12 +92,31 @@ SUCCESS_CONTENT: dict[tuple[str, str], dict[str, Any]] = {
 JSON_SUCCESS_TOO = {("post", "/v1/audio/transcriptions"), ("post", "/v1/audio/translations")}
 """Operations whose JSON success body stays beside the extra content types above."""
 PUBLIC = ("/api/ping", "/api/health")
+SIGNED = ("/v1/twilio/voice",)
+"""Called by Twilio, which sends no key: the request is signed (X-Twilio-Signature) and a
+bad or missing signature is a 403."""
+OTHER_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/v1/realtime/calls"): {"required": True, "content": {
+        "application/sdp": {"schema": {"type": "string", "description": "the SDP offer"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["sdp"], "properties": {
+                "sdp": {"type": "string", "description": "the SDP offer"},
+                "session": {"type": "string", "description": "an OpenAI realtime session "
+                            "configuration, JSON (applied as the call's first update)"}}}}}},
+    ("post", "/v1/twilio/voice"): {"required": False, "content": {
+        "application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "additionalProperties": {"type": "string"},
+            "description": "Twilio's call parameters (CallSid, From, To, …), signed"}}}},
+}
+"""Request bodies that are not JSON, which Litestar cannot see (the handler reads them)."""
 
 
 def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses one operation can answer, from what it is."""
     statuses: set[int] = set()
-    if path not in PUBLIC:
+    if path in SIGNED:
+        statuses.add(403)  # the signature is missing or wrong
+    elif path not in PUBLIC:
         statuses.update({401, 429})  # a key is needed, and its limits apply
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.add(400)
@@ -117,6 +136,8 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
     if path == "/api/health" or path.startswith(("/api/sessions", "/api/users", "/admin")) \
             or path == "/v1/realtime/client_secrets":
         statuses.add(503)  # the database
+    if path == "/v1/realtime/calls":
+        statuses.update({404, 409, 503})  # ?session_id= unknown or ended; draining, no STT
     return sorted(statuses)
 
 
@@ -157,8 +178,10 @@ def describe_service(schema: dict[str, Any],
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
-            if path in PUBLIC:
+            if path in PUBLIC or path in SIGNED:
                 operation["security"] = []  # no key needed
+            if (method, path) in OTHER_BODIES:
+                operation["requestBody"] = OTHER_BODIES[(method, path)]
             if (method, path) in bodies:
                 target = bodies[(method, path)]
                 operation["requestBody"] = {
