@@ -205,7 +205,8 @@ async def _connect_url(url: str, headers: dict[str, str] | None, protocol: str) 
         created = response.json()
     if protocol == "twilio":  # the stream continues that session round after round
         return url.replace("http", "ws", 1) + \
-            f"/v1/twilio/media-stream?session_id={created['session_id']}"
+            f"/v1/twilio/media-stream?session_id={created['session_id']}" \
+            f"&user_id={created['user_id']}"  # open access or an admin key names the user
     return url.replace("http", "ws", 1) + created["websocket_path"]
 
 
