@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import websockets
 
 from bench.options import (
@@ -50,7 +51,7 @@ from bench.options import (
 from bench.speech import espeak
 from bench.stats import Summary, percentile
 from bench.twilio_peer import StreamSocket
-from bench.webrtc_peer import HEARD_DELTA, CallSocket
+from bench.webrtc_peer import AUDIBLE, HEARD_DELTA, CallSocket
 
 RATE = 24000
 CHUNK_MS = 20
@@ -108,6 +109,20 @@ def _append(pcm: bytes, protocol: str) -> str | bytes:
                        "audio": base64.b64encode(pcm).decode()})
 
 
+def _leading_silence_s(delta: str) -> float | None:
+    """Seconds of near-silence at the start of a base64 PCM16 delta; None: all of it.
+    ``client_heard_ms`` counts to the first sound, so that a call (whose track carries
+    silence between replies and is timed from its first audible frame) and a WebSocket
+    (timed from its first delta, which may begin with the voice's leading silence)
+    compare alike."""
+    try:
+        pcm = np.frombuffer(base64.b64decode(delta), dtype="<i2")
+    except ValueError:
+        return None
+    loud = np.flatnonzero(np.abs(pcm.astype(np.float32)) / 32768.0 > AUDIBLE)
+    return None if not len(loud) else float(loud[0]) / RATE
+
+
 def _reply_text(response: dict) -> str:
     if "text" in response:
         return response["text"]
@@ -159,6 +174,12 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                         gap_s += now - played_until
                         played_until = now
                     pcm_bytes = len(event.get("delta", "")) * 3 // 4  # base64 -> PCM16
+                    if "client_heard_ms" not in figures:
+                        lead = _leading_silence_s(event.get("delta", ""))
+                        if lead is not None:  # its first sound plays this far in
+                            heard = first_audio_at + (audio_bytes / 2 / RATE + lead) / (
+                                pace or 1.0)
+                            figures["client_heard_ms"] = (heard - end_of_speech) * 1000
                     audio_bytes += pcm_bytes
                     played_until += pcm_bytes / 2 / RATE / (pace or 1.0)
                 elif event["type"] == "error":
@@ -312,7 +333,7 @@ async def server_cpu_s(url: str, headers: dict[str, str] | None) -> float:
 
 def summarise(results: list[dict]) -> dict:
     summary: dict = {}
-    for key in ("client_v2v_ms", *STAGES, "playback_gap_ms"):
+    for key in ("client_v2v_ms", "client_heard_ms", *STAGES, "playback_gap_ms"):
         values = [r[key] for r in results if isinstance(r.get(key), int | float)]
         if values:
             summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),

@@ -75,3 +75,15 @@ def test_a_korean_run_names_its_language_where_each_protocol_takes_it() -> None:
     assert ws["temperature"] == 0.6
     openai = voice._session_update({"language": "ko"}, "openai")
     assert openai["audio"]["input"]["transcription"] == {"language": "ko"}
+
+
+def test_heard_time_skips_a_deltas_leading_silence() -> None:
+    import base64
+
+    import numpy as np
+
+    pcm = np.zeros(2400, dtype="<i2")  # 100 ms at 24 kHz
+    pcm[1200:] = 3000  # sound from 50 ms in
+    delta = base64.b64encode(pcm.tobytes()).decode()
+    assert voice._leading_silence_s(delta) == 0.05
+    assert voice._leading_silence_s(base64.b64encode(bytes(480)).decode()) is None
