@@ -179,9 +179,10 @@ class Peer:
                 else:
                     self.lost += 1
 
-            async def handle(packet: Any, arrival_ms: int, handle_rtp: Any = handle_rtp) -> None:
-                if lossy.random() >= self.loss:
-                    await handle_rtp(packet, arrival_ms)
+            async def handle(packet: Any, arrival_time_ms: int,
+                             handle_rtp: Any = handle_rtp) -> None:
+                if lossy.random() >= self.loss:  # aiortc passes the time by keyword
+                    await handle_rtp(packet, arrival_time_ms=arrival_time_ms)
                 else:
                     self.lost += 1
 

@@ -343,3 +343,24 @@ async def test_a_public_address_is_announced_beside_the_host_candidates(tmp_path
             await asyncio.wait_for(caller.opened.wait(), 15)  # ICE still connects
         finally:
             await caller.close()
+
+
+async def test_five_percent_packet_loss_each_way_loses_no_turn(live, question) -> None:
+    caller = Caller(loss=0.05)
+    try:
+        await connect(live, caller)
+        await caller.next()
+        caller.microphone.say(question, QUESTION_RATE)
+        events = await caller.until("output_audio_buffer.stopped")
+        # aiortc's receiver holds frames behind a lost packet until its 16-packet buffer
+        # moves on: the tail comes up to ~0.3 s after the server's playout ended.
+        await asyncio.sleep(1.0)
+    finally:
+        await caller.close()
+    assert caller.lost > 0  # packets were dropped, both ways
+    transcript = next(e for e in events
+                      if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert transcript["transcript"] == "what is the weather like"
+    assert next(e for e in events if e["type"] == "response.done")["response"]["status"] \
+        == "completed"
+    assert loud_seconds(caller.heard_audio()) > 0.3  # the reply, minus what was lost
