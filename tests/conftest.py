@@ -28,6 +28,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Whatever a test leaves in os.environ is undone: ``load_env_file`` sets variables
+    that ``monkeypatch.delenv(..., raising=False)`` never recorded, and a DB_HOST left
+    behind sent a later test's subprocess to a MariaDB it was never meant to use."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 # --- SQL ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
