@@ -186,6 +186,9 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                     raise SystemExit(f"server error: {event['error']}")
                 elif event["type"] == "conversation.item.input_audio_transcription.completed":
                     figures["transcript"] = event["transcript"]
+                elif event["type"] == "conversation.item.input_audio_transcription.failed":
+                    figures["status"] = "transcription_failed"  # no reply will come
+                    break
                 elif event["type"] == "response.done":
                     figures.update(event["response"].get("timings") or {})
                     figures["status"] = event["response"]["status"]
