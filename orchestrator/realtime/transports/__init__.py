@@ -8,6 +8,7 @@ audio out" against one realtime pipeline (:class:`~orchestrator.realtime.session
 ``webrtc/``            ``POST /v1/realtime/calls``: OpenAI's WebRTC flow (aiortc)
 ``twilio/``            ``POST /v1/twilio/voice`` + ``WS /v1/twilio/media-stream``: phone calls
 ``socket.py``          the Litestar WebSocket as a :class:`~.base.Transport`
+``inbound.py``         the bounded receive queue of the call transports (WebRTC, Twilio)
 ``base.py``            the :class:`~.base.Transport` protocol and the loop every socket runs
 =====================  ===================================================================
 

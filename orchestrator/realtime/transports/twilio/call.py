@@ -33,21 +33,17 @@ from litestar.exceptions import WebSocketDisconnect
 
 from orchestrator.close_codes import close_code
 from orchestrator.errors import AppError
+from orchestrator.realtime.transports.inbound import AUDIO_DELTAS, InboundFrames
 from orchestrator.realtime.transports.twilio import protocol
 
 log = logging.getLogger(__name__)
 PLAYOUT_LEAD_S = 0.4
 """How far reply audio is sent ahead of playout: enough to ride out network jitter and a
 slow TTS chunk, little enough that a barge-in's ``clear`` drops little."""
-MAX_QUEUED_AUDIO = 250
-"""Caller audio frames (20 ms each: 5 s) waiting for the session; more are dropped rather
-than letting a stalled session grow memory."""
 MAX_MARKS = 4096
 """Marks awaiting their echo (one per reply chunk); the oldest are forgotten beyond."""
 MAX_LOGGED = 5
 """Bad frames logged per call (a hostile peer must not flood the log)."""
-AUDIO_DELTAS = {"response.audio.delta", "response.output_audio.delta"}
-_END = None
 
 
 class TwilioCall:
@@ -57,8 +53,7 @@ class TwilioCall:
                  lead_s: float | None = None) -> None:
         self.socket, self.stream_sid, self.call_sid = socket, stream_sid, call_sid
         self.lead_s = PLAYOUT_LEAD_S if lead_s is None else lead_s
-        self.inbound: asyncio.Queue[str | bytes | None] = asyncio.Queue()
-        self._queued_audio = 0
+        self.inbound = InboundFrames()
         self._bad_frames = 0
         self._marks: OrderedDict[str, tuple[str, float]] = OrderedDict()
         """Mark name -> (item id, ms of that reply's audio sent when it was sent)."""
@@ -73,10 +68,7 @@ class TwilioCall:
     # --- Transport -------------------------------------------------------------------------
 
     async def receive(self) -> str | bytes | None:
-        item = await self.inbound.get()
-        if isinstance(item, bytes):
-            self._queued_audio -= 1
-        return item
+        return await self.inbound.receive()
 
     async def send(self, payload: bytes) -> None:
         event = msgspec.json.decode(payload)
@@ -142,7 +134,7 @@ class TwilioCall:
         self._marks = OrderedDict((n, m) for n, m in self._marks.items() if m[0] != item_id)
         await self.socket.send_text(protocol.clear(self.stream_sid))
         heard = self._heard.pop(item_id, 0.0)
-        self.inbound.put_nowait(msgspec.json.encode({
+        self.inbound.event(msgspec.json.encode({
             "type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
             "audio_end_ms": int(heard)}).decode())
 
@@ -161,7 +153,7 @@ class TwilioCall:
         except Exception:
             log.exception("twilio call %s: reading the stream failed", self.stream_sid)
         finally:
-            self.inbound.put_nowait(_END)
+            self.inbound.end()
 
     def _handle(self, text: str) -> bool:
         """One frame; False once the stream has stopped."""
@@ -190,11 +182,8 @@ class TwilioCall:
         return True
 
     def _audio(self, audio: bytes) -> None:
-        if self._queued_audio >= MAX_QUEUED_AUDIO:
+        if not self.inbound.audio(audio):
             self._bad("caller audio while the session falls behind (dropped)")
-            return
-        self._queued_audio += 1
-        self.inbound.put_nowait(audio)
 
     def _echoed(self, name: str | None) -> None:
         """Twilio has played the audio up to mark ``name`` (unknown names: not ours, or

@@ -27,6 +27,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from orchestrator.errors import AppError, websocket_error_event
 from orchestrator.realtime.protocol.events import SessionConfig, encoder, new_id
+from orchestrator.realtime.transports.inbound import AUDIO_DELTAS, InboundFrames
 from orchestrator.realtime.transports.webrtc.media import InboundAudio, ReplyTrack
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,8 @@ EVENTS_CHANNEL = "oai-events"
 PLAYOUT_LEAD_S = 0.3
 """How far reply audio is queued ahead of playout: enough to ride out a slow TTS chunk,
 little enough that "sent" is what the caller heard, give or take this much."""
-MAX_QUEUED_AUDIO = 250
-"""Caller audio frames (20 ms each: 5 s) waiting for the session; older ones are dropped
-rather than letting a stalled session grow memory."""
 MAX_EARLY_EVENTS = 1000
 """Events held until the caller's data channel opens (session.created comes first)."""
-AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
-_END = None
 
 
 class NoMedia(AppError):
@@ -58,11 +54,9 @@ class WebRTCCall:
         self.media_timeout_s = media_timeout_s
         self.config: Callable[[], SessionConfig] | None = None
         """The session's config, once the session exists (formats and rates of audio)."""
-        self.inbound: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self.inbound = InboundFrames()
         self.reply = ReplyTrack(on_drained=self._drained)
         self._audio_in = InboundAudio(self._input_format)
-        self._queued_audio = 0
-        self._dropped_audio = 0
         self._channel: RTCDataChannel | None = None
         self._early: list[str] = []
         self._playing: str | None = None  # the response whose audio is on the track
@@ -76,10 +70,7 @@ class WebRTCCall:
     # --- Transport -------------------------------------------------------------------------
 
     async def receive(self) -> str | bytes | None:
-        item = await self.inbound.get()
-        if isinstance(item, bytes):
-            self._queued_audio -= 1
-        return item
+        return await self.inbound.receive()
 
     async def send(self, payload: bytes) -> None:
         event = msgspec.json.decode(payload)
@@ -116,7 +107,7 @@ class WebRTCCall:
         if self._ended:
             return
         self._ended = True
-        self.inbound.put_nowait(_END)
+        self.inbound.end()
         if self._pump is not None:
             self._pump.cancel()
         self.reply.stop()
@@ -130,7 +121,7 @@ class WebRTCCall:
         log.info("webrtc call %s ends: %s", self.id, why)
         if error is not None:
             self._deliver(encoder.encode(websocket_error_event(error)).decode())
-        self.inbound.put_nowait(_END)
+        self.inbound.end()
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
@@ -146,7 +137,7 @@ class WebRTCCall:
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
             text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-            self.inbound.put_nowait(text)
+            self.inbound.event(text)
 
         @channel.on("open")
         def on_open() -> None:
@@ -225,14 +216,9 @@ class WebRTCCall:
                     return
                 if self.config is None:
                     continue  # the session is not up yet: nothing to hear it
-                audio = self._audio_in.convert(frame)
-                if self._queued_audio >= MAX_QUEUED_AUDIO:
-                    self._dropped_audio += 1
-                    if self._dropped_audio == 1:
-                        log.warning("webrtc call %s: the session falls behind; caller audio "
-                                    "is being dropped", self.id)
-                    continue
-                self._queued_audio += 1
-                self.inbound.put_nowait(audio)
+                if not self.inbound.audio(self._audio_in.convert(frame)) and \
+                        self.inbound.dropped == 1:
+                    log.warning("webrtc call %s: the session falls behind; caller audio "
+                                "is being dropped", self.id)
         except MediaStreamError:
             self._end_soon("the caller's track ended")
