@@ -9,6 +9,7 @@ audio out" against one realtime pipeline (:class:`~orchestrator.realtime.session
 ``twilio/``            ``POST /v1/twilio/voice`` + ``WS /v1/twilio/media-stream``: phone calls
 ``socket.py``          the Litestar WebSocket as a :class:`~.base.Transport`
 ``inbound.py``         the bounded receive queue of the call transports (WebRTC, Twilio)
+``session_check.py``   a session configuration checked before a connection exists
 ``base.py``            the :class:`~.base.Transport` protocol and the loop every socket runs
 =====================  ===================================================================
 

@@ -28,15 +28,14 @@ from litestar.params import FromPath, FromQuery
 from orchestrator.auth.access import principal_of
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import AppError, InvalidRequest, NotFound, PayloadTooLarge
-from orchestrator.realtime.config import changes_of, check_offered
-from orchestrator.realtime.protocol.events import SessionUpdateEvent, new_id
+from orchestrator.realtime.protocol.events import new_id
 from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
 from orchestrator.realtime.transports import grants
 from orchestrator.realtime.transports.base import EventCodec, admit, run_admitted
 from orchestrator.realtime.transports.openai import llm_version, openai_session
+from orchestrator.realtime.transports.session_check import check_session
 from orchestrator.realtime.transports.webrtc.call import WebRTCCall
-from orchestrator.realtime.wiring import voice_ports
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 
@@ -84,9 +83,12 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
     dialect = dialect_of(request.headers)
     translator = ClientTranslator(dialect, model=model)
     version = llm_version(model)
-    # A client secret's session first, then the one posted with the offer.
-    first_events = grants.first_events(principal, dialect) + \
-        _check_session(runtime, translator, session)
+    # A client secret's session first, then the one posted with the offer, checked now as
+    # a minted one is, so a bad one is a 400 of the POST rather than an error event later.
+    first_events = grants.first_events(principal, dialect)
+    if session:
+        check_session(runtime, dict(session), dialect, user_id or principal.user_id or "")
+        first_events.append(json.dumps({"type": "session.update", "session": session}))
     record = await openai_session(runtime, principal, session_id, user_id)
     release = admit(runtime, principal, record)
     calls = registry(runtime)
@@ -178,20 +180,6 @@ def _text(data: bytes, name: str) -> str:
         return data.decode()
     except UnicodeDecodeError:
         raise InvalidRequest(f"'{name}' is not UTF-8 text", param=name) from None
-
-
-def _check_session(runtime: Runtime, translator: ClientTranslator,
-                   session: dict[str, Any]) -> list[str]:
-    """The ``session.update`` that applies the posted configuration, checked now so a bad
-    one is a 400 of the POST rather than an error event once the call is up."""
-    if not session:
-        return []
-    text = json.dumps({"type": "session.update", "session": session})
-    event = translator(text)
-    if not isinstance(event, SessionUpdateEvent):  # pragma: no cover - the shape above
-        raise InvalidRequest("'session' is not a session configuration", param="session")
-    check_offered(voice_ports(runtime), changes_of(event.session))
-    return [text]
 
 
 async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str,
