@@ -55,6 +55,16 @@ async def connect(live: LiveServer, caller: Caller, **headers: str) -> str:
     return location.rsplit("/", 1)[1]
 
 
+async def assert_call_ended(live: LiveServer, call_id: str) -> None:
+    """Within 5 s the call is gone from the registry and its realtime slot is free."""
+    for _ in range(100):
+        if call_id not in calls_of(live) and live.runtime.live_sessions.count() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert call_id not in calls_of(live)
+    assert live.runtime.live_sessions.count() == 0
+
+
 def calls_of(live: LiveServer) -> dict:
     registry = live.runtime.transports.get("webrtc")
     return {} if registry is None else registry.calls
@@ -112,12 +122,7 @@ async def test_the_sdk_opens_a_call_with_its_session_and_hangs_up(live) -> None:
         assert updated["session"]["instructions"] == "Answer in one word."
         assert call_id in calls_of(live)
         await sdk.realtime.calls.hangup(call_id)
-        for _ in range(100):
-            if call_id not in calls_of(live) and live.runtime.live_sessions.count() == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert call_id not in calls_of(live)
-        assert live.runtime.live_sessions.count() == 0
+        await assert_call_ended(live, call_id)
     finally:
         await caller.close()
     async with httpx.AsyncClient(base_url=live.base_url) as http:
@@ -186,12 +191,7 @@ async def test_a_caller_whose_media_stops_is_ended_and_its_slot_freed(live, ques
         caller.microphone.stop_media()
         error = await caller.until("error", wait_s=15)
         assert error[-1]["error"]["code"] == "call_media_timeout"
-        for _ in range(100):
-            if call_id not in calls_of(live):
-                break
-            await asyncio.sleep(0.05)
-        assert call_id not in calls_of(live)
-        assert live.runtime.live_sessions.count() == 0
+        await assert_call_ended(live, call_id)
     finally:
         await caller.close()
 
