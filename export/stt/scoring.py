@@ -41,16 +41,25 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Corpus CER: character errors over all reference characters, each sentence's errors
     counted up to its length (a recogniser looping into a hundred repeated syllables costs
-    that sentence, not the whole set)."""
-    return _rate(references, hypotheses, characters, capped=True)
+    that sentence, not the whole set).
+
+    A reference may list other ways to write what is said, separated by ``" | "``:
+    ``"오늘 meeting은 | 오늘 미팅은"`` (a Korean listener writes an English word either
+    way). The transcript counts against the one it is closest to; the first, written form
+    sets the sentence's length."""
+    errors = units = 0
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        heard = characters(hypothesis)
+        forms = [characters(form) for form in reference.split(" | ")]
+        errors += min(min(word_errors(form, heard), len(form)) for form in forms)
+        units += len(forms[0])
+    return errors / max(units, 1)
 
 
-def _rate(references: Sequence[str], hypotheses: Sequence[str], split,  # type: ignore[no-untyped-def]
-          capped: bool = False) -> float:
+def _rate(references: Sequence[str], hypotheses: Sequence[str], split) -> float:  # type: ignore[no-untyped-def]
     errors = units = 0
     for reference, hypothesis in zip(references, hypotheses, strict=True):
         ref = split(reference)
-        wrong = word_errors(ref, split(hypothesis))
-        errors += min(wrong, len(ref)) if capped else wrong
+        errors += word_errors(ref, split(hypothesis))
         units += len(ref)
     return errors / max(units, 1)
