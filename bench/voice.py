@@ -376,6 +376,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "ws,webrtc (both: ws,openai)")
     parser.add_argument("--loss", type=float, default=0.0,
                         help="webrtc: the share of RTP packets dropped each way (0.05: 5 %%)")
+    parser.add_argument("--capacity-p95-ms", type=float, default=1200.0,
+                        help="capacity = the most sessions whose client voice to voice p95 "
+                             "stays at or under this")
+    parser.add_argument("--capacity-gap-ms", type=float, default=100.0,
+                        help="… with no playback gap longer than this")
     parser.add_argument("--language", choices=("en", "ko"), default="en",
                         help="ko: the questions in Korean, spoken by the Kokoro voice, in "
                              "sessions set to Korean (serve the Korean profile)")
@@ -401,6 +406,7 @@ def run(args: argparse.Namespace, settings: object) -> int:
             by_protocol[protocol][sessions] = summary
             print_summary(summary, f"--- {sessions} session(s), {protocol}")
         levels[sessions] = results[protocols[0]]
+    held = print_capacity(levels, args.capacity_p95_ms, args.capacity_gap_ms)
     out = Path(args.out)
     path = write_results(out, "voice", {
         "url": args.url, "sessions": list(args.sessions), "rounds": args.rounds,
@@ -408,8 +414,9 @@ def run(args: argparse.Namespace, settings: object) -> int:
             KOREAN_QUESTIONS if args.language == "ko" else QUESTIONS), "pace": args.pace,
         "language": args.language,
         "turn_detection": args.turn_detection or "server default",
-        "temperature": args.temperature, "protocol": ",".join(protocols), "loss": args.loss},
-        {"levels": levels, "protocols": by_protocol})
+        "temperature": args.temperature, "protocol": ",".join(protocols), "loss": args.loss,
+        "capacity_p95_ms": args.capacity_p95_ms, "capacity_gap_ms": args.capacity_gap_ms},
+        {"levels": levels, "protocols": by_protocol, "capacity_sessions": held})
     print(f"wrote {path}")
     if not args.no_plots:
         plot(levels, out)
@@ -424,6 +431,35 @@ def _protocols(value: str) -> tuple[str, ...]:
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"protocols are {', '.join(PROTOCOLS)} (or both)")
     return names
+
+
+def capacity(levels: dict[int, dict], p95_ms: float, gap_ms: float) -> int:
+    """The most concurrent sessions whose client voice to voice held ``p95 <= p95_ms`` with
+    no playback gap longer than ``gap_ms``, counted up from the smallest level measured (a
+    level that fails stops the count: a larger one passing by chance says nothing); 0 when
+    even the smallest fails."""
+    held = 0
+    for sessions in sorted(levels):
+        level = levels[sessions]
+        v2v, gaps = level.get("client_v2v_ms"), level.get("playback_gap_ms")
+        if v2v is None or v2v["p95"] > p95_ms or (gaps is not None and gaps["max"] > gap_ms):
+            break
+        held = sessions
+    return held
+
+
+def print_capacity(levels: dict[int, dict], p95_ms: float, gap_ms: float) -> int:
+    print(f"{'sessions':>8}{'v2v p50 ms':>12}{'v2v p95 ms':>12}{'gaps':>6}{'max gap ms':>12}")
+    for sessions, level in sorted(levels.items()):
+        v2v, gaps = level.get("client_v2v_ms", {}), level.get("playback_gap_ms", {})
+        starved = sum(1 for v in gaps.get("values", []) if v > 0)
+        print(f"{sessions:>8}{v2v.get('p50', float('nan')):>12.0f}"
+              f"{v2v.get('p95', float('nan')):>12.0f}{starved:>6}"
+              f"{gaps.get('max', 0.0):>12.0f}")
+    held = capacity(levels, p95_ms, gap_ms)
+    print(f"capacity: {held} concurrent session(s) at client voice to voice p95 <= "
+          f"{p95_ms:.0f} ms with no playback gap over {gap_ms:.0f} ms")
+    return held
 
 
 def critical_path(level: dict) -> dict[str, float]:

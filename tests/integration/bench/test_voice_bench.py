@@ -46,3 +46,19 @@ def test_the_stage_plot_splits_voice_to_voice_where_stages_hand_over(tmp_path) -
     voice.plot({1: level}, tmp_path)
     assert (tmp_path / "voice-stages.png").stat().st_size > 0
     assert (tmp_path / "voice-latency.png").stat().st_size > 0
+
+
+def _level(p95: float, gap_max: float) -> dict:
+    return {"client_v2v_ms": {"p50": p95 / 2, "p95": p95},
+            "playback_gap_ms": {"max": gap_max, "values": [0.0, gap_max]}}
+
+
+def test_capacity_is_the_largest_level_held_counting_up(capsys) -> None:
+    levels = {1: _level(700, 0), 2: _level(1100, 40), 4: _level(1500, 0), 8: _level(1000, 0)}
+    assert voice.capacity(levels, p95_ms=1200, gap_ms=100) == 2  # 8 passing by chance: no
+    assert voice.capacity(levels, p95_ms=1600, gap_ms=100) == 8
+    assert voice.capacity(levels, p95_ms=1600, gap_ms=30) == 1  # a 40 ms gap at 2
+    assert voice.capacity({1: _level(1300, 0)}, p95_ms=1200, gap_ms=100) == 0
+    assert voice.print_capacity(levels, 1200, 100) == 2
+    out = capsys.readouterr().out
+    assert "capacity: 2 concurrent session(s)" in out and "1500" in out
