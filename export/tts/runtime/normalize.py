@@ -122,6 +122,18 @@ KO_CURRENCY_PREFIX = {"$": "달러", "€": "유로", "£": "파운드", "¥": "
 KO_NATIVE_COUNTERS = "시간|시|개|명|살|마리|잔|권|벌|장|그릇|켤레|번(?![지호])"
 
 
+# Units written after a number, read as Korean says them (LLM replies write "1.5kg",
+# "20°C", "3km"; the voice would otherwise spell the letters or skip the sign). Only
+# after a digit, so English words are left alone; longest first (km before m).
+KO_UNITS = {"kWh": "킬로와트시", "kg": "킬로그램", "km": "킬로미터", "cm": "센티미터",
+            "mm": "밀리미터", "mg": "밀리그램", "ms": "밀리초", "ml": "밀리리터", "mL": "밀리리터",
+            "GB": "기가바이트", "MB": "메가바이트", "TB": "테라바이트", "°C": "도",
+            "℃": "도", "°": "도", "kW": "킬로와트", "g": "그램", "m": "미터", "L": "리터",
+            "l": "리터"}
+KO_UNIT = re.compile(r"(?<=\d)\s?(" + "|".join(sorted(map(re.escape, KO_UNITS), key=len,
+                                                      reverse=True)) + r")(?![A-Za-z])")
+
+
 def _ko_amount(digits: str, fraction: str | None) -> str:
     return ko.decimal(f"{_int(digits)}.{fraction}") if fraction else ko.sino(_int(digits))
 
@@ -155,6 +167,7 @@ def _ko_time(m: re.Match[str]) -> str:
 
 
 KO_RULES: list[Rule] = [
+    (KO_UNIT, lambda m: m[0][:-len(m[1])] + "\0" + KO_UNITS[m[1]]),
     (re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})"), lambda m: _ko_date(m[1], m[2], m[3])),
     (re.compile(r"(\d+)\s*년"), lambda m: ko.sino(int(m[1])) + "년"),
     (re.compile(r"(\d{1,2})\s*월"), lambda m: ko.month(int(m[1]))),
@@ -168,4 +181,5 @@ KO_RULES: list[Rule] = [
     (re.compile(r"(?<![\w.])-(?=\d)"), lambda m: "마이너스 "),
     (re.compile(r"\d+\.\d+"), lambda m: ko.decimal(m[0])),
     (re.compile(r"\d{1,3}(?:,\d{3})+|\d+"), lambda m: ko.sino(_int(m[0]))),
+    (re.compile("\0"), lambda m: " "),  # where a unit was read: a space after its number
 ]

@@ -101,6 +101,14 @@ def test_native_korean(n: int, plain: str, attributive: str) -> None:
     ("3.14", "삼 점 일사"),
     ("123", "백이십삼"),
     ("숫자 없음", "숫자 없음"),
+    ("무게는 1.5kg이에요", "무게는 일 점 오 킬로그램이에요"),
+    ("기온 20°C", "기온 이십 도"),
+    ("3km 거리", "삼 킬로미터 거리"),
+    ("물 500ml", "물 오백 밀리리터"),
+    ("100m 달리기", "백 미터 달리기"),
+    ("2 L", "이 리터"),
+    ("Python 3 let", "Python 삼 let"),  # a letter word after a number is not a unit
+    ("mp3 파일", "mp삼 파일"),
 ])
 def test_korean_text(text: str, spoken: str) -> None:
     assert normalize(text, "ko") == spoken
