@@ -9,7 +9,10 @@ Concurrency: every request gets its own generation thread and GenAI generator wi
 response sender, so ``execute`` returns at once and streams interleave; GenAI runs its
 steps without the GIL, so the decode steps of different streams overlap on the CPU cores.
 At most ``max_concurrent_streams`` generate at once; later ones wait for a slot (and can
-be cancelled while waiting).
+be cancelled while waiting). A stream's first ``urgent_tokens`` tokens go first: while one
+is being prefilled or has not produced them yet, the others pause between steps
+(``export.llm.priority``), so a turn's first audio does not wait on another reply's
+continuation.
 
 Prefix reuse (``export.llm.prefix_cache``): a finished stream's generator is kept with
 the tokens it holds; a later prompt sharing that prefix (the next turn of the same
@@ -49,6 +52,7 @@ from export.llm.generation import (
     render_chat,
 )
 from export.llm.prefix_cache import PrefixCache
+from export.llm.priority import FirstTokensFirst
 from export.specs import llm as spec
 from export.streaming import StreamWorkers
 
@@ -88,6 +92,10 @@ class TritonPythonModel:
             self.template = fh.read()
         self.eos = set(self.assets.eos_token_ids)
         self.streams = StreamWorkers(pb_utils, "llm", int(params["max_concurrent_streams"]))
+        # LLM_URGENT_TOKENS in the server's environment overrides the config (benchmarks
+        # compare the gate on and off without a new version).
+        self.priority = FirstTokensFirst(int(os.environ.get("LLM_URGENT_TOKENS",
+                                                            params["urgent_tokens"])))
 
     # --- requests ---------------------------------------------------------------------
 
@@ -150,6 +158,17 @@ class TritonPythonModel:
         return generator, cached, key if reusable else None
 
     def _generate(self, job: Job, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
+        ticket = self.priority.begin()  # before the prefill: that is a first token's cost
+        try:
+            self._decode(job, sender, request_id, ticket)
+        finally:
+            self.priority.end(ticket)
+            if ticket.waited_s >= 0.05:
+                self.logger.log_verbose(f"llm: request {request_id!r} gave "
+                                        f"{ticket.waited_s:.2f} s to newer streams' first "
+                                        "tokens")
+
+    def _decode(self, job: Job, sender, request_id: str, ticket) -> None:  # type: ignore[no-untyped-def]
         prompt_n = len(job.prompt_ids)
         generator, cached, key = self._generator(job)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
@@ -165,6 +184,7 @@ class TritonPythonModel:
                 self.streams.end(sender)
                 self._keep(key, generator)  # a barged-in reply's next turn shares its prefix
                 return
+            self.priority.step(ticket, generated)
             generator.generate_next_token()
             token = int(generator.get_next_tokens()[0])
             if token in self.eos:
