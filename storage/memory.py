@@ -165,8 +165,8 @@ class MemoryStore:
             except Exception as exc:
                 raise StorageUnavailable(f"Milvus at {self.uri} is unreachable: {exc}") from exc
             try:
-                if recreate and client.has_collection(self.collection):
-                    client.drop_collection(self.collection)
+                if recreate and client.has_collection(self.collection, timeout=self.timeout_s):
+                    client.drop_collection(self.collection, timeout=self.timeout_s)
                 self._ensure_collection(client)
             except Exception:
                 client.close()
@@ -361,11 +361,13 @@ class MemoryStore:
     def delete_turns(self, turn_ids: Sequence[int]) -> None:
         if turn_ids:
             self._call("delete", lambda c: c.delete(self.collection,
-                                                    ids=[int(t) for t in turn_ids]))
+                                                    ids=[int(t) for t in turn_ids],
+                                                    timeout=self.timeout_s))
 
     def delete_user(self, user_id: str) -> None:
         self._call("delete", lambda c: c.delete(self.collection,
-                                                filter=f"user_id == {quote(user_id)}"))
+                                                filter=f"user_id == {quote(user_id)}",
+                                                timeout=self.timeout_s))
 
     def removed(self) -> bool:
         """A Milvus Lite store whose files were deleted under it (it goes on serving from
@@ -373,8 +375,10 @@ class MemoryStore:
         return self.is_lite and not Path(self.uri).exists()
 
     def ping(self) -> str:
-        """Raises when Milvus or the collection is unavailable (health probe)."""
-        self._call("ping", lambda c: c.get_load_state(self.collection))
+        """Raises when Milvus or the collection is unavailable (health probe). Bounded: the
+        health check gives up waiting on it, but its worker thread would stay blocked on
+        a frozen server, one more per probe, until the default pool has none left."""
+        self._call("ping", lambda c: c.get_load_state(self.collection, timeout=self.timeout_s))
         return "lite" if self.is_lite else self.uri
 
 

@@ -10,6 +10,7 @@ config template (``MilvusServerConfig``) and its unpacking of the binaries are r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -105,6 +106,20 @@ class MilvusServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server stopped (SIGSTOP) but its sockets open: calls get no answer at all.
+        Restarted afterwards: once thawed it keeps failing searches for a while (its
+        components lost their etcd sessions)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
+            self.stop()
+            self.start()
 
     def rss_mib(self) -> float:
         if self.process is None:

@@ -4,12 +4,14 @@ its next search; HNSW index; rows survive a reopen; the dimension check."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from storage.errors import SchemaMismatch
+from storage.errors import SchemaMismatch, StorageUnavailable
 from storage.memory import MemoryStore
 from tests.integration.memory.test_memory_store import DIM, HOSTILE_IDS, row, unit
 from tests.support.milvus_server import MilvusServer
@@ -23,11 +25,13 @@ def _store(server: MilvusServer, collection: str, dimension: int = DIM) -> Memor
 
 @pytest.fixture
 def collection(milvus_server: MilvusServer) -> Iterator[str]:
+    from pymilvus import MilvusClient
+
     name = f"t_{uuid.uuid4().hex[:12]}"
     yield name
-    cleanup = _store(milvus_server, name)
-    cleanup._client.drop_collection(name)
-    cleanup.close()
+    client = MilvusClient(milvus_server.uri)  # not a store: it would load it first
+    client.drop_collection(name, timeout=30)
+    client.close()
 
 
 def test_a_write_through_one_client_is_found_through_another(
@@ -103,3 +107,50 @@ def test_dimension_mismatch_on_a_server(milvus_server: MilvusServer, collection:
     _store(milvus_server, collection).close()
     with pytest.raises(SchemaMismatch, match=f"{DIM}-dimensional.*384-dimensional"):
         _store(milvus_server, collection, 384)
+
+
+def test_every_call_to_a_frozen_server_gives_up_within_the_timeout(
+        milvus_server: MilvusServer, collection: str) -> None:
+    """A server that accepts nothing and answers nothing (stopped, a dead network path):
+    each call raises StorageUnavailable after the store's timeout instead of holding its
+    worker thread for ever (the health probe's thread included: the probe's own timeout
+    cannot cancel a thread)."""
+    store = _store(milvus_server, collection)  # creating and loading take a few seconds
+    store.upsert([row(1, "alice")])
+    store.timeout_s = 2
+    calls: dict[str, Callable[[], object]] = {
+        "ping": store.ping,
+        "search": lambda: store.search("alice", unit(1), top_k=3, min_score=-1.0),
+        "search latest": lambda: store.search("alice", unit(1), top_k=3, min_score=-1.0,
+                                              latest=True),
+        "upsert": lambda: store.upsert([row(2, "alice")]),
+        "delete turns": lambda: store.delete_turns([1]),
+        "delete user": lambda: store.delete_user("alice"),
+        "rows": store.rows,
+    }
+    outcomes: dict[str, str] = {}
+    try:
+        with milvus_server.frozen():
+            for name, call in calls.items():
+                outcomes[name] = _bounded(call, limit_s=15)
+    finally:
+        store.close()
+    assert outcomes == dict.fromkeys(calls, "unavailable"), outcomes
+
+
+def _bounded(call: Callable[[], object], limit_s: float) -> str:
+    """What ``call`` did within ``limit_s``: "unavailable", "answered", or "hung"."""
+    outcome = ["hung"]
+
+    def run() -> None:
+        try:
+            call()
+            outcome[0] = "answered"
+        except StorageUnavailable:
+            outcome[0] = "unavailable"
+
+    started = time.monotonic()
+    worker = threading.Thread(target=run, daemon=True)  # a hung call must not hold pytest
+    worker.start()
+    worker.join(limit_s)
+    return outcome[0] if time.monotonic() - started < limit_s else "hung"
