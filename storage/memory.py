@@ -378,7 +378,15 @@ class MemoryStore:
         """Raises when Milvus or the collection is unavailable (health probe). Bounded: the
         health check gives up waiting on it, but its worker thread would stay blocked on
         a frozen server, one more per probe, until the default pool has none left."""
-        self._call("ping", lambda c: c.get_load_state(self.collection, timeout=self.timeout_s))
+        found = self._call("ping", lambda c: c.get_load_state(self.collection,
+                                                              timeout=self.timeout_s))
+        state = getattr(found["state"], "name", str(found["state"]))
+        if state != "Loaded":
+            # A restarted server answers while it loads the collection again (tens of
+            # seconds); searches fail meanwhile, so health must not say "up".
+            self.close()  # the next call opens it again, and loads it
+            raise StorageUnavailable(f"Milvus collection {self.collection!r} is not loaded "
+                                     f"({state})")
         return "lite" if self.is_lite else self.uri
 
 

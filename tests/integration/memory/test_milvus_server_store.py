@@ -103,6 +103,20 @@ def test_a_server_collection_is_hnsw_and_its_rows_survive_a_reopen(
         again.close()
 
 
+def test_a_collection_not_loaded_is_down_for_health(milvus_server: MilvusServer,
+                                                    collection: str) -> None:
+    """What a restarted server shows while it loads the collection again: it answers, but
+    searches fail, so the ping must fail too (released here, to get there at once)."""
+    store = _store(milvus_server, collection)
+    try:
+        store._client.release_collection(collection)
+        with pytest.raises(StorageUnavailable, match="not loaded"):
+            store.ping()
+        assert store.ping() == milvus_server.uri  # reopened: loaded again
+    finally:
+        store.close()
+
+
 def test_dimension_mismatch_on_a_server(milvus_server: MilvusServer, collection: str) -> None:
     _store(milvus_server, collection).close()
     with pytest.raises(SchemaMismatch, match=f"{DIM}-dimensional.*384-dimensional"):
