@@ -22,6 +22,13 @@ pymilvus is synchronous: :class:`MemoryStore` is a plain blocking class, and asy
 callers run it in a thread (``orchestrator.memory``). Filter expressions are built only
 from escaped string literals and integers, so a hostile ``user_id`` cannot widen a
 search to other users.
+
+Reads on a server: Milvus Lite answers every read with every write before it, a server
+(collection default: Bounded consistency) may answer from up to 5 s ago (gracefulTime),
+so a turn stored or deleted through another replica is not yet seen. Reads that must see
+every earlier write (``search(latest=True)``, ``rows``, ``count``) ask for Strong
+consistency, which costs about 400 ms on an idle Milvus 2.3 server; the chat path's recall
+keeps Bounded (a few ms), since it searches past sessions, not the last seconds.
 """
 
 from __future__ import annotations
@@ -158,8 +165,8 @@ class MemoryStore:
             except Exception as exc:
                 raise StorageUnavailable(f"Milvus at {self.uri} is unreachable: {exc}") from exc
             try:
-                if recreate and client.has_collection(self.collection):
-                    client.drop_collection(self.collection)
+                if recreate and client.has_collection(self.collection, timeout=self.timeout_s):
+                    client.drop_collection(self.collection, timeout=self.timeout_s)
                 self._ensure_collection(client)
             except Exception:
                 client.close()
@@ -192,7 +199,7 @@ class MemoryStore:
     def _ensure_collection(self, client: Any) -> None:
         name = self.collection
         try:
-            if client.has_collection(name):
+            if client.has_collection(name, timeout=self.timeout_s):
                 stored = self._stored_dimension(client)
                 if stored != self.dimension:
                     raise SchemaMismatch(
@@ -202,14 +209,17 @@ class MemoryStore:
                         f"`voicechat memory reindex`")
             else:
                 self._create(client)
-            client.load_collection(name)
+            # A server that has just restarted takes tens of seconds to load: bounded, so a
+            # caller gets "unavailable" (and retries later) instead of waiting on it.
+            client.load_collection(name, timeout=self.timeout_s)
         except StorageError:
             raise
         except Exception as exc:
             raise StorageUnavailable(f"Milvus collection {name!r}: {exc}") from exc
 
     def _stored_dimension(self, client: Any) -> int | None:
-        for field in client.describe_collection(self.collection)["fields"]:
+        for field in client.describe_collection(self.collection,
+                                                timeout=self.timeout_s)["fields"]:
             if field["name"] == "embedding":
                 return int(field.get("params", {}).get("dim", 0))
         raise SchemaMismatch(f"Milvus collection {self.collection!r} has no 'embedding' "
@@ -232,7 +242,8 @@ class MemoryStore:
         index.add_index(field_name="embedding", index_type=self.index_type, metric_type="IP",
                         params={"M": 16, "efConstruction": 200}
                         if self.index_type == "HNSW" else {})
-        client.create_collection(self.collection, schema=schema, index_params=index)
+        client.create_collection(self.collection, schema=schema, index_params=index,
+                                 timeout=self.timeout_s)
         log.info("created Milvus collection %s (dim %d)", self.collection, self.dimension)
 
     def _connected(self) -> Any:
@@ -270,8 +281,11 @@ class MemoryStore:
         return len(data)
 
     def search(self, user_id: str, vector: np.ndarray, *, top_k: int, min_score: float,
-               exclude_session_id: str | None = None) -> list[MemoryHit]:
-        """The user's stored turns most similar to ``vector`` (never another user's)."""
+               exclude_session_id: str | None = None, latest: bool = False) -> list[MemoryHit]:
+        """The user's stored turns most similar to ``vector`` (never another user's).
+
+        ``latest``: see every write and delete made before the call, through any process
+        (Strong consistency; slower on a server, see the module's docstring)."""
         if top_k <= 0 or not user_id or any(ord(c) < 0x20 for c in user_id):
             return []  # no stored turn has such a user id (SQL user ids are validated)
         expression = f"user_id == {quote(user_id)}"
@@ -280,7 +294,7 @@ class MemoryStore:
         query = np.asarray(vector, np.float32).reshape(-1).tolist()
         results = self._call("search", lambda c: c.search(
             self.collection, data=[query], limit=top_k, filter=expression,
-            output_fields=OUTPUT_FIELDS,
+            output_fields=OUTPUT_FIELDS, **_consistency(latest),
             search_params={"metric_type": "IP", "params": {"ef": max(64, top_k)}
                            if self.index_type == "HNSW" else {}},
             timeout=self.timeout_s))
@@ -298,15 +312,21 @@ class MemoryStore:
         return hits
 
     def count(self) -> int:
-        stats = self._call("stats", lambda c: c.get_collection_stats(self.collection))
-        return int(stats.get("row_count", 0))
+        """Stored rows, the ones written a moment ago included (a server's collection
+        statistics count only flushed segments)."""
+        found = self._call("count", lambda c: c.query(
+            self.collection, filter="", output_fields=["count(*)"], timeout=self.timeout_s,
+            **_consistency(True)))
+        return int(found[0]["count(*)"])
 
     def rows(self, batch: int = 1000) -> list[dict[str, Any]]:
         """Every stored row with its vector, ordered by id (reindex checks, tests)."""
-        def collect(client: Any) -> list[dict[str, Any]]:
+        fields = ["id", *OUTPUT_FIELDS, "embedding"]
+
+        def iterate(client: Any) -> list[dict[str, Any]]:
             iterator = client.query_iterator(
-                self.collection, batch_size=batch, filter="id >= 0",
-                output_fields=["id", *OUTPUT_FIELDS, "embedding"], timeout=self.timeout_s)
+                self.collection, batch_size=batch, filter="id >= 0", output_fields=fields,
+                timeout=self.timeout_s)
             out: list[dict[str, Any]] = []
             try:
                 while page := iterator.next():
@@ -315,7 +335,22 @@ class MemoryStore:
                 iterator.close()
             return sorted(out, key=lambda r: r["id"])
 
-        return self._call("query", collect)
+        def by_id(client: Any) -> list[dict[str, Any]]:
+            # pymilvus 3's iterator reads nothing that a Milvus 2.3 server got a moment
+            # ago (the server gives it no MVCC timestamp; it falls back to its own
+            # clock), so pages by id here: a server returns a query's rows in id order.
+            out: list[dict[str, Any]] = []
+            while True:
+                after = out[-1]["id"] if out else -1
+                page = client.query(self.collection, filter=f"id > {int(after)}", limit=batch,
+                                    output_fields=fields, timeout=self.timeout_s,
+                                    **_consistency(True))
+                out.extend(page)
+                if len(page) < batch:
+                    return out
+
+        # Milvus Lite answers every read with every earlier write, but in no id order.
+        return self._call("query", iterate if self.is_lite else by_id)
 
     def flush(self) -> None:
         """Seal what was just written. After a bulk load (reindex) this matters: Milvus Lite
@@ -326,11 +361,13 @@ class MemoryStore:
     def delete_turns(self, turn_ids: Sequence[int]) -> None:
         if turn_ids:
             self._call("delete", lambda c: c.delete(self.collection,
-                                                    ids=[int(t) for t in turn_ids]))
+                                                    ids=[int(t) for t in turn_ids],
+                                                    timeout=self.timeout_s))
 
     def delete_user(self, user_id: str) -> None:
         self._call("delete", lambda c: c.delete(self.collection,
-                                                filter=f"user_id == {quote(user_id)}"))
+                                                filter=f"user_id == {quote(user_id)}",
+                                                timeout=self.timeout_s))
 
     def removed(self) -> bool:
         """A Milvus Lite store whose files were deleted under it (it goes on serving from
@@ -338,8 +375,18 @@ class MemoryStore:
         return self.is_lite and not Path(self.uri).exists()
 
     def ping(self) -> str:
-        """Raises when Milvus or the collection is unavailable (health probe)."""
-        self._call("ping", lambda c: c.get_load_state(self.collection))
+        """Raises when Milvus or the collection is unavailable (health probe). Bounded: the
+        health check gives up waiting on it, but its worker thread would stay blocked on
+        a frozen server, one more per probe, until the default pool has none left."""
+        found = self._call("ping", lambda c: c.get_load_state(self.collection,
+                                                              timeout=self.timeout_s))
+        state = getattr(found["state"], "name", str(found["state"]))
+        if state != "Loaded":
+            # A restarted server answers while it loads the collection again (tens of
+            # seconds); searches fail meanwhile, so health must not say "up".
+            self.close()  # the next call opens it again, and loads it
+            raise StorageUnavailable(f"Milvus collection {self.collection!r} is not loaded "
+                                     f"({state})")
         return "lite" if self.is_lite else self.uri
 
 
@@ -362,6 +409,11 @@ def set_aside_orphans(store: Path) -> list[Path]:
                     "rebuilds the memories from the stored turns", store, folder.name, target)
         moved.append(target)
     return moved
+
+
+def _consistency(latest: bool) -> dict[str, str]:
+    """A read's consistency: Strong for ``latest``, else the collection's own (Bounded)."""
+    return {"consistency_level": "Strong"} if latest else {}
 
 
 def _pymilvus() -> Any:

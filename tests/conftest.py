@@ -20,9 +20,11 @@ from tests.support import mariadb
 from tests.support import triton as triton_support
 from tests.support.settings import base_settings
 
-# Session model fixtures shared by every test directory (real exports into the one Triton).
+# Session fixtures shared by every test directory (real exports into the one Triton; the
+# one Milvus server).
 pytest_plugins = ["tests.support.stt_fixtures", "tests.support.llm_fixtures",
-                  "tests.support.tts_fixtures", "tests.support.memory_fixtures"]
+                  "tests.support.tts_fixtures", "tests.support.memory_fixtures",
+                  "tests.support.milvus_server"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

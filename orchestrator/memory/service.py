@@ -6,7 +6,9 @@ the search endpoint and reindexing.
   Both are used on the chat path and never raise: a failure is logged, counted, and
   shows in ``/api/health`` (``memory`` check, not required -> ``degraded``).
 * ``search(...)``: the same as recall for the HTTP endpoint, but failures raise
-  :class:`~orchestrator.errors.MemoryUnavailable` (503) so callers see why.
+  :class:`~orchestrator.errors.MemoryUnavailable` (503) so callers see why, and it sees
+  every turn stored before it through any replica (recall may miss the last few seconds'
+  on a Milvus server: see ``storage.memory``).
 
 pymilvus blocks: every store call runs in a worker thread. The store opens lazily and
 reopens after a failure, at most once per ``retry_s``; a collection whose dimension
@@ -134,8 +136,10 @@ class MemoryService:
     async def recall(self, user_id: str, query: str, top_k: int, min_score: float,
                      exclude_session_id: str | None = None) -> Sequence[MemoryHit]:
         try:
+            # Past sessions only: the server's bounded staleness costs nothing here, and
+            # Strong reads would add about 400 ms to every turn.
             return await self.search(user_id, query, top_k=top_k, min_score=min_score,
-                                     exclude_session_id=exclude_session_id)
+                                     exclude_session_id=exclude_session_id, latest=False)
         except Exception as exc:  # answer without memories
             log.warning("memory recall failed: %s", exc)
             return []
@@ -159,13 +163,14 @@ class MemoryService:
         return written
 
     async def search(self, user_id: str, query: str, *, top_k: int, min_score: float,
-                     exclude_session_id: str | None = None) -> list[MemoryHit]:
+                     exclude_session_id: str | None = None,
+                     latest: bool = True) -> list[MemoryHit]:
         if top_k <= 0 or not query.strip():
             return []
         vector = (await self._embed([query]))[0]
         return await self._store_call(MemoryStore.search, user_id, vector, top_k=top_k,
                                       min_score=min_score,
-                                      exclude_session_id=exclude_session_id)
+                                      exclude_session_id=exclude_session_id, latest=latest)
 
     async def reindex(self, conversations: ConversationStore, *, user_id: str | None = None,
                       batch: int = 256) -> ReindexReport:

@@ -2,7 +2,10 @@
 run: the same keys and users on both, a session created on one continues on the other
 (REST and a WebSocket reconnect), an end through one stops turns through the other, a
 promotion through one reaches the other within MODEL_PIN_REFRESH_S, rate limits count per
-replica (as documented) and memory needs a Milvus server (Milvus Lite is one process's)."""
+replica (as documented), and memory is shared through one Milvus server (MILVUS_URI; the
+embedded standalone of tests.support.milvus_server): a turn stored through one is found
+through the other. A Milvus Lite file is one process's: a second replica on it refuses to
+start, naming MILVUS_URI."""
 
 from __future__ import annotations
 
@@ -194,10 +197,60 @@ def test_a_promotion_through_one_reaches_the_other(tmp_path: Path, database: str
         stop(one, log_a)
 
 
+@pytest.mark.triton
+@pytest.mark.mariadb
+@pytest.mark.realweights
+@pytest.mark.asyncio
+async def test_a_turn_stored_through_one_is_recalled_through_the_other(
+        tmp_path: Path, database: str, triton_server, tiny_llm, tiny_stt, embedder,
+        milvus_server) -> None:
+    """Memory across replicas: both on one Milvus server. Alice's turn on replica a is
+    written to memory after the reply; replica b's memory search finds it, and only for
+    her."""
+    (one, a, log_a), (two, b, log_b) = _replicas(
+        tmp_path, 2, DATABASE_URL=database, TRITON_URL=triton_server.grpc_url,
+        MODEL_REPOSITORY=str(triton_server.repository), STT_ENABLED="true",
+        LLM_ENABLED="true", MEMORY_ENABLED="true", MILVUS_URI=milvus_server.uri,
+        MILVUS_COLLECTION=f"replicas_{uuid.uuid4().hex[:10]}")
+    said = "My dog is a golden retriever called Max."
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            admin = {"Authorization": f"Bearer {ADMIN}"}
+            keys = {user: (await http.post(f"{a}/admin/keys", json={"user_id": user},
+                                           headers=admin)).json()["key"]
+                    for user in ("alice", "bob")}
+            auth = {"Authorization": f"Bearer {keys['alice']}"}
+            session_id = (await http.post(f"{a}/api/sessions/new",
+                                          headers=auth)).json()["session_id"]
+            ws = await _open(a, keys["alice"], "alice", session_id)
+            assert (await _text_turn(ws, said))["type"] == "response.done"
+            await ws.close()
+
+            async def search(base: str, user: str) -> httpx.Response:
+                return await http.get(
+                    f"{base}/api/users/{user}/memory/search",
+                    params={"q": "What is the name of my pet?", "min_score": 0.3},
+                    headers={"Authorization": f"Bearer {keys[user]}"})
+
+            deadline, hits = time.monotonic() + 60, []
+            while not hits and time.monotonic() < deadline:  # a's write follows its reply
+                found = await search(b, "alice")
+                assert found.status_code == 200, found.text
+                hits = found.json()["hits"]
+                await asyncio.sleep(0.5)
+            assert hits, "replica b never found the turn stored through replica a"
+            assert hits[0]["text"] == said and hits[0]["session_id"] == session_id
+            other = await search(b, "bob")
+            assert other.status_code == 200 and other.json()["hits"] == []
+    finally:
+        for proc, _, log in ((one, a, log_a), (two, b, log_b)):
+            stop(proc, log)
+
+
 def test_replicas_cannot_share_a_milvus_lite_file(tmp_path: Path) -> None:
-    """Memory on several replicas needs a Milvus server: a second process on one Milvus
-    Lite store stops before start-up in one line naming MILVUS_URI (rather than failing
-    inside the app's start or running without memory)."""
+    """A Milvus Lite store is one process's: a second replica on it stops before start-up
+    in one line naming MILVUS_URI and a Milvus server (rather than failing inside the
+    app's start or running without memory); the test above shares a server instead."""
     from pymilvus import MilvusClient
 
     store = tmp_path / "milvus.db"
