@@ -1,0 +1,93 @@
+"""Two orchestrator processes with one REDIS_URL (and one MariaDB), as replicas behind a
+balancer: a key's rate limit is one allowance across both, a key revoked through one fails
+on the other within a second (not after AUTH_KEY_CACHE_S), and while Redis is down both
+keep serving on their own limits and say so (/api/health degraded, a gauge)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_replicas import ADMIN, _replicas, database  # noqa: F401 - a fixture
+from tests.e2e.test_serve import stop
+from tests.support.redis import PrivateRedis
+
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
+
+
+def _key(http: httpx.Client, base: str, user: str) -> dict[str, str]:
+    """A new key of ``user``: its Authorization header."""
+    return _new_key(http, base, user)[0]
+
+
+def _new_key(http: httpx.Client, base: str, user: str) -> tuple[dict[str, str], str]:
+    made = http.post(f"{base}/admin/keys", json={"user_id": user}, headers=ADMIN_AUTH)
+    assert made.status_code == 201, made.text
+    return {"Authorization": f"Bearer {made.json()['key']}"}, made.json()["id"]
+
+
+@pytest.mark.mariadb
+def test_replicas_share_limits_and_revocations_through_redis(
+        tmp_path: Path, database: str, redis_server_empty: PrivateRedis) -> None:  # noqa: F811
+    (one, a, log_a), (two, b, log_b) = _replicas(
+        tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
+        RATE_LIMIT_REQUESTS_PER_MINUTE="5", AUTH_KEY_CACHE_S="60", REDIS_LEASE_TTL_S="3")
+    try:
+        with httpx.Client(timeout=30) as http:
+            for base in (a, b):
+                health = http.get(f"{base}/api/health").json()
+                assert health["checks"]["redis"]["status"] == "up", health
+
+            # One allowance of 5 a minute for both, not 5 on each.
+            alice = _key(http, a, "alice")
+            answers = [http.get(f"{base}/api/users/alice/stats", headers=alice)
+                       for base in (a, b, a, b, a, b)]
+            assert [r.status_code for r in answers].count(200) == 5, \
+                [r.status_code for r in answers]
+            refused = answers[-1]
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            assert answers[-2].headers["x-ratelimit-remaining-requests"] == "0"
+
+            # Revoked through a, cached on b for a minute: refused on b within a second.
+            bob, bob_key_id = _new_key(http, a, "bob")
+            for base in (a, b):
+                assert http.get(f"{base}/api/users/bob/stats", headers=bob).status_code == 200
+            assert http.delete(f"{a}/admin/keys/{bob_key_id}",
+                               headers=ADMIN_AUTH).status_code == 200
+            revoked_at = time.monotonic()
+            while http.get(f"{b}/api/users/bob/stats", headers=bob).status_code != 401:
+                assert time.monotonic() - revoked_at < 1.0, "b still accepts the revoked key"
+                time.sleep(0.02)
+            assert http.get(f"{a}/api/users/bob/stats", headers=bob).status_code == 401
+
+            # Redis goes away: both keep serving, each on its own allowance, and say so.
+            redis_server_empty.stop()
+            carol = _key(http, a, "carol")
+            for base in (a, b):
+                statuses = [http.get(f"{base}/api/users/carol/stats",
+                                     headers=carol).status_code for _ in range(6)]
+                assert statuses.count(200) == 5, (base, statuses)  # per replica: 5 each
+                health = http.get(f"{base}/api/health").json()
+                assert health["status"] == "degraded", health
+                assert health["checks"]["redis"]["status"] == "down"
+                assert "per replica" in health["checks"]["redis"]["detail"]
+                assert "voicechat_shared_state_fallback 1.0" in http.get(
+                    f"{base}/metrics").text
+            redis_server_empty.start()
+            deadline = time.monotonic() + 10
+            while any(http.get(f"{base}/api/health").json()["status"] != "ok"
+                      for base in (a, b)):
+                assert time.monotonic() < deadline, "the replicas never found Redis again"
+                time.sleep(0.2)
+            dave = _key(http, b, "dave")  # shared again: 5 in all
+            statuses = [http.get(f"{base}/api/users/dave/stats", headers=dave).status_code
+                        for base in (a, b, a, b, a, b)]
+            assert statuses.count(200) == 5, statuses
+    finally:
+        outputs = [stop(one, log_a), stop(two, log_b)]
+    for output in outputs:  # one line per outage, not one per request
+        assert output.count("Redis does not answer") == 1, output[-3000:]
+        assert output.count("Redis answers again") == 1
