@@ -14,7 +14,7 @@ from orchestrator.close_codes import CLOSE_ENDED
 from orchestrator.errors import Unauthorized
 from orchestrator.realtime.live import LiveSessions, LiveSocket
 from orchestrator.shared.connection import SharedRedis
-from orchestrator.shared.revocations import follow_revocations
+from orchestrator.shared.revocations import REVOKED_CHANNEL, follow_revocations
 from storage.api_keys import KeyStore
 from storage.database import Database
 from storage.migrate import upgrade_async
@@ -127,3 +127,24 @@ async def test_a_revocation_reaches_another_replica_within_a_second(
         for shared, auth in replicas:
             await auth.close()
             await shared.close()
+
+
+async def test_voicechat_keys_revoke_tells_the_running_replicas(
+        redis_server_empty: PrivateRedis) -> None:
+    from orchestrator.auth.cli import _announce
+
+    shared = SharedRedis(redis_server_empty.url, lease_ttl_s=15)
+    forgotten: list[str] = []
+    shared.subscribe(REVOKED_CHANNEL, forgotten.append)
+    await shared.start()
+    try:
+        await asyncio.sleep(0.2)  # subscribed
+        assert "every replica" in await _announce(redis_server_empty.url, "key_x")
+        for _ in range(50):
+            if forgotten:
+                break
+            await asyncio.sleep(0.02)
+        assert forgotten == ["key_x"]
+    finally:
+        await shared.close()
+    assert "does not answer" in await _announce("redis://127.0.0.1:1/0", "key_y")
