@@ -143,6 +143,9 @@ class LiveSessions:
             await self.leases.take(session_id, live.token)  # it never let go: crashed
         except Unavailable:  # one replica decides alone until Redis answers
             self.leases.hold(session_id, live.token)
+        except BaseException:  # the client left meanwhile: no lease may outlive it
+            self.leases.release(session_id, live.token)
+            raise
 
     def _close_requested(self, session_id: str, holder: str, reason: str) -> None:
         """Another replica asks: close this session's socket (replaced, or ended)."""

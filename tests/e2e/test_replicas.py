@@ -2,7 +2,8 @@
 run: the same keys and users on both, a session created on one continues on the other
 (REST and a WebSocket reconnect), an end through one stops turns through the other, a
 promotion through one reaches the other within MODEL_PIN_REFRESH_S, rate limits count per
-replica (as documented) and memory needs a Milvus server (Milvus Lite is one process's)."""
+replica without REDIS_URL (as documented; test_replicas_redis.py: with it) and memory
+needs a Milvus server (Milvus Lite is one process's)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import RateLimited
+from orchestrator.telemetry.metrics import SHARED_STATE_FALLBACK
 from tests.support.redis import PrivateRedis
 
 ALICE = Principal(key_id="key_a", user_id="alice")
@@ -85,6 +86,7 @@ async def test_redis_outage_falls_back_to_per_replica_limits_and_recovers(
     assert not one.shared.up
     with pytest.raises(RuntimeError, match="per replica"):
         await one.shared.probe()
+    assert SHARED_STATE_FALLBACK._value.get() == 1
     # ...while a new key gets each replica's own allowance: 2 on one, 2 on two.
     bob = Principal(key_id="key_b", user_id="bob")
     for limiter in (one.limits, two.limits):
@@ -97,6 +99,7 @@ async def test_redis_outage_falls_back_to_per_replica_limits_and_recovers(
     redis_server_empty.start()  # empty, as a Redis without persistence comes back
     await _until(lambda: one.shared.up and two.shared.up, 5)
     assert await one.shared.probe()
+    assert SHARED_STATE_FALLBACK._value.get() == 0
     carol = Principal(key_id="key_c", user_id="carol")
     await one.limits.request(carol)
     await two.limits.request(carol)
