@@ -28,8 +28,11 @@ from orchestrator.telemetry.metrics import SHARED_STATE_FALLBACK
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
-"""Failures that mean "Redis is not there" (a script error is a bug and is raised)."""
+REDIS_ERRORS = (redis_errors.RedisError, OSError)
+"""Failures after which this replica goes on alone: not only a lost connection, but also
+a Redis that refuses (out of memory, a read-only replica after a failover, a wrong
+password): serving on per-replica limits beats failing requests. Logged, and reported by
+the health check, like an outage."""
 TICK_S = 0.5
 """How often the loop wakes (messages are dispatched as they come): a Redis that came back
 is noticed within this."""
@@ -170,7 +173,7 @@ class SharedRedis:
                 await self._connected()
             except asyncio.CancelledError:
                 raise
-            except (*REDIS_ERRORS, redis_errors.PubSubError) as exc:
+            except REDIS_ERRORS as exc:
                 self._mark_down(exc)
             except Exception:  # a handler's bug must not end the loop
                 log.exception("shared state loop failed; restarting it")

@@ -1,15 +1,20 @@
 """Two orchestrator processes with one REDIS_URL (and one MariaDB), as replicas behind a
 balancer: a key's rate limit is one allowance across both, a key revoked through one fails
 on the other within a second (not after AUTH_KEY_CACHE_S), and while Redis is down both
-keep serving on their own limits and say so (/api/health degraded, a gauge)."""
+keep serving on their own limits and say so (/api/health degraded, a gauge); a session's
+socket on one replica is replaced by a new one on the other as within one replica, and
+the realtime session limit counts both replicas' sockets."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.e2e.test_replicas import ADMIN, _replicas, database  # noqa: F401 - a fixture
 from tests.e2e.test_serve import stop
@@ -91,3 +96,61 @@ def test_replicas_share_limits_and_revocations_through_redis(
     for output in outputs:  # one line per outage, not one per request
         assert output.count("Redis does not answer") == 1, output[-3000:]
         assert output.count("Redis answers again") == 1
+
+
+async def _socket(base: str, key: str, session_id: str):  # type: ignore[no-untyped-def]
+    ws = await websockets.connect(f"{base.replace('http', 'ws', 1)}/ws/alice/{session_id}",
+                                  additional_headers={"Authorization": f"Bearer {key}"})
+    return ws, json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+
+async def _closed(ws) -> tuple[list[dict], int]:  # type: ignore[no-untyped-def]
+    """The events a socket gets until the server closes it, and the close code."""
+    events = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            events.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+    return events, closed.value.rcvd.code
+
+
+@pytest.mark.triton
+@pytest.mark.mariadb
+@pytest.mark.asyncio
+async def test_one_socket_per_session_and_one_session_limit_across_replicas(
+        tmp_path: Path, database: str, redis_server_empty: PrivateRedis,  # noqa: F811
+        triton_server, tiny_stt) -> None:
+    """A socket of a session opened on b replaces the one on a (error event, 4409), as on
+    one replica; RATE_LIMIT_REALTIME_SESSIONS counts the sockets of both replicas."""
+    (one, a, log_a), (two, b, log_b) = _replicas(
+        tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
+        TRITON_URL=triton_server.grpc_url, MODEL_REPOSITORY=str(triton_server.repository),
+        STT_ENABLED="true", RATE_LIMIT_REALTIME_SESSIONS="2")
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            made = await http.post(f"{a}/admin/keys", json={"user_id": "alice"},
+                                   headers=ADMIN_AUTH)
+            key = made.json()["key"]
+            auth = {"Authorization": f"Bearer {key}"}
+            sessions = [(await http.post(f"{a}/api/sessions/new", headers=auth)).json()[
+                "session_id"] for _ in range(3)]
+        first, created = await _socket(a, key, sessions[0])
+        assert created["type"] == "session.created", created
+        started = time.monotonic()
+        second, created = await _socket(b, key, sessions[0])  # the client moved to b
+        assert created["type"] == "session.created", created
+        events, code = await _closed(first)
+        assert code == 4409 and events[-1]["type"] == "error", (code, events)
+        assert "replaces this one" in events[-1]["error"]["message"]
+        assert time.monotonic() - started < 5  # a message, not the 15 s handover
+
+        third, created = await _socket(a, key, sessions[1])  # 2 open: second and third
+        assert created["type"] == "session.created", created
+        fourth, refused = await _socket(b, key, sessions[2])  # b holds 1 itself
+        assert refused["type"] == "error" and "2 realtime sessions" in \
+            refused["error"]["message"], refused
+        assert (await _closed(fourth))[1] == 4429
+        for ws in (second, third):
+            await ws.close()
+    finally:
+        outputs = [stop(one, log_a), stop(two, log_b)]
+    assert "Redis does not answer" not in "".join(outputs)
