@@ -148,3 +148,32 @@ async def test_voicechat_keys_revoke_tells_the_running_replicas(
     finally:
         await shared.close()
     assert "does not answer" in await _announce("redis://127.0.0.1:1/0", "key_y")
+
+
+async def test_during_an_outage_each_replica_decides_and_redis_settles_it_after(
+        replicas, redis_server_empty: PrivateRedis) -> None:
+    """Redis down: a session may get a socket on each replica (as without REDIS_URL).
+    Redis back: the heartbeats write the leases again, one socket keeps the session and
+    the other is closed as replaced."""
+    one = await replicas(REDIS_LEASE_TTL_S="3")
+    two = await replicas(REDIS_LEASE_TTL_S="3")
+    redis_server_empty.stop()
+    await one.shared.publish("probe", "x")  # each finds Redis gone
+    await two.shared.publish("probe", "x")
+    assert not one.shared.up and not two.shared.up
+    task_one, socket_one = await _open(one.live, "sess_d")
+    task_two, socket_two = await _open(two.live, "sess_d")
+    assert socket_one.reason is None and socket_two.reason is None
+
+    redis_server_empty.start()
+    deadline = time.monotonic() + 10
+    while socket_one.reason is None and socket_two.reason is None:
+        assert time.monotonic() < deadline, "both sockets still serve the session"
+        await asyncio.sleep(0.05)
+    closed, kept = (socket_one, socket_two) if socket_one.reason else (socket_two, socket_one)
+    assert closed.reason is not None and closed.reason[1] == 4409 and kept.reason is None
+    lease = await one.shared.client.get(one.shared.key("session", "sess_d"))
+    assert lease == kept.token
+    for t in (task_one, task_two):
+        t.cancel()
+    await asyncio.gather(task_one, task_two, return_exceptions=True)
