@@ -15,10 +15,12 @@ key) is unlimited.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 REALTIME_CHARGE_S = 1.0
 """Realtime audio is charged to a shared bucket once this much has arrived, rather than
 one Redis call per 20 ms chunk."""
+_CLOSING: set[asyncio.Task] = set()
+"""Charges of ended sockets' last audio, in flight."""
 
 
 def _duration(seconds: float) -> str:
@@ -90,31 +94,20 @@ class RateLimiter:
         """Count one request; the headers to send, or RateLimited."""
         if principal.key_id is None or not self.requests_per_minute:
             return {}
-        return await self._take(self._requests, principal.key_id, self.requests_per_minute, 1.0,
-                          "requests", "requests per minute")
+        return await self._take(self._requests, principal.key_id, self.requests_per_minute,
+                                1.0, "requests", "requests per minute")
 
     async def audio(self, principal: Principal, seconds: float) -> dict[str, str]:
         """Charge ``seconds`` of input audio; the headers, or RateLimited."""
         if principal.key_id is None or not self.audio_per_minute or seconds <= 0:
             return {}
-        return await self._take(self._audio, principal.key_id, self.audio_per_minute, seconds,
-                          "audio-seconds", "seconds of audio per minute")
+        return await self._take(self._audio, principal.key_id, self.audio_per_minute,
+                                seconds, "audio-seconds", "seconds of audio per minute")
 
-    def audio_meter(self, principal: Principal) -> Callable[[float], Awaitable[object]]:
-        """A realtime socket's meter: each chunk in process, or about a second at a time
-        in Redis (the chunk that finds the allowance spent is the one refused)."""
-        if self.shared is None:
-            return lambda seconds: self.audio(principal, seconds)
-        pending = 0.0
-
-        async def meter(seconds: float) -> None:
-            nonlocal pending
-            pending += seconds
-            if pending >= REALTIME_CHARGE_S:
-                charge, pending = pending, 0.0
-                await self.audio(principal, charge)
-
-        return meter
+    def audio_meter(self, principal: Principal) -> AudioMeter:
+        """A realtime socket's meter (call ``close`` when the socket ends)."""
+        return AudioMeter(self, principal,
+                          REALTIME_CHARGE_S if self.shared is not None else 0.0)
 
     def realtime_limits(self, principal: Principal) -> list[dict[str, Any]]:
         """The key's request allowance now, as OpenAI's ``rate_limits.updated`` lists it
@@ -190,3 +183,33 @@ class RateLimiter:
                               headers={**headers, "retry-after": str(retry),
                                        "retry-after-ms": str(math.ceil(wait * 1000))})
         return headers
+
+
+class AudioMeter:
+    """Charges a realtime socket's input audio: each chunk in process, or about a second
+    at a time in Redis (the chunk that finds the allowance spent is the one refused)."""
+
+    def __init__(self, limiter: RateLimiter, principal: Principal, batch_s: float) -> None:
+        self.limiter, self.principal, self.batch_s = limiter, principal, batch_s
+        self.pending = 0.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.pending += seconds
+        if self.pending >= self.batch_s:
+            charge, self.pending = self.pending, 0.0
+            await self.limiter.audio(self.principal, charge)
+
+    def close(self) -> None:
+        """The socket ended: charge what is left in the background (so short sockets
+        are not free); nothing can be refused any more."""
+        if self.pending <= 0:
+            return
+        charge, self.pending = self.pending, 0.0
+
+        async def rest() -> None:
+            with contextlib.suppress(RateLimited):
+                await self.limiter.audio(self.principal, charge)
+
+        task = asyncio.create_task(rest())
+        _CLOSING.add(task)  # held until done: a task nobody holds may be collected
+        task.add_done_callback(_CLOSING.discard)

@@ -117,10 +117,10 @@ async def run_admitted(transport: Transport, runtime: Runtime, principal: Princi
         raise
     open_sockets = REALTIME_SESSIONS.labels(codec.name)
     open_sockets.inc()
+    meter = runtime.limits.audio_meter(principal)
     try:
         await _serve(transport, runtime, record, voice_ports(runtime), live,
-                     meter=runtime.limits.audio_meter(principal), codec=codec,
-                     first_events=first_events)
+                     meter=meter, codec=codec, first_events=first_events)
     except asyncio.CancelledError:
         if live.reason is None:
             raise  # not ours: the server is shutting down
@@ -129,6 +129,7 @@ async def run_admitted(transport: Transport, runtime: Runtime, principal: Princi
             task.uncancel()
     finally:
         open_sockets.dec()
+        meter.close()
         runtime.live_sessions.release(live)
         release()
 

@@ -112,3 +112,24 @@ async def _until(condition, timeout_s: float) -> None:  # type: ignore[no-untype
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def test_realtime_audio_is_charged_a_second_at_a_time_and_in_full(replicas) -> None:
+    one = await replicas(RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE="60")
+    bucket = one.shared.key("bucket", "audio-seconds", ALICE.key_id or "")
+
+    async def charged() -> float:  # from the bucket in Redis (refill: 1 s a second)
+        level = await one.shared.client.hget(bucket, "level")
+        return 60.0 - float(level) if level is not None else 0.0
+
+    meter = one.limits.audio_meter(ALICE)
+    for _ in range(40):  # 0.8 s in 20 ms chunks: not charged yet
+        await meter(0.02)
+    assert await charged() == 0.0
+    for _ in range(10):  # a second reached: charged at once
+        await meter(0.02)
+    assert await charged() == pytest.approx(1.0, abs=0.01)
+    await meter(0.5)
+    meter.close()  # the socket ended with half a second uncharged: charged now
+    await asyncio.sleep(0.1)
+    assert await charged() == pytest.approx(1.5, abs=0.2)  # less what refilled meanwhile
