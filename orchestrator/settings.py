@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, get_type_hints
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 from orchestrator.redaction import mask_url
 from orchestrator.serving_profile import serving_file
@@ -47,6 +47,27 @@ def _env(name: str, doc: str, default: Any = None, **kwargs: Any) -> Any:
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def _check_redis_url(url: str) -> None:
+    """A clear start-up error rather than redis-py's at the first request."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise SettingsError("REDIS_URL", mask_url(url), "use redis://host:6379/0, "
+                            "rediss:// (TLS) or unix:///path/to/redis.sock")
+    try:
+        _ = parts.port  # urllib checks it only when asked
+    except ValueError:
+        raise SettingsError("REDIS_URL", mask_url(url), "the port is not a number") from None
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise SettingsError("REDIS_URL", mask_url(url), "name the socket: unix:///path")
+        return
+    if not parts.hostname:
+        raise SettingsError("REDIS_URL", mask_url(url), "name the host: redis://host:6379/0")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise SettingsError("REDIS_URL", mask_url(url), f"the database {db!r} is not a number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +121,16 @@ class Settings:
                                                       "Seconds of input audio (uploads and "
                                                       "realtime) per minute per key (0: "
                                                       "unlimited).", 1200.0, minimum=0.0)
+    redis_url: str | None = _env("REDIS_URL", "Redis shared by the orchestrator replicas "
+                                 "(redis://[:password@]host:6379/0, rediss:// for TLS, or "
+                                 "unix:///path): rate limits and realtime session slots per "
+                                 "key are global, one socket per session across replicas, "
+                                 "revocations apply everywhere at once. Unset: each process "
+                                 "keeps its own.", None)
+    redis_lease_ttl_s: float = _env("REDIS_LEASE_TTL_S", "With REDIS_URL: how long a "
+                                    "realtime session slot or socket lease outlives a "
+                                    "replica that stopped renewing it (crashed); renewed "
+                                    "every third of this.", 15.0, minimum=3.0, maximum=300.0)
     data_dir: str = _env("DATA_DIR", "Directory for the embedded SQLite database, Milvus Lite "
                          "file and processed audio.", "data")
 
@@ -349,6 +380,8 @@ class Settings:
         if not url.startswith(("sqlite+aiosqlite://", "mysql+aiomysql://", "mariadb+aiomysql://")):
             raise SettingsError("DATABASE_URL", url.split("://")[0] + "://…",
                                 "use sqlite+aiosqlite:// or mysql+aiomysql://")
+        if self.redis_url is not None:
+            _check_redis_url(self.redis_url)
         if not 0.0 <= self.memory_min_score <= 1.0:
             raise SettingsError("MEMORY_MIN_SCORE", str(self.memory_min_score),
                                 "must be between 0 and 1")

@@ -21,6 +21,8 @@ from orchestrator.realtime.wiring import ChatPrompt, bounded_decoder
 from orchestrator.redaction import remember_secrets
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.shared.revocations import follow_revocations
+from orchestrator.shared.wiring import SharedState
 from orchestrator.speech.audio_input import decode_audio
 from orchestrator.speech.audio_output import encode_audio
 from orchestrator.speech.catalogue import ModelCatalogue
@@ -46,13 +48,20 @@ async def start_runtime(settings: Settings,
         await upgrade_async(settings.sql_url)
     database = Database(settings.sql_url, settings.db_pool_size)
     keys = KeyStore(database)
+    shared = SharedState(settings.redis_url, settings.redis_lease_ttl_s)
     runtime = Runtime(settings=settings, database=database,
                       conversations=ConversationStore(database), keys=keys,
                       client_secrets=ClientSecretStore(database),
                       auth=Authenticator(keys, admin_key=settings.admin_api_key,
                                          cache_s=settings.auth_key_cache_s),
-                      limits=RateLimiter(settings), live_sessions=LiveSessions())
+                      limits=RateLimiter(settings, shared.limits),
+                      live_sessions=LiveSessions(shared.leases))
     runtime.on_close(database.close)
+    if shared.redis is not None:  # unreachable now is no error: it serves on its own
+        follow_revocations(shared.redis, runtime.auth)
+        await shared.redis.start()
+        runtime.on_close(shared.redis.close)  # late: releases of draining sockets use it
+        runtime.health_checks.append(shared.health_check())
     runtime.on_close(runtime.auth.close)
     runtime.on_close(runtime.background.close)  # before the stores it writes to close
     if settings.admin_api_key and len(settings.admin_api_key) < 24:

@@ -1,4 +1,5 @@
-"""Shared fixtures: SQL backends (SQLite and a real MariaDB), the app, a real Triton."""
+"""Shared fixtures: SQL backends (SQLite and a real MariaDB), the app, a real Triton, a
+private Redis."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from tests.support import mariadb
 from tests.support import triton as triton_support
+from tests.support.redis import PrivateRedis
 from tests.support.settings import base_settings
 
 # Session fixtures shared by every test directory (real exports into the one Triton; the
@@ -90,6 +92,26 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
 
     async with AsyncTestClient(app=create_app(settings)) as c:
         yield c
+
+
+# --- Redis ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """A private redis-server for the session (stop/start/restart it to play an outage)."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server_empty(redis_server: PrivateRedis) -> PrivateRedis:
+    """The session's redis-server, running (a test may have stopped it) and empty."""
+    if redis_server.process is None:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server
 
 
 # --- Triton ---------------------------------------------------------------------------

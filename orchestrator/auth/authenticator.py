@@ -1,7 +1,9 @@
 """API key -> :class:`Principal`, with a short cache so most requests touch no database.
 
 A verified key is trusted for ``AUTH_KEY_CACHE_S`` seconds; revoking through this process
-drops it from the cache at once, revoking through another replica takes up to that long.
+drops it from the cache at once. Revoking through another replica takes up to that long,
+unless ``REDIS_URL`` is set: then the revocation is announced to every replica
+(:mod:`orchestrator.shared.revocations`) and applies everywhere at once.
 ``last_used_at`` is written at most once a minute per key (it is a write per request
 otherwise).
 """
@@ -13,6 +15,7 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from orchestrator.auth.principal import BOOTSTRAP_KEY_ID, Principal
@@ -34,6 +37,8 @@ class Authenticator:
         self._cache: OrderedDict[str, tuple[ApiKeyRecord | None, float]] = OrderedDict()
         self._touched: dict[str, float] = {}
         self._touches: set[asyncio.Task] = set()
+        self.announce: Callable[[str], Awaitable[None]] | None = None
+        """Tells the other replicas of a revocation (set with REDIS_URL)."""
 
     async def authenticate(self, secret: str) -> Principal:
         """The principal of a presented key; Unauthorized for a wrong or revoked one."""
@@ -49,11 +54,21 @@ class Authenticator:
         self._touch(record.id)
         return Principal(key_id=record.id, user_id=record.user_id, admin=record.admin)
 
+    async def revoked(self, key_id: str) -> None:
+        """The key was revoked through this process: forget it here and everywhere."""
+        self.forget(key_id)
+        if self.announce is not None:
+            await self.announce(key_id)
+
     def forget(self, key_id: str) -> None:
-        """Drop a key from the cache (it was revoked here)."""
+        """Drop a key from the cache (it was revoked, here or on another replica)."""
         for digest, (record, _) in list(self._cache.items()):
             if record is not None and record.id == key_id:
                 del self._cache[digest]
+
+    def forget_all(self) -> None:
+        """Empty the cache (revocations may have been missed)."""
+        self._cache.clear()
 
     async def _lookup(self, secret: str) -> ApiKeyRecord | None:
         digest = hash_secret(secret)

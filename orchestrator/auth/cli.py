@@ -62,9 +62,27 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             record = await keys.revoke(args.key_id)
             print(f"revoked {record.id} (user {record.user_id}) at {_when(record.revoked_at)}")
+            if settings.redis_url:
+                print(await _announce(settings.redis_url, record.id))
     finally:
         await database.close()
     return 0
+
+
+async def _announce(redis_url: str, key_id: str) -> str:
+    """Tell the running replicas (REDIS_URL), so they stop accepting it at once."""
+    from orchestrator.shared.connection import SharedRedis
+    from orchestrator.shared.revocations import REVOKED_CHANNEL
+
+    shared = SharedRedis(redis_url, lease_ttl_s=15.0)
+    try:
+        await shared.start()
+        if await shared.publish(REVOKED_CHANNEL, key_id):
+            return "every replica was told through Redis"
+        return ("Redis does not answer: replicas stop accepting it within AUTH_KEY_CACHE_S "
+                "(or when Redis is back)")
+    finally:
+        await shared.close()
 
 
 def _when(value) -> str:  # type: ignore[no-untyped-def]

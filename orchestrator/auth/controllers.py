@@ -43,9 +43,10 @@ class KeyAdminController(Controller):
         return KeyOut.of(await runtime.keys.get(key_id))
 
     @delete("/{key_id:str}", name="keys:revoke", status_code=200,
-            summary="Revoke an API key (idempotent); it stops working at once here")
+            summary="Revoke an API key (idempotent); it stops working at once here (on "
+                    "every replica with REDIS_URL)")
     async def revoke(self, key_id: KeyId, runtime: RuntimeDep) -> KeyOut:
         record = await runtime.keys.revoke(key_id)
-        runtime.auth.forget(key_id)
+        await runtime.auth.revoked(key_id)
         return KeyOut.of(record)
 

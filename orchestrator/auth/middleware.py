@@ -87,7 +87,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
             _check_media_type(scope, headers)
         try:
             principal = await _principal(scope, headers, runtime)
-            limit_headers = runtime.limits.request(principal)
+            limit_headers = await runtime.limits.request(principal)
         except AppError as exc:
             if kind == "websocket":
                 await refuse_websocket(scope, receive, send, exc)

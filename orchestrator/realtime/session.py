@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -84,7 +84,7 @@ CLOSE_GRACE_S = 5.0  # how long a closing connection lets its last turn finish s
 class RealtimeSession:
     def __init__(self, record: SessionRecord, *, settings: Settings, ports: VoicePorts,
                  store: ConversationStore, outbound: OutboundQueue, vad: SileroModel,
-                 audio_meter: Callable[[float], object] | None = None,
+                 audio_meter: Callable[[float], Awaitable[object]] | None = None,
                  smart_turn: Callable[[], SmartTurnModel] | None = None,
                  decode_event: Callable[[str], Any] | None = None,
                  llm_version: str = "") -> None:
@@ -308,7 +308,7 @@ class RealtimeSession:
             return
         samples = decode_input(pcm, self.config.input_audio_format)
         if self.audio_meter is not None:  # over the limit: this chunk is dropped
-            self.audio_meter(len(samples) / self.input_rate)
+            await self.audio_meter(len(samples) / self.input_rate)
         if self.denoiser is not None:
             # In a thread: about 1.5 ms of CPU per 20 ms chunk, and the C runtime lets go
             # of the GIL, so sessions denoise in parallel instead of stalling the loop.

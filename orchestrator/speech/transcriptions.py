@@ -199,7 +199,7 @@ async def _handle(form: TranscriptionForm, stt: SpeechToText, runtime: Runtime,
     data = await form.file.read()
     audio = await asyncio.to_thread(decode_audio, data, max_bytes=settings.max_request_bytes,
                                     max_seconds=settings.max_audio_seconds)
-    runtime.limits.audio(principal, audio.size / MODEL_RATE)
+    await runtime.limits.audio(principal, audio.size / MODEL_RATE)
     if stream:
         parts = stt.parts(audio, language=language, prompt=form.prompt or None, task=task,
                           temperature=form.temperature, version=version)

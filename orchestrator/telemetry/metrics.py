@@ -3,8 +3,8 @@
 HTTP requests and WebSocket connections are counted by Litestar's Prometheus middleware
 (``voicechat_http_*``, by route template and status; see :func:`prometheus_config`); the
 metrics here are the product's own: realtime sessions, turn stages, Triton calls, memory
-writes and rate-limit rejections. Metrics live in prometheus-client's process registry,
-which is what a scrape of one replica should see.
+writes, rate-limit rejections and the shared state's fallback. Metrics live in
+prometheus-client's process registry, which is what a scrape of one replica should see.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ MEMORY_WRITES = Counter("memory_writes_total", "Turns written to conversation me
 RATE_LIMITED = Counter("rate_limit_rejections_total", "Requests refused by a key's limits "
                        "(limit: requests, audio-seconds, realtime-sessions)", ["limit"],
                        namespace=NAMESPACE)
+SHARED_STATE_FALLBACK = Gauge(
+    "shared_state_fallback", "1 while REDIS_URL is set and Redis does not answer: this "
+    "replica enforces rate limits, realtime session slots and session leases on its own "
+    "(0 otherwise, and always 0 without REDIS_URL)", namespace=NAMESPACE)
 
 STAGES = {"turn_detection": "turn_detection_ms", "stt": "stt_ms",
           "llm_first_token": "llm_first_token_ms", "first_audio": "tts_first_audio_ms",

@@ -39,37 +39,37 @@ def test_a_charge_larger_than_the_allowance_passes_once_then_waits() -> None:
     assert bucket.take(1, now=10.0) == pytest.approx(6.0)  # repaid before anything else
 
 
-def test_request_limit_raises_with_retry_after() -> None:
+async def test_request_limit_raises_with_retry_after() -> None:
     limits = limiter(RATE_LIMIT_REQUESTS_PER_MINUTE="2")
-    limits.request(ALICE)
-    assert limits.request(ALICE)["x-ratelimit-remaining-requests"] == "0"
+    await limits.request(ALICE)
+    assert (await limits.request(ALICE))["x-ratelimit-remaining-requests"] == "0"
     with pytest.raises(RateLimited) as over:
-        limits.request(ALICE)
+        await limits.request(ALICE)
     assert over.value.status == 429 and over.value.headers["retry-after"] == "30"
     assert int(over.value.headers["retry-after-ms"]) > 29000
-    assert limits.request(Principal(key_id="key_b", user_id="bob"))  # its own bucket
+    assert await limits.request(Principal(key_id="key_b", user_id="bob"))  # its own bucket
 
 
-def test_open_access_and_zero_limits_are_unlimited() -> None:
+async def test_open_access_and_zero_limits_are_unlimited() -> None:
     limits = limiter(RATE_LIMIT_REQUESTS_PER_MINUTE="1", RATE_LIMIT_REALTIME_SESSIONS="1")
     for _ in range(5):
-        assert limits.request(OPEN_ACCESS) == {}
+        assert await limits.request(OPEN_ACCESS) == {}
     unlimited = limiter(RATE_LIMIT_REQUESTS_PER_MINUTE="0",
                         RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE="0")
     for _ in range(5):
-        assert unlimited.request(ALICE) == {} and unlimited.audio(ALICE, 1000) == {}
+        assert await unlimited.request(ALICE) == {} and await unlimited.audio(ALICE, 1000) == {}
 
 
-def test_realtime_slots_are_released_once() -> None:
+async def test_realtime_slots_are_released_once() -> None:
     limits = limiter(RATE_LIMIT_REALTIME_SESSIONS="2")
-    first, second = limits.open_realtime(ALICE), limits.open_realtime(ALICE)
+    first, second = await limits.open_realtime(ALICE), await limits.open_realtime(ALICE)
     with pytest.raises(RateLimited, match="2 realtime sessions"):
-        limits.open_realtime(ALICE)
+        await limits.open_realtime(ALICE)
     first()
     first()  # a second release of the same slot changes nothing
-    third = limits.open_realtime(ALICE)
+    third = await limits.open_realtime(ALICE)
     with pytest.raises(RateLimited):
-        limits.open_realtime(ALICE)
+        await limits.open_realtime(ALICE)
     second()
     third()
     assert limits._open == {}

@@ -9,7 +9,7 @@ and encoded is the connection's :class:`EventCodec` (the engine's own events, or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,14 +82,15 @@ async def serve_session(transport: Transport, runtime: Runtime, principal: Princ
     ``first_events``: client events handled before the client's own (a client secret's
     ``session.update``, :mod:`.grants`)."""
     try:
-        release = admit(runtime, principal, record)
+        release = await admit(runtime, principal, record)
     except AppError as exc:
         await transport.refuse(exc)
         return
     await run_admitted(transport, runtime, principal, record, codec, release, first_events)
 
 
-def admit(runtime: Runtime, principal: Principal, record: SessionRecord) -> Callable[[], None]:
+async def admit(runtime: Runtime, principal: Principal,
+                record: SessionRecord) -> Callable[[], None]:
     """The checks every connection passes before its session starts; returns what frees
     its realtime slot. A transport that answers before it streams (WebRTC's SDP answer)
     calls this first, so a refusal is its HTTP status rather than a closed call."""
@@ -100,7 +101,7 @@ def admit(runtime: Runtime, principal: Principal, record: SessionRecord) -> Call
     ports = voice_ports(runtime)
     if ports.stt is None:  # without the LLM, the session is a transcription session
         raise ServiceDisabled("realtime sessions need speech-to-text, and it is not served")
-    return runtime.limits.open_realtime(principal)  # RateLimited over the key's sessions
+    return await runtime.limits.open_realtime(principal)  # RateLimited over the key's sessions
 
 
 async def run_admitted(transport: Transport, runtime: Runtime, principal: Principal,
@@ -116,10 +117,10 @@ async def run_admitted(transport: Transport, runtime: Runtime, principal: Princi
         raise
     open_sockets = REALTIME_SESSIONS.labels(codec.name)
     open_sockets.inc()
+    meter = runtime.limits.audio_meter(principal)
     try:
         await _serve(transport, runtime, record, voice_ports(runtime), live,
-                     meter=lambda seconds: runtime.limits.audio(principal, seconds), codec=codec,
-                     first_events=first_events)
+                     meter=meter, codec=codec, first_events=first_events)
     except asyncio.CancelledError:
         if live.reason is None:
             raise  # not ours: the server is shutting down
@@ -128,12 +129,14 @@ async def run_admitted(transport: Transport, runtime: Runtime, principal: Princi
             task.uncancel()
     finally:
         open_sockets.dec()
+        meter.close()
         runtime.live_sessions.release(live)
         release()
 
 
 async def _serve(transport: Transport, runtime: Runtime, record: SessionRecord,
-                 ports: VoicePorts, live: LiveSocket, meter: Callable[[float], object],
+                 ports: VoicePorts, live: LiveSocket,
+                 meter: Callable[[float], Awaitable[object]],
                  codec: EventCodec, first_events: Sequence[str] = ()) -> None:
     settings = runtime.settings
     vad = await asyncio.to_thread(load_model, settings.vad_model_path)

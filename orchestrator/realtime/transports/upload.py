@@ -119,7 +119,7 @@ async def voice_chat(runtime: RuntimeDep, principal: PrincipalDep, data: Annotat
         raise InvalidAudio("the uploaded audio holds no samples")
     if audio.size / MODEL_RATE > settings.max_audio_seconds:
         raise PayloadTooLarge(f"audio longer than {settings.max_audio_seconds:g} s")
-    runtime.limits.audio(principal, audio.size / MODEL_RATE)
+    await runtime.limits.audio(principal, audio.size / MODEL_RATE)
     decode_ms = _ms(started)
 
     # The upload is the whole utterance: its speech ends now (realtime: at the VAD's end).

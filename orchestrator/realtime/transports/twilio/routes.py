@@ -120,7 +120,7 @@ async def twilio_media_stream(socket: WebSocket) -> None:
     parameters = start.parameters
     try:
         principal = await _authenticate(socket, runtime, parameters.get("token"))
-        runtime.limits.request(principal)
+        await runtime.limits.request(principal)
         user_id = parameters.get("user_id")
         if user_id is not None and not is_user_id(user_id):
             raise InvalidRequest(f"user_id {user_id[:64]!r} is not a user id", param="user_id")

@@ -90,7 +90,7 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
         check_session(runtime, dict(session), dialect, user_id or principal.user_id or "")
         first_events.append(json.dumps({"type": "session.update", "session": session}))
     record = await openai_session(runtime, principal, session_id, user_id)
-    release = admit(runtime, principal, record)
+    release = await admit(runtime, principal, record)
     calls = registry(runtime)
     call_id = new_id("rtc")
     pc = RTCPeerConnection(ice_configuration(runtime.settings))

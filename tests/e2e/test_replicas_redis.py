@@ -1,0 +1,183 @@
+"""Two orchestrator processes with one REDIS_URL (and one MariaDB), as replicas behind a
+balancer: a key's rate limit is one allowance across both, a key revoked through one fails
+on the other within a second (not after AUTH_KEY_CACHE_S), and while Redis is down both
+keep serving on their own limits and say so (/api/health degraded, a gauge); a session's
+socket on one replica is replaced by a new one on the other as within one replica, and
+the realtime session limit counts both replicas' sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from storage.migrate import upgrade
+from tests.e2e.test_serve import serve, stop, wait_for
+from tests.support import mariadb
+from tests.support.redis import PrivateRedis
+
+ADMIN = "replica-admin-key-0123456789abcdef"
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def database(mariadb_admin):  # type: ignore[no-untyped-def]
+    admin, _ = mariadb_admin
+    name = f"redis_replicas_{uuid.uuid4().hex[:10]}"
+    url = mariadb.create_database(admin, name)
+    upgrade(url)
+    yield url
+    mariadb.drop_database(admin, name)
+
+
+def _replicas(tmp_path: Path, count: int, **env: str) -> list[tuple[object, str, Path]]:
+    """``count`` orchestrator processes, ready: (process, base URL, log file) each."""
+    started = []
+    for i in range(count):
+        log = tmp_path / f"replica-{i}.log"
+        (tmp_path / f"r{i}").mkdir(parents=True)
+        proc, port = serve(tmp_path / f"r{i}", log, AUTH_MODE="required", ADMIN_API_KEY=ADMIN,
+                           **env)
+        started.append((proc, f"http://127.0.0.1:{port}", log))
+    for _, base, _ in started:
+        wait_for(f"{base}/readyz", timeout_s=180)
+    return started
+
+
+def _key(http: httpx.Client, base: str, user: str) -> dict[str, str]:
+    """A new key of ``user``: its Authorization header."""
+    return _new_key(http, base, user)[0]
+
+
+def _new_key(http: httpx.Client, base: str, user: str) -> tuple[dict[str, str], str]:
+    made = http.post(f"{base}/admin/keys", json={"user_id": user}, headers=ADMIN_AUTH)
+    assert made.status_code == 201, made.text
+    return {"Authorization": f"Bearer {made.json()['key']}"}, made.json()["id"]
+
+
+@pytest.mark.mariadb
+def test_replicas_share_limits_and_revocations_through_redis(
+        tmp_path: Path, database: str, redis_server_empty: PrivateRedis) -> None:
+    (one, a, log_a), (two, b, log_b) = _replicas(
+        tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
+        RATE_LIMIT_REQUESTS_PER_MINUTE="5", AUTH_KEY_CACHE_S="60", REDIS_LEASE_TTL_S="3")
+    try:
+        with httpx.Client(timeout=30) as http:
+            for base in (a, b):
+                health = http.get(f"{base}/api/health").json()
+                assert health["checks"]["redis"]["status"] == "up", health
+
+            # One allowance of 5 a minute for both, not 5 on each.
+            alice = _key(http, a, "alice")
+            answers = [http.get(f"{base}/api/users/alice/stats", headers=alice)
+                       for base in (a, b, a, b, a, b)]
+            assert [r.status_code for r in answers].count(200) == 5, \
+                [r.status_code for r in answers]
+            refused = answers[-1]
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            assert answers[-2].headers["x-ratelimit-remaining-requests"] == "0"
+
+            # Revoked through a, cached on b for a minute: refused on b within a second.
+            bob, bob_key_id = _new_key(http, a, "bob")
+            for base in (a, b):
+                assert http.get(f"{base}/api/users/bob/stats", headers=bob).status_code == 200
+            assert http.delete(f"{a}/admin/keys/{bob_key_id}",
+                               headers=ADMIN_AUTH).status_code == 200
+            revoked_at = time.monotonic()
+            while http.get(f"{b}/api/users/bob/stats", headers=bob).status_code != 401:
+                assert time.monotonic() - revoked_at < 1.0, "b still accepts the revoked key"
+                time.sleep(0.02)
+            assert http.get(f"{a}/api/users/bob/stats", headers=bob).status_code == 401
+
+            # Redis goes away: both keep serving, each on its own allowance, and say so.
+            redis_server_empty.stop()
+            carol = _key(http, a, "carol")
+            for base in (a, b):
+                statuses = [http.get(f"{base}/api/users/carol/stats",
+                                     headers=carol).status_code for _ in range(6)]
+                assert statuses.count(200) == 5, (base, statuses)  # per replica: 5 each
+                health = http.get(f"{base}/api/health").json()
+                assert health["status"] == "degraded", health
+                assert health["checks"]["redis"]["status"] == "down"
+                assert "per replica" in health["checks"]["redis"]["detail"]
+                assert "voicechat_shared_state_fallback 1.0" in http.get(
+                    f"{base}/metrics").text
+            redis_server_empty.start()
+            deadline = time.monotonic() + 10
+            while any(http.get(f"{base}/api/health").json()["status"] != "ok"
+                      for base in (a, b)):
+                assert time.monotonic() < deadline, "the replicas never found Redis again"
+                time.sleep(0.2)
+            dave = _key(http, b, "dave")  # shared again: 5 in all
+            statuses = [http.get(f"{base}/api/users/dave/stats", headers=dave).status_code
+                        for base in (a, b, a, b, a, b)]
+            assert statuses.count(200) == 5, statuses
+    finally:
+        outputs = [stop(one, log_a), stop(two, log_b)]
+    for output in outputs:  # one line per outage, not one per request
+        assert output.count("Redis does not answer") == 1, output[-3000:]
+        assert output.count("Redis answers again") == 1
+
+
+async def _socket(base: str, key: str, session_id: str):  # type: ignore[no-untyped-def]
+    ws = await websockets.connect(f"{base.replace('http', 'ws', 1)}/ws/alice/{session_id}",
+                                  additional_headers={"Authorization": f"Bearer {key}"})
+    return ws, json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+
+async def _closed(ws) -> tuple[list[dict], int]:  # type: ignore[no-untyped-def]
+    """The events a socket gets until the server closes it, and the close code."""
+    events = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            events.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+    return events, closed.value.rcvd.code
+
+
+@pytest.mark.triton
+@pytest.mark.mariadb
+@pytest.mark.asyncio
+async def test_one_socket_per_session_and_one_session_limit_across_replicas(
+        tmp_path: Path, database: str, redis_server_empty: PrivateRedis,
+        triton_server, tiny_stt) -> None:
+    """A socket of a session opened on b replaces the one on a (error event, 4409), as on
+    one replica; RATE_LIMIT_REALTIME_SESSIONS counts the sockets of both replicas."""
+    (one, a, log_a), (two, b, log_b) = _replicas(
+        tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
+        TRITON_URL=triton_server.grpc_url, MODEL_REPOSITORY=str(triton_server.repository),
+        STT_ENABLED="true", RATE_LIMIT_REALTIME_SESSIONS="2")
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            made = await http.post(f"{a}/admin/keys", json={"user_id": "alice"},
+                                   headers=ADMIN_AUTH)
+            key = made.json()["key"]
+            auth = {"Authorization": f"Bearer {key}"}
+            sessions = [(await http.post(f"{a}/api/sessions/new", headers=auth)).json()[
+                "session_id"] for _ in range(3)]
+        first, created = await _socket(a, key, sessions[0])
+        assert created["type"] == "session.created", created
+        started = time.monotonic()
+        second, created = await _socket(b, key, sessions[0])  # the client moved to b
+        assert created["type"] == "session.created", created
+        events, code = await _closed(first)
+        assert code == 4409 and events[-1]["type"] == "error", (code, events)
+        assert "replaces this one" in events[-1]["error"]["message"]
+        assert time.monotonic() - started < 5  # a message, not the 15 s handover
+
+        third, created = await _socket(a, key, sessions[1])  # 2 open: second and third
+        assert created["type"] == "session.created", created
+        fourth, refused = await _socket(b, key, sessions[2])  # b holds 1 itself
+        assert refused["type"] == "error" and "2 realtime sessions" in \
+            refused["error"]["message"], refused
+        assert (await _closed(fourth))[1] == 4429
+        for ws in (second, third):
+            await ws.close()
+    finally:
+        outputs = [stop(one, log_a), stop(two, log_b)]
+    assert "Redis does not answer" not in "".join(outputs)
