@@ -4,8 +4,8 @@ run: the same keys and users on both, a session created on one continues on the 
 promotion through one reaches the other within MODEL_PIN_REFRESH_S, rate limits count per
 replica without REDIS_URL (test_replicas_redis.py: with it), and memory is shared through
 one Milvus server (MILVUS_URI; the embedded standalone of tests.support.milvus_server): a
-turn stored through one is found through the other. A Milvus Lite file is one process's: a second replica on it refuses to
-start, naming MILVUS_URI."""
+turn stored through one is found through the other. A Milvus Lite file is one process's:
+a second replica on it refuses to start, naming MILVUS_URI."""
 
 from __future__ import annotations
 
