@@ -9,10 +9,9 @@ Concurrency: every request gets its own generation thread and GenAI generator wi
 response sender, so ``execute`` returns at once and streams interleave; GenAI runs its
 steps without the GIL, so the decode steps of different streams overlap on the CPU cores.
 At most ``max_concurrent_streams`` generate at once; later ones wait for a slot (and can
-be cancelled while waiting). A stream's first ``urgent_tokens`` tokens go first: while one
-is being prefilled or has not produced them yet, the others pause between steps
-(``export.llm.priority``), so a turn's first audio does not wait on another reply's
-continuation.
+be cancelled while waiting). With ``urgent_tokens`` set, a stream's first tokens go
+first: while one is being prefilled or has not produced them yet, the others pause
+between steps (``export.llm.priority``; off by default: no gain measured on a 2-core CPU).
 
 Prefix reuse (``export.llm.prefix_cache``): a finished stream's generator is kept with
 the tokens it holds; a later prompt sharing that prefix (the next turn of the same

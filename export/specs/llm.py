@@ -56,8 +56,9 @@ SPEC = ModelSpec(
         Parameter("cpu_nice", 10, "CPU scheduling niceness of a CPU instance (0-19): decoding "
                   "yields the cores to speech recognition and synthesis, whose latency a "
                   "listener hears, and takes them back when those are idle"),
-        Parameter("urgent_tokens", 16, "a stream's first tokens (about a first spoken "
-                  "chunk) go before other streams' decode steps, which wait up to 0.5 s at a "
-                  "time (export/llm/priority.py; 0: streams take turns)"),
+        Parameter("urgent_tokens", 0, "a stream's first this many tokens go before other "
+                  "streams' decode steps, which wait up to 0.5 s at a time (export/llm/"
+                  "priority.py); 0, the default: streams take turns (measured on 2 cores with "
+                  "one thread per stream: no earlier first tokens, docs/benchmarks/voice.md)"),
     ),
 )

@@ -164,36 +164,3 @@ async def test_bad_inputs_are_invalid_argument_errors(triton_server, tiny_llm, v
     finally:
         await client.close()
 
-
-async def test_a_new_streams_first_tokens_go_before_another_streams_continuation(
-        chat: ChatService, smollm2: str) -> None:
-    """export/llm/priority.py on the served model (real SmolLM2, whose story runs long):
-    once a second stream arrives, its first 16 tokens (``urgent_tokens``) come with few of
-    the first stream's between them."""
-    arrivals: list[str] = []
-    long_going = asyncio.Event()
-
-    async def run(name: str, prompt: str, max_tokens: int) -> None:
-        params = SamplingParams(max_tokens=max_tokens, temperature=0.0,
-                                version=smollm2.split(":")[1])
-        async for chunk in chat.stream([ChatMessage("user", prompt)], params):
-            if chunk.text:
-                arrivals.append(name)
-            if name == "A" and arrivals.count("A") == 30:
-                long_going.set()
-
-    long_reply = asyncio.create_task(
-        run("A", "Write a long story about a lighthouse keeper and a storm.", 300))
-    await asyncio.wait({long_reply, asyncio.create_task(long_going.wait())},
-                       return_when=asyncio.FIRST_COMPLETED)
-    await run("B", "Name twenty animals, separated by commas.", 24)
-    await long_reply
-    first_b = arrivals.index("B")
-    assert arrivals[first_b:].count("A") >= 40, "A ended with B: nothing was measured"
-    window = arrivals[first_b:]
-    b_at = [i for i, name in enumerate(window) if name == "B"]
-    assert len(b_at) >= 16, window
-    window = window[:b_at[15] + 1]
-    # Taking turns (the gate off) would put about one A between each two Bs; a few A
-    # deltas already generated and in flight when B arrived are allowed.
-    assert window.count("A") <= 6, window
