@@ -58,8 +58,14 @@ def prepare_backends(target: Path) -> Path:
     return target
 
 
-MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(256 * 1024), "MALLOC_ARENA_MAX": "2"}
-"""For tritonserver and the model processes it starts (they inherit its environment)."""
+MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), "MALLOC_ARENA_MAX": "2"}
+"""For tritonserver and the model processes it starts (they inherit its environment).
+
+32 MiB, glibc's own ceiling for the threshold, fixed: buffers above it go back to the
+system when freed (a long request's peak is not kept), those below are reused from the
+heap. At 256 KiB every intermediate tensor of Kokoro and Whisper was a fresh mmap with
+page faults on each request: the served Korean voice took 660 ms for one word against
+370 ms at 32 MiB, Korean STT p50 285 against 187 ms (docs/benchmarks/reliability.md)."""
 
 
 def server_environment() -> dict[str, str]:
