@@ -22,35 +22,9 @@ import pytest
 import websockets
 
 from orchestrator.models.state import ServingState, write_state
-from storage.migrate import upgrade
-from tests.e2e.test_serve import serve, stop, wait_for
-from tests.support import mariadb
+from tests.e2e.test_serve import serve, stop
 from tests.support.mariadb import free_port
-
-ADMIN = "replica-admin-key-0123456789abcdef"
-
-
-@pytest.fixture
-def database(mariadb_admin):  # type: ignore[no-untyped-def]
-    admin, _ = mariadb_admin
-    name = f"replicas_{uuid.uuid4().hex[:10]}"
-    url = mariadb.create_database(admin, name)
-    upgrade(url)
-    yield url
-    mariadb.drop_database(admin, name)
-
-
-def _replicas(tmp_path: Path, count: int, **env: str) -> list[tuple[object, str, Path]]:
-    started = []
-    for i in range(count):
-        log = tmp_path / f"replica-{i}.log"
-        (tmp_path / f"r{i}").mkdir(parents=True)
-        proc, port = serve(tmp_path / f"r{i}", log, AUTH_MODE="required", ADMIN_API_KEY=ADMIN,
-                           **env)
-        started.append((proc, f"http://127.0.0.1:{port}", log))
-    for _, base, _ in started:
-        wait_for(f"{base}/readyz", timeout_s=180)
-    return started
+from tests.support.replicas import ADMIN, start_replicas
 
 
 async def _text_turn(ws, text: str) -> dict:  # type: ignore[no-untyped-def]
@@ -78,7 +52,7 @@ async def _open(base: str, key: str, user: str, session_id: str):  # type: ignor
 @pytest.mark.asyncio
 async def test_a_session_moves_between_replicas(tmp_path: Path, database: str, triton_server,
                                                 tiny_llm, tiny_stt) -> None:
-    (one, a, log_a), (two, b, log_b) = _replicas(
+    (one, a, log_a), (two, b, log_b) = start_replicas(
         tmp_path, 2, DATABASE_URL=database, TRITON_URL=triton_server.grpc_url,
         MODEL_REPOSITORY=str(triton_server.repository), STT_ENABLED="true",
         LLM_ENABLED="true", RATE_LIMIT_REQUESTS_PER_MINUTE="5")
@@ -148,8 +122,8 @@ def test_a_promotion_through_one_reaches_the_other(tmp_path: Path, database: str
     common = {"DATABASE_URL": database, "MODEL_REPOSITORY": str(repository),
               "TTS_ENABLED": "true", "MODEL_PIN_REFRESH_S": "1", "MODEL_SWAP_GRACE_S": "3"}
     # The first replica runs Triton (embedded, promoted versions); the second uses it.
-    ((one, a, log_a),) = _replicas(tmp_path, 1, **common, **ports)
-    ((two, b, log_b),) = _replicas(tmp_path / "b", 1, **common,
+    ((one, a, log_a),) = start_replicas(tmp_path, 1, **common, **ports)
+    ((two, b, log_b),) = start_replicas(tmp_path / "b", 1, **common,
                                TRITON_URL=f"127.0.0.1:{ports['TRITON_GRPC_PORT']}")
     admin = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
 
@@ -207,7 +181,7 @@ async def test_a_turn_stored_through_one_is_recalled_through_the_other(
     """Memory across replicas: both on one Milvus server. Alice's turn on replica a is
     written to memory after the reply; replica b's memory search finds it, and only for
     her."""
-    (one, a, log_a), (two, b, log_b) = _replicas(
+    (one, a, log_a), (two, b, log_b) = start_replicas(
         tmp_path, 2, DATABASE_URL=database, TRITON_URL=triton_server.grpc_url,
         MODEL_REPOSITORY=str(triton_server.repository), STT_ENABLED="true",
         LLM_ENABLED="true", MEMORY_ENABLED="true", MILVUS_URI=milvus_server.uri,
@@ -273,7 +247,7 @@ async def test_sigterm_during_a_turn_lets_it_finish_and_closes_1001(
         tmp_path: Path, database: str, triton_server, tiny_llm, tiny_stt) -> None:
     """The real signal to a real `voicechat serve`: the reply in flight completes, the
     socket gets server_shutting_down and 1001, and the process exits 0."""
-    ((proc, base, log),) = _replicas(
+    ((proc, base, log),) = start_replicas(
         tmp_path, 1, DATABASE_URL=database, TRITON_URL=triton_server.grpc_url,
         MODEL_REPOSITORY=str(triton_server.repository), STT_ENABLED="true",
         LLM_ENABLED="true")

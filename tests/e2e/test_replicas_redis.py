@@ -10,44 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from storage.migrate import upgrade
-from tests.e2e.test_serve import serve, stop, wait_for
-from tests.support import mariadb
+from tests.e2e.test_serve import stop
 from tests.support.redis import PrivateRedis
+from tests.support.replicas import ADMIN, start_replicas
 
-ADMIN = "replica-admin-key-0123456789abcdef"
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
-
-
-@pytest.fixture
-def database(mariadb_admin):  # type: ignore[no-untyped-def]
-    admin, _ = mariadb_admin
-    name = f"redis_replicas_{uuid.uuid4().hex[:10]}"
-    url = mariadb.create_database(admin, name)
-    upgrade(url)
-    yield url
-    mariadb.drop_database(admin, name)
-
-
-def _replicas(tmp_path: Path, count: int, **env: str) -> list[tuple[object, str, Path]]:
-    """``count`` orchestrator processes, ready: (process, base URL, log file) each."""
-    started = []
-    for i in range(count):
-        log = tmp_path / f"replica-{i}.log"
-        (tmp_path / f"r{i}").mkdir(parents=True)
-        proc, port = serve(tmp_path / f"r{i}", log, AUTH_MODE="required", ADMIN_API_KEY=ADMIN,
-                           **env)
-        started.append((proc, f"http://127.0.0.1:{port}", log))
-    for _, base, _ in started:
-        wait_for(f"{base}/readyz", timeout_s=180)
-    return started
 
 
 def _key(http: httpx.Client, base: str, user: str) -> dict[str, str]:
@@ -64,7 +37,7 @@ def _new_key(http: httpx.Client, base: str, user: str) -> tuple[dict[str, str], 
 @pytest.mark.mariadb
 def test_replicas_share_limits_and_revocations_through_redis(
         tmp_path: Path, database: str, redis_server_empty: PrivateRedis) -> None:
-    (one, a, log_a), (two, b, log_b) = _replicas(
+    (one, a, log_a), (two, b, log_b) = start_replicas(
         tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
         RATE_LIMIT_REQUESTS_PER_MINUTE="5", AUTH_KEY_CACHE_S="60", REDIS_LEASE_TTL_S="3")
     try:
@@ -148,7 +121,7 @@ async def test_one_socket_per_session_and_one_session_limit_across_replicas(
         triton_server, tiny_stt) -> None:
     """A socket of a session opened on b replaces the one on a (error event, 4409), as on
     one replica; RATE_LIMIT_REALTIME_SESSIONS counts the sockets of both replicas."""
-    (one, a, log_a), (two, b, log_b) = _replicas(
+    (one, a, log_a), (two, b, log_b) = start_replicas(
         tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
         TRITON_URL=triton_server.grpc_url, MODEL_REPOSITORY=str(triton_server.repository),
         STT_ENABLED="true", RATE_LIMIT_REALTIME_SESSIONS="2")
