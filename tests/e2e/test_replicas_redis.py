@@ -154,3 +154,67 @@ async def test_one_socket_per_session_and_one_session_limit_across_replicas(
     finally:
         outputs = [stop(one, log_a), stop(two, log_b)]
     assert "Redis does not answer" not in "".join(outputs)
+
+
+@pytest.mark.triton
+@pytest.mark.mariadb
+@pytest.mark.asyncio
+async def test_a_replica_killed_mid_conversation_loses_no_turn_and_the_session_goes_on(
+        tmp_path: Path, database: str, redis_server_empty: PrivateRedis,
+        triton_server, tiny_llm, tiny_stt) -> None:
+    """kill -9 of the replica holding a session's socket: its committed turn is kept, and
+    the client reconnects through the other replica once the dead one's lease has expired
+    (REDIS_LEASE_TTL_S), with no operator; the conversation continues there."""
+    (one, a, _), (two, b, log_b) = start_replicas(
+        tmp_path, 2, DATABASE_URL=database, REDIS_URL=redis_server_empty.url,
+        REDIS_LEASE_TTL_S="3", TRITON_URL=triton_server.grpc_url,
+        MODEL_REPOSITORY=str(triton_server.repository), STT_ENABLED="true",
+        LLM_ENABLED="true")
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            made = await http.post(f"{b}/admin/keys", json={"user_id": "alice"},
+                                   headers=ADMIN_AUTH)
+            key = made.json()["key"]
+            auth = {"Authorization": f"Bearer {key}"}
+            session_id = (await http.post(f"{b}/api/sessions/new", headers=auth)).json()[
+                "session_id"]
+            ws, created = await _socket(a, key, session_id)
+            assert created["type"] == "session.created", created
+            first = await _text_turn(ws, "Hello before the crash")
+            assert first["type"] == "response.done", first
+
+            one.kill()  # kill -9: no drain, no lease given back
+            one.wait(30)
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 30)
+
+            started = time.monotonic()
+            again, created = await _socket(b, key, session_id)
+            assert created["type"] == "session.created", created
+            waited = time.monotonic() - started
+            second = await _text_turn(again, "Hello after the crash")
+            assert second["type"] == "response.done", second
+            await again.close()
+            turns = (await http.get(f"{b}/api/sessions/{session_id}/turns",
+                                    headers=auth)).json()["data"]
+        assert [(t["role"], t["text"]) for t in turns][::2] == [
+            ("user", "Hello before the crash"), ("user", "Hello after the crash")]
+        assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+        # the dead replica's lease expired (3 s), not the 15 s handover to a live holder
+        assert waited < 10, f"the reconnect waited {waited:.1f} s for the dead replica's lease"
+    finally:
+        if one.poll() is None:
+            one.kill()
+        stop(two, log_b)
+
+
+async def _text_turn(ws, text: str) -> dict:  # type: ignore[no-untyped-def]
+    await ws.send(json.dumps({"type": "session.update", "session": {
+        "modalities": ["text"], "max_response_output_tokens": 6}}))
+    await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
+    await ws.send(json.dumps({"type": "response.create"}))
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        if event["type"] in ("response.done", "error"):
+            return event
