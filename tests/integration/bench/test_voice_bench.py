@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import voice
+from bench import voice, voice_report
 from tests.support.fake_voice import fake_services
 from tests.support.realtime import live_server
 
@@ -32,7 +32,7 @@ async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys) -> No
     # a character).
     assert every["webrtc"]["client_v2v_ms"]["p50"] > 0
     assert every["twilio"]["client_v2v_ms"]["p50"] > 0
-    voice.print_summary(summary)
+    voice_report.print_summary(summary)
     assert "client_v2v_ms" in capsys.readouterr().out
 
 
@@ -40,10 +40,10 @@ def test_the_stage_plot_splits_voice_to_voice_where_stages_hand_over(tmp_path) -
     level = {"llm_start_ms": {"p50": 300.0}, "first_chunk_ms": {"p50": 650.0},
              "voice_to_voice_ms": {"p50": 800.0},
              "client_v2v_ms": {"values": [850.0, 900.0, 1000.0]}}
-    parts = voice.critical_path(level)
+    parts = voice_report.critical_path(level)
     assert list(parts.values()) == [300.0, 350.0, 150.0]
     assert sum(parts.values()) == level["voice_to_voice_ms"]["p50"]
-    voice.plot({1: level}, tmp_path)
+    voice_report.plot({1: level}, tmp_path)
     assert (tmp_path / "voice-stages.png").stat().st_size > 0
     assert (tmp_path / "voice-latency.png").stat().st_size > 0
 
@@ -55,10 +55,10 @@ def _level(p95: float, gap_max: float) -> dict:
 
 def test_capacity_is_the_largest_level_held_counting_up(capsys) -> None:
     levels = {1: _level(700, 0), 2: _level(1100, 40), 4: _level(1500, 0), 8: _level(1000, 0)}
-    assert voice.capacity(levels, p95_ms=1200, gap_ms=100) == 2  # 8 passing by chance: no
-    assert voice.capacity(levels, p95_ms=1600, gap_ms=100) == 8
-    assert voice.capacity(levels, p95_ms=1600, gap_ms=30) == 1  # a 40 ms gap at 2
-    assert voice.capacity({1: _level(1300, 0)}, p95_ms=1200, gap_ms=100) == 0
-    assert voice.print_capacity(levels, 1200, 100) == 2
+    assert voice_report.capacity(levels, p95_ms=1200, gap_ms=100) == 2  # 8 passing by chance: no
+    assert voice_report.capacity(levels, p95_ms=1600, gap_ms=100) == 8
+    assert voice_report.capacity(levels, p95_ms=1600, gap_ms=30) == 1  # a 40 ms gap at 2
+    assert voice_report.capacity({1: _level(1300, 0)}, p95_ms=1200, gap_ms=100) == 0
+    assert voice_report.print_capacity(levels, 1200, 100) == 2
     out = capsys.readouterr().out
     assert "capacity: 2 concurrent session(s)" in out and "1500" in out
