@@ -24,17 +24,7 @@ import websockets
 from orchestrator.models.state import ServingState, write_state
 from tests.e2e.test_serve import serve, stop
 from tests.support.mariadb import free_port
-from tests.support.replicas import ADMIN, start_replicas
-
-
-async def _text_turn(ws, text: str) -> dict:  # type: ignore[no-untyped-def]
-    await ws.send(json.dumps({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
-    await ws.send(json.dumps({"type": "response.create"}))
-    while True:
-        event = json.loads(await asyncio.wait_for(ws.recv(), 120))
-        if event["type"] in ("response.done", "error"):
-            return event
+from tests.support.replicas import ADMIN, start_replicas, text_turn
 
 
 async def _open(base: str, key: str, user: str, session_id: str):  # type: ignore[no-untyped-def]
@@ -68,10 +58,10 @@ async def test_a_session_moves_between_replicas(tmp_path: Path, database: str, t
             assert seen.status_code == 200 and seen.json()["user_id"] == "alice"
 
             ws = await _open(a, key, "alice", session_id)
-            first = await _text_turn(ws, "Hello from replica one")
+            first = await text_turn(ws, "Hello from replica one")
             await ws.close()  # a network drop, say: the client reconnects elsewhere
             ws = await _open(b, key, "alice", session_id)
-            second = await _text_turn(ws, "And hello from replica two")
+            second = await text_turn(ws, "And hello from replica two")
             assert first["type"] == second["type"] == "response.done"
             turns = (await http.get(f"{a}/api/sessions/{session_id}/turns",
                                     headers=auth)).json()["data"]
@@ -82,7 +72,7 @@ async def test_a_session_moves_between_replicas(tmp_path: Path, database: str, t
             # Ended through one, with the socket open on the other: storage refuses its turns.
             assert (await http.post(f"{a}/api/sessions/{session_id}/end",
                                     headers=auth)).status_code == 200
-            late = await _text_turn(ws, "Anyone there?")
+            late = await text_turn(ws, "Anyone there?")
             await ws.close()
             assert late["type"] == "error" or late["response"]["status"] == "failed"
             after = (await http.get(f"{b}/api/sessions/{session_id}/turns",
@@ -197,7 +187,7 @@ async def test_a_turn_stored_through_one_is_recalled_through_the_other(
             session_id = (await http.post(f"{a}/api/sessions/new",
                                           headers=auth)).json()["session_id"]
             ws = await _open(a, keys["alice"], "alice", session_id)
-            assert (await _text_turn(ws, said))["type"] == "response.done"
+            assert (await text_turn(ws, said))["type"] == "response.done"
             await ws.close()
 
             async def search(base: str, user: str) -> httpx.Response:

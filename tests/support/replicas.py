@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -41,3 +43,14 @@ def start_replicas(tmp_path: Path, count: int, **env: str) -> list[tuple[object,
     for _, base, _ in started:
         wait_for(f"{base}/readyz", timeout_s=180)
     return started
+
+
+async def text_turn(ws, text: str) -> dict:  # type: ignore[no-untyped-def]
+    """A typed user turn and its reply on a realtime socket: ``response.done`` or ``error``."""
+    await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
+    await ws.send(json.dumps({"type": "response.create"}))
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        if event["type"] in ("response.done", "error"):
+            return event
