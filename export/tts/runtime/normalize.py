@@ -167,7 +167,7 @@ def _ko_time(m: re.Match[str]) -> str:
 
 
 KO_RULES: list[Rule] = [
-    (KO_UNIT, lambda m: m[0][:-len(m[1])] + "\0" + KO_UNITS[m[1]]),
+    (KO_UNIT, lambda m: " " + KO_UNITS[m[1]]),
     (re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})"), lambda m: _ko_date(m[1], m[2], m[3])),
     (re.compile(r"(\d+)\s*년"), lambda m: ko.sino(int(m[1])) + "년"),
     (re.compile(r"(\d{1,2})\s*월"), lambda m: ko.month(int(m[1]))),
@@ -181,5 +181,4 @@ KO_RULES: list[Rule] = [
     (re.compile(r"(?<![\w.])-(?=\d)"), lambda m: "마이너스 "),
     (re.compile(r"\d+\.\d+"), lambda m: ko.decimal(m[0])),
     (re.compile(r"\d{1,3}(?:,\d{3})+|\d+"), lambda m: ko.sino(_int(m[0]))),
-    (re.compile("\0"), lambda m: " "),  # where a unit was read: a space after its number
 ]
