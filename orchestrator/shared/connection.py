@@ -53,6 +53,8 @@ class SharedRedis:
                                             socket_connect_timeout=timeout_s,
                                             retry=Retry(NoBackoff(), 0), decode_responses=True)
         self.lease_ttl_s = lease_ttl_s
+        self.lease_ttl_ms = int(lease_ttl_s * 1000)
+        """The same, as Redis' PX and the scripts take it."""
         self.replica = uuid.uuid4().hex[:12]
         self.up = False
         self._handlers: dict[str, Callable[[str], None]] = {}

@@ -88,7 +88,7 @@ class SharedLimits:
         """Take a realtime slot for ``key_id``; False when ``limit`` are open everywhere."""
         taken = await self.shared.run(lambda client: self._open(
             keys=[self.shared.key("slots", key_id)],
-            args=[limit, slot, self._ttl_ms()], client=client))
+            args=[limit, slot, self.shared.lease_ttl_ms], client=client))
         if taken:
             self._held[slot] = key_id
         return bool(taken)
@@ -103,12 +103,10 @@ class SharedLimits:
         self.shared.spawn(self.shared.run(
             lambda client: client.zrem(self.shared.key("slots", key_id), slot)))
 
-    def _ttl_ms(self) -> int:
-        return int(self.shared.lease_ttl_s * 1000)
-
     async def _beat(self, client: Redis) -> None:
         if not self._held:
             return
         slots = list(self._held.items())
         await self._renew(keys=[self.shared.key("slots", key) for _, key in slots],
-                          args=[self._ttl_ms(), *(slot for slot, _ in slots)], client=client)
+                          args=[self.shared.lease_ttl_ms, *(slot for slot, _ in slots)],
+                          client=client)

@@ -70,7 +70,7 @@ class SessionLeases:
         """Take the session's lease; None when taken, else the token holding it."""
         key = self._key(session_id)
         taken = await self.shared.run(lambda client: client.set(
-            key, token, nx=True, px=self._ttl_ms()))
+            key, token, nx=True, px=self.shared.lease_ttl_ms))
         if taken:
             self._held[session_id] = token
             return None
@@ -81,7 +81,7 @@ class SessionLeases:
         """Take the lease whoever holds it (after the handover time, or from this
         replica's own older socket)."""
         await self.shared.run(lambda client: client.set(
-            self._key(session_id), token, px=self._ttl_ms()))
+            self._key(session_id), token, px=self.shared.lease_ttl_ms))
         self._held[session_id] = token
 
     def hold(self, session_id: str, token: str) -> None:
@@ -108,7 +108,8 @@ class SessionLeases:
             return
         held = list(self._held.items())
         lost = await self._renew(keys=[self._key(s) for s, _ in held],
-                                 args=[self._ttl_ms(), *(t for _, t in held)], client=client)
+                                 args=[self.shared.lease_ttl_ms, *(t for _, t in held)],
+                                 client=client)
         for position in lost:
             session_id, token = held[int(position) - 1]
             if self._held.get(session_id) == token:
@@ -117,6 +118,3 @@ class SessionLeases:
 
     def _key(self, session_id: str) -> str:
         return self.shared.key("session", session_id)
-
-    def _ttl_ms(self) -> int:
-        return int(self.shared.lease_ttl_s * 1000)
