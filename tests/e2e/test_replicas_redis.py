@@ -98,6 +98,13 @@ def test_replicas_share_limits_and_revocations_through_redis(
         assert output.count("Redis answers again") == 1
 
 
+async def _alice(http: httpx.AsyncClient, base: str) -> tuple[str, dict[str, str]]:
+    """A new key of alice's, made through ``base``: the key and its Authorization header."""
+    made = await http.post(f"{base}/admin/keys", json={"user_id": "alice"}, headers=ADMIN_AUTH)
+    key = made.json()["key"]
+    return key, {"Authorization": f"Bearer {key}"}
+
+
 async def _socket(base: str, key: str, session_id: str):  # type: ignore[no-untyped-def]
     ws = await websockets.connect(f"{base.replace('http', 'ws', 1)}/ws/alice/{session_id}",
                                   additional_headers={"Authorization": f"Bearer {key}"})
@@ -127,10 +134,7 @@ async def test_one_socket_per_session_and_one_session_limit_across_replicas(
         STT_ENABLED="true", RATE_LIMIT_REALTIME_SESSIONS="2")
     try:
         async with httpx.AsyncClient(timeout=60) as http:
-            made = await http.post(f"{a}/admin/keys", json={"user_id": "alice"},
-                                   headers=ADMIN_AUTH)
-            key = made.json()["key"]
-            auth = {"Authorization": f"Bearer {key}"}
+            key, auth = await _alice(http, a)
             sessions = [(await http.post(f"{a}/api/sessions/new", headers=auth)).json()[
                 "session_id"] for _ in range(3)]
         first, created = await _socket(a, key, sessions[0])
@@ -172,10 +176,7 @@ async def test_a_replica_killed_mid_conversation_loses_no_turn_and_the_session_g
         LLM_ENABLED="true")
     try:
         async with httpx.AsyncClient(timeout=60) as http:
-            made = await http.post(f"{b}/admin/keys", json={"user_id": "alice"},
-                                   headers=ADMIN_AUTH)
-            key = made.json()["key"]
-            auth = {"Authorization": f"Bearer {key}"}
+            key, auth = await _alice(http, b)
             session_id = (await http.post(f"{b}/api/sessions/new", headers=auth)).json()[
                 "session_id"]
             ws, created = await _socket(a, key, session_id)

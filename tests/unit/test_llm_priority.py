@@ -58,7 +58,7 @@ def test_off_the_streams_take_turns() -> None:
 def test_a_continuation_waits_at_most_max_wait_s_for_a_stream_that_stays_urgent() -> None:
     gate = FirstTokensFirst(urgent_tokens=10**6, max_wait_s=0.05)
     stuck = gate.begin()  # an urgent stream that never produces its first tokens
-    other = FirstTokensFirst.begin(gate)
+    other = gate.begin()
     gate.end(other)  # settled: now a continuation
     started = time.perf_counter()
     gate.step(other, generated=100)
