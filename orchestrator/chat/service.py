@@ -11,6 +11,7 @@ generation on the server within one decoding step.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,15 @@ class ChatService:
                                 prompt_tokens=int(result.scalar(spec.PROMPT_TOKENS)),
                                 completion_tokens=int(result.scalar(spec.COMPLETION_TOKENS)),
                                 cached_tokens=int(result.scalar(spec.CACHED_TOKENS)))
+
+    async def prefill(self, messages: Sequence[ChatMessage], params: SamplingParams,
+                      prompt: str | None = None) -> ChatResult:
+        """Read a prompt into the model's prefix cache ahead of a request sharing its
+        start (a reply while the user still speaks): one token is generated and dropped,
+        and the model pools the generator with the prompt it holds, so the later request
+        appends only what differs. Never seeded (a seeded request is never pooled)."""
+        return await self.complete(messages, dataclasses.replace(
+            params, max_tokens=1, stop=(), seed=None), prompt)
 
     def tool_template(self, version: str) -> ToolTemplate | None:
         """The chat template of the llm version a request goes to, if it offers tools."""

@@ -42,6 +42,8 @@ class ChatChunk(Protocol):
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    cached_tokens: int | None
+    """Prompt tokens the model found in its prefix cache (an earlier turn, a prefill)."""
 
 
 @runtime_checkable

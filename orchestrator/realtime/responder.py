@@ -39,6 +39,7 @@ from orchestrator.realtime.protocol.events import (
 )
 from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
 from orchestrator.realtime.reply.plan import Pacing, ReplyOutcome, ReplyPlan
+from orchestrator.realtime.reply.prefill import Prefill
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import (
     PromptContext,
@@ -85,6 +86,7 @@ class Responder:
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
         self._calling: str | None = None  # the response whose MCP calls are running
+        self._prefill = Prefill(ports.llm, items.spawn)
 
     # --- who may start a reply -------------------------------------------------------------
 
@@ -108,6 +110,18 @@ class Responder:
         check_tools(self.ports.llm, self.llm_version, tools, choice, path)
 
     # --- the reply -------------------------------------------------------------------------
+
+    def prefill(self, user_text: str) -> None:
+        """The user is still speaking; ``user_text`` is what they said so far (a partial
+        transcript). Read the prompt the reply would have into the LLM's prefix cache now,
+        so that when the turn ends only its last words are new (:mod:`.reply.prefill`)."""
+        if self._pending or self.ports.llm is None or not user_text.strip():
+            return
+        # A copy of the history cursor: a prompt that is never sent must not move it.
+        context = dataclasses.replace(self.prompt_context, cursor=dataclasses.replace(
+            self.prompt_context.cursor))
+        self._prefill.start(lambda: self._plan(None, "", "", None, user_text.strip(),
+                                               audio=False, context=context))
 
     async def respond(self, options: ResponseOptions | None, *,
                       end_of_speech: float | None = None, stt_ms: float | None = None,
@@ -139,6 +153,7 @@ class Responder:
                     if prompt_read is not None:
                         prompt_read.set()
                 assert self.ports.llm is not None
+                await self._prefill.settled()  # its cache entry is out of the pool till then
                 self.reply = Reply(plan, self.ports.llm, self.ports.tts, out)
                 outcome = await self.reply.run()
                 if user_stored is not None:
@@ -230,11 +245,11 @@ class Responder:
 
     async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
                     end_of_speech: float | None, user_text: str | None, *,
-                    audio: bool) -> ReplyPlan:
+                    audio: bool, context: PromptContext | None = None) -> ReplyPlan:
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
         max_tokens = options.max_response_output_tokens or config.max_response_output_tokens
-        messages = await prompt_messages(ports, self.prompt_context,
+        messages = await prompt_messages(ports, context or self.prompt_context,
                                          instructions=options.instructions or config.instructions,
                                          user_text=user_text, truncation=config.truncation,
                                          output_tokens=max_tokens)
@@ -299,7 +314,8 @@ class Responder:
         usage = None
         if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
             p, c = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
-            usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c)
+            usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c,
+                          cached_tokens=outcome.cached_tokens or 0)
         observe_reply("realtime", status, outcome.timings)
         trace_reply(status, outcome.timings)
         await emit(out, ResponseDone(response=ResponseInfo(

@@ -15,7 +15,8 @@ REPLY_STORED = STORED[1:]
 
 
 class Timings(msgspec.Struct, omit_defaults=True):
-    """Milliseconds per stage of one reply (absent when a stage did not run).
+    """Milliseconds per stage of one reply (absent when a stage did not run), and the
+    prompt tokens its first token waited for.
 
     ``turn_detection_ms``: from the user's last voiced audio to the end of the turn
     (the silence the turn detector waited); ``stt_ms``: the final transcription (it may
@@ -34,6 +35,11 @@ class Timings(msgspec.Struct, omit_defaults=True):
     tts_first_audio_ms: float | None = None
     tts_total_ms: float | None = None
     voice_to_voice_ms: float | None = None
+    llm_cached_tokens: int | None = None
+    """Prompt tokens the LLM found in its prefix cache: earlier turns, and what a prefill
+    read while the user was still speaking."""
+    llm_new_tokens: int | None = None
+    """Prompt tokens the LLM read after the request (the first token waited for these)."""
 
     def stored(self, *names: str) -> dict[str, Any]:
         """The stored turn's columns among ``names`` (all of :data:`STORED` by default)."""

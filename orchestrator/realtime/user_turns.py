@@ -73,6 +73,8 @@ class UserTurns:
             return
         if len(result.segments) == 1:  # one window: its tokens can seed the final decode
             keep_latest(self._drafts, item_id, list(result.segments[0].tokens))
+        if answers_turns(self.config()):
+            self.responder.prefill(result.text)
         sent = self._sent_partial.get(item_id, "")
         delta = extension(sent, " ".join(result.text.split()[:-1]))
         if delta:

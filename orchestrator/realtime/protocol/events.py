@@ -447,6 +447,8 @@ class Usage(msgspec.Struct):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
+    """Input tokens found in the LLM's prefix cache (OpenAI: ``input_token_details``)."""
 
 
 class FunctionCall(msgspec.Struct, omit_defaults=False):

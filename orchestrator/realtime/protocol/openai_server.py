@@ -209,7 +209,7 @@ class ServerTranslator:
             usage = {"total_tokens": u.total_tokens, "input_tokens": u.input_tokens,
                      "output_tokens": u.output_tokens,
                      "input_token_details": {"text_tokens": u.input_tokens, "audio_tokens": 0,
-                                             "cached_tokens": 0},
+                                             "cached_tokens": u.cached_tokens},
                      "output_token_details": {"text_tokens": u.output_tokens,
                                               "audio_tokens": 0}}
         audio = "audio" in info.modalities

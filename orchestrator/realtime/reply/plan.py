@@ -78,6 +78,8 @@ class ReplyOutcome:
     timings: Timings
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    """Prompt tokens the LLM reused from its prefix cache (earlier turns, a prefill)."""
     error: BaseException | None = None
     cancel_reason: str | None = None
     function_calls: list[FunctionCall] = field(default_factory=list)

@@ -76,7 +76,7 @@ class Reply:
     cancel_reason: str | None = None
     _clock: StageClock = field(default_factory=StageClock)
     _stages: asyncio.Task | None = None
-    _usage: tuple[int | None, int | None] = (None, None)
+    _usage: tuple[int | None, int | None, int | None] = (None, None, None)
     _said: int = 0  # sentences handed to the sender
     _worded: bool = False  # text handed to the sender: the message is output item 0
     _calls_out: int = 0  # function calls handed to the sender
@@ -129,7 +129,8 @@ class Reply:
             await self.outbound.drop_response(self.plan.response_id)
         return ReplyOutcome(status=status, text=self.delivered_text(), audio_ms=self.audio_sent_ms,
                             timings=self._timings(), prompt_tokens=self._usage[0],
-                            completion_tokens=self._usage[1], error=error,
+                            completion_tokens=self._usage[1], cached_tokens=self._usage[2],
+                            error=error,
                             cancel_reason=self.cancel_reason if status == "cancelled" else None,
                             function_calls=list(self.function_calls),
                             incomplete_reason=self._incomplete if status == "completed"
@@ -160,7 +161,8 @@ class Reply:
         async with aclosing(stream) as chunks:  # leaving the loop early cancels generation
             async for chunk in chunks:
                 if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
-                    self._usage = (chunk.prompt_tokens, chunk.completion_tokens)
+                    self._usage = (chunk.prompt_tokens, chunk.completion_tokens,
+                                   chunk.cached_tokens)
                 if chunk.finish_reason == "length":
                     self._incomplete = "max_output_tokens"
                 if not chunk.text:
@@ -397,7 +399,11 @@ class Reply:
         return self._timings()
 
     def _timings(self) -> Timings:
-        return self._clock.timings(self.plan.end_of_speech)
+        timings = self._clock.timings(self.plan.end_of_speech)
+        prompt, _, cached = self._usage
+        if prompt is not None and cached is not None:
+            timings.llm_cached_tokens, timings.llm_new_tokens = cached, prompt - cached
+        return timings
 
 
 def _pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]

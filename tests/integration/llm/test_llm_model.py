@@ -80,6 +80,42 @@ async def test_follow_up_turn_reuses_the_cached_prefix(chat: ChatService, tiny_l
     assert turn2.text == expected
 
 
+async def test_a_prefill_of_the_words_so_far_is_reused_by_the_whole_turn(
+        chat: ChatService, tiny_llm) -> None:
+    """What a realtime session does while the user speaks: the prompt with the partial
+    transcript is prefilled; the reply to the whole turn then reads only what differs."""
+    from transformers import AutoTokenizer
+
+    tag = uuid.uuid4().hex[:8]  # no other test's pooled prompt shares this one's start
+    history = [ChatMessage("system", f"Session {tag}. Answer briefly."),
+               ChatMessage("user", "Tell me about the sea."),
+               ChatMessage("assistant", "It is large and deep.")]
+    partial = [*history, ChatMessage("user", "And what about the")]
+    whole = [*history, ChatMessage("user", "And what about the mountains near Seoul?")]
+    prefilled = await chat.prefill(partial, GREEDY)
+    assert prefilled.completion_tokens <= 1  # one token at most, dropped
+    reply = await chat.complete(whole, GREEDY)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+
+    def ids(messages: list[ChatMessage]) -> list[int]:
+        text = tokenizer.apply_chat_template([{"role": m.role, "content": m.content}
+                                              for m in messages],
+                                             add_generation_prompt=True, tokenize=False)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    a, b = ids(partial), ids(whole)
+    shared = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    assert prefilled.prompt_tokens == len(a) and reply.prompt_tokens == len(b)
+    # everything up to the first token where the words so far and the whole turn differ
+    assert reply.cached_tokens == shared
+    # which holds all the words said so far
+    assert tokenizer.decode(b[:shared]).rstrip().endswith("And what about the")
+    # and the reply is exactly the one from scratch
+    expected, _ = transformers_greedy(
+        tiny_llm, [{"role": m.role, "content": m.content} for m in whole], GREEDY.max_tokens)
+    assert reply.text == expected
+
+
 async def test_stop_sequence_cuts_the_reply(chat: ChatService) -> None:
     messages = [ChatMessage("user", PROMPTS[0])]
     full = await chat.complete(messages, GREEDY)

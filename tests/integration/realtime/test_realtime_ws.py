@@ -4,6 +4,7 @@ event order, server VAD on espeak speech, barge-in, truncation, bad input, disco
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -135,7 +136,8 @@ async def test_manual_turn_event_order_audio_and_stored_turns(live) -> None:
     done = events[-1]["response"]
     assert done["status"] == "completed"
     assert done["text"] == "Hello there. It is sunny. Bye!"
-    assert done["usage"] == {"input_tokens": 11, "output_tokens": 9, "total_tokens": 20}
+    assert done["usage"] == {"input_tokens": 11, "output_tokens": 9, "total_tokens": 20,
+                             "cached_tokens": 0}
     # FakeTTS: 20 ms per character at 22050 Hz, resampled to the declared 16 kHz output.
     pcm = audio_of(events)
     assert len(pcm) / 2 / 16 == pytest.approx(20 * len("Hello there.It is sunny.Bye!"), abs=3)
@@ -459,6 +461,45 @@ async def test_partial_transcripts_while_speaking_add_up_to_the_final_one(live,
     assert final == " ".join(GrowingSTT.SENTENCE[:max(1, int(whole / 16000 / 0.4))])
     # Each decode was offered the previous partial's tokens as a draft.
     assert stt.drafts[0] == [] and all(stt.drafts[1:])
+
+
+class PrefillLLM(FakeLLM):
+    """Records the prompts prefilled while the user speaks (``ChatService.prefill``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefills: list[list] = []
+
+    async def prefill(self, messages, params, prompt=None):  # type: ignore[no-untyped-def]
+        self.prefills.append(list(messages))
+        return SimpleNamespace(prompt_tokens=11, completion_tokens=1, cached_tokens=0)
+
+
+def said(message) -> str:  # type: ignore[no-untyped-def]
+    """A prompt's user message without the memories put in front of it."""
+    return message.content.rsplit("\n", 1)[-1]
+
+
+async def test_the_words_so_far_are_prefilled_while_the_user_speaks(live, question) -> None:
+    stt, llm = GrowingSTT(), PrefillLLM()
+    live.use(fake_services(stt=stt, llm=llm))
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(np.concatenate([silence(0.3, 24000), question,
+                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
+        events = await client.until("response.done")
+    final = next(e["transcript"] for e in events
+                 if e["type"] == "conversation.item.input_audio_transcription.completed")
+    prefilled = [said(messages[-1]) for messages in llm.prefills]
+    assert prefilled and all(final.startswith(text) for text in prefilled)
+    assert prefilled[-1] != final or len(prefilled) > 1  # the words so far, while speaking
+    # the same instructions and history as the reply's prompt: only the user's words differ
+    assert len(llm.requests) == 1 and said(llm.requests[0][-1]) == final
+    assert all(messages[:-1] == llm.requests[0][:-1] for messages in llm.prefills)
+    # a prefill is invisible: one response, nothing stored but the turn and its reply
+    assert [e["type"] for e in events].count("response.created") == 1
+    assert [t.role for t in await stored_turns(live, session_id)] == ["user", "assistant"]
 
 
 async def test_a_cleared_turn_leaves_no_partial_text_behind(live, question) -> None:
