@@ -49,7 +49,7 @@ from bench.options import (
 )
 from bench.speech import espeak
 from bench.twilio_peer import StreamSocket
-from bench.voice_report import plot, print_capacity, print_summary, summarise
+from bench.voice_report import TOKENS, plot, print_capacity, print_summary, summarise
 from bench.webrtc_peer import AUDIBLE, HEARD_DELTA, CallSocket
 
 RATE = 24000
@@ -270,7 +270,8 @@ async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: f
                                      protocol)
             results.append(figures)
             print(f"{label}turn {turn + 1}: " + ", ".join(
-                f"{k}={v:.0f}" for k, v in figures.items() if isinstance(v, float)), flush=True)
+                f"{k}={v:.0f}" for k, v in figures.items()
+                if isinstance(v, float) or k in TOKENS), flush=True)
             await asyncio.sleep(0.5)
     return results, ws_url
 

@@ -8,13 +8,16 @@ from pathlib import Path
 
 from bench.stats import Summary, percentile
 
-STAGES = ("turn_detection_ms", "stt_ms", "llm_start_ms", "llm_first_token_ms", "first_chunk_ms",
-          "tts_first_audio_ms", "voice_to_voice_ms", "llm_total_ms", "tts_total_ms")
+STAGES = ("turn_detection_ms", "stt_ms", "prompt_ms", "llm_start_ms", "llm_first_token_ms",
+          "first_chunk_ms", "tts_first_audio_ms", "voice_to_voice_ms", "llm_total_ms",
+          "tts_total_ms")
+TOKENS = ("llm_new_tokens", "llm_cached_tokens")
+"""Prompt tokens the first token waited for, and those found in the LLM's prefix cache."""
 
 
 def summarise(results: list[dict]) -> dict:
     summary: dict = {}
-    for key in ("client_v2v_ms", "client_heard_ms", *STAGES, "playback_gap_ms"):
+    for key in ("client_v2v_ms", "client_heard_ms", *STAGES, "playback_gap_ms", *TOKENS):
         values = [r[key] for r in results if isinstance(r.get(key), int | float)]
         if values:
             summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),

@@ -238,6 +238,11 @@ class Settings:
         "and the reply start before the turn has ended; their events and stored turns are "
         "held until it ends and dropped if the user goes on. 0: no speculative work.", 100,
         minimum=0, maximum=10000)
+    realtime_prefill: bool = _env(
+        "REALTIME_PREFILL", "While the user speaks, read the coming reply's prompt (with the "
+        "partial transcript) into the LLM's prefix cache, so that at the turn's end only its "
+        "last words are new to the model; costs a little LLM work per partial transcript.",
+        True)
     reply_first_clause_words: int = _env(
         "REPLY_FIRST_CLAUSE_WORDS", "A spoken reply's first chunk goes to speech synthesis at "
         "the first clause boundary (comma, colon, dash) with at least this many words, "

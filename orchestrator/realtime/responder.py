@@ -146,12 +146,14 @@ class Responder:
             await emit(out, ResponseCreated(response=ResponseInfo(
                 id=response_id, item_id=item_id, modalities=modalities, metadata=metadata)))
             try:
+                planning = time.perf_counter()
                 try:
                     plan = await self._plan(options, response_id, item_id, end_of_speech,
                                             user_text, audio="audio" in modalities)
                 finally:
                     if prompt_read is not None:
                         prompt_read.set()
+                prompt_ms = round((time.perf_counter() - planning) * 1000, 3)
                 assert self.ports.llm is not None
                 await self._prefill.settled()  # its cache entry is out of the pool till then
                 self.reply = Reply(plan, self.ports.llm, self.ports.tts, out)
@@ -164,6 +166,7 @@ class Responder:
                 if isinstance(out, HeldSink):
                     outcome.timings = self.reply.timings(out.released_at)
                 outcome.timings.stt_ms = stt_ms
+                outcome.timings.prompt_ms = prompt_ms
                 if turn_detection_ms is not None:
                     outcome.timings.turn_detection_ms = turn_detection_ms()
                 record = await self._store_reply(item_id, self.reply, outcome)

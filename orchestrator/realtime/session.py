@@ -64,7 +64,7 @@ from orchestrator.realtime.reply.plan import Pacing
 from orchestrator.realtime.reply.stored import PromptContext
 from orchestrator.realtime.responder import Responder
 from orchestrator.realtime.tasks import SessionTasks
-from orchestrator.realtime.transcription import check_response, check_update
+from orchestrator.realtime.transcription import answers_turns, check_response, check_update
 from orchestrator.realtime.turns import frames
 from orchestrator.realtime.turns.backchannel import is_backchannel
 from orchestrator.realtime.turns.denoise import Denoiser, load_denoiser
@@ -345,8 +345,13 @@ class RealtimeSession:
 
     async def _timed_partial(self, item_id: str, audio: Any) -> None:
         started = time.perf_counter()
-        await self.user_turns.partial(item_id, audio)
+        text = await self.user_turns.partial(item_id, audio)
         self.taker.partial_took(time.perf_counter() - started)
+        # Prefill only mid-speech: in a silence the turn's final transcription is about to
+        # start (or has), and the prefill would take CPU from it.
+        if text and self.settings.realtime_prefill and self.taker.mid_speech and \
+                answers_turns(self.config):
+            self.responder.prefill(text)
 
     def _answer(self, epoch: int) -> Callable[[], bool]:
         """Whether a turn of speech epoch ``epoch`` is still to be answered."""

@@ -26,6 +26,8 @@ class Timings(msgspec.Struct, omit_defaults=True):
 
     turn_detection_ms: float | None = None
     stt_ms: float | None = None
+    prompt_ms: float | None = None
+    """Building the reply's prompt: the stored history read, memories recalled."""
     llm_start_ms: float | None = None
     """From the user's last voiced audio to the LLM request (the prompt is built by then)."""
     first_chunk_ms: float | None = None

@@ -60,26 +60,26 @@ class UserTurns:
         self._sent_partial: dict[str, str] = {}  # item id -> transcript text sent as deltas
         self._drafts: dict[str, list[int]] = {}  # item id -> the latest partial's tokens
 
-    async def partial(self, item_id: str, audio: np.ndarray) -> None:
+    async def partial(self, item_id: str, audio: np.ndarray) -> str | None:
         """A partial transcript of the turn still being spoken: its stable words (all but
         the last, which the next audio may still change) go out as transcription deltas
-        when they extend what was sent. Failures are quiet: the final transcript follows."""
+        when they extend what was sent. Failures are quiet: the final transcript follows.
+        Returns the partial transcript (None: none)."""
         if self.ports.stt is None:
-            return
+            return None
         try:
             result = await self._transcribe(audio, self._drafts.get(item_id, []))
         except Exception as exc:
             log.info("partial transcription failed: %s", exc)
-            return
+            return None
         if len(result.segments) == 1:  # one window: its tokens can seed the final decode
             keep_latest(self._drafts, item_id, list(result.segments[0].tokens))
-        if answers_turns(self.config()):
-            self.responder.prefill(result.text)
         sent = self._sent_partial.get(item_id, "")
         delta = extension(sent, " ".join(result.text.split()[:-1]))
         if delta:
             keep_latest(self._sent_partial, item_id, sent + delta)
             await emit(self.outbound, TranscriptionDelta(item_id=item_id, delta=delta))
+        return result.text
 
     def forget_partials(self, item_id: str) -> None:
         """Drop what partials of ``item_id`` sent and their draft (its audio was cleared)."""

@@ -106,6 +106,12 @@ class TurnTaker:
         return self._detector.position * 1000 // MODEL_RATE if self._detector is not None else 0
 
     @property
+    def mid_speech(self) -> bool:
+        """The user is speaking right now: in a turn, and not in a silence inside it."""
+        detector = self._detector
+        return detector is not None and detector.in_speech and detector.silence_start_ms is None
+
+    @property
     def in_speech(self) -> bool:
         """The user is speaking (a turn has started and not ended)."""
         return self._detector is not None and self._detector.in_speech
