@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bench.stats import Summary, percentile
 
-STAGES = ("turn_detection_ms", "stt_ms", "prompt_ms", "llm_start_ms", "llm_first_token_ms",
-          "first_chunk_ms", "tts_first_audio_ms", "voice_to_voice_ms", "llm_total_ms",
-          "tts_total_ms")
+STAGES = ("turn_detection_ms", "stt_ms", "stt_tail_ms", "prompt_ms", "llm_start_ms",
+          "llm_first_token_ms", "first_chunk_ms", "tts_first_audio_ms", "voice_to_voice_ms",
+          "llm_total_ms", "tts_total_ms")
 TOKENS = ("llm_new_tokens", "llm_cached_tokens")
 """Prompt tokens the first token waited for, and those found in the LLM's prefix cache."""
 

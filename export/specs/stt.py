@@ -80,5 +80,10 @@ SPEC = ModelSpec(
                   "audio plus a second, at least this long (faster; see "
                   "docs/benchmarks/stt.md for its error rates)"),
         Parameter("intra_op_threads", 0, "ONNX Runtime threads per session (0: all cores)"),
+        Parameter("decoder_threads", 1, "ONNX Runtime threads of the decoder, which runs one "
+                  "token (or one draft) per call: its steps are too small to gain from more "
+                  "cores, and a second thread stalls on any busy core (measured on a 2-core "
+                  "CPU: a live turn's final Moonshine pass 58-67 ms on one decoder thread, "
+                  "96-117 ms on two; 30 s uploads 22 % slower on one). 0: intra_op_threads"),
     ),
 )

@@ -55,6 +55,7 @@ class TritonPythonModel:
             else None
         # KIND_GPU instances (the GPU profile) run on CUDA when onnxruntime-gpu is present.
         model = WhisperOnnx(version_dir, intra_op_threads=int(params["intra_op_threads"]),
+                            decoder_threads=int(params["decoder_threads"]),
                             providers=onnx_providers(args))
         tokenizer = WhisperTokenizer(version_dir)
         filters = load_mel_filters(str(version_dir / "mel_filters.npz"), model.dims["n_mels"])

@@ -125,6 +125,7 @@ class Responder:
 
     async def respond(self, options: ResponseOptions | None, *,
                       end_of_speech: float | None = None, stt_ms: float | None = None,
+                      stt_tail_ms: float | None = None,
                       turn_detection_ms: Callable[[], float | None] | None = None,
                       out: ReplySink | None = None,
                       user_text: str | None = None,
@@ -165,7 +166,7 @@ class Responder:
                     outcome.status, outcome.cancel_reason = "cancelled", reason
                 if isinstance(out, HeldSink):
                     outcome.timings = self.reply.timings(out.released_at)
-                outcome.timings.stt_ms = stt_ms
+                outcome.timings.stt_ms, outcome.timings.stt_tail_ms = stt_ms, stt_tail_ms
                 outcome.timings.prompt_ms = prompt_ms
                 if turn_detection_ms is not None:
                     outcome.timings.turn_detection_ms = turn_detection_ms()

@@ -26,6 +26,9 @@ class Timings(msgspec.Struct, omit_defaults=True):
 
     turn_detection_ms: float | None = None
     stt_ms: float | None = None
+    stt_tail_ms: float | None = None
+    """Audio at the end of the turn that no partial transcript had heard (trailing silence
+    included): what the final transcription was the first to decode."""
     prompt_ms: float | None = None
     """Building the reply's prompt: the stored history read, memories recalled."""
     llm_start_ms: float | None = None

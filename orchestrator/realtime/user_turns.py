@@ -59,6 +59,7 @@ class UserTurns:
         self.items, self.responder, self.config = items, responder, config
         self._sent_partial: dict[str, str] = {}  # item id -> transcript text sent as deltas
         self._drafts: dict[str, list[int]] = {}  # item id -> the latest partial's tokens
+        self._heard: dict[str, int] = {}  # item id -> samples the latest partial transcribed
 
     async def partial(self, item_id: str, audio: np.ndarray) -> str | None:
         """A partial transcript of the turn still being spoken: its stable words (all but
@@ -72,6 +73,7 @@ class UserTurns:
         except Exception as exc:
             log.info("partial transcription failed: %s", exc)
             return None
+        keep_latest(self._heard, item_id, len(audio))
         if len(result.segments) == 1:  # one window: its tokens can seed the final decode
             keep_latest(self._drafts, item_id, list(result.segments[0].tokens))
         sent = self._sent_partial.get(item_id, "")
@@ -85,6 +87,7 @@ class UserTurns:
         """Drop what partials of ``item_id`` sent and their draft (its audio was cleared)."""
         self._sent_partial.pop(item_id, None)
         self._drafts.pop(item_id, None)
+        self._heard.pop(item_id, None)
 
     async def _transcribe(self, audio: np.ndarray, draft: list[int]) -> Any:
         """The session's transcription settings; ``draft``: the latest partial's tokens (a
@@ -130,6 +133,11 @@ class UserTurns:
                 await emit(out, TranscriptionFailed(item_id=item_id, error=error))
                 return
             stt_ms = round((time.perf_counter() - started) * 1000, 3)
+            heard = self._heard.get(item_id) if transcription is None else None
+            # The stretch of the turn no partial had transcribed: what the final pass was
+            # the first to hear (its draft covered the rest).
+            stt_tail_ms = round(max(len(audio) - heard, 0) * 1000 / MODEL_RATE, 3) \
+                if heard else None
             text = result.text.strip()
             if held is not None:  # turn taking reads it as a second opinion
                 held.transcript = (text, result.language)
@@ -163,6 +171,7 @@ class UserTurns:
                 if answers_turns(config) and answer():
                     await self.responder.respond(
                         None, end_of_speech=end_of_speech, stt_ms=stt_ms,
+                        stt_tail_ms=stt_tail_ms,
                         turn_detection_ms=turn_detection_ms, out=out, user_text=text,
                         user_stored=stored, prompt_read=prompt_read)
                 prompt_read.set()

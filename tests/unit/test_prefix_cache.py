@@ -43,3 +43,25 @@ def test_clear_empties_the_pool() -> None:
     cache.put(KEY, [1, 2], "g")
     cache.clear()
     assert len(cache) == 0
+
+
+def test_a_turn_prefilled_word_by_word_keeps_one_entry_of_the_conversation() -> None:
+    """Each prefill of a growing turn takes the conversation's generator and puts it back
+    holding more words: the pool never fills with a turn's earlier drafts, and another
+    conversation's entry is not evicted by them."""
+    cache = PrefixCache(capacity=2, min_tokens=2)
+    history = [1, 2, 3, 4]
+    cache.put(KEY, history, "conversation")
+    cache.put(KEY, [8, 8, 8, 8], "other conversation")
+    said: list[int] = []
+    for word in (5, 6, 7):
+        said.append(word)
+        prompt = [*history, *said, 99]  # 99: the end of the user's message
+        reuse = cache.take(KEY, prompt)
+        assert reuse is not None and reuse.generator == "conversation"
+        assert reuse.cached_tokens == len(history) + len(said) - 1  # all but the new word
+        cache.put(KEY, prompt[:-1], reuse.generator)
+    assert len(cache) == 2
+    assert cache.take(KEY, [8, 8, 8, 8, 1]).generator == "other conversation"
+    # the turn went on differently ("5 6 0"): only what still agrees is reused
+    assert cache.take(KEY, [*history, 5, 6, 0, 99]).cached_tokens == len(history) + 2

@@ -85,23 +85,32 @@ class Window:
     detector in this version)."""
 
 
+def _options(threads: int):  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # No arena: it keeps the peak of the largest input ever seen (GBs after one long
+    # request); freed memory goes back to the system instead.
+    options.enable_cpu_mem_arena = False
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 class MoonshineOnnx:
     def __init__(self, directory: str | Path, *, intra_op_threads: int = 0,
-                 providers: list[Any] | None = None) -> None:
+                 decoder_threads: int = 0, providers: list[Any] | None = None) -> None:
+        """``decoder_threads``: the decoder's own thread count (0: ``intra_op_threads``);
+        its calls are one token or one draft, too small to spread over cores."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         directory = Path(directory)
-        options = ort.SessionOptions()
-        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-        # request); freed memory goes back to the system instead.
-        options.enable_cpu_mem_arena = False
-        if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
         providers = providers or ["CPUExecutionProvider"]
-        self.encoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[0])), options,
-                                            providers=providers)
-        self.decoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[1])), options,
+        self.encoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[0])),
+                                            _options(intra_op_threads), providers=providers)
+        self.decoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[1])),
+                                            _options(decoder_threads or intra_op_threads),
                                             providers=providers)
         self.config = Config.load(directory)
         self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))

@@ -45,6 +45,7 @@ class TritonPythonModel:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.max_audio_seconds = float(params["max_audio_seconds"])
         self.model = MoonshineOnnx(version_dir, intra_op_threads=int(params["intra_op_threads"]),
+                                   decoder_threads=int(params["decoder_threads"]),
                                    providers=onnx_providers(args))
 
     def _prepare(self, request) -> tuple[np.ndarray, float, list[int]]:  # type: ignore[no-untyped-def]

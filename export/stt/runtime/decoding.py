@@ -72,25 +72,32 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    # No arena: it keeps the peak of the largest input ever seen (GBs after one long
+    # request); freed memory goes back to the system instead.
+    options.enable_cpu_mem_arena = False
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class WhisperOnnx:
     """The exported graphs: ``encoder.onnx`` (mel -> cross-attention K/V per layer) and
     ``decoder.onnx`` (tokens + self-attention cache -> logits + grown cache)."""
 
     def __init__(self, directory: str | Path, intra_op_threads: int = 0,
-                 providers: list[str] | None = None) -> None:
+                 providers: list[str] | None = None, decoder_threads: int = 0) -> None:
+        """``decoder_threads``: the decoder's own thread count (0: ``intra_op_threads``);
+        its calls are one token per sequence, too small to spread over cores."""
         directory = Path(directory)
         self.dims: dict[str, int] = json.loads((directory / "dims.json").read_text())
-        options = ort.SessionOptions()
-        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-        # request); freed memory goes back to the system instead.
-        options.enable_cpu_mem_arena = False
-        if intra_op_threads > 0:
-            options.intra_op_num_threads = intra_op_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = providers or ["CPUExecutionProvider"]
-        self.encoder = ort.InferenceSession(str(directory / "encoder.onnx"), options,
-                                            providers=providers)
-        self.decoder = ort.InferenceSession(str(directory / "decoder.onnx"), options,
+        self.encoder = ort.InferenceSession(str(directory / "encoder.onnx"),
+                                            _options(intra_op_threads), providers=providers)
+        self.decoder = ort.InferenceSession(str(directory / "decoder.onnx"),
+                                            _options(decoder_threads or intra_op_threads),
                                             providers=providers)
         self.n_layer = self.dims["n_text_layer"]
         self.n_state = self.dims["n_text_state"]

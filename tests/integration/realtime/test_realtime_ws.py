@@ -497,6 +497,11 @@ async def test_the_words_so_far_are_prefilled_while_the_user_speaks(live, questi
     # the same instructions and history as the reply's prompt: only the user's words differ
     assert len(llm.requests) == 1 and said(llm.requests[0][-1]) == final
     assert all(messages[:-1] == llm.requests[0][:-1] for messages in llm.prefills)
+    # the transcript's tail: the end of the turn the last partial had not heard, more than
+    # nothing (the final pass heard the silence the partials had not) and less than the turn
+    timings = events[-1]["response"]["timings"]
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.speech_stopped")
+    assert 0 < timings["stt_tail_ms"] < committed["audio_end_ms"]
     # a prefill is invisible: one response, nothing stored but the turn and its reply
     assert [e["type"] for e in events].count("response.created") == 1
     assert [t.role for t in await stored_turns(live, session_id)] == ["user", "assistant"]

@@ -56,6 +56,35 @@ async def stt(server):  # type: ignore[no-untyped-def]
     await client.close()
 
 
+def test_the_decoders_run_on_their_own_thread_count_and_decode_the_same(
+        repository: ModelRepository) -> None:
+    """``decoder_threads``: the decoder's one-token calls on one thread (faster than two on
+    a busy 2-core CPU, docs/benchmarks/stt.md), the encoder on ``intra_op_threads``; the
+    tokens are the same whatever the threads."""
+    import sys
+
+    from export.stt.moonshine.runtime import MoonshineOnnx
+
+    (_, beckett), = reference_audio()
+    moonshine = repository.model_dir("stt") / "2"
+    one = MoonshineOnnx(moonshine, intra_op_threads=2, decoder_threads=1)
+    both = MoonshineOnnx(moonshine, intra_op_threads=2)
+    assert one.decoder.get_session_options().intra_op_num_threads == 1
+    assert one.encoder.get_session_options().intra_op_num_threads == 2
+    assert both.decoder.get_session_options().intra_op_num_threads == 2
+    assert [w.tokens for w in one.transcribe(beckett)] == \
+        [w.tokens for w in both.transcribe(beckett)]
+    whisper = repository.model_dir("stt") / "1"
+    sys.path.insert(0, str(whisper))
+    try:
+        from stt_runtime import WhisperOnnx
+    finally:
+        sys.path.remove(str(whisper))
+    model = WhisperOnnx(whisper, intra_op_threads=2, decoder_threads=1)
+    assert model.decoder.get_session_options().intra_op_num_threads == 1
+    assert model.encoder.get_session_options().intra_op_num_threads == 2
+
+
 def test_export_proves_every_token_equal_to_the_reference(repository: ModelRepository
                                                          ) -> None:
     manifest = repository.manifest("stt", 2)
