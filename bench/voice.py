@@ -49,7 +49,14 @@ from bench.options import (
 )
 from bench.speech import espeak
 from bench.twilio_peer import StreamSocket
-from bench.voice_report import TOKENS, plot, print_capacity, print_summary, summarise
+from bench.voice_report import (
+    TOKENS,
+    error_rate,
+    plot,
+    print_capacity,
+    print_summary,
+    summarise,
+)
 from bench.webrtc_peer import AUDIBLE, HEARD_DELTA, CallSocket
 
 RATE = 24000
@@ -268,10 +275,13 @@ async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: f
         for turn in range(rounds * len(questions)):
             figures = await one_turn(ws, questions[turn % len(questions)], pace, wait_s,
                                      protocol)
+            figures["question"] = turn % len(questions)  # which text was spoken
             results.append(figures)
             print(f"{label}turn {turn + 1}: " + ", ".join(
                 f"{k}={v:.0f}" for k, v in figures.items()
-                if isinstance(v, float) or k in TOKENS), flush=True)
+                if isinstance(v, float) or k in TOKENS)
+                + (f", heard {figures['transcript']!r}" if "transcript" in figures else ""),
+                flush=True)
             await asyncio.sleep(0.5)
     return results, ws_url
 
@@ -312,6 +322,7 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
             turns_of[protocol] += [turn for results in per_session for turn in results]
     summaries = {protocol: summarise(results) for protocol, results in turns_of.items()}
     for protocol, summary in summaries.items():
+        summary.update(error_rate(texts, turns_of[protocol], language))
         if turns_of[protocol] and cpu_of[protocol] > 0:
             summary["server_cpu_ms_per_turn"] = round(
                 cpu_of[protocol] * 1000 / len(turns_of[protocol]), 1)

@@ -27,6 +27,20 @@ def summarise(results: list[dict]) -> dict:
     return summary
 
 
+def error_rate(texts: list[str], results: list[dict], language: str) -> dict:
+    """The turns' transcripts against the questions spoken: WER (CER for Korean), so that a
+    faster turn that heard less shows (trailing silence cut short changes transcripts)."""
+    from export.stt.scoring import cer, wer
+
+    heard = [(texts[r["question"]], r["transcript"]) for r in results
+             if "transcript" in r and "question" in r]
+    if not heard:
+        return {}
+    score = cer if language == "ko" else wer
+    references, transcripts = zip(*heard, strict=True)
+    return {"cer" if language == "ko" else "wer": round(score(references, transcripts), 4)}
+
+
 def print_summary(summary: dict, title: str = "") -> None:
     if title:
         print(title)
@@ -35,6 +49,9 @@ def print_summary(summary: dict, title: str = "") -> None:
         if isinstance(row, dict):
             print(f"{key:<22}{row['p50']:>10.1f}{row['p95']:>10.1f}{row['mean']:>10.1f}"
                   f"{row['max']:>10.1f}{row['n']:>5}")
+    for rate in ("wer", "cer"):
+        if rate in summary:
+            print(f"transcripts {rate.upper()} against the questions: {summary[rate]:.3f}")
     if "server_cpu_ms_per_turn" in summary:
         print(f"server CPU per turn: {summary['server_cpu_ms_per_turn']:.0f} ms")
 

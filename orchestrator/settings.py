@@ -236,7 +236,7 @@ class Settings:
     realtime_speculate_ms: int = _env(
         "REALTIME_SPECULATE_MS", "Silence inside a turn after which its final transcription "
         "and the reply start before the turn has ended; their events and stored turns are "
-        "held until it ends and dropped if the user goes on. 0: no speculative work.", 100,
+        "held until it ends and dropped if the user goes on. 0: no speculative work.", 64,
         minimum=0, maximum=10000)
     realtime_prefill: bool = _env(
         "REALTIME_PREFILL", "While the user speaks, read the coming reply's prompt (with the "

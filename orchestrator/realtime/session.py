@@ -75,6 +75,7 @@ from orchestrator.realtime.turns.taker import TurnTaker
 from orchestrator.realtime.turns.vad import SileroModel, SpeechStop
 from orchestrator.realtime.user_turns import UserTurns
 from orchestrator.settings import Settings
+from orchestrator.telemetry.metrics import SPECULATIVE_TURNS
 from storage.conversations import ConversationStore, SessionRecord
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,8 @@ class RealtimeSession:
             self.denoiser.set_type(setting.type)
 
     def _clear(self) -> None:
-        self.taker.clear()
+        if self.taker.clear():
+            SPECULATIVE_TURNS.labels("cancelled").inc()
         # The item id stays for the next turn: what partials of the dropped audio sent
         # must not count as sent for it.
         self.user_turns.forget_partials(self.taker.item_id)
@@ -342,6 +344,8 @@ class RealtimeSession:
                 self.tasks.spawn(self._short_speech(stop, started), "interruption")
             case frames.Committed():
                 await self._committed(frame)
+            case frames.Cancelled():
+                SPECULATIVE_TURNS.labels("cancelled").inc()
 
     async def _timed_partial(self, item_id: str, audio: Any) -> None:
         started = time.perf_counter()
@@ -365,7 +369,7 @@ class RealtimeSession:
             if partial is not None:
                 await asyncio.wait([partial])
             await self.user_turns.user_turn(
-                paused.item_id, pause.audio, pause.ended_at, answer=self._answer(paused.epoch),
+                paused.item_id, paused.audio, pause.ended_at, answer=self._answer(paused.epoch),
                 held=held, turn_detection_ms=lambda: held.turn_detection_ms)
 
         return Speculation(held, self.tasks.enqueue(turn, "turn"))
@@ -376,6 +380,7 @@ class RealtimeSession:
         speculation = turn.speculation
         if speculation is not None and turn.transcription is None:
             speculation.confirm(turn.turn_detection_ms)  # its work so far goes out now
+            SPECULATIVE_TURNS.labels("confirmed").inc()
             return
         if speculation is not None:
             speculation.cancel()

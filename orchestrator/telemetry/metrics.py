@@ -41,6 +41,11 @@ MEMORY_WRITES = Counter("memory_writes_total", "Turns written to conversation me
 RATE_LIMITED = Counter("rate_limit_rejections_total", "Requests refused by a key's limits "
                        "(limit: requests, audio-seconds, realtime-sessions)", ["limit"],
                        namespace=NAMESPACE)
+SPECULATIVE_TURNS = Counter(
+    "speculative_turns_total", "Turns started at a pause before the turn had ended "
+    "(REALTIME_SPECULATE_MS), by outcome: confirmed (the turn ended there, its work went "
+    "out) or cancelled (the user went on: the work was dropped, its CPU spent)", ["outcome"],
+    namespace=NAMESPACE)
 SHARED_STATE_FALLBACK = Gauge(
     "shared_state_fallback", "1 while REDIS_URL is set and Redis does not answer: this "
     "replica enforces rate limits, realtime session slots and session leases on its own "

@@ -100,7 +100,13 @@ async def test_spoken_question_gets_transcript_text_audio_and_stored_turns(live,
     done = events[-1]["response"]
     assert done["status"] == "completed", done
     assert "paris" in done["text"].lower()
-    assert done["timings"]["voice_to_voice_ms"] > 0
+    timings = done["timings"]
+    assert timings["voice_to_voice_ms"] > 0 and timings["prompt_ms"] > 0
+    # the LLM's own count of the prompt tokens it had cached (earlier turns, the prefill
+    # while the question was spoken) and of those it read after the request
+    assert timings["llm_cached_tokens"] + timings["llm_new_tokens"] == \
+        done["usage"]["input_tokens"]
+    assert done["usage"]["cached_tokens"] == timings["llm_cached_tokens"] > 0
     turns, _ = await live.runtime.conversations.list_turns(session_id)
     assert [t.role for t in turns] == ["user", "assistant"]
     assert turns[1].text == done["text"]

@@ -11,6 +11,12 @@ import numpy as np
 
 from orchestrator.realtime.turns.speculation import Speculation
 from orchestrator.realtime.turns.vad import SpeechPause, SpeechStop
+from orchestrator.speech.audio_format import MODEL_RATE
+
+TRANSCRIBED_SILENCE_MS = 128
+"""Trailing silence a speculative turn is transcribed with: what four silent 32 ms frames
+give (the 100 ms speculation pause of before, whose transcripts the tests and benchmarks
+know)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,18 @@ class Paused:
     """The speech epoch of the turn (newer speech makes its reply moot)."""
     partial: asyncio.Task | None = None
     """A partial transcript still running, which the turn's transcription waits for."""
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The turn to transcribe: the pause's audio ending in at least
+        :data:`TRANSCRIBED_SILENCE_MS` of silence, zeros making up what has not been heard
+        yet. Speculation starts earlier than that (``REALTIME_SPECULATE_MS``, 64), but a
+        recogniser given less trailing silence drops the final "?" (Moonshine: "Why is the
+        sky blue") or a word, and the turn's words decide when it ends."""
+        missing = TRANSCRIBED_SILENCE_MS * MODEL_RATE // 1000 - self.pause.silence_samples
+        if missing <= 0:
+            return self.pause.audio
+        return np.concatenate([self.pause.audio, np.zeros(missing, np.float32)])
 
 
 @dataclass(frozen=True, slots=True)

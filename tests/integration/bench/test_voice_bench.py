@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import voice, voice_report
+from export.stt.scoring import wer
 from tests.support.fake_voice import fake_services
 from tests.support.realtime import live_server
 
@@ -32,8 +33,14 @@ async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys) -> No
     # a character).
     assert every["webrtc"]["client_v2v_ms"]["p50"] > 0
     assert every["twilio"]["client_v2v_ms"]["p50"] > 0
+    # What was heard against what was said: the fake recogniser hears "what is the weather
+    # like" for "Hello there, how are you"
+    assert summary["wer"] == round(wer(["Hello there, how are you"],
+                                       ["what is the weather like"]), 4) > 0
+    assert "wer" not in every["twilio"]  # a phone stream carries no transcripts
     voice_report.print_summary(summary)
-    assert "client_v2v_ms" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "client_v2v_ms" in out and "transcripts WER against the questions" in out
 
 
 def test_the_stage_plot_splits_voice_to_voice_where_stages_hand_over(tmp_path) -> None:

@@ -71,6 +71,19 @@ async def manual_turn(client, wait_for: str = "response.done") -> list[dict]:  #
     return await client.until(wait_for)
 
 
+async def spoken_turn(live, services: dict, question: np.ndarray, *, lead_s: float,  # type: ignore[no-untyped-def]
+                      until: str = "response.done") -> tuple[str, list[dict]]:
+    """A new session of alice's speaks ``question`` at 24 kHz after ``lead_s`` of silence,
+    then a second of silence; returns the session id and its events up to ``until``."""
+    live.use(services)
+    session_id = await live.new_session("alice")
+    async with live.connect("alice", session_id) as client:
+        await client.next()
+        await client.append(np.concatenate([silence(lead_s, 24000), question,
+                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
+        return session_id, await client.until(until)
+
+
 # --- refusals ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("case", "code", "error_code"), [
@@ -201,13 +214,7 @@ async def test_a_reply_cut_by_its_token_limit_ends_incomplete(live) -> None:
 async def test_server_vad_turn_from_speech_at_24khz_faster_than_real_time(live,
                                                                           question) -> None:
     stt = FakeSTT()
-    live.use(fake_services(stt=stt))
-    session_id = await live.new_session("alice")
-    async with live.connect("alice", session_id) as client:
-        await client.next()
-        await client.append(np.concatenate([silence(0.5, 24000), question,
-                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
-        events = await client.until("response.done")
+    _, events = await spoken_turn(live, fake_services(stt=stt), question, lead_s=0.5)
     first = [e["type"] for e in events]
     order = ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
              "input_audio_buffer.committed",
@@ -220,10 +227,11 @@ async def test_server_vad_turn_from_speech_at_24khz_faster_than_real_time(live,
     speech_ms = len(question) / 24
     assert stopped["audio_end_ms"] == pytest.approx(500 + speech_ms, abs=400)
     # The final transcription got the turn at 16 kHz as it was at the first pause:
-    # prefix + speech + REALTIME_SPECULATE_MS (100) of silence. It ran speculatively and was
-    # adopted when the 500 ms silence ended the turn (earlier calls are partials).
+    # prefix + speech + 128 ms of silence (REALTIME_SPECULATE_MS, 64, of it heard, zeros for
+    # the rest). It ran speculatively and was adopted when the 500 ms silence ended the
+    # turn (earlier calls are partials).
     assert stt.calls[-1] / 16 == pytest.approx(stopped["audio_end_ms"]
-                                              - started["audio_start_ms"] + 100, abs=120)
+                                              - started["audio_start_ms"] + 128, abs=120)
     assert events[-1]["response"]["status"] == "completed"
     assert events[-1]["response"]["timings"]["voice_to_voice_ms"] > 0
 
@@ -440,13 +448,9 @@ class GrowingSTT(FakeSTT):
 async def test_partial_transcripts_while_speaking_add_up_to_the_final_one(live,
                                                                          question) -> None:
     stt = GrowingSTT()
-    live.use(fake_services(stt=stt))
-    session_id = await live.new_session("alice")
-    async with live.connect("alice", session_id) as client:
-        await client.next()
-        await client.append(np.concatenate([silence(0.3, 24000), question,
-                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
-        events = await client.until("conversation.item.input_audio_transcription.completed")
+    _, events = await spoken_turn(
+        live, fake_services(stt=stt), question, lead_s=0.3,
+        until="conversation.item.input_audio_transcription.completed")
     types = [e["type"] for e in events]
     stopped = types.index("input_audio_buffer.speech_stopped")
     deltas = [e for e in events if e["type"].endswith("transcription.delta")]
@@ -482,13 +486,8 @@ def said(message) -> str:  # type: ignore[no-untyped-def]
 
 async def test_the_words_so_far_are_prefilled_while_the_user_speaks(live, question) -> None:
     stt, llm = GrowingSTT(), PrefillLLM()
-    live.use(fake_services(stt=stt, llm=llm))
-    session_id = await live.new_session("alice")
-    async with live.connect("alice", session_id) as client:
-        await client.next()
-        await client.append(np.concatenate([silence(0.3, 24000), question,
-                                            silence(1.0, 24000)]), 24000, chunk_ms=40)
-        events = await client.until("response.done")
+    session_id, events = await spoken_turn(live, fake_services(stt=stt, llm=llm), question,
+                                           lead_s=0.3)
     final = next(e["transcript"] for e in events
                  if e["type"] == "conversation.item.input_audio_transcription.completed")
     prefilled = [said(messages[-1]) for messages in llm.prefills]

@@ -212,3 +212,19 @@ async def test_clear_drops_the_speculative_turn_and_keeps_the_item(speech: np.nd
     h.frames.clear()
     await h.feed(silence(1.0))
     assert h.frames == []  # the dropped turn does not end later
+
+
+def test_a_speculative_turn_is_transcribed_with_the_trailing_silence_of_four_frames() -> None:
+    """Speculation starts after two silent frames, but the recogniser gets four frames of
+    silence (zeros for the two not heard yet): with less, Moonshine dropped the "?" of
+    "Why is the sky blue?", and the turn then waited 2 s for its end."""
+    from orchestrator.realtime.turns.frames import TRANSCRIBED_SILENCE_MS, Paused
+    from orchestrator.realtime.turns.vad import SpeechPause
+
+    speech = np.full(16000, 0.25, np.float32)
+    early = Paused("item_1", SpeechPause(1000, speech, 0.0, 64, 1024), epoch=1)
+    assert TRANSCRIBED_SILENCE_MS == 128
+    assert early.audio.size == 16000 + 1024 and not early.audio[16000:].any()
+    assert np.array_equal(early.audio[:16000], speech)
+    late = Paused("item_1", SpeechPause(1000, speech, 0.0, 200, 3200), epoch=1)
+    assert late.audio is speech  # silence enough already: the audio as heard
