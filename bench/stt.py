@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.stats import percentile
-from bench.wer import cer, wer
+from bench.wer import error_rate
 from export.stt import testspeech
 
 UTTERANCES = list(testspeech.ENGLISH)
@@ -69,11 +69,11 @@ class PathResult:
         if not self.latencies_s:
             return {"path": self.name, "note": self.note}
         mean = float(np.mean(self.latencies_s))
+        metric, score = error_rate(language)
         return {"path": self.name, "p50_ms": round(percentile(self.latencies_s, 50) * 1000, 1),
                 "p95_ms": round(percentile(self.latencies_s, 95) * 1000, 1),
                 "rtf": round(mean / audio_s, 3),
-                "cer" if language == "ko" else "wer": round(
-                    _score(references, self.texts, language), 4),
+                metric: round(score(references, self.texts), 4),
                 "note": self.note}
 
 
@@ -105,10 +105,6 @@ def _language(language: str) -> tuple[tuple[str, ...], testspeech.Speaker]:
                          "(pass --audio and --reference for others)")
     return testspeech.ENGLISH, testspeech.voices(*(testspeech.espeak_speaker("en-us", wpm)
                                                    for wpm in (150, 185)))
-
-
-def _score(references: list[str], texts: list[str], language: str) -> float:
-    return (cer if language == "ko" else wer)(references, texts)
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -293,7 +289,7 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
             results += _peers(repository.manifest("stt", whisper_versions[-1]), clips, args)
     audio_s = float(np.mean([c.size for c in clips])) / 16_000
     rows = [r.row(references, audio_s, args.language) for r in results]
-    metric = "CER" if args.language == "ko" else "WER"
+    metric = error_rate(args.language)[0].upper()
     kind = "long recordings" if args.long_form else "utterances"
     print(f"machine: {platform.machine()}, {_cpus()} CPU cores; {len(clips)} {kind} of "
           f"{min(c.size for c in clips) / 16000:.1f}-{max(c.size for c in clips) / 16000:.1f} s "

@@ -51,7 +51,7 @@ from bench.speech import espeak
 from bench.twilio_peer import StreamSocket
 from bench.voice_report import (
     TOKENS,
-    error_rate,
+    heard_error_rate,
     plot,
     print_capacity,
     print_summary,
@@ -322,7 +322,7 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
             turns_of[protocol] += [turn for results in per_session for turn in results]
     summaries = {protocol: summarise(results) for protocol, results in turns_of.items()}
     for protocol, summary in summaries.items():
-        summary.update(error_rate(texts, turns_of[protocol], language))
+        summary.update(heard_error_rate(texts, turns_of[protocol], language))
         if turns_of[protocol] and cpu_of[protocol] > 0:
             summary["server_cpu_ms_per_turn"] = round(
                 cpu_of[protocol] * 1000 / len(turns_of[protocol]), 1)

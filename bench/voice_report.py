@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 from bench.stats import Summary, percentile
+from bench.wer import error_rate
 
 STAGES = ("turn_detection_ms", "stt_ms", "stt_tail_ms", "prompt_ms", "llm_start_ms",
           "llm_first_token_ms", "first_chunk_ms", "tts_first_audio_ms", "voice_to_voice_ms",
@@ -27,18 +28,16 @@ def summarise(results: list[dict]) -> dict:
     return summary
 
 
-def error_rate(texts: list[str], results: list[dict], language: str) -> dict:
+def heard_error_rate(texts: list[str], results: list[dict], language: str) -> dict:
     """The turns' transcripts against the questions spoken: WER (CER for Korean), so that a
     faster turn that heard less shows (trailing silence cut short changes transcripts)."""
-    from export.stt.scoring import cer, wer
-
     heard = [(texts[r["question"]], r["transcript"]) for r in results
              if "transcript" in r and "question" in r]
     if not heard:
         return {}
-    score = cer if language == "ko" else wer
+    metric, score = error_rate(language)
     references, transcripts = zip(*heard, strict=True)
-    return {"cer" if language == "ko" else "wer": round(score(references, transcripts), 4)}
+    return {metric: round(score(references, transcripts), 4)}
 
 
 def print_summary(summary: dict, title: str = "") -> None:
