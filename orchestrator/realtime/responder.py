@@ -115,13 +115,14 @@ class Responder:
         """The user is still speaking; ``user_text`` is what they said so far (a partial
         transcript). Read the prompt the reply would have into the LLM's prefix cache now,
         so that when the turn ends only its last words are new (:mod:`.reply.prefill`)."""
-        if self._pending or self.ports.llm is None or not user_text.strip():
+        said = user_text.strip()
+        if self._pending or self.ports.llm is None or not said:
             return
         # A copy of the history cursor: a prompt that is never sent must not move it.
         context = dataclasses.replace(self.prompt_context, cursor=dataclasses.replace(
             self.prompt_context.cursor))
-        self._prefill.start(lambda: self._plan(None, "", "", None, user_text.strip(),
-                                               audio=False, context=context))
+        self._prefill.start(lambda: self._plan(None, "", "", None, said, audio=False,
+                                               context=context))
 
     async def respond(self, options: ResponseOptions | None, *,
                       end_of_speech: float | None = None, stt_ms: float | None = None,

@@ -75,7 +75,6 @@ from orchestrator.realtime.turns.taker import TurnTaker
 from orchestrator.realtime.turns.vad import SileroModel, SpeechStop
 from orchestrator.realtime.user_turns import UserTurns
 from orchestrator.settings import Settings
-from orchestrator.telemetry.metrics import SPECULATIVE_TURNS
 from storage.conversations import ConversationStore, SessionRecord
 
 log = logging.getLogger(__name__)
@@ -294,8 +293,7 @@ class RealtimeSession:
             self.denoiser.set_type(setting.type)
 
     def _clear(self) -> None:
-        if self.taker.clear():
-            SPECULATIVE_TURNS.labels("cancelled").inc()
+        self.taker.clear()
         # The item id stays for the next turn: what partials of the dropped audio sent
         # must not count as sent for it.
         self.user_turns.forget_partials(self.taker.item_id)
@@ -344,8 +342,6 @@ class RealtimeSession:
                 self.tasks.spawn(self._short_speech(stop, started), "interruption")
             case frames.Committed():
                 await self._committed(frame)
-            case frames.Cancelled():
-                SPECULATIVE_TURNS.labels("cancelled").inc()
 
     async def _timed_partial(self, item_id: str, audio: Any) -> None:
         started = time.perf_counter()
@@ -380,7 +376,6 @@ class RealtimeSession:
         speculation = turn.speculation
         if speculation is not None and turn.transcription is None:
             speculation.confirm(turn.turn_detection_ms)  # its work so far goes out now
-            SPECULATIVE_TURNS.labels("confirmed").inc()
             return
         if speculation is not None:
             speculation.cancel()

@@ -44,7 +44,8 @@ RATE_LIMITED = Counter("rate_limit_rejections_total", "Requests refused by a key
 SPECULATIVE_TURNS = Counter(
     "speculative_turns_total", "Turns started at a pause before the turn had ended "
     "(REALTIME_SPECULATE_MS), by outcome: confirmed (the turn ended there, its work went "
-    "out) or cancelled (the user went on: the work was dropped, its CPU spent)", ["outcome"],
+    "out) or cancelled (the user went on, cleared the buffer or left: the work was dropped, "
+    "its CPU spent)", ["outcome"],
     namespace=NAMESPACE)
 SHARED_STATE_FALLBACK = Gauge(
     "shared_state_fallback", "1 while REDIS_URL is set and Redis does not answer: this "

@@ -19,6 +19,7 @@ from typing import Any
 
 from orchestrator.realtime.ports import ReplySink
 from orchestrator.realtime.protocol.outbound import ConnectionClosed
+from orchestrator.telemetry.metrics import SPECULATIVE_TURNS
 
 
 class HeldSink:
@@ -84,7 +85,8 @@ class HeldSink:
 
 
 class Speculation:
-    """One speculative turn: its sink and the task running it."""
+    """One speculative turn: its sink and the task running it. Each ends confirmed or
+    cancelled, and is counted so (``voicechat_speculative_turns_total``)."""
 
     def __init__(self, sink: HeldSink, task: asyncio.Task) -> None:
         self.sink, self.task = sink, task
@@ -92,6 +94,8 @@ class Speculation:
     def confirm(self, turn_detection_ms: float) -> None:
         self.sink.turn_detection_ms = turn_detection_ms
         self.sink.release()
+        SPECULATIVE_TURNS.labels("confirmed").inc()
 
     def cancel(self) -> None:
         self.task.cancel()
+        SPECULATIVE_TURNS.labels("cancelled").inc()

@@ -92,6 +92,8 @@ async def test_realtime_sessions_and_turn_stages(tmp_path: Path) -> None:
     assert sample(during, sessions, protocol="ws") - sample(before, sessions, protocol="ws") == 1
     assert sample(after, sessions, protocol="ws") == sample(before, sessions, protocol="ws")
     assert moved("voicechat_turns_total", transport="realtime", status="completed") == 1
+    # the turn was answered from its first pause, and that speculative work went out
+    assert moved("voicechat_speculative_turns_total", outcome="confirmed") == 1
     stages = "voicechat_turn_stage_seconds_count"
     for stage in ("stt", "llm_first_token", "first_audio", "voice_to_voice"):
         assert moved(stages, stage=stage, transport="realtime") == 1, stage
