@@ -243,6 +243,11 @@ class Settings:
         "partial transcript) into the LLM's prefix cache, so that at the turn's end only its "
         "last words are new to the model; costs a little LLM work per partial transcript.",
         True)
+    realtime_mcp_filler_ms: int = _env(
+        "REALTIME_MCP_FILLER_MS", "A spoken response whose MCP tool calls have run this long "
+        "says a short filler in the conversation's language (\"One moment, please.\") as a "
+        "message of the response, so a caller does not sit in silence; 0: never.", 1000,
+        minimum=0, maximum=60000)
     reply_first_clause_words: int = _env(
         "REPLY_FIRST_CLAUSE_WORDS", "A spoken reply's first chunk goes to speech synthesis at "
         "the first clause boundary (comma, colon, dash) with at least this many words, "

@@ -21,9 +21,11 @@ the session's echo leaves them out, and error messages and logs have them masked
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +69,8 @@ LIST_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 30.0
 """How long one tool call may take."""
 KEEP_APPROVALS = 64  # approval requests waiting for an answer, per session
+CANCELLED = {"type": "tool_execution_error",
+             "message": "cancelled: the response was cancelled while the call ran"}
 
 
 class McpFailure(Exception):
@@ -158,9 +162,12 @@ class McpServers:
     # --- calls ---------------------------------------------------------------------------
 
     async def run_calls(self, calls: list[Any], out: Any, response_id: str,
-                        first_index: int) -> list[OutputItem]:
+                        first_index: int, *,
+                        stopped: asyncio.Event | None = None) -> list[OutputItem]:
         """The model's calls of MCP tools: each runs now (``mcp_call``) or waits for the
-        client's approval (``mcp_approval_request``). Returns the items, in order."""
+        client's approval (``mcp_approval_request``). Returns the items, in order.
+        ``stopped``: set when the response is cancelled; a call in flight then ends as
+        failed at once, and no later call starts."""
         items: list[OutputItem] = []
         for index, call in enumerate(calls, first_index):
             found = self._find(call.name)
@@ -181,7 +188,7 @@ class McpServers:
                 items.append(request)
             else:
                 items.append(await self._run(server, call.name, call.arguments, out,
-                                             response_id, index))
+                                             response_id, index, stopped=stopped))
         return items
 
     def answer(self, item: NewMcpApprovalResponse) -> ItemCreated:
@@ -196,17 +203,18 @@ class McpServers:
             id=item.id or new_id("item"), approval_request_id=item.approval_request_id,
             approve=item.approve, reason=item.reason))
 
-    async def run_approved(self, request_id: str, out: Any, response_id: str) -> McpCall | None:
+    async def run_approved(self, request_id: str, out: Any, response_id: str, *,
+                           stopped: asyncio.Event | None = None) -> McpCall | None:
         waiting = self.approvals.pop(request_id, None)
         if waiting is None:
             return None
         server, request = waiting
         return await self._run(server, request.name, request.arguments, out, response_id, 0,
-                               approval_request_id=request_id)
+                               approval_request_id=request_id, stopped=stopped)
 
     async def _run(self, server: _Server, name: str, arguments: str, out: Any,
-                   response_id: str, index: int, *,
-                   approval_request_id: str | None = None) -> McpCall:
+                   response_id: str, index: int, *, approval_request_id: str | None = None,
+                   stopped: asyncio.Event | None = None) -> McpCall:
         item = McpCall(id=new_id("mcp"), server_label=server.label, name=name, arguments="",
                        approval_request_id=approval_request_id)
         part = {"item_id": item.id, "output_index": index}
@@ -218,7 +226,7 @@ class McpServers:
             await emit(out, event)
         item = msgspec.structs.replace(item, arguments=arguments)
         try:
-            item.output = await self._call(server, name, arguments)
+            item.output = await _unless_stopped(self._call(server, name, arguments), stopped)
             await emit(out, McpCallCompleted(**part))
         except McpFailure as failure:
             item.error = failure.error
@@ -292,6 +300,29 @@ class McpServers:
 
     def _find(self, name: str) -> tuple[_Server, McpListedTool] | None:
         return next(((s, t) for s, t in self._tools() if t.name == name), None)
+
+
+async def _unless_stopped(call: Awaitable[str], stopped: asyncio.Event | None) -> str:
+    """The call's result, unless ``stopped`` is set first: then the call is cancelled
+    (its connection closed) and it fails as cancelled."""
+    if stopped is None:
+        return await call
+    if stopped.is_set():
+        if inspect.iscoroutine(call):
+            call.close()  # never awaited: say so to Python, not as a warning
+        raise McpFailure(CANCELLED)
+    task, waiter = asyncio.ensure_future(call), asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if task.cancelled():
+        raise McpFailure(CANCELLED)
+    return task.result()
 
 
 @asynccontextmanager

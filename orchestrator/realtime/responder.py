@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -38,6 +38,7 @@ from orchestrator.realtime.protocol.events import (
     new_id,
 )
 from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.reply.filler import Filler, FillerVoice, filler_phrase, last_user_text
 from orchestrator.realtime.reply.plan import Pacing, ReplyOutcome, ReplyPlan
 from orchestrator.realtime.reply.prefill import Prefill
 from orchestrator.realtime.reply.stages import Reply
@@ -68,7 +69,7 @@ class Responder:
                  config: Callable[[], SessionConfig], prompt_context: PromptContext,
                  pacing: Pacing = Pacing(), llm_version: str = "",
                  reply_sent: Callable[[], None] | None = None,
-                 mcp: McpServers | None = None) -> None:
+                 mcp: McpServers | None = None, mcp_filler_s: float = 0.0) -> None:
         self.session_id = session_id
         self.ports, self.store, self.outbound, self.items = ports, store, outbound, items
         self.config = config
@@ -81,11 +82,14 @@ class Responder:
         audio (the idle timeout counts from there)."""
         self.mcp = mcp or McpServers()
         """The session's MCP servers: their tools are offered, their calls run here."""
+        self.mcp_filler_s = mcp_filler_s
+        """A spoken response whose MCP calls run this long says a filler (0: never)."""
         self.reply: Reply | None = None
         self._pending = False
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
         self._calling: str | None = None  # the response whose MCP calls are running
+        self._calls_stopped = asyncio.Event()  # set: that response was cancelled
         self._prefill = Prefill(ports.llm, items.spawn)
 
     # --- who may start a reply -------------------------------------------------------------
@@ -194,13 +198,39 @@ class Responder:
         """Run (or ask approval for) the reply's MCP calls; True when one ran."""
         if not reply.mcp_calls or outcome.status != "completed":
             return False
-        self._calling = response_id  # a cancel now ends the response once the call is done
+        plan = reply.plan
+        voice = FillerVoice(plan.voice, plan.speed, plan.output_rate, plan.output_format,
+                            plan.voice_languages) if plan.audio else None
+        items, filler = await self._calls(
+            lambda stopped: self.mcp.run_calls(reply.mcp_calls, out, response_id,
+                                               reply.outputs, stopped=stopped),
+            out, response_id, voice, last_user_text(plan.messages),
+            reply.outputs + len(reply.mcp_calls))
+        outcome.function_calls += items
+        return await self._store_mcp(items, filler)
+
+    async def _calls(self, run: Callable[[asyncio.Event], Awaitable[list[Any]]],
+                     out: ReplySink, response_id: str, voice: FillerVoice | None, said: str,
+                     filler_index: int) -> tuple[list[Any], Filler | None]:
+        """Run MCP calls for ``response_id`` (a cancel stops them), with a spoken filler
+        while they are slow (``voice``: the response speaks). Returns the calls' items and
+        the filler, if one began."""
+        self._calling, self._calls_stopped = response_id, asyncio.Event()
+        calls = run(self._calls_stopped)
+        phrase = filler_phrase(said, voice) if voice is not None and self.mcp_filler_s > 0 \
+            else None
         try:
-            items = await self.mcp.run_calls(reply.mcp_calls, out, response_id, reply.outputs)
+            if phrase is None or voice is None or self.ports.tts is None:
+                return await calls, None
+            filler = Filler(phrase, voice, self.ports.tts, out, response_id, filler_index,
+                            self.mcp_filler_s)
+            items = await filler.around(calls)
+            if filler.item is None:
+                return items, None
+            await out.settled(response_id)  # what is stored is what was heard
+            return items, filler
         finally:
             self._calling = None
-        outcome.function_calls += items
-        return await self._store_mcp(items)
 
     async def run_approved(self, request_id: str) -> None:
         """The client approved an MCP call: a response that runs it, then one that reads
@@ -212,35 +242,61 @@ class Responder:
         try:
             await emit(self.outbound, ResponseCreated(response=ResponseInfo(
                 id=response_id, modalities=modalities)))
-            item = await self.mcp.run_approved(request_id, self.outbound, response_id)
-            items = [item] if item is not None else []
-            ran = await self._store_mcp(items)
+            config = self.config()
+            voice = FillerVoice(
+                config.voice, config.speed,
+                format_rate(config.output_audio_format, config.output_sample_rate),
+                config.output_audio_format,
+                self.ports.catalogue.voice_languages(config.voice)
+                if self.ports.catalogue is not None else None) if "audio" in modalities \
+                else None
+            said = await self._said_last()
+
+            async def run(stopped: asyncio.Event) -> list[Any]:
+                item = await self.mcp.run_approved(request_id, self.outbound, response_id,
+                                                   stopped=stopped)
+                return [item] if item is not None else []
+
+            items, filler = await self._calls(run, self.outbound, response_id, voice, said, 1)
+            ran = await self._store_mcp(items, filler)
         finally:
             self._pending = False
+        cancelled = self._undelivered.pop(response_id, None)
         await emit(self.outbound, ResponseDone(response=ResponseInfo(
-            id=response_id, status="completed", modalities=modalities,
-            function_calls=items)), on_sent=self.reply_sent)
-        if ran:
+            id=response_id, status="cancelled" if cancelled else "completed",
+            status_details={"type": "cancelled", "reason": cancelled} if cancelled else None,
+            modalities=modalities, function_calls=items)), on_sent=self.reply_sent)
+        if ran and not cancelled:
             await self.respond(_answering(None), follow_ups=1)
 
-    async def _store_mcp(self, items: list[Any]) -> bool:
+    async def _store_mcp(self, items: list[Any], filler: Filler | None = None) -> bool:
         """Each MCP call that ran is stored as the assistant's call and its result (the
-        next reply's prompt reads both); True when there was one."""
+        next reply's prompt reads both); True when there was one. A filler heard while
+        they ran is the text of the first call's turn, as a model that speaks before it
+        calls has it."""
         ran = False
         for item in items:
             if not isinstance(item, McpCall):
                 continue
-            ran = True
+            said = filler.spoken if filler is not None and not ran else ""
             call = {"call_id": item.id, "name": item.name, "arguments": item.arguments,
                     "item_id": item.id}
             record = await self.store.add_turn(self.session_id, text_turn_row(
-                "assistant", "", tool_calls=[call]))
+                "assistant", said, tool_calls=[call]))
+            if said and filler is not None and filler.item is not None:
+                self.items.keep(record.id, filler.item)
+            ran = True
             self.items.keep(record.id, item)
             result = item.output if item.error is None else \
                 f"error: {item.error.get('message', 'the call failed')}"
             await self.store.add_turn(self.session_id, text_turn_row(
                 "tool", result or "", tool_call_id=item.id))
         return ran
+
+    async def _said_last(self) -> str:
+        """The user's last words in this conversation (the filler speaks their language)."""
+        turns = await self.store.recent_turns(self.session_id, 8)
+        return next((t.text for t in reversed(turns) if t.role == "user"), "")
 
     def _modalities(self, options: ResponseOptions | None) -> list[Any]:
         wanted = (options.modalities if options is not None else None) or \
@@ -363,10 +419,12 @@ class Responder:
         if reply is None:
             return False
         if not reply.cancel(reason):
-            if not await reply.outbound.drop_response(reply.plan.response_id) and \
-                    self._calling != reply.plan.response_id:
+            calling = self._calling == reply.plan.response_id
+            if not await reply.outbound.drop_response(reply.plan.response_id) and not calling:
                 return False
             self._undelivered[reply.plan.response_id] = reason
+            if calling:
+                self._calls_stopped.set()  # the MCP calls in flight end now
             return True
         await reply.outbound.drop_response(reply.plan.response_id)
         return True

@@ -107,7 +107,8 @@ class RealtimeSession:
                                          settings.realtime_history_turns,
                                          settings.memory_top_k, settings.memory_min_score),
             pacing=Pacing.from_settings(settings), llm_version=llm_version,
-            reply_sent=lambda: self.idle.reply_sent(), mcp=self.mcp)
+            reply_sent=lambda: self.idle.reply_sent(), mcp=self.mcp,
+            mcp_filler_s=settings.realtime_mcp_filler_ms / 1000)
         self.user_turns = UserTurns(session_id=record.id, ports=ports, store=store,
                                     outbound=outbound, items=self.items,
                                     responder=self.responder, config=lambda: self.config)

@@ -574,11 +574,13 @@ class ResponseAudioTranscriptDelta(_ResponsePart, tag="response.audio_transcript
 class _OutputItem(_Server, kw_only=True):
     response_id: str
     output_index: int
-    item: OutputItem
+    item: OutputItem | Item
+    """A call, or a message other than the reply's own (a filler said while MCP calls run)."""
 
 
 class OutputItemAdded(_OutputItem, tag="response.output_item.added"):
-    """A function call begins (message items are implied by their deltas on ``/ws``)."""
+    """A function call begins, or a message other than the reply's own (the reply's
+    message is implied by its deltas on ``/ws``)."""
 
 
 class OutputItemDone(_OutputItem, tag="response.output_item.done"):

@@ -4,7 +4,7 @@ lifecycle it sends is drawn in :mod:`.openai`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -47,11 +47,19 @@ _INCOMPLETE_REASONS = {"max_output_tokens": "max_output_tokens"}
 
 @dataclass(slots=True)
 class _Reply:
+    """A response's message item as it is translated (the reply's own, or another
+    message of the response, e.g. a filler said while MCP calls run)."""
+
     id: str
     item_id: str
     audio: bool
     started: bool = False
     previous_item_id: str | None = None
+    output_index: int = 0
+    announced: bool = False
+    """Its ``output_item.added`` has been sent (the reply's own is implied by a delta)."""
+    more_output: list[dict[str, Any]] = field(default_factory=list)
+    """The response's other messages, ended, for ``response.done``'s output."""
 
 
 class ServerTranslator:
@@ -66,6 +74,7 @@ class ServerTranslator:
         self.rate_limits = rate_limits
         self._names = _DELTAS[dialect]
         self._replies: dict[str, _Reply] = {}
+        self._messages: dict[str, _Reply] = {}  # a response's other messages, by item id
         self._last_item: str | None = None
 
     def __call__(self, event: Any) -> list[Any]:
@@ -82,16 +91,20 @@ class ServerTranslator:
                 return [{"type": "response.created", "event_id": event.event_id,
                          "response": self.response(info, [])}]
             case ResponseTextDelta():
-                reply = self._replies.get(event.response_id)
+                reply = self._reply_of(event)
                 if reply is not None and reply.audio:
                     return []  # the transcript deltas say it
                 return self._delta(event, "text", reply)
             case ResponseAudioTranscriptDelta():
-                return self._delta(event, "transcript", self._replies.get(event.response_id))
+                return self._delta(event, "transcript", self._reply_of(event))
             case ResponseAudioDelta():
-                return self._delta(event, "audio", self._replies.get(event.response_id))
+                return self._delta(event, "audio", self._reply_of(event))
             case ResponseDone(response=info):
                 return self._done(event, info)
+            case OutputItemAdded(item=Item() as item):
+                return self._message_added(event, item)
+            case OutputItemDone(item=Item() as item) if item.id in self._messages:
+                return self._message_done(self._messages.pop(item.id), item)
             case OutputItemAdded(item=item):
                 previous, self._last_item = self._last_item, item.id
                 return [msgspec.to_builtins(event),
@@ -243,43 +256,87 @@ class ServerTranslator:
                         "previous_item_id": previous, "item": data})
         return out
 
+    def _reply_of(self, event: Any) -> _Reply | None:
+        return self._messages.get(event.item_id) or self._replies.get(event.response_id)
+
     def _ids(self, reply: _Reply) -> dict[str, Any]:
-        return {"response_id": reply.id, "item_id": reply.item_id, "output_index": 0,
-                "content_index": 0}
+        return {"response_id": reply.id, "item_id": reply.item_id,
+                "output_index": reply.output_index, "content_index": 0}
 
     def _delta(self, event: Any, kind: str, reply: _Reply | None) -> list[Any]:
         delta = {"type": f"{self._names[kind]}.delta", "event_id": event.event_id,
                  "response_id": event.response_id, "item_id": event.item_id,
-                 "output_index": 0, "content_index": 0, "delta": event.delta}
+                 "output_index": event.output_index, "content_index": 0, "delta": event.delta}
         if reply is None or reply.started:
             return [delta]
         reply.started = True
-        reply.previous_item_id, self._last_item = self._last_item, reply.item_id
-        started = assistant_item(reply.item_id, "", reply.audio, "in_progress")
+        out = []
+        if not reply.announced:
+            reply.announced = True
+            reply.previous_item_id, self._last_item = self._last_item, reply.item_id
+            started = assistant_item(reply.item_id, "", reply.audio, "in_progress")
+            out += [{"type": "response.output_item.added", "event_id": new_id("event"),
+                     "response_id": reply.id, "output_index": reply.output_index,
+                     "item": self.item(started)},
+                    *self._item_added(started, reply.previous_item_id, done=False)]
         part = {**assistant_part("", reply.audio), **({"audio": None} if reply.audio else {})}
-        return [{"type": "response.output_item.added", "event_id": new_id("event"),
-                 "response_id": reply.id, "output_index": 0, "item": self.item(started)},
-                *self._item_added(started, reply.previous_item_id, done=False),
-                {"type": "response.content_part.added", "event_id": new_id("event"),
-                 **self._ids(reply), "part": part},
-                delta]
+        return [*out, {"type": "response.content_part.added", "event_id": new_id("event"),
+                       **self._ids(reply), "part": part}, delta]
+
+    def _message_added(self, event: OutputItemAdded, item: Item) -> list[Any]:
+        """A message of the response other than the reply's own begins."""
+        audio = any(part.get("type") == "audio" for part in item.content) or \
+            self._replies.get(event.response_id, _Reply("", "", True)).audio
+        message = _Reply(event.response_id, item.id, audio, output_index=event.output_index,
+                         announced=True, previous_item_id=self._last_item)
+        self._messages[item.id], self._last_item = message, item.id
+        return [{"type": "response.output_item.added", "event_id": event.event_id,
+                 "response_id": event.response_id, "output_index": event.output_index,
+                 "item": self.item(item)},
+                *self._item_added(item, message.previous_item_id, done=False)]
+
+    def _message_done(self, message: _Reply, item: Item) -> list[Any]:
+        text = next((part.get("transcript") or part.get("text") or ""
+                     for part in item.content), "")
+        data = self.item(item)
+        out = self._part_done(message, text) if message.started else []
+        out.append({"type": "response.output_item.done", "event_id": new_id("event"),
+                    "response_id": message.id, "output_index": message.output_index,
+                    "item": data})
+        if self.dialect == "ga":
+            out.append({"type": "conversation.item.done", "event_id": new_id("event"),
+                        "previous_item_id": message.previous_item_id, "item": data})
+        reply = self._replies.get(message.id)
+        if reply is not None:
+            reply.more_output.append(data)
+        return out
+
+    def _part_done(self, reply: _Reply, text: str) -> list[Any]:
+        """The ends of a message's content: its audio and transcript, or its text."""
+        ids = self._ids(reply)
+        out: list[Any] = []
+        if reply.audio:
+            out.append({"type": f"{self._names['audio']}.done",
+                        "event_id": new_id("event"), **ids})
+            out.append({"type": f"{self._names['transcript']}.done",
+                        "event_id": new_id("event"), **ids, "transcript": text})
+        else:
+            out.append({"type": f"{self._names['text']}.done",
+                        "event_id": new_id("event"), **ids, "text": text})
+        out.append({"type": "response.content_part.done", "event_id": new_id("event"),
+                    **ids, "part": assistant_part(text, reply.audio)})
+        return out
 
     def _done(self, event: ResponseDone, info: ResponseInfo) -> list[Any]:
-        reply = self._replies.pop(info.id, None)
         out: list[Any] = []
+        for open_id in [k for k, m in self._messages.items() if m.id == info.id]:
+            message = self._messages.pop(open_id)  # never ended: ended with the response
+            out += self._message_done(message, assistant_item(
+                message.item_id, "", message.audio, "incomplete"))
+        reply = self._replies.pop(info.id, None)
         output: list[dict[str, Any]] = []
         if reply is not None and reply.started:
-            ids = self._ids(reply)
-            if reply.audio:
-                out.append({"type": f"{self._names['audio']}.done",
-                            "event_id": new_id("event"), **ids})
-                out.append({"type": f"{self._names['transcript']}.done",
-                            "event_id": new_id("event"), **ids, "transcript": info.text})
-            else:
-                out.append({"type": f"{self._names['text']}.done",
-                            "event_id": new_id("event"), **ids, "text": info.text})
-            out.append({"type": "response.content_part.done", "event_id": new_id("event"),
-                        **ids, "part": assistant_part(info.text, reply.audio)})
+            out += self._part_done(reply, info.text)
             status = "completed" if info.status == "completed" else "incomplete"
             item = self.item(assistant_item(reply.item_id, info.text, reply.audio, status))
             output.append(item)
@@ -289,6 +346,7 @@ class ServerTranslator:
                 out.append({"type": "conversation.item.done", "event_id": new_id("event"),
                             "previous_item_id": reply.previous_item_id, "item": item})
         output += [self.item(call) for call in info.function_calls]
+        output += reply.more_output if reply is not None else []
         out.append({"type": "response.done", "event_id": event.event_id,
                     "response": self.response(info, output)})
         out.append({"type": "rate_limits.updated", "event_id": new_id("event"),

@@ -372,8 +372,115 @@ async def test_a_cancel_while_a_call_runs_ends_the_response_without_an_answer(
         after = await events_until(conn, "session.updated", GA_EVENTS)
     response = {e["type"]: e for e in done}["response.done"]["response"]
     assert response["status"] == "cancelled"
+    # the call was stopped, not waited for (the tool takes 2 s and would have completed)
+    assert "response.mcp_call.failed" in types_of(done)
+    assert "response.mcp_call.completed" not in types_of(done)
+    (output,) = response["output"]
+    assert output["error"]["message"].startswith("cancelled")
     assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
     assert len(llm.prompts) == 1
+
+
+SPOKEN = {"type": "realtime", "output_modalities": ["audio"],
+          "audio": {"input": {"turn_detection": None}}}
+
+
+@pytest.fixture
+async def filling(tmp_path):  # type: ignore[no-untyped-def]
+    async with live_server(tmp_path, realtime_mcp_filler_ms=300) as server:
+        yield server
+
+
+async def test_a_slow_call_is_filled_with_speech_and_the_filler_is_kept(
+        filling, tools_server) -> None:
+    """A spoken response whose call runs past REALTIME_MCP_FILLER_MS says a filler: a
+    message item after the call item, with its audio, valid for the SDK; the answer's
+    prompt has it as what the assistant said before calling; it is stored so."""
+    llm = FakeToolLLM([call("slow", {}), ["It is done."]])
+    filling.use(fake_services(llm=llm))
+    session_id = await filling.new_session()
+    async with sdk(filling).realtime.connect(
+            model="llm", extra_query={"session_id": session_id}) as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={**SPOKEN, "tools": [mcp_tool(
+            tools_server.url, require_approval="never")]})
+        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        first = await ask(conn, "Can you take your time?", GA_EVENTS,
+                          "conversation.item.done")
+        answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    kinds = types_of(first)
+    at = kinds.index("response.mcp_call.in_progress")
+    assert kinds[at + 1:at + 5] == [
+        "response.output_item.added", "conversation.item.added",
+        "response.content_part.added", "response.output_audio_transcript.delta"]
+    assert kinds.index("response.output_audio.done") < kinds.index(
+        "response.mcp_call.completed")  # said while the call ran
+    by_type = {e["type"]: e for e in first}
+    added = by_type["response.output_item.added"]
+    assert added["output_index"] == 1 and added["item"]["role"] == "assistant"
+    assert by_type["response.output_audio_transcript.done"]["transcript"] == \
+        "One moment, please."
+    audio = [e for e in first if e["type"] == "response.output_audio.delta"]
+    assert audio and all(e["item_id"] == added["item"]["id"] for e in audio)
+    assert all(e["output_index"] == 1 for e in audio)
+    mcp_item, filler = by_type["response.done"]["response"]["output"]
+    assert mcp_item["type"] == "mcp_call" and mcp_item["output"] == "done"
+    assert filler["id"] == added["item"]["id"]
+    assert filler["content"][0]["transcript"] == "One moment, please."
+    assert "One moment, please." in llm.prompts[1]  # the answer knows it was said
+    assert "It is done." in json.dumps(answer)
+    turns, _ = await filling.runtime.conversations.list_turns(session_id)
+    assert [(t.role, t.text) for t in turns][:3] == [
+        ("user", "Can you take your time?"), ("assistant", "One moment, please."),
+        ("tool", "done")]
+
+
+async def test_a_fast_call_says_no_filler(filling, tools_server) -> None:
+    llm = FakeToolLLM([call("add", {"a": 2, "b": 2}), ["Four."]])
+    filling.use(fake_services(llm=llm))
+    async with sdk(filling).realtime.connect(model="llm") as conn:
+        await events_until(conn, "session.created", GA_EVENTS)
+        await conn.session.update(session={**SPOKEN, "tools": [mcp_tool(
+            tools_server.url, require_approval="never")]})
+        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        first = await ask(conn, "2 + 2?", GA_EVENTS, "conversation.item.done")
+        await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    assert "response.output_audio.delta" not in types_of(first)
+    (output,) = {e["type"]: e for e in first}["response.done"]["response"]["output"]
+    assert output["type"] == "mcp_call"
+    assert "One moment" not in llm.prompts[1]
+
+
+async def test_a_korean_conversation_is_filled_in_korean_on_the_ws_path(
+        filling, tools_server) -> None:
+    """The filler speaks the user's language; on /ws its message has its own item id and
+    output index, and ends with output_item.done."""
+    llm = FakeToolLLM([call("slow", {}), ["다 됐어요."]])
+    filling.use(fake_services(llm=llm))
+    session_id = await filling.new_session()
+    async with filling.connect("alice", session_id) as ws:
+        await ws.until("session.created")
+        await ws.send("session.update", session={
+            "modalities": ["text", "audio"], "turn_detection": None, "mcp_tools": [mcp_tool(
+                tools_server.url, require_approval="never")]})
+        await ws.until("mcp_list_tools.completed")
+        await ws.send("conversation.item.create", item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "천천히 해 주세요"}]})
+        await ws.until("conversation.item.created")
+        await ws.send("response.create")
+        first = await ws.until("response.done")
+        await ws.until("response.done")
+    added = next(e for e in first if e["type"] == "response.output_item.added"
+                 and e["item"]["type"] == "message")
+    transcript = next(e for e in first if e["type"] == "response.audio_transcript.delta")
+    assert transcript["delta"] == "잠시만요, 확인해 볼게요."
+    assert transcript["item_id"] == added["item"]["id"] and transcript["output_index"] == 1
+    done = next(e for e in first if e["type"] == "response.output_item.done"
+                and e["item"]["id"] == added["item"]["id"])
+    assert done["item"]["status"] == "completed"
+    turns, _ = await filling.runtime.conversations.list_turns(session_id)
+    assert ("assistant", "잠시만요, 확인해 볼게요.") in [(t.role, t.text) for t in turns]
 
 
 async def test_a_client_secret_carries_mcp_tools_without_showing_their_secrets(
