@@ -300,6 +300,11 @@ class Settings:
         "WEBRTC_PUBLIC_IP", "An address callers reach this host at (a 1:1 NAT, e.g. a cloud "
         "VM's public IP with the same UDP ports forwarded): announced beside the host "
         "candidates in each SDP answer.", None)
+    webrtc_reorder_packets: int = _env(
+        "WEBRTC_REORDER_PACKETS", "A caller's audio packet still missing once this many later "
+        "ones have come is given up and concealed by the Opus decoder; packets in order go "
+        "on to the recogniser at once. 0: aiortc's own jitter buffer (4 packets, 80 ms, "
+        "held; a lost packet stalls it and costs 4 more).", 3, minimum=0, maximum=50)
     webrtc_media_timeout_s: float = _env(
         "WEBRTC_MEDIA_TIMEOUT_S", "A call that receives no audio for this long is ended "
         "(what was said is stored).", 30.0, minimum=1.0, maximum=3600.0)

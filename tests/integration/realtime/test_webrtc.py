@@ -348,16 +348,20 @@ async def test_a_public_address_is_announced_beside_the_host_candidates(tmp_path
 async def test_five_percent_packet_loss_each_way_loses_no_turn(live, question) -> None:
     caller = Caller(loss=0.05)
     try:
-        await connect(live, caller)
+        call_id = await connect(live, caller)
+        order = calls_of(live)[call_id].order
         await caller.next()
         caller.microphone.say(question, QUESTION_RATE)
         events = await caller.until("output_audio_buffer.stopped")
-        # aiortc's receiver holds frames behind a lost packet until its 16-packet buffer
-        # moves on: the tail comes up to ~0.3 s after the server's playout ended.
+        # The caller's aiortc receiver holds frames behind a lost packet until its
+        # 16-packet buffer moves on: the tail comes up to ~0.3 s after the server's
+        # playout ended (the server's side orders and conceals instead).
         await asyncio.sleep(1.0)
     finally:
         await caller.close()
     assert caller.lost > 0  # packets were dropped, both ways
+    # the server gave up the caller's lost packets and concealed them, losing no others
+    assert order is not None and order.concealed > 0
     transcript = next(e for e in events
                       if e["type"] == "conversation.item.input_audio_transcription.completed")
     assert transcript["transcript"] == "what is the weather like"

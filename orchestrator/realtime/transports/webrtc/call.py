@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError
 from orchestrator.errors import AppError, websocket_error_event
 from orchestrator.realtime.protocol.events import SessionConfig, encoder, new_id
 from orchestrator.realtime.transports.inbound import AUDIO_DELTAS, InboundFrames
+from orchestrator.realtime.transports.webrtc.jitter import PacketOrder
 from orchestrator.realtime.transports.webrtc.media import InboundAudio, ReplyTrack
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ class WebRTCCall:
         self._finished: set[str] = set()  # responses whose last delta has been queued
         self._pump: asyncio.Task | None = None
         self._ended = False
+        self.order: PacketOrder | None = None
+        """What puts the caller's packets in order (None: aiortc's own jitter buffer)."""
         pc.on("datachannel", self._on_channel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
@@ -107,6 +110,9 @@ class WebRTCCall:
         if self._ended:
             return
         self._ended = True
+        if self.order is not None and (self.order.concealed or self.order.late):
+            log.info("webrtc call %s: %d caller packets lost and concealed, %d came too late",
+                     self.id, self.order.concealed, self.order.late)
         self.inbound.end()
         if self._pump is not None:
             self._pump.cancel()

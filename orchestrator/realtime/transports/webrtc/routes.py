@@ -36,6 +36,7 @@ from orchestrator.realtime.transports.base import EventCodec, admit, run_admitte
 from orchestrator.realtime.transports.openai import llm_version, openai_session
 from orchestrator.realtime.transports.session_check import check_session
 from orchestrator.realtime.transports.webrtc.call import WebRTCCall
+from orchestrator.realtime.transports.webrtc.jitter import order_audio
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 
@@ -97,7 +98,8 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
     call = WebRTCCall(call_id, pc, user_id=record.user_id, session_id=record.id,
                       media_timeout_s=runtime.settings.webrtc_media_timeout_s)
     try:
-        answer = await _negotiate(pc, call, offer, runtime.settings.webrtc_public_ip)
+        answer = await _negotiate(pc, call, offer, runtime.settings.webrtc_public_ip,
+                                  runtime.settings.webrtc_reorder_packets)
     except BaseException:
         release()
         await pc.close()
@@ -183,7 +185,7 @@ def _text(data: bytes, name: str) -> str:
 
 
 async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str,
-                     public_ip: str | None) -> str:
+                     public_ip: str | None, reorder_packets: int) -> str:
     if "m=audio" not in offer:
         raise InvalidRequest("the SDP offer has no audio media section (m=audio)",
                              param="sdp")
@@ -194,6 +196,10 @@ async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str,
     except Exception as exc:  # aiortc raises ValueError and friends for a bad offer
         raise InvalidRequest(f"the SDP offer cannot be used: {str(exc)[:200]}",
                              param="sdp") from None
+    if reorder_packets:
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "audio":
+                call.order = order_audio(transceiver.receiver, reorder_packets)
     pc.addTrack(call.reply)
     try:
         answer = await pc.createAnswer()
