@@ -9,7 +9,7 @@ import msgspec
 
 from orchestrator.errors import InvalidRequest
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import (
+from orchestrator.realtime.protocol.session_types import (
     InputTranscription,
     SemanticVad,
     ServerVad,

@@ -18,14 +18,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from orchestrator.realtime.protocol.events import (
-    AudioCommitted,
-    ResponseOptions,
-    ServerVad,
-    SessionConfig,
-    TimeoutTriggered,
-)
+from orchestrator.realtime.protocol.client_events import ResponseOptions
 from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.protocol.server_events import AudioCommitted, TimeoutTriggered
+from orchestrator.realtime.protocol.session_types import ServerVad, SessionConfig
 from orchestrator.realtime.responder import Responder
 from orchestrator.realtime.tasks import SessionTasks
 from orchestrator.realtime.turns.taker import TurnTaker

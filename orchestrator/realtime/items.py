@@ -18,21 +18,25 @@ from typing import Any
 
 from orchestrator.errors import Conflict, InvalidRequest, NotFound
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import (
+from orchestrator.realtime.protocol.client_events import (
+    ItemCreate,
+    NewFunctionCall,
+    NewFunctionCallOutput,
+)
+from orchestrator.realtime.protocol.item_types import (
     FunctionCall,
     FunctionCallOutput,
     Item,
-    ItemCreate,
+    McpCall,
+    assistant_item,
+)
+from orchestrator.realtime.protocol.server_events import (
     ItemCreated,
     ItemDeleted,
     ItemRetrieved,
     ItemTruncated,
-    McpCall,
-    NewFunctionCall,
-    NewFunctionCallOutput,
-    assistant_item,
-    new_id,
 )
+from orchestrator.realtime.protocol.session_types import new_id
 from orchestrator.realtime.reply.plan import spoken_text
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import (

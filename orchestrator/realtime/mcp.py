@@ -35,31 +35,35 @@ import msgspec
 
 from orchestrator.chat.tools import no_tool_calling
 from orchestrator.errors import InvalidRequest, websocket_error_event
-from orchestrator.realtime.protocol.events import (
-    FunctionTool,
-    ItemCreated,
+from orchestrator.realtime.protocol.client_events import NewMcpApprovalResponse
+from orchestrator.realtime.protocol.item_types import (
     McpApprovalRequest,
     McpApprovalResponse,
     McpCall,
+    McpListedTool,
+    McpListTools,
+    OutputItem,
+)
+from orchestrator.realtime.protocol.outbound import emit
+from orchestrator.realtime.protocol.server_events import (
+    ItemCreated,
     McpCallArgumentsDelta,
     McpCallArgumentsDone,
     McpCallCompleted,
     McpCallFailed,
     McpCallInProgress,
-    McpListedTool,
-    McpListTools,
     McpListToolsCompleted,
     McpListToolsFailed,
     McpListToolsInProgress,
-    McpTool,
-    McpToolFilter,
-    NewMcpApprovalResponse,
-    OutputItem,
     OutputItemAdded,
     OutputItemDone,
+)
+from orchestrator.realtime.protocol.session_types import (
+    FunctionTool,
+    McpTool,
+    McpToolFilter,
     new_id,
 )
-from orchestrator.realtime.protocol.outbound import emit
 from orchestrator.realtime.reply.tools import tool_template
 from orchestrator.redaction import MASK, redact
 

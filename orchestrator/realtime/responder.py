@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -24,21 +24,19 @@ from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.items import ConversationItems
 from orchestrator.realtime.mcp import McpServers
 from orchestrator.realtime.ports import ReplySink, VoicePorts
-from orchestrator.realtime.protocol.events import (
-    FunctionTool,
+from orchestrator.realtime.protocol.client_events import ResponseOptions
+from orchestrator.realtime.protocol.item_types import assistant_item
+from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.protocol.server_events import (
     ItemTruncated,
-    McpCall,
     ResponseCreated,
     ResponseDone,
     ResponseInfo,
-    ResponseOptions,
-    SessionConfig,
     Usage,
-    assistant_item,
-    new_id,
 )
-from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
-from orchestrator.realtime.reply.filler import Filler, FillerVoice, filler_phrase, last_user_text
+from orchestrator.realtime.protocol.session_types import FunctionTool, SessionConfig, new_id
+from orchestrator.realtime.reply.filler import FillerVoice, last_user_text
+from orchestrator.realtime.reply.mcp_calls import McpCalls, ran
 from orchestrator.realtime.reply.plan import Pacing, ReplyOutcome, ReplyPlan
 from orchestrator.realtime.reply.prefill import Prefill
 from orchestrator.realtime.reply.stages import Reply
@@ -48,7 +46,6 @@ from orchestrator.realtime.reply.stored import (
     item_status,
     prompt_messages,
     remember_later,
-    text_turn_row,
     tool_call_rows,
 )
 from orchestrator.realtime.reply.tools import check_tools, prompt_with_tools
@@ -82,14 +79,13 @@ class Responder:
         audio (the idle timeout counts from there)."""
         self.mcp = mcp or McpServers()
         """The session's MCP servers: their tools are offered, their calls run here."""
-        self.mcp_filler_s = mcp_filler_s
-        """A spoken response whose MCP calls run this long says a filler (0: never)."""
+        self.mcp_calls = McpCalls(session_id=session_id, store=store, items=items,
+                                  tts=ports.tts, filler_s=mcp_filler_s)
+        """The MCP calls in flight (a cancel stops them), their filler, their storing."""
         self.reply: Reply | None = None
         self._pending = False
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
-        self._calling: str | None = None  # the response whose MCP calls are running
-        self._calls_stopped = asyncio.Event()  # set: that response was cancelled
         self._prefill = Prefill(ports.llm, items.spawn)
 
     # --- who may start a reply -------------------------------------------------------------
@@ -201,36 +197,13 @@ class Responder:
         plan = reply.plan
         voice = FillerVoice(plan.voice, plan.speed, plan.output_rate, plan.output_format,
                             plan.voice_languages) if plan.audio else None
-        items, filler = await self._calls(
+        items = await self.mcp_calls.run(
             lambda stopped: self.mcp.run_calls(reply.mcp_calls, out, response_id,
                                                reply.outputs, stopped=stopped),
             out, response_id, voice, last_user_text(plan.messages),
             reply.outputs + len(reply.mcp_calls))
         outcome.function_calls += items
-        return await self._store_mcp(items, filler)
-
-    async def _calls(self, run: Callable[[asyncio.Event], Awaitable[list[Any]]],
-                     out: ReplySink, response_id: str, voice: FillerVoice | None, said: str,
-                     filler_index: int) -> tuple[list[Any], Filler | None]:
-        """Run MCP calls for ``response_id`` (a cancel stops them), with a spoken filler
-        while they are slow (``voice``: the response speaks). Returns the calls' items and
-        the filler, if one began."""
-        self._calling, self._calls_stopped = response_id, asyncio.Event()
-        calls = run(self._calls_stopped)
-        phrase = filler_phrase(said, voice) if voice is not None and self.mcp_filler_s > 0 \
-            else None
-        try:
-            if phrase is None or voice is None or self.ports.tts is None:
-                return await calls, None
-            filler = Filler(phrase, voice, self.ports.tts, out, response_id, filler_index,
-                            self.mcp_filler_s)
-            items = await filler.around(calls)
-            if filler.item is None:
-                return items, None
-            await out.settled(response_id)  # what is stored is what was heard
-            return items, filler
-        finally:
-            self._calling = None
+        return ran(items)
 
     async def run_approved(self, request_id: str) -> None:
         """The client approved an MCP call: a response that runs it, then one that reads
@@ -238,7 +211,6 @@ class Responder:
         response_id, modalities = new_id("resp"), self._modalities(None)
         self._pending = True
         items: list[Any] = []
-        ran = False
         try:
             await emit(self.outbound, ResponseCreated(response=ResponseInfo(
                 id=response_id, modalities=modalities)))
@@ -250,15 +222,14 @@ class Responder:
                 self.ports.catalogue.voice_languages(config.voice)
                 if self.ports.catalogue is not None else None) if "audio" in modalities \
                 else None
-            said = await self._said_last()
 
             async def run(stopped: asyncio.Event) -> list[Any]:
                 item = await self.mcp.run_approved(request_id, self.outbound, response_id,
                                                    stopped=stopped)
                 return [item] if item is not None else []
 
-            items, filler = await self._calls(run, self.outbound, response_id, voice, said, 1)
-            ran = await self._store_mcp(items, filler)
+            items = await self.mcp_calls.run(run, self.outbound, response_id, voice,
+                                             await self.mcp_calls.said_last(), 1)
         finally:
             self._pending = False
         cancelled = self._undelivered.pop(response_id, None)
@@ -266,37 +237,8 @@ class Responder:
             id=response_id, status="cancelled" if cancelled else "completed",
             status_details={"type": "cancelled", "reason": cancelled} if cancelled else None,
             modalities=modalities, function_calls=items)), on_sent=self.reply_sent)
-        if ran and not cancelled:
+        if ran(items) and not cancelled:
             await self.respond(_answering(None), follow_ups=1)
-
-    async def _store_mcp(self, items: list[Any], filler: Filler | None = None) -> bool:
-        """Each MCP call that ran is stored as the assistant's call and its result (the
-        next reply's prompt reads both); True when there was one. A filler heard while
-        they ran is the text of the first call's turn, as a model that speaks before it
-        calls has it."""
-        ran = False
-        for item in items:
-            if not isinstance(item, McpCall):
-                continue
-            said = filler.spoken if filler is not None and not ran else ""
-            call = {"call_id": item.id, "name": item.name, "arguments": item.arguments,
-                    "item_id": item.id}
-            record = await self.store.add_turn(self.session_id, text_turn_row(
-                "assistant", said, tool_calls=[call]))
-            if said and filler is not None and filler.item is not None:
-                self.items.keep(record.id, filler.item)
-            ran = True
-            self.items.keep(record.id, item)
-            result = item.output if item.error is None else \
-                f"error: {item.error.get('message', 'the call failed')}"
-            await self.store.add_turn(self.session_id, text_turn_row(
-                "tool", result or "", tool_call_id=item.id))
-        return ran
-
-    async def _said_last(self) -> str:
-        """The user's last words in this conversation (the filler speaks their language)."""
-        turns = await self.store.recent_turns(self.session_id, 8)
-        return next((t.text for t in reversed(turns) if t.role == "user"), "")
 
     def _modalities(self, options: ResponseOptions | None) -> list[Any]:
         wanted = (options.modalities if options is not None else None) or \
@@ -419,12 +361,10 @@ class Responder:
         if reply is None:
             return False
         if not reply.cancel(reason):
-            calling = self._calling == reply.plan.response_id
+            calling = self.mcp_calls.stop(reply.plan.response_id)  # its calls end now
             if not await reply.outbound.drop_response(reply.plan.response_id) and not calling:
                 return False
             self._undelivered[reply.plan.response_id] = reason
-            if calling:
-                self._calls_stopped.set()  # the MCP calls in flight end now
             return True
         await reply.outbound.drop_response(reply.plan.response_id)
         return True

@@ -35,31 +35,33 @@ from orchestrator.realtime.idle import IdleTimeout
 from orchestrator.realtime.items import ConversationItems
 from orchestrator.realtime.mcp import McpServers, check_mcp
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.decode import decode_client_event, event_id_of
-from orchestrator.realtime.protocol.events import (
+from orchestrator.realtime.protocol.client_events import (
     AudioAppend,
     AudioClear,
-    AudioCleared,
     AudioCommit,
-    AudioCommitted,
     ItemCreate,
     ItemDelete,
     ItemRetrieve,
     ItemTruncate,
     NewMcpApprovalResponse,
     OutputAudioClear,
-    OutputAudioCleared,
     ResponseCancel,
     ResponseCreate,
-    SemanticVad,
+    SessionUpdateEvent,
+)
+from orchestrator.realtime.protocol.decode import decode_client_event, event_id_of
+from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.protocol.server_events import (
+    AudioCleared,
+    AudioCommitted,
+    OutputAudioCleared,
     SessionCreated,
     SessionUpdated,
-    SessionUpdateEvent,
     SpeechStarted,
     SpeechStopped,
     TranscriptionCompleted,
 )
-from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.protocol.session_types import SemanticVad
 from orchestrator.realtime.reply.plan import Pacing
 from orchestrator.realtime.reply.stored import PromptContext
 from orchestrator.realtime.responder import Responder

@@ -18,7 +18,7 @@ from typing import Any
 
 from orchestrator.errors import InvalidRequest
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import ServerVad, SessionConfig
+from orchestrator.realtime.protocol.session_types import ServerVad, SessionConfig
 
 
 def answers_turns(config: SessionConfig) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from orchestrator.chat.prompt import MESSAGE_OVERHEAD_TOKENS, HistoryCursor
 from orchestrator.chat.service import estimate_tokens
 from orchestrator.errors import InvalidRequest
-from orchestrator.realtime.protocol.events import RetentionRatio, Truncation
+from orchestrator.realtime.protocol.session_types import RetentionRatio, Truncation
 from storage.conversations import TurnRecord
 
 ALL_TURNS = 10_000

@@ -19,15 +19,15 @@ import numpy as np
 from orchestrator.errors import websocket_error_event
 from orchestrator.realtime.items import ConversationItems, keep_latest
 from orchestrator.realtime.ports import ReplySink, VoicePorts
-from orchestrator.realtime.protocol.events import (
-    SessionConfig,
+from orchestrator.realtime.protocol.item_types import user_audio_item
+from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.protocol.server_events import (
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
     TranscriptionUsage,
-    user_audio_item,
 )
-from orchestrator.realtime.protocol.outbound import OutboundQueue, emit
+from orchestrator.realtime.protocol.session_types import SessionConfig
 from orchestrator.realtime.reply.stored import remember_later, user_turn_row
 from orchestrator.realtime.responder import Responder
 from orchestrator.realtime.transcription import answers_turns

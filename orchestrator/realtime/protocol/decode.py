@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.errors import InvalidRequest
-from orchestrator.realtime.protocol.events import client_event_decoder, invalid_event
+from orchestrator.realtime.protocol.client_events import client_event_decoder, invalid_event
 
 
 class _EventId(msgspec.Struct):

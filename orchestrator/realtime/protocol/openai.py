@@ -34,12 +34,8 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from orchestrator.errors import InvalidRequest
-from orchestrator.realtime.protocol.events import (
-    ClientEvent,
-    McpTool,
-    SampleRate,
-    invalid_event,
-)
+from orchestrator.realtime.protocol.client_events import ClientEvent, invalid_event
+from orchestrator.realtime.protocol.session_types import McpTool, SampleRate
 
 log = logging.getLogger(__name__)
 Dialect = Literal["ga", "beta"]

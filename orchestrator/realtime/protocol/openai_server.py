@@ -9,9 +9,15 @@ from typing import Any
 
 import msgspec
 
-from orchestrator.realtime.protocol.events import AudioCommitted as EngineCommitted
-from orchestrator.realtime.protocol.events import (
+from orchestrator.realtime.protocol.item_types import (
     Item,
+    assistant_item,
+    assistant_part,
+    user_audio_item,
+)
+from orchestrator.realtime.protocol.openai import GA_FORMATS, Dialect
+from orchestrator.realtime.protocol.server_events import AudioCommitted as EngineCommitted
+from orchestrator.realtime.protocol.server_events import (
     ItemCreated,
     ItemRetrieved,
     OutputItemAdded,
@@ -22,16 +28,11 @@ from orchestrator.realtime.protocol.events import (
     ResponseDone,
     ResponseInfo,
     ResponseTextDelta,
-    SessionConfig,
     SessionCreated,
     SessionUpdated,
-    assistant_item,
-    assistant_part,
-    new_id,
-    user_audio_item,
 )
-from orchestrator.realtime.protocol.events import TranscriptionCompleted as EngineTranscript
-from orchestrator.realtime.protocol.openai import GA_FORMATS, Dialect
+from orchestrator.realtime.protocol.server_events import TranscriptionCompleted as EngineTranscript
+from orchestrator.realtime.protocol.session_types import SessionConfig, new_id
 
 _GA_FORMAT_NAMES = {v: k for k, v in GA_FORMATS.items()}
 _DELTAS = {"ga": {"text": "response.output_text", "audio": "response.output_audio",

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.realtime.protocol.events import encoder
+from orchestrator.realtime.protocol.server_events import encoder
 
 log = logging.getLogger(__name__)
 

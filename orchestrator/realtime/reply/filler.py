@@ -22,16 +22,15 @@ from typing import Any, TypeVar
 
 from orchestrator.realtime.audio import encode_output, resample
 from orchestrator.realtime.ports import ReplySink, TextToSpeech
-from orchestrator.realtime.protocol.events import (
-    Item,
+from orchestrator.realtime.protocol.item_types import Item, assistant_item
+from orchestrator.realtime.protocol.outbound import ConnectionClosed, emit
+from orchestrator.realtime.protocol.server_events import (
     OutputItemAdded,
     OutputItemDone,
     ResponseAudioDelta,
     ResponseAudioTranscriptDelta,
-    assistant_item,
-    new_id,
 )
-from orchestrator.realtime.protocol.outbound import ConnectionClosed, emit
+from orchestrator.realtime.protocol.session_types import new_id
 from orchestrator.speech.catalogue import text_language
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestrator.realtime.protocol.events import FunctionCall
+from orchestrator.realtime.protocol.item_types import FunctionCall
 from orchestrator.realtime.timings import Timings
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
 from orchestrator.realtime.audio import encode_output, resample, split_quiet_end
 from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
-from orchestrator.realtime.protocol.events import (
-    FunctionCall,
+from orchestrator.realtime.protocol.item_types import FunctionCall
+from orchestrator.realtime.protocol.server_events import (
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
     OutputItemAdded,
@@ -34,8 +34,8 @@ from orchestrator.realtime.protocol.events import (
     ResponseAudioDelta,
     ResponseAudioTranscriptDelta,
     ResponseTextDelta,
-    new_id,
 )
+from orchestrator.realtime.protocol.session_types import new_id
 from orchestrator.realtime.reply.clock import StageClock
 from orchestrator.realtime.reply.plan import (
     ReplyOutcome,

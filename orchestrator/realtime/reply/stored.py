@@ -30,7 +30,8 @@ import numpy as np
 
 from orchestrator.chat.prompt import HistoryCursor
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import ResponseAudioDelta, Truncation
+from orchestrator.realtime.protocol.server_events import ResponseAudioDelta
+from orchestrator.realtime.protocol.session_types import Truncation
 from orchestrator.realtime.reply.plan import ReplyOutcome
 from orchestrator.realtime.timings import REPLY_STORED
 from orchestrator.realtime.truncation import keep_history, turns_to_read

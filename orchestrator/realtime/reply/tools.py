@@ -13,7 +13,7 @@ from orchestrator.chat.tools import (
     stored_template_messages,
     tool_prompt,
 )
-from orchestrator.realtime.protocol.events import FunctionTool
+from orchestrator.realtime.protocol.session_types import FunctionTool
 
 
 def tool_template(llm: Any, version: str) -> ToolTemplate | None:

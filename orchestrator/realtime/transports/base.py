@@ -23,8 +23,8 @@ from orchestrator.errors import (
 )
 from orchestrator.realtime.live import LiveSocket
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import SessionConfig
 from orchestrator.realtime.protocol.outbound import OutboundQueue, write_loop
+from orchestrator.realtime.protocol.session_types import SessionConfig
 from orchestrator.realtime.session import RealtimeSession
 from orchestrator.realtime.turns.vad import load_model
 from orchestrator.realtime.wiring import voice_ports

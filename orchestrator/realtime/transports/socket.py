@@ -9,7 +9,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from orchestrator.close_codes import close_code
 from orchestrator.errors import AppError, websocket_error_event
-from orchestrator.realtime.protocol.events import encoder
+from orchestrator.realtime.protocol.server_events import encoder
 
 
 class SocketTransport:

@@ -24,7 +24,7 @@ from litestar.params import Body
 from orchestrator.auth.access import PrincipalDep
 from orchestrator.dependencies import RuntimeDep
 from orchestrator.errors import Conflict, InvalidAudio, PayloadTooLarge, ServiceDisabled
-from orchestrator.realtime.protocol.events import new_id
+from orchestrator.realtime.protocol.session_types import new_id
 from orchestrator.realtime.reply.plan import Pacing, ReplyPlan
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import (

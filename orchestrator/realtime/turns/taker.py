@@ -27,7 +27,7 @@ import numpy as np
 
 from orchestrator.errors import InvalidAudio, InvalidRequest
 from orchestrator.realtime.audio import StreamResampler, format_rate
-from orchestrator.realtime.protocol.events import SemanticVad, SessionConfig, new_id
+from orchestrator.realtime.protocol.session_types import SemanticVad, SessionConfig, new_id
 from orchestrator.realtime.turns.frames import (
     Cancelled,
     Committed,

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from orchestrator.realtime.mcp import McpFailure, _unless_stopped
-from orchestrator.realtime.protocol.events import (
+from orchestrator.realtime.protocol.server_events import (
     OutputItemAdded,
     OutputItemDone,
     ResponseAudioDelta,

@@ -13,15 +13,9 @@ import pytest
 from orchestrator.errors import Conflict, InvalidRequest, NotFound
 from orchestrator.realtime.items import ConversationItems
 from orchestrator.realtime.ports import VoicePorts
-from orchestrator.realtime.protocol.events import (
-    FunctionCall,
-    ItemCreate,
-    ItemCreated,
-    ItemDeleted,
-    ItemTruncated,
-    assistant_item,
-    client_event_decoder,
-)
+from orchestrator.realtime.protocol.client_events import ItemCreate, client_event_decoder
+from orchestrator.realtime.protocol.item_types import FunctionCall, assistant_item
+from orchestrator.realtime.protocol.server_events import ItemCreated, ItemDeleted, ItemTruncated
 from orchestrator.realtime.reply.plan import ReplyPlan, SpokenSentence
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import text_turn_row

@@ -7,7 +7,8 @@ import msgspec
 import pytest
 
 from orchestrator.realtime.mcp import McpServers, _allowed, _Server, public
-from orchestrator.realtime.protocol.events import McpListedTool, McpTool
+from orchestrator.realtime.protocol.item_types import McpListedTool
+from orchestrator.realtime.protocol.session_types import McpTool
 
 READER = McpListedTool(name="read", input_schema={}, annotations={"readOnlyHint": True})
 WRITER = McpListedTool(name="write", input_schema={"type": "object"})

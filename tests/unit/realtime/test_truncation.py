@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.chat.prompt import HistoryCursor
 from orchestrator.errors import InvalidRequest
-from orchestrator.realtime.protocol.events import RetentionRatio, SessionUpdate, TokenLimits
+from orchestrator.realtime.protocol.session_types import RetentionRatio, SessionUpdate, TokenLimits
 from orchestrator.realtime.truncation import keep_history, post_instructions_limit, retention_start
 
 

@@ -26,7 +26,8 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from orchestrator.errors import AppError, websocket_error_event
-from orchestrator.realtime.protocol.events import SessionConfig, encoder, new_id
+from orchestrator.realtime.protocol.server_events import encoder
+from orchestrator.realtime.protocol.session_types import SessionConfig, new_id
 from orchestrator.realtime.transports.inbound import AUDIO_DELTAS, InboundFrames
 from orchestrator.realtime.transports.webrtc.jitter import PacketOrder
 from orchestrator.realtime.transports.webrtc.media import InboundAudio, ReplyTrack

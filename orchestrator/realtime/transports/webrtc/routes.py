@@ -28,9 +28,9 @@ from litestar.params import FromPath, FromQuery
 from orchestrator.auth.access import principal_of
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import AppError, InvalidRequest, NotFound, PayloadTooLarge
-from orchestrator.realtime.protocol.events import new_id
 from orchestrator.realtime.protocol.openai import ClientTranslator, dialect_of
 from orchestrator.realtime.protocol.openai_server import ServerTranslator
+from orchestrator.realtime.protocol.session_types import new_id
 from orchestrator.realtime.transports import grants
 from orchestrator.realtime.transports.base import EventCodec, admit, run_admitted
 from orchestrator.realtime.transports.openai import llm_version, openai_session
