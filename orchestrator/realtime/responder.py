@@ -79,7 +79,7 @@ class Responder:
         audio (the idle timeout counts from there)."""
         self.mcp = mcp or McpServers()
         """The session's MCP servers: their tools are offered, their calls run here."""
-        self.mcp_calls = McpCalls(session_id=session_id, store=store, items=items,
+        self.mcp_calls = McpCalls(session_id=session_id, store=store, keep=items.keep,
                                   tts=ports.tts, filler_s=mcp_filler_s)
         """The MCP calls in flight (a cancel stops them), their filler, their storing."""
         self.reply: Reply | None = None

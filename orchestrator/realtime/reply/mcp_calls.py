@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from orchestrator.realtime.items import ConversationItems
 from orchestrator.realtime.ports import ReplySink, TextToSpeech
 from orchestrator.realtime.protocol.item_types import McpCall
 from orchestrator.realtime.reply.filler import Filler, FillerVoice, filler_phrase
@@ -26,9 +25,10 @@ returns their items."""
 
 class McpCalls:
     def __init__(self, *, session_id: str, store: ConversationStore,
-                 items: ConversationItems, tts: TextToSpeech | None,
+                 keep: Callable[[int, Any], None], tts: TextToSpeech | None,
                  filler_s: float = 0.0) -> None:
-        self.session_id, self.store, self.items, self.tts = session_id, store, items, tts
+        self.session_id, self.store, self.keep, self.tts = session_id, store, keep, tts
+        """``keep``: the session's conversation items keep an item of a stored turn."""
         self.filler_s = filler_s
         """A spoken response whose calls run this long says a filler (0: never)."""
         self.calling: str | None = None
@@ -78,9 +78,9 @@ class McpCalls:
             record = await self.store.add_turn(self.session_id, text_turn_row(
                 "assistant", said, tool_calls=[call]))
             if said and filler is not None and filler.item is not None:
-                self.items.keep(record.id, filler.item)
+                self.keep(record.id, filler.item)
             said = ""
-            self.items.keep(record.id, item)
+            self.keep(record.id, item)
             result = item.output if item.error is None else \
                 f"error: {item.error.get('message', 'the call failed')}"
             await self.store.add_turn(self.session_id, text_turn_row(
