@@ -34,9 +34,7 @@ keeps Bounded (a few ms), since it searches past sessions, not the last seconds.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +44,12 @@ from typing import Any
 import numpy as np
 
 from storage.errors import SchemaMismatch, StorageError, StorageUnavailable
+from storage.milvus_lite import (
+    LITE_CHANNEL_OPTIONS,
+    pymilvus_module,
+    release_lite,
+    set_aside_orphans,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +58,6 @@ USER_ID_MAX = 128
 SESSION_ID_MAX = 64
 ROLE_MAX = 16
 OUTPUT_FIELDS = ["user_id", "session_id", "turn_id", "role", "text", "created_at"]
-
-LITE_CHANNEL_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1,
-                        "grpc.keepalive_permit_without_calls": False}
-"""gRPC options toward a Milvus Lite server. pymilvus pings every 10 s even when idle (what
-a Milvus server allows), but Milvus Lite's server keeps gRPC's defaults: no more than
-one ping per 5 minutes without data, else ``GOAWAY too_many_pings`` (seen in the service
-log about 80 s after start). Lite is a local child process: no pings at all."""
-
 
 @dataclass(frozen=True, slots=True)
 class MemoryRow:
@@ -146,7 +142,7 @@ class MemoryStore:
         StorageUnavailable when Milvus cannot be reached. ``recreate`` drops the
         collection first (reindex; the way to change dimension).
         """
-        MilvusClient = _pymilvus().MilvusClient
+        MilvusClient = pymilvus_module().MilvusClient
 
         with self._lock:
             if self._client is not None:
@@ -182,19 +178,7 @@ class MemoryStore:
             except Exception as exc:  # closing a dead connection
                 log.debug("closing Milvus: %s", exc)
             if self.is_lite:
-                self._release_lite()
-
-    def _release_lite(self) -> None:
-        """Milvus Lite keeps a store open (and locked) in this process until it exits;
-        closed here, so another process (a restart, a CLI) may open it now."""
-        try:
-            from milvus_lite.server_manager import server_manager_instance
-        except ImportError:  # older milvus-lite: the client's close was enough
-            return
-        try:
-            server_manager_instance.release_server(self.uri)
-        except Exception as exc:
-            log.debug("releasing Milvus Lite: %s", exc)
+                release_lite(self.uri)
 
     def _ensure_collection(self, client: Any) -> None:
         name = self.collection
@@ -226,7 +210,7 @@ class MemoryStore:
                              "field; it was not created by this service")
 
     def _create(self, client: Any) -> None:
-        pymilvus = _pymilvus()
+        pymilvus = pymilvus_module()
         DataType, MilvusClient = pymilvus.DataType, pymilvus.MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -390,40 +374,6 @@ class MemoryStore:
         return "lite" if self.is_lite else self.uri
 
 
-def set_aside_orphans(store: Path) -> list[Path]:
-    """Move out of a Milvus Lite store the collection folders it no longer knows.
-
-    A store removed while Milvus Lite ran is half re-created when it stops: the
-    collection's data and manifest come back without its schema, and Lite then fails to
-    create the collection again ("File exists") on every start. Returns where each went
-    (beside the store, so nothing is deleted)."""
-    moved = []
-    for folder in sorted((store / "collections").glob("*/")):
-        if (folder / "schema.json").exists():
-            continue
-        target = store.with_name(f"{store.name}.orphan-{int(time.time())}") / folder.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        folder.rename(target)
-        log.warning("Milvus Lite store %s: collection %r had lost its schema (the store was "
-                    "removed while it ran) and is moved to %s; `voicechat memory reindex` "
-                    "rebuilds the memories from the stored turns", store, folder.name, target)
-        moved.append(target)
-    return moved
-
-
 def _consistency(latest: bool) -> dict[str, str]:
     """A read's consistency: Strong for ``latest``, else the collection's own (Bounded)."""
     return {"consistency_level": "Strong"} if latest else {}
-
-
-def _pymilvus() -> Any:
-    """pymilvus, imported with MILVUS_URI hidden: at import it parses that variable as a
-    server URL for its default connection and raises on a Milvus Lite file path, which our
-    MILVUS_URI allows (settings have already read it)."""
-    hidden = {name: os.environ.pop(name) for name in ("MILVUS_URI", "MILVUS_DEFAULT_CONNECTION")
-              if name in os.environ}
-    try:
-        import pymilvus
-    finally:
-        os.environ.update(hidden)
-    return pymilvus

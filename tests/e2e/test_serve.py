@@ -276,8 +276,9 @@ def test_a_milvus_lite_path_in_milvus_uri_does_not_break_the_pymilvus_import(
     plain = subprocess.run([sys.executable, "-c", "import pymilvus"], env=env,
                            capture_output=True, text=True)
     assert plain.returncode != 0 and "Illegal uri" in plain.stderr  # what we work around
-    ours = subprocess.run([sys.executable, "-c", "from storage.memory import _pymilvus; "
-                           "import os; _pymilvus(); print(os.environ['MILVUS_URI'])"],
+    ours = subprocess.run([sys.executable, "-c",
+                           "from storage.milvus_lite import pymilvus_module; import os; "
+                           "pymilvus_module(); print(os.environ['MILVUS_URI'])"],
                           env=env, capture_output=True, text=True)
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout.strip() == str(tmp_path / "milvus.db")  # the variable is kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.memory import set_aside_orphans
+from storage.milvus_lite import set_aside_orphans
 
 
 def test_only_collections_without_their_schema_are_moved_aside(tmp_path: Path) -> None:

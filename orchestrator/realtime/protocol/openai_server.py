@@ -15,7 +15,8 @@ from orchestrator.realtime.protocol.item_types import (
     assistant_part,
     user_audio_item,
 )
-from orchestrator.realtime.protocol.openai import GA_FORMATS, Dialect
+from orchestrator.realtime.protocol.openai import Dialect
+from orchestrator.realtime.protocol.openai_fields import GA_FORMATS
 from orchestrator.realtime.protocol.server_events import AudioCommitted as EngineCommitted
 from orchestrator.realtime.protocol.server_events import (
     ItemCreated,

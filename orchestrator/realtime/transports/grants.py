@@ -17,7 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from orchestrator.auth.principal import Principal
-from orchestrator.realtime.protocol.openai import GA_FORMATS
+from orchestrator.realtime.protocol.openai_fields import GA_FORMATS
 
 Protocol = Literal["engine", "ga", "beta"]
 _GA_FORMAT_NAMES = {engine: ga for ga, engine in GA_FORMATS.items()}
