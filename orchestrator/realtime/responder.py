@@ -84,6 +84,10 @@ class Responder:
         """The MCP calls in flight (a cancel stops them), their filler, their storing."""
         self.reply: Reply | None = None
         self._pending = False
+        self.quiet = asyncio.Event()
+        """Set while no response is queued or running: memory writes wait for it, so the
+        embedder does not take the CPU a reply's first words need (``remember_later``)."""
+        self.quiet.set()
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
         self._prefill = Prefill(ports.llm, items.spawn)
@@ -95,11 +99,18 @@ class Responder:
         """A response is queued or running."""
         return self._pending
 
+    def _set_pending(self, pending: bool) -> None:
+        self._pending = pending
+        if pending:
+            self.quiet.clear()
+        else:
+            self.quiet.set()
+
     def reserve(self) -> None:
         """``response.create``: one response at a time; the reply runs later on the chain."""
         if self._pending:
             raise Conflict("a response is already in progress; cancel it first")
-        self._pending = True
+        self._set_pending(True)
 
     def check_tools(self, tools: list[FunctionTool] | None, choice: Any, path: str,
                     mcp: bool | None = None) -> None:
@@ -142,7 +153,7 @@ class Responder:
             out = out or self.outbound
             response_id, item_id = new_id("resp"), new_id("item")
             span.set_attribute("voicechat.response_id", response_id)
-            self._pending = True
+            self._set_pending(True)
             modalities = self._modalities(options)
             metadata = options.metadata if options is not None else None
             await emit(out, ResponseCreated(response=ResponseInfo(
@@ -182,7 +193,7 @@ class Responder:
                 record = None
             finally:
                 self.reply = None
-                self._pending = False
+                self._set_pending(False)
             await self._done(out, response_id, item_id, outcome, record, modalities, metadata)
         if ran_tools and follow_ups < MCP_FOLLOW_UPS:
             await self.respond(_answering(options), out=out, follow_ups=follow_ups + 1)
@@ -209,7 +220,7 @@ class Responder:
         """The client approved an MCP call: a response that runs it, then one that reads
         its result."""
         response_id, modalities = new_id("resp"), self._modalities(None)
-        self._pending = True
+        self._set_pending(True)
         items: list[Any] = []
         try:
             await emit(self.outbound, ResponseCreated(response=ResponseInfo(
@@ -231,7 +242,7 @@ class Responder:
             items = await self.mcp_calls.run(run, self.outbound, response_id, voice,
                                              await self.mcp_calls.said_last(), 1)
         finally:
-            self._pending = False
+            self._set_pending(False)
         cancelled = self._undelivered.pop(response_id, None)
         await emit(self.outbound, ResponseDone(response=ResponseInfo(
             id=response_id, status="cancelled" if cancelled else "completed",
@@ -300,7 +311,7 @@ class Responder:
         self.items.keep_delivered(item_id, record.id, reply)
         if (late_cut := self._truncate_at.pop(item_id, None)) is not None:
             record = await self.store.truncate_turn(record.id, reply.delivered_text(late_cut))
-        remember_later(self.ports, [record], self.items.spawn)
+        remember_later(self.ports, [record], self.items.spawn, after=self.quiet.wait)
         return record
 
     async def _done(self, out: ReplySink, response_id: str, item_id: str,

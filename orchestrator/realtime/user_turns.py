@@ -163,7 +163,8 @@ class UserTurns:
                 record = await self.store.add_turn(self.session_id, user_turn_row(
                     text, result.language, stt_ms, len(audio)))
                 self.items.keep(record.id, user_audio_item(item_id, text))
-                remember_later(self.ports, [record], self.items.spawn)
+                remember_later(self.ports, [record], self.items.spawn,
+                               after=self.responder.quiet.wait)
                 return record
 
             stored = asyncio.ensure_future(store_user_turn())

@@ -20,9 +20,11 @@ user's speech was complete: the VAD's end of speech, or the decoded upload):
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,8 @@ from orchestrator.speech.audio_format import MODEL_RATE
 from storage.conversations import ConversationStore, NewTurn, TurnRecord
 
 log = logging.getLogger(__name__)
+MEMORY_WAIT_S = 30.0
+"""How long a memory write waits for the reply being spoken to end (replies in a row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +140,20 @@ def item_status(turn: TurnRecord) -> str:
 
 
 def remember_later(ports: VoicePorts, turns: Sequence[TurnRecord],
-                   spawn: Callable[[Any, str], Any]) -> None:
-    """Write memory off the reply path (embedding must not delay the next turn)."""
+                   spawn: Callable[[Any, str], Any],
+                   after: Callable[[], Awaitable[Any]] | None = None) -> None:
+    """Write memory off the reply path (embedding must not delay the next turn).
+    ``after``: wait for it first, at most :data:`MEMORY_WAIT_S` (a reply being spoken:
+    on two cores the embedder took CPU from the reply's first audio)."""
     memory = ports.memory
     if memory is None:
         return
 
     async def write() -> None:
+        if after is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(MEMORY_WAIT_S):
+                    await after()
         try:
             await memory.remember(list(turns))
         except Exception as exc:  # memory is an aid: the turn is stored in SQL anyway
