@@ -108,6 +108,13 @@ async def tools_server():  # type: ignore[no-untyped-def]
 def mcp_tool(url: str, **fields: Any) -> dict:
     return {"type": "mcp", "server_label": "calc", "server_url": url, **fields}
 
+async def with_tools(conn, session: dict, *tools: dict) -> None:  # type: ignore[no-untyped-def]
+    """A new session set to ``session`` with MCP ``tools``, once their tools are listed."""
+    await events_until(conn, "session.created", GA_EVENTS)
+    await conn.session.update(session={**session, "tools": list(tools)})
+    await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+
+
 
 async def test_a_call_runs_on_the_server_and_the_answer_reads_its_result(
         live, tools_server, caplog) -> None:
@@ -268,10 +275,7 @@ async def test_a_call_past_its_timeout_fails_and_the_session_goes_on(
     llm = FakeToolLLM([call("slow", {}), ["It took too long."]])
     live.use(fake_services(llm=llm))
     async with sdk(live).realtime.connect(model="llm") as conn:
-        await events_until(conn, "session.created", GA_EVENTS)
-        await conn.session.update(session={**MANUAL, "tools": [mcp_tool(
-            tools_server.url, require_approval="never")]})
-        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        await with_tools(conn, MANUAL, mcp_tool(tools_server.url, require_approval="never"))
         first = await ask(conn, "Go slow?", GA_EVENTS, "conversation.item.done")
         answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
     assert "response.mcp_call.failed" in types_of(first)
@@ -356,10 +360,7 @@ async def test_a_cancel_while_a_call_runs_ends_the_response_without_an_answer(
     llm = FakeToolLLM([call("slow", {}), ["Never said."]])
     live.use(fake_services(llm=llm))
     async with sdk(live).realtime.connect(model="llm") as conn:
-        await events_until(conn, "session.created", GA_EVENTS)
-        await conn.session.update(session={**MANUAL, "tools": [mcp_tool(
-            tools_server.url, require_approval="never")]})
-        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        await with_tools(conn, MANUAL, mcp_tool(tools_server.url, require_approval="never"))
         await conn.conversation.item.create(item={"type": "message", "role": "user",
                                                   "content": [{"type": "input_text",
                                                                "text": "Slowly?"}]})
@@ -401,10 +402,7 @@ async def test_a_slow_call_is_filled_with_speech_and_the_filler_is_kept(
     session_id = await filling.new_session()
     async with sdk(filling).realtime.connect(
             model="llm", extra_query={"session_id": session_id}) as conn:
-        await events_until(conn, "session.created", GA_EVENTS)
-        await conn.session.update(session={**SPOKEN, "tools": [mcp_tool(
-            tools_server.url, require_approval="never")]})
-        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        await with_tools(conn, SPOKEN, mcp_tool(tools_server.url, require_approval="never"))
         first = await ask(conn, "Can you take your time?", GA_EVENTS,
                           "conversation.item.done")
         answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
@@ -439,10 +437,7 @@ async def test_a_fast_call_says_no_filler(filling, tools_server) -> None:
     llm = FakeToolLLM([call("add", {"a": 2, "b": 2}), ["Four."]])
     filling.use(fake_services(llm=llm))
     async with sdk(filling).realtime.connect(model="llm") as conn:
-        await events_until(conn, "session.created", GA_EVENTS)
-        await conn.session.update(session={**SPOKEN, "tools": [mcp_tool(
-            tools_server.url, require_approval="never")]})
-        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        await with_tools(conn, SPOKEN, mcp_tool(tools_server.url, require_approval="never"))
         first = await ask(conn, "2 + 2?", GA_EVENTS, "conversation.item.done")
         await events_until(conn, "rate_limits.updated", GA_EVENTS)
     assert "response.output_audio.delta" not in types_of(first)
