@@ -31,13 +31,13 @@ from orchestrator.realtime.protocol.server_events import (
     ResponseAudioTranscriptDelta,
 )
 from orchestrator.realtime.protocol.session_types import new_id
+from orchestrator.realtime.reply.stages import audio_pieces
 from orchestrator.speech.catalogue import text_language
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PHRASES = {"en": "One moment, please.", "ko": "잠시만요, 확인해 볼게요."}
 """The filler in each language the voices speak (English when the language is unknown)."""
-AUDIO_DELTA_MS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +112,11 @@ class Filler:
             async for chunk in audio:
                 rate = rate or int(chunk.sample_rate)
                 samples = resample(chunk.samples, chunk.sample_rate, rate)
-                step = max(rate * AUDIO_DELTA_MS // 1000, 1)
-                for start in range(0, len(samples), step):
+                for piece in audio_pieces(samples, rate):
                     if last is not None:
                         await self._put(last)
                     last = ResponseAudioDelta(**part, delta=base64.b64encode(encode_output(
-                        samples[start:start + step], v.output_format)).decode("ascii"))
+                        piece, v.output_format)).decode("ascii"))
         if last is not None:
             await self._put(last, on_sent=self._said)
         await self._end("completed")

@@ -311,7 +311,7 @@ class Reply:
                             if quiet_end is not None:
                                 samples = np.concatenate([quiet_end, samples])
                             samples, quiet_end = split_quiet_end(samples, self.rate)
-                        for piece in _pieces(samples, self.rate):
+                        for piece in audio_pieces(samples, self.rate):
                             await self._send_audio(sentence if first_piece else None, piece)
                             first_piece = False
 
@@ -406,7 +406,8 @@ class Reply:
         return timings
 
 
-def _pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]
+def audio_pieces(samples: Any, rate: int):  # type: ignore[no-untyped-def]
+    """``samples`` in pieces of at most :data:`AUDIO_DELTA_MS` (one audio delta each)."""
     step = max(rate * AUDIO_DELTA_MS // 1000, 1)
     for start in range(0, len(samples), step):
         yield samples[start:start + step]
