@@ -115,6 +115,15 @@ async def with_tools(conn, session: dict, *tools: dict) -> None:  # type: ignore
     await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
 
 
+async def ws_ask(ws, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """On /ws: a user text item, then a response; its events up to response.done."""
+    await ws.send("conversation.item.create", item={
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
+    await ws.until("conversation.item.created")
+    await ws.send("response.create")
+    return await ws.until("response.done")
+
+
 
 async def test_a_call_runs_on_the_server_and_the_answer_reads_its_result(
         live, tools_server, caplog) -> None:
@@ -319,12 +328,7 @@ async def test_the_ws_path_takes_mcp_tools_too(live, tools_server) -> None:
         listing = await ws.until("mcp_list_tools.completed")
         assert types_of(listing) == ["mcp_list_tools.in_progress",
                                      "conversation.item.created", "mcp_list_tools.completed"]
-        await ws.send("conversation.item.create", item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "1 + 1?"}]})
-        await ws.until("conversation.item.created")
-        await ws.send("response.create")
-        first = await ws.until("response.done")
+        first = await ws_ask(ws, "1 + 1?")
         answer = await ws.until("response.done")
         call_item = first[-1]["response"]["function_calls"][0]
         await ws.send("conversation.item.retrieve", item_id=call_item["id"])
@@ -459,12 +463,7 @@ async def test_a_korean_conversation_is_filled_in_korean_on_the_ws_path(
             "modalities": ["text", "audio"], "turn_detection": None, "mcp_tools": [mcp_tool(
                 tools_server.url, require_approval="never")]})
         await ws.until("mcp_list_tools.completed")
-        await ws.send("conversation.item.create", item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "천천히 해 주세요"}]})
-        await ws.until("conversation.item.created")
-        await ws.send("response.create")
-        first = await ws.until("response.done")
+        first = await ws_ask(ws, "천천히 해 주세요")
         await ws.until("response.done")
     added = next(e for e in first if e["type"] == "response.output_item.added"
                  and e["item"]["type"] == "message")
