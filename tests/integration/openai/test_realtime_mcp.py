@@ -504,3 +504,27 @@ async def test_a_client_secret_carries_mcp_tools_without_showing_their_secrets(
     assert tools_server.headers and all(
         h.get("x-api-key") == HEADER_SECRET and h.get("authorization") == f"Bearer {TOKEN_SECRET}"
         for h in tools_server.headers)
+
+
+async def test_an_approved_slow_call_is_filled_too(filling, tools_server) -> None:
+    llm = FakeToolLLM([call("slow", {}), ["It is done."]])
+    filling.use(fake_services(llm=llm))
+    session_id = await filling.new_session()
+    async with sdk(filling).realtime.connect(
+            model="llm", extra_query={"session_id": session_id}) as conn:
+        await with_tools(conn, SPOKEN, mcp_tool(tools_server.url))  # approval: always
+        asked = await ask(conn, "Take your time?", GA_EVENTS, "conversation.item.done")
+        (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
+        await conn.conversation.item.create(item={
+            "type": "mcp_approval_response", "approval_request_id": request["id"],
+            "approve": True})
+        approved = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+        await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    ran, filler = {e["type"]: e for e in approved}["response.done"]["response"]["output"]
+    assert ran["type"] == "mcp_call" and ran["output"] == "done"
+    assert filler["type"] == "message" and \
+        filler["content"][0]["transcript"] == "One moment, please."
+    assert any(e["type"] == "response.output_audio.delta" and e["output_index"] == 1
+               for e in approved)
+    turns, _ = await filling.runtime.conversations.list_turns(session_id)
+    assert ("assistant", "One moment, please.") in [(t.role, t.text) for t in turns]
