@@ -212,11 +212,12 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
 
 
 def _connection(url: str, headers: dict[str, str] | None, protocol: str,
-                loss: float) -> Any:
+                loss: float, ordered_receive: bool = False) -> Any:
     """A WebSocket, or a WebRTC call driven like one."""
     if protocol == "webrtc":
         base, _, query = url.partition("/v1/realtime/calls")
-        return CallSocket(base, headers, RATE, loss=loss, query=query)
+        return CallSocket(base, headers, RATE, loss=loss, query=query,
+                          ordered_receive=ordered_receive)
     if protocol == "twilio":
         return StreamSocket(url, headers, RATE)
     return websockets.connect(url, max_size=None, additional_headers=headers)
@@ -259,13 +260,13 @@ def _session_update(session: dict, protocol: str) -> dict:
 async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
                       wait_s: float, headers: dict[str, str] | None, session: dict,
                       label: str = "", protocol: str = "ws",
-                      resume: str | None = None, loss: float = 0.0
-                      ) -> tuple[list[dict], str]:
+                      resume: str | None = None, loss: float = 0.0,
+                      ordered_receive: bool = False) -> tuple[list[dict], str]:
     """``rounds`` of the questions in one connection; ``resume``: the URL that continues
     an earlier connection's stored session. Returns the turns and that URL."""
     ws_url = resume or await _connect_url(url, headers, protocol)
     results: list[dict] = []
-    async with _connection(ws_url, headers, protocol, loss) as ws:
+    async with _connection(ws_url, headers, protocol, loss, ordered_receive) as ws:
         created = json.loads(await ws.recv())
         assert created["type"] == "session.created", created
         if protocol in ("openai", "webrtc") and resume is None:
@@ -290,7 +291,7 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
                   wait_s: float = 120.0, headers: dict[str, str] | None = None, *,
                   sessions: int = 1, rounds: int = 1, session: dict | None = None,
                   protocols: Sequence[str] = ("ws",), language: str = "en",
-                  loss: float = 0.0) -> dict[str, dict]:
+                  loss: float = 0.0, ordered_receive: bool = False) -> dict[str, dict]:
     """``sessions`` concurrent sessions, each speaking every question ``rounds`` times
     (``text``: one question instead; ``turns``: that many turns of it), per protocol.
     Several protocols take turns round by round (A B, B A, …), each reconnecting to its
@@ -313,7 +314,8 @@ async def measure(url: str, turns: int = 0, text: str | None = None, pace: float
                     url, questions, 1 if alternate else rounds, pace, wait_s, headers,
                     session or {}, label=tag + (f"[{i + 1}/{sessions}] " if sessions > 1
                                                 else ""),
-                    protocol=protocol, resume=resume.get((protocol, i)), loss=loss)
+                    protocol=protocol, resume=resume.get((protocol, i)), loss=loss,
+                    ordered_receive=ordered_receive)
                 return results
 
             cpu_before = await server_cpu_s(url, headers)
@@ -361,6 +363,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "ws,webrtc (both: ws,openai)")
     parser.add_argument("--loss", type=float, default=0.0,
                         help="webrtc: the share of RTP packets dropped each way (0.05: 5 %%)")
+    parser.add_argument("--caller-receive", choices=("aiortc", "ordered"), default="aiortc",
+                        help="webrtc: the caller receives through aiortc's jitter buffer "
+                             "(80 ms held) or as the server does (packets in order, each "
+                             "at once, losses concealed: a browser at its least delay)")
     parser.add_argument("--capacity-p95-ms", type=float, default=1200.0,
                         help="capacity = the most sessions whose client voice to voice p95 "
                              "stays at or under this")
@@ -386,7 +392,8 @@ def run(args: argparse.Namespace, settings: object) -> int:
         results = asyncio.run(measure(
             args.url, args.turns, args.text, args.pace, args.wait, api_headers(args, settings),
             sessions=sessions, rounds=args.rounds, session=session, protocols=protocols,
-            language=args.language, loss=args.loss))
+            language=args.language, loss=args.loss,
+            ordered_receive=args.caller_receive == "ordered"))
         for protocol, summary in results.items():
             by_protocol[protocol][sessions] = summary
             print_summary(summary, f"--- {sessions} session(s), {protocol}")
@@ -400,6 +407,7 @@ def run(args: argparse.Namespace, settings: object) -> int:
         "language": args.language,
         "turn_detection": args.turn_detection or "server default",
         "temperature": args.temperature, "protocol": ",".join(protocols), "loss": args.loss,
+        "caller_receive": args.caller_receive,
         "capacity_p95_ms": args.capacity_p95_ms, "capacity_gap_ms": args.capacity_gap_ms},
         {"levels": levels, "protocols": by_protocol, "capacity_sessions": held})
     print(f"wrote {path}")

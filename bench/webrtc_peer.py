@@ -92,7 +92,8 @@ class Peer:
 
     def __init__(self, data_channel: bool = True, loss: float = 0.0,
                  on_audio: Callable[[np.ndarray], None] | None = None,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_event: Callable[[dict[str, Any]], None] | None = None,
+                 ordered_receive: bool = False) -> None:
         self.pc = RTCPeerConnection()
         self.microphone = Microphone()
         self.pc.addTrack(self.microphone)
@@ -102,6 +103,10 @@ class Peer:
         self.on_audio = on_audio
         self.loss = loss
         self.lost = 0
+        self.ordered_receive = ordered_receive
+        """Receive as the server does (packets in order, each at once, losses concealed)
+        instead of through aiortc's 80 ms buffer: a caller that holds what a browser's
+        NetEq holds at low jitter, at its least."""
         self.channel = self.pc.createDataChannel("oai-events") if data_channel else None
         self.opened = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -117,6 +122,12 @@ class Peer:
 
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        if self.ordered_receive:
+            from orchestrator.realtime.transports.webrtc.jitter import order_audio
+
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind == "audio":
+                    order_audio(transceiver.receiver, 3)
         if self.loss:
             self._lose_packets()
 
@@ -199,10 +210,11 @@ class CallSocket:
     """A call driven like the benchmark's WebSocket (see the module's docstring)."""
 
     def __init__(self, base_url: str, headers: dict[str, str] | None, pcm_rate: int,
-                 loss: float = 0.0, query: str = "") -> None:
+                 loss: float = 0.0, query: str = "", ordered_receive: bool = False) -> None:
         self.base_url, self.headers, self.pcm_rate = base_url, headers, pcm_rate
         self.query = query
-        self.peer = Peer(loss=loss, on_audio=self._heard, on_event=self._playout)
+        self.peer = Peer(loss=loss, on_audio=self._heard, on_event=self._playout,
+                         ordered_receive=ordered_receive)
         self.location = ""
         self._playing = False  # between output_audio_buffer.started and .stopped/.cleared
         self._audible = False  # the playing reply's first sound has come

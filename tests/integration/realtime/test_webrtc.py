@@ -70,8 +70,12 @@ def calls_of(live: LiveServer) -> dict:
     return {} if registry is None else registry.calls
 
 
-async def test_a_spoken_question_is_answered_on_the_audio_track(live, question) -> None:
-    caller = Caller()
+@pytest.mark.parametrize("ordered_receive", [False, True], ids=["aiortc", "ordered"])
+async def test_a_spoken_question_is_answered_on_the_audio_track(
+        live, question, ordered_receive) -> None:
+    """Also with the caller receiving as the server does (the bench's
+    ``--caller-receive ordered``): the whole reply is heard either way."""
+    caller = Caller(ordered_receive=ordered_receive)
     try:
         await connect(live, caller)
         created = await caller.next()
