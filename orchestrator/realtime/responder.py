@@ -370,7 +370,13 @@ class Responder:
         pace) is cancelled too: what had not left is dropped."""
         reply = self._live_reply()
         if reply is None:
-            return False
+            # an approved MCP call runs in a response of its own, with no reply
+            calling = self.mcp_calls.calling
+            if calling is None or not self.mcp_calls.stop(calling):
+                return False
+            await self.outbound.drop_response(calling)  # its filler, if one is queued
+            self._undelivered[calling] = reason
+            return True
         if not reply.cancel(reason):
             calling = self.mcp_calls.stop(reply.plan.response_id)  # its calls end now
             if not await reply.outbound.drop_response(reply.plan.response_id) and not calling:

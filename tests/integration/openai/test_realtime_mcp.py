@@ -528,3 +528,27 @@ async def test_an_approved_slow_call_is_filled_too(filling, tools_server) -> Non
                for e in approved)
     turns, _ = await filling.runtime.conversations.list_turns(session_id)
     assert ("assistant", "One moment, please.") in [(t.role, t.text) for t in turns]
+
+
+async def test_a_cancel_stops_an_approved_call_too(live, tools_server) -> None:
+    llm = FakeToolLLM([call("slow", {}), ["Never said."]])
+    live.use(fake_services(llm=llm))
+    async with sdk(live).realtime.connect(model="llm") as conn:
+        await with_tools(conn, MANUAL, mcp_tool(tools_server.url))  # approval: always
+        asked = await ask(conn, "Slowly?", GA_EVENTS, "conversation.item.done")
+        (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
+        await conn.conversation.item.create(item={
+            "type": "mcp_approval_response", "approval_request_id": request["id"],
+            "approve": True})
+        await events_until(conn, "response.mcp_call.in_progress", GA_EVENTS)
+        await conn.response.cancel()
+        done = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+        await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
+        after = await events_until(conn, "session.updated", GA_EVENTS)
+    response = {e["type"]: e for e in done}["response.done"]["response"]
+    assert response["status"] == "cancelled"
+    assert "response.mcp_call.failed" in types_of(done)  # stopped, not waited for (2 s)
+    (output,) = response["output"]
+    assert output["error"]["message"].startswith("cancelled")
+    assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
+    assert len(llm.prompts) == 1
