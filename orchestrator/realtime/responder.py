@@ -83,10 +83,10 @@ class Responder:
                                   tts=ports.tts, filler_s=mcp_filler_s)
         """The MCP calls in flight (a cancel stops them), their filler, their storing."""
         self.reply: Reply | None = None
-        self._pending = False
         self.quiet = asyncio.Event()
-        """Set while no response is queued or running: memory writes wait for it, so the
-        embedder does not take the CPU a reply's first words need (``remember_later``)."""
+        """Set while no response is queued or running (``pending`` is its inverse): memory
+        writes wait for it, so the embedder does not take the CPU a reply's first words
+        need (``remember_later``)."""
         self.quiet.set()
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
@@ -97,10 +97,9 @@ class Responder:
     @property
     def pending(self) -> bool:
         """A response is queued or running."""
-        return self._pending
+        return not self.quiet.is_set()
 
     def _set_pending(self, pending: bool) -> None:
-        self._pending = pending
         if pending:
             self.quiet.clear()
         else:
@@ -108,7 +107,7 @@ class Responder:
 
     def reserve(self) -> None:
         """``response.create``: one response at a time; the reply runs later on the chain."""
-        if self._pending:
+        if self.pending:
             raise Conflict("a response is already in progress; cancel it first")
         self._set_pending(True)
 
@@ -127,7 +126,7 @@ class Responder:
         transcript). Read the prompt the reply would have into the LLM's prefix cache now,
         so that when the turn ends only its last words are new (:mod:`.reply.prefill`)."""
         said = user_text.strip()
-        if self._pending or self.ports.llm is None or not said:
+        if self.pending or self.ports.llm is None or not said:
             return
         # A copy of the history cursor: a prompt that is never sent must not move it.
         context = dataclasses.replace(self.prompt_context, cursor=dataclasses.replace(
@@ -229,10 +228,8 @@ class Responder:
             voice = FillerVoice(
                 config.voice, config.speed,
                 format_rate(config.output_audio_format, config.output_sample_rate),
-                config.output_audio_format,
-                self.ports.catalogue.voice_languages(config.voice)
-                if self.ports.catalogue is not None else None) if "audio" in modalities \
-                else None
+                config.output_audio_format, self._voice_languages(config.voice)) \
+                if "audio" in modalities else None
 
             async def run(stopped: asyncio.Event) -> list[Any]:
                 item = await self.mcp.run_approved(request_id, self.outbound, response_id,
@@ -250,6 +247,10 @@ class Responder:
             modalities=modalities, function_calls=items)), on_sent=self.reply_sent)
         if ran(items) and not cancelled:
             await self.respond(_answering(None), follow_ups=1)
+
+    def _voice_languages(self, voice: str | None) -> frozenset[str] | None:
+        catalogue = self.ports.catalogue
+        return catalogue.voice_languages(voice) if catalogue is not None else None
 
     def _modalities(self, options: ResponseOptions | None) -> list[Any]:
         wanted = (options.modalities if options is not None else None) or \
@@ -286,8 +287,7 @@ class Responder:
         return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
                          params=params, audio=audio, voice=voice, speed=config.speed,
                          prompt=prompt, tool_parser=parser, mcp_tools=mcp_names,
-                         voice_languages=ports.catalogue.voice_languages(voice)
-                         if ports.catalogue is not None else None,
+                         voice_languages=self._voice_languages(voice),
                          output_rate=format_rate(config.output_audio_format,
                                                  config.output_sample_rate),
                          output_format=config.output_audio_format, end_of_speech=end_of_speech,
