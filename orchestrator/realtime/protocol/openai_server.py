@@ -287,8 +287,9 @@ class ServerTranslator:
 
     def _message_added(self, event: OutputItemAdded, item: Item) -> list[Any]:
         """A message of the response other than the reply's own begins."""
-        audio = any(part.get("type") == "audio" for part in item.content) or \
-            self._replies.get(event.response_id, _Reply("", "", True)).audio
+        reply = self._replies.get(event.response_id)  # the message speaks as its response
+        audio = reply.audio if reply is not None else \
+            any(part.get("type") == "audio" for part in item.content)
         message = _Reply(event.response_id, item.id, audio, output_index=event.output_index,
                          announced=True, previous_item_id=self._last_item)
         self._messages[item.id], self._last_item = message, item.id
