@@ -123,11 +123,9 @@ class Peer:
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         if self.ordered_receive:
-            from orchestrator.realtime.transports.webrtc.jitter import order_audio
+            from orchestrator.realtime.transports.webrtc.jitter import order_call_audio
 
-            for transceiver in self.pc.getTransceivers():
-                if transceiver.kind == "audio":
-                    order_audio(transceiver.receiver, 3)
+            order_call_audio(self.pc, 3)
         if self.loss:
             self._lose_packets()
 

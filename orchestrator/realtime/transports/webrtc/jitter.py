@@ -133,3 +133,12 @@ def order_audio(receiver: Any, wait: int) -> PacketOrder | None:
 
     receiver._handle_rtp_packet = ordered
     return order
+
+
+def order_call_audio(pc: Any, wait: int) -> PacketOrder | None:
+    """:func:`order_audio` on the audio receiver of a peer connection whose remote
+    description is set; returns its order (None: no audio, or aiortc not as expected)."""
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "audio":
+            return order_audio(transceiver.receiver, wait)
+    return None

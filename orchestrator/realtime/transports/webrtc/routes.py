@@ -36,7 +36,7 @@ from orchestrator.realtime.transports.base import EventCodec, admit, run_admitte
 from orchestrator.realtime.transports.openai import llm_version, openai_session
 from orchestrator.realtime.transports.session_check import check_session
 from orchestrator.realtime.transports.webrtc.call import WebRTCCall
-from orchestrator.realtime.transports.webrtc.jitter import order_audio
+from orchestrator.realtime.transports.webrtc.jitter import order_call_audio
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 
@@ -197,9 +197,7 @@ async def _negotiate(pc: RTCPeerConnection, call: WebRTCCall, offer: str,
         raise InvalidRequest(f"the SDP offer cannot be used: {str(exc)[:200]}",
                              param="sdp") from None
     if reorder_packets:
-        for transceiver in pc.getTransceivers():
-            if transceiver.kind == "audio":
-                call.order = order_audio(transceiver.receiver, reorder_packets)
+        call.order = order_call_audio(pc, reorder_packets)
     pc.addTrack(call.reply)
     try:
         answer = await pc.createAnswer()
