@@ -303,15 +303,20 @@ class ServerTranslator:
                      for part in item.content), "")
         data = self.item(item)
         out = self._part_done(message, text) if message.started else []
-        out.append({"type": "response.output_item.done", "event_id": new_id("event"),
-                    "response_id": message.id, "output_index": message.output_index,
-                    "item": data})
-        if self.dialect == "ga":
-            out.append({"type": "conversation.item.done", "event_id": new_id("event"),
-                        "previous_item_id": message.previous_item_id, "item": data})
+        out += self._item_done(message, data)
         reply = self._replies.get(message.id)
         if reply is not None:
             reply.more_output.append(data)
+        return out
+
+    def _item_done(self, reply: _Reply, data: dict[str, Any]) -> list[Any]:
+        """A message item ended: ``response.output_item.done`` (and GA's
+        ``conversation.item.done``)."""
+        out = [{"type": "response.output_item.done", "event_id": new_id("event"),
+                "response_id": reply.id, "output_index": reply.output_index, "item": data}]
+        if self.dialect == "ga":
+            out.append({"type": "conversation.item.done", "event_id": new_id("event"),
+                        "previous_item_id": reply.previous_item_id, "item": data})
         return out
 
     def _part_done(self, reply: _Reply, text: str) -> list[Any]:
@@ -343,11 +348,7 @@ class ServerTranslator:
             status = "completed" if info.status == "completed" else "incomplete"
             item = self.item(assistant_item(reply.item_id, info.text, reply.audio, status))
             output.append(item)
-            out.append({"type": "response.output_item.done", "event_id": new_id("event"),
-                        "response_id": reply.id, "output_index": 0, "item": item})
-            if self.dialect == "ga":
-                out.append({"type": "conversation.item.done", "event_id": new_id("event"),
-                            "previous_item_id": reply.previous_item_id, "item": item})
+            out += self._item_done(reply, item)
         output += [self.item(call) for call in info.function_calls]
         output += reply.more_output if reply is not None else []
         out.append({"type": "response.done", "event_id": event.event_id,
