@@ -124,6 +124,28 @@ async def ws_ask(ws, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
     return await ws.until("response.done")
 
 
+async def cancel_while_calling(conn) -> tuple[list[dict], list[dict]]:  # type: ignore[no-untyped-def]
+    """Cancel once a call is in progress: the cancelled response's events, then what
+    came before a later session.update was answered."""
+    await events_until(conn, "response.mcp_call.in_progress", GA_EVENTS)
+    await conn.response.cancel()
+    done = await events_until(conn, "rate_limits.updated", GA_EVENTS)
+    await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
+    return done, await events_until(conn, "session.updated", GA_EVENTS)
+
+
+def assert_stopped_without_answer(done: list[dict], after: list[dict], llm) -> None:  # type: ignore[no-untyped-def]
+    response = {e["type"]: e for e in done}["response.done"]["response"]
+    assert response["status"] == "cancelled"
+    # the call was stopped, not waited for (the tool takes 2 s and would have completed)
+    assert "response.mcp_call.failed" in types_of(done)
+    assert "response.mcp_call.completed" not in types_of(done)
+    (output,) = response["output"]
+    assert output["error"]["message"].startswith("cancelled")
+    assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
+    assert len(llm.prompts) == 1
+
+
 
 async def test_a_call_runs_on_the_server_and_the_answer_reads_its_result(
         live, tools_server, caplog) -> None:
@@ -370,20 +392,8 @@ async def test_a_cancel_while_a_call_runs_ends_the_response_without_an_answer(
                                                                "text": "Slowly?"}]})
         await events_until(conn, "conversation.item.done", GA_EVENTS)
         await conn.response.create()
-        await events_until(conn, "response.mcp_call.in_progress", GA_EVENTS)
-        await conn.response.cancel()
-        done = await events_until(conn, "rate_limits.updated", GA_EVENTS)
-        await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
-        after = await events_until(conn, "session.updated", GA_EVENTS)
-    response = {e["type"]: e for e in done}["response.done"]["response"]
-    assert response["status"] == "cancelled"
-    # the call was stopped, not waited for (the tool takes 2 s and would have completed)
-    assert "response.mcp_call.failed" in types_of(done)
-    assert "response.mcp_call.completed" not in types_of(done)
-    (output,) = response["output"]
-    assert output["error"]["message"].startswith("cancelled")
-    assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
-    assert len(llm.prompts) == 1
+        done, after = await cancel_while_calling(conn)
+    assert_stopped_without_answer(done, after, llm)
 
 
 SPOKEN = {"type": "realtime", "output_modalities": ["audio"],
@@ -540,15 +550,5 @@ async def test_a_cancel_stops_an_approved_call_too(live, tools_server) -> None:
         await conn.conversation.item.create(item={
             "type": "mcp_approval_response", "approval_request_id": request["id"],
             "approve": True})
-        await events_until(conn, "response.mcp_call.in_progress", GA_EVENTS)
-        await conn.response.cancel()
-        done = await events_until(conn, "rate_limits.updated", GA_EVENTS)
-        await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
-        after = await events_until(conn, "session.updated", GA_EVENTS)
-    response = {e["type"]: e for e in done}["response.done"]["response"]
-    assert response["status"] == "cancelled"
-    assert "response.mcp_call.failed" in types_of(done)  # stopped, not waited for (2 s)
-    (output,) = response["output"]
-    assert output["error"]["message"].startswith("cancelled")
-    assert [e["type"] for e in after] == ["session.updated"]  # no answer followed
-    assert len(llm.prompts) == 1
+        done, after = await cancel_while_calling(conn)
+    assert_stopped_without_answer(done, after, llm)
