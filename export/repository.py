@@ -204,8 +204,9 @@ class VersionWriter:
         return target
 
     def install_runtime_package(self, source: str | os.PathLike[str], name: str) -> Path:
-        """Copy a self-contained runtime package (numpy + onnxruntime only) into the version
-        as ``<name>/``: the version's model.py and the parity checks import it from there."""
+        """Copy a runtime package (numpy, onnxruntime and ``export.providers``, which the
+        version's ``code/`` snapshot holds) into the version as ``<name>/``: the version's
+        model.py and the parity checks import it from there."""
         destination = self.path / name
         shutil.copytree(source, destination,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

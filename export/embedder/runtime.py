@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from export.providers import session_options
+
 GRAPH_FILE = "embedder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 ASSETS_FILE = "embedder.json"
@@ -68,13 +70,8 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(self.assets.max_seq_length)
         self._unk_piece = (self.tokenizer.id_to_token(self.assets.unk_id)
                            if self.assets.unk_id is not None else None)
-        options = ort.SessionOptions()
-        # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-        # request); freed memory goes back to the system instead.
-        options.enable_cpu_mem_arena = False
-        if intra_op_threads > 0:
-            options.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(str(directory / GRAPH_FILE), options,
+        self.session = ort.InferenceSession(str(directory / GRAPH_FILE),
+                                            session_options(intra_op_threads),
                                             providers=list(providers or
                                                            ["CPUExecutionProvider"]))
         self.max_rows_per_run = max(1, max_rows_per_run)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from export.providers import session_options
 from export.stt.cuts import quiet_bounds
 from export.stt.vad import VAD_FILE, SileroVad, pieces
 
@@ -85,18 +86,6 @@ class Window:
     detector in this version)."""
 
 
-def _options(threads: int):  # type: ignore[no-untyped-def]
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-    # request); freed memory goes back to the system instead.
-    options.enable_cpu_mem_arena = False
-    if threads:
-        options.intra_op_num_threads = threads
-    return options
-
-
 class MoonshineOnnx:
     def __init__(self, directory: str | Path, *, intra_op_threads: int = 0,
                  decoder_threads: int = 0, providers: list[Any] | None = None) -> None:
@@ -108,9 +97,10 @@ class MoonshineOnnx:
         directory = Path(directory)
         providers = providers or ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[0])),
-                                            _options(intra_op_threads), providers=providers)
+                                            session_options(intra_op_threads),
+                                            providers=providers)
         self.decoder = ort.InferenceSession(str(graph_file(directory, GRAPHS[1])),
-                                            _options(decoder_threads or intra_op_threads),
+                                            session_options(decoder_threads or intra_op_threads),
                                             providers=providers)
         self.config = Config.load(directory)
         self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))

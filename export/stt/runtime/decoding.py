@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from export.providers import session_options
+
 from .tokenizer import WhisperTokenizer
 
 CHUNK_LENGTH = 30
@@ -72,17 +74,6 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _options(threads: int) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-    # request); freed memory goes back to the system instead.
-    options.enable_cpu_mem_arena = False
-    if threads > 0:
-        options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return options
-
-
 class WhisperOnnx:
     """The exported graphs: ``encoder.onnx`` (mel -> cross-attention K/V per layer) and
     ``decoder.onnx`` (tokens + self-attention cache -> logits + grown cache)."""
@@ -95,9 +86,11 @@ class WhisperOnnx:
         self.dims: dict[str, int] = json.loads((directory / "dims.json").read_text())
         providers = providers or ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(directory / "encoder.onnx"),
-                                            _options(intra_op_threads), providers=providers)
+                                            session_options(intra_op_threads, optimize_all=True),
+                                            providers=providers)
         self.decoder = ort.InferenceSession(str(directory / "decoder.onnx"),
-                                            _options(decoder_threads or intra_op_threads),
+                                            session_options(decoder_threads or intra_op_threads,
+                                                            optimize_all=True),
                                             providers=providers)
         self.n_layer = self.dims["n_text_layer"]
         self.n_state = self.dims["n_text_state"]

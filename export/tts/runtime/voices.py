@@ -79,13 +79,9 @@ def load_catalog(directory: Path) -> tuple[str, list[VoiceConfig]]:
 def open_session(path: Path, intra_op_threads: int = 0, providers: list | None = None):  # type: ignore[no-untyped-def]
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    # No arena: it keeps the peak of the largest input ever seen (GBs after one long
-    # request); freed memory goes back to the system instead.
-    options.enable_cpu_mem_arena = False
-    if intra_op_threads > 0:
-        options.intra_op_num_threads = intra_op_threads
-    return ort.InferenceSession(str(path), options,
+    from export.providers import session_options
+
+    return ort.InferenceSession(str(path), session_options(intra_op_threads),
                                 providers=providers or ["CPUExecutionProvider"])
 
 

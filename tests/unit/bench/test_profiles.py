@@ -54,3 +54,24 @@ def test_onnx_providers_pick_cuda_only_for_gpu_instances_with_cuda_available() -
     assert onnx_providers({"model_instance_kind": "CPU"}, [CUDA, CPU]) == [CPU]
     assert onnx_providers(None) == [CPU]
     assert onnx_providers(gpu_args) == [CPU]  # onnxruntime (CPU build) here: no CUDA
+
+
+def test_served_graphs_neither_spin_nor_keep_an_arena(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every served ONNX Runtime session (the voices, both speech recognisers, the
+    embedder) is opened with the same options: idle threads sleep instead of
+    busy-waiting beside the other models, and freed memory goes back to the system."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from export.providers import session_options
+    from export.tts.runtime.voices import open_session
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = tmp_path / "identity.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    for options in (session_options(2), open_session(path, 2).get_session_options()):
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.enable_cpu_mem_arena is False
+        assert options.intra_op_num_threads == 2
