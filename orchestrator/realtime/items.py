@@ -37,7 +37,6 @@ from orchestrator.realtime.protocol.server_events import (
     ItemTruncated,
 )
 from orchestrator.realtime.protocol.session_types import new_id
-from orchestrator.realtime.reply.plan import spoken_text
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import (
     item_status,
@@ -192,7 +191,7 @@ class ConversationItems:
         at = time.perf_counter() if at is None else at
         item_id, delivered = next(reversed(self.delivered.items()))
         reply = delivered.reply
-        return (item_id, delivered) if reply.plan.audio and reply.playing_at(at) else None
+        return (item_id, delivered) if reply.plan.audio and reply.playback.playing_at(at) else None
 
     async def truncate(self, item_id: str, audio_end_ms: float) -> ItemTruncated:
         """``conversation.item.truncate`` of a reply already stored."""
@@ -207,7 +206,7 @@ class ConversationItems:
                   ) -> ItemTruncated:
         """Cut a stored spoken reply to its first ``audio_end_ms`` (at most what was sent);
         the event tells the client where."""
-        clamped = min(audio_end_ms, delivered.reply.audio_sent_ms)
+        clamped = min(audio_end_ms, delivered.reply.playback.sent_ms)
         await self.store.truncate_turn(delivered.turn_id,
-                                       spoken_text(delivered.reply.spoken, clamped))
+                                       delivered.reply.playback.text(clamped))
         return ItemTruncated(item_id=item_id, audio_end_ms=int(clamped))

@@ -399,10 +399,11 @@ class Responder:
                 return False
             item_id, delivered = playing
             await emit(self.outbound, await self.items.cut(
-                item_id, delivered, delivered.reply.heard_ms(speech_started)))
+                item_id, delivered, delivered.reply.playback.heard_ms(speech_started)))
             return True
         if reply.plan.audio:
-            self._truncate_at.setdefault(reply.plan.item_id, reply.heard_ms(speech_started))
+            self._truncate_at.setdefault(reply.plan.item_id,
+                                         reply.playback.heard_ms(speech_started))
         return await self.cancel("turn_detected")
 
     async def truncate(self, item_id: str, audio_end_ms: int) -> bool:
@@ -413,7 +414,7 @@ class Responder:
             return False
         if not reply.plan.audio:
             raise InvalidRequest(f"item {item_id!r} has no audio to truncate")
-        clamped = min(float(audio_end_ms), reply.audio_sent_ms)
+        clamped = min(float(audio_end_ms), reply.playback.sent_ms)
         self._truncate_at[item_id] = clamped
         await self.cancel("truncated")
         await emit(self.outbound, ItemTruncated(item_id=item_id, audio_end_ms=int(clamped)))

@@ -1,5 +1,6 @@
-"""What a reply is decided to be before it starts (:class:`ReplyPlan`, :class:`Pacing`),
-what it turned out to be (:class:`ReplyOutcome`), and what of it was spoken."""
+"""What a reply is decided to be before it starts (:class:`ReplyPlan`, :class:`Pacing`)
+and what it turned out to be (:class:`ReplyOutcome`); what of it was spoken is
+:mod:`.playback`'s."""
 
 from __future__ import annotations
 
@@ -8,13 +9,6 @@ from typing import Any, Literal
 
 from orchestrator.realtime.protocol.item_types import FunctionCall
 from orchestrator.realtime.timings import Timings
-
-
-@dataclass(slots=True)
-class SpokenSentence:
-    text: str
-    start_ms: float
-    end_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +80,3 @@ class ReplyOutcome:
     incomplete_reason: str | None = None
     """A completed reply the model did not finish: ``max_output_tokens`` (the token limit
     cut it) or ``repetition`` (it was stopped in a loop)."""
-
-
-def spoken_text(spoken: list[SpokenSentence], audio_end_ms: float | None = None) -> str:
-    """Sentences heard up to ``audio_end_ms``; the one cut mid-way keeps the share of its
-    words that matches the share of its audio that played."""
-    words: list[str] = []
-    for sentence in spoken:
-        if audio_end_ms is None or sentence.end_ms <= audio_end_ms:
-            words.extend(sentence.text.split())
-            continue
-        if sentence.start_ms < audio_end_ms:
-            parts = sentence.text.split()
-            share = (audio_end_ms - sentence.start_ms) / max(sentence.end_ms - sentence.start_ms,
-                                                             1e-9)
-            words.extend(parts[:int(len(parts) * share)])
-        break
-    return " ".join(words)

@@ -6,7 +6,7 @@ LLM, instead of buffering. :meth:`Reply.cancel` cancels the stage tasks; the LLM
 iterators are closed by ``aclosing`` on the way out, which cancels their Triton streams.
 
 What the assistant "said" is what the socket actually took (``on_sent`` callbacks of
-the send queue): :attr:`Reply.spoken` lists each sentence with the span of output audio
+the send queue): :attr:`Reply.playback` lists each sentence with the span of output audio
 it occupies, which truncation and the stored turn are cut from.
 """
 
@@ -37,12 +37,8 @@ from orchestrator.realtime.protocol.server_events import (
 )
 from orchestrator.realtime.protocol.session_types import new_id
 from orchestrator.realtime.reply.clock import StageClock
-from orchestrator.realtime.reply.plan import (
-    ReplyOutcome,
-    ReplyPlan,
-    SpokenSentence,
-    spoken_text,
-)
+from orchestrator.realtime.reply.plan import ReplyOutcome, ReplyPlan
+from orchestrator.realtime.reply.playback import Playback
 from orchestrator.realtime.reply.repetition import LoopGuard
 from orchestrator.realtime.reply.sentences import SentenceChunker, cut_mid_clause
 from orchestrator.realtime.timings import Timings
@@ -70,9 +66,8 @@ class Reply:
     tts: TextToSpeech | None
     outbound: ReplySink
     queue_size: int = 32
-    spoken: list[SpokenSentence] = field(default_factory=list)
+    playback: Playback = field(default_factory=Playback)
     text_sent: list[str] = field(default_factory=list)
-    audio_sent_ms: float = 0.0
     cancel_reason: str | None = None
     _clock: StageClock = field(default_factory=StageClock)
     _stages: asyncio.Task | None = None
@@ -127,9 +122,10 @@ class Reply:
             status, error = "failed", exc
         if status != "completed":  # a finished reply's queued audio still goes out
             await self.outbound.drop_response(self.plan.response_id)
-        return ReplyOutcome(status=status, text=self.delivered_text(), audio_ms=self.audio_sent_ms,
-                            timings=self._timings(), prompt_tokens=self._usage[0],
-                            completion_tokens=self._usage[1], cached_tokens=self._usage[2],
+        return ReplyOutcome(status=status, text=self.delivered_text(),
+                            audio_ms=self.playback.sent_ms, timings=self._timings(),
+                            prompt_tokens=self._usage[0], completion_tokens=self._usage[1],
+                            cached_tokens=self._usage[2],
                             error=error,
                             cancel_reason=self.cancel_reason if status == "cancelled" else None,
                             function_calls=list(self.function_calls),
@@ -275,10 +271,7 @@ class Reply:
     def _audio_ahead_s(self) -> float | None:
         """Seconds of sent reply audio the client has still to play (None: none sent yet,
         or a reply collected whole, which nobody plays as it comes)."""
-        first = self._clock.first_audio_sent
-        if first is None or not self.plan.live:
-            return None
-        return first + self.audio_sent_ms / 1000 - time.perf_counter()
+        return self.playback.ahead_s(time.perf_counter()) if self.plan.live else None
 
     async def _tts_stage(self, source: asyncio.Queue[Any]) -> None:
         assert self.tts is not None
@@ -333,7 +326,7 @@ class Reply:
             self.warnings.append(warning["error"])
             await self.outbound.put(warning)
         def mark() -> None:  # in sending order, as the spoken sentences are
-            self.spoken.append(SpokenSentence(sentence, self.audio_sent_ms, self.audio_sent_ms))
+            self.playback.unspoken(sentence)
 
         await self.outbound.put(
             ResponseAudioTranscriptDelta(response_id=plan.response_id, item_id=plan.item_id,
@@ -353,32 +346,13 @@ class Reply:
         delta = base64.b64encode(encode_output(samples, plan.output_format)).decode("ascii")
 
         def mark() -> None:
-            if self._clock.first_audio_sent is None:
-                self._clock.first_audio_sent = time.perf_counter()
-            if sentence is not None or not self.spoken:  # a sentence's first piece
-                self.spoken.append(SpokenSentence(sentence or "", self.audio_sent_ms))
-            self.audio_sent_ms += duration_ms
-            self.spoken[-1].end_ms = self.audio_sent_ms
+            self.playback.sent(sentence, duration_ms)
 
         await self.outbound.put(
             ResponseAudioDelta(response_id=plan.response_id, item_id=plan.item_id, delta=delta),
             response_id=plan.response_id, on_sent=mark)
 
     # --- results ---------------------------------------------------------------------------
-
-    def playing_at(self, at: float) -> bool:
-        """The client is still playing this reply's audio at clock time ``at`` (it plays
-        in real time from the first delta)."""
-        first = self._clock.first_audio_sent
-        return first is not None and at < first + self.audio_sent_ms / 1000
-
-    def heard_ms(self, at: float) -> float:
-        """Milliseconds of the reply's audio played by clock time ``at``, for a client
-        that plays it in real time from the first delta (at most what was sent)."""
-        first = self._clock.first_audio_sent
-        if first is None:
-            return 0.0
-        return max(0.0, min(self.audio_sent_ms, (at - first) * 1000))
 
     def delivered_text(self, audio_end_ms: float | None = None) -> str:
         """What the user got: for audio, the sentences whose audio was sent (cut at
@@ -387,19 +361,20 @@ class Reply:
         keeps one copy, as a spoken reply does)."""
         if not self.plan.audio or self.tts is None:
             return "".join(self.text_sent)[:self._kept_chars].strip()
-        return spoken_text(self.spoken, audio_end_ms)
+        return self.playback.text(audio_end_ms)
 
     def timings(self, released_at: float | None = None) -> Timings:
         """The stage timings. ``released_at``: when a speculative reply's held events
         were let out; audio produced before then counts as sent at that moment when the
         socket has not taken it yet."""
-        c = self._clock
-        if c.first_audio_sent is None and c.tts_first is not None and released_at is not None:
-            c.first_audio_sent = max(c.tts_first, released_at)
+        first_voice = self._clock.tts_first
+        if self.playback.started is None and first_voice is not None and \
+                released_at is not None:
+            self.playback.started = max(first_voice, released_at)
         return self._timings()
 
     def _timings(self) -> Timings:
-        timings = self._clock.timings(self.plan.end_of_speech)
+        timings = self._clock.timings(self.plan.end_of_speech, self.playback.started)
         prompt, _, cached = self._usage
         if prompt is not None and cached is not None:
             timings.llm_cached_tokens, timings.llm_new_tokens = cached, prompt - cached

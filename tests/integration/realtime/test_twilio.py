@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.twilio_peer import RATE, PhoneCall, stream_of
-from orchestrator.realtime.reply.plan import SpokenSentence, spoken_text
+from orchestrator.realtime.reply.playback import SpokenSentence, spoken_text
 from tests.support.fake_voice import FakeLLM, FakeTTS, fake_services, speak
 from tests.support.realtime import LiveServer, live_server
 from tests.support.webrtc import dominant_hz, loud_part, loud_seconds

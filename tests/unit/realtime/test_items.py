@@ -16,7 +16,8 @@ from orchestrator.realtime.ports import VoicePorts
 from orchestrator.realtime.protocol.client_events import ItemCreate, client_event_decoder
 from orchestrator.realtime.protocol.item_types import FunctionCall, assistant_item
 from orchestrator.realtime.protocol.server_events import ItemCreated, ItemDeleted, ItemTruncated
-from orchestrator.realtime.reply.plan import ReplyPlan, SpokenSentence
+from orchestrator.realtime.reply.plan import ReplyPlan
+from orchestrator.realtime.reply.playback import Playback, SpokenSentence
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import text_turn_row
 from storage.conversations import ConversationStore
@@ -142,9 +143,8 @@ def spoken_reply(item_id: str, audio: bool = True) -> Reply:
     plan = ReplyPlan(response_id="resp_1", item_id=item_id, messages=[], params=None,
                      audio=audio)
     reply = Reply(plan, llm=None, tts=None, outbound=None)  # type: ignore[arg-type]
-    reply.spoken = [SpokenSentence("One two three four.", 0.0, 1000.0),
-                    SpokenSentence("Five six.", 1000.0, 2000.0)]
-    reply.audio_sent_ms = 2000.0
+    reply.playback = Playback([SpokenSentence("One two three four.", 0.0, 1000.0),
+                               SpokenSentence("Five six.", 1000.0, 2000.0)], sent_ms=2000.0)
     return reply
 
 
@@ -173,11 +173,11 @@ async def test_truncating_a_delivered_reply_cuts_its_stored_turn(
 async def test_only_a_spoken_reply_still_playing_is_playing(items: ConversationItems) -> None:
     assert items.still_playing() is None
     reply = spoken_reply("item_p")
-    reply._clock.first_audio_sent = 100.0
+    reply.playback.started = 100.0
     items.keep_delivered("item_p", 1, reply)
     assert items.still_playing(101.0) == ("item_p", items.delivered["item_p"])
     assert items.still_playing(102.5) is None  # its 2 s of audio have played
     text_only = spoken_reply("item_q", audio=False)
-    text_only._clock.first_audio_sent = 100.0
+    text_only.playback.started = 100.0
     items.keep_delivered("item_q", 2, text_only)
     assert items.still_playing(101.0) is None  # the latest reply has no audio

@@ -12,7 +12,8 @@ import pytest
 
 from orchestrator.chat.tools import ToolCallParser
 from orchestrator.realtime.protocol.outbound import ConnectionClosed, OutboundQueue, write_loop
-from orchestrator.realtime.reply.plan import Pacing, ReplyPlan, SpokenSentence, spoken_text
+from orchestrator.realtime.reply.plan import Pacing, ReplyPlan
+from orchestrator.realtime.reply.playback import SpokenSentence, spoken_text
 from orchestrator.realtime.reply.stages import Reply
 from tests.support.fake_voice import FakeAudioChunk, FakeLLM, FakeToolLLM, FakeTTS
 
@@ -103,7 +104,7 @@ async def test_cancel_closes_llm_and_tts_streams_and_keeps_only_sent_text() -> N
     assert llm.open == 0 and llm.closed_early == 1
     assert tts.open == 0
     assert "Five." not in outcome.text and outcome.text.startswith("One.")
-    spoken = [s.text for s in reply.spoken]
+    spoken = [s.text for s in reply.playback.spoken]
     assert outcome.text == " ".join(spoken)
     assert not reply.cancel("again")
 
