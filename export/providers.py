@@ -45,9 +45,9 @@ def session_options(threads: int = 0, *, optimize_all: bool = False) -> Any:
     No spinning: by default a graph's idle intra-op threads busy-wait for the next
     parallel step, and speech recognition, the voice and the embedder each kept one
     spinning beside the LLM's decoding thread. With four conversations on two cores that
-    spinning took the CPU the others needed: client voice to voice p50 / p95 1.15 / 2.6 s
-    without it against 1.73 / 3.5 s with it; one session alike (docs/benchmarks/voice.md,
-    capacity 2026-12-06)."""
+    spinning took the CPU the others needed: client voice to voice p50 / p95 1.38 / 2.65 s
+    without it against 1.74 / 3.58 s with it (128 turns each); one session alike
+    (docs/benchmarks/voice.md, capacity 2026-12-06)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
