@@ -334,7 +334,7 @@ class RealtimeSession:
             case frames.Interrupt(started=started):
                 await self.responder.interrupt(started)
             case frames.Partial(item_id=item_id, audio=audio):
-                self.taker.partial_started(
+                self.taker.partials.started(
                     self.tasks.spawn(self._timed_partial(item_id, audio), "partial"))
             case frames.Paused():
                 self.taker.speculating(self._speculate(frame))
@@ -349,7 +349,7 @@ class RealtimeSession:
     async def _timed_partial(self, item_id: str, audio: Any) -> None:
         started = time.perf_counter()
         text = await self.user_turns.partial(item_id, audio)
-        self.taker.partial_took(time.perf_counter() - started)
+        self.taker.partials.took(time.perf_counter() - started)
         # Prefill only mid-speech: in a silence the turn's final transcription is about to
         # start (or has), and the prefill would take CPU from it.
         if text and self.settings.realtime_prefill and self.taker.mid_speech and \

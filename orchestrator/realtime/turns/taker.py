@@ -2,9 +2,9 @@
 
 The :class:`TurnTaker` owns the VAD's turn detector, Smart Turn, the speculative turn
 and the input item ids; it decides when a turn starts, pauses, ends or is cancelled,
-when a partial transcript is due, and when speech over a reply is a barge-in. It never
-transcribes, answers or sends anything: the session hands each frame to the stage it
-concerns.
+when a partial transcript is due (:mod:`.partials`), and when speech over a reply is a
+barge-in. It never transcribes, answers or sends anything: the session hands each frame
+to the stage it concerns.
 
 Turn taking, fastest path first: at the first pause in the user's speech the turn is
 transcribed and answered speculatively (:mod:`.speculation`: nothing is sent or stored
@@ -32,13 +32,13 @@ from orchestrator.realtime.turns.frames import (
     Cancelled,
     Committed,
     Interrupt,
-    Partial,
     Paused,
     ShortSpeech,
     SpeechStarted,
     SpeechStopped,
     TurnFrame,
 )
+from orchestrator.realtime.turns.partials import PartialPacing
 from orchestrator.realtime.turns.smart_turn import (
     EAGERNESS,
     SmartTurnModel,
@@ -79,10 +79,7 @@ class TurnTaker:
         self.item_id = new_id("item")
         """The input item the audio being spoken will be committed as."""
         self.previous_item: str | None = None
-        self._partial_interval = settings.realtime_partial_interval_ms * MODEL_RATE // 1000
-        self._partial_at = 0  # turn samples at the last partial transcript
-        self._partial: asyncio.Task | None = None
-        self._partial_cost = 0  # how long the last partial took, in samples of audio time
+        self.partials = PartialPacing(settings.realtime_partial_interval_ms)
         self._speculation: Speculation | None = None  # the current turn's, while paused
         self._speculation_pause: SpeechPause | None = None
         self._transcript_read: Speculation | None = None
@@ -206,7 +203,7 @@ class TurnTaker:
             started, _ = self._barge_in
             self._barge_in = None
             yield Interrupt(started)  # long enough: a real barge-in
-        partial = self._partial_due(detector)
+        partial = self.partials.due(detector, self.item_id)
         if partial is not None:
             yield partial
 
@@ -233,10 +230,8 @@ class TurnTaker:
             # A partial transcript still running holds the stt model anyway (Triton
             # finishes it even when cancelled): the turn lets it finish, and its tokens
             # make the final decode a one-pass check of a draft covering almost all audio.
-            partial = self._partial if self._partial is not None and not self._partial.done() \
-                else None
             self._speculation_pause = pause
-            yield Paused(self.item_id, pause, self.epoch, partial)
+            yield Paused(self.item_id, pause, self.epoch, self.partials.running())
         vad = self.config.turn_detection
         if not isinstance(vad, SemanticVad) or self.smart_turn is None or \
                 pause.silence_ms < EAGERNESS[vad.eagerness].check_ms or \
@@ -304,40 +299,6 @@ class TurnTaker:
         """Closing or shutting down: a speculative turn's user had not finished."""
         self._drop_speculation()
 
-    # --- partial transcripts ---------------------------------------------------------------
-
-    def _partial_due(self, detector: TurnDetector) -> Partial | None:
-        """Transcribe the growing turn after every ``REALTIME_PARTIAL_INTERVAL_MS`` of new
-        speech, one at a time (a partial never queues behind another), and no more often
-        than every twice the last partial's duration: a slow model (Whisper on a small
-        CPU) is left mostly free for the final transcript."""
-        if not self._partial_interval or not detector.in_speech or detector.paused:
-            return None
-        if detector.turn_samples - self._partial_at < max(self._partial_interval,
-                                                          2 * self._partial_cost):
-            return None
-        if self._partial is not None and not self._partial.done():
-            return None
-        audio = detector.turn_audio()
-        if audio is None:
-            return None
-        self._partial_at = detector.turn_samples
-        return Partial(self.item_id, audio)
-
-    def partial_started(self, task: asyncio.Task) -> None:
-        """The session runs the :class:`Partial` as ``task``."""
-        self._partial = task
-
-    def partial_took(self, seconds: float) -> None:
-        self._partial_cost = int(seconds * MODEL_RATE)
-
-    def _reset_partial(self) -> None:
-        """The turn in progress ended (committed or cleared): stop the partial transcript
-        in flight (it would only keep the model from the final one)."""
-        self._partial_at = 0
-        if self._partial is not None and not self._partial.done():
-            self._partial.cancel()
-
     # --- turn end --------------------------------------------------------------------------
 
     async def _speech_stopped(self, event: SpeechStop, speaking: Callable[[], bool],
@@ -379,7 +340,7 @@ class TurnTaker:
         now = time.perf_counter()
         end_of_speech = ended_at if ended_at is not None else now
         turn_detection_ms = round((now - end_of_speech) * 1000, 3)
-        self._reset_partial()  # the final transcript replaces it
+        self.partials.reset()  # the final transcript replaces it
         item_id, self.item_id = self.item_id, new_id("item")
         speculation, self._speculation = self._speculation, None
         previous, self.previous_item = self.previous_item, item_id
@@ -400,5 +361,5 @@ class TurnTaker:
         self._manual, self._manual_samples = [], 0
         if self._detector is not None:
             self._detector.clear()
-        self._reset_partial()
+        self.partials.reset()
         return dropped

@@ -167,7 +167,7 @@ async def test_partials_come_while_speaking_and_only_one_at_a_time(speech: np.nd
 
     running = Harness(taker(REALTIME_PARTIAL_INTERVAL_MS="500", REALTIME_SPECULATE_MS="0"))
     blocker = asyncio.create_task(asyncio.sleep(60))
-    running.taker.partial_started(blocker)  # one is running: none is due until it ends
+    running.taker.partials.started(blocker)  # one is running: none is due until it ends
     await running.feed(np.concatenate([silence(0.5), speech, silence(1.5)]))
     assert frames.Partial not in running.types()
     blocker.cancel()
