@@ -115,6 +115,20 @@ async def with_tools(conn, session: dict, *tools: dict) -> None:  # type: ignore
     await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
 
 
+async def ask_approval(conn, question: str) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
+    """Ask ``question`` when calls wait for approval: the response's events and the
+    ``mcp_approval_request`` it ended with."""
+    asked = await ask(conn, question, GA_EVENTS, "conversation.item.done")
+    (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
+    return asked, request
+
+
+async def answer_approval(conn, request: dict, approve: bool = True, **fields: Any) -> None:  # type: ignore[no-untyped-def]
+    await conn.conversation.item.create(item={
+        "type": "mcp_approval_response", "approval_request_id": request["id"],
+        "approve": approve, **fields})
+
+
 async def ws_ask(ws, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
     """On /ws: a user text item, then a response; its events up to response.done."""
     await ws.send("conversation.item.create", item={
@@ -212,20 +226,15 @@ async def test_approval_always_waits_for_the_client(live, tools_server) -> None:
                        call("weather", {"city": "Oslo"}), ["Alright."]])
     live.use(fake_services(llm=llm))
     async with sdk(live).realtime.connect(model="llm") as conn:
-        await events_until(conn, "session.created", GA_EVENTS)
-        await conn.session.update(session={**MANUAL, "tools": [mcp_tool(tools_server.url)]})
-        await events_until(conn, "mcp_list_tools.completed", GA_EVENTS)
+        await with_tools(conn, MANUAL, mcp_tool(tools_server.url))
 
-        asked = await ask(conn, "Weather in Paris?", GA_EVENTS, "conversation.item.done")
-        (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
+        asked, request = await ask_approval(conn, "Weather in Paris?")
         assert request["type"] == "mcp_approval_request" and request["name"] == "weather"
         assert json.loads(request["arguments"]) == {"city": "Paris"}
         assert "response.mcp_call.in_progress" not in types_of(asked)
         assert tools_server.calls == []  # nothing runs before the approval
 
-        await conn.conversation.item.create(item={
-            "type": "mcp_approval_response", "approval_request_id": request["id"],
-            "approve": True})
+        await answer_approval(conn, request)
         approved = await events_until(conn, "rate_limits.updated", GA_EVENTS)
         answer = await events_until(conn, "rate_limits.updated", GA_EVENTS)
         assert approved[0]["type"] == "conversation.item.added"
@@ -239,11 +248,8 @@ async def test_approval_always_waits_for_the_client(live, tools_server) -> None:
                        if e["type"] == "response.output_text.delta") == "Sunny in Paris."
 
         # a denial: no call, no response
-        asked = await ask(conn, "And Oslo?", GA_EVENTS, "conversation.item.done")
-        (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
-        await conn.conversation.item.create(item={
-            "type": "mcp_approval_response", "approval_request_id": request["id"],
-            "approve": False, "reason": "not now"})
+        _, request = await ask_approval(conn, "And Oslo?")
+        await answer_approval(conn, request, False, reason="not now")
         denied = await events_until(conn, "conversation.item.done", GA_EVENTS)
         assert denied[-1]["item"]["approve"] is False
         await conn.session.update(session={"type": "realtime", "instructions": "Be brief."})
@@ -251,9 +257,7 @@ async def test_approval_always_waits_for_the_client(live, tools_server) -> None:
         assert [e["type"] for e in between] == ["session.updated"]
         assert tools_server.calls == [("weather", {"city": "Paris"})]
         # an answer to no waiting request is refused by name
-        await conn.conversation.item.create(item={
-            "type": "mcp_approval_response", "approval_request_id": request["id"],
-            "approve": True})
+        await answer_approval(conn, request)
         (error,) = await events_until(conn, "error", GA_EVENTS)
         assert error["error"]["param"] == "item.approval_request_id"
 
@@ -523,11 +527,8 @@ async def test_an_approved_slow_call_is_filled_too(filling, tools_server) -> Non
     async with sdk(filling).realtime.connect(
             model="llm", extra_query={"session_id": session_id}) as conn:
         await with_tools(conn, SPOKEN, mcp_tool(tools_server.url))  # approval: always
-        asked = await ask(conn, "Take your time?", GA_EVENTS, "conversation.item.done")
-        (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
-        await conn.conversation.item.create(item={
-            "type": "mcp_approval_response", "approval_request_id": request["id"],
-            "approve": True})
+        _, request = await ask_approval(conn, "Take your time?")
+        await answer_approval(conn, request)
         approved = await events_until(conn, "rate_limits.updated", GA_EVENTS)
         await events_until(conn, "rate_limits.updated", GA_EVENTS)
     ran, filler = {e["type"]: e for e in approved}["response.done"]["response"]["output"]
@@ -545,10 +546,7 @@ async def test_a_cancel_stops_an_approved_call_too(live, tools_server) -> None:
     live.use(fake_services(llm=llm))
     async with sdk(live).realtime.connect(model="llm") as conn:
         await with_tools(conn, MANUAL, mcp_tool(tools_server.url))  # approval: always
-        asked = await ask(conn, "Slowly?", GA_EVENTS, "conversation.item.done")
-        (request,) = {e["type"]: e for e in asked}["response.done"]["response"]["output"]
-        await conn.conversation.item.create(item={
-            "type": "mcp_approval_response", "approval_request_id": request["id"],
-            "approve": True})
+        _, request = await ask_approval(conn, "Slowly?")
+        await answer_approval(conn, request)
         done, after = await cancel_while_calling(conn)
     assert_stopped_without_answer(done, after, llm)
