@@ -63,7 +63,8 @@ class Playback:
 
     def playing_at(self, at: float) -> bool:
         """The client is still playing the reply's audio at clock time ``at``."""
-        return self.started is not None and at < self.started + self.sent_ms / 1000
+        ahead = self.ahead_s(at)
+        return ahead is not None and ahead > 0
 
     def heard_ms(self, at: float) -> float:
         """Milliseconds of the audio played by clock time ``at`` (at most what was sent)."""
