@@ -28,16 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
-import numpy as np
-import websockets
 
 from bench.options import (
     _levels,
@@ -48,7 +44,19 @@ from bench.options import (
     session_options,
 )
 from bench.speech import espeak
-from bench.twilio_peer import StreamSocket
+from bench.voice_client import (
+    AUDIO_DELTA,
+    CHUNK_MS,
+    PLAYOUT_ENDED,
+    PROTOCOLS,
+    RATE,
+    append_frame,
+    connect_url,
+    connection,
+    leading_silence_s,
+    reply_text,
+    session_update,
+)
 from bench.voice_report import (
     TOKENS,
     heard_error_rate,
@@ -57,10 +65,7 @@ from bench.voice_report import (
     print_summary,
     summarise,
 )
-from bench.webrtc_peer import AUDIBLE, HEARD_DELTA, CallSocket
 
-RATE = 24000
-CHUNK_MS = 20
 QUESTIONS = (
     "What is the capital of France?",
     "Can you recommend a good book to read?",
@@ -98,47 +103,11 @@ def spoken(text: str, language: str = "en") -> bytes:
     return espeak(text, RATE)
 
 
-PROTOCOLS = ("ws", "openai", "webrtc", "twilio")
-AUDIO_DELTA = {"ws": "response.audio.delta", "openai": "response.output_audio.delta",
-               "webrtc": HEARD_DELTA, "twilio": HEARD_DELTA}
-PLAYOUT_ENDED = ("output_audio_buffer.stopped", "output_audio_buffer.cleared")
-
-
-def _append(pcm: bytes, protocol: str) -> str | bytes:
-    """One audio chunk as the protocol's clients send it: a binary frame on /ws, a base64
-    ``input_audio_buffer.append`` on /v1/realtime (what the OpenAI SDK sends)."""
-    if protocol in ("ws", "webrtc", "twilio"):  # a call's audio goes on its microphone
-        return pcm
-    return json.dumps({"type": "input_audio_buffer.append",
-                       "audio": base64.b64encode(pcm).decode()})
-
-
-def _leading_silence_s(delta: str) -> float | None:
-    """Seconds of near-silence at the start of a base64 PCM16 delta; None: all of it.
-    ``client_heard_ms`` counts to the first sound, so that a call (whose track carries
-    silence between replies and is timed from its first audible frame) and a WebSocket
-    (timed from its first delta, which may begin with the voice's leading silence)
-    compare alike."""
-    try:
-        pcm = np.frombuffer(base64.b64decode(delta), dtype="<i2")
-    except ValueError:
-        return None
-    loud = np.flatnonzero(np.abs(pcm.astype(np.float32)) / 32768.0 > AUDIBLE)
-    return None if not len(loud) else float(loud[0]) / RATE
-
-
-def _reply_text(response: dict) -> str:
-    if "text" in response:
-        return response["text"]
-    parts = [part for item in response.get("output", []) for part in item.get("content", [])]
-    return "".join(part.get("transcript") or part.get("text") or "" for part in parts)
-
-
 async def _send_audio(ws, pcm: bytes, pace: float, protocol: str = "ws") -> None:  # type: ignore[no-untyped-def]
     step = RATE * CHUNK_MS // 1000 * 2
     started = time.perf_counter()
     for i, start in enumerate(range(0, len(pcm), step)):
-        await ws.send(_append(pcm[start:start + step], protocol))
+        await ws.send(append_frame(pcm[start:start + step], protocol))
         if pace:  # on a clock, so slow sends do not add up to a slower voice
             delay = started + (i + 1) * CHUNK_MS / 1000 / pace - time.perf_counter()
             if delay > 0:
@@ -179,7 +148,7 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                         played_until = now
                     pcm_bytes = len(event.get("delta", "")) * 3 // 4  # base64 -> PCM16
                     if "client_heard_ms" not in figures:
-                        lead = _leading_silence_s(event.get("delta", ""))
+                        lead = leading_silence_s(event.get("delta", ""))
                         if lead is not None:  # its first sound plays this far in
                             heard = first_audio_at + (audio_bytes / 2 / RATE + lead) / (
                                 pace or 1.0)
@@ -196,7 +165,7 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
                 elif event["type"] == "response.done":
                     figures.update(event["response"].get("timings") or {})
                     figures["status"] = event["response"]["status"]
-                    figures["reply"] = _reply_text(event["response"])
+                    figures["reply"] = reply_text(event["response"])
                     if protocol != "webrtc" or not audio_bytes:
                         break
                 elif event["type"] in PLAYOUT_ENDED and "status" in figures:
@@ -211,52 +180,6 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
         mic.cancel()
 
 
-def _connection(url: str, headers: dict[str, str] | None, protocol: str,
-                loss: float, ordered_receive: bool = False) -> Any:
-    """A WebSocket, or a WebRTC call driven like one."""
-    if protocol == "webrtc":
-        base, _, query = url.partition("/v1/realtime/calls")
-        return CallSocket(base, headers, RATE, loss=loss, query=query,
-                          ordered_receive=ordered_receive)
-    if protocol == "twilio":
-        return StreamSocket(url, headers, RATE)
-    return websockets.connect(url, max_size=None, additional_headers=headers)
-
-
-async def _connect_url(url: str, headers: dict[str, str] | None, protocol: str) -> str:
-    if protocol == "webrtc":
-        return url + "/v1/realtime/calls"
-    if protocol == "openai":
-        return url.replace("http", "ws", 1) + "/v1/realtime?model=llm"
-    async with httpx.AsyncClient(base_url=url, headers=headers) as http:
-        response = await http.post("/api/sessions/new", json={})
-        response.raise_for_status()
-        created = response.json()
-    if protocol == "twilio":  # the stream continues that session round after round
-        return url.replace("http", "ws", 1) + \
-            f"/v1/twilio/media-stream?session_id={created['session_id']}" \
-            f"&user_id={created['user_id']}"  # open access or an admin key names the user
-    return url.replace("http", "ws", 1) + created["websocket_path"]
-
-
-def _session_update(session: dict, protocol: str) -> dict:
-    if protocol == "ws":
-        update = {"input_sample_rate": RATE, "output_sample_rate": RATE, **session}
-        if "language" in update:  # /ws names the spoken language inside the transcription
-            update["input_audio_transcription"] = {"language": update.pop("language")}
-        return update
-    update: dict = {"type": "realtime", "audio": {"input": {
-        "format": {"type": "audio/pcm", "rate": RATE}}, "output": {
-        "format": {"type": "audio/pcm", "rate": RATE}}}}
-    if "turn_detection" in session:
-        update["audio"]["input"]["turn_detection"] = session["turn_detection"]
-    if "temperature" in session:
-        update["temperature"] = session["temperature"]  # an extension of this server
-    if "language" in session:
-        update["audio"]["input"]["transcription"] = {"language": session["language"]}
-    return update
-
-
 async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
                       wait_s: float, headers: dict[str, str] | None, session: dict,
                       label: str = "", protocol: str = "ws",
@@ -264,15 +187,15 @@ async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: f
                       ordered_receive: bool = False) -> tuple[list[dict], str]:
     """``rounds`` of the questions in one connection; ``resume``: the URL that continues
     an earlier connection's stored session. Returns the turns and that URL."""
-    ws_url = resume or await _connect_url(url, headers, protocol)
+    ws_url = resume or await connect_url(url, headers, protocol)
     results: list[dict] = []
-    async with _connection(ws_url, headers, protocol, loss, ordered_receive) as ws:
+    async with connection(ws_url, headers, protocol, loss, ordered_receive) as ws:
         created = json.loads(await ws.recv())
         assert created["type"] == "session.created", created
         if protocol in ("openai", "webrtc") and resume is None:
             ws_url += f"{'&' if '?' in ws_url else '?'}session_id={created['session']['id']}"
         await ws.send(json.dumps({"type": "session.update",
-                                  "session": _session_update(session, protocol)}))
+                                  "session": session_update(session, protocol)}))
         for turn in range(rounds * len(questions)):
             figures = await one_turn(ws, questions[turn % len(questions)], pace, wait_s,
                                      protocol)

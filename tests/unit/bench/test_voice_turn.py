@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from bench import voice
+from bench import voice, voice_client
 
 
 class ScriptedSocket:
     """Sends one second of reply audio, then response.done; counts what it is sent."""
 
     def __init__(self) -> None:
-        second = base64.b64encode(bytes(voice.RATE * 2)).decode()
+        second = base64.b64encode(bytes(voice_client.RATE * 2)).decode()
         self.events = [{"type": "response.audio.delta", "delta": second},
                        {"type": "response.done", "response": {"status": "completed",
                                                               "text": "Hi."}}]
@@ -47,7 +47,7 @@ class StarvingSocket(ScriptedSocket):
 
     def __init__(self) -> None:
         super().__init__()
-        tenth = base64.b64encode(bytes(voice.RATE * 2 // 10)).decode()
+        tenth = base64.b64encode(bytes(voice_client.RATE * 2 // 10)).decode()
         self.events = [{"type": "response.audio.delta", "delta": tenth},
                        {"type": "response.audio.delta", "delta": tenth, "wait": 0.3},
                        {"type": "response.done", "response": {"status": "completed",
@@ -70,10 +70,10 @@ async def test_playback_gaps_are_the_time_the_player_waited_for_audio() -> None:
 def test_a_korean_run_names_its_language_where_each_protocol_takes_it() -> None:
     """/ws refuses an unknown ``language`` field (the first Korean run failed on it); the
     language goes inside the transcription settings on both paths."""
-    ws = voice._session_update({"language": "ko", "temperature": 0.6}, "ws")
+    ws = voice_client.session_update({"language": "ko", "temperature": 0.6}, "ws")
     assert "language" not in ws and ws["input_audio_transcription"] == {"language": "ko"}
     assert ws["temperature"] == 0.6
-    openai = voice._session_update({"language": "ko"}, "openai")
+    openai = voice_client.session_update({"language": "ko"}, "openai")
     assert openai["audio"]["input"]["transcription"] == {"language": "ko"}
 
 
@@ -85,5 +85,5 @@ def test_heard_time_skips_a_deltas_leading_silence() -> None:
     pcm = np.zeros(2400, dtype="<i2")  # 100 ms at 24 kHz
     pcm[1200:] = 3000  # sound from 50 ms in
     delta = base64.b64encode(pcm.tobytes()).decode()
-    assert voice._leading_silence_s(delta) == 0.05
-    assert voice._leading_silence_s(base64.b64encode(bytes(480)).decode()) is None
+    assert voice_client.leading_silence_s(delta) == 0.05
+    assert voice_client.leading_silence_s(base64.b64encode(bytes(480)).decode()) is None
