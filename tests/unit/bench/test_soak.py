@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from bench.soak import growth, process_tree, rss_mb
+from bench.processes import process_tree, rss_mb
+from bench.soak import growth
 
 
 def test_process_tree_finds_children_and_reads_their_memory() -> None:
