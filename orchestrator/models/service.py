@@ -39,7 +39,7 @@ from export.profiles import repository_profile
 from export.repository import ModelRepository
 from export.specs import get_spec
 from export.specs.base import ModelSpec
-from orchestrator.errors import AppError, Conflict, InferenceError, InvalidRequest, NotFound
+from orchestrator.errors import Conflict, InferenceError, InvalidRequest, NotFound
 from orchestrator.inference.client import TritonClient
 from orchestrator.models.schemas import (
     Check,
@@ -49,7 +49,7 @@ from orchestrator.models.schemas import (
     VersionOut,
 )
 from orchestrator.models.state import ServingState, read_state, write_state
-from orchestrator.models.validation import static_checks
+from orchestrator.models.validation import smoke_check, static_checks
 
 log = logging.getLogger(__name__)
 
@@ -228,25 +228,6 @@ class ModelAdmin:
                 return
             await asyncio.sleep(0.05)
 
-    async def _smoke(self, spec: ModelSpec, version: int) -> Check:
-        values = spec.example_inputs()  # the spec's own example request
-        try:
-            if spec.decoupled:
-                responses = 0
-                async for _ in self.client.stream(spec, values, version=str(version),
-                                                  timeout_s=self.smoke_timeout_s):
-                    responses += 1
-                detail = f"{responses} streamed responses"
-            else:
-                result = await self.client.infer(spec, values, version=str(version),
-                                                 timeout_s=self.smoke_timeout_s)
-                if result.model_version and result.model_version != str(version):
-                    return Check("smoke", False, f"answered by version {result.model_version}")
-                detail = f"outputs {sorted(result.outputs)}"
-        except AppError as exc:
-            return Check("smoke", False, f"inference failed: {exc.message}")
-        return Check("smoke", True, detail)
-
     # --- operations -------------------------------------------------------------------
 
     async def validate(self, model: str, version: int) -> ValidationReport:
@@ -270,7 +251,8 @@ class ModelAdmin:
             try:
                 await self._apply(spec, sorted({*before, version}))
                 checks.append(Check("load", True, "READY as a pinned version"))
-                checks.append(await self._smoke(spec, version))
+                checks.append(await smoke_check(self.client, spec, version,
+                                                  self.smoke_timeout_s))
             except VersionRefused as exc:
                 checks.append(Check("load", False, exc.message))
             ok = all(c.passed for c in checks)
@@ -394,10 +376,7 @@ class ModelAdmin:
             versions = self.repository.versions(model)
             if state.served is None:
                 raise Conflict(f"{model} has no served version; gc keeps everything")
-            protected = {state.served, *state.loaded, *loaded}
-            if state.previous is not None:
-                protected.add(state.previous)
-            removed = [v for v in versions if v < state.served and v not in protected]
+            removed = state.removable(versions, loaded)
             if not dry_run:
                 for version in removed:
                     shutil.rmtree(self.repository.model_dir(model) / str(version))

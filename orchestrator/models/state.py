@@ -57,6 +57,15 @@ class ServingState:
         """The version a rollback returns to."""
         return self.history[-2] if len(self.history) >= 2 else None
 
+    def removable(self, versions: list[int], loaded: set[int]) -> list[int]:
+        """Of ``versions`` on disk, those gc may delete: older than the served one, and
+        neither the rollback target nor loaded here or in Triton (``loaded``)."""
+        protected = {*self.loaded, *loaded}
+        if self.previous is not None:
+            protected.add(self.previous)
+        return [v for v in versions if self.served is not None and v < self.served
+                and v not in protected]
+
     def record(self, action: str, version: int | None, previous: int | None) -> None:
         self.events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             "action": action, "version": version, "previous": previous})

@@ -1,18 +1,23 @@
 """Checks of a version on disk, before Triton sees it.
 
-Each check returns a :class:`Check`; none raises. The smoke inference (which needs
-Triton) lives in the service.
+Each check returns a :class:`Check`; none raises. The smoke inference runs the spec's own
+example request on the version, pinned, once Triton has loaded it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from export.profiles import repository_profile
 from export.repository import MANIFEST, MODEL_CODE, Manifest, ModelRepository, sha256_file
 from export.specs.base import ModelSpec
 from export.stt.quality import judge as judge_quality
+from orchestrator.errors import AppError
 from orchestrator.models.schemas import Check
+
+if TYPE_CHECKING:  # the client is only passed in; the disk checks need no gRPC
+    from orchestrator.inference.client import TritonClient
 
 
 def check_manifest(repository: ModelRepository, model: str,
@@ -122,3 +127,25 @@ def static_checks(repository: ModelRepository, spec: ModelSpec, version: int) ->
 
 __all__ = ["MANIFEST", "check_config", "check_files", "check_long_form", "check_manifest",
            "check_onnx", "check_parity", "static_checks"]
+
+
+async def smoke_check(client: TritonClient, spec: ModelSpec, version: int,
+                      timeout_s: float) -> Check:
+    """The spec's example request on ``version``: it answers, and that version answers."""
+    values = spec.example_inputs()
+    try:
+        if spec.decoupled:
+            responses = 0
+            async for _ in client.stream(spec, values, version=str(version),
+                                         timeout_s=timeout_s):
+                responses += 1
+            detail = f"{responses} streamed responses"
+        else:
+            result = await client.infer(spec, values, version=str(version),
+                                        timeout_s=timeout_s)
+            if result.model_version and result.model_version != str(version):
+                return Check("smoke", False, f"answered by version {result.model_version}")
+            detail = f"outputs {sorted(result.outputs)}"
+    except AppError as exc:
+        return Check("smoke", False, f"inference failed: {exc.message}")
+    return Check("smoke", True, detail)
