@@ -23,6 +23,7 @@ from orchestrator.errors import Conflict, InvalidRequest, websocket_error_event
 from orchestrator.realtime.audio import format_rate
 from orchestrator.realtime.items import ConversationItems
 from orchestrator.realtime.mcp import McpServers
+from orchestrator.realtime.planner import ReplyPlanner
 from orchestrator.realtime.ports import ReplySink, VoicePorts
 from orchestrator.realtime.protocol.client_events import ResponseOptions
 from orchestrator.realtime.protocol.item_types import assistant_item
@@ -32,24 +33,23 @@ from orchestrator.realtime.protocol.server_events import (
     ResponseCreated,
     ResponseDone,
     ResponseInfo,
-    Usage,
 )
 from orchestrator.realtime.protocol.session_types import FunctionTool, SessionConfig, new_id
 from orchestrator.realtime.reply.filler import FillerVoice, last_user_text
 from orchestrator.realtime.reply.mcp_calls import McpCalls, ran
-from orchestrator.realtime.reply.plan import Pacing, ReplyOutcome, ReplyPlan
+from orchestrator.realtime.reply.plan import Pacing, ReplyOutcome
 from orchestrator.realtime.reply.prefill import Prefill
 from orchestrator.realtime.reply.stages import Reply
 from orchestrator.realtime.reply.stored import (
     PromptContext,
     assistant_turn_row,
     item_status,
-    prompt_messages,
     remember_later,
     tool_call_rows,
 )
-from orchestrator.realtime.reply.tools import check_tools, prompt_with_tools
+from orchestrator.realtime.reply.tools import check_tools
 from orchestrator.realtime.timings import Timings
+from orchestrator.realtime.transcription import check_response
 from orchestrator.realtime.turns.speculation import HeldSink
 from orchestrator.telemetry.metrics import observe_reply
 from orchestrator.telemetry.tracing import trace_reply, traced
@@ -70,15 +70,13 @@ class Responder:
         self.session_id = session_id
         self.ports, self.store, self.outbound, self.items = ports, store, outbound, items
         self.config = config
-        self.prompt_context = prompt_context
-        self.pacing = pacing
-        self.llm_version = llm_version
-        """The LLM version this connection pinned (``model=llm:N``); empty: the promoted."""
         self.reply_sent = reply_sent
         """Runs once a reply's ``response.done`` left the socket: after the last of its
         audio (the idle timeout counts from there)."""
         self.mcp = mcp or McpServers()
         """The session's MCP servers: their tools are offered, their calls run here."""
+        self.planner = ReplyPlanner(ports, config, prompt_context, self.mcp, pacing,
+                                    llm_version)
         self.mcp_calls = McpCalls(session_id=session_id, store=store, keep=items.keep,
                                   tts=ports.tts, filler_s=mcp_filler_s)
         """The MCP calls in flight (a cancel stops them), their filler, their storing."""
@@ -91,6 +89,10 @@ class Responder:
         self._truncate_at: dict[str, float] = {}
         self._undelivered: dict[str, str] = {}  # response id -> why its tail was dropped
         self._prefill = Prefill(ports.llm, items.spawn)
+
+    @property
+    def llm_version(self) -> str:
+        return self.planner.llm_version
 
     # --- who may start a reply -------------------------------------------------------------
 
@@ -105,8 +107,22 @@ class Responder:
         else:
             self.quiet.set()
 
+    def accept(self, options: ResponseOptions) -> None:
+        """``response.create``: its options are checked now, then the response is
+        reserved; the reply runs later on the chain."""
+        config = self.config()
+        check_response(config)
+        if options.voice and self.ports.catalogue is not None:
+            self.ports.catalogue.check_voice(options.voice, param="response.voice")
+        if options.modalities and "audio" in options.modalities and self.ports.tts is None:
+            raise InvalidRequest("audio replies are unavailable: text-to-speech is disabled",
+                                 param="response.modalities")
+        self.check_tools(config.tools if options.tools is None else options.tools,
+                         options.tool_choice, "response")
+        self.reserve()
+
     def reserve(self) -> None:
-        """``response.create``: one response at a time; the reply runs later on the chain."""
+        """One response at a time (``response.create``, the idle timeout's nudge)."""
         if self.pending:
             raise Conflict("a response is already in progress; cancel it first")
         self._set_pending(True)
@@ -129,9 +145,9 @@ class Responder:
         if self.pending or self.ports.llm is None or not said:
             return
         # A copy of the history cursor: a prompt that is never sent must not move it.
-        context = dataclasses.replace(self.prompt_context, cursor=dataclasses.replace(
-            self.prompt_context.cursor))
-        self._prefill.start(lambda: self._plan(None, "", "", None, said, audio=False,
+        context = dataclasses.replace(self.planner.prompt_context, cursor=dataclasses.replace(
+            self.planner.prompt_context.cursor))
+        self._prefill.start(lambda: self.planner.plan(None, "", "", None, said, audio=False,
                                                context=context))
 
     async def respond(self, options: ResponseOptions | None, *,
@@ -153,14 +169,14 @@ class Responder:
             response_id, item_id = new_id("resp"), new_id("item")
             span.set_attribute("voicechat.response_id", response_id)
             self._set_pending(True)
-            modalities = self._modalities(options)
+            modalities = self.planner.modalities(options)
             metadata = options.metadata if options is not None else None
             await emit(out, ResponseCreated(response=ResponseInfo(
                 id=response_id, item_id=item_id, modalities=modalities, metadata=metadata)))
             try:
                 planning = time.perf_counter()
                 try:
-                    plan = await self._plan(options, response_id, item_id, end_of_speech,
+                    plan = await self.planner.plan(options, response_id, item_id, end_of_speech,
                                             user_text, audio="audio" in modalities)
                 finally:
                     if prompt_read is not None:
@@ -218,7 +234,7 @@ class Responder:
     async def run_approved(self, request_id: str) -> None:
         """The client approved an MCP call: a response that runs it, then one that reads
         its result."""
-        response_id, modalities = new_id("resp"), self._modalities(None)
+        response_id, modalities = new_id("resp"), self.planner.modalities(None)
         self._set_pending(True)
         items: list[Any] = []
         try:
@@ -228,7 +244,7 @@ class Responder:
             voice = FillerVoice(
                 config.voice, config.speed,
                 format_rate(config.output_audio_format, config.output_sample_rate),
-                config.output_audio_format, self._voice_languages(config.voice)) \
+                config.output_audio_format, self.planner.voice_languages(config.voice)) \
                 if "audio" in modalities else None
 
             async def run(stopped: asyncio.Event) -> list[Any]:
@@ -247,51 +263,6 @@ class Responder:
             modalities=modalities, function_calls=items)), on_sent=self.reply_sent)
         if ran(items) and not cancelled:
             await self.respond(_answering(None), follow_ups=1)
-
-    def _voice_languages(self, voice: str | None) -> frozenset[str] | None:
-        catalogue = self.ports.catalogue
-        return catalogue.voice_languages(voice) if catalogue is not None else None
-
-    def _modalities(self, options: ResponseOptions | None) -> list[Any]:
-        wanted = (options.modalities if options is not None else None) or \
-            self.config().modalities
-        return ["text", "audio"] if "audio" in wanted and self.ports.tts is not None \
-            else ["text"]
-
-    async def _plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
-                    end_of_speech: float | None, user_text: str | None, *,
-                    audio: bool, context: PromptContext | None = None) -> ReplyPlan:
-        config, ports = self.config(), self.ports
-        options = options or ResponseOptions()
-        max_tokens = options.max_response_output_tokens or config.max_response_output_tokens
-        messages = await prompt_messages(ports, context or self.prompt_context,
-                                         instructions=options.instructions or config.instructions,
-                                         user_text=user_text, truncation=config.truncation,
-                                         output_tokens=max_tokens)
-        params = ports.prompt.sampling(
-            max_tokens=max_tokens,
-            temperature=config.temperature if options.temperature is None
-            else options.temperature)
-        if self.llm_version:
-            params = dataclasses.replace(params, version=self.llm_version)
-        voice = options.voice or config.voice
-        tools = config.tools if options.tools is None else options.tools
-        choice = config.tool_choice if options.tool_choice is None else options.tool_choice
-        mcp_names: frozenset[str] = frozenset()
-        if self.mcp.servers:
-            await self.mcp.ready()
-            offered = self.mcp.function_tools({tool.name for tool in tools})
-            tools, mcp_names = [*tools, *offered], frozenset(t.name for t in offered)
-        prompt, parser = prompt_with_tools(ports.llm, messages, tools, choice,
-                                           params.version or self.llm_version)
-        return ReplyPlan(response_id=response_id, item_id=item_id, messages=messages,
-                         params=params, audio=audio, voice=voice, speed=config.speed,
-                         prompt=prompt, tool_parser=parser, mcp_tools=mcp_names,
-                         voice_languages=self._voice_languages(voice),
-                         output_rate=format_rate(config.output_audio_format,
-                                                 config.output_sample_rate),
-                         output_format=config.output_audio_format, end_of_speech=end_of_speech,
-                         pacing=self.pacing)
 
     async def _store_reply(self, item_id: str, reply: Reply,
                            outcome: ReplyOutcome) -> TurnRecord | None:
@@ -317,26 +288,14 @@ class Responder:
     async def _done(self, out: ReplySink, response_id: str, item_id: str,
                     outcome: ReplyOutcome, record: TurnRecord | None,
                     modalities: list[Any], metadata: dict[str, str] | None) -> None:
-        details, status = None, outcome.status
-        if outcome.status == "completed" and outcome.incomplete_reason is not None:
-            status = "incomplete"  # as OpenAI reports a reply cut by its token limit
-            details = {"type": "incomplete", "reason": outcome.incomplete_reason}
-        elif outcome.status == "cancelled":
-            details = {"type": "cancelled", "reason": outcome.cancel_reason}
-        elif outcome.status == "failed" and outcome.error is not None:
-            details = {"type": "failed", "error": websocket_error_event(outcome.error)["error"]}
-        usage = None
-        if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
-            p, c = outcome.prompt_tokens or 0, outcome.completion_tokens or 0
-            usage = Usage(input_tokens=p, output_tokens=c, total_tokens=p + c,
-                          cached_tokens=outcome.cached_tokens or 0)
+        status, details = outcome.reported_status()
         observe_reply("realtime", status, outcome.timings)
         trace_reply(status, outcome.timings)
         await emit(out, ResponseDone(response=ResponseInfo(
             id=response_id, status=status, status_details=details, item_id=item_id,
             text=record.text if record else outcome.text, audio_ms=round(outcome.audio_ms, 3),
-            usage=usage, timings=outcome.timings, modalities=modalities, metadata=metadata,
-            function_calls=outcome.function_calls)), on_sent=self.reply_sent)
+            usage=outcome.usage(), timings=outcome.timings, modalities=modalities,
+            metadata=metadata, function_calls=outcome.function_calls)), on_sent=self.reply_sent)
         if outcome.status == "failed" and outcome.error is not None:
             await emit(out, websocket_error_event(outcome.error))
 

@@ -66,7 +66,7 @@ from orchestrator.realtime.reply.plan import Pacing
 from orchestrator.realtime.reply.stored import PromptContext
 from orchestrator.realtime.responder import Responder
 from orchestrator.realtime.tasks import SessionTasks
-from orchestrator.realtime.transcription import answers_turns, check_response, check_update
+from orchestrator.realtime.transcription import answers_turns, check_update
 from orchestrator.realtime.turns import frames
 from orchestrator.realtime.turns.backchannel import is_backchannel
 from orchestrator.realtime.turns.denoise import Denoiser, load_denoiser
@@ -218,17 +218,7 @@ class RealtimeSession:
                 self._clear()
                 await self.send(AudioCleared())
             case ResponseCreate(response=options):
-                check_response(self.config)
-                if options.voice and self.ports.catalogue is not None:
-                    self.ports.catalogue.check_voice(options.voice, param="response.voice")
-                if options.modalities and "audio" in options.modalities and \
-                        self.ports.tts is None:
-                    raise InvalidRequest("audio replies are unavailable: text-to-speech is "
-                                         "disabled", param="response.modalities")
-                self.responder.check_tools(
-                    self.config.tools if options.tools is None else options.tools,
-                    options.tool_choice, "response")
-                self.responder.reserve()
+                self.responder.accept(options)
                 self.tasks.enqueue(lambda: self.responder.respond(options), "response")
             case ResponseCancel():
                 if not await self.responder.cancel("client_cancelled"):

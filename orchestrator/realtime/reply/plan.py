@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from orchestrator.errors import websocket_error_event
 from orchestrator.realtime.protocol.item_types import FunctionCall
+from orchestrator.realtime.protocol.server_events import Usage
 from orchestrator.realtime.timings import Timings
 
 
@@ -80,3 +82,22 @@ class ReplyOutcome:
     incomplete_reason: str | None = None
     """A completed reply the model did not finish: ``max_output_tokens`` (the token limit
     cut it) or ``repetition`` (it was stopped in a loop)."""
+
+    def reported_status(self) -> tuple[str, dict[str, Any] | None]:
+        """``response.done``'s status and ``status_details``, as OpenAI reports them: a
+        reply cut by its token limit is ``incomplete``."""
+        if self.status == "completed" and self.incomplete_reason is not None:
+            return "incomplete", {"type": "incomplete", "reason": self.incomplete_reason}
+        if self.status == "cancelled":
+            return "cancelled", {"type": "cancelled", "reason": self.cancel_reason}
+        if self.status == "failed" and self.error is not None:
+            return "failed", {"type": "failed",
+                              "error": websocket_error_event(self.error)["error"]}
+        return self.status, None
+
+    def usage(self) -> Usage | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        prompt, completion = self.prompt_tokens or 0, self.completion_tokens or 0
+        return Usage(input_tokens=prompt, output_tokens=completion,
+                     total_tokens=prompt + completion, cached_tokens=self.cached_tokens or 0)
