@@ -11,63 +11,30 @@ Settings are plain data: no clients or engines are built here.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, get_type_hints
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
-from orchestrator.redaction import mask_url
+from orchestrator.envvars import (
+    SettingsError,
+    check_choice,
+    check_redis_url,
+    describe_fields,
+    is_loopback,
+    load_env_file,
+    read_fields,
+)
+from orchestrator.envvars import env_field as _env  # short: every field below uses it
 from orchestrator.serving_profile import serving_file
 
-__all__ = ["Settings", "SettingsError", "get_settings", "load_env_file"]
+__all__ = ["Settings", "SettingsError", "get_settings", "is_loopback", "load_env_file"]
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-
-
-class SettingsError(ValueError):
-    """A configuration variable holds a value the service cannot use."""
-
-    def __init__(self, variable: str, value: str, reason: str) -> None:
-        super().__init__(f"invalid {variable}={value!r}: {reason}")
-        self.variable = variable
-
-
-def _env(name: str, doc: str, default: Any = None, **kwargs: Any) -> Any:
-    """A dataclass field read from environment variable ``name``."""
-    metadata = {"env": name, "doc": doc, **kwargs}
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-def _check_redis_url(url: str) -> None:
-    """A clear start-up error rather than redis-py's at the first request."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"redis", "rediss", "unix"}:
-        raise SettingsError("REDIS_URL", mask_url(url), "use redis://host:6379/0, "
-                            "rediss:// (TLS) or unix:///path/to/redis.sock")
-    try:
-        _ = parts.port  # urllib checks it only when asked
-    except ValueError:
-        raise SettingsError("REDIS_URL", mask_url(url), "the port is not a number") from None
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise SettingsError("REDIS_URL", mask_url(url), "name the socket: unix:///path")
-        return
-    if not parts.hostname:
-        raise SettingsError("REDIS_URL", mask_url(url), "name the host: redis://host:6379/0")
-    db = parts.path.strip("/")
-    if db and not db.isdigit():
-        raise SettingsError("REDIS_URL", mask_url(url), f"the database {db!r} is not a number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,24 +336,14 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); raise SettingsError."""
-        environ = os.environ if environ is None else environ
-        hints = get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            name = f.metadata["env"]
-            raw = environ.get(name)
-            if raw is None:
-                continue
-            values[f.name] = _parse(name, raw.strip(), hints[f.name], f.metadata)
-        settings = cls(**values)
+        settings = cls(**read_fields(cls, os.environ if environ is None else environ))
         settings._check()
         return settings
 
     def _check(self) -> None:
         if self.log_level.upper() not in _LOG_LEVELS:
             raise SettingsError("LOG_LEVEL", self.log_level, f"use one of {sorted(_LOG_LEVELS)}")
-        if self.log_format not in {"json", "text"}:
-            raise SettingsError("LOG_FORMAT", self.log_format, "use json or text")
+        check_choice("LOG_FORMAT", self.log_format, ("json", "text"))
         try:
             serving_file(self.serving_profile)
         except ValueError as exc:
@@ -396,13 +353,12 @@ class Settings:
             raise SettingsError("DATABASE_URL", url.split("://")[0] + "://…",
                                 "use sqlite+aiosqlite:// or mysql+aiomysql://")
         if self.redis_url is not None:
-            _check_redis_url(self.redis_url)
+            check_redis_url(self.redis_url)
         if not 0.0 <= self.memory_min_score <= 1.0:
             raise SettingsError("MEMORY_MIN_SCORE", str(self.memory_min_score),
                                 "must be between 0 and 1")
-        if self.realtime_turn_detection not in {"semantic_vad", "server_vad"}:
-            raise SettingsError("REALTIME_TURN_DETECTION", self.realtime_turn_detection,
-                                "use semantic_vad or server_vad")
+        check_choice("REALTIME_TURN_DETECTION", self.realtime_turn_detection,
+                     ("semantic_vad", "server_vad"))
         if self.webrtc_public_ip is not None:
             try:
                 ipaddress.ip_address(self.webrtc_public_ip)
@@ -420,11 +376,8 @@ class Settings:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}", self.twilio_user_id):
             raise SettingsError("TWILIO_USER_ID", self.twilio_user_id,
                                 "1-64 characters: letters, digits, . _ @ : -")
-        if self.vad_eagerness not in {"low", "medium", "high", "auto"}:
-            raise SettingsError("VAD_EAGERNESS", self.vad_eagerness,
-                                "use low, medium, high or auto")
-        if self.auth_mode not in {"required", "off"}:
-            raise SettingsError("AUTH_MODE", self.auth_mode, "use required or off")
+        check_choice("VAD_EAGERNESS", self.vad_eagerness, ("low", "medium", "high", "auto"))
+        check_choice("AUTH_MODE", self.auth_mode, ("required", "off"))
         if self.auth_mode == "off" and not is_loopback(self.host):
             raise SettingsError("AUTH_MODE", self.auth_mode,
                                 f"open access is allowed only on a loopback address and HOST "
@@ -437,78 +390,7 @@ class Settings:
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(variable, current value, documentation) for every setting; secrets masked."""
-        rows = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("secret") and value:
-                shown = "***"
-            elif isinstance(value, str) and "://" in value:
-                shown = repr(mask_url(value))  # DATABASE_URL, MILVUS_URI with a password
-            else:
-                shown = repr(value)
-            rows.append((f.metadata["env"], shown, f.metadata["doc"]))
-        return rows
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost (what only this machine can reach)."""
-    if host.lower() in {"localhost", "localhost."}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _parse(name: str, raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:
-    kinds = set(getattr(kind, "__args__", (kind,))) - {type(None)}
-    optional = type(None) in getattr(kind, "__args__", ())
-    if optional and raw == "":
-        return None
-    if kinds == {bool}:
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise SettingsError(name, raw, "expected true or false")
-    if kinds == {int} or kinds == {float}:
-        target = int if kinds == {int} else float
-        try:
-            number = target(raw)
-        except ValueError:
-            raise SettingsError(name, raw, f"expected {target.__name__}") from None
-        if not math.isfinite(number):
-            raise SettingsError(name, raw, "must be a finite number")
-        if "minimum" in meta and number < meta["minimum"]:
-            raise SettingsError(name, raw, f"must be at least {meta['minimum']}")
-        if meta.get("positive") and not number > 0:
-            raise SettingsError(name, raw, "must be greater than 0")
-        if "maximum" in meta and number > meta["maximum"]:
-            raise SettingsError(name, raw, f"must be at most {meta['maximum']}")
-        return number
-    if getattr(kind, "__origin__", None) is list:
-        return [item.strip() for item in raw.split(",") if item.strip()]
-    return raw
-
-
-def load_env_file(path: str | os.PathLike[str]) -> None:
-    """Load ``KEY=value`` lines (the original env.local format) into os.environ.
-
-    Variables already set in the environment win, as with docker's ``env_file``.
-    """
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):]
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise SettingsError(f"{path}:{number}", line, "expected KEY=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        os.environ.setdefault(key.strip(), value)
+        return describe_fields(self)
 
 
 @cache
