@@ -26,7 +26,8 @@ from tests.support.settings import base_settings
 # one Milvus server).
 pytest_plugins = ["tests.support.stt_fixtures", "tests.support.llm_fixtures",
                   "tests.support.tts_fixtures", "tests.support.memory_fixtures",
-                  "tests.support.milvus_server", "tests.support.replicas"]
+                  "tests.support.milvus_server", "tests.support.replicas",
+                  "tests.support.tiny_voice"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -21,6 +21,7 @@ from bench.live import serving
 from orchestrator.realtime.audio import float_to_pcm16
 from orchestrator.realtime.controllers import TRANSPORT_MAX_FRAME_BYTES
 from tests.support.settings import base_settings
+from tests.support.tiny_voice import TinyVoice
 
 
 @dataclass
@@ -58,6 +59,18 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[LiveSer
     async with serving(app, drain_timeout_s=settings.drain_timeout_s,
                        ws_max_size=TRANSPORT_MAX_FRAME_BYTES) as base_url:
         yield LiveServer(base_url, base_url.replace("http://", "ws://", 1), app)
+
+
+@asynccontextmanager
+async def tiny_voice_server(tmp_path: Path, voice: TinyVoice,
+                            **overrides: Any) -> AsyncIterator[LiveServer]:
+    """:func:`live_server` answering on :class:`TinyVoice`'s models (replies of at most 16
+    tokens; memory off unless ``overrides`` turn it on)."""
+    fields = {"memory_enabled": False, "llm_max_tokens": 16, **overrides}
+    async with live_server(tmp_path, triton_url=voice.grpc_url,
+                           model_repository=str(voice.repository), **fields) as server:
+        server.runtime.triton.default_versions.update(voice.versions)
+        yield server
 
 
 class RealtimeClient:

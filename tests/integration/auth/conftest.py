@@ -20,8 +20,8 @@ def required_settings(sql_url: str, tmp_path: Path, **overrides: object) -> Sett
     return dataclasses.replace(
         Settings.from_env({"MODEL_REPOSITORY": NO_REPOSITORY}), database_url=sql_url,
         data_dir=str(tmp_path / "data"),
-        triton_url=None, memory_enabled=False, log_format="text", admin_api_key=ADMIN_KEY,
-        **overrides)
+        **{"triton_url": None, "memory_enabled": False, "log_format": "text",
+           "admin_api_key": ADMIN_KEY, **overrides})
 
 
 @dataclass

@@ -7,17 +7,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
+import numpy as np
 import pytest
 from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from orchestrator.auth.middleware import is_public
+from orchestrator.realtime.audio import encode_wav
 from storage.api_keys import KeyStore
 from storage.conversations import NewTurn
 from tests.integration.auth.conftest import ADMIN_KEY, Keys, make_key, required_settings
-from tests.support.fake_voice import fake_services
+from tests.support.fake_voice import speak
 from tests.support.settings import base_settings
+from tests.support.tiny_voice import TinyVoice
 
 pytestmark = pytest.mark.asyncio
 bearer = Keys.bearer
@@ -26,6 +33,28 @@ bearer = Keys.bearer
 def concrete(path: str) -> str:
     """A route path with each parameter filled in (ints with 1, the rest with 'x')."""
     return re.sub(r"\{[^}:]+:([a-z]+)\}", lambda m: "1" if m.group(1) == "int" else "x", path)
+
+
+@asynccontextmanager
+async def tiny_voice_api(sql_url: str, tmp_path: Path, voice: TinyVoice,
+                         **overrides: object) -> AsyncIterator[AsyncTestClient]:
+    """An app with keys required, answering uploads on the tiny real voice stack."""
+    from orchestrator.app import create_app
+
+    settings = required_settings(sql_url, tmp_path, triton_url=voice.grpc_url,
+                                 model_repository=str(voice.repository), llm_max_tokens=16,
+                                 **overrides)
+    async with AsyncTestClient(app=create_app(settings)) as api:
+        api.app.state.runtime.triton.default_versions.update(voice.versions)
+        yield api
+
+
+def spoken_wav(tmp_path: Path, seconds: float) -> bytes:
+    """A spoken question, padded with silence to ``seconds``, as a WAV file."""
+    speech = speak("What is the weather like", tmp_path)
+    assert len(speech) <= seconds * 16000
+    padded = np.concatenate([speech, np.zeros(int(seconds * 16000) - len(speech), np.float32)])
+    return encode_wav(padded, 16000)[0]
 
 
 def assert_error(r, status: int, code: str, fragment: str = "") -> dict:  # type: ignore[no-untyped-def]
@@ -139,13 +168,18 @@ async def test_sessions_cannot_be_created_for_another_user(api, keys: Keys, stor
     assert r.status_code == 201 and r.json()["user_id"] == "bob"
 
 
+@pytest.mark.triton
 async def test_voice_chat_into_another_users_session_is_404_and_stores_nothing(
-        api, keys: Keys, store) -> None:  # type: ignore[no-untyped-def]
-    from tests.integration.realtime.test_voice_chat_api import wav_upload
+        sql_url, tmp_path, tiny_voice, store) -> None:  # type: ignore[no-untyped-def]
+    async with tiny_voice_api(sql_url, tmp_path, tiny_voice) as api:
+        await voice_chat_only_into_own_sessions(api, tmp_path, store)
 
-    api.app.state.runtime.services.update(fake_services())
+
+async def voice_chat_only_into_own_sessions(api, tmp_path, store) -> None:  # type: ignore[no-untyped-def]
+    keys = Keys(alice=(await make_key(api, "alice"))["key"],
+                bob=(await make_key(api, "bob"))["key"], admin="")
     sid = await alice_session(api, keys)
-    upload = {"file": ("q.wav", wav_upload(), "audio/wav")}
+    upload = {"file": ("q.wav", spoken_wav(tmp_path, 2.0), "audio/wav")}
     r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
                        headers=bearer(keys.bob))
     assert_error(r, 404, "not_found")
@@ -234,25 +268,20 @@ async def test_request_rate_limit_answers_429_with_openai_headers(sql_url, tmp_p
         assert (await api.get("/api/users/bob/stats", headers=bearer(bob))).status_code == 200
 
 
-async def test_audio_seconds_limit_on_uploads(sql_url, tmp_path, store) -> None:  # type: ignore[no-untyped-def]
-    from litestar.testing import AsyncTestClient
-
-    from orchestrator.app import create_app
-    from tests.integration.realtime.test_voice_chat_api import wav_upload
-
-    settings = required_settings(sql_url, tmp_path, rate_limit_audio_seconds_per_minute=1.5)
-    async with AsyncTestClient(app=create_app(settings)) as api:
-        api.app.state.runtime.services.update(fake_services())
+@pytest.mark.triton
+async def test_audio_seconds_limit_on_uploads(sql_url, tmp_path, tiny_voice, store) -> None:  # type: ignore[no-untyped-def]
+    async with tiny_voice_api(sql_url, tmp_path, tiny_voice,
+                              rate_limit_audio_seconds_per_minute=3.0) as api:
         key = (await make_key(api, "alice"))["key"]
         sid = (await api.post("/api/sessions/new", headers=bearer(key))).json()["session_id"]
-        upload = {"file": ("q.wav", wav_upload(1.0), "audio/wav")}
+        upload = {"file": ("q.wav", spoken_wav(tmp_path, 2.0), "audio/wav")}
         r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
                            headers=bearer(key))
         assert r.status_code == 201, r.text
         r = await api.post("/api/voice-chat", data={"session_id": sid}, files=upload,
                            headers=bearer(key))
         assert_error(r, 429, "rate_limited", "seconds of audio per minute")
-        assert r.headers["x-ratelimit-limit-audio-seconds"] == "1.5"
+        assert r.headers["x-ratelimit-limit-audio-seconds"] == "3"
         assert int(r.headers["retry-after"]) >= 1
     assert (await store.list_turns(sid))[1] == 2  # the refused upload stored nothing
 

@@ -11,18 +11,16 @@ import pytest
 import websockets
 
 from tests.integration.auth.conftest import ADMIN_KEY
-from tests.support.fake_voice import fake_services
-from tests.support.realtime import LiveServer, live_server, refused
+from tests.support.realtime import LiveServer, refused, tiny_voice_server
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.triton]
 
 
 @pytest.fixture
-async def live(tmp_path) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
-    async with live_server(tmp_path, auth_mode="required", admin_api_key=ADMIN_KEY,
-                           memory_enabled=False, rate_limit_realtime_sessions=1,
-                           rate_limit_audio_seconds_per_minute=2.0) as server:
-        server.use(fake_services())
+async def live(tmp_path, tiny_voice) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
+    async with tiny_voice_server(tmp_path, tiny_voice, auth_mode="required",
+                                 admin_api_key=ADMIN_KEY, rate_limit_realtime_sessions=1,
+                                 rate_limit_audio_seconds_per_minute=2.0) as server:
         yield server
 
 

@@ -23,8 +23,13 @@ from storage.client_secrets import ClientSecretRecord, ClientSecretStore, Refusa
 from storage.database import Database
 from storage.tables import ClientSecret, utcnow
 from tests.integration.auth.conftest import ADMIN_KEY, Keys
-from tests.support.fake_voice import fake_services
-from tests.support.realtime import LiveServer, RealtimeClient, live_server, refused
+from tests.support.realtime import (
+    LiveServer,
+    RealtimeClient,
+    live_server,
+    refused,
+    tiny_voice_server,
+)
 
 pytestmark = pytest.mark.asyncio
 bearer = Keys.bearer
@@ -159,10 +164,9 @@ async def test_a_secret_redeems_once_and_not_after_it_expires(sql_url) -> None:
 # --- redeeming on a real socket ----------------------------------------------------------
 
 @pytest.fixture
-async def live(tmp_path) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
-    async with live_server(tmp_path, auth_mode="required", admin_api_key=ADMIN_KEY,
-                           memory_enabled=False) as server:
-        server.use(fake_services())
+async def live(tmp_path, tiny_voice) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
+    async with tiny_voice_server(tmp_path, tiny_voice, auth_mode="required",
+                                 admin_api_key=ADMIN_KEY) as server:
         yield server
 
 
@@ -228,16 +232,16 @@ async def test_a_voice_the_server_lacks_is_refused_at_mint_time(tmp_path) -> Non
     from tests.support.offered import offered_repository
 
     repository = offered_repository(tmp_path / "repository")
+    # No model is called: the voices offered are read from the repository's manifests.
     async with live_server(tmp_path, model_repository=str(repository),
-                           memory_enabled=False) as server:
-        server.use(fake_services())
-        async with httpx.AsyncClient(base_url=server.base_url) as http:
-            r = await http.post(MINT, params={"user_id": "alice"}, json={"session": {
-                "type": "realtime", "audio": {"output": {"voice": "nonexistent-voice"}}}})
-            assert_error(r, 400, "session.voice", "unknown voice")
-            r = await http.post(MINT, params={"user_id": "alice"}, json={"session": {
-                "type": "realtime", "audio": {"output": {"voice": "kss"}}}})
-            assert r.status_code == 200, r.text
+                           memory_enabled=False) as server, \
+            httpx.AsyncClient(base_url=server.base_url) as http:
+        r = await http.post(MINT, params={"user_id": "alice"}, json={"session": {
+            "type": "realtime", "audio": {"output": {"voice": "nonexistent-voice"}}}})
+        assert_error(r, 400, "session.voice", "unknown voice")
+        r = await http.post(MINT, params={"user_id": "alice"}, json={"session": {
+            "type": "realtime", "audio": {"output": {"voice": "kss"}}}})
+        assert r.status_code == 200, r.text
 
 
 async def test_the_openai_sdk_mints_and_connects_with_a_client_secret(live) -> None:

@@ -1,20 +1,20 @@
-"""The voice benchmark runs end to end against a live server (fake services)."""
+"""The voice benchmark runs end to end against a live server on the tiny real voice stack
+(Whisper tiny.en, SmolLM2-135M, the Piper voice)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bench import voice, voice_report
-from export.stt.scoring import wer
-from tests.support.fake_voice import fake_services
-from tests.support.realtime import live_server
+from tests.support.realtime import tiny_voice_server
 
 pytestmark = pytest.mark.asyncio
 
 
-async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys) -> None:
-    async with live_server(tmp_path, auth_mode="required") as live:  # as a deployment runs
-        live.use(fake_services())
+@pytest.mark.triton
+async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys, tiny_voice) -> None:  # type: ignore[no-untyped-def]
+    async with tiny_voice_server(tmp_path, tiny_voice,
+                                 auth_mode="required") as live:  # as a deployment runs
         key = (await live.runtime.keys.create("bench")).secret
         every = await voice.measure(live.base_url, turns=2, text="Hello there, how are you",
                                    pace=0, wait_s=30, protocols=voice.PROTOCOLS,
@@ -25,18 +25,17 @@ async def test_bench_voice_reports_percentiles_per_stage(tmp_path, capsys) -> No
     assert set(every) == {"ws", "openai", "webrtc", "twilio"}
     assert (stats.sessions, stats.user_turns) == (4, 8)
     for summary in every.values():
-        assert summary["client_v2v_ms"]["n"] == 2 and summary["statuses"] == ["completed"]
+        assert summary["client_v2v_ms"]["n"] == 2
+        # incomplete: a 16-token reply reached its limit
+        assert set(summary["statuses"]) <= {"completed", "incomplete"}, summary["statuses"]
     summary = every["ws"]
     for stage in ("stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms"):
         assert summary[stage]["n"] == 2 and summary[stage]["p50"] <= summary[stage]["p95"]
-    # The calls' replies were heard on the track, on the phone line (the fake voice: 20 ms
-    # a character).
+    # The calls' replies were heard on the track, on the phone line.
     assert every["webrtc"]["client_v2v_ms"]["p50"] > 0
     assert every["twilio"]["client_v2v_ms"]["p50"] > 0
-    # What was heard against what was said: the fake recogniser hears "what is the weather
-    # like" for "Hello there, how are you"
-    assert summary["wer"] == round(wer(["Hello there, how are you"],
-                                       ["what is the weather like"]), 4) > 0
+    # What was heard against what was said: Whisper tiny.en hears the question.
+    assert summary["wer"] <= 0.2, summary["wer"]
     assert "wer" not in every["twilio"]  # a phone stream carries no transcripts
     voice_report.print_summary(summary)
     out = capsys.readouterr().out

@@ -16,9 +16,9 @@ from litestar.testing import AsyncTestClient
 from export.specs.base import ModelSpec, Tensor
 from orchestrator.errors import ModelNotReady
 from orchestrator.inference.client import TritonClient
-from tests.support.fake_voice import fake_services, silence, speak
+from tests.support.fake_voice import silence, speak
 from tests.support.metrics import sample
-from tests.support.realtime import live_server
+from tests.support.realtime import tiny_voice_server
 from tests.support.settings import base_settings
 from tests.support.tts_fixtures import KOREAN_VOICE
 
@@ -66,10 +66,11 @@ async def test_requests_by_route_template_and_status_and_rate_limits(tmp_path: P
     assert sample(after, REQUESTS, path="/metrics") == 0  # scrapes are not requests
 
 
-async def test_realtime_sessions_and_turn_stages(tmp_path: Path) -> None:
+@pytest.mark.triton
+async def test_realtime_sessions_and_turn_stages(tmp_path: Path, tiny_voice) -> None:  # type: ignore[no-untyped-def]
     question = speak("What will the weather be like tomorrow", tmp_path, rate=24000)
-    async with live_server(tmp_path, realtime_turn_detection="server_vad") as live:
-        live.use(fake_services())
+    async with tiny_voice_server(tmp_path, tiny_voice,
+                                 realtime_turn_detection="server_vad") as live:
         session_id = await live.new_session("alice")
         async with httpx.AsyncClient(base_url=live.base_url) as http:
             before = (await http.get("/metrics")).text
@@ -88,10 +89,12 @@ async def test_realtime_sessions_and_turn_stages(tmp_path: Path) -> None:
     def moved(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
 
+    status = done["response"]["status"]  # a 16-token reply may end at its limit
+    assert status in ("completed", "incomplete"), done
     sessions = "voicechat_realtime_sessions"
     assert sample(during, sessions, protocol="ws") - sample(before, sessions, protocol="ws") == 1
     assert sample(after, sessions, protocol="ws") == sample(before, sessions, protocol="ws")
-    assert moved("voicechat_turns_total", transport="realtime", status="completed") == 1
+    assert moved("voicechat_turns_total", transport="realtime", status=status) == 1
     # the turn was answered from its first pause, and that speculative work went out
     assert moved("voicechat_speculative_turns_total", outcome="confirmed") == 1
     stages = "voicechat_turn_stage_seconds_count"

@@ -1,0 +1,32 @@
+"""The smallest real voice stack on the session's Triton, for tests of what a client meets
+(metrics, traces, access control, the voice bench) that need a real turn but no particular
+reply: :func:`tests.support.realtime.tiny_voice_server` serves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class TinyVoice:
+    """The session's Triton with the smallest real voice stack, all real weights: Whisper
+    tiny.en for ``stt``, SmolLM2-135M-Instruct for ``llm`` (it answers in English, which
+    the voice speaks; the tiny random Llama's tokens may be any script) and the Piper
+    voice en_US-joe-medium for ``tts``, each pinned to its version."""
+
+    grpc_url: str
+    repository: Path
+    versions: dict[str, str]
+
+
+@pytest.fixture
+def tiny_voice(triton_server, tiny_en_stt, smollm2, tts_model) -> TinyVoice:  # type: ignore[no-untyped-def]
+    from tests.support.llm_fixtures import REAL_VERSION
+    from tests.support.tts_fixtures import VERSION as TTS_VERSION
+
+    return TinyVoice(triton_server.grpc_url, triton_server.repository,
+                     {"stt": str(tiny_en_stt), "llm": str(REAL_VERSION),
+                      "tts": str(TTS_VERSION)})
