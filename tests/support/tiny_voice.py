@@ -4,8 +4,10 @@ reply: :func:`tests.support.realtime.tiny_voice_server` serves it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,20 @@ def tiny_voice(triton_server, tiny_en_stt, smollm2, tts_model) -> TinyVoice:  # 
     return TinyVoice(triton_server.grpc_url, triton_server.repository,
                      {"stt": str(tiny_en_stt), "llm": str(REAL_VERSION),
                       "tts": str(TTS_VERSION)})
+
+
+class PromptRecorder:
+    """The real LLM port, keeping the messages of each request (a spy: every request still
+    goes to the model)."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.requests: list[list[Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.llm, name)
+
+    async def stream(self, messages: Any, params: Any, **options: Any) -> AsyncIterator[Any]:
+        self.requests.append(list(messages))
+        async for chunk in self.llm.stream(messages, params, **options):
+            yield chunk

@@ -34,3 +34,21 @@ async def memory_client(memory_settings: Settings) -> AsyncIterator:
 
     async with AsyncTestClient(app=create_app(memory_settings)) as client:
         yield client
+
+
+@pytest.fixture
+async def voice_memory_client(memory_settings: Settings, tiny_voice) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    """``memory_client`` answering voice chat on the tiny real voice stack; the LLM's
+    prompts are kept (``runtime.services.llm.requests``)."""
+    from litestar.testing import AsyncTestClient
+
+    from orchestrator.app import create_app
+    from tests.support.tiny_voice import PromptRecorder
+
+    settings = dataclasses.replace(memory_settings, stt_enabled=True, llm_enabled=True,
+                                   tts_enabled=True, llm_max_tokens=16)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        runtime = client.app.state.runtime
+        runtime.triton.default_versions.update(tiny_voice.versions)
+        runtime.services.update({"llm": PromptRecorder(runtime.services.llm)})
+        yield client
