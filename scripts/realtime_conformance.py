@@ -22,7 +22,7 @@ import openai.types.realtime as ga
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "docs" / "realtime-conformance.md"
-TEST_ROOTS = ("tests/integration/openai", "tests/integration/realtime", "tests/e2e",
+TEST_ROOTS = ("tests/unit/protocol", "tests/integration/realtime", "tests/e2e",
               "tests/integration", "tests/unit")
 """Where a showing test is looked for first: the SDK-validated protocol tests."""
 NOT_SERVED = {

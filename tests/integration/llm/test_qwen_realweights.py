@@ -202,7 +202,7 @@ async def test_tool_choice_none_gets_words_not_calls(qwen_sdk) -> None:  # type:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # type: ignore[no-untyped-def]
-        qwen_server, tmp_path: Path, dialect: str) -> None:
+        qwen_server, tiny_en_stt, triton_server, tmp_path: Path, dialect: str) -> None:
     """The official SDK's GA and beta realtime clients, a text turn to the real Qwen: the
     question becomes a function_call item; its function_call_output makes the next reply
     use it."""
@@ -211,7 +211,7 @@ async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # ty
 
     from openai import AsyncOpenAI
 
-    from tests.support.fake_voice import FakeSTT
+    from orchestrator.speech.stt import SpeechToText
     from tests.support.realtime import live_server
 
     async def until(conn, last: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -226,7 +226,11 @@ async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # ty
     async with live_server(tmp_path, triton_url=qwen_server.grpc_url,
                            model_repository=str(qwen_server.repository), memory_enabled=False,
                            stt_enabled=False, tts_enabled=False) as live:
-        live.use({"stt": FakeSTT()})  # realtime needs one; this turn is text
+        # Realtime sessions need speech recognition; this turn is text, so Whisper tiny.en
+        # on the session's Triton is there and never called.
+        stt_client = TritonClient(triton_server.grpc_url, timeout_s=60)
+        stt_client.default_versions["stt"] = str(tiny_en_stt)
+        live.use({"stt": SpeechToText(stt_client)})
         client = AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key="sk-local",
                              websocket_base_url=f"{live.ws_url}/v1")
         ga = dialect == "ga"
@@ -263,3 +267,4 @@ async def test_realtime_sdk_turn_calls_a_tool_and_answers_from_its_output(  # ty
         assert [t.role for t in turns] == ["user", "assistant", "tool", "assistant"]
         assert turns[1].tool_calls[0]["call_id"] == calls[0]["call_id"]
         assert turns[2].tool_call_id == calls[0]["call_id"]
+        await stt_client.close()

@@ -450,7 +450,7 @@ def ga_hostile_frames(seed: int, count: int) -> list[str]:
     """GA-shaped events with hostile values where the translator looks inside them."""
     import random
 
-    from tests.integration.realtime.test_realtime_ws import VALUES
+    from tests.unit.protocol.test_realtime_ws import VALUES
 
     rng = random.Random(seed)
 
@@ -485,7 +485,7 @@ def ga_hostile_frames(seed: int, count: int) -> list[str]:
                          ids=["ga", "beta"])
 async def test_hostile_openai_frames_get_error_events_never_a_server_error(live, caplog,
                                                                           headers) -> None:
-    from tests.integration.realtime.test_realtime_ws import hostile_frames
+    from tests.unit.protocol.test_realtime_ws import hostile_frames
 
     live.use(fake_services())
     frames = ga_hostile_frames(seed=20261202, count=300) + \

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.integration.openai.test_realtime_sdk import GA_EVENTS, ask, events_until, sdk
 from tests.support.fake_voice import FakeToolLLM, fake_services
 from tests.support.realtime import live_server, types_of
+from tests.unit.protocol.test_realtime_sdk import GA_EVENTS, ask, events_until, sdk
 
 pytestmark = pytest.mark.asyncio
 MANUAL = {"type": "realtime", "output_modalities": ["text"],

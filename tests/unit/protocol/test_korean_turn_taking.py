@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 from orchestrator.realtime.turns.smart_turn import EAGERNESS, load_model, transcript_finished
-from tests.integration.realtime.test_realtime_turn_taking import (
+from tests.support.fake_voice import FakeSTT, fake_services, silence
+from tests.support.korean_voice import korean_speaker
+from tests.support.realtime import live_server, types_of
+from tests.unit.protocol.test_realtime_turn_taking import (
     SPEECH_STOPPED,
     FirstPartSTT,
     ShortIsOkaySTT,
@@ -22,9 +25,6 @@ from tests.integration.realtime.test_realtime_turn_taking import (
     settle,
     stored,
 )
-from tests.support.fake_voice import FakeSTT, fake_services, silence
-from tests.support.korean_voice import korean_speaker
-from tests.support.realtime import live_server, types_of
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.realweights]
 RATE = 16000

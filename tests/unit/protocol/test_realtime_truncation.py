@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.openai.test_realtime_sdk import (
+from tests.support.fake_voice import FakeLLM, fake_services
+from tests.support.realtime import live_server
+from tests.unit.protocol.test_realtime_sdk import (
     BETA_EVENTS,
     GA_EVENTS,
     ask,
     events_until,
     sdk,
 )
-from tests.support.fake_voice import FakeLLM, fake_services
-from tests.support.realtime import live_server
 
 pytestmark = pytest.mark.asyncio
 MANUAL = {"type": "realtime", "output_modalities": ["text"],

@@ -1,7 +1,7 @@
 """Transcription sessions and the idle timeout on ``WS /v1/realtime``, protocol only (fake
 models: the event shapes, refusals and timing rules; the real models' run is in
-``test_transcription_triton.py``). Server events are validated against the ``openai``
-SDK's own event unions."""
+``tests/integration/realtime/test_transcription_triton.py``). Server events are validated
+against the ``openai`` SDK's own event unions."""
 
 from __future__ import annotations
 
