@@ -20,6 +20,9 @@ from orchestrator.realtime.reply.tools import prompt_with_tools
 
 @dataclasses.dataclass
 class ReplyPlanner:
+    """The responder's planning half: it reads the session's configuration when a reply
+    starts, so a ``session.update`` applies from the next reply on."""
+
     ports: VoicePorts
     config: Callable[[], SessionConfig]
     prompt_context: PromptContext
@@ -39,8 +42,10 @@ class ReplyPlanner:
             else ["text"]
 
     async def plan(self, options: ResponseOptions | None, response_id: str, item_id: str,
-                    end_of_speech: float | None, user_text: str | None, *,
-                    audio: bool, context: PromptContext | None = None) -> ReplyPlan:
+                   end_of_speech: float | None, user_text: str | None, *,
+                   audio: bool, context: PromptContext | None = None) -> ReplyPlan:
+        """The plan of one reply; ``context``: another history cursor (a prefill's copy,
+        which a prompt that is never sent must not move)."""
         config, ports = self.config(), self.ports
         options = options or ResponseOptions()
         max_tokens = options.max_response_output_tokens or config.max_response_output_tokens
