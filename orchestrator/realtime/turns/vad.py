@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -154,7 +155,10 @@ class TurnDetector:
         self._turn: list[np.ndarray] = []
         self._turn_samples = 0
         self._silence_since_ms: int | None = None
-        self._silence_clock = 0.0  # clock() when the current silence began
+        self._silence_clock = 0.0  # clock() when the current silence's first sample came
+        self._arrivals: deque[tuple[int, float]] = deque()
+        """(model position at the end of a fed chunk, clock() when the chunk came), for the
+        chunks whose samples the model has not all consumed yet."""
         self._pauses = 0  # of pause_ms reported for the current silence
         self.position = 0  # samples consumed by the model so far
         self.in_speech = False
@@ -162,6 +166,7 @@ class TurnDetector:
     def feed(self, audio: np.ndarray) -> list[VadEvent]:
         """Consume 16 kHz float audio of any length; return the events it caused."""
         data = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
+        self._arrivals.append((self.position + len(data), self.clock()))
         usable = len(data) - len(data) % FRAME
         self._pending = data[usable:].copy()
         events: list[VadEvent] = []
@@ -169,6 +174,7 @@ class TurnDetector:
             event = self._frame(data[start:start + FRAME])
             if event is not None:
                 events.append(event)
+        self._arrived(self.position)  # the chunks wholly consumed are not looked up again
         return events
 
     def _frame(self, frame: np.ndarray) -> VadEvent | None:
@@ -196,7 +202,7 @@ class TurnDetector:
                 return SpeechResume()
         elif probability < self.negative_threshold and self._silence_since_ms is None:
             self._silence_since_ms = start_ms
-            self._silence_clock = self.clock()
+            self._silence_clock = self._arrived(self.position - FRAME)
         if self._silence_since_ms is not None:
             silent_ms = now_ms - self._silence_since_ms
             if silent_ms >= self.silence_ms:
@@ -209,6 +215,13 @@ class TurnDetector:
         if self._turn_samples >= self.max_turn_samples:
             return self._stop(now_ms, forced=True)
         return None
+
+    def _arrived(self, sample: int) -> float:
+        """clock() when the chunk holding model sample ``sample`` was fed: a silence is
+        timed from its first sample, not from when its 32 ms frame was complete."""
+        while len(self._arrivals) > 1 and self._arrivals[0][0] <= sample:
+            self._arrivals.popleft()
+        return self._arrivals[0][1]
 
     def _stop(self, end_ms: int, *, forced: bool) -> SpeechStop:
         audio = np.concatenate(self._turn)
@@ -259,6 +272,7 @@ class TurnDetector:
         if len(self._pending):
             self._turn.append(self._pending)
             self._pending = np.zeros(0, dtype=np.float32)
+            self._arrivals.clear()  # they counted the pending samples, which are gone
         return self._stop(self.position * 1000 // RATE, forced=True)
 
     def clear(self) -> None:

@@ -116,6 +116,30 @@ def test_pauses_are_reported_at_each_length_and_speech_after_them_resumes(
     assert stop.ended_at == events[-2].ended_at  # clock time of the silence's first frame
 
 
+def test_a_silence_is_timed_from_when_its_first_sample_came(speech) -> None:
+    """Its clock is the arrival of the 20 ms chunk that held the silence's first sample,
+    not of the later chunk that completed its 32 ms frame: the server's turn detection
+    and voice-to-voice times count from when the user fell silent."""
+    from orchestrator.realtime.turns.vad import SpeechPause
+
+    now = [0.0]
+    d = detector(pause_ms=(100,), clock=lambda: now[0])
+    audio = np.concatenate([silence(0.5), speech, silence(1.0)])
+    step = RATE * 20 // 1000
+    events = []
+    for number, start in enumerate(range(0, len(audio), step)):
+        now[0] = float(number)  # the clock reads the number of the chunk being fed
+        events += d.feed(audio[start:start + step])
+    pause = [e for e in events if isinstance(e, SpeechPause)][-1]  # of the final silence
+    stop = events[-1]
+    assert isinstance(stop, SpeechStop) and stop.audio_end_ms == pause.audio_end_ms
+    first_silent_sample = pause.audio_end_ms * RATE // 1000
+    assert pause.ended_at == first_silent_sample // step
+    assert stop.ended_at == pause.ended_at
+    # the frame's last sample came in a later chunk: timing from it would be later
+    assert (first_silent_sample + FRAME - 1) // step > pause.ended_at
+
+
 def test_end_turn_ends_at_the_silence_and_only_during_one(speech) -> None:
     d = detector(silence_duration_ms=2000, pause_ms=(200,))
     events = feed_in_chunks(d, np.concatenate([silence(0.5), speech, silence(0.3)]))
