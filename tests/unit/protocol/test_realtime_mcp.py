@@ -406,7 +406,9 @@ SPOKEN = {"type": "realtime", "output_modalities": ["audio"],
 
 @pytest.fixture
 async def filling(tmp_path):  # type: ignore[no-untyped-def]
-    async with live_server(tmp_path, realtime_mcp_filler_ms=300) as server:
+    # 800 ms: the slow tool takes 2 s; a fast call over local HTTP once took over 300 ms
+    # on a loaded 2-core machine, which said a filler the test forbids.
+    async with live_server(tmp_path, realtime_mcp_filler_ms=800) as server:
         yield server
 
 
