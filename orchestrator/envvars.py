@@ -19,6 +19,7 @@ from orchestrator.redaction import mask_url
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+
 class SettingsError(ValueError):
     """A configuration variable holds a value the service cannot use."""
 

@@ -69,7 +69,7 @@ async def tiny_voice_server(tmp_path: Path, voice: TinyVoice,
     fields = {"memory_enabled": False, "llm_max_tokens": 16, **overrides}
     async with live_server(tmp_path, triton_url=voice.grpc_url,
                            model_repository=str(voice.repository), **fields) as server:
-        server.runtime.triton.default_versions.update(voice.versions)
+        voice.pin(server.runtime)
         yield server
 
 

@@ -4,6 +4,7 @@ reply: :func:`tests.support.realtime.tiny_voice_server` serves it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,18 @@ class TinyVoice:
     grpc_url: str
     repository: Path
     versions: dict[str, str]
+
+    def settings(self, base: Any, **overrides: Any) -> Any:
+        """``base`` settings answering on these models: speech recognition, the LLM and
+        the voice on, replies of at most 16 tokens."""
+        return dataclasses.replace(base, **{
+            "triton_url": self.grpc_url, "model_repository": str(self.repository),
+            "stt_enabled": True, "llm_enabled": True, "tts_enabled": True,
+            "llm_max_tokens": 16, **overrides})
+
+    def pin(self, runtime: Any) -> None:
+        """Requests that name no version go to these models' versions."""
+        runtime.triton.default_versions.update(self.versions)
 
 
 @pytest.fixture

@@ -41,11 +41,9 @@ async def tiny_voice_api(sql_url: str, tmp_path: Path, voice: TinyVoice,
     """An app with keys required, answering uploads on the tiny real voice stack."""
     from orchestrator.app import create_app
 
-    settings = required_settings(sql_url, tmp_path, triton_url=voice.grpc_url,
-                                 model_repository=str(voice.repository), llm_max_tokens=16,
-                                 **overrides)
+    settings = voice.settings(required_settings(sql_url, tmp_path, **overrides))
     async with AsyncTestClient(app=create_app(settings)) as api:
-        api.app.state.runtime.triton.default_versions.update(voice.versions)
+        voice.pin(api.app.state.runtime)
         yield api
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from orchestrator.settings import Settings
 from storage.migrate import upgrade
 from tests.support.settings import base_settings
+from tests.support.tiny_voice import PromptRecorder, TinyVoice
 
 
 @pytest.fixture
@@ -36,19 +38,23 @@ async def memory_client(memory_settings: Settings) -> AsyncIterator:
         yield client
 
 
-@pytest.fixture
-async def voice_memory_client(memory_settings: Settings, tiny_voice) -> AsyncIterator:  # type: ignore[no-untyped-def]
-    """``memory_client`` answering voice chat on the tiny real voice stack; the LLM's
+@asynccontextmanager
+async def voice_memory_app(settings: Settings, voice: TinyVoice) -> AsyncIterator:
+    """An app on ``settings`` answering voice chat on the tiny real voice stack; the LLM's
     prompts are kept (``runtime.services.llm.requests``)."""
     from litestar.testing import AsyncTestClient
 
     from orchestrator.app import create_app
-    from tests.support.tiny_voice import PromptRecorder
 
-    settings = dataclasses.replace(memory_settings, stt_enabled=True, llm_enabled=True,
-                                   tts_enabled=True, llm_max_tokens=16)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with AsyncTestClient(app=create_app(voice.settings(settings))) as client:
         runtime = client.app.state.runtime
-        runtime.triton.default_versions.update(tiny_voice.versions)
+        voice.pin(runtime)
         runtime.services.update({"llm": PromptRecorder(runtime.services.llm)})
+        yield client
+
+
+@pytest.fixture
+async def voice_memory_client(memory_settings: Settings, tiny_voice) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    """``memory_client`` answering voice chat on the tiny real voice stack."""
+    async with voice_memory_app(memory_settings, tiny_voice) as client:
         yield client

@@ -197,19 +197,11 @@ def _written() -> float:
 @pytest.mark.triton
 async def test_milvus_down_chat_goes_on_and_health_is_degraded(
         memory_settings: Settings, tiny_voice, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from litestar.testing import AsyncTestClient
+    from tests.integration.memory.conftest import voice_memory_app
 
-    from orchestrator.app import create_app
-    from tests.support.tiny_voice import PromptRecorder
-
-    down = dataclasses.replace(memory_settings, milvus_uri="http://127.0.0.1:1",
-                               stt_enabled=True, llm_enabled=True, tts_enabled=True,
-                               llm_max_tokens=16)
-    async with AsyncTestClient(app=create_app(down)) as client:
-        runtime = client.app.state.runtime
-        runtime.triton.default_versions.update(tiny_voice.versions)
-        llm = PromptRecorder(runtime.services.llm)
-        runtime.services.update({"llm": llm})
+    down = dataclasses.replace(memory_settings, milvus_uri="http://127.0.0.1:1")
+    async with voice_memory_app(down, tiny_voice) as client:
+        llm = client.app.state.runtime.services.llm
         session = (await client.post("/api/sessions/new", json={"user_id": "dave"})).json()
         r = await client.post("/api/voice-chat", data={"session_id": session["session_id"],
                                                        "format": "wav"},
