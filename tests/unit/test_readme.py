@@ -36,12 +36,28 @@ def test_readme_is_a_short_front_page_linking_every_docs_page() -> None:
 def _links(page: Path) -> list[str]:
     text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
     return [target for target in _LINK.findall(text)
-            if "://" not in target and not target.startswith(("#", "mailto:"))]
+            if "://" not in target and not target.startswith("mailto:")]
+
+
+def _anchors(page: Path) -> set[str]:
+    """The ids GitHub gives the page's headings: lower case, punctuation dropped, spaces
+    to hyphens (a repeated heading's -1, -2 suffixes are not needed by any link yet)."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.*)$", text, flags=re.M)}
+
+
+def _broken(page: Path, target: str) -> bool:
+    path, _, anchor = target.partition("#")
+    linked = page.parent / path if path else page
+    if not linked.exists():
+        return True
+    return bool(anchor) and linked.suffix == ".md" and anchor not in _anchors(linked)
 
 
 def test_every_relative_link_in_the_readme_and_docs_resolves() -> None:
+    """Files and the headings a link names (a renamed heading breaks links silently)."""
     pages = [README, *sorted(DOCS.rglob("*.md"))]
     broken = [f"{page.relative_to(README.parent)}: {target}" for page in pages
-              for target in _links(page)
-              if not (page.parent / target.split("#")[0]).exists()]
+              for target in _links(page) if _broken(page, target)]
     assert broken == []
