@@ -66,9 +66,8 @@ async def tiny_voice_server(tmp_path: Path, voice: TinyVoice,
                             **overrides: Any) -> AsyncIterator[LiveServer]:
     """:func:`live_server` answering on :class:`TinyVoice`'s models (replies of at most 16
     tokens; memory off unless ``overrides`` turn it on)."""
-    fields = {"memory_enabled": False, "llm_max_tokens": 16, **overrides}
-    async with live_server(tmp_path, triton_url=voice.grpc_url,
-                           model_repository=str(voice.repository), **fields) as server:
+    async with live_server(tmp_path, **voice.fields(**{"memory_enabled": False,
+                                                       **overrides})) as server:
         voice.pin(server.runtime)
         yield server
 

@@ -24,13 +24,16 @@ class TinyVoice:
     repository: Path
     versions: dict[str, str]
 
+    def fields(self, **overrides: Any) -> dict[str, Any]:
+        """The settings that answer on these models: speech recognition, the LLM and the
+        voice on, replies of at most 16 tokens (``overrides`` win)."""
+        return {"triton_url": self.grpc_url, "model_repository": str(self.repository),
+                "stt_enabled": True, "llm_enabled": True, "tts_enabled": True,
+                "llm_max_tokens": 16, **overrides}
+
     def settings(self, base: Any, **overrides: Any) -> Any:
-        """``base`` settings answering on these models: speech recognition, the LLM and
-        the voice on, replies of at most 16 tokens."""
-        return dataclasses.replace(base, **{
-            "triton_url": self.grpc_url, "model_repository": str(self.repository),
-            "stt_enabled": True, "llm_enabled": True, "tts_enabled": True,
-            "llm_max_tokens": 16, **overrides})
+        """``base`` settings with :meth:`fields`."""
+        return dataclasses.replace(base, **self.fields(**overrides))
 
     def pin(self, runtime: Any) -> None:
         """Requests that name no version go to these models' versions."""
