@@ -4,6 +4,7 @@ and must stay true, the README stays a short front page, and every link resolves
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 from scripts.update_readme_settings import CONFIGURATION, README, current_table, settings_table
@@ -33,18 +34,22 @@ def test_readme_is_a_short_front_page_linking_every_docs_page() -> None:
             assert f"]({page.name})" in contents, f"docs/README.md does not list {page.name}"
 
 
+@cache
+def _prose(page: Path) -> str:
+    """The page without its code blocks (read once however many links name it)."""
+    return re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+
+
 def _links(page: Path) -> list[str]:
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
-    return [target for target in _LINK.findall(text)
+    return [target for target in _LINK.findall(_prose(page))
             if "://" not in target and not target.startswith("mailto:")]
 
 
 def _anchors(page: Path) -> set[str]:
     """The ids GitHub gives the page's headings: lower case, punctuation dropped, spaces
     to hyphens (a repeated heading's -1, -2 suffixes are not needed by any link yet)."""
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
     return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-            for heading in re.findall(r"^#+ (.*)$", text, flags=re.M)}
+            for heading in re.findall(r"^#+ (.*)$", _prose(page), flags=re.M)}
 
 
 def _broken(page: Path, target: str) -> bool:
