@@ -168,6 +168,12 @@ def _has_kokoro(manifest: Manifest) -> bool:
     return "kokoro" in (manifest.source.get("voices") or {})
 
 
+def _cut(manifest: Manifest) -> bool:
+    """Exported since 2026-12-06: Piper voices cut before their decoder, so a sentence's
+    first audio streams before the rest is decoded (export/tts/decoder_split.py)."""
+    return "decoded_in_pieces" in manifest.extra
+
+
 def _scored(manifest: Manifest) -> bool:
     """Exported since 2026-12-05: scored on long audio with pauses (export.stt.quality)."""
     return "quality" in manifest.extra
@@ -189,7 +195,7 @@ def picks() -> dict[str, Pick]:
         tts = Pick((_has_kokoro,), export_korean_tts)
         embedder = Pick((_kind("use-multilingual-v3"),), export_embedder)
     else:
-        tts = Pick((lambda source: not _has_kokoro(source),), export_tts)
+        tts = Pick((lambda source: not _has_kokoro(source) and _cut(source),), export_tts)
         embedder = Pick((_kind("sentence-transformers"),), export_embedder)
     stt = Pick((_fast_whisper,), export_stt) if korean() else \
         Pick((_moonshine, _fast_whisper), export_stt, also=(_fast_whisper,))

@@ -1,8 +1,9 @@
-"""The ``tts`` model: text + voice + speed -> streamed float audio, one chunk per sentence.
+"""The ``tts`` model: text + voice + speed -> streamed float audio, sentence by sentence.
 
-Decoupled: a request yields one response per sentence as soon as it is synthesised
-(``audio`` float32 in [-1, 1] at ``sample_rate``, ``text`` the sentence it says), and a
-last response with ``final=True`` and empty audio. Several voices live in one repository
+Decoupled: a request yields a response per sentence as soon as it is synthesised, or per
+piece of one for voices decoded in pieces (``audio`` float32 in [-1, 1] at
+``sample_rate``, ``sentence`` the sentence a chunk begins, empty on its later pieces),
+and a last response with ``final=True`` and empty audio. Several voices live in one repository
 version (``voices.json`` next to ``model.py``); ``voice`` picks one by name (empty: the
 version's default voice), optionally ``name#speaker`` for a multi-speaker voice.
 """
@@ -25,17 +26,19 @@ NOISE_W = Tensor("noise_w", "FP32", (1,), optional=True,
                  doc="VITS duration noise; default from the voice config (Kokoro voices "
                      "refuse it)")
 
-AUDIO = Tensor("audio", "FP32", (-1,), doc="mono samples of one sentence (empty on final)")
+AUDIO = Tensor("audio", "FP32", (-1,), doc="mono samples of one sentence or a piece of one "
+                                            "(empty on final)")
 SAMPLE_RATE = Tensor("sample_rate", "INT32", (1,))
-SENTENCE = Tensor("sentence", "BYTES", (1,), doc="the text this chunk says")
+SENTENCE = Tensor("sentence", "BYTES", (1,), doc="the sentence this chunk begins (empty on "
+                                                  "its later pieces)")
 FINAL = Tensor("final", "BOOL", (1,), doc="true on the last response of a request")
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 
 SPEC = ModelSpec(
     name="tts",
-    description="VITS / Piper / Kokoro voices (ONNX), espeak-ng or Korean phonemes, one "
-                "streamed chunk per sentence",
+    description="VITS / Piper / Kokoro voices (ONNX), espeak-ng or Korean phonemes, "
+                "streamed sentence by sentence (Piper / VITS in pieces)",
     inputs=(TEXT, VOICE, LANGUAGE, SPEED, NOISE_SCALE, NOISE_W),
     outputs=(AUDIO, SAMPLE_RATE, SENTENCE, FINAL),
     max_batch_size=0,

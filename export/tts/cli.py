@@ -90,6 +90,7 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
                     model, tokenizer = vits.load(path)
                     entry = vits.voice_entry(name, model, tokenizer, languages.get(name))
                     vits.export_onnx(model, version.path / entry["model"])
+                _cut_before_decoder(entry, version.path / entry["model"], version.path)
                 text = args.parity_text or parity.parity_text(entry["language"])
                 with progress.step(f"parity of {name} against VitsModel (PyTorch)"):
                     figures += vits.parity(name, model, tokenizer, version.path / entry["model"],
@@ -104,6 +105,7 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
                 name = entry["name"]
                 shutil.copyfile(model_path, version.path / model_path.name)
                 shutil.copyfile(config_path, version.path / config_path.name)
+                _cut_before_decoder(entry, model_path, version.path)
                 graphs[name] = model_path
                 described[name] = {"kind": "piper", "path": str(model_path.resolve()),
                                    "sha256": {model_path.name: sha256_file(model_path),
@@ -138,11 +140,29 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
                                     "num_speakers": e["num_speakers"]} for e in entries},
             parity=figures,
             extra={"default_voice": default, "parity_texts": texts,
+                   "decoded_in_pieces": {e["name"]: "stream" in e for e in entries},
                    "languages": sorted({re.split(r"[-_]", lang)[0].lower() for e in entries
                                         for lang in e.get("languages") or [e["language"]]}),
                    **(espeak.describe() if has_espeak else {})})
         manifest = version.write_manifest(manifest)
     return manifest
+
+
+def _cut_before_decoder(entry: dict, model: Path, directory: Path) -> None:
+    """The voice's graph cut before its decoder, so that it streams in pieces (the
+    parity check then holds the pieces, joined, to the whole graph)."""
+    from export.tts import decoder_split
+
+    with progress.step(f"cutting {entry['name']} before its decoder"):
+        stream = decoder_split.split(model, directory, entry["name"])
+    if stream is None:
+        progress.note(f"{entry['name']}: served whole (no decoder that runs on the latent "
+                      "alone)")
+    else:
+        entry["stream"] = stream
+        progress.note(f"{entry['name']}: decoded in pieces of {stream['first_frames']}+ "
+                      f"frames, {stream['context_frames']} frames of context, hop "
+                      f"{stream['hop']}")
 
 
 def _add(entries: list[dict], entry: dict) -> None:

@@ -6,9 +6,10 @@ Snapshotted as ``<version>/model.py`` by ``python -m export tts``; the version's
 
 Each request gets its own thread with its response sender, so ``execute`` returns at
 once and requests overlap (ONNX Runtime releases the GIL); at most
-``max_concurrent_streams`` synthesise at once. A sentence's chunk is sent as soon as it
-is synthesised; the last response has ``final=True`` and empty audio. Cancellation is
-checked between sentences.
+``max_concurrent_streams`` synthesise at once. Each chunk is sent as soon as it is
+synthesised: a sentence, or a piece of one for voices cut before their decoder (the
+first piece carries the sentence's text, the others an empty ``sentence``); the last
+response has ``final=True`` and empty audio. Cancellation is checked between chunks.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class TritonPythonModel:
                                      f"{''.join(sorted(set(chunk.dropped)))!r}; dropped")
             if self.streams.cancelled(sender):
                 self.logger.log_info(f"tts: request {request_id!r} cancelled after {sent} "
-                                     "sentences")
+                                     "chunks")
                 self.streams.end(sender)
                 return
             sender.send(_response(chunk.audio, sample_rate, chunk.sentence, final=False))

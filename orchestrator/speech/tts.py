@@ -1,9 +1,9 @@
-"""The text-to-speech service: text in, audio chunks (one per sentence) out.
+"""The text-to-speech service: text in, audio chunks (sentences, or pieces of them) out.
 
 The one entry point other features (realtime, voice chat, the speech endpoints) call. It
 talks to the Triton ``tts`` model through the shared client; tensor names come from the
-model's spec. The model streams one response per sentence, so the first audio leaves
-while later sentences are still being synthesised.
+model's spec. The model streams a response per sentence, or per piece of one for voices
+decoded in pieces, so the first audio leaves while the rest is still being synthesised.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class AudioChunk:
     """float32 mono in [-1, 1]."""
     sample_rate: int
     text: str
-    """The sentence this chunk says."""
+    """The sentence this chunk begins (empty for a later piece of a sentence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,8 @@ class TextToSpeech:
                      language: str | None = None, noise_scale: float | None = None,
                      noise_w: float | None = None, version: str = "",
                      request_id: str = "") -> AsyncIterator[AudioChunk]:
-        """One chunk per sentence, in order. Closing the iterator cancels synthesis.
+        """The audio in order, a chunk per sentence or piece of one. Closing the iterator
+        cancels synthesis.
 
         ``noise_scale`` / ``noise_w``: VITS sampling noise (voice defaults when None);
         ``noise_w=0`` makes durations repeatable, both 0 makes the audio repeatable.
@@ -100,4 +101,5 @@ class TextToSpeech:
         rate = chunks[0].sample_rate if chunks else 0
         samples = (np.concatenate([c.samples for c in chunks]) if chunks
                    else np.zeros(0, np.float32))
-        return Speech(samples=samples, sample_rate=rate, sentences=[c.text for c in chunks])
+        return Speech(samples=samples, sample_rate=rate,
+                      sentences=[c.text for c in chunks if c.text])

@@ -69,6 +69,7 @@ WHISPER = {"kind": "ctranslate2"}
 MOONSHINE = {"kind": "moonshine"}
 SCORED = {"quality": {"en": {"metric": "wer", "short": 0.06, "long": 0.05}}}
 INT8 = {**SCORED, "precision": "int8"}
+CUT = {"decoded_in_pieces": {"en_US-joe-medium": True}}
 
 
 def _served(root: Path, profile: str) -> dict[str, tuple[int | None, list[int]]]:
@@ -86,7 +87,7 @@ def test_each_profile_serves_its_own_versions_and_switching_changes_nothing(
     for model, sources in {"llm": [SMOLLM2, QWEN], "tts": [JOE, KOKORO],
                            "embedder": [MINILM, USE]}.items():
         for number, source in enumerate(sources, 1):
-            _version(root, model, number, source)
+            _version(root, model, number, source, CUT if source is JOE else None)
     _version(root, "stt", 1, WHISPER, INT8)
     _version(root, "stt", 2, MOONSHINE, SCORED)
     monkeypatch.setattr(export_default_models, "REPOSITORY", str(root))

@@ -14,6 +14,7 @@ mark and joined.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,11 @@ class KokoroVoice:
         pause = np.zeros(int(self.config.pause_s * rate), np.float32)
         return np.concatenate([*[np.concatenate([p, pause]) for p in pieces[:-1]],
                                pieces[-1], pause]).astype(np.float32)
+
+    def stream(self, ids: list[int], **settings: Any) -> Iterator[np.ndarray]:
+        """One piece: the whole sentence (a Kokoro decoder normalises over the whole
+        sequence, so it cannot be decoded in pieces: docs/benchmarks/tts.md)."""
+        yield self.run(ids, **settings)
 
     def raw(self, ids: list[int], speed: float) -> np.ndarray:
         """The graph's output for at most ``max_tokens`` ids, untrimmed."""

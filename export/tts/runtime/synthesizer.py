@@ -1,4 +1,4 @@
-"""Text -> one audio chunk per sentence, for every voice of a version.
+"""Text -> audio chunks, sentence by sentence, for every voice of a version.
 
 Shared by the Triton model (``model.py``) and the export parity check, so the served
 path is the checked path. Bad requests raise :class:`BadRequest` with a message meant
@@ -29,6 +29,7 @@ class BadRequest(ValueError):
 @dataclass
 class Chunk:
     sentence: str
+    """The sentence this chunk begins; empty for the later pieces of a sentence."""
     audio: np.ndarray
     sample_rate: int
     dropped: list[str]
@@ -105,14 +106,17 @@ class Synthesizer:
                          f"{config.num_speakers - 1} or one of {sorted(config.speakers)[:10]})")
 
     def chunks(self, plan: Plan) -> Iterator[Chunk]:
-        """One chunk per sentence, each produced only when asked for (streaming)."""
+        """Each sentence's audio, in one chunk or in pieces as its voice decodes them
+        (the first piece names the sentence), each produced only when asked for."""
         config = plan.voice.config
         for sentence in plan.sentences:
             ids, dropped = plan.voice.text_ids(normalize(sentence, plan.language))
             if not ids:
                 log.warning("tts: nothing to say in %r with voice %s", sentence, config.name)
                 continue
-            audio = plan.voice.run(ids, noise_scale=plan.noise_scale,
-                                   length_scale=plan.length_scale, noise_w=plan.noise_w,
-                                   speaker=plan.speaker)
-            yield Chunk(sentence, np.clip(audio, -1.0, 1.0), config.sample_rate, dropped)
+            pieces = plan.voice.stream(ids, noise_scale=plan.noise_scale,
+                                       length_scale=plan.length_scale, noise_w=plan.noise_w,
+                                       speaker=plan.speaker)
+            for index, audio in enumerate(pieces):
+                yield Chunk(sentence if index == 0 else "", np.clip(audio, -1.0, 1.0),
+                            config.sample_rate, dropped if index == 0 else [])

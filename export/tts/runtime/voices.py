@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ class VoiceConfig:
     max_tokens: int = 510
     pause_s: float = 0.0
     """Silence after each sentence (Kokoro's audio is trimmed to the voice)."""
+    stream: dict[str, Any] = field(default_factory=dict)
+    """Piper / VITS: the graph cut before its decoder (``front``, ``decoder`` files,
+    ``hop``, ``context_frames``, ``first_frames``: export/tts/decoder_split.py), so a
+    sentence streams in pieces; empty: the whole graph, one chunk per sentence."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VoiceConfig:
@@ -115,7 +120,13 @@ class Voice:
     def __init__(self, config: VoiceConfig, directory: Path, intra_op_threads: int = 0,
                  providers: list | None = None) -> None:
         self.config = config
-        self.session = open_session(directory / config.model, intra_op_threads, providers)
+        if config.stream:
+            self.session = open_session(directory / config.stream["front"], intra_op_threads,
+                                        providers)
+            self.decoder = open_session(directory / config.stream["decoder"],
+                                        intra_op_threads, providers)
+        else:
+            self.session = open_session(directory / config.model, intra_op_threads, providers)
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.clusters = {tuple(c) for c in config.vowel_clusters}
         # MMS voices trained on romanised text (is_uroman): load the romaniser now, not on
@@ -198,6 +209,14 @@ class Voice:
     def run(self, ids: list[int], *, noise_scale: float, length_scale: float, noise_w: float,
             speaker: int | None = None) -> np.ndarray:
         """Raw model output for one id sequence (what Piper's ``phoneme_ids_to_audio`` gives)."""
+        return np.concatenate(list(self.stream(ids, noise_scale=noise_scale,
+                                               length_scale=length_scale, noise_w=noise_w,
+                                               speaker=speaker)))
+
+    def stream(self, ids: list[int], *, noise_scale: float, length_scale: float,
+               noise_w: float, speaker: int | None = None) -> Iterator[np.ndarray]:
+        """The audio of one id sequence in pieces, each as soon as it is decoded; joined,
+        they are the whole graph's output (one piece when the voice is not cut)."""
         feeds: dict[str, np.ndarray] = {
             "input": np.asarray([ids], dtype=np.int64),
             "input_lengths": np.asarray([len(ids)], dtype=np.int64),
@@ -205,7 +224,26 @@ class Voice:
         }
         if "sid" in self.input_names:
             feeds["sid"] = np.asarray([speaker or 0], dtype=np.int64)
-        return self.session.run(None, feeds)[0].reshape(-1).astype(np.float32)
+        if not self.config.stream:
+            yield self.session.run(None, feeds)[0].reshape(-1).astype(np.float32)
+            return
+        latent = self.session.run(None, feeds)[0]
+        cut = self.config.stream
+        hop, context, frames = int(cut["hop"]), int(cut["context_frames"]), latent.shape[-1]
+        start, size = 0, int(cut["first_frames"])
+        while start < frames:
+            # Doubling pieces: the first one short (first audio), each next one decoded
+            # while the ones before play (and few pieces, since each decodes its context
+            # again).
+            end = min(frames, start + size) if frames - start - size > size // 2 else frames
+            lo, hi = max(0, start - context), min(frames, end + context)
+            audio = self.decoder.run(None, {self.decoder_input: latent[:, :, lo:hi]})[0]
+            yield audio.reshape(-1)[(start - lo) * hop:(end - lo) * hop].astype(np.float32)
+            start, size = end, size * 2
+
+    @property
+    def decoder_input(self) -> str:
+        return self.decoder.get_inputs()[0].name
 
 
 _UROMAN = None

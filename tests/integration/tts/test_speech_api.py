@@ -80,7 +80,7 @@ async def test_openai_sdk_every_format_decodes_to_the_expected_duration(api, fmt
     assert _seconds(data, fmt) == pytest.approx(expected, abs=0.12)
 
 
-async def test_sse_stream_sends_one_delta_per_sentence(api) -> None:  # type: ignore[no-untyped-def]
+async def test_sse_stream_sends_each_piece_as_it_is_decoded(api) -> None:  # type: ignore[no-untyped-def]
     response = await api.post("/v1/audio/speech", json={
         "model": "tts-1", "voice": VOICE, "input": TWO_SENTENCES, "response_format": "pcm",
         "stream_format": "sse", **STEADY})
@@ -89,9 +89,11 @@ async def test_sse_stream_sends_one_delta_per_sentence(api) -> None:  # type: ig
     events = [json.loads(line[6:]) for line in response.text.splitlines()
               if line.startswith("data: ")]
     deltas = [e for e in events if e["type"] == "speech.audio.delta"]
-    # One delta per sentence as each was synthesised (then the resampler's last samples).
+    # A delta per piece as each was decoded: each sentence's first 20 frames (0.23 s at
+    # 22,050 Hz), then pieces twice as long (then the resampler's last samples).
     sizes = [len(base64.b64decode(e["audio"])) / 2 / 24_000 for e in deltas]
-    assert len(deltas) <= 3 and sizes[0] > 0.8 and sizes[1] > 0.8, sizes
+    assert sizes[0] == pytest.approx(20 * 256 / 22_050, abs=0.01), sizes
+    assert len(deltas) >= 4 and max(sizes) < 1.5, sizes
     assert events[-1]["type"] == "speech.audio.done"
     pcm = b"".join(base64.b64decode(e["audio"]) for e in deltas)
     assert len(pcm) / 2 / 24_000 == pytest.approx(await _reference_seconds(api), abs=0.01)
