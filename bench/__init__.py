@@ -25,6 +25,7 @@ BENCHES: dict[str, str] = {
     "e2e": "bench.e2e",
     "inputs": "bench.perf_inputs",
     "voice": "bench.voice",
+    "browser": "bench.browser",
     "stt": "bench.stt",
     "llm": "bench.llm",
     "memory": "bench.memory",

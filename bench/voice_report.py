@@ -18,7 +18,8 @@ TOKENS = ("llm_new_tokens", "llm_cached_tokens")
 
 def summarise(results: list[dict]) -> dict:
     summary: dict = {}
-    for key in ("client_v2v_ms", "client_heard_ms", *STAGES, "playback_gap_ms", *TOKENS):
+    for key in ("client_v2v_ms", "client_heard_ms", "transport_ms", "jitter_buffer_ms",
+                *STAGES, "playback_gap_ms", *TOKENS):
         values = [r[key] for r in results if isinstance(r.get(key), int | float)]
         if values:
             summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),

@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.chromium import CHROMIUM, chromium_page
 from orchestrator.realtime.audio import float_to_pcm16, resample
 from orchestrator.speech.audio_format import MODEL_RATE
 from tests.support import llm_fixtures
-from tests.support.chromium import CHROMIUM, chromium_page
 from tests.support.fake_voice import silence, speak
 from tests.support.realtime import live_server
 from tests.support.webrtc import RATE as CALL_RATE
@@ -334,3 +334,7 @@ async def test_the_demo_page_in_chromium_holds_a_spoken_turn_over_webrtc(live, q
     timings = state["timings"][0]
     assert timings["voice_to_voice_ms"] > 0 and timings["stt_ms"] > 0
     assert state["replyLevel"] > 0.01  # the reply was heard on the remote track
+    # The page timed the turn on its own audio clock: after the server sent the reply's
+    # first audio, counted from the same end of speech (the way in and out on top).
+    heard = state["heard"][0]
+    assert timings["voice_to_voice_ms"] - 100 < heard < timings["voice_to_voice_ms"] + 1000

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.chromium import CHROMIUM, Page, chromium_page
 from orchestrator.realtime.audio import float_to_pcm16
 from orchestrator.speech.catalogue import ModelCatalogue
-from tests.support.chromium import CHROMIUM, Page, chromium_page
 from tests.support.fake_voice import FakeSTT, fake_services, silence, speak
 from tests.support.offered import offered_repository
 from tests.support.realtime import LiveServer, live_server
@@ -95,6 +95,17 @@ TURNS = """({
 })"""
 
 
+def assert_heard_here(state: dict, turns: dict) -> None:
+    """The page timed the turn itself, from the question's last sound to the reply's first
+    on its own audio clock: after the server sent the reply's first audio (from the same
+    end of speech, less what the server's VAD lags), and not from the question's start
+    (about two seconds earlier)."""
+    heard, server = state["heard"][0], state["timings"][0]["voice_to_voice_ms"]
+    assert len(state["heard"]) == 1
+    assert server - 100 < heard < server + 1000, (heard, server)
+    assert f"heard here after\n{round(heard)} ms" in turns["timings"][0]
+
+
 async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Demo) -> None:
     stt = FakeSTT(TRANSCRIPT)
     demo.live.use(fake_services(stt=stt))
@@ -144,6 +155,7 @@ async def test_a_spoken_turn_over_webrtc_shows_bubbles_and_timing_bars(demo: Dem
     stages = dict(turns["bars"][:5])
     assert {"voice_to_voice_ms", "stt_ms", "llm_first_token_ms"} <= set(stages)
     assert max(stages.values()) == 100.0 and all(0 < w <= 100 for w in stages.values())
+    assert_heard_here(state, turns)
     # The voice picker lists the served voices.
     assert turns["voices"] == ["", "joe", "kss"]
 
@@ -182,7 +194,7 @@ async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> Non
     await demo.open(f"transport=websocket&session={session_id}&autostart=1")
     state = await demo.page.wait_for(
         "(s => s.responses.includes('completed') && s.audioDeltas && s.timings.length"
-        " && s.replyLevel > 0.05 && s)"
+        " && s.replyLevel > 0.05 && s.heard.length && s)"
         "(window.demoState)", 60)
     turns = await demo.page.evaluate(TURNS)
     stored, _ = await demo.live.runtime.conversations.list_turns(session_id)
@@ -200,6 +212,7 @@ async def test_the_websocket_switch_talks_and_plays_the_reply(demo: Demo) -> Non
     assert timings["voice_to_voice_ms"] > 0 and timings["stt_ms"] >= 0
     assert f"voice to voice\n{round(timings['voice_to_voice_ms'])} ms" in turns["timings"][0]
     assert "first token" in turns["timings"][0] and "first audio" in turns["timings"][0]
+    assert_heard_here(state, turns)
     # The browser's captured speech reached STT as one turn of about its length.
     # the last call is the final transcription of the whole turn (earlier: partials)
     seconds = len(demo.speech) / 48000
@@ -262,3 +275,25 @@ async def test_refusals_and_a_dropped_call_are_explained(demo: Demo) -> None:
     assert "Microphone access was refused." in shown
     assert "Allow the microphone" in shown
     assert await page.evaluate("window.demoState.callId") is None
+
+
+async def test_the_browser_bench_times_both_transports_from_the_page(demo: Demo) -> None:
+    """`voicechat bench browser`: one question, a call on each transport, each timed by
+    the page itself and set against the server's figures."""
+    from bench.browser import measure
+
+    demo.live.use(fake_services(stt=FakeSTT(TRANSCRIPT)))
+    turns = await measure(demo.live.base_url, [float_to_pcm16(demo.speech)], 48000,
+                          ("webrtc", "websocket"), rounds=1, key=demo.key, temperature=0.0,
+                          wait_s=60, language="en")
+    for transport in ("webrtc", "websocket"):
+        (turn,) = turns[transport]
+        assert turn["status"] == "completed" and turn["transcript"] == TRANSCRIPT, turn
+        assert turn["reply"] == REPLY and turn["question"] == 0
+        # What the transport added on the way in and out: what the page heard less what
+        # the server measured, from the same end of speech.
+        assert turn["transport_ms"] == turn["client_heard_ms"] - turn["voice_to_voice_ms"]
+        assert -100 < turn["transport_ms"] < 1000
+    # The call's own statistics came from the browser: its jitter buffer held the reply.
+    assert turns["webrtc"][0]["jitter_buffer_ms"] > 0
+    assert "jitter_buffer_ms" not in turns["websocket"][0]

@@ -36,9 +36,10 @@ class Page:
                     raise RuntimeError(reply["error"])
                 return reply["result"]
 
-    async def evaluate(self, expression: str) -> Any:
+    async def evaluate(self, expression: str, await_promise: bool = False) -> Any:
+        """The value of ``expression`` (with ``await_promise``: of the promise it gives)."""
         result = await self.command("Runtime.evaluate", expression=expression,
-                                    returnByValue=True)
+                                    returnByValue=True, awaitPromise=await_promise)
         if "exceptionDetails" in result:
             raise RuntimeError(result["exceptionDetails"])
         return result["result"].get("value")
