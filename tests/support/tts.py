@@ -87,6 +87,23 @@ class Response:
     final: bool
 
 
+def by_sentence(responses: list[Response]) -> list[Response]:
+    """A stream's chunks joined into one per sentence (a voice decoded in pieces sends
+    the sentence on its first piece and an empty one on the rest); the final response
+    left out."""
+    joined: list[Response] = []
+    for response in responses:
+        if response.final:
+            continue
+        if response.sentence or not joined:
+            joined.append(Response(response.audio, response.sample_rate, response.sentence,
+                                   False))
+        else:
+            last = joined[-1]
+            last.audio = np.concatenate([last.audio, response.audio])
+    return joined
+
+
 def synthesize(url: str, text: str, *, voice: str | None = None, language: str | None = None,
                speed: float | None = None, noise_scale: float | None = None,
                noise_w: float | None = None, model_version: str = "",

@@ -12,7 +12,13 @@ import onnxruntime as ort
 import pytest
 
 from tests.integration.tts.conftest import KOREAN_VOICE
-from tests.support.tts import JOE_VOICE, TtsStreamError, joe_voice_path, synthesize
+from tests.support.tts import (
+    JOE_VOICE,
+    TtsStreamError,
+    by_sentence,
+    joe_voice_path,
+    synthesize,
+)
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
 
@@ -40,11 +46,15 @@ def served_ids(version_dir, sentence: str) -> list[int]:  # type: ignore[no-unty
 def test_piper_voice_streams_sentences_equal_to_onnxruntime(triton_server, tts_model) -> None:  # type: ignore[no-untyped-def]
     responses = synthesize(triton_server.grpc_url, " ".join(SENTENCES), voice=JOE_VOICE,
                            noise_scale=0.0, noise_w=0.0)
-    assert [r.final for r in responses] == [False] * len(SENTENCES) + [True]
-    assert [r.sentence for r in responses[:-1]] == SENTENCES
+    assert [r.final for r in responses] == [False] * (len(responses) - 1) + [True]
     assert responses[-1].audio.size == 0 and responses[-1].sentence == ""
     assert {r.sample_rate for r in responses} == {22050}
-    for sentence, response in zip(SENTENCES, responses, strict=False):
+    # Each sentence in pieces, as decoded: 20 frames of 256 samples first.
+    assert responses[0].sentence == SENTENCES[0] and responses[0].audio.size == 20 * 256
+    sentences = by_sentence(responses)
+    assert [r.sentence for r in sentences] == SENTENCES
+    assert len(responses) - 1 > len(SENTENCES)
+    for sentence, response in zip(SENTENCES, sentences, strict=True):
         expected = direct_onnxruntime(served_ids(tts_model, sentence))
         assert response.audio.shape == expected.shape
         assert float(np.max(np.abs(response.audio - expected))) <= 1e-4
@@ -53,9 +63,10 @@ def test_piper_voice_streams_sentences_equal_to_onnxruntime(triton_server, tts_m
 
 def test_default_voice_and_speed(triton_server, tts_model) -> None:  # type: ignore[no-untyped-def]
     sentence = SENTENCES[0]
-    normal = synthesize(triton_server.grpc_url, sentence, noise_scale=0.0, noise_w=0.0)
-    fast = synthesize(triton_server.grpc_url, sentence, voice="", speed=2.0, noise_scale=0.0,
-                      noise_w=0.0)
+    normal = by_sentence(synthesize(triton_server.grpc_url, sentence, noise_scale=0.0,
+                                    noise_w=0.0))
+    fast = by_sentence(synthesize(triton_server.grpc_url, sentence, voice="", speed=2.0,
+                                  noise_scale=0.0, noise_w=0.0))
     expected = direct_onnxruntime(served_ids(tts_model, sentence), length_scale=0.5)
     assert np.max(np.abs(fast[0].audio - expected)) <= 1e-4
     # Durations are rounded up per phoneme, so twice the speed is a bit over half as long.
@@ -121,9 +132,9 @@ def test_leaving_the_stream_early_cancels_synthesis(triton_server, tts_model) ->
         return ""
 
     assert asyncio.run(first_chunk_then_leave()) == "This is sentence number 1 of a long answer."
-    pattern = re.compile(rf"tts: request '{request_id}' cancelled after (\d+) sentences")
+    pattern = re.compile(rf"tts: request '{request_id}' cancelled after (\d+) chunks")
     deadline = time.monotonic() + 30
     while not (found := pattern.search(triton_server.log_path.read_text(errors="replace"))):
         assert time.monotonic() < deadline, "no cancellation logged"
         time.sleep(0.2)
-    assert 1 <= int(found[1]) < 10
+    assert 1 <= int(found[1]) < 30  # of 29 sentences in about 3 pieces each

@@ -11,7 +11,7 @@ import pytest
 
 from export.tts.runtime.normalize import normalize
 from tests.support.stt import ct2_dir, export_version, serve_versions
-from tests.support.tts import JOE_VOICE, synthesize
+from tests.support.tts import JOE_VOICE, by_sentence, synthesize
 
 pytestmark = [pytest.mark.triton, pytest.mark.realweights]
 
@@ -44,7 +44,7 @@ def test_served_speech_is_heard_back_by_served_whisper(triton_server, tts_model,
 
     responses = synthesize(triton_server.grpc_url, " ".join(SENTENCES), voice=JOE_VOICE,
                            noise_scale=0.0, noise_w=0.0)
-    chunks = responses[:-1]
+    chunks = by_sentence(responses)
     assert [c.sentence for c in chunks] == SENTENCES
 
     async def transcribe_all() -> list[str]:
