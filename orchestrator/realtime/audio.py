@@ -11,6 +11,8 @@ import binascii
 import io
 import math
 import wave
+from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -117,6 +119,26 @@ class StreamResampler:
         tail = self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
         self._stream = self._new_stream()
         return np.asarray(tail, dtype=np.float32)
+
+
+async def resampled(chunks: AsyncIterator[Any], rate: int | None
+                    ) -> AsyncIterator[tuple[np.ndarray, int]]:
+    """A voice's chunks (``samples`` at ``sample_rate``) at ``rate`` (None: the first
+    chunk's own), resampled as one signal, with the rate: a sentence streamed in pieces
+    joins without a seam, where resampling each piece on its own leaves a dip at every
+    join. The filter's last milliseconds come after the last chunk."""
+    resampler = None
+    async for chunk in chunks:
+        if resampler is None:
+            rate = rate or int(chunk.sample_rate)
+            resampler = StreamResampler(int(chunk.sample_rate), rate)
+        samples = resampler(chunk.samples)
+        if samples.size:
+            yield samples, int(rate)  # type: ignore[arg-type]
+    if resampler is not None:
+        tail = resampler.flush()
+        if tail.size:
+            yield tail, int(rate)  # type: ignore[arg-type]
 
 
 def decode_wav(data: bytes, fmt: str | None = None) -> np.ndarray:

@@ -20,7 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from orchestrator.realtime.audio import encode_output, resample
+from orchestrator.realtime.audio import encode_output, resampled
 from orchestrator.realtime.ports import ReplySink, TextToSpeech
 from orchestrator.realtime.protocol.item_types import Item, assistant_item
 from orchestrator.realtime.protocol.outbound import ConnectionClosed, emit
@@ -107,11 +107,10 @@ class Filler:
         await emit(self.out, OutputItemAdded(response_id=self.response_id,
                                              output_index=self.output_index, item=self.item))
         await self._put(ResponseAudioTranscriptDelta(**part, delta=self.phrase))
-        rate, last = v.output_rate, None
-        async with aclosing(self.tts.stream(self.phrase, voice=v.voice, speed=v.speed)) as audio:
-            async for chunk in audio:
-                rate = rate or int(chunk.sample_rate)
-                samples = resample(chunk.samples, chunk.sample_rate, rate)
+        last = None
+        voice = self.tts.stream(self.phrase, voice=v.voice, speed=v.speed)
+        async with aclosing(voice), aclosing(resampled(voice, v.output_rate)) as audio:
+            async for samples, rate in audio:
                 for piece in audio_pieces(samples, rate):
                     if last is not None:
                         await self._put(last)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from orchestrator.errors import VoiceCannotSpeak, websocket_error_event
-from orchestrator.realtime.audio import encode_output, resample, split_quiet_end
+from orchestrator.realtime.audio import encode_output, resampled, split_quiet_end
 from orchestrator.realtime.ports import LanguageModel, ReplySink, TextToSpeech
 from orchestrator.realtime.protocol.item_types import FunctionCall
 from orchestrator.realtime.protocol.server_events import (
@@ -285,19 +285,18 @@ class Reply:
                     continue
                 first_piece, quiet_end = True, None
                 trim_end = cut_mid_clause(sentence)
-                async with aclosing(self.tts.stream(sentence, voice=plan.voice,
-                                                    speed=plan.speed)) as audio:
+                voice = self.tts.stream(sentence, voice=plan.voice, speed=plan.speed)
+                async with aclosing(voice), aclosing(
+                        resampled(voice, self.rate or plan.output_rate)) as audio:
                     while True:
                         started = time.perf_counter()
                         try:
-                            chunk = await anext(audio)
+                            samples, self.rate = await anext(audio)
                         except StopAsyncIteration:
                             break
                         clock.tts_busy += time.perf_counter() - started
                         if clock.tts_first is None:
                             clock.tts_first = time.perf_counter()
-                        self.rate = self.rate or plan.output_rate or int(chunk.sample_rate)
-                        samples = resample(chunk.samples, chunk.sample_rate, self.rate)
                         if trim_end:
                             # The quiet end waits: sent if more audio follows, dropped if
                             # it is the end of the chunk.
