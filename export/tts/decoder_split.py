@@ -48,21 +48,23 @@ def split(model: Path, directory: Path, name: str) -> dict[str, Any] | None:
     if len(starts) != 1 or "sid" in inputs or len(graph.graph.output) != 1:
         return None
     latent, output = starts[0].input[0], graph.graph.output[0].name
-    if latent not in {v.name for v in graph.graph.value_info}:
-        # Shape inference does not reach it in every export (transformers' VITS): the
-        # extractor needs its type only.
-        graph.graph.value_info.append(
-            onnx.helper.make_tensor_value_info(latent, onnx.TensorProto.FLOAT, None))
+    weights = {t.name: t for t in graph.graph.initializer}
+    channels = int(weights[starts[0].input[1]].dims[1])  # conv_pre's [out, in, kernel]
+    # The cut becomes an output and an input: typed and shaped (onnx.checker requires a
+    # shape there; shape inference does not reach it in every export, e.g. transformers').
+    kept = [v for v in graph.graph.value_info if v.name != latent]
+    del graph.graph.value_info[:]
+    graph.graph.value_info.extend([*kept, onnx.helper.make_tensor_value_info(
+        latent, onnx.TensorProto.FLOAT, ["batch", channels, "frames"])])
     extractor = Extractor(graph)
     decoder = extractor.extract_model([latent], [output])
     if not _self_contained(decoder):
         return None
     front = extractor.extract_model(inputs, [latent])
     files = {"front": f"{name}.front.onnx", "decoder": f"{name}.decoder.onnx"}
-    onnx.save(front, str(directory / files["front"]))
-    onnx.save(decoder, str(directory / files["decoder"]))
-    weights = {t.name: t for t in graph.graph.initializer}
-    channels = int(weights[starts[0].input[1]].dims[1])  # conv_pre's [out, in, kernel]
+    for part, file in ((front, files["front"]), (decoder, files["decoder"])):
+        onnx.save(part, str(directory / file))
+        onnx.checker.check_model(str(directory / file))  # what promotion checks too
     hop, reach = measure_decoder(directory / files["decoder"], channels)
     return {**files, "channels": channels, "hop": hop, "context_frames": reach,
             "first_frames": FIRST_FRAMES}

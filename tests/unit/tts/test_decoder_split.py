@@ -12,6 +12,7 @@ import pytest
 
 from export.tts.decoder_split import FIRST_FRAMES
 from export.tts.parity import load_runtime
+from orchestrator.models.validation import check_onnx
 from tests.support.tts import ENGLISH_CHARACTERS, build_tiny_vits, export_voices, joe_voice_path
 
 LONG = ("Yesterday afternoon my sister and I walked along the quiet river, talking about "
@@ -33,6 +34,8 @@ def test_the_export_cuts_joe_before_its_decoder(joe_version: Path) -> None:
     # HiFi-GAN's reach (kernels 3-7 at dilations up to 12, over three upsamplings) is about
     # ten frames: measured, not assumed.
     assert 8 <= stream["context_frames"] <= 14
+    # The two graphs pass what a promotion checks (onnx.checker on every graph).
+    assert check_onnx(joe_version).passed, check_onnx(joe_version).detail
     front = ort.InferenceSession(str(joe_version / stream["front"]))
     decoder = ort.InferenceSession(str(joe_version / stream["decoder"]))
     assert [i.name for i in front.get_inputs()] == ["input", "input_lengths", "scales"]
