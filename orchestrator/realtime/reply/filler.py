@@ -108,8 +108,8 @@ class Filler:
                                              output_index=self.output_index, item=self.item))
         await self._put(ResponseAudioTranscriptDelta(**part, delta=self.phrase))
         last = None
-        voice = self.tts.stream(self.phrase, voice=v.voice, speed=v.speed)
-        async with aclosing(voice), aclosing(resampled(voice, v.output_rate)) as audio:
+        speech = self.tts.stream(self.phrase, voice=v.voice, speed=v.speed)
+        async with aclosing(speech), aclosing(resampled(speech, v.output_rate)) as audio:
             async for samples, rate in audio:
                 for piece in audio_pieces(samples, rate):
                     if last is not None:

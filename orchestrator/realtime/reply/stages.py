@@ -285,9 +285,9 @@ class Reply:
                     continue
                 first_piece, quiet_end = True, None
                 trim_end = cut_mid_clause(sentence)
-                voice = self.tts.stream(sentence, voice=plan.voice, speed=plan.speed)
-                async with aclosing(voice), aclosing(
-                        resampled(voice, self.rate or plan.output_rate)) as audio:
+                speech = self.tts.stream(sentence, voice=plan.voice, speed=plan.speed)
+                async with aclosing(speech), aclosing(
+                        resampled(speech, self.rate or plan.output_rate)) as audio:
                     while True:
                         started = time.perf_counter()
                         try:
