@@ -66,8 +66,7 @@ def split(model: Path, directory: Path, name: str) -> dict[str, Any] | None:
         onnx.save(part, str(directory / file))
         onnx.checker.check_model(str(directory / file))  # what promotion checks too
     hop, reach = measure_decoder(directory / files["decoder"], channels)
-    return {**files, "channels": channels, "hop": hop, "context_frames": reach,
-            "first_frames": FIRST_FRAMES}
+    return {**files, "hop": hop, "context_frames": reach, "first_frames": FIRST_FRAMES}
 
 
 def _self_contained(model: Any) -> bool:

@@ -125,6 +125,7 @@ class Voice:
                                         providers)
             self.decoder = open_session(directory / config.stream["decoder"],
                                         intra_op_threads, providers)
+            self.decoder_input = self.decoder.get_inputs()[0].name
         else:
             self.session = open_session(directory / config.model, intra_op_threads, providers)
         self.input_names = {i.name for i in self.session.get_inputs()}
@@ -240,10 +241,6 @@ class Voice:
             audio = self.decoder.run(None, {self.decoder_input: latent[:, :, lo:hi]})[0]
             yield audio.reshape(-1)[(start - lo) * hop:(end - lo) * hop].astype(np.float32)
             start, size = end, size * 2
-
-    @property
-    def decoder_input(self) -> str:
-        return self.decoder.get_inputs()[0].name
 
 
 _UROMAN = None
