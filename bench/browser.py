@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import tempfile
-import wave
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -40,17 +39,13 @@ def microphone_file(question_pcm: bytes, rate: int, path: Path) -> Path:
     silences."""
     import numpy as np
 
-    from bench.speech import resample, to_pcm16
+    from bench.speech import resample
+    from orchestrator.realtime.audio import encode_wav, pcm16_to_float
 
-    speech = np.frombuffer(question_pcm, dtype="<i2").astype(np.float32) / 32768.0
-    speech = resample(speech, rate, 48000)
+    speech = resample(pcm16_to_float(question_pcm), rate, 48000)
     audio = np.concatenate([np.zeros(int(LEAD_S * 48000), np.float32), speech,
                             np.zeros(int(TAIL_S * 48000), np.float32)])
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(to_pcm16(audio))
+    path.write_bytes(encode_wav(audio, 48000)[0])
     return path
 
 
@@ -190,9 +185,9 @@ def run(args: argparse.Namespace, settings: object) -> int:
         print_summary(summary, f"--- {transport} (the demo page in Chromium)")
         if summary["failed"]:
             print(f"turns without a reply heard: {summary['failed']}")
-    for key, label in (("client_heard_ms", "heard p50"),
-                       ("transport_ms", "heard less the server's voice to voice, p50")):
-        p50 = {t: s[key]["p50"] for t, s in summaries.items() if key in s}
+    for figure, label in (("client_heard_ms", "heard p50"),
+                          ("transport_ms", "heard less the server's voice to voice, p50")):
+        p50 = {t: s[figure]["p50"] for t, s in summaries.items() if figure in s}
         if len(p50) == 2:
             first, second = p50
             print(f"{label}: {first} − {second} = {p50[first] - p50[second]:+.0f} ms")

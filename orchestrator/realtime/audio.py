@@ -127,18 +127,19 @@ async def resampled(chunks: AsyncIterator[Any], rate: int | None
     chunk's own), resampled as one signal, with the rate: a sentence streamed in pieces
     joins without a seam, where resampling each piece on its own leaves a dip at every
     join. The filter's last milliseconds come after the last chunk."""
-    resampler = None
+    resampler: StreamResampler | None = None
+    out_rate = rate or 0
     async for chunk in chunks:
         if resampler is None:
-            rate = rate or int(chunk.sample_rate)
-            resampler = StreamResampler(int(chunk.sample_rate), rate)
+            out_rate = out_rate or int(chunk.sample_rate)
+            resampler = StreamResampler(int(chunk.sample_rate), out_rate)
         samples = resampler(chunk.samples)
         if samples.size:
-            yield samples, int(rate)  # type: ignore[arg-type]
+            yield samples, out_rate
     if resampler is not None:
         tail = resampler.flush()
         if tail.size:
-            yield tail, int(rate)  # type: ignore[arg-type]
+            yield tail, out_rate
 
 
 def decode_wav(data: bytes, fmt: str | None = None) -> np.ndarray:
