@@ -163,12 +163,12 @@ def run(args: argparse.Namespace, settings: object) -> int:
     from bench.voice_client import RATE
     from bench.voice_report import heard_error_rate, print_summary, summarise
 
-    if CHROMIUM is None:
-        raise SystemExit("chromium is not installed (make system-deps)")
     transports = tuple(t.strip() for t in args.transport.split(",") if t.strip())
     unknown = [t for t in transports if t not in TRANSPORTS]
     if not transports or unknown:
         raise SystemExit(f"--transport: the page's transports are {', '.join(TRANSPORTS)}")
+    if CHROMIUM is None:
+        raise SystemExit("chromium is not installed (make system-deps)")
     texts = list(KOREAN_QUESTIONS if args.language == "ko" else QUESTIONS)
     questions = [spoken(text, args.language) for text in texts]
     key = (api_headers(args, settings).get("Authorization") or "").removeprefix("Bearer ")

@@ -144,3 +144,12 @@ def test_every_registered_bench_is_a_voicechat_bench_subcommand() -> None:
         assert (args.command, args.bench) == ("bench", name)
     args = parser.parse_args(["bench", "batching", "--model", "m", "--levels", "2,3"])
     assert args.levels == (2, 3)
+
+
+@pytest.mark.parametrize("transports", ["carrier-pigeon", "webrtc,ws", ","])
+def test_the_browser_bench_refuses_a_transport_the_page_lacks(transports: str) -> None:
+    from bench import browser
+
+    args = build_parser().parse_args(["bench", "browser", "--transport", transports])
+    with pytest.raises(SystemExit, match="the page's transports are webrtc, websocket"):
+        browser.run(args, object())
