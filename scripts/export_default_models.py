@@ -168,6 +168,13 @@ def _has_kokoro(manifest: Manifest) -> bool:
     return "kokoro" in (manifest.source.get("voices") or {})
 
 
+def _kokoro_cut(manifest: Manifest) -> bool:
+    """Exported since 2026-12-06 (evening): Kokoro's voices decoded in pieces with their
+    statistics calibrated (export/tts/kokoro_stream.py)."""
+    return _has_kokoro(manifest) and bool(
+        (manifest.extra.get("decoded_in_pieces") or {}).get("ko-kumo"))
+
+
 def _cut(manifest: Manifest) -> bool:
     """Exported since 2026-12-06: Piper voices cut before their decoder, so a sentence's
     first audio streams before the rest is decoded (export/tts/decoder_split.py)."""
@@ -192,7 +199,7 @@ def picks() -> dict[str, Pick]:
     """The current profile's picks (LANGUAGE, LLM), by model."""
     llm = _gguf(QWEN_GGUF) if wants_qwen() else _gguf("smollm2")
     if korean():
-        tts = Pick((_has_kokoro,), export_korean_tts)
+        tts = Pick((_kokoro_cut,), export_korean_tts)
         embedder = Pick((_kind("use-multilingual-v3"),), export_embedder)
     else:
         tts = Pick((lambda source: not _has_kokoro(source) and _cut(source),), export_tts)

@@ -72,8 +72,12 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
                     raise SourceError("one Kokoro source per version (its voices share a graph)")
                 with progress.step(f"Kokoro {raw}: {kokoro_graph} graph"):
                     source = kokoro.locate(raw, workdir)
-                    voices = kokoro.write_version(source, version.path, kokoro_graph)
+                    voices = kokoro.write_version(source, version.path, kokoro_graph, workdir)
                 kokoro_sources.append((source, voices))
+                if cut := voices[0].get("stream"):
+                    progress.note(f"Kokoro: decoded in pieces of {cut['first_frames']}+ "
+                                  f"frames, {cut['context_frames']} frames of context, "
+                                  "statistics calibrated per voice")
                 for index, entry in enumerate(voices):
                     _add(entries, entry)
                     graphs[entry["name"]] = version.path / entry["model"]
@@ -125,7 +129,7 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
         for source, voices in kokoro_sources:
             with progress.step("parity: Kokoro against its package and its int8 graph"):
                 figures += kokoro.parity(parity.load_runtime(version.path), version.path,
-                                         source, voices, texts[voices[0]["name"]])
+                                         source, voices, texts[voices[0]["name"]], workdir)
         for figure in figures:
             status = "ok" if figure.passed else "FAILED"
             progress.note(f"{figure.name}: {figure.metric}={figure.value:.3g} "

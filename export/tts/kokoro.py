@@ -56,6 +56,11 @@ LANGUAGES = ["ko", "en"]
 DEFAULT_STYLE = "jm_kumo"
 PACKAGE_TOLERANCE = 1e-4
 LOG_MEL_TOLERANCE = 0.3
+CALIBRATED_TOLERANCE = 0.5
+"""The decoder with its statistics from the voice's calibration against the sentence's
+own: the same speech rendered a little otherwise (0.2-0.5 measured, another voice 1.0),
+judged by the round trip's CER (tests/integration/tts/test_kokoro_served.py) and level,
+not by this figure."""
 SHORT_TEXT = "안녕하세요."
 
 
@@ -125,20 +130,84 @@ def _vocab(path: Path) -> dict[str, int]:
     return vocab
 
 
-def write_version(source: KokoroSource, target: Path, graph: str) -> list[dict[str, Any]]:
-    """Write the graph (dequantised unless ``graph`` is int8) and the styles into the
-    version directory; returns the voices.json entries, the default voice first."""
+def write_version(source: KokoroSource, target: Path, graph: str, workdir: Path
+                  ) -> list[dict[str, Any]]:
+    """Write the voices into the version directory; returns the voices.json entries, the
+    default voice first. ``int8``: the graph as shipped, whole. ``fp32``: the graph
+    dequantised (kept in ``workdir`` for parity), cut in two with each voice's decoder
+    statistics calibrated (``export.tts.kokoro_stream``), so sentences stream in pieces."""
     import onnx
 
+    shutil.copyfile(source.styles, target / STYLES_FILE)
+    entries = voice_entries(source, graph)
     if graph == "int8":
         shutil.copyfile(source.graph, target / GRAPH_FILE)
-    else:
-        from export.tts.dequantize import dequantize
+        return entries
+    from export.tts import kokoro_stream
+    from export.tts.dequantize import dequantize
+    from export.tts.runtime import korean, normalize
+    from export.tts.runtime.kokoro import BREAK_SYMBOLS, load_styles
+    from export.tts.runtime.voices import open_session
 
-        model = onnx.load(str(source.graph))
-        onnx.save(dequantize(model), str(target / GRAPH_FILE))
-    shutil.copyfile(source.styles, target / STYLES_FILE)
-    return voice_entries(source, graph)
+    whole = whole_float_graph(workdir)
+    onnx.save(dequantize(onnx.load(str(source.graph))), str(whole))
+    kokoro_stream.split(whole, target)
+    exposing = workdir / "kokoro-exposing.onnx"
+    kokoro_stream.exposing_decoder(whole, exposing)
+    texts_ids = [[source.vocab[s] for s in korean.phonemes(normalize.normalize(text, "ko"))
+                  if s in source.vocab] for text in kokoro_stream.calibration_texts()]
+    breaks = {source.vocab[s] for s in BREAK_SYMBOLS if s in source.vocab}
+    statistics = kokoro_stream.calibrate(open_session(target / kokoro_stream.FRONT_FILE),
+                                         open_session(exposing), load_styles(source.styles),
+                                         texts_ids, breaks)
+    kokoro_stream.save_statistics(target / kokoro_stream.STATISTICS_FILE, statistics)
+    exposing.unlink()
+    stream = {"front": kokoro_stream.FRONT_FILE, "decoder": kokoro_stream.DECODER_FILE,
+              "statistics": kokoro_stream.STATISTICS_FILE,
+              "hop": kokoro_stream.SAMPLES_PER_FRAME, "context_frames": 0,
+              "first_frames": kokoro_stream.FIRST_FRAMES,
+              "later_frames": kokoro_stream.LATER_FRAMES,
+              "edge_frames": kokoro_stream.EDGE_FRAMES}
+    entries = [{**entry, "model": kokoro_stream.FRONT_FILE, "stream": stream}
+               for entry in entries]
+    context, figures = _measure_context(target, entries[0], texts_ids[0])
+    stream.update(context_frames=context,
+                  context_figures={k: round(v, 7) for k, v in figures.items()})
+    return entries
+
+
+def whole_float_graph(workdir: Path) -> Path:
+    """Where a float export keeps the whole dequantised graph for its parity figures."""
+    return workdir / "kokoro-fp32.onnx"
+
+
+def _measure_context(target: Path, entry: dict[str, Any], ids: list[int]
+                     ) -> tuple[int, dict[str, float]]:
+    """``kokoro_stream.measure_context`` on the default voice and one calibration
+    sentence, decoded through the version's own runtime code."""
+    from export.tts import kokoro_stream
+    from export.tts.runtime.kokoro import feeds, style_row
+    from export.tts.runtime.voices import VoiceConfig, open_voices
+
+    voice = open_voices([VoiceConfig.from_json(entry)], target)[entry["name"]]
+    fed = feeds(ids, style_row(voice.styles, len(ids)), 1.0)
+    asr, f0, energy, phase, durations = voice.session.run(None, fed)
+    statistics = voice.statistics_for(ids, durations.reshape(-1))
+
+    def decode(start: int, end: int, shift: Any) -> np.ndarray:
+        sliced = phase[:, :, 2 * start:2 * end]
+        return voice.decoder.run(None, {
+            **dict(zip(voice.decoder_inputs,
+                       [asr[:, :, start:end], f0[:, 2 * start:2 * end],
+                        energy[:, 2 * start:2 * end],
+                        sliced if shift is None else sliced + shift, fed["style"]],
+                       strict=True)),
+            **statistics})[0].reshape(-1)
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return _aligned_distance(_log_mel(a), _log_mel(b))
+
+    return kokoro_stream.measure_context(decode, asr.shape[-1], distance)
 
 
 def voice_entries(source: KokoroSource, graph: str) -> list[dict[str, Any]]:
@@ -165,12 +234,13 @@ def voice_name(style: str) -> str:
 
 
 def parity(runtime: Any, version_dir: Path, source: KokoroSource, entries: list[dict],
-           text: str) -> list[ParityFigure]:
-    """``runtime_vs_package`` and ``fp32_vs_int8`` for the default voice (see the module)."""
+           text: str, workdir: Path) -> list[ParityFigure]:
+    """``runtime_vs_package``, ``fp32_vs_int8`` and ``calibrated_vs_own_statistics`` for
+    the default voice (see the module)."""
     open_session = runtime.voices.open_session
     entry = entries[0]
     name = entry["name"]
-    config = runtime.VoiceConfig.from_json(entry)
+    config = runtime.VoiceConfig.from_json({**entry, "stream": {}, "model": GRAPH_FILE})
     styles = runtime.kokoro.load_styles(version_dir / STYLES_FILE)[config.style]
     int8 = runtime.kokoro.KokoroVoice(config, open_session(source.graph), styles)
     ids, _ = int8.text_ids(runtime.normalize.normalize(text, "ko"))
@@ -182,10 +252,17 @@ def parity(runtime: Any, version_dir: Path, source: KokoroSource, entries: list[
         figures.append(max_abs_diff(f"{name}:runtime_vs_package", package, ours,
                                     PACKAGE_TOLERANCE))
     if entry["graph"] != "int8":
-        served = runtime.kokoro.KokoroVoice(config, open_session(version_dir / GRAPH_FILE),
-                                            styles)
+        whole = runtime.kokoro.KokoroVoice(config, open_session(whole_float_graph(workdir)),
+                                           styles)
         figures.append(log_mel_distance(f"{name}:fp32_vs_int8", int8.raw(ids, 1.0),
-                                        served.raw(ids, 1.0), LOG_MEL_TOLERANCE))
+                                        whole.raw(ids, 1.0), LOG_MEL_TOLERANCE))
+        served = runtime.voices.open_voices([runtime.VoiceConfig.from_json(entry)],
+                                            version_dir)[name]
+        figures.append(log_mel_distance(
+            f"{name}:calibrated_vs_own_statistics",
+            runtime.kokoro.trim(whole.raw(ids, 1.0), SAMPLE_RATE),
+            served.run(ids, noise_scale=0.0, length_scale=1.0, noise_w=0.0)[
+                :-int(config.pause_s * SAMPLE_RATE)], CALIBRATED_TOLERANCE))
     return figures
 
 

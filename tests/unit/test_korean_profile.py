@@ -70,6 +70,7 @@ MOONSHINE = {"kind": "moonshine"}
 SCORED = {"quality": {"en": {"metric": "wer", "short": 0.06, "long": 0.05}}}
 INT8 = {**SCORED, "precision": "int8"}
 CUT = {"decoded_in_pieces": {"en_US-joe-medium": True}}
+KOKORO_CUT = {"decoded_in_pieces": {"ko-kumo": True, "en_US-joe-medium": True}}
 
 
 def _served(root: Path, profile: str) -> dict[str, tuple[int | None, list[int]]]:
@@ -87,7 +88,8 @@ def test_each_profile_serves_its_own_versions_and_switching_changes_nothing(
     for model, sources in {"llm": [SMOLLM2, QWEN], "tts": [JOE, KOKORO],
                            "embedder": [MINILM, USE]}.items():
         for number, source in enumerate(sources, 1):
-            _version(root, model, number, source, CUT if source is JOE else None)
+            _version(root, model, number, source,
+                     CUT if source is JOE else KOKORO_CUT if source is KOKORO else None)
     _version(root, "stt", 1, WHISPER, INT8)
     _version(root, "stt", 2, MOONSHINE, SCORED)
     monkeypatch.setattr(export_default_models, "REPOSITORY", str(root))
@@ -160,3 +162,26 @@ def test_a_repository_from_before_the_long_form_fix_gets_new_stt_versions(
     assert export_default_models.record(repository, "stt", stt, "") == 4
     assert _served(root, "") == {"stt": (4, [3])}
     assert not export_default_models.lacking(repository, "stt", stt)
+
+
+def test_a_voice_exported_whole_is_not_the_profiles_pick(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """A repository whose voices were exported whole before they were cut gets a new
+    version from `make models` (the English Piper voice since the afternoon of
+    2026-12-06, Kokoro since that evening)."""
+    from export.repository import Manifest
+
+    def manifest(source: dict, extra: dict | None = None) -> Manifest:
+        return Manifest(model="tts", version=1, source=source, extra=extra or {})
+
+    monkeypatch.delenv("LLM", raising=False)
+    monkeypatch.setenv("LANGUAGE", "ko")
+    korean = export_default_models.picks()["tts"]
+    assert korean.serves[0](manifest(KOKORO, KOKORO_CUT))
+    assert not korean.serves[0](manifest(KOKORO, CUT))  # Kokoro whole, Piper cut
+    assert not korean.serves[0](manifest(KOKORO))
+    assert not korean.serves[0](manifest(JOE, CUT))
+    monkeypatch.setenv("LANGUAGE", "en")
+    english = export_default_models.picks()["tts"]
+    assert english.serves[0](manifest(JOE, CUT)) and not english.serves[0](manifest(JOE))
+    assert not english.serves[0](manifest(KOKORO, KOKORO_CUT))

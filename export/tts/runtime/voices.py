@@ -65,8 +65,9 @@ class VoiceConfig:
     pause_s: float = 0.0
     """Silence after each sentence (Kokoro's audio is trimmed to the voice)."""
     stream: dict[str, Any] = field(default_factory=dict)
-    """Piper / VITS: the graph cut before its decoder (``front``, ``decoder`` files,
-    ``hop``, ``context_frames``, ``first_frames``: export/tts/decoder_split.py), so a
+    """The graph cut before its decoder (``front``, ``decoder`` files, ``hop``,
+    ``context_frames``, ``first_frames``; Piper / VITS: export/tts/decoder_split.py;
+    Kokoro also ``statistics`` and ``edge_frames``: export/tts/kokoro_stream.py), so a
     sentence streams in pieces; empty: the whole graph, one chunk per sentence."""
 
     @classmethod
@@ -104,13 +105,22 @@ def open_voices(configs: list[VoiceConfig], directory: Path, intra_op_threads: i
             continue
         # The int8 graph's ConvInteger / DynamicQuantizeLSTM exist on the CPU provider only.
         chosen = ["CPUExecutionProvider"] if config.graph == "int8" else providers
-        if config.model not in sessions:
-            sessions[config.model] = open_session(directory / config.model, intra_op_threads,
-                                                  chosen)
-        if config.styles_file not in styles:
-            styles[config.styles_file] = load_styles(directory / config.styles_file)
+        files = [config.model, *([config.stream["decoder"], config.stream["statistics"]]
+                                 if config.stream else [])]
+        for file in files[:2]:
+            if file not in sessions:
+                sessions[file] = open_session(directory / file, intra_op_threads, chosen)
+        for file in {config.styles_file, *files[2:]} - styles.keys():
+            styles[file] = load_styles(directory / file)
+        statistics = None
+        if config.stream:
+            table = styles[config.stream["statistics"]]
+            statistics = [table[key] for key in sorted(table) if key.startswith(
+                f"{config.style}.")]
         voices[config.name] = KokoroVoice(config, sessions[config.model],
-                                          styles[config.styles_file][config.style])
+                                          styles[config.styles_file][config.style],
+                                          sessions[files[1]] if config.stream else None,
+                                          statistics)
     return voices
 
 

@@ -26,7 +26,7 @@ from litestar.testing import AsyncTestClient
 from bench.wer import cer
 from export.repository import ModelRepository
 from tests.support.settings import base_settings
-from tests.support.tts import synthesize
+from tests.support.tts import by_sentence, synthesize
 from tests.support.tts_fixtures import KOKORO_VERSION as VERSION
 from tests.support.tts_fixtures import serving_kokoro
 
@@ -48,29 +48,46 @@ def test_export_parity_manifest_and_voices(kokoro, triton_server) -> None:  # ty
     figures = {p.name: p for p in kokoro.parity}
     assert figures["ko-kumo:runtime_vs_package"].value <= 1e-4  # the package's own run
     assert figures["ko-kumo:fp32_vs_int8"].passed  # the dequantised graph says the same
+    # fixed statistics: the same speech rendered otherwise (another voice is 1.0 away)
+    assert 0.05 < figures["ko-kumo:calibrated_vs_own_statistics"].value <= 0.5
     served = [name for name in figures if name.endswith(":served_vs_onnxruntime")]
     assert len(served) == 5 and kokoro.parity_passed
     assert kokoro.extra["languages"] == ["en", "ko"] and kokoro.extra["default_voice"] == \
         "ko-kumo"
+    assert kokoro.extra["decoded_in_pieces"] == dict.fromkeys(
+        ["ko-kumo", "ko-alpha", "ko-gongitsune", "ko-nezumi", "ko-tebukuro"], True)
     assert kokoro.source["voices"]["kokoro"]["graph"] == "fp32"
     version = triton_server.repository / "tts" / str(VERSION)
     voices = json.loads((version / "voices.json").read_text(encoding="utf-8"))
     assert voices["default"] == voices["voices"][0]["name"] == "ko-kumo"
     assert {v["kind"] for v in voices["voices"]} == {"kokoro"}
+    stream = voices["voices"][0]["stream"]
+    figures = stream["context_figures"]
+    # the context is the first whose pieces are no further from the whole decode than a
+    # 2 pi shift of the sine phase moves it
+    assert figures[f"context_{stream['context_frames']}_log_mel"] <= \
+        figures["phase_shift_log_mel"] < 0.05
     import onnx
 
-    graph = onnx.load(str(version / "kokoro.onnx"))
-    operators = {node.op_type for node in graph.graph.node}
-    assert not operators & {"ConvInteger", "MatMulInteger", "DynamicQuantizeLSTM"}
+    assert not (version / "kokoro.onnx").exists()  # the two parts are the graph
+    statistics = np.load(version / stream["statistics"])
+    assert len(statistics.files) == 5 * 108  # 54 instance norms' mean and variance, per voice
+    for part in (stream["front"], stream["decoder"]):
+        operators = {node.op_type for node in onnx.load(str(version / part)).graph.node}
+        assert not operators & {"ConvInteger", "MatMulInteger", "DynamicQuantizeLSTM"}
+    assert "ReduceMean" not in operators  # the decoder's: its statistics are inputs
 
 
 def test_korean_is_streamed_by_sentence_at_24_khz(kokoro, triton_server) -> None:  # type: ignore[no-untyped-def]
     text = "안녕하세요. 내일 오후 3시에 만나요!"
     responses = synthesize(triton_server.grpc_url, text, model_version=str(VERSION))
-    chunks = responses[:-1]
-    assert [c.sentence for c in chunks] == ["안녕하세요.", "내일 오후 3시에 만나요!"]
-    for chunk in chunks:
-        assert chunk.sample_rate == 24000 and _rms(chunk.audio) > 0.02
+    assert len(responses) > 4  # the second sentence comes in pieces
+    for chunk in responses[:-1]:
+        assert chunk.sample_rate == 24000
+    sentences = by_sentence(responses)
+    assert [c.sentence for c in sentences] == ["안녕하세요.", "내일 오후 3시에 만나요!"]
+    for sentence in sentences:
+        assert _rms(sentence.audio) > 0.02
     assert responses[-1].final and responses[-1].audio.size == 0
 
 
@@ -166,8 +183,8 @@ def test_round_trip_through_served_whisper_base(kokoro, whisper_base_stt, triton
     references = korean_sentences()
     sentences = [line.split(" | ")[0] for line in references]
     assert len(sentences) >= 30
-    chunks = synthesize(triton_server.grpc_url, " ".join(sentences),
-                        model_version=str(VERSION), timeout_s=600)[:-1]
+    chunks = by_sentence(synthesize(triton_server.grpc_url, " ".join(sentences),
+                                    model_version=str(VERSION), timeout_s=600))
     assert [c.sentence for c in chunks] == sentences
 
     async def transcribe_all() -> list[str]:
