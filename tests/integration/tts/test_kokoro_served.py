@@ -33,9 +33,10 @@ from tests.support.tts_fixtures import serving_kokoro
 pytestmark = [pytest.mark.triton, pytest.mark.realweights, pytest.mark.slow]
 
 SENTENCES = Path(__file__).with_name("korean_sentences.txt")
-CER_GATE = 0.25
-"""Measured 0.190 served end to end on this set (2026-12-05, English words also accepted in
-Hangul; 0.224 before); the issue's goal is 0.10: see docs/korean.md."""
+CER_GATE = 0.21
+"""Measured 0.157 served end to end on this set with the voice decoded in pieces and its
+statistics calibrated (2026-12-06, evening; 0.190 decoded whole, 2026-12-05, English words
+also accepted in Hangul; 0.224 before); the issue's goal is 0.10: see docs/korean.md."""
 
 
 @pytest.fixture(scope="module")
