@@ -67,7 +67,7 @@ SHORT_TEXTS = ("네,", "오늘", "죄송합니다,", "안녕하세요!", "물론
 def calibration_texts() -> tuple[str, ...]:
     """Twenty everyday Korean sentences (the STT benchmark's) and :data:`SHORT_TEXTS`:
     shares of silence from 0.06 to 0.8; none is in the round-trip test set."""
-    from export.stt.testspeech import KOREAN
+    from export.korean_sentences import KOREAN
 
     return (*KOREAN, *SHORT_TEXTS)
 
