@@ -151,9 +151,8 @@ def write_version(source: KokoroSource, target: Path, graph: str, workdir: Path
 
     whole = whole_float_graph(workdir)
     onnx.save(dequantize(onnx.load(str(source.graph))), str(whole))
-    kokoro_stream.split(whole, target)
     exposing = workdir / "kokoro-exposing.onnx"
-    kokoro_stream.exposing_decoder(whole, exposing)
+    kokoro_stream.split(whole, target, exposing)
     texts_ids = [[source.vocab[s] for s in korean.phonemes(normalize.normalize(text, "ko"))
                   if s in source.vocab] for text in kokoro_stream.calibration_texts()]
     breaks = {source.vocab[s] for s in BREAK_SYMBOLS if s in source.vocab}
@@ -191,23 +190,17 @@ def _measure_context(target: Path, entry: dict[str, Any], ids: list[int]
 
     voice = open_voices([VoiceConfig.from_json(entry)], target)[entry["name"]]
     fed = feeds(ids, style_row(voice.styles, len(ids)), 1.0)
-    asr, f0, energy, phase, durations = voice.session.run(None, fed)
-    statistics = voice.statistics_for(ids, durations.reshape(-1))
+    *parts, durations = voice.session.run(None, fed)
+    norms = voice.statistics_for(ids, durations.reshape(-1))
 
     def decode(start: int, end: int, shift: Any) -> np.ndarray:
-        sliced = phase[:, :, 2 * start:2 * end]
-        return voice.decoder.run(None, {
-            **dict(zip(voice.decoder_inputs,
-                       [asr[:, :, start:end], f0[:, 2 * start:2 * end],
-                        energy[:, 2 * start:2 * end],
-                        sliced if shift is None else sliced + shift, fed["style"]],
-                       strict=True)),
-            **statistics})[0].reshape(-1)
+        shifted = parts if shift is None else [*parts[:3], parts[3] + shift]
+        return voice.decode_frames(shifted, fed["style"], norms, start, end)
 
     def distance(a: np.ndarray, b: np.ndarray) -> float:
         return _aligned_distance(_log_mel(a), _log_mel(b))
 
-    return kokoro_stream.measure_context(decode, asr.shape[-1], distance)
+    return kokoro_stream.measure_context(decode, parts[0].shape[-1], distance)
 
 
 def voice_entries(source: KokoroSource, graph: str) -> list[dict[str, Any]]:
@@ -253,16 +246,16 @@ def parity(runtime: Any, version_dir: Path, source: KokoroSource, entries: list[
                                     PACKAGE_TOLERANCE))
     if entry["graph"] != "int8":
         whole = runtime.kokoro.KokoroVoice(config, open_session(whole_float_graph(workdir)),
-                                           styles)
-        figures.append(log_mel_distance(f"{name}:fp32_vs_int8", int8.raw(ids, 1.0),
-                                        whole.raw(ids, 1.0), LOG_MEL_TOLERANCE))
+                                           styles).raw(ids, 1.0)
+        figures.append(log_mel_distance(f"{name}:fp32_vs_int8", int8.raw(ids, 1.0), whole,
+                                        LOG_MEL_TOLERANCE))
         served = runtime.voices.open_voices([runtime.VoiceConfig.from_json(entry)],
                                             version_dir)[name]
+        spoken = served.run(ids, noise_scale=0.0, length_scale=1.0, noise_w=0.0)
+        pause = int(config.pause_s * SAMPLE_RATE)
         figures.append(log_mel_distance(
-            f"{name}:calibrated_vs_own_statistics",
-            runtime.kokoro.trim(whole.raw(ids, 1.0), SAMPLE_RATE),
-            served.run(ids, noise_scale=0.0, length_scale=1.0, noise_w=0.0)[
-                :-int(config.pause_s * SAMPLE_RATE)], CALIBRATED_TOLERANCE))
+            f"{name}:calibrated_vs_own_statistics", runtime.kokoro.trim(whole, SAMPLE_RATE),
+            spoken[:spoken.size - pause], CALIBRATED_TOLERANCE))
     return figures
 
 

@@ -72,21 +72,26 @@ def calibration_texts() -> tuple[str, ...]:
     return (*KOREAN, *SHORT_TEXTS)
 
 
-def split(graph: Path, directory: Path) -> list[str]:
+def split(graph: Path, directory: Path, exposing: Path) -> list[str]:
     """Write the front and the decoder (its ``ReduceMean`` outputs turned into inputs)
-    into ``directory``; returns the statistics' names in the decoder's input order."""
+    into ``directory``, and to ``exposing`` the decoder as it was with those statistics as
+    extra outputs (for calibration); returns the statistics' names in the decoder's input
+    order."""
     import onnx
     from onnx import TensorProto, helper
     from onnx.utils import Extractor
 
-    model = onnx.load(str(graph))
-    extractor = Extractor(model)
+    extractor = Extractor(onnx.load(str(graph)))
     for name in [*FRONT_OUTPUTS, DURATIONS]:
         extractor.value_infos.setdefault(
             name, helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     front = extractor.extract_model(["tokens", "style", "speed"], [*FRONT_OUTPUTS, DURATIONS])
     decoder = extractor.extract_model([*FRONT_OUTPUTS, "style"], ["audio"])
     statistics = [n.output[0] for n in decoder.graph.node if n.op_type == "ReduceMean"]
+    exposed = copy.deepcopy(decoder)
+    exposed.graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
+                                for name in statistics)
+    onnx.save(exposed, str(exposing))
     kept = [n for n in decoder.graph.node if n.op_type != "ReduceMean"]
     del decoder.graph.node[:]
     decoder.graph.node.extend(kept)
@@ -97,24 +102,6 @@ def split(graph: Path, directory: Path) -> list[str]:
         onnx.save(part, str(directory / file))
         onnx.checker.check_model(str(directory / file))  # what promotion checks too
     return statistics
-
-
-def exposing_decoder(graph: Path, path: Path) -> None:
-    """The whole float graph's decoder with its statistics as extra outputs (calibration)."""
-    import onnx
-    from onnx import TensorProto, helper
-    from onnx.utils import Extractor
-
-    extractor = Extractor(onnx.load(str(graph)))
-    for name in FRONT_OUTPUTS:
-        extractor.value_infos.setdefault(
-            name, helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    decoder = extractor.extract_model([*FRONT_OUTPUTS, "style"], ["audio"])
-    exposed = copy.deepcopy(decoder)
-    exposed.graph.output.extend(helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT,
-                                                              None)
-                                for n in decoder.graph.node if n.op_type == "ReduceMean")
-    onnx.save(exposed, str(path))
 
 
 def calibrate(front: Any, exposing: Any, styles: dict[str, np.ndarray],

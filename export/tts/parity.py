@@ -104,11 +104,10 @@ def _kokoro_reference(runtime, session, voice, ids: list[int], speed: float  # t
     kokoro = runtime.kokoro
     fed = kokoro.feeds(ids, kokoro.style_row(voice.styles, len(ids)), speed)
     if voice.config.stream:  # the front, then the decoder once over every frame
-        asr, f0, energy, phase, durations = session.run(None, fed)
-        inputs = [i.name for i in voice.decoder.get_inputs()][:5]
-        raw = voice.decoder.run(None, {
-            **dict(zip(inputs, [asr, f0, energy, phase, fed["style"]], strict=True)),
-            **voice.statistics_for(ids, durations.reshape(-1))})[0].reshape(-1)
+        *parts, durations = session.run(None, fed)
+        raw = voice.decode_frames(parts, fed["style"],
+                                  voice.statistics_for(ids, durations.reshape(-1)), 0,
+                                  parts[0].shape[-1])
     else:
         raw = session.run(None, fed)[0].reshape(-1)
     pause = np.zeros(int(voice.config.pause_s * voice.config.sample_rate), np.float32)

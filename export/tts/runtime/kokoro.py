@@ -173,14 +173,14 @@ class KokoroVoice:
         the last), from a few frames before the first token ends to a few after the last
         spoken token."""
         fed = feeds(ids, style_row(self.styles, len(ids)), speed)
-        asr, f0, energy, phase, durations = self.session.run(None, fed)
+        *parts, durations = self.session.run(None, fed)
         cut = self.config.stream
         hop, context = int(cut["hop"]), int(cut["context_frames"])
-        edge, frames = int(cut["edge_frames"]), asr.shape[-1]
+        edge, frames = int(cut["edge_frames"]), parts[0].shape[-1]
         lengths = durations.reshape(-1).astype(np.int64)
         start, end = spoken_span(ids, lengths, self.breaks)
         start, end = max(0, start - edge), min(frames, end + edge)
-        fixed = self.statistics_for(ids, lengths)
+        norms = self.statistics_for(ids, lengths)
         size, later = int(cut["first_frames"]), int(cut["later_frames"])
         while start < end:
             # A short first piece (the first audio), then the rest in as few pieces as
@@ -188,14 +188,22 @@ class KokoroVoice:
             # on a CPU shared with the LLM barely keeps up with playback.
             stop = min(end, start + size) if end - start - size > size // 2 else end
             lo, hi = max(0, start - context), min(frames, stop + context)
-            audio = self.decoder.run(None, {
-                **dict(zip(self.decoder_inputs, [asr[:, :, lo:hi], f0[:, 2 * lo:2 * hi],
-                                                 energy[:, 2 * lo:2 * hi],
-                                                 phase[:, :, 2 * lo:2 * hi], fed["style"]],
-                           strict=True)),
-                **fixed})[0].reshape(-1)
+            audio = self.decode_frames(parts, fed["style"], norms, lo, hi)
             yield audio[(start - lo) * hop:(stop - lo) * hop], stop >= end
             start, size = stop, later
+
+    def decode_frames(self, parts: list[np.ndarray], style: np.ndarray,
+                      norms: dict[str, np.ndarray], start: int, end: int) -> np.ndarray:
+        """The cut decoder's audio for frames ``[start, end)`` of the front's ``parts``
+        (aligned features, F0, energy, phase: F0, energy and phase have two values a
+        frame) with the statistics ``norms``."""
+        asr, f0, energy, phase = parts
+        return self.decoder.run(None, {
+            **dict(zip(self.decoder_inputs, [asr[:, :, start:end], f0[:, 2 * start:2 * end],
+                                             energy[:, 2 * start:2 * end],
+                                             phase[:, :, 2 * start:2 * end], style],
+                       strict=True)),
+            **norms})[0].reshape(-1)
 
     def statistics_for(self, ids: list[int], lengths: np.ndarray) -> dict[str, np.ndarray]:
         """The decoder's statistics for one sentence, by its share of silence."""

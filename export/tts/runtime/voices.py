@@ -99,27 +99,31 @@ def open_voices(configs: list[VoiceConfig], directory: Path, intra_op_threads: i
     sessions: dict[str, Any] = {}
     styles: dict[str, dict[str, np.ndarray]] = {}
     voices: dict[str, Any] = {}
+
+    def session(file: str, chosen: list | None) -> Any:
+        if file not in sessions:
+            sessions[file] = open_session(directory / file, intra_op_threads, chosen)
+        return sessions[file]
+
+    def table(file: str) -> dict[str, np.ndarray]:
+        if file not in styles:
+            styles[file] = load_styles(directory / file)
+        return styles[file]
+
     for config in configs:
         if config.kind != "kokoro":
             voices[config.name] = Voice(config, directory, intra_op_threads, providers)
             continue
         # The int8 graph's ConvInteger / DynamicQuantizeLSTM exist on the CPU provider only.
         chosen = ["CPUExecutionProvider"] if config.graph == "int8" else providers
-        files = [config.model, *([config.stream["decoder"], config.stream["statistics"]]
-                                 if config.stream else [])]
-        for file in files[:2]:
-            if file not in sessions:
-                sessions[file] = open_session(directory / file, intra_op_threads, chosen)
-        for file in {config.styles_file, *files[2:]} - styles.keys():
-            styles[file] = load_styles(directory / file)
-        statistics = None
-        if config.stream:
-            table = styles[config.stream["statistics"]]
-            statistics = [table[key] for key in sorted(table) if key.startswith(
-                f"{config.style}.")]
-        voices[config.name] = KokoroVoice(config, sessions[config.model],
-                                          styles[config.styles_file][config.style],
-                                          sessions[files[1]] if config.stream else None,
+        decoder = statistics = None
+        if config.stream:  # cut: a decoder and each voice's calibrated statistics
+            decoder = session(config.stream["decoder"], chosen)
+            models = table(config.stream["statistics"])
+            statistics = [models[key] for key in sorted(models)
+                          if key.startswith(f"{config.style}.")]
+        voices[config.name] = KokoroVoice(config, session(config.model, chosen),
+                                          table(config.styles_file)[config.style], decoder,
                                           statistics)
     return voices
 

@@ -102,3 +102,34 @@ def test_a_short_word_is_one_piece() -> None:
     pieces = list(voice.decoded([43], 1.0))
     assert len(pieces) == 1 and pieces[0][1]
     assert pieces[0][0].size == HOP * (14 + 12 + 8 - 6)
+
+
+class _FrontPerToken(_Front):
+    """A lead pad of 15 frames, 40 frames a token, an end pad of 1."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def run(self, names, feeds):  # type: ignore[no-untyped-def]
+        self.durations = [15, *[40] * (feeds["tokens"].shape[1] - 2), 1]
+        return super().run(names, feeds)
+
+
+def test_more_ids_than_the_graph_takes_are_said_in_runs_each_with_its_pause() -> None:
+    voice = _voice(_Decoder(), [])
+    voice.session = _FrontPerToken()
+    voice.config.max_tokens, voice.config.pause_s = 2, 0.1
+    audio = voice.run([43, 43, 43], noise_scale=0.0, length_scale=1.0, noise_w=0.0)
+    pause = np.zeros(int(0.1 * RATE), np.float32)
+    # each run: frame 7 (15 - 8) to its last frame (the last token's end + 8 is past it),
+    # all loud, then the pause
+    first = np.repeat(np.arange(7, 15 + 80 + 1, dtype=np.float32), HOP)
+    second = np.repeat(np.arange(7, 15 + 40 + 1, dtype=np.float32), HOP)
+    np.testing.assert_array_equal(audio, np.concatenate([first, pause, second, pause]))
+
+
+def test_a_decoder_and_statistics_that_do_not_match_are_refused() -> None:
+    with pytest.raises(ValueError, match="takes 1 statistics, the voice has 2"):
+        KokoroVoice(_voice(_Decoder(), [15, 40, 1]).config, _Front([15, 40, 1]),
+                    np.zeros((510, 1, 256), np.float32), _Decoder(),
+                    [np.zeros((5, 1, 4, 1), np.float32)] * 2)
