@@ -114,6 +114,11 @@ class WebRTCCall:
         if self.order is not None and (self.order.concealed or self.order.late):
             log.info("webrtc call %s: %d caller packets lost and concealed, %d came too late",
                      self.id, self.order.concealed, self.order.late)
+        if late := sorted(self.reply.late_ms):
+            log.info("webrtc call %s: reply frames left their slot late by p50 %.1f, p95 %.1f,"
+                     " max %.1f ms (%d frames); the clock skipped %.2f s after stalls",
+                     self.id, late[len(late) // 2], late[int(len(late) * 0.95)], late[-1],
+                     len(late), self.reply.rebased_s)
         self.inbound.end()
         if self._pump is not None:
             self._pump.cancel()

@@ -5,8 +5,8 @@ aiortc decodes the caller's Opus into 48 kHz frames; :class:`InboundAudio` resam
 (PyAV's resampler, which keeps its filter state across frames) to whatever the session's
 input format is, so the pipeline behind it is the one every transport feeds.
 :class:`ReplyTrack` is the other way: reply audio is pushed in at the session's output
-format and rate, resampled once to 48 kHz, and handed to aiortc's Opus encoder 20 ms at a
-time on the wall clock (RTP pacing), with silence in between replies so the stream never
+format and rate, resampled once to 48 kHz, and encoded to Opus 20 ms at a time on the wall
+clock (RTP pacing, :class:`OpusFrames`), with silence in between replies so the stream never
 stalls. Its buffer is what a barge-in flushes.
 """
 
@@ -29,6 +29,20 @@ PLAYOUT_RATE = 48000
 FRAME_SAMPLES = PLAYOUT_RATE // 50
 """20 ms, the packet time browsers and aiortc use."""
 G711_RATE = 8000
+TIME_BASE = fractions.Fraction(1, PLAYOUT_RATE)
+OPUS_BIT_RATE = 96000
+"""What aiortc's own Opus encoder sends."""
+LATE_KEPT = 30000
+"""Frames whose lateness a call keeps (10 minutes)."""
+REBASE_SILENT_S = 0.02
+REBASE_PLAYING_S = 0.06
+"""A frame that leaves later than this after its slot on the playout clock (an event loop
+busy with the reply, a CPU shared with the models) moves the clock on to now: the stream
+skips the missed time instead of catching up with a burst of frames. A caller's jitter
+buffer (a browser's NetEq) reads a burst as network jitter and holds every later packet
+longer; a skip reads as a pause in the stream. In silence a skip costs nothing. In a
+reply it adds a gap as long as the stall, where a burst would have cost the stall less
+what the caller had buffered, so a reply rides out short stalls."""
 
 
 def format_rate(fmt: str, pcm_rate: int) -> int:
@@ -91,6 +105,12 @@ class ReplyTrack(MediaStreamTrack):
         self._timestamp = 0
         self.played_s = 0.0
         """Seconds of reply audio played out so far (silence not counted)."""
+        self.late_ms: list[float] = []
+        """How late each frame left its slot on the playout clock (the last
+        :data:`LATE_KEPT`)."""
+        self.rebased_s = 0.0
+        """Seconds the playout clock skipped after stalls (see :data:`REBASE_SILENT_S`)."""
+        self._encoder = OpusFrames()
 
     @property
     def queued_s(self) -> float:
@@ -127,16 +147,27 @@ class ReplyTrack(MediaStreamTrack):
         else:
             self._below.clear()
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
         else:
             self._timestamp += FRAME_SAMPLES
-            wait = self._start + self._timestamp / PLAYOUT_RATE - time.monotonic()
+            due = self._start + self._timestamp / PLAYOUT_RATE
+            wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            late = max(0.0, time.monotonic() - due)
+            if len(self.late_ms) >= LATE_KEPT:
+                del self.late_ms[:LATE_KEPT // 2]
+            self.late_ms.append(late * 1000)
+            if late > (REBASE_PLAYING_S if self._buffer else REBASE_SILENT_S):
+                # Stamp this frame with the time it leaves: the stall reads as a pause in
+                # the stream (as Opus DTX makes), not as network jitter.
+                skipped = int(late * PLAYOUT_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
+                self._timestamp += skipped
+                self.rebased_s += skipped / PLAYOUT_RATE
         take = min(len(self._buffer), FRAME_SAMPLES * 2)
         chunk = bytes(self._buffer[:take])
         del self._buffer[:take]
@@ -147,8 +178,31 @@ class ReplyTrack(MediaStreamTrack):
                 self.on_drained()
         pcm = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         pcm[:take // 2] = np.frombuffer(chunk, dtype="<i2")
+        return self._encoder.encode(pcm, self._timestamp)
+
+
+class OpusFrames:
+    """20 ms of mono s16 at 48 kHz -> one Opus packet stamped with the given RTP time.
+
+    The reply track encodes its own packets, on the event loop (about 0.2 ms a frame),
+    rather than handing frames to aiortc, whose encoder runs in the default thread pool
+    (a hop per frame, behind whatever else is queued there) and stamps packets by the
+    samples it has seen, so a skipped stretch of the clock cannot show in the stream."""
+
+    def __init__(self) -> None:
+        self.codec = av.CodecContext.create("libopus", "w")
+        self.codec.bit_rate = OPUS_BIT_RATE
+        self.codec.format = "s16"
+        self.codec.layout = "mono"
+        self.codec.sample_rate = PLAYOUT_RATE
+        self.codec.time_base = TIME_BASE
+
+    def encode(self, pcm: np.ndarray, timestamp: int) -> av.Packet:
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = PLAYOUT_RATE
-        frame.pts = self._timestamp
-        frame.time_base = fractions.Fraction(1, PLAYOUT_RATE)
-        return frame
+        frame.pts = timestamp
+        frame.time_base = TIME_BASE
+        (packet,) = self.codec.encode(frame)  # libopus: one packet per 20 ms frame
+        packet.pts = timestamp
+        packet.time_base = TIME_BASE
+        return packet
