@@ -47,6 +47,14 @@ SPECULATIVE_TURNS = Counter(
     "out) or cancelled (the user went on, cleared the buffer or left: the work was dropped, "
     "its CPU spent)", ["outcome"],
     namespace=NAMESPACE)
+WEBRTC_REPLY_FRAME_LATE_SECONDS = Histogram(
+    "webrtc_reply_frame_late_seconds", "How late each 20 ms frame of a WebRTC call's reply "
+    "track left its slot on the playout clock: the event loop and the CPU's stalls, which a "
+    "caller's jitter buffer pays for", namespace=NAMESPACE,
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1, 0.2, 0.5))
+WEBRTC_REPLY_SKIPPED_SECONDS = Counter(
+    "webrtc_reply_skipped_seconds_total", "Seconds WebRTC reply tracks' clocks skipped "
+    "after stalls (sent as a pause in the stream rather than a burst)", namespace=NAMESPACE)
 SHARED_STATE_FALLBACK = Gauge(
     "shared_state_fallback", "1 while REDIS_URL is set and Redis does not answer: this "
     "replica enforces rate limits, realtime session slots and session leases on its own "

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
+from prometheus_client import REGISTRY
 
 from orchestrator.realtime.audio import encode_output
 from orchestrator.realtime.transports.webrtc.media import (
@@ -51,7 +52,12 @@ async def test_packets_are_opus_stamped_20_ms_apart() -> None:
     assert np.abs(heard(packets)).max() < 0.01  # nothing queued: silence
 
 
+def metric(name: str) -> float:
+    return REGISTRY.get_sample_value(f"voicechat_webrtc_reply_{name}") or 0.0
+
+
 async def test_a_stall_in_silence_skips_the_missed_time() -> None:
+    frames, skipped = metric("frame_late_seconds_count"), metric("skipped_seconds_total")
     reply = track()
     await reply.recv()
     await reply.recv()
@@ -61,6 +67,9 @@ async def test_a_stall_in_silence_skips_the_missed_time() -> None:
     assert after.pts >= 5 * FRAME_SAMPLES and reply.rebased_s >= 0.06
     nxt = await reply.recv()
     assert nxt.pts == after.pts + FRAME_SAMPLES
+    # what an operator scrapes: every frame after the first, and the time skipped
+    assert metric("frame_late_seconds_count") - frames == 3
+    assert metric("skipped_seconds_total") - skipped == pytest.approx(reply.rebased_s)
 
 
 async def test_a_reply_loses_no_audio_to_stalls() -> None:

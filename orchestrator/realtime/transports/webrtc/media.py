@@ -23,6 +23,10 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from orchestrator.realtime.audio import decode_input, encode_output
+from orchestrator.telemetry.metrics import (
+    WEBRTC_REPLY_FRAME_LATE_SECONDS,
+    WEBRTC_REPLY_SKIPPED_SECONDS,
+)
 
 PLAYOUT_RATE = 48000
 """Opus runs at 48 kHz; the reply track hands the encoder frames at that rate."""
@@ -162,12 +166,14 @@ class ReplyTrack(MediaStreamTrack):
             if len(self.late_ms) >= LATE_KEPT:
                 del self.late_ms[:LATE_KEPT // 2]
             self.late_ms.append(late * 1000)
+            WEBRTC_REPLY_FRAME_LATE_SECONDS.observe(late)
             if late > (REBASE_PLAYING_S if self._buffer else REBASE_SILENT_S):
                 # Stamp this frame with the time it leaves: the stall reads as a pause in
                 # the stream (as Opus DTX makes), not as network jitter.
                 skipped = int(late * PLAYOUT_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
                 self._timestamp += skipped
                 self.rebased_s += skipped / PLAYOUT_RATE
+                WEBRTC_REPLY_SKIPPED_SECONDS.inc(skipped / PLAYOUT_RATE)
         take = min(len(self._buffer), FRAME_SAMPLES * 2)
         chunk = bytes(self._buffer[:take])
         del self._buffer[:take]
