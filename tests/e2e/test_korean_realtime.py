@@ -30,7 +30,11 @@ from tests.support.realtime import live_server
 from tests.support.tts_fixtures import serving_kokoro
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.triton, pytest.mark.realweights,
-              pytest.mark.slow]
+              pytest.mark.slow,
+              # the first test here may pay for three exports of the session: Whisper base
+              # (~2 min), Qwen (~2.5) and Kokoro with its calibration (6-9 on 2 cores):
+              # 900 s was too little on a 2-core EPYC without avx512 (2026-12-06)
+              pytest.mark.timeout(2400)]
 RATE = 16000
 QWEN_VERSION = 30
 QUESTION = "한국의 수도는 어디인가요?"

@@ -30,7 +30,8 @@ from tests.support.tts import by_sentence, synthesize
 from tests.support.tts_fixtures import KOKORO_VERSION as VERSION
 from tests.support.tts_fixtures import serving_kokoro
 
-pytestmark = [pytest.mark.triton, pytest.mark.realweights, pytest.mark.slow]
+pytestmark = [pytest.mark.triton, pytest.mark.realweights, pytest.mark.slow,
+              pytest.mark.timeout(1800)]  # the first test may export Kokoro and Whisper base
 
 SENTENCES = Path(__file__).with_name("korean_sentences.txt")
 CER_GATE = 0.21
