@@ -272,10 +272,6 @@ class Settings:
         "ones have come is given up and concealed by the Opus decoder; packets in order go "
         "on to the recogniser at once. 0: aiortc's own jitter buffer (4 packets, 80 ms, "
         "held; a lost packet stalls it and costs 4 more).", 3, minimum=0, maximum=50)
-    webrtc_packet_ms: int = _env(
-        "WEBRTC_PACKET_MS", "Milliseconds of reply audio in each RTP packet a call sends: 20 "
-        "(what browsers send) or 10 (the caller's jitter buffer can hold less, for twice the "
-        "packets and their CPU).", 20, minimum=10, maximum=20)
     webrtc_media_timeout_s: float = _env(
         "WEBRTC_MEDIA_TIMEOUT_S", "A call that receives no audio for this long is ended "
         "(what was said is stored).", 30.0, minimum=1.0, maximum=3600.0)
@@ -363,7 +359,6 @@ class Settings:
                                 "must be between 0 and 1")
         check_choice("REALTIME_TURN_DETECTION", self.realtime_turn_detection,
                      ("semantic_vad", "server_vad"))
-        check_choice("WEBRTC_PACKET_MS", str(self.webrtc_packet_ms), ("10", "20"))
         if self.webrtc_public_ip is not None:
             try:
                 ipaddress.ip_address(self.webrtc_public_ip)

@@ -51,13 +51,13 @@ class WebRTCCall:
     """A negotiated peer connection, serving one realtime session."""
 
     def __init__(self, call_id: str, pc: RTCPeerConnection, *, user_id: str,
-                 session_id: str, media_timeout_s: float, packet_ms: int = 20) -> None:
+                 session_id: str, media_timeout_s: float) -> None:
         self.id, self.pc, self.user_id, self.session_id = call_id, pc, user_id, session_id
         self.media_timeout_s = media_timeout_s
         self.config: Callable[[], SessionConfig] | None = None
         """The session's config, once the session exists (formats and rates of audio)."""
         self.inbound = InboundFrames()
-        self.reply = ReplyTrack(on_drained=self._drained, packet_ms=packet_ms)
+        self.reply = ReplyTrack(on_drained=self._drained)
         self._audio_in = InboundAudio(self._input_format)
         self._channel: RTCDataChannel | None = None
         self._early: list[str] = []

@@ -30,11 +30,8 @@ from orchestrator.telemetry.metrics import (
 
 PLAYOUT_RATE = 48000
 """Opus runs at 48 kHz; the reply track hands the encoder frames at that rate."""
-PACKET_MS = (10, 20)
-"""Packet times the reply track sends (``WEBRTC_PACKET_MS``): 20 ms is what browsers and
-aiortc send; 10 ms lets the caller's jitter buffer hold less, for twice the packets."""
 FRAME_SAMPLES = PLAYOUT_RATE // 50
-"""20 ms at 48 kHz."""
+"""20 ms, the packet time browsers and aiortc use."""
 G711_RATE = 8000
 TIME_BASE = fractions.Fraction(1, PLAYOUT_RATE)
 OPUS_BIT_RATE = 96000
@@ -99,11 +96,8 @@ class ReplyTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, on_drained: Callable[[], None], packet_ms: int = 20) -> None:
+    def __init__(self, on_drained: Callable[[], None]) -> None:
         super().__init__()
-        if packet_ms not in PACKET_MS:
-            raise ValueError(f"packet_ms {packet_ms}: one of {PACKET_MS}")
-        self.frame_samples = PLAYOUT_RATE * packet_ms // 1000
         self.on_drained = on_drained
         """Called from the playout clock when the last queued sample has been played."""
         self._buffer = bytearray()  # s16 mono at PLAYOUT_RATE
@@ -120,7 +114,7 @@ class ReplyTrack(MediaStreamTrack):
         :data:`LATE_KEPT`)."""
         self.rebased_s = 0.0
         """Seconds the playout clock skipped after stalls (see :data:`REBASE_SILENT_S`)."""
-        self._encoder = OpusFrames(packet_ms)
+        self._encoder = OpusFrames()
 
     @property
     def queued_s(self) -> float:
@@ -163,7 +157,7 @@ class ReplyTrack(MediaStreamTrack):
         if self._start is None:
             self._start = time.monotonic()
         else:
-            self._timestamp += self.frame_samples
+            self._timestamp += FRAME_SAMPLES
             due = self._start + self._timestamp / PLAYOUT_RATE
             wait = due - time.monotonic()
             if wait > 0:
@@ -176,11 +170,11 @@ class ReplyTrack(MediaStreamTrack):
             if late > (REBASE_PLAYING_S if self._buffer else REBASE_SILENT_S):
                 # Stamp this frame with the time it leaves: the stall reads as a pause in
                 # the stream (as Opus DTX makes), not as network jitter.
-                skipped = int(late * PLAYOUT_RATE) // self.frame_samples * self.frame_samples
+                skipped = int(late * PLAYOUT_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
                 self._timestamp += skipped
                 self.rebased_s += skipped / PLAYOUT_RATE
                 WEBRTC_REPLY_SKIPPED_SECONDS.inc(skipped / PLAYOUT_RATE)
-        take = min(len(self._buffer), self.frame_samples * 2)
+        take = min(len(self._buffer), FRAME_SAMPLES * 2)
         chunk = bytes(self._buffer[:take])
         del self._buffer[:take]
         if take:
@@ -188,23 +182,21 @@ class ReplyTrack(MediaStreamTrack):
             self._update_lead()
             if not self._buffer:
                 self.on_drained()
-        pcm = np.zeros(self.frame_samples, dtype=np.int16)
+        pcm = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         pcm[:take // 2] = np.frombuffer(chunk, dtype="<i2")
         return self._encoder.encode(pcm, self._timestamp)
 
 
 class OpusFrames:
-    """A packet time of mono s16 at 48 kHz -> one Opus packet stamped with the given RTP
-    time.
+    """20 ms of mono s16 at 48 kHz -> one Opus packet stamped with the given RTP time.
 
     The reply track encodes its own packets, on the event loop (about 0.2 ms a frame),
     rather than handing frames to aiortc, whose encoder runs in the default thread pool
     (a hop per frame, behind whatever else is queued there) and stamps packets by the
     samples it has seen, so a skipped stretch of the clock cannot show in the stream."""
 
-    def __init__(self, packet_ms: int = 20) -> None:
+    def __init__(self) -> None:
         self.codec = av.CodecContext.create("libopus", "w")
-        self.codec.options = {"frame_duration": str(packet_ms)}
         self.codec.bit_rate = OPUS_BIT_RATE
         self.codec.format = "s16"
         self.codec.layout = "mono"
@@ -216,7 +208,7 @@ class OpusFrames:
         frame.sample_rate = PLAYOUT_RATE
         frame.pts = timestamp
         frame.time_base = TIME_BASE
-        (packet,) = self.codec.encode(frame)  # libopus: one packet per frame
+        (packet,) = self.codec.encode(frame)  # libopus: one packet per 20 ms frame
         packet.pts = timestamp
         packet.time_base = TIME_BASE
         return packet

@@ -96,8 +96,7 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
     call_id = new_id("rtc")
     pc = RTCPeerConnection(ice_configuration(runtime.settings))
     call = WebRTCCall(call_id, pc, user_id=record.user_id, session_id=record.id,
-                      media_timeout_s=runtime.settings.webrtc_media_timeout_s,
-                      packet_ms=runtime.settings.webrtc_packet_ms)
+                      media_timeout_s=runtime.settings.webrtc_media_timeout_s)
     try:
         answer = await _negotiate(pc, call, offer, runtime.settings.webrtc_public_ip,
                                   runtime.settings.webrtc_reorder_packets)
