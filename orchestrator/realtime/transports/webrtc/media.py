@@ -12,6 +12,7 @@ stalls. Its buffer is what a barge-in flushes.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import fractions
 import time
@@ -109,9 +110,9 @@ class ReplyTrack(MediaStreamTrack):
         self._timestamp = 0
         self.played_s = 0.0
         """Seconds of reply audio played out so far (silence not counted)."""
-        self.late_ms: list[float] = []
+        self.late_ms = array.array("f")
         """How late each frame left its slot on the playout clock (the last
-        :data:`LATE_KEPT`)."""
+        :data:`LATE_KEPT`; 4 bytes a frame, where a list of floats takes 32)."""
         self.rebased_s = 0.0
         """Seconds the playout clock skipped after stalls (see :data:`REBASE_SILENT_S`)."""
         self._encoder = OpusFrames()
