@@ -10,6 +10,12 @@ A delta counts as sent (what a cut-off reply keeps) once it is queued at most
 
 The call ends when the caller hangs up (``POST /v1/realtime/calls/{id}/hangup``), closes
 the peer connection, ICE or DTLS fails, or no media arrives for ``WEBRTC_MEDIA_TIMEOUT_S``.
+
+A call lives on two loops. Its peer connection, data channel and tracks run on the
+process's :class:`~.media_loop.MediaLoop`, so the reply's pacing never waits behind a
+session's work; its :class:`~..base.Transport` side (``receive``, ``send``, ``close``,
+``end``) is called on the sessions' loop. Methods say which loop they run on; they cross
+only through ``self.media`` (onto the media loop) and ``self._home`` (back).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from orchestrator.realtime.protocol.session_types import SessionConfig, new_id
 from orchestrator.realtime.transports.inbound import AUDIO_DELTAS, InboundFrames
 from orchestrator.realtime.transports.webrtc.jitter import PacketOrder
 from orchestrator.realtime.transports.webrtc.media import InboundAudio, ReplyTrack
+from orchestrator.realtime.transports.webrtc.media_loop import MediaLoop, MediaLoopClosed, hand_to
 
 log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "oai-events"
@@ -51,9 +58,13 @@ class WebRTCCall:
     """A negotiated peer connection, serving one realtime session."""
 
     def __init__(self, call_id: str, pc: RTCPeerConnection, *, user_id: str,
-                 session_id: str, media_timeout_s: float) -> None:
+                 session_id: str, media_timeout_s: float, media: MediaLoop,
+                 home: asyncio.AbstractEventLoop) -> None:
+        """Made on the media loop, with the peer connection; ``home`` is the sessions'."""
         self.id, self.pc, self.user_id, self.session_id = call_id, pc, user_id, session_id
         self.media_timeout_s = media_timeout_s
+        self.media = media
+        self._home = hand_to(home)
         self.config: Callable[[], SessionConfig] | None = None
         """The session's config, once the session exists (formats and rates of audio)."""
         self.inbound = InboundFrames()
@@ -71,7 +82,7 @@ class WebRTCCall:
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
 
-    # --- Transport -------------------------------------------------------------------------
+    # --- Transport (the sessions' loop) -----------------------------------------------------
 
     async def receive(self) -> str | bytes | None:
         return await self.inbound.receive()
@@ -79,32 +90,20 @@ class WebRTCCall:
     async def send(self, payload: bytes) -> None:
         event = msgspec.json.decode(payload)
         kind = event.get("type")
-        if kind in AUDIO_DELTAS:
-            await self._play(event)
-            return
-        if kind == "response.done":
-            response = event.get("response") or {}
-            response_id = response.get("id")
-            if response.get("status") == "cancelled" and response_id == self._playing:
-                self._clear(response_id)
-            elif response_id == self._playing:
-                self._finished.add(response_id)
-                if self.reply.queued_s == 0:
-                    self._drained()
-        elif kind == "output_audio_buffer.cleared":
-            self.reply.flush()
-            self._playing = None
-        self._deliver(payload.decode())
+        with contextlib.suppress(MediaLoopClosed):
+            if kind in AUDIO_DELTAS:
+                await self.media.run(self._play(event))
+            else:
+                self.media.call_soon(self._on_event, kind, event, payload.decode())
 
     async def refuse(self, exc: AppError, code: int | None = None) -> None:
         await self.close((exc, code or 0))
 
     async def close(self, reason: tuple[AppError, int] | None = None) -> None:
         if reason is not None:
-            self._deliver(encoder.encode(websocket_error_event(reason[0])).decode())
+            self.media.call_soon(
+                self._deliver, encoder.encode(websocket_error_event(reason[0])).decode())
         await self.end()
-
-    # --- ending ----------------------------------------------------------------------------
 
     async def end(self) -> None:
         """Hang up: the session sees the caller gone, and the peer connection closes."""
@@ -120,6 +119,34 @@ class WebRTCCall:
                      self.id, late[len(late) // 2], late[int(len(late) * 0.95)], late[-1],
                      len(late), self.reply.rebased_s)
         self.inbound.end()
+        with contextlib.suppress(Exception):  # a stopped media loop took the call with it
+            await self.media.run(self._hang_up())
+
+    def _hear(self, pcm: bytes) -> None:
+        """Caller audio, converted on the media loop, handed to the session."""
+        if not self.inbound.audio(pcm) and self.inbound.dropped == 1:
+            log.warning("webrtc call %s: the session falls behind; caller audio "
+                        "is being dropped", self.id)
+
+    # --- the peer connection (the media loop) -----------------------------------------------
+
+    def _on_event(self, kind: str | None, event: dict[str, Any], text: str) -> None:
+        """A server event other than reply audio: playout bookkeeping, then the channel."""
+        if kind == "response.done":
+            response = event.get("response") or {}
+            response_id = response.get("id")
+            if response.get("status") == "cancelled" and response_id == self._playing:
+                self._clear(response_id)
+            elif response_id == self._playing:
+                self._finished.add(response_id)
+                if self.reply.queued_s == 0:
+                    self._drained()
+        elif kind == "output_audio_buffer.cleared":
+            self.reply.flush()
+            self._playing = None
+        self._deliver(text)
+
+    async def _hang_up(self) -> None:
         if self._pump is not None:
             self._pump.cancel()
         self.reply.stop()
@@ -133,13 +160,11 @@ class WebRTCCall:
         log.info("webrtc call %s ends: %s", self.id, why)
         if error is not None:
             self._deliver(encoder.encode(websocket_error_event(error)).decode())
-        self.inbound.end()
+        self._home(self.inbound.end)
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
             self._end_soon(f"peer connection {self.pc.connectionState}")
-
-    # --- events ----------------------------------------------------------------------------
 
     def _on_channel(self, channel: RTCDataChannel) -> None:
         if channel.label != EVENTS_CHANNEL or self._channel is not None:
@@ -149,7 +174,7 @@ class WebRTCCall:
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
             text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-            self.inbound.event(text)
+            self._home(self.inbound.event, text)
 
         @channel.on("open")
         def on_open() -> None:
@@ -175,8 +200,6 @@ class WebRTCCall:
     def _event(self, kind: str, response_id: str) -> None:
         self._deliver(msgspec.json.encode({"type": kind, "event_id": new_id("event"),
                                            "response_id": response_id}).decode())
-
-    # --- reply audio -----------------------------------------------------------------------
 
     async def _play(self, event: dict[str, Any]) -> None:
         config = self.config
@@ -204,8 +227,6 @@ class WebRTCCall:
             self._playing = None
             self._event("output_audio_buffer.stopped", response_id)
 
-    # --- caller audio ----------------------------------------------------------------------
-
     def _input_format(self) -> tuple[str, int]:
         if self.config is None:
             return "pcm16", 24000
@@ -228,9 +249,6 @@ class WebRTCCall:
                     return
                 if self.config is None:
                     continue  # the session is not up yet: nothing to hear it
-                if not self.inbound.audio(self._audio_in.convert(frame)) and \
-                        self.inbound.dropped == 1:
-                    log.warning("webrtc call %s: the session falls behind; caller audio "
-                                "is being dropped", self.id)
+                self._home(self._hear, self._audio_in.convert(frame))
         except MediaStreamError:
             self._end_soon("the caller's track ended")

@@ -37,6 +37,7 @@ from orchestrator.realtime.transports.openai import llm_version, openai_session
 from orchestrator.realtime.transports.session_check import check_session
 from orchestrator.realtime.transports.webrtc.call import WebRTCCall
 from orchestrator.realtime.transports.webrtc.jitter import order_call_audio
+from orchestrator.realtime.transports.webrtc.media_loop import MediaLoop
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 
@@ -48,9 +49,11 @@ SDP_MEDIA_TYPE = "application/sdp"
 
 @dataclass
 class CallRegistry:
-    """The calls this process serves, by id (for hang-up and shutdown)."""
+    """The calls this process serves, by id (for hang-up and shutdown), and the loop
+    their peer connections run on."""
 
     calls: dict[str, WebRTCCall] = field(default_factory=dict)
+    media: MediaLoop = field(default_factory=MediaLoop)
 
     def owned(self, call_id: str, principal: Principal) -> WebRTCCall:
         call = self.calls.get(call_id)
@@ -61,6 +64,7 @@ class CallRegistry:
     async def close(self) -> None:
         await asyncio.gather(*(call.end() for call in list(self.calls.values())),
                              return_exceptions=True)
+        await self.media.close()
 
 
 def registry(runtime: Runtime) -> CallRegistry:
@@ -94,15 +98,24 @@ async def create_call(request: Request, model: FromQuery[str | None] = None,
     release = await admit(runtime, principal, record)
     calls = registry(runtime)
     call_id = new_id("rtc")
-    pc = RTCPeerConnection(ice_configuration(runtime.settings))
-    call = WebRTCCall(call_id, pc, user_id=record.user_id, session_id=record.id,
-                      media_timeout_s=runtime.settings.webrtc_media_timeout_s)
+    home, settings = asyncio.get_running_loop(), runtime.settings
+
+    async def open_call() -> tuple[WebRTCCall, str]:  # on the media loop
+        pc = RTCPeerConnection(ice_configuration(settings))
+        call = WebRTCCall(call_id, pc, user_id=record.user_id, session_id=record.id,
+                          media_timeout_s=settings.webrtc_media_timeout_s,
+                          media=calls.media, home=home)
+        try:
+            return call, await _negotiate(pc, call, offer, settings.webrtc_public_ip,
+                                          settings.webrtc_reorder_packets)
+        except BaseException:
+            await pc.close()
+            raise
+
     try:
-        answer = await _negotiate(pc, call, offer, runtime.settings.webrtc_public_ip,
-                                  runtime.settings.webrtc_reorder_packets)
+        call, answer = await calls.media.run(open_call())
     except BaseException:
         release()
-        await pc.close()
         raise
 
     def server_events(config: Any) -> Any:
