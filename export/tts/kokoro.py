@@ -130,16 +130,17 @@ def _vocab(path: Path) -> dict[str, int]:
     return vocab
 
 
-def write_version(source: KokoroSource, target: Path, graph: str, workdir: Path
-                  ) -> list[dict[str, Any]]:
-    """Write the voices into the version directory; returns the voices.json entries, the
-    default voice first. ``int8``: the graph as shipped, whole. ``fp32``: the graph
-    dequantised (kept in ``workdir`` for parity), cut in two with each voice's decoder
-    statistics calibrated (``export.tts.kokoro_stream``), so sentences stream in pieces."""
+def write_version(source: KokoroSource, target: Path, graph: str, workdir: Path,
+                  only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Write the voices (``only`` these names, if given) into the version directory;
+    returns the voices.json entries, the default voice first. ``int8``: the graph as
+    shipped, whole. ``fp32``: the graph dequantised (kept in ``workdir`` for parity), cut
+    in two with each voice's decoder statistics calibrated (``export.tts.kokoro_stream``),
+    so sentences stream in pieces."""
     import onnx
 
+    entries = chosen_voices(voice_entries(source, graph), only)
     shutil.copyfile(source.styles, target / STYLES_FILE)
-    entries = voice_entries(source, graph)
     if graph == "int8":
         shutil.copyfile(source.graph, target / GRAPH_FILE)
         return entries
@@ -156,9 +157,10 @@ def write_version(source: KokoroSource, target: Path, graph: str, workdir: Path
     texts_ids = [[source.vocab[s] for s in korean.phonemes(normalize.normalize(text, "ko"))
                   if s in source.vocab] for text in kokoro_stream.calibration_texts()]
     breaks = {source.vocab[s] for s in BREAK_SYMBOLS if s in source.vocab}
+    styles = {style: table for style, table in load_styles(source.styles).items()
+              if style in {entry["style"] for entry in entries}}
     statistics = kokoro_stream.calibrate(open_session(target / kokoro_stream.FRONT_FILE),
-                                         open_session(exposing), load_styles(source.styles),
-                                         texts_ids, breaks)
+                                         open_session(exposing), styles, texts_ids, breaks)
     kokoro_stream.save_statistics(target / kokoro_stream.STATISTICS_FILE, statistics)
     exposing.unlink()
     stream = {"front": kokoro_stream.FRONT_FILE, "decoder": kokoro_stream.DECODER_FILE,
@@ -219,6 +221,19 @@ def voice_entries(source: KokoroSource, graph: str) -> list[dict[str, Any]]:
              "style": style, "styles_file": STYLES_FILE, "graph": graph,
              "max_tokens": min(MAX_TOKENS, rows), "pause_s": PAUSE_S,
              "phoneme_id_map": id_map} for style in styles]
+
+
+def chosen_voices(entries: list[dict[str, Any]], only: list[str] | None
+                  ) -> list[dict[str, Any]]:
+    """``entries`` restricted to the names in ``only`` (None: all), in their order;
+    raises SourceError naming ``--kokoro-voice`` for a name the source lacks."""
+    if not only:
+        return entries
+    names = [entry["name"] for entry in entries]
+    if unknown := [name for name in only if name not in names]:
+        raise SourceError(f"--kokoro-voice {', '.join(unknown)}: not a voice of this Kokoro "
+                          f"source (its voices: {', '.join(names)})")
+    return [entry for entry in entries if entry["name"] in only]
 
 
 def voice_name(style: str) -> str:

@@ -234,3 +234,24 @@ def test_log_mel_distance_forgives_a_shifted_duration_not_other_speech() -> None
     assert not log_mel_distance("other", speech, noise, 0.3).passed
     longer = np.concatenate([speech, speech[:RATE // 10]])
     assert log_mel_distance("longer", speech, longer, 0.3).value == float("inf")
+
+
+def test_kokoro_voice_keeps_the_voices_named_and_refuses_others(tmp_path: Path) -> None:
+    """``--kokoro-voice``: the named voices in the source's order; a name the source lacks
+    is refused naming the flag and the voices it has, before any export work, leaving no
+    version behind."""
+    from export.errors import SourceError
+    from export.repository import ModelRepository
+    from export.tts import kokoro as kokoro_export
+    from tests.support.tts import export_voices
+
+    entries = [{"name": "ko-kumo", "style": "jm_kumo"}, {"name": "ko-alpha", "style": "jf_alpha"}]
+    assert kokoro_export.chosen_voices(entries, None) == entries
+    assert kokoro_export.chosen_voices(entries, ["ko-alpha", "ko-kumo"]) == entries
+    assert kokoro_export.chosen_voices(entries, ["ko-alpha"]) == [entries[1]]
+    with pytest.raises(SourceError, match=r"--kokoro-voice ko-nobody: .*ko-kumo, ko-alpha"):
+        kokoro_export.chosen_voices(entries, ["ko-alpha", "ko-nobody"])
+
+    with pytest.raises(SourceError, match="--kokoro-voice ko-nobody: not a voice"):
+        export_voices(tmp_path, ["kokoro-ko"], 1, kokoro_voice=["ko-nobody"])
+    assert ModelRepository(tmp_path).versions("tts") == []
