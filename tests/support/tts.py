@@ -38,7 +38,8 @@ def export_voices(repository: Path, sources: list[Path], version: int | None = N
     args = argparse.Namespace(source=[str(s) for s in sources], version=version,
                               default_voice=options.get("default_voice"),
                               language=list(options.get("language", [])),  # type: ignore[call-overload]
-                              parity_text=options.get("parity_text"))
+                              parity_text=options.get("parity_text"),
+                              kokoro_voice=list(options.get("kokoro_voice", [])))  # type: ignore[call-overload]
     return cli.run(args, ModelRepository(repository))
 
 
