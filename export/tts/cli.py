@@ -78,7 +78,7 @@ def _export(args: argparse.Namespace, repository: ModelRepository, workdir: Path
                 with progress.step(f"Kokoro {raw}: {kokoro_graph} graph"):
                     source = kokoro.locate(raw, workdir)
                     voices = kokoro.write_version(source, version.path, kokoro_graph, workdir,
-                                                  getattr(args, "kokoro_voice", None) or None)
+                                                  getattr(args, "kokoro_voice", None))
                 kokoro_sources.append((source, voices))
                 if cut := voices[0].get("stream"):
                     progress.note(f"Kokoro: decoded in pieces of {cut['first_frames']}+ "

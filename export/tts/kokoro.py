@@ -157,8 +157,9 @@ def write_version(source: KokoroSource, target: Path, graph: str, workdir: Path,
     texts_ids = [[source.vocab[s] for s in korean.phonemes(normalize.normalize(text, "ko"))
                   if s in source.vocab] for text in kokoro_stream.calibration_texts()]
     breaks = {source.vocab[s] for s in BREAK_SYMBOLS if s in source.vocab}
+    chosen = {entry["style"] for entry in entries}
     styles = {style: table for style, table in load_styles(source.styles).items()
-              if style in {entry["style"] for entry in entries}}
+              if style in chosen}
     statistics = kokoro_stream.calibrate(open_session(target / kokoro_stream.FRONT_FILE),
                                          open_session(exposing), styles, texts_ids, breaks)
     kokoro_stream.save_statistics(target / kokoro_stream.STATISTICS_FILE, statistics)

@@ -52,10 +52,6 @@ class MediaLoop:
     def running(self) -> bool:
         return self._thread.is_alive() and not self.loop.is_closed()
 
-    def on_loop(self) -> bool:
-        """Whether the caller runs on this loop's thread."""
-        return threading.current_thread() is self._thread
-
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` run on the media loop; cancelling the wait cancels it there."""
         try:
