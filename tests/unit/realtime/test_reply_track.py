@@ -1,9 +1,11 @@
 """The reply's track on a WebRTC call (:class:`~orchestrator.realtime.transports.webrtc.media.
 ReplyTrack`): Opus packets stamped on the wall clock, 20 ms apart; a stall in silence skips
-the missed time instead of sending it in a burst; a reply loses no audio to a stall."""
+the missed time instead of sending it in a burst; a reply loses no audio to a stall; between
+replies the track goes quiet as Opus DTX does."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from fractions import Fraction
 
@@ -17,6 +19,8 @@ from orchestrator.realtime.audio import encode_output
 from orchestrator.realtime.transports.webrtc.media import (
     FRAME_SAMPLES,
     PLAYOUT_RATE,
+    QUIET_AFTER_FRAMES,
+    QUIET_KEEPALIVE_S,
     REBASE_PLAYING_S,
     ReplyTrack,
 )
@@ -90,3 +94,36 @@ async def test_a_reply_loses_no_audio_to_stalls() -> None:
     loud = np.abs(heard(packets)) > 0.05
     # every 20 ms of the second of tone was sent (Opus's own delay aside)
     assert 0.97 <= loud.reshape(-1, FRAME_SAMPLES).any(axis=1).sum() / 50 <= 1.0
+
+
+async def test_between_replies_the_track_goes_quiet_and_wakes_for_the_next() -> None:
+    reply = track()
+    await reply.recv()
+    reply.push(tone(0.1), "pcm16", 24000)
+    packets = [await reply.recv() for _ in range(5 + QUIET_AFTER_FRAMES)]
+    # the reply, then 200 ms of silence sent 20 ms apart (the decoder's tail ends on it)
+    assert np.diff([p.pts for p in packets]).tolist() == [FRAME_SAMPLES] * (len(packets) - 1)
+    started = time.monotonic()
+    keepalive = await reply.recv()  # quiet: one silent packet per keep-alive interval
+    waited = time.monotonic() - started
+    assert QUIET_KEEPALIVE_S - 0.03 <= waited < QUIET_KEEPALIVE_S + 0.3
+    # stamped with the slot it left in: the gap reads as a pause, not as a late packet
+    gap = (keepalive.pts - packets[-1].pts) / PLAYOUT_RATE
+    assert gap >= QUIET_KEEPALIVE_S - 0.04, gap
+    assert np.abs(heard([keepalive])).max() < 0.01
+
+    pushed: list[float] = []
+
+    def next_reply() -> None:
+        pushed.append(time.monotonic())
+        reply.push(tone(0.2), "pcm16", 24000)
+
+    asyncio.get_running_loop().call_later(0.1, next_reply)
+    first = await reply.recv()  # the next reply wakes the track at once
+    assert time.monotonic() - pushed[0] < QUIET_KEEPALIVE_S / 2
+    rest = [first]
+    while reply.queued_s > 0:
+        rest.append(await reply.recv())
+    assert np.diff([p.pts for p in rest]).tolist() == [FRAME_SAMPLES] * (len(rest) - 1)
+    loud = np.abs(heard(rest)) > 0.05
+    assert loud.reshape(-1, FRAME_SAMPLES).any(axis=1).sum() >= 9  # the 0.2 s all went out
