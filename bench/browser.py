@@ -29,14 +29,15 @@ from urllib.parse import urlencode
 from bench.options import add_api_key, add_output, api_headers
 
 TRANSPORTS = ("webrtc", "websocket")
-LEAD_S, TAIL_S = 3.0, 60.0
-"""Silence before the question (the call is set up meanwhile) and after it (long enough
-that the reply has played out before Chromium loops the file)."""
+LEAD_S = 3.0
+"""Silence before the question (the call is set up meanwhile)."""
 
 
-def microphone_file(question_pcm: bytes, rate: int, path: Path) -> Path:
-    """A 48 kHz WAV of the question (PCM16 at ``rate``) between the lead and tail
-    silences."""
+def microphone_file(question_pcm: bytes, rate: int, path: Path, tail_s: float) -> Path:
+    """A 48 kHz WAV of the question (PCM16 at ``rate``) between the lead silence and
+    ``tail_s`` of silence after it. Chromium loops the file: the tail must outlast the
+    wait for the reply, or a reply that runs long hears the question again as a barge-in
+    (a model repeating itself at temperature 0 did, past a minute)."""
     import numpy as np
 
     from bench.speech import resample
@@ -44,7 +45,7 @@ def microphone_file(question_pcm: bytes, rate: int, path: Path) -> Path:
 
     speech = resample(pcm16_to_float(question_pcm), rate, 48000)
     audio = np.concatenate([np.zeros(int(LEAD_S * 48000), np.float32), speech,
-                            np.zeros(int(TAIL_S * 48000), np.float32)])
+                            np.zeros(int(tail_s * 48000), np.float32)])
     path.write_bytes(encode_wav(audio, 48000)[0])
     return path
 
@@ -118,7 +119,8 @@ async def measure(url: str, questions: list[bytes], rate: int, transports: tuple
         directory = Path(scratch)
         for turn in range(rounds * len(questions)):
             index = turn % len(questions)
-            wav = microphone_file(questions[index], rate, directory / f"question{turn}.wav")
+            wav = microphone_file(questions[index], rate, directory / f"question{turn}.wav",
+                                  tail_s=wait_s + 10)
             async with chromium_page("about:blank", wav, directory / f"profile{turn}") as page:
                 order = transports if turn % 2 == 0 else transports[::-1]
                 for transport in order:
