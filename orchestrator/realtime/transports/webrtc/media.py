@@ -144,30 +144,32 @@ class ReplyTrack(MediaStreamTrack):
             format="s16", layout="mono")
         frame.sample_rate = rate
         self._buffer += self._resampler(frame).astype("<i2").tobytes()
-        if self._buffer:
-            self._queued.set()
-        self._update_lead()
+        self._update_events()
 
     def flush(self) -> float:
         """Drop what is queued (a barge-in); returns the seconds dropped."""
         dropped = self.queued_s
         self._buffer.clear()
-        self._queued.clear()
-        self._update_lead()
+        self._update_events()
         return dropped
 
     async def wait_below(self, lead_s: float) -> None:
         """Wait until at most ``lead_s`` seconds are queued ahead of the playout clock, so
         "sent" means "about to be heard" and a slow call stalls the reply, not memory."""
         self._lead_s = lead_s
-        self._update_lead()
+        self._update_events()
         await self._below.wait()
 
-    def _update_lead(self) -> None:
+    def _update_events(self) -> None:
+        """The two events that follow the buffer, after every change to it or the lead."""
         if self.queued_s <= self._lead_s:
             self._below.set()
         else:
             self._below.clear()
+        if self._buffer:
+            self._queued.set()
+        else:
+            self._queued.clear()
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -200,9 +202,8 @@ class ReplyTrack(MediaStreamTrack):
         self._silent_frames = 0 if take else self._silent_frames + 1
         if take:
             self.played_s += take / 2 / PLAYOUT_RATE
-            self._update_lead()
+            self._update_events()
             if not self._buffer:
-                self._queued.clear()
                 self.on_drained()
         pcm = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         pcm[:take // 2] = np.frombuffer(chunk, dtype="<i2")
