@@ -2,19 +2,23 @@
 
 Snapshotted as ``<version>/model.py`` by ``python -m export llm``; reads its neighbours
 (model.onnx + genai_config.json from ONNX Runtime GenAI's model builder, tokenizer.json,
-chat_template.jinja, generation.json). Decoding is GenAI's generator: its KV cache,
-sampling (temperature, top-p, top-k, repetition penalty, seed) and EOS handling.
+chat_template.jinja, generation.json).
 
-Concurrency: every request gets its own generation thread and GenAI generator with its
-response sender, so ``execute`` returns at once and streams interleave; GenAI runs its
-steps without the GIL, so the decode steps of different streams overlap on the CPU cores.
-At most ``max_concurrent_streams`` generate at once; later ones wait for a slot (and can
-be cancelled while waiting). With ``urgent_tokens`` set, a stream's first tokens go
-first: while one is being prefilled or has not produced them yet, the others pause
-between steps (``export.llm.priority``; off by default: no gain measured on a 2-core CPU).
+Every request gets its own thread with its response sender, so ``execute`` returns at once
+and streams interleave; at most ``max_concurrent_streams`` generate at once, later ones
+wait for a slot (and can be cancelled while waiting). Who decodes:
 
-Prefix reuse (``export.llm.prefix_cache``): a finished stream's generator is kept with
-the tokens it holds; a later prompt sharing that prefix (the next turn of the same
+* On a CPU (``batch_decoding``, the default), one thread runs the exported graph over
+  every live stream at once (``export.llm.batched``): a new stream's prompt is prefilled
+  before the others' next step, then it joins their batch. Sampling is
+  ``export.llm.sampling``'s.
+* On a GPU, or with ``batch_decoding`` off, each stream has its own GenAI generator (its
+  KV cache, sampling and EOS handling); GenAI runs its steps without the GIL, so the
+  streams' steps overlap. With ``urgent_tokens`` set, a stream's first tokens go first
+  (``export.llm.priority``; off by default: no gain measured on a 2-core CPU).
+
+Prefix reuse (``export.llm.prefix_cache``): a finished stream's cache is kept with the
+tokens it holds; a later prompt sharing that prefix (the next turn of the same
 conversation) appends only its new tokens. ``cached_tokens`` reports how many were reused.
 
 The chat template is applied here, not in the orchestrator: template, tokenizer and
@@ -40,6 +44,7 @@ import onnxruntime_genai as og
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
+from export.llm.batched import END, BatchedDecoder, GraphLayout, open_session, unsupported_reason
 from export.llm.genai import load_model, served_threads
 from export.llm.generation import (
     TEMPLATE_FILE,
@@ -52,11 +57,14 @@ from export.llm.generation import (
 )
 from export.llm.prefix_cache import PrefixCache
 from export.llm.priority import FirstTokensFirst
+from export.llm.sampling import Sampler
 from export.specs import llm as spec
 from export.streaming import StreamWorkers
 
 ROLES = ("system", "user", "assistant")
 MAX_STOP_CHARS = 64
+POLL_S = 0.05
+"""How often a stream waiting for its next token looks for its client's cancellation."""
 
 
 @dataclass
@@ -82,9 +90,18 @@ class TritonPythonModel:
             # Before the model and the stream threads exist: the threads they start
             # inherit it. On a shared CPU a reply's first audio then waits on no token.
             os.nice(min(int(params["cpu_nice"]), 19))
-        self.model = load_model(here, served_threads(int(params["intra_op_threads"])),
-                                int(args.get("model_instance_device_id", 0) or 0) if gpu
-                                else None)
+        threads = served_threads(int(params["intra_op_threads"]))
+        # LLM_BATCH_DECODING in the server's environment overrides the config (benchmarks
+        # compare the two decoders without a new version)
+        batch = spec.SPEC.parameter("batch_decoding").parse(
+            os.environ.get("LLM_BATCH_DECODING", str(params["batch_decoding"])))
+        self.batcher = (self._batcher(here, threads, int(params["prefix_cache_size"]))
+                        if not gpu and batch else None)
+        self.model = None if self.batcher is not None else load_model(
+            here, threads, int(args.get("model_instance_device_id", 0) or 0) if gpu else None)
+        self.logger.log_info(f"llm version {args['model_version']}: " + (
+            "one decode step for every live stream" if self.batcher is not None
+            else "a GenAI generator per stream"))
         self.prefix_cache = PrefixCache(int(params["prefix_cache_size"]))
         self.tokenizer = Tokenizer.from_file(os.path.join(here, TOKENIZER_FILE))
         with open(os.path.join(here, TEMPLATE_FILE), encoding="utf-8") as fh:
@@ -95,6 +112,14 @@ class TritonPythonModel:
         # compare the gate on and off without a new version).
         self.priority = FirstTokensFirst(int(os.environ.get("LLM_URGENT_TOKENS",
                                                             params["urgent_tokens"])))
+
+    def _batcher(self, here: str, threads: int, pool: int) -> BatchedDecoder | None:
+        session, layout = open_session(here, threads), GraphLayout.load(here)
+        reason = unsupported_reason(session, layout)
+        if reason is not None:
+            self.logger.log_warn(f"llm: decoding each stream on its own: {reason}")
+            return None
+        return BatchedDecoder(session, layout, self.assets.eos_token_ids, pool)
 
     # --- requests ---------------------------------------------------------------------
 
@@ -158,34 +183,39 @@ class TritonPythonModel:
 
     def _generate(self, job: Job, sender, request_id: str) -> None:  # type: ignore[no-untyped-def]
         ticket = self.priority.begin()  # before the prefill: that is a first token's cost
+        tokens = None
         try:
-            self._decode(job, sender, request_id, ticket)
+            tokens = (_BatchedTokens(self.batcher, job) if self.batcher is not None
+                      else _GeneratorTokens(self, job, ticket))
+            self._decode(job, sender, request_id, tokens)
         finally:
+            if tokens is not None:
+                tokens.close()
             self.priority.end(ticket)
             if ticket.waited_s >= 0.05:
                 self.logger.log_verbose(f"llm: request {request_id!r} gave "
                                         f"{ticket.waited_s:.2f} s to newer streams' first "
                                         "tokens")
 
-    def _decode(self, job: Job, sender, request_id: str, ticket) -> None:  # type: ignore[no-untyped-def]
+    def _decode(self, job: Job, sender, request_id: str, tokens) -> None:  # type: ignore[no-untyped-def]
         prompt_n = len(job.prompt_ids)
-        generator, cached, key = self._generator(job)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(job.stops)
         generated = 0
         finish = "length"
         tail = None  # text before a stop sequence, when one ended the stream
-        while generated < job.max_tokens and not generator.is_done():
+        while generated < job.max_tokens:
             if self.streams.cancelled(sender):
                 # One line per cancellation: operators (and the tests) see how soon it stopped.
                 self.logger.log_info(f"llm: request {request_id!r} cancelled after "
                                      f"{generated} tokens")
-                self.streams.end(sender)
-                self._keep(key, generator)  # a barged-in reply's next turn shares its prefix
-                return
-            self.priority.step(ticket, generated)
-            generator.generate_next_token()
-            token = int(generator.get_next_tokens()[0])
+                self.streams.end(sender)  # the cache is pooled all the same: a barged-in
+                return                    # reply's next turn shares its prefix
+            token = tokens.next()
+            if token is None:
+                continue
+            if token == END:
+                break
             if token in self.eos:
                 finish = "stop"
                 break
@@ -195,15 +225,16 @@ class TritonPythonModel:
                 finish, tail = "stop", text
                 break
             if text:
-                sender.send(self._response(text, "", prompt_n, cached, generated, final=False))
+                sender.send(self._response(text, "", prompt_n, tokens.cached_tokens,
+                                           generated, final=False))
         if tail is None:
             tail, stopped = stops.feed(detokenizer.flush())
             if stopped:
                 finish = "stop"
             else:
                 tail += stops.flush()
-        self._keep(key, generator)
-        sender.send(self._response(tail, finish, prompt_n, cached, generated, final=True),
+        sender.send(self._response(tail, finish, prompt_n, tokens.cached_tokens, generated,
+                                   final=True),
                     flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
     def _keep(self, key: tuple | None, generator: og.Generator) -> None:
@@ -231,7 +262,48 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self.streams.finalize()
+        if self.batcher is not None:
+            self.batcher.close()
         self.prefix_cache.clear()
+
+
+class _BatchedTokens:
+    """A stream's tokens from the batched decoder."""
+
+    def __init__(self, batcher: BatchedDecoder, job: Job) -> None:
+        self.stream = batcher.start(job.prompt_ids, job.max_tokens, Sampler(job.sampling),
+                                    reuse=job.sampling.seed is None)
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.stream.cached_tokens
+
+    def next(self) -> int | None:
+        """The next token, END, or None while it is not there yet."""
+        return self.stream.get(POLL_S)
+
+    def close(self) -> None:
+        self.stream.stop()  # the decoder pools its cache
+
+
+class _GeneratorTokens:
+    """A stream's tokens from its own GenAI generator."""
+
+    def __init__(self, model: TritonPythonModel, job: Job, ticket) -> None:  # type: ignore[no-untyped-def]
+        self.model, self.ticket = model, ticket
+        self.generator, self.cached_tokens, self.key = model._generator(job)
+        self.generated = 0
+
+    def next(self) -> int:
+        if self.generator.is_done():
+            return END
+        self.model.priority.step(self.ticket, self.generated)
+        self.generator.generate_next_token()
+        self.generated += 1
+        return int(self.generator.get_next_tokens()[0])
+
+    def close(self) -> None:
+        self.model._keep(self.key, self.generator)
 
 
 def _messages(raw: str) -> list[dict[str, str]]:

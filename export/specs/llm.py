@@ -39,8 +39,8 @@ MAX_STOP_SEQUENCES = 4
 
 SPEC = ModelSpec(
     name="llm",
-    description="Causal LM (ONNX Runtime GenAI generator), chat template, streamed sampling, "
-                "prefix reuse",
+    description="Causal LM (the builder's ONNX graph: batched decoding on a CPU, GenAI's "
+                "generator on a GPU), chat template, streamed sampling, prefix reuse",
     inputs=(MESSAGES, PROMPT, MAX_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, SEED,
             STOP),
     outputs=(TEXT, FINISH_REASON, PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS, FINAL),
@@ -56,9 +56,14 @@ SPEC = ModelSpec(
         Parameter("cpu_nice", 10, "CPU scheduling niceness of a CPU instance (0-19): decoding "
                   "yields the cores to speech recognition and synthesis, whose latency a "
                   "listener hears, and takes them back when those are idle"),
-        Parameter("urgent_tokens", 0, "a stream's first this many tokens go before other "
-                  "streams' decode steps, which wait up to 0.5 s at a time (export/llm/"
-                  "priority.py); 0, the default: streams take turns (measured on 2 cores with "
-                  "one thread per stream: no earlier first tokens, docs/benchmarks/voice.md)"),
+        Parameter("batch_decoding", True, "CPU instances: one decode step for every live "
+                  "stream, a new stream's prompt prefilled before the others' next step "
+                  "(export/llm/batched.py); false: a GenAI generator per stream, as a GPU "
+                  "instance always has"),
+        Parameter("urgent_tokens", 0, "with a generator per stream: a stream's first this "
+                  "many tokens go before other streams' decode steps, which wait up to 0.5 s "
+                  "at a time (export/llm/priority.py); 0, the default: streams take turns "
+                  "(measured on 2 cores with one thread per stream: no earlier first tokens, "
+                  "docs/benchmarks/voice.md)"),
     ),
 )

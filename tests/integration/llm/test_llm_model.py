@@ -200,3 +200,64 @@ async def test_bad_inputs_are_invalid_argument_errors(triton_server, tiny_llm, v
     finally:
         await client.close()
 
+
+
+async def test_streams_that_join_a_decoding_batch_equal_transformers(
+        chat: ChatService, tiny_llm) -> None:
+    """A long reply decodes while two more streams arrive, are prefilled and join its
+    batch, then leave it: each of the short ones is still transformers' greedy reply, and
+    the long one is the reply it gives alone."""
+    long = SamplingParams(max_tokens=400, temperature=0.0, version=str(TINY_VERSION))
+    tag = uuid.uuid4().hex[:8]  # no pooled prompt shares its start
+    long_prompt = [ChatMessage("user", f"{tag}: tell me a long story about the sea")]
+    finished: list[str] = []
+    started = asyncio.Event()
+
+    async def long_reply() -> str:
+        text = ""
+        async for chunk in chat.stream(long_prompt, long):
+            text += chunk.text
+            started.set()
+        finished.append("long")
+        return text
+
+    async def short_reply(prompt: str) -> str:
+        await started.wait()
+        reply = await chat.complete([ChatMessage("user", prompt)], GREEDY)
+        finished.append(prompt)
+        return reply.text
+
+    together, *short = await asyncio.gather(long_reply(), *map(short_reply, PROMPTS[:2]))
+    assert finished[-1] == "long", "the short replies did not decode beside the long one"
+    for prompt, text in zip(PROMPTS[:2], short, strict=True):
+        assert text == transformers_greedy(tiny_llm, prompt, GREEDY.max_tokens)[0]
+    alone = await chat.complete(long_prompt, long)
+    assert len(alone.text) > 100 and together == alone.text
+
+
+@pytest.fixture
+def generator_per_stream(triton_server, tiny_llm):  # type: ignore[no-untyped-def]
+    """``llm`` reloaded with batch decoding off (what a GPU instance runs), then back."""
+    from export.repository import ModelRepository
+    from tests.support import triton as triton_support
+
+    versions = ModelRepository(triton_server.repository).versions("llm")
+    triton_support.load(triton_server, "llm", config=json.dumps(spec.SPEC.config_json(
+        versions=versions, parameters={"batch_decoding": "false"})))
+    yield
+    triton_support.load(triton_server, "llm", config=json.dumps(spec.SPEC.config_json(
+        versions=versions)))
+
+
+async def test_a_generator_per_stream_when_batch_decoding_is_off(
+        generator_per_stream, chat: ChatService, tiny_llm, triton_server) -> None:
+    log = triton_server.log_path.read_text(errors="replace")
+    assert log.rindex(f"llm version {TINY_VERSION}: a GenAI generator per stream") > log.rindex(
+        f"llm version {TINY_VERSION}: one decode step for every live stream")
+    results = await asyncio.gather(*[chat.complete([ChatMessage("user", p)], GREEDY)
+                                     for p in PROMPTS])
+    for prompt, result in zip(PROMPTS, results, strict=True):
+        assert result.text == transformers_greedy(tiny_llm, prompt, GREEDY.max_tokens)[0]
+    follow_up = await chat.complete([ChatMessage("user", PROMPTS[0])], GREEDY)
+    assert follow_up.cached_tokens == follow_up.prompt_tokens - 1  # GenAI's pool
+    assert follow_up.text == results[0].text
