@@ -267,6 +267,13 @@ def _quality(repository: Path, version: int) -> list[str]:
     return lines
 
 
+def _served_decoder() -> str:
+    """Which decoder the served model runs: LLM_BATCH_DECODING overrides the config's
+    batch_decoding (on by default) for the Triton the bench starts."""
+    off = os.environ.get("LLM_BATCH_DECODING", "1").strip().lower() in ("0", "false", "no")
+    return "a GenAI generator per stream" if off else "batched decoding"
+
+
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     from export.llm.source import smollm2_gguf as llm_source
     from export.repository import ModelRepository
@@ -290,7 +297,8 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
              "and one 60-token prompt (system prompt + question)", "",
              "| engine | TTFT ms (short prompts) | TTFT ms (60-token prompt) | decode tokens/s "
              "| tokens/reply |", "| --- | --- | --- | --- | --- |",
-             _row(f"Triton `llm` v{version} (GenAI, streamed over gRPC)", served_runs),
+             _row(f"Triton `llm` v{version} ({_served_decoder()}, streamed over gRPC)",
+                  served_runs),
              _row("ONNX Runtime GenAI in process (same version)",
                   genai_runs(repository / "llm" / str(version), prompts, args.max_tokens))]
     if source.endswith(".gguf"):
