@@ -29,7 +29,7 @@ def test_llm_bench_reports_engines_prefix_reuse_and_quality(triton_server, tiny_
     assert run_bench(args, settings) == 0
     report = capsys.readouterr().out
     assert output.read_text() == report
-    assert f"| Triton `llm` v{TINY_VERSION} (GenAI, streamed over gRPC) |" in report
+    assert f"| Triton `llm` v{TINY_VERSION} (batched decoding, streamed over gRPC) |" in report
     assert "| ONNX Runtime GenAI in process (same version) |" in report
     assert "llama.cpp" not in report  # the source is not a GGUF
     reused = int(re.search(r"\| prefix reused \| \d+ \| (\d+) \|", report).group(1))
