@@ -149,7 +149,7 @@ def open_session(version_dir: str | Path, intra_op_threads: int) -> Any:
 
 class BatchedDecoder:
     def __init__(self, session: Any, layout: GraphLayout, eos_token_ids: Sequence[int],
-                 pool_capacity: int, logger: Any = None) -> None:
+                 pool_capacity: int) -> None:
         self._session = session
         self._layout = layout
         self._eos = set(eos_token_ids)
@@ -157,7 +157,6 @@ class BatchedDecoder:
         past_type = {i.name: i.type for i in session.get_inputs()}[layout.past_names[0]]
         self._dtype = np.float16 if "float16" in past_type else np.float32
         self._pool = PrefixCache(pool_capacity)
-        self._logger = logger
         self._rows: list[_Row] = []
         self._cache: list[np.ndarray] = []  # per past name: [rows, kv_heads, length, head]
         self._arrivals: list[Stream] = []
@@ -194,18 +193,27 @@ class BatchedDecoder:
                 if self._closing:
                     break
                 arrivals, self._arrivals = self._arrivals, []
-            self._filling.extend(self._begin(stream) for stream in arrivals)
-            self._prefill()
-            self._leave()
-            if self._rows:
-                self._step()
+            try:
+                self._filling.extend(self._begin(stream) for stream in arrivals)
+                self._prefill()
                 self._leave()
+                if self._rows:
+                    self._step()
+                    self._leave()
+            except Exception as exc:  # a fault here ends the streams in hand, none waits
+                self._end_all(exc)      # forever; later ones are decoded as usual
         with self._changed:
-            left = ([row.stream for row in self._rows] + self._arrivals
-                    + [filling.row.stream for filling in self._filling])
-            self._rows, self._arrivals, self._filling, self._cache = [], [], [], []
-        for stream in left:
+            arrivals, self._arrivals = self._arrivals, []
+        for stream in arrivals:
             stream._queue.put(END)
+        self._end_all(END)
+
+    def _end_all(self, item: int | Exception) -> None:
+        """End every stream being prefilled or decoded with ``item``."""
+        left = [row.stream for row in self._rows] + [f.row.stream for f in self._filling]
+        self._rows, self._filling, self._cache = [], [], []
+        for stream in left:
+            stream._queue.put(item)
 
     def _begin(self, stream: Stream) -> _Filling:
         """A new stream, its cache started from what the pool holds of its prompt."""

@@ -181,6 +181,22 @@ def test_a_failed_prefill_fails_its_stream_only(decoder: BatchedDecoder) -> None
     assert collect(decoder.start([5, 6], 3, greedy())) == reference([5, 6], 3)
 
 
+def test_a_fault_in_the_decoding_thread_ends_its_streams_and_not_the_decoder(
+        decoder: BatchedDecoder) -> None:
+    class Broken(Sampler):
+        def next_token(self, logits, seen):  # type: ignore[no-untyped-def]
+            if len(seen) > 12:
+                raise ValueError("a sampler fault")
+            return super().next_token(logits, seen)
+
+    streams = [decoder.start([1] * 10, 50, Broken(SamplingConfig(temperature=0.0))),
+               decoder.start([2] * 10, 50, greedy())]
+    for stream in streams:
+        with pytest.raises(ValueError, match="a sampler fault"):
+            collect(stream)
+    assert collect(decoder.start([5, 6], 3, greedy())) == reference([5, 6], 3)
+
+
 def test_closing_ends_every_stream(graph: StandIn) -> None:
     graph.step_s = 0.02
     decoder = BatchedDecoder(graph, LAYOUT, [EOS], pool_capacity=0)
