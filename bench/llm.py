@@ -269,9 +269,12 @@ def _quality(repository: Path, version: int) -> list[str]:
 
 def _served_decoder() -> str:
     """Which decoder the served model runs: LLM_BATCH_DECODING overrides the config's
-    batch_decoding (on by default) for the Triton the bench starts."""
-    off = os.environ.get("LLM_BATCH_DECODING", "1").strip().lower() in ("0", "false", "no")
-    return "a GenAI generator per stream" if off else "batched decoding"
+    batch_decoding for the Triton the bench starts (read as the model reads it)."""
+    from export.specs import llm as llm_spec
+
+    parameter = llm_spec.SPEC.parameter("batch_decoding")
+    batched = parameter.parse(os.environ.get("LLM_BATCH_DECODING", parameter.render()))
+    return "batched decoding" if batched else "a GenAI generator per stream"
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
