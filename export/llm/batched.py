@@ -45,7 +45,6 @@ SmolLM2 int4 on one core: their replies keep well ahead of speech while a long c
 prompt is read)."""
 
 _ANY_SETTINGS = "kv"  # the pool's key: a cache serves every sampling setting
-_KNOWN_INPUTS = {"input_ids", "attention_mask"}
 
 
 @dataclass(eq=False)
@@ -114,6 +113,9 @@ class GraphLayout:
     present_names: list[str]
     kv_heads: int
     head_size: int
+    ids_name: str = "input_ids"
+    mask_name: str = "attention_mask"
+    logits_name: str = "logits"
 
     @classmethod
     def load(cls, version_dir: str | Path) -> GraphLayout:
@@ -127,13 +129,15 @@ class GraphLayout:
         present = [name % i for i in layers
                    for name in (outputs["present_key_names"], outputs["present_value_names"])]
         return cls(past, present, int(decoder["num_key_value_heads"]),
-                   int(decoder["head_size"]))
+                   int(decoder["head_size"]), names["input_ids"], names["attention_mask"],
+                   outputs["logits"])
 
 
 def unsupported_reason(session: Any, layout: GraphLayout) -> str | None:
     """Why this graph cannot be batched here (None: it can): inputs beyond ids, mask and
     cache (position ids, images) are GenAI's to fill."""
-    extra = {i.name for i in session.get_inputs()} - _KNOWN_INPUTS - set(layout.past_names)
+    extra = ({i.name for i in session.get_inputs()} - {layout.ids_name, layout.mask_name}
+             - set(layout.past_names))
     return f"the graph has inputs {sorted(extra)}" if extra else None
 
 
@@ -153,7 +157,6 @@ class BatchedDecoder:
         self._session = session
         self._layout = layout
         self._eos = set(eos_token_ids)
-        self._logits_name = "logits"
         past_type = {i.name: i.type for i in session.get_inputs()}[layout.past_names[0]]
         self._dtype = np.float16 if "float16" in past_type else np.float32
         self._pool = PrefixCache(pool_capacity)
@@ -320,9 +323,10 @@ class BatchedDecoder:
 
     def _run(self, ids: np.ndarray, mask: np.ndarray, past: list[np.ndarray]
              ) -> tuple[np.ndarray, list[np.ndarray]]:
-        feeds = {"input_ids": ids, "attention_mask": mask,
-                 **dict(zip(self._layout.past_names, past, strict=True))}
-        outputs = self._session.run([self._logits_name, *self._layout.present_names], feeds)
+        layout = self._layout
+        feeds = {layout.ids_name: ids, layout.mask_name: mask,
+                 **dict(zip(layout.past_names, past, strict=True))}
+        outputs = self._session.run([layout.logits_name, *layout.present_names], feeds)
         return outputs[0], outputs[1:]
 
     def _empty_cache(self) -> list[np.ndarray]:
