@@ -47,5 +47,9 @@ SPEC = ModelSpec(
         Parameter("max_text_chars", 4096, "longest text accepted"),
         Parameter("max_concurrent_streams", 4, "syntheses at once; later ones wait"),
         Parameter("intra_op_threads", 0, "ONNX Runtime threads per voice (0: all cores)"),
+        Parameter("kokoro_engine", "auto", "what runs a Kokoro voice's decoder on a CPU: "
+                  "onnxruntime, openvino (bfloat16 on CPUs with AMX) or auto (openvino "
+                  "where the CPU has AMX, export/tts/runtime/engines.py); GPU instances "
+                  "always run ONNX Runtime"),
     ),
 )

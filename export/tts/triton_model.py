@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
 
 import json
+import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -38,15 +39,22 @@ class TritonPythonModel:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         sys.path.insert(0, str(version_dir))
         from tts_runtime import Synthesizer
+        from tts_runtime.engines import resolve
 
         self.logger = pb_utils.Logger
+        providers = onnx_providers(args)  # CUDA for KIND_GPU instances (GPU profile)
+        # TTS_KOKORO_ENGINE in the server's environment overrides the config (benchmarks
+        # compare the engines on one version without a new config).
+        engine = resolve(os.environ.get("TTS_KOKORO_ENGINE", str(params["kokoro_engine"])),
+                         gpu=providers[0] != "CPUExecutionProvider")
         self.synthesizer = Synthesizer(
             version_dir, intra_op_threads=int(params["intra_op_threads"]),
-            max_text_chars=int(params["max_text_chars"]),
-            providers=onnx_providers(args))  # CUDA for KIND_GPU instances (GPU profile)
+            max_text_chars=int(params["max_text_chars"]), providers=providers,
+            kokoro_engine=engine)
         self.streams = StreamWorkers(pb_utils, "tts", int(params["max_concurrent_streams"]))
         self.logger.log_info(f"tts: voices {', '.join(sorted(self.synthesizer.voices))} "
-                             f"(default {self.synthesizer.default})")
+                             f"(default {self.synthesizer.default}); Kokoro decoders on "
+                             f"{self.synthesizer.kokoro_engine}")
 
     def execute(self, requests: list) -> None:
         self.streams.dispatch(requests, self._parse, self._synthesize)

@@ -69,19 +69,26 @@ def kokoro_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repository / "tts" / "1"
 
 
+def load_kokoro(server, **parameters: str) -> None:  # type: ignore[no-untyped-def]
+    """(Re)load ``tts`` with the Kokoro version beside the others, with config
+    ``parameters`` (e.g. ``kokoro_engine``)."""
+    from export.specs import tts as spec
+
+    versions = sorted({*ModelRepository(server.repository).versions("tts"), KOKORO_VERSION})
+    triton_support.load(server, "tts", config=json.dumps(
+        spec.SPEC.config_json(versions=versions, parameters=parameters)))
+
+
 @contextlib.contextmanager
 def serving_kokoro(server, version_dir: Path) -> Iterator[int]:  # type: ignore[no-untyped-def]
     """The Kokoro version linked into ``server``'s repository as version 40 and loaded
     beside the others; removed and the model reloaded as before on the way out."""
-    from export.specs import tts as spec
-
     repository = server.repository
     before = [v for v in ModelRepository(repository).versions("tts") if v != KOKORO_VERSION]
     target = repository / "tts" / str(KOKORO_VERSION)
     if not target.exists():
         shutil.copytree(version_dir, target, copy_function=os.link)
-    triton_support.load(server, "tts", config=json.dumps(
-        spec.SPEC.config_json(versions=[*before, KOKORO_VERSION])))
+    load_kokoro(server)
     try:
         yield KOKORO_VERSION
     finally:

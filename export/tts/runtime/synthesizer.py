@@ -49,10 +49,18 @@ class Plan:
 
 class Synthesizer:
     def __init__(self, directory: Path, *, intra_op_threads: int = 0,
-                 max_text_chars: int = 4096, providers: list | None = None) -> None:
+                 max_text_chars: int = 4096, providers: list | None = None,
+                 kokoro_engine: str = "onnxruntime") -> None:
+        """``kokoro_engine``: what runs Kokoro's decoder, ``onnxruntime`` or ``openvino``
+        (:func:`.engines.resolve` turns the model's setting into one of them)."""
         self.default, configs = load_catalog(directory)
         self.voices: dict[str, Voice] = open_voices(configs, directory, intra_op_threads,
-                                                    providers)
+                                                    providers, kokoro_engine)
+        precisions = sorted({v.decoder.precision for v in self.voices.values()
+                             if hasattr(getattr(v, "decoder", None), "precision")})
+        self.kokoro_engine = f"{kokoro_engine} ({', '.join(precisions)})" if precisions \
+            else kokoro_engine
+        """What runs Kokoro's decoders, for the log: with OpenVINO, its precision."""
         if self.default not in self.voices:
             raise ValueError(f"voices.json default {self.default!r} is not one of its voices")
         self.max_text_chars = max_text_chars

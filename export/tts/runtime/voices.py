@@ -92,17 +92,23 @@ def open_session(path: Path, intra_op_threads: int = 0, providers: list | None =
 
 
 def open_voices(configs: list[VoiceConfig], directory: Path, intra_op_threads: int = 0,
-                providers: list | None = None) -> dict[str, Any]:
-    """Every voice of a version by name; voices that share a graph share its session."""
+                providers: list | None = None, kokoro_engine: str = "onnxruntime"
+                ) -> dict[str, Any]:
+    """Every voice of a version by name; voices that share a graph share its session.
+    ``kokoro_engine`` (``onnxruntime`` or ``openvino``, see :mod:`.engines`) runs the
+    decoder of Kokoro voices decoded in pieces."""
+    from .engines import OpenVinoSession
     from .kokoro import KokoroVoice, load_styles
 
     sessions: dict[str, Any] = {}
     styles: dict[str, dict[str, np.ndarray]] = {}
     voices: dict[str, Any] = {}
 
-    def session(file: str, chosen: list | None) -> Any:
+    def session(file: str, chosen: list | None, engine: str = "onnxruntime") -> Any:
         if file not in sessions:
-            sessions[file] = open_session(directory / file, intra_op_threads, chosen)
+            sessions[file] = OpenVinoSession(directory / file, intra_op_threads) \
+                if engine == "openvino" else open_session(directory / file, intra_op_threads,
+                                                          chosen)
         return sessions[file]
 
     def table(file: str) -> dict[str, np.ndarray]:
@@ -118,7 +124,7 @@ def open_voices(configs: list[VoiceConfig], directory: Path, intra_op_threads: i
         chosen = ["CPUExecutionProvider"] if config.graph == "int8" else providers
         decoder = statistics = None
         if config.stream:  # cut: a decoder and each voice's calibrated statistics
-            decoder = session(config.stream["decoder"], chosen)
+            decoder = session(config.stream["decoder"], chosen, kokoro_engine)
             models = table(config.stream["statistics"])
             statistics = [models[key] for key in sorted(models)
                           if key.startswith(f"{config.style}.")]
