@@ -119,13 +119,10 @@ def _isolated(fn: Callable[..., list[Run]], *args: object) -> list[Run]:
 def served_kokoro_engine() -> str:
     """What runs the served model's Kokoro decoders on this CPU: TTS_KOKORO_ENGINE, else
     the config's ``kokoro_engine`` default, resolved as the model resolves it."""
-    import os
-
     from export.specs import tts as tts_spec
-    from export.tts.runtime.engines import resolve
+    from export.tts.runtime.engines import configured, resolve
 
-    setting = tts_spec.SPEC.parameter("kokoro_engine").render()
-    return resolve(os.environ.get("TTS_KOKORO_ENGINE", setting), gpu=False)
+    return resolve(configured(tts_spec.SPEC.parameter("kokoro_engine").render()), gpu=False)
 
 
 def _runtime_runs(version_dir: str, voice: str, texts: list[str], repeat: int,
@@ -216,8 +213,10 @@ def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-d
     rows = [_row("served (Triton gRPC stream)", served)]
     name = args.voice.partition("#")[0] or manifest.extra["default_voice"]
     source = _voice_source(manifest, name)
-    engine = served_kokoro_engine() if source["kind"] == "kokoro" else "onnxruntime"
-    label = f"; Kokoro's decoder on {engine}" if source["kind"] == "kokoro" else ""
+    engine, label = "onnxruntime", ""
+    if source["kind"] == "kokoro":
+        engine = served_kokoro_engine()
+        label = f"; Kokoro's decoder on {engine}"
     rows.append(_row(f"tts runtime in process (no Triton{label})",
                      _isolated(_runtime_runs, str(version_dir), args.voice, texts,
                                args.repeat, engine)))

@@ -22,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().with_name("code")))
 
 import json
-import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -39,13 +38,11 @@ class TritonPythonModel:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         sys.path.insert(0, str(version_dir))
         from tts_runtime import Synthesizer
-        from tts_runtime.engines import resolve
+        from tts_runtime.engines import configured, resolve
 
         self.logger = pb_utils.Logger
         providers = onnx_providers(args)  # CUDA for KIND_GPU instances (GPU profile)
-        # TTS_KOKORO_ENGINE in the server's environment overrides the config (benchmarks
-        # compare the engines on one version without a new config).
-        engine = resolve(os.environ.get("TTS_KOKORO_ENGINE", str(params["kokoro_engine"])),
+        engine = resolve(configured(str(params["kokoro_engine"])),
                          gpu=providers[0] != "CPUExecutionProvider")
         self.synthesizer = Synthesizer(
             version_dir, intra_op_threads=int(params["intra_op_threads"]),

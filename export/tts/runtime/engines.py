@@ -18,12 +18,23 @@ another voice: 1.0); the round trip through Whisper judges it (docs/korean.md).
 
 from __future__ import annotations
 
+import os
 import queue
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ENGINES = ("auto", "onnxruntime", "openvino")
 CPUINFO = Path("/proc/cpuinfo")
+OVERRIDE = "TTS_KOKORO_ENGINE"
+"""Set in the server's environment, it overrides the config's ``kokoro_engine`` (the
+benchmarks compare the engines on one version without a new config)."""
+
+
+def configured(setting: str) -> str:
+    """The engine setting in force: :data:`OVERRIDE` when set, else the config's."""
+    return os.environ.get(OVERRIDE, setting)
 
 
 def cpu_has_amx(cpuinfo: Path = CPUINFO) -> bool:
@@ -92,8 +103,6 @@ class OpenVinoSession:
 
     def run(self, _outputs: Any, feeds: dict[str, Any]) -> list[Any]:
         """The first output only (the decoder has one: audio)."""
-        import numpy as np
-
         try:
             request = self.requests.get_nowait()
         except queue.Empty:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .engines import OpenVinoSession
 from .normalize import language_of, normalize
 from .sentences import split_sentences
 from .voices import Voice, load_catalog, open_voices
@@ -57,7 +58,7 @@ class Synthesizer:
         self.voices: dict[str, Voice] = open_voices(configs, directory, intra_op_threads,
                                                     providers, kokoro_engine)
         precisions = sorted({v.decoder.precision for v in self.voices.values()
-                             if hasattr(getattr(v, "decoder", None), "precision")})
+                             if isinstance(getattr(v, "decoder", None), OpenVinoSession)})
         self.kokoro_engine = f"{kokoro_engine} ({', '.join(precisions)})" if precisions \
             else kokoro_engine
         """What runs Kokoro's decoders, for the log: with OpenVINO, its precision."""

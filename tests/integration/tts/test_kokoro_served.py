@@ -194,8 +194,9 @@ def kokoro_engine(request, kokoro, triton_server):  # type: ignore[no-untyped-de
 def test_round_trip_through_served_whisper_base(kokoro_engine, whisper_base_stt,  # type: ignore[no-untyped-def]
                                                 triton_server) -> None:
     """Korean characters after the normaliser; each sentence's edits count up to its
-    length (bench.wer.cer). OpenVINO renders the voice otherwise than ONNX Runtime (the
-    phase of near-silent bins, export/tts/runtime/engines.py); the same gate holds."""
+    length (bench.wer.cer). OpenVINO renders the voice otherwise than ONNX Runtime (its
+    source's phase, decided by rounding: export/tts/runtime/engines.py); the same gate
+    holds."""
     from orchestrator.inference.client import TritonClient
     from orchestrator.realtime.audio import resample
     from orchestrator.speech.stt import SpeechToText
