@@ -248,7 +248,9 @@ class Settings:
         "is transcribed after every this much new speech and sent as transcription deltas; "
         "0: off.", 500, minimum=0, maximum=10000)
     realtime_send_queue: int = _env("REALTIME_SEND_QUEUE", "Outgoing events buffered per "
-                                    "connection before the reply pipeline waits (backpressure).",
+                                    "connection before the reply pipeline waits (backpressure);"
+                                    " other events (the caller's speech, transcripts) wait at "
+                                    "twice this.",
                                     64, minimum=4)
     realtime_history_turns: int = _env("REALTIME_HISTORY_TURNS", "Stored turns offered to the "
                                        "prompt builder.", 20, minimum=0)

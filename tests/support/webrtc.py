@@ -25,10 +25,15 @@ class Caller(Peer):
 
     async def until(self, kind: str, wait_s: float = 30) -> list[dict[str, Any]]:
         """Events up to and including the first of type ``kind``."""
-        out = []
+        out: list[dict[str, Any]] = []
         deadline = time.monotonic() + wait_s
         while True:
-            event = await self.next(max(0.1, deadline - time.monotonic()))
+            try:
+                event = await self.next(max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                # what came instead is what a failure report needs
+                raise AssertionError(f"no {kind} in {wait_s:g} s; events since the last "
+                                     f"wait: {[e['type'] for e in out]}") from None
             out.append(event)
             if event["type"] == kind:
                 return out

@@ -2,6 +2,12 @@
 
 A slow reader fills the socket, then this queue; producers then wait in :meth:`put`,
 which stalls the reply pipeline (LLM and TTS pull no further) instead of growing memory.
+A reply's own deltas (put with a ``response_id``) fill the queue routinely: a WebRTC or
+Twilio call takes audio at playout pace while the voice runs ahead. Other events (speech
+started, transcripts, errors: what the caller's audio makes) have as much room again, so
+the session reading the caller's audio never waits behind a reply's queued audio; that
+wait would hold back the very speech that interrupts the reply (measured: a barge-in
+heard 16 s late behind a long reply, 2026-12-07).
 Queued deltas of a cancelled reply are dropped (:meth:`drop_response`) so a barge-in is
 heard at once, and each delta's ``on_sent`` runs only once the socket took it: "sent"
 means written, which is what a truncated assistant turn keeps.
@@ -48,6 +54,7 @@ class OutboundQueue:
     def __init__(self, maxsize: int,
                  translate: Callable[[Any], list[Any]] | None = None) -> None:
         self.maxsize = maxsize
+        """Queued events at which a reply's delta waits; other events wait at twice this."""
         self.translate = translate
         """Engine event -> the events to send (``/v1/realtime`` speaks OpenAI's protocol);
         the last of them is the one ``response_id`` and ``on_sent`` belong to."""
@@ -61,15 +68,18 @@ class OutboundQueue:
 
     async def put(self, event: Any, *, response_id: str | None = None,
                   on_sent: Callable[[], None] | None = None) -> None:
-        """Queue an event (Struct or dict); wait while the queue is full."""
+        """Queue an event (Struct or dict); wait while the queue is full: at
+        :attr:`maxsize` for a reply's delta (``response_id`` given), at twice that for
+        any other event."""
         events = self.translate(event) if self.translate is not None else [event]
         if not events:
             if on_sent is not None:
                 on_sent()  # nothing to send for it: as good as sent
             return
         *before, last = [encoder.encode(e) for e in events]
+        limit = self.maxsize if response_id is not None else 2 * self.maxsize
         async with self._changed:
-            await self._changed.wait_for(lambda: self.closed or len(self._items) < self.maxsize)
+            await self._changed.wait_for(lambda: self.closed or len(self._items) < limit)
             if self.closed:
                 raise ConnectionClosed
             # lifecycle events the translation put first are never dropped with the reply

@@ -154,6 +154,30 @@ def test_spoken_text_cuts_the_sentence_playing_at_audio_end() -> None:
     assert spoken_text(spoken, 0) == ""
 
 
+async def test_a_queue_full_of_reply_audio_still_takes_the_callers_events() -> None:
+    queue = OutboundQueue(2)
+    for i in range(2):
+        await queue.put({"delta": i}, response_id="r1")
+    held = asyncio.create_task(queue.put({"delta": 2}, response_id="r1"))
+    await asyncio.sleep(0.01)
+    assert not held.done()  # the reply waits for the reader
+    # the speech that may interrupt the reply does not wait behind it
+    await asyncio.wait_for(queue.put({"type": "input_audio_buffer.speech_started"}), 1)
+    await asyncio.wait_for(queue.put({"type": "input_audio_buffer.speech_stopped"}), 1)
+    # and has a bound of its own: a reader that never reads holds twice the queue at most
+    blocked = asyncio.create_task(queue.put({"type": "conversation.item.added"}))
+    await asyncio.sleep(0.01)
+    assert not blocked.done() and len(queue) == 4
+    assert await queue.drop_response("r1") == 2  # a barge-in drops the reply's audio
+    await asyncio.wait_for(blocked, 1)
+    sent = [msgspec.json.decode((await queue.get()).payload) for _ in range(2)]
+    await asyncio.wait_for(held, 1)  # the reply's delta waits for the reader, as before
+    sent += [msgspec.json.decode((await queue.get()).payload) for _ in range(2)]
+    assert sent == [{"type": "input_audio_buffer.speech_started"},
+                    {"type": "input_audio_buffer.speech_stopped"},
+                    {"type": "conversation.item.added"}, {"delta": 2}]
+
+
 async def test_outbound_queue_drops_a_cancelled_reply_and_unblocks_on_close() -> None:
     queue = OutboundQueue(2)
     await queue.put({"a": 1}, response_id="r1")
