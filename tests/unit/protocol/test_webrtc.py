@@ -160,7 +160,9 @@ async def test_barge_in_clears_the_reply_and_keeps_what_was_heard(live, question
         await caller.until("output_audio_buffer.started")
         await heard_for(caller, 1.0)  # the reply is being heard
         caller.microphone.say(question, QUESTION_RATE)
-        events = await caller.until("output_audio_buffer.cleared")
+        # while the reply's audio waits in the send queue (the voice runs ahead of the
+        # playout): the caller's speech is heard at once, not once that audio has played
+        events = await caller.until("output_audio_buffer.cleared", wait_s=8)
         events += await caller.until("response.done")
         events += await caller.until("output_audio_buffer.started")  # the new turn's reply
     finally:
@@ -202,6 +204,24 @@ async def test_output_audio_buffer_clear_stops_the_audio_at_once(live, question)
     # and the track goes on, quiet as DTX is: 200 ms of silence, then a packet each 0.4 s
     frames = len(after) // FRAME_SAMPLES
     assert 3 <= frames <= QUIET_AFTER_FRAMES + 1.5 / QUIET_KEEPALIVE_S + 3, frames
+
+
+async def test_hanging_up_mid_reply_ends_the_session_with_audio_still_queued(
+        live, question) -> None:
+    """The reply's audio waits for the track's playout clock; a closed peer connection
+    stops that clock, and the session must end anyway (it holds the key's slot)."""
+    words = [f" word{i}" for i in range(60)] + ["."]
+    live.use(fake_services(llm=FakeLLM(words, delay=0.01), tts=FakeTTS(ms_per_char=60)))
+    caller = Caller()
+    try:
+        call_id = await connect(live, caller)
+        await caller.next()
+        caller.microphone.say(question, QUESTION_RATE)
+        await caller.until("output_audio_buffer.started")
+        await heard_for(caller, 0.5)
+    finally:
+        await caller.close()  # ~25 s of reply still to play
+    await assert_call_ended(live, call_id)
 
 
 async def test_a_caller_whose_media_stops_is_ended_and_its_slot_freed(live, question) -> None:

@@ -160,6 +160,9 @@ class WebRTCCall:
         log.info("webrtc call %s ends: %s", self.id, why)
         if error is not None:
             self._deliver(encoder.encode(websocket_error_event(error)).decode())
+        # Nothing plays any more: a reply waiting for the playout clock must not hold the
+        # session (and the key's slot) open.
+        self.reply.stop()
         self._home(self.inbound.end)
 
     def _on_state(self) -> None:

@@ -155,14 +155,24 @@ class ReplyTrack(MediaStreamTrack):
 
     async def wait_below(self, lead_s: float) -> None:
         """Wait until at most ``lead_s`` seconds are queued ahead of the playout clock, so
-        "sent" means "about to be heard" and a slow call stalls the reply, not memory."""
+        "sent" means "about to be heard" and a slow call stalls the reply, not memory.
+        Returns at once on a stopped track, whose clock no longer runs."""
         self._lead_s = lead_s
         self._update_events()
-        await self._below.wait()
+        if self.readyState == "live":
+            await self._below.wait()
+
+    def stop(self) -> None:
+        """End the track: what is queued is dropped, and a reply waiting for the playout
+        clock goes on (the call is over; its session ends instead of waiting forever)."""
+        super().stop()
+        self._buffer.clear()
+        self._below.set()
+        self._queued.set()  # a quiet recv wakes, sees the track ended
 
     def _update_events(self) -> None:
         """The two events that follow the buffer, after every change to it or the lead."""
-        if self.queued_s <= self._lead_s:
+        if self.readyState != "live" or self.queued_s <= self._lead_s:
             self._below.set()
         else:
             self._below.clear()
