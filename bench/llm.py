@@ -268,13 +268,11 @@ def _quality(repository: Path, version: int) -> list[str]:
 
 
 def _served_decoder() -> str:
-    """Which decoder the served model runs: LLM_BATCH_DECODING overrides the config's
-    batch_decoding for the Triton the bench starts (read as the model reads it)."""
+    """Which decoder the served model runs in the Triton the bench starts (read as the
+    model reads it)."""
     from export.specs import llm as llm_spec
 
-    parameter = llm_spec.SPEC.parameter("batch_decoding")
-    batched = parameter.parse(os.environ.get("LLM_BATCH_DECODING", parameter.render()))
-    return "batched decoding" if batched else "a GenAI generator per stream"
+    return "batched decoding" if llm_spec.batch_decoding() else "a GenAI generator per stream"
 
 
 def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]

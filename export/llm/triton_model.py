@@ -91,10 +91,7 @@ class TritonPythonModel:
             # inherit it. On a shared CPU a reply's first audio then waits on no token.
             os.nice(min(int(params["cpu_nice"]), 19))
         threads = served_threads(int(params["intra_op_threads"]))
-        # LLM_BATCH_DECODING in the server's environment overrides the config (benchmarks
-        # compare the two decoders without a new version)
-        batch = spec.SPEC.parameter("batch_decoding").parse(
-            os.environ.get("LLM_BATCH_DECODING", str(params["batch_decoding"])))
+        batch = spec.batch_decoding(params["batch_decoding"])
         self.batcher = (self._batcher(here, threads, int(params["prefix_cache_size"]))
                         if not gpu and batch else None)
         self.model = None if self.batcher is not None else load_model(

@@ -8,6 +8,7 @@ carries ``final=True`` with ``finish_reason`` and the token counts. Every input 
 from __future__ import annotations
 
 import json
+import os
 
 from export.specs.base import ModelSpec, Parameter, Tensor
 
@@ -67,3 +68,17 @@ SPEC = ModelSpec(
                   "docs/benchmarks/voice.md)"),
     ),
 )
+
+BATCH_DECODING_OVERRIDE = "LLM_BATCH_DECODING"
+"""Set in Triton's environment, overrides every version's ``batch_decoding`` (benchmarks
+compare the two decoders on one version without a new config)."""
+
+
+def batch_decoding(setting: object = None) -> bool:
+    """The decoder in force: :data:`BATCH_DECODING_OVERRIDE` when set, else ``setting``
+    (the config's value; the spec's default when None)."""
+    parameter = SPEC.parameter("batch_decoding")
+    raw = os.environ.get(BATCH_DECODING_OVERRIDE)
+    if raw is None:
+        raw = parameter.render() if setting is None else str(setting)
+    return bool(parameter.parse(raw))

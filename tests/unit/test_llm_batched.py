@@ -218,3 +218,20 @@ def test_a_graph_with_inputs_it_cannot_fill_is_left_to_genai() -> None:
 
     assert "position_ids" in unsupported_reason(WithPositions(), LAYOUT)
     assert unsupported_reason(StandIn(), LAYOUT) is None
+
+
+def test_the_decoder_in_force_reads_the_config_unless_the_environment_overrides_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from export.specs import llm as spec
+
+    monkeypatch.delenv(spec.BATCH_DECODING_OVERRIDE, raising=False)
+    assert spec.batch_decoding() is True  # the spec's default
+    assert spec.batch_decoding(False) is False
+    assert spec.batch_decoding("false") is False
+    monkeypatch.setenv(spec.BATCH_DECODING_OVERRIDE, "0")
+    assert spec.batch_decoding(True) is False
+    monkeypatch.setenv(spec.BATCH_DECODING_OVERRIDE, "yes")
+    assert spec.batch_decoding(False) is True
+    monkeypatch.setenv(spec.BATCH_DECODING_OVERRIDE, "sometimes")
+    with pytest.raises(ValueError, match="sometimes"):
+        spec.batch_decoding()
