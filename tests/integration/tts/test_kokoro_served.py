@@ -191,6 +191,17 @@ def kokoro_engine(request, kokoro, triton_server):  # type: ignore[no-untyped-de
     load_kokoro(triton_server)
 
 
+def test_an_unknown_kokoro_engine_fails_the_load_and_names_it(kokoro, triton_server,  # type: ignore[no-untyped-def]
+                                                             ) -> None:
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException, match="kokoro_engine 'warp': expected one"):
+        load_kokoro(triton_server, kokoro_engine="warp")
+    load_kokoro(triton_server)  # as configured again: the voice is back
+    log = triton_server.log_path.read_text(errors="replace")
+    assert re.findall(r"Kokoro decoders on (\w+)", log)
+
+
 def test_round_trip_through_served_whisper_base(kokoro_engine, whisper_base_stt,  # type: ignore[no-untyped-def]
                                                 triton_server) -> None:
     """Korean characters after the normaliser; each sentence's edits count up to its
