@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -121,12 +122,11 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
     waits for that (speaking over the reply would be a barge-in, which cuts it).
 
     ``playback_gap_ms``: how long that playback starved, waiting for audio that had not
-    come yet (a first chunk spoken too early for the rest to keep up shows here)."""
+    come yet (a first chunk spoken too early for the rest to keep up shows here). A reply
+    not done within ``wait_s`` is the status ``timed_out``, with what was measured of it."""
     await _send_audio(ws, question, pace, protocol)
-    end_of_speech = time.perf_counter()
+    player = _Player(time.perf_counter(), pace or 1.0)
     figures: dict = {}
-    first_audio_at, audio_bytes = 0.0, 0
-    played_until, gap_s = 0.0, 0.0  # the client's player: when its queued audio runs out
     silence = bytes(RATE * CHUNK_MS // 1000 * 2)
 
     async def keep_listening() -> None:
@@ -135,49 +135,75 @@ async def one_turn(ws, question: bytes, pace: float, wait_s: float,  # type: ign
 
     mic = asyncio.create_task(keep_listening())
     try:
-        async with asyncio.timeout(wait_s):
-            while True:
-                event = json.loads(await ws.recv())
-                if event["type"] == AUDIO_DELTA[protocol]:
-                    now = time.perf_counter()
-                    if "client_v2v_ms" not in figures:
-                        first_audio_at = played_until = now
-                        figures["client_v2v_ms"] = (first_audio_at - end_of_speech) * 1000
-                    elif now > played_until:
-                        gap_s += now - played_until
-                        played_until = now
-                    pcm_bytes = len(event.get("delta", "")) * 3 // 4  # base64 -> PCM16
-                    if "client_heard_ms" not in figures:
-                        lead = leading_silence_s(event.get("delta", ""))
-                        if lead is not None:  # its first sound plays this far in
-                            heard = first_audio_at + (audio_bytes / 2 / RATE + lead) / (
-                                pace or 1.0)
-                            figures["client_heard_ms"] = (heard - end_of_speech) * 1000
-                    audio_bytes += pcm_bytes
-                    played_until += pcm_bytes / 2 / RATE / (pace or 1.0)
-                elif event["type"] == "error":
-                    raise SystemExit(f"server error: {event['error']}")
-                elif event["type"] == "conversation.item.input_audio_transcription.completed":
-                    figures["transcript"] = event["transcript"]
-                elif event["type"] == "conversation.item.input_audio_transcription.failed":
-                    figures["status"] = "transcription_failed"  # no reply will come
-                    break
-                elif event["type"] == "response.done":
-                    figures.update(event["response"].get("timings") or {})
-                    figures["status"] = event["response"]["status"]
-                    figures["reply"] = reply_text(event["response"])
-                    if protocol != "webrtc" or not audio_bytes:
-                        break
-                elif event["type"] in PLAYOUT_ENDED and "status" in figures:
-                    break  # a call: its reply has played out on the track
-        if pace and first_audio_at:  # pace 0 (tests): no clock, so no listening either
-            await asyncio.sleep(max(0.0, played_until - time.perf_counter()))
-        figures["reply_audio_s"] = round(audio_bytes / 2 / RATE, 3)
-        if first_audio_at:
-            figures["playback_gap_ms"] = round(gap_s * 1000, 1)
+        try:
+            async with asyncio.timeout(wait_s):
+                await _read_turn(ws, protocol, figures, player)
+        except TimeoutError:
+            figures["status"] = "timed_out"
+        if pace and player.first_audio_at and figures["status"] != "timed_out":
+            # pace 0 (tests): no clock, so no listening either
+            await asyncio.sleep(max(0.0, player.played_until - time.perf_counter()))
+        figures["reply_audio_s"] = round(player.audio_bytes / 2 / RATE, 3)
+        if player.first_audio_at:
+            figures["playback_gap_ms"] = round(player.gap_s * 1000, 1)
         return figures
     finally:
         mic.cancel()
+
+
+@dataclasses.dataclass
+class _Player:
+    """The client's player: audio plays in real time (over ``pace``) from its first delta."""
+
+    end_of_speech: float
+    pace: float
+    first_audio_at: float = 0.0
+    played_until: float = 0.0
+    """When the audio queued so far runs out."""
+    audio_bytes: int = 0
+    gap_s: float = 0.0
+    """How long playback starved, waiting for audio."""
+
+    def play(self, delta: str, figures: dict) -> None:
+        now = time.perf_counter()
+        if "client_v2v_ms" not in figures:
+            self.first_audio_at = self.played_until = now
+            figures["client_v2v_ms"] = (now - self.end_of_speech) * 1000
+        elif now > self.played_until:
+            self.gap_s += now - self.played_until
+            self.played_until = now
+        pcm_bytes = len(delta) * 3 // 4  # base64 -> PCM16
+        if "client_heard_ms" not in figures:
+            lead = leading_silence_s(delta)
+            if lead is not None:  # its first sound plays this far in
+                heard = self.first_audio_at + (self.audio_bytes / 2 / RATE + lead) / self.pace
+                figures["client_heard_ms"] = (heard - self.end_of_speech) * 1000
+        self.audio_bytes += pcm_bytes
+        self.played_until += pcm_bytes / 2 / RATE / self.pace
+
+
+async def _read_turn(ws, protocol: str, figures: dict, player: _Player) -> None:  # type: ignore[no-untyped-def]
+    """The turn's events into ``figures`` until its reply is done (on a call: has played
+    out on the track)."""
+    while True:
+        event = json.loads(await ws.recv())
+        if event["type"] == AUDIO_DELTA[protocol]:
+            player.play(event.get("delta", ""), figures)
+        elif event["type"] == "error":
+            raise SystemExit(f"server error: {event['error']}")
+        elif event["type"] == "conversation.item.input_audio_transcription.completed":
+            figures["transcript"] = event["transcript"]
+        elif event["type"] == "conversation.item.input_audio_transcription.failed":
+            figures["status"] = "transcription_failed"  # no reply will come
+            return
+        elif event["type"] == "response.done":
+            figures.update(event["response"].get("timings") or {})
+            figures["status"] = event["response"]["status"]
+            figures["reply"] = reply_text(event["response"])
+            if protocol != "webrtc" or not player.audio_bytes:
+                return
+        elif event["type"] in PLAYOUT_ENDED and "status" in figures:
+            return  # a call: its reply has played out on the track
 
 
 async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: float,
@@ -206,6 +232,11 @@ async def one_session(url: str, questions: Sequence[bytes], rounds: int, pace: f
                 if isinstance(v, float) or k in TOKENS)
                 + (f", heard {figures['transcript']!r}" if "transcript" in figures else ""),
                 flush=True)
+            if figures["status"] == "timed_out":
+                # its reply is still coming: the next question would interrupt it
+                print(f"{label}turn {turn + 1}: no reply done within {wait_s:g} s (--wait); "
+                      "this session stops here", flush=True)
+                break
             await asyncio.sleep(0.5)
     return results, ws_url
 

@@ -26,6 +26,7 @@ def summarise(results: list[dict]) -> dict:
                             "mean": statistics.fmean(values), "max": max(values),
                             "n": len(values), "values": [round(v, 1) for v in values]}
     summary["statuses"] = sorted({r.get("status", "?") for r in results})
+    summary["timed_out"] = sum(1 for r in results if r.get("status") == "timed_out")
     return summary
 
 
@@ -54,18 +55,22 @@ def print_summary(summary: dict, title: str = "") -> None:
             print(f"transcripts {rate.upper()} against the questions: {summary[rate]:.3f}")
     if "server_cpu_ms_per_turn" in summary:
         print(f"server CPU per turn: {summary['server_cpu_ms_per_turn']:.0f} ms")
+    if summary.get("timed_out"):
+        print(f"{summary['timed_out']} turn(s) got no finished reply within --wait; their "
+              "sessions stopped there")
 
 
 def capacity(levels: dict[int, dict], p95_ms: float, gap_ms: float) -> int:
     """The most concurrent sessions whose client voice to voice held ``p95 <= p95_ms`` with
-    no playback gap longer than ``gap_ms``, counted up from the smallest level measured (a
-    level that fails stops the count: a larger one passing by chance says nothing); 0 when
-    even the smallest fails."""
+    no playback gap longer than ``gap_ms`` and every reply done in time, counted up from
+    the smallest level measured (a level that fails stops the count: a larger one passing
+    by chance says nothing); 0 when even the smallest fails."""
     held = 0
     for sessions in sorted(levels):
         level = levels[sessions]
         v2v, gaps = level.get("client_v2v_ms"), level.get("playback_gap_ms")
-        if v2v is None or v2v["p95"] > p95_ms or (gaps is not None and gaps["max"] > gap_ms):
+        if v2v is None or v2v["p95"] > p95_ms or (gaps is not None and gaps["max"] > gap_ms) \
+                or level.get("timed_out"):
             break
         held = sessions
     return held

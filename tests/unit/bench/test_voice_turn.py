@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bench import voice, voice_client
+from bench import voice, voice_client, voice_report
 
 
 class ScriptedSocket:
@@ -87,3 +87,51 @@ def test_heard_time_skips_a_deltas_leading_silence() -> None:
     delta = base64.b64encode(pcm.tobytes()).decode()
     assert voice_client.leading_silence_s(delta) == 0.05
     assert voice_client.leading_silence_s(base64.b64encode(bytes(480)).decode()) is None
+
+
+class EndlessSocket(ScriptedSocket):
+    """One second of reply audio, then a reply that never finishes."""
+
+    async def recv(self) -> str:
+        if self.events[0]["type"] == "response.done":
+            await asyncio.sleep(3600)
+        return await super().recv()
+
+
+@pytest.mark.asyncio
+async def test_a_reply_not_done_in_time_is_a_timed_out_turn_not_a_crash() -> None:
+    """A long reply on a slow host once outlasted --wait, and the whole run, with every
+    finished turn, was lost to the TimeoutError."""
+    figures = await voice.one_turn(EndlessSocket(), bytes(480 * 2), pace=4.0, wait_s=0.3)
+    assert figures["status"] == "timed_out"
+    assert figures["reply_audio_s"] == 1.0 and figures["client_v2v_ms"] > 0
+
+
+@pytest.mark.asyncio
+async def test_a_session_stops_at_its_timed_out_turn_and_keeps_the_others(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    turns = iter([{"status": "completed", "client_v2v_ms": 900.0},
+                  {"status": "timed_out", "client_v2v_ms": 1500.0}])
+
+    async def one_turn(*args, **kwargs) -> dict:  # type: ignore[no-untyped-def]
+        return dict(next(turns))
+
+    class Connection:
+        async def __aenter__(self) -> ScriptedSocket:
+            socket = ScriptedSocket()
+            socket.events = [{"type": "session.created", "session": {"id": "s"}}]
+            return socket
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(voice, "one_turn", one_turn)
+    monkeypatch.setattr(voice, "connection", lambda *args: Connection())
+    results, _ = await voice.one_session("ws://x/ws/s/u", [b"q"] * 3, 1, 0.0, 0.3, None, {},
+                                         resume="ws://x/ws/s/u")
+    assert [r["status"] for r in results] == ["completed", "timed_out"]  # no third turn
+    summary = voice_report.summarise(results)
+    assert summary["timed_out"] == 1
+    # a level with a timed-out turn does not count towards capacity, however fast
+    assert voice_report.capacity({1: summary}, p95_ms=5000, gap_ms=5000) == 0
+    summary["timed_out"] = 0
+    assert voice_report.capacity({1: summary}, p95_ms=5000, gap_ms=5000) == 1
