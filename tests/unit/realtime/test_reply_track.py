@@ -127,3 +127,19 @@ async def test_between_replies_the_track_goes_quiet_and_wakes_for_the_next() -> 
     assert np.diff([p.pts for p in rest]).tolist() == [FRAME_SAMPLES] * (len(rest) - 1)
     loud = np.abs(heard(rest)) > 0.05
     assert loud.reshape(-1, FRAME_SAMPLES).any(axis=1).sum() >= 9  # the 0.2 s all went out
+
+
+async def test_a_stopped_track_releases_a_reply_waiting_for_its_clock() -> None:
+    """A call that ends stops its track; the reply waiting for the playout clock (which
+    no longer runs) goes on, and what it still sends is not kept."""
+    reply = track()
+    reply.push(tone(5.0), "pcm16", 24000)
+    waiting = asyncio.create_task(reply.wait_below(0.3))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # 5 s queued, nobody playing it
+    reply.stop()
+    await asyncio.wait_for(waiting, 1)
+    assert reply.queued_s == 0
+    reply.push(tone(1.0), "pcm16", 24000)
+    assert reply.queued_s == 0
+    await asyncio.wait_for(reply.wait_below(0.3), 1)

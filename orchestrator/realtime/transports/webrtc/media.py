@@ -136,7 +136,10 @@ class ReplyTrack(MediaStreamTrack):
         return len(self._buffer) / 2 / PLAYOUT_RATE
 
     def push(self, audio: bytes, fmt: str, pcm_rate: int) -> None:
-        """Queue reply audio (``fmt`` at the session's output rate) for playout."""
+        """Queue reply audio (``fmt`` at the session's output rate) for playout; on a
+        stopped track, nothing (the call is over)."""
+        if self.readyState != "live":
+            return
         rate = format_rate(fmt, pcm_rate)
         samples = decode_input(audio, fmt)
         frame = av.AudioFrame.from_ndarray(
