@@ -195,11 +195,16 @@ def test_an_unknown_kokoro_engine_fails_the_load_and_names_it(kokoro, triton_ser
                                                              ) -> None:
     from tritonclient.utils import InferenceServerException
 
+    def loads() -> int:
+        log = triton_server.log_path.read_text(errors="replace")
+        return len(re.findall(r"Kokoro decoders on (\w+)", log))
+
+    before = loads()
     with pytest.raises(InferenceServerException, match="kokoro_engine 'warp': expected one"):
         load_kokoro(triton_server, kokoro_engine="warp")
+    assert loads() == before  # refused before any decoder loaded
     load_kokoro(triton_server)  # as configured again: the voice is back
-    log = triton_server.log_path.read_text(errors="replace")
-    assert re.findall(r"Kokoro decoders on (\w+)", log)
+    assert loads() == before + 1
 
 
 def test_round_trip_through_served_whisper_base(kokoro_engine, whisper_base_stt,  # type: ignore[no-untyped-def]

@@ -162,15 +162,13 @@ class ReplyTrack(MediaStreamTrack):
         Returns at once on a stopped track, whose clock no longer runs."""
         self._lead_s = lead_s
         self._update_events()
-        if self.readyState == "live":
-            await self._below.wait()
+        await self._below.wait()
 
     def stop(self) -> None:
         """End the track: what is queued is dropped, and a reply waiting for the playout
         clock goes on (the call is over; its session ends instead of waiting forever)."""
         super().stop()
-        self._buffer.clear()
-        self._below.set()
+        self.flush()  # and a stopped track is always below its lead (_update_events)
         self._queued.set()  # a quiet recv wakes, sees the track ended
 
     def _update_events(self) -> None:
